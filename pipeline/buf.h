@@ -1,0 +1,28 @@
+/* buf: a growable byte buffer, always NUL-terminated. */
+#ifndef QP_BUF_H
+#define QP_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char	*data;	/* NUL-terminated; NULL until the first append */
+	size_t	 len;
+	size_t	 cap;
+};
+
+#define BUF_INIT { NULL, 0, 0 }
+
+int	 buf_reserve(struct buf *b, size_t extra);	/* 0 or -ENOMEM */
+int	 buf_append(struct buf *b, const void *p, size_t n);
+int	 buf_puts(struct buf *b, const char *s);
+int	 buf_putc(struct buf *b, char c);
+int	 buf_printf(struct buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
+void	 buf_reset(struct buf *b);			/* len = 0, keeps memory */
+char	*buf_steal(struct buf *b);			/* caller frees; b empty */
+void	 buf_free(struct buf *b);
+
+#endif

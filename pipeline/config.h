@@ -1,0 +1,47 @@
+/*
+ * config: a QuickPage site config (YAML, read with libcyaml) plus our own
+ * `quickpaged:` section. The only module that knows the file format.
+ */
+#ifndef QP_CONFIG_H
+#define QP_CONFIG_H
+
+#include <stddef.h>
+
+struct cfg_concurrency {
+	unsigned	 min;		/* default 1 */
+	unsigned	 initial;	/* default 8 */
+	unsigned	 max;		/* default 64 */
+};
+
+struct cfg_site {
+	char		*server;	/* "https://host[:port]", scheme added if absent, no trailing '/' */
+	char		*dataset;
+	char		*token;		/* never logged; resolved from file or environment */
+	char		*output_dir;
+	char		*title_prefix;	/* "" when absent */
+	/* quickpaged: section */
+	char		*ca_file;	/* NULL: system trust store */
+	char		*template_dir;	/* NULL: QP_DATADIR/templates */
+	unsigned	 batch_size;	/* stems per batch, default 200 */
+	unsigned	 max_candidates_underscores;	/* default 6 */
+	struct cfg_concurrency concurrency;
+	unsigned	 connect_timeout_s;	/* default 10 */
+	unsigned	 request_timeout_s;	/* whole request, default 120 */
+	unsigned	 low_speed_time_s;	/* abort below 1 byte/s for this long, default 30 */
+	unsigned	 max_retries;		/* per request, default 6 */
+	double		 max_failed_fraction;	/* job fails past this, default 0.01 */
+};
+
+/*
+ * Load FILE. The token comes from neuprint.token, else
+ * NEUPRINT_APPLICATION_CREDENTIALS (plain, or JSON {"token": ...} when it
+ * holds ':'), else NEUPRINT_TOKEN. Returns 0, or a negative errno with a
+ * message "FILE:LINE:COL: key 'a.b': what is wrong" in err.
+ */
+int	 cfg_site_load(const char *file, struct cfg_site **out, char *err, size_t errlen);
+/* The same from a YAML document in memory; NAME is used in messages. */
+int	 cfg_site_parse(const char *name, const char *yaml, size_t len,
+	    struct cfg_site **out, char *err, size_t errlen);
+void	 cfg_site_free(struct cfg_site *site);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * cypher: the text of every query we send (docs/queries.md), literal
+ * escaping, and parsing of neuPrint's {"columns", "data"} answers.
+ */
+#ifndef QP_CYPHER_H
+#define QP_CYPHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+
+/* Append S as a single-quoted Cypher string literal. */
+int	 cy_quote(struct buf *b, const char *s);
+
+/* Query texts; each returns 0 or -ENOMEM and writes the whole text to b. */
+int	 cy_meta_query(struct buf *b);
+int	 cy_cells_query(struct buf *b, const char *const *types, size_t n);
+int	 cy_rois_query(struct buf *b, const char *const *types, size_t n,
+	    const char *const *primary, size_t nprimary);
+int	 cy_types_query(struct buf *b);
+int	 cy_type_query(struct buf *b, const char *type);
+/* The POST body {"cypher": TEXT, "dataset": DATASET}. */
+int	 cy_request_body(struct buf *b, const char *cypher, const char *dataset);
+
+/* A parsed answer. Rows are cJSON arrays aligned with the columns. */
+struct cy_result {
+	cJSON	*root;
+	cJSON	*columns;
+	cJSON	*data;
+	size_t	 nrows;
+};
+
+/*
+ * Parse an HTTP body. Returns 0; -EBADMSG when it is not a neuPrint answer
+ * (message says what is wrong); -EPROTO when it is {"error": ...} (message
+ * is the server's text, cut to errlen).
+ */
+int	 cy_parse(const char *body, size_t len, struct cy_result *res,
+	    char *err, size_t errlen);
+void	 cy_result_free(struct cy_result *res);
+/* Column index of NAME, or -1. */
+int	 cy_column(const struct cy_result *res, const char *name);
+/* Row i as a cJSON array (borrowed). */
+const cJSON *cy_row(const struct cy_result *res, size_t i);
+/* Cell accessors: NULL / 0 for null or a wrong type; *ok tells which. */
+const char *cy_str(const cJSON *row, int col);
+int64_t	 cy_int(const cJSON *row, int col, int *ok);
+
+#endif

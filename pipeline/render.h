@@ -1,0 +1,32 @@
+/*
+ * render: index.html, static/js/neuron-search.js and types.json, each
+ * written atomically (temp file in the same directory, fsync, rename, fsync
+ * of the directory). Templates, CSS and JS are files under the template
+ * directory, never C string literals.
+ */
+#ifndef QP_RENDER_H
+#define QP_RENDER_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "typeset.h"
+
+struct render_opts {
+	const char	*out_dir;
+	const char	*template_dir;
+	const char	*title_prefix;
+	const char	*dataset;
+	const char	*dataset_version;	/* NULL with --quick */
+	time_t		 generated_at;
+	int		 quick;
+};
+
+/* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */
+int	 render_all(const struct ts_type *types, size_t n,
+	    const struct render_opts *o, char *err, size_t errlen);
+/* Write DIR/NAME atomically; creates no directories. */
+int	 render_write_atomic(const char *dir, const char *name,
+	    const void *data, size_t len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * scan: list the QuickPage pages of an output directory and map their file
+ * stems back to type names (docs/create-index.md, "Scan and name
+ * resolution").
+ */
+#ifndef QP_SCAN_H
+#define QP_SCAN_H
+
+#include <stddef.h>
+
+enum scan_side { SIDE_BOTH, SIDE_LEFT, SIDE_RIGHT, SIDE_MIDDLE, SIDE_COUNT };
+
+struct scan_stem {
+	char	*stem;			/* file name minus side suffix and ".html" */
+	char	*file[SIDE_COUNT];	/* page file name per side, NULL if none */
+};
+
+struct scan_result {
+	struct scan_stem *stems;	/* sorted by stem, byte order */
+	size_t	 nstems;
+	size_t	 nfiles;		/* pages counted */
+};
+
+/* Read DIR. 0, or a negative errno with a message naming DIR in err. */
+int	 scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen);
+void	 scan_free(struct scan_result *res);
+
+/* The file rule: type name -> stem ('/' and ' ' become '_'); caller frees. */
+char	*scan_stem_of(const char *type);
+
+/*
+ * Every name the file rule maps to STEM (each '_' may be '_', '/' or ' '),
+ * the stem itself first. -E2BIG when STEM has more than MAX_UNDERSCORES
+ * underscores. *out is a malloc'd array of malloc'd strings.
+ */
+int	 scan_candidates(const char *stem, unsigned max_underscores,
+	    char ***out, size_t *n);
+void	 scan_strv_free(char **v, size_t n);
+
+/*
+ * Of the type names FOUND (all mapping to STEM), the one that wins: the one
+ * equal to STEM, else the smallest by strcmp. NULL when n == 0.
+ */
+const char *scan_resolve(const char *stem, const char *const *found, size_t n);
+
+#endif
