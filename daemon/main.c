@@ -1,0 +1,93 @@
+/*
+ * quickpaged: builds the index of a QuickPage site.
+ *   quickpaged --run create-index --config FILE [--quick] [--strategy S] [--json]
+ *     runs one job in the foreground and exits.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "qp_build.h"
+#include "oneshot.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: quickpaged --run create-index --config FILE [--quick]\n"
+	    "                  [--strategy batched|per-type] [--json]\n"
+	    "       quickpaged --version\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "run", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "strategy", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct oneshot_opts o = { 0 };
+	const char *run = NULL;
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			run = optarg;
+			break;
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'q':
+			o.quick = 1;
+			break;
+		case 's':
+			if (strcmp(optarg, "per-type") == 0)
+				o.per_type = 1;
+			else if (strcmp(optarg, "batched") != 0) {
+				fprintf(stderr, "quickpaged: --strategy is "
+				    "batched or per-type, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'V':
+			printf("quickpaged %s\n", QP_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (run == NULL || o.config == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(run, "create-index") != 0) {
+		fprintf(stderr, "quickpaged: unknown job '%s' (known: "
+		    "create-index)\n", run);
+		return 2;
+	}
+	/* Once, before any thread or handle exists, as libcurl requires. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "quickpaged: libcurl failed to initialize\n");
+		return 1;
+	}
+	status = oneshot_run(&o);
+	curl_global_cleanup();
+	return status;
+}

@@ -1,0 +1,201 @@
+/*
+ * oneshot: run one create-index job on a private loop and report it.
+ * The summary goes to stdout; its last line is the index path, so scripts
+ * can take `tail -n1`. Failures are one line on stderr.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "config.h"
+#include "job.h"
+#include "oneshot.h"
+#include "upstream.h"
+
+struct run {
+	struct job	*job;
+	int		 rc;
+	char		 error[512];
+	int		 done;
+};
+
+static void
+on_done(void *arg, struct job *j, int rc, const char *error)
+{
+	struct run *r = arg;
+
+	r->rc = rc;
+	r->done = 1;
+	if (error)
+		snprintf(r->error, sizeof(r->error), "%s", error);
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct run *r = s->data;
+
+	if (r->job && !r->done)
+		job_cancel(r->job);
+}
+
+static unsigned long
+retries(const struct up_stats *q)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; i < UP_NCAUSES; i++)
+		n += q->retries[i];
+	return n;
+}
+
+static void
+print_text(const struct cfg_site *site, const struct job_summary *s,
+    const char *const *fail, size_t nfail)
+{
+	size_t i;
+
+	printf("create-index %s: %zu entries from %zu pages: %zu types, "
+	    "%zu unmatched pages, %zu failed types\n", site->dataset, s->stems,
+	    s->pages, s->types, s->unmatched, s->failed);
+	printf("queries %lu (%lu requests, %lu retries, %zu splits), "
+	    "received %.2f MB\n", s->q.queries, s->q.attempts, retries(&s->q),
+	    s->splits, (double)s->q.bytes_in / 1e6);
+	printf("seconds: scan %.3f, meta %.3f, fetch+roi %.3f (roi cpu %.3f), "
+	    "render %.3f, total %.3f\n", s->stage_s[JOB_SCAN],
+	    s->stage_s[JOB_META], s->stage_s[JOB_FETCH], s->stage_s[JOB_ROI],
+	    s->stage_s[JOB_RENDER], s->wall_s);
+	for (i = 0; i < nfail; i++)
+		printf("failed type %s\n", fail[i]);
+	printf("%s\n", s->index_path);
+}
+
+static void
+print_json(const struct cfg_site *site, const struct job_summary *s,
+    const char *const *fail, size_t nfail)
+{
+	cJSON *o = cJSON_CreateObject(), *st, *f;
+	char *txt;
+	int i;
+
+	cJSON_AddStringToObject(o, "dataset", site->dataset);
+	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
+	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
+	cJSON_AddNumberToObject(o, "types", (double)s->types);
+	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
+	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
+	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
+	cJSON_AddNumberToObject(o, "retries", (double)retries(&s->q));
+	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
+	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
+	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
+	st = cJSON_AddObjectToObject(o, "stage_s");
+	for (i = JOB_SCAN; i < JOB_DONE; i++)
+		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
+	f = cJSON_AddArrayToObject(o, "failures");
+	for (i = 0; i < (int)nfail; i++)
+		cJSON_AddItemToArray(f, cJSON_CreateString(fail[i]));
+	cJSON_AddStringToObject(o, "index", s->index_path);
+	txt = cJSON_PrintUnformatted(o);
+	printf("%s\n", txt ? txt : "{}");
+	free(txt);
+	cJSON_Delete(o);
+}
+
+static int
+make_upstream(uv_loop_t *loop, const struct cfg_site *site,
+    struct upstream **up)
+{
+	struct upstream_opts uo = { 0 };
+
+	uo.server = site->server;
+	uo.ca_file = site->ca_file;
+	uo.connect_timeout_ms = (long)site->connect_timeout_s * 1000;
+	uo.request_timeout_ms = (long)site->request_timeout_s * 1000;
+	uo.low_speed_time_s = site->low_speed_time_s;
+	uo.lim_min = site->concurrency.min;
+	uo.lim_initial = site->concurrency.initial;
+	uo.lim_max = site->concurrency.max;
+	uo.max_retries = site->max_retries;
+	return upstream_new(loop, &uo, up);
+}
+
+static void
+walk_close(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+oneshot_run(const struct oneshot_opts *o)
+{
+	struct cfg_site *site = NULL;
+	struct upstream *up = NULL;
+	struct job_opts jo = { 0 };
+	struct run r = { 0 };
+	const char *const *fail;
+	uv_signal_t sigint, sigterm;
+	uv_loop_t loop;
+	char err[512];
+	size_t nfail;
+	int rc, status;
+
+	if ((rc = cfg_site_load(o->config, &site, err, sizeof(err))) < 0) {
+		fprintf(stderr, "quickpaged: %s\n", err);
+		return 2;
+	}
+	uv_loop_init(&loop);
+	if (!o->quick && (rc = make_upstream(&loop, site, &up)) < 0) {
+		fprintf(stderr, "quickpaged: cannot set up HTTP: %s\n",
+		    strerror(-rc));
+		cfg_site_free(site);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	jo.site = site;
+	jo.up = up;
+	jo.quick = o->quick;
+	jo.strategy = o->per_type ? FETCH_PER_TYPE : FETCH_BATCHED;
+	uv_signal_init(&loop, &sigint);
+	uv_signal_init(&loop, &sigterm);
+	sigint.data = sigterm.data = &r;
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	if ((rc = job_start(&loop, &jo, on_done, &r, &r.job)) < 0) {
+		r.rc = rc;
+		snprintf(r.error, sizeof(r.error), "cannot start: %s",
+		    strerror(-rc));
+	} else
+		while (!r.done && uv_run(&loop, UV_RUN_ONCE))
+			;
+	uv_signal_stop(&sigint);
+	uv_signal_stop(&sigterm);
+	if (r.job && r.done && r.rc == 0) {
+		nfail = job_failures(r.job, &fail);
+		if (o->json)
+			print_json(site, job_summary(r.job), fail, nfail);
+		else
+			print_text(site, job_summary(r.job), fail, nfail);
+		status = 0;
+	} else {
+		fprintf(stderr, "quickpaged: create-index failed: %s "
+		    "(the previous index, if any, is untouched)\n",
+		    r.error[0] ? r.error : "unknown error");
+		status = 1;
+	}
+	job_free(r.job);
+	upstream_free(up);
+	uv_walk(&loop, walk_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	cfg_site_free(site);
+	return status;
+}

@@ -1,0 +1,15 @@
+/* oneshot: `quickpaged --run create-index`: one job in the foreground. */
+#ifndef QP_ONESHOT_H
+#define QP_ONESHOT_H
+
+struct oneshot_opts {
+	const char	*config;	/* site config file */
+	int		 quick;
+	int		 per_type;
+	int		 json;		/* summary as one JSON object */
+};
+
+/* Returns the process exit status: 0 success, 1 job failed, 2 bad config. */
+int	 oneshot_run(const struct oneshot_opts *o);
+
+#endif

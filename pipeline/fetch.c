@@ -1,0 +1,759 @@
+/*
+ * fetch: batches of page stems -> queries -> per-type accumulators.
+ * See fetch.h; the query texts are in cypher.c and docs/queries.md.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cypher.h"
+#include "fetch.h"
+
+struct cand {
+	char	*name;
+	size_t	 slot;		/* index into batch->stems */
+};
+
+struct batch {
+	TAILQ_ENTRY(batch) entry;
+	struct fetch	*f;
+	size_t		*stems;		/* stem indices */
+	size_t		 n;
+	struct cand	*cands;		/* sorted by name */
+	size_t		 ncands;
+	struct ts_acc	**acc;		/* per cand, made on its first row */
+	struct up_query	*q[2];
+	int		 pending;
+	enum up_status	 fail;		/* UP_OK while nothing failed */
+	char		*error;
+};
+
+TAILQ_HEAD(batch_list, batch);
+
+/* A type name and the stem the file rule gives it. */
+struct named {
+	char	*stem;
+	char	*type;
+};
+
+struct fetch {
+	struct fetch_opts o;
+	fetch_batch_cb	 on_batch;
+	fetch_done_cb	 on_done;
+	void		*arg;
+	size_t		 next_stem;	/* first stem not yet in a batch */
+	struct batch_list todo;		/* halves of split batches, to send */
+	struct batch_list out;		/* sent, rows not all in */
+	struct named	*types;		/* from the TYPES query, by stem */
+	size_t		 ntypes;
+	struct up_query	*types_q;
+	int		 need_types;
+	int		 finished;	/* on_done ran, or fetch_free began */
+	struct fetch_progress p;
+	struct buf	 text;		/* query text scratch */
+	struct buf	 body;		/* request body scratch */
+};
+
+static void	pump(struct fetch *);
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ncands; i++) {
+		free(b->cands[i].name);
+		if (b->acc && b->acc[i]) {
+			ts_acc_free(b->acc[i]);
+			free(b->acc[i]);
+		}
+	}
+	free(b->cands);
+	free(b->acc);
+	free(b->stems);
+	free(b->error);
+	free(b);
+}
+
+void
+fetch_batch_free(struct fetch_batch *fb)
+{
+	size_t i, j;
+
+	if (fb == NULL)
+		return;
+	for (i = 0; i < fb->n; i++) {
+		for (j = 0; j < fb->stems[i].naccs; j++) {
+			ts_acc_free(fb->stems[i].accs[j]);
+			free(fb->stems[i].accs[j]);
+		}
+		free(fb->stems[i].accs);
+		free(fb->stems[i].error);
+	}
+	free(fb->stems);
+	free(fb);
+}
+
+static void
+fail_job(struct fetch *f, int rc, const char *error)
+{
+	if (f->finished)
+		return;
+	f->finished = 1;
+	f->on_done(f->arg, rc, error);
+}
+
+static int
+cmp_cand(const void *a, const void *b)
+{
+	return strcmp(((const struct cand *)a)->name,
+	    ((const struct cand *)b)->name);
+}
+
+static int
+cmp_named(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->stem, y->stem);
+
+	return c ? c : strcmp(x->type, y->type);
+}
+
+/* The types of the TYPES list whose stem is STEM: [*first, *first + n). */
+static size_t
+types_of_stem(const struct fetch *f, const char *stem, size_t *first)
+{
+	size_t lo = 0, hi = f->ntypes, n = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(f->types[mid].stem, stem) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo;
+	while (lo + n < f->ntypes && strcmp(f->types[lo + n].stem, stem) == 0)
+		n++;
+	return n;
+}
+
+static int
+add_cand(struct batch *b, size_t *cap, const char *name, size_t slot)
+{
+	if (b->ncands == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct cand *c = realloc(b->cands, ncap * sizeof(*c));
+		if (c == NULL)
+			return -ENOMEM;
+		b->cands = c;
+		*cap = ncap;
+	}
+	if ((b->cands[b->ncands].name = strdup(name)) == NULL)
+		return -ENOMEM;
+	b->cands[b->ncands++].slot = slot;
+	return 0;
+}
+
+/* Candidate type names of one stem: from the TYPES list, or by the rule. */
+static int
+add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
+{
+	const char *stem = f->o.scan->stems[b->stems[slot]].stem;
+	char **v;
+	size_t first, n, i;
+	int rc = 0;
+
+	if (f->types != NULL || f->need_types) {
+		n = types_of_stem(f, stem, &first);
+		if (n == 0)
+			return 0;
+		if (f->o.strategy == FETCH_PER_TYPE) {
+			/* One query for the winner only, as QuickPage did. */
+			const char **found = calloc(n, sizeof(*found));
+			if (found == NULL)
+				return -ENOMEM;
+			for (i = 0; i < n; i++)
+				found[i] = f->types[first + i].type;
+			rc = add_cand(b, cap, scan_resolve(stem, found, n), slot);
+			free(found);
+			return rc;
+		}
+		for (i = 0; i < n && rc == 0; i++)
+			rc = add_cand(b, cap, f->types[first + i].type, slot);
+		return rc;
+	}
+	if ((rc = scan_candidates(stem, f->o.max_underscores, &v, &n)) < 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = add_cand(b, cap, v[i], slot);
+	scan_strv_free(v, n);
+	return rc;
+}
+
+static struct batch *
+batch_new(struct fetch *f, const size_t *stems, size_t n)
+{
+	struct batch *b;
+	size_t i, cap = 0;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->f = f;
+	if ((b->stems = malloc(n * sizeof(*b->stems))) == NULL)
+		goto fail;
+	memcpy(b->stems, stems, n * sizeof(*stems));
+	b->n = n;
+	for (i = 0; i < n; i++)
+		if (add_stem_cands(f, b, &cap, i) < 0)
+			goto fail;
+	if (b->ncands)
+		qsort(b->cands, b->ncands, sizeof(*b->cands), cmp_cand);
+	if ((b->acc = calloc(b->ncands ? b->ncands : 1, sizeof(*b->acc))) == NULL)
+		goto fail;
+	return b;
+fail:
+	batch_free(b);
+	return NULL;
+}
+
+/* Hand a batch whose rows are all in to the ROI stage. */
+static int
+hand_on(struct batch *b)
+{
+	struct fetch *f = b->f;
+	struct fetch_batch *fb;
+	size_t i, k;
+
+	if ((fb = calloc(1, sizeof(*fb))) == NULL ||
+	    (fb->stems = calloc(b->n, sizeof(*fb->stems))) == NULL) {
+		free(fb);
+		return -ENOMEM;
+	}
+	fb->n = b->n;
+	for (i = 0; i < b->n; i++) {
+		fb->stems[i].stem = b->stems[i];
+		if (b->error && (fb->stems[i].error = strdup(b->error)) == NULL)
+			goto nomem;
+	}
+	for (k = 0; k < b->ncands; k++) {
+		struct fetch_stem *s = &fb->stems[b->cands[k].slot];
+		struct ts_acc **a;
+
+		if (b->acc[k] == NULL)
+			continue;
+		if ((a = realloc(s->accs, (s->naccs + 1) * sizeof(*a))) == NULL)
+			goto nomem;
+		s->accs = a;
+		s->accs[s->naccs++] = b->acc[k];
+		b->acc[k] = NULL;
+	}
+	f->p.stems_done += b->n;
+	if (b->error)
+		f->p.failed_stems += b->n;
+	f->on_batch(f->arg, fb);
+	return 0;
+nomem:
+	fetch_batch_free(fb);
+	return -ENOMEM;
+}
+
+static struct ts_acc *
+acc_for(struct batch *b, const char *type)
+{
+	struct cand key = { .name = (char *)type }, *c;
+	size_t k;
+
+	if (type == NULL)
+		return NULL;
+	c = bsearch(&key, b->cands, b->ncands, sizeof(*c), cmp_cand);
+	if (c == NULL)
+		return NULL;	/* not asked for: ignore */
+	k = (size_t)(c - b->cands);
+	if (b->acc[k] == NULL) {
+		if ((b->acc[k] = calloc(1, sizeof(**b->acc))) == NULL)
+			return NULL;
+		if (ts_acc_init(b->acc[k], type, b->f->o.meta) < 0) {
+			free(b->acc[k]);
+			b->acc[k] = NULL;
+		}
+	}
+	return b->acc[k];
+}
+
+/* Column indexes, looked up once per answer; -1 when absent. */
+static int
+columns(const struct cy_result *r, const char *const *names, int *col, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((col[i] = cy_column(r, names[i])) < 0)
+			return -EBADMSG;
+	return 0;
+}
+
+static int
+take_cells(struct batch *b, const struct cy_result *r)
+{
+	static const char *const names[] = { "type", "side", "instance", "nt",
+	    "cells", "pre", "post" };
+	int c[7], ok;
+	size_t i;
+
+	if (columns(r, names, c, 7) < 0)
+		return -EBADMSG;
+	for (i = 0; i < r->nrows; i++) {
+		const cJSON *row = cy_row(r, i);
+		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+
+		if (a == NULL)
+			continue;
+		if (ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
+		    cy_str(row, c[3]), cy_int(row, c[4], &ok),
+		    cy_int(row, c[5], &ok), cy_int(row, c[6], &ok)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int
+take_rois(struct batch *b, const struct cy_result *r)
+{
+	static const char *const names[] = { "type", "roi", "pre", "post" };
+	int c[4], ok;
+	size_t i;
+
+	if (columns(r, names, c, 4) < 0)
+		return -EBADMSG;
+	for (i = 0; i < r->nrows; i++) {
+		const cJSON *row = cy_row(r, i);
+		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+
+		if (a != NULL)
+			ts_acc_add_roi(a, b->f->o.meta, cy_str(row, c[1]),
+			    cy_int(row, c[2], &ok), cy_int(row, c[3], &ok));
+	}
+	return 0;
+}
+
+static int
+take_neurons(struct batch *b, const struct cy_result *r)
+{
+	static const char *const names[] = { "type", "somaSide", "instance",
+	    "consensusNt", "pre", "post", "roiInfo" };
+	int c[7], ok, rc;
+	size_t i;
+
+	if (columns(r, names, c, 7) < 0)
+		return -EBADMSG;
+	for (i = 0; i < r->nrows; i++) {
+		const cJSON *row = cy_row(r, i);
+		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+
+		if (a == NULL)
+			continue;
+		rc = ts_acc_add_neuron(a, b->f->o.meta, cy_str(row, c[1]),
+		    cy_str(row, c[2]), cy_str(row, c[3]),
+		    cy_int(row, c[4], &ok), cy_int(row, c[5], &ok),
+		    cy_str(row, c[6]));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+note_failure(struct batch *b, enum up_status s, const char *error)
+{
+	if (b->fail != UP_OK)
+		return;		/* keep the first reason */
+	b->fail = s;
+	free(b->error);
+	b->error = strdup(error ? error : "query failed");
+}
+
+/* Split a rejected batch in halves, or give a single stem its error. */
+static int
+split(struct batch *b)
+{
+	struct fetch *f = b->f;
+	struct batch *lo, *hi;
+	size_t h = b->n / 2;
+
+	if (b->n == 1)
+		return hand_on(b);
+	lo = batch_new(f, b->stems, h);
+	hi = batch_new(f, b->stems + h, b->n - h);
+	if (lo == NULL || hi == NULL) {
+		if (lo)
+			batch_free(lo);
+		if (hi)
+			batch_free(hi);
+		return -ENOMEM;
+	}
+	f->p.splits++;
+	TAILQ_INSERT_HEAD(&f->todo, hi, entry);
+	TAILQ_INSERT_HEAD(&f->todo, lo, entry);
+	return 0;
+}
+
+static const char *
+fatal_text(enum up_status s)
+{
+	switch (s) {
+	case UP_AUTH:
+		return "neuPrint refused the token";
+	case UP_NOT_FOUND:
+		return "neuPrint does not know the dataset";
+	default:
+		return "neuPrint is unavailable";
+	}
+}
+
+/* All queries of B are back. */
+static void
+batch_done(struct batch *b)
+{
+	struct fetch *f = b->f;
+	char msg[400];
+	int rc;
+
+	TAILQ_REMOVE(&f->out, b, entry);
+	f->p.batches_out--;
+	if (f->finished) {
+		/* The job already failed: these rows have nowhere to go. */
+		batch_free(b);
+		return;
+	}
+	switch (b->fail) {
+	case UP_OK:
+		rc = hand_on(b);
+		break;
+	case UP_QUERY_ERROR:
+		rc = split(b);
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "%s: %s", fatal_text(b->fail),
+		    b->error ? b->error : "no detail");
+		batch_free(b);
+		fail_job(f, b->fail == UP_AUTH ? -EACCES :
+		    b->fail == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH, msg);
+		return;
+	}
+	batch_free(b);
+	if (rc < 0)
+		fail_job(f, rc, "out of memory");
+	else
+		pump(f);
+}
+
+typedef int (*take_fn)(struct batch *, const struct cy_result *);
+
+static void
+answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
+{
+	b->q[idx] = NULL;
+	b->pending--;
+	if (b->f->finished && r->status == UP_CANCELLED)
+		return;		/* fetch_free is tearing down */
+	if (r->status == UP_OK) {
+		if (b->fail == UP_OK && take(b, r->rows) < 0)
+			note_failure(b, UP_QUERY_ERROR,
+			    "answer lacks the expected columns");
+	} else
+		note_failure(b, r->status, r->error);
+	if (b->pending == 0)
+		batch_done(b);
+}
+
+static void
+on_cells(void *arg, const struct up_result *r)
+{
+	answer(arg, 0, r, take_cells);
+}
+
+static void
+on_rois(void *arg, const struct up_result *r)
+{
+	answer(arg, 1, r, take_rois);
+}
+
+static void
+on_neurons(void *arg, const struct up_result *r)
+{
+	answer(arg, 0, r, take_neurons);
+}
+
+static int
+submit(struct batch *b, int idx, up_cb cb)
+{
+	struct fetch *f = b->f;
+	int rc;
+
+	buf_reset(&f->body);
+	if ((rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) < 0)
+		return rc;
+	rc = up_submit(f->o.up, f->o.token, f->body.data, f->body.len,
+	    f->o.stats, cb, b, &b->q[idx]);
+	if (rc == 0)
+		b->pending++;
+	return rc;
+}
+
+static int
+send_batch(struct batch *b)
+{
+	struct fetch *f = b->f;
+	const char **names;
+	const char **prim;
+	size_t i, np = roi_nprimary(f->o.meta);
+	int rc;
+
+	names = calloc(b->ncands, sizeof(*names));
+	prim = calloc(np ? np : 1, sizeof(*prim));
+	if (names == NULL || prim == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < b->ncands; i++)
+		names[i] = b->cands[i].name;
+	for (i = 0; i < np; i++)
+		prim[i] = roi_primary_name(f->o.meta, i);
+	/* Counted before the queries go: an answer may come back at once. */
+	b->pending = 1;
+	TAILQ_INSERT_TAIL(&f->out, b, entry);
+	f->p.batches_out++;
+	buf_reset(&f->text);
+	if (f->o.strategy == FETCH_PER_TYPE) {
+		if ((rc = cy_type_query(&f->text, names[0])) == 0)
+			rc = submit(b, 0, on_neurons);
+	} else {
+		rc = cy_cells_query(&f->text, names, b->ncands);
+		if (rc == 0)
+			rc = submit(b, 0, on_cells);
+		buf_reset(&f->text);
+		if (rc == 0)
+			rc = cy_rois_query(&f->text, names, b->ncands, prim, np);
+		if (rc == 0)
+			rc = submit(b, 1, on_rois);
+	}
+	if (rc < 0)
+		note_failure(b, UP_UNAVAILABLE, "out of memory building a query");
+	if (--b->pending == 0)
+		batch_done(b);
+	rc = 0;
+out:
+	free(names);
+	free(prim);
+	return rc;
+}
+
+/* Batches out at once: enough to keep every allowed request busy. */
+static size_t
+window(const struct fetch *f)
+{
+	unsigned per = f->o.strategy == FETCH_PER_TYPE ? 1 : 2;
+
+	return up_limit(f->o.up) / per + 2;
+}
+
+static struct batch *
+next_batch(struct fetch *f)
+{
+	const struct scan_result *s = f->o.scan;
+	struct batch *b;
+	size_t n, *idx, i;
+
+	if ((b = TAILQ_FIRST(&f->todo)) != NULL) {
+		TAILQ_REMOVE(&f->todo, b, entry);
+		return b;
+	}
+	if (f->next_stem >= s->nstems)
+		return NULL;
+	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
+	if (n > s->nstems - f->next_stem)
+		n = s->nstems - f->next_stem;
+	if ((idx = malloc(n * sizeof(*idx))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		idx[i] = f->next_stem + i;
+	f->next_stem += n;
+	b = batch_new(f, idx, n);
+	free(idx);
+	return b;
+}
+
+static void
+pump(struct fetch *f)
+{
+	struct batch *b;
+
+	while (!f->finished && f->p.batches_out < window(f)) {
+		if ((b = next_batch(f)) == NULL) {
+			if (f->next_stem < f->o.scan->nstems ||
+			    !TAILQ_EMPTY(&f->todo)) {
+				fail_job(f, -ENOMEM, "out of memory");
+				return;
+			}
+			break;
+		}
+		if (b->ncands == 0) {
+			/* No stem of it can be a type: nothing to ask. */
+			if (hand_on(b) < 0)
+				fail_job(f, -ENOMEM, "out of memory");
+			batch_free(b);
+			continue;
+		}
+		send_batch(b);
+	}
+	if (!f->finished && f->p.batches_out == 0 && TAILQ_EMPTY(&f->todo) &&
+	    f->next_stem >= f->o.scan->nstems && f->types_q == NULL &&
+	    !f->need_types) {
+		f->finished = 1;
+		f->on_done(f->arg, 0, NULL);
+	}
+}
+
+static int
+take_types(struct fetch *f, const struct cy_result *r)
+{
+	int col = cy_column(r, "type");
+	size_t i;
+
+	if (col < 0)
+		return -EBADMSG;
+	if ((f->types = calloc(r->nrows ? r->nrows : 1, sizeof(*f->types))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->nrows; i++) {
+		const char *t = cy_str(cy_row(r, i), col);
+		struct named *n = &f->types[f->ntypes];
+
+		if (t == NULL)
+			continue;
+		n->type = strdup(t);
+		n->stem = scan_stem_of(t);
+		f->ntypes++;
+		if (n->type == NULL || n->stem == NULL)
+			return -ENOMEM;
+	}
+	qsort(f->types, f->ntypes, sizeof(*f->types), cmp_named);
+	return 0;
+}
+
+static void
+on_types(void *arg, const struct up_result *r)
+{
+	struct fetch *f = arg;
+	char msg[400];
+
+	f->types_q = NULL;
+	if (f->finished)
+		return;
+	if (r->status != UP_OK) {
+		snprintf(msg, sizeof(msg), "%s: %s", r->status == UP_QUERY_ERROR ?
+		    "listing the dataset's types failed" : fatal_text(r->status),
+		    r->error ? r->error : "no detail");
+		fail_job(f, r->status == UP_AUTH ? -EACCES : -EHOSTUNREACH, msg);
+		return;
+	}
+	if (take_types(f, r->rows) < 0) {
+		fail_job(f, -EBADMSG, "the type list answer is malformed");
+		return;
+	}
+	f->need_types = 0;
+	pump(f);
+}
+
+static int
+count_underscores(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '_';
+	return n;
+}
+
+int
+fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
+    fetch_done_cb on_done, void *arg, struct fetch **out)
+{
+	struct fetch *f;
+	size_t i;
+	int rc;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -ENOMEM;
+	f->o = *o;
+	if (f->o.batch_size == 0)
+		f->o.batch_size = 200;
+	f->on_batch = on_batch;
+	f->on_done = on_done;
+	f->arg = arg;
+	f->p.stems = o->scan->nstems;
+	TAILQ_INIT(&f->todo);
+	TAILQ_INIT(&f->out);
+	f->need_types = o->strategy == FETCH_PER_TYPE;
+	for (i = 0; i < o->scan->nstems && !f->need_types; i++)
+		if (count_underscores(o->scan->stems[i].stem) >
+		    (int)o->max_underscores)
+			f->need_types = 1;
+	*out = f;
+	if (!f->need_types) {
+		pump(f);
+		return 0;
+	}
+	/* Too many spellings to guess, or QuickPage's way: list every type. */
+	if ((rc = cy_types_query(&f->text)) == 0 &&
+	    (rc = cy_request_body(&f->body, f->text.data, o->dataset)) == 0)
+		rc = up_submit(o->up, o->token, f->body.data, f->body.len,
+		    o->stats, on_types, f, &f->types_q);
+	if (rc < 0) {
+		*out = NULL;
+		fetch_free(f);
+	}
+	return rc;
+}
+
+void
+fetch_free(struct fetch *f)
+{
+	struct batch *b;
+	size_t i;
+
+	if (f == NULL)
+		return;
+	f->finished = 1;
+	if (f->types_q)
+		up_cancel(f->types_q);
+	while ((b = TAILQ_FIRST(&f->out)) != NULL) {
+		TAILQ_REMOVE(&f->out, b, entry);
+		for (i = 0; i < 2; i++)
+			if (b->q[i])
+				up_cancel(b->q[i]);
+		batch_free(b);
+	}
+	while ((b = TAILQ_FIRST(&f->todo)) != NULL) {
+		TAILQ_REMOVE(&f->todo, b, entry);
+		batch_free(b);
+	}
+	for (i = 0; i < f->ntypes; i++) {
+		free(f->types[i].type);
+		free(f->types[i].stem);
+	}
+	free(f->types);
+	buf_free(&f->text);
+	buf_free(&f->body);
+	free(f);
+}
+
+void
+fetch_get_progress(const struct fetch *f, struct fetch_progress *p)
+{
+	*p = f->p;
+}

@@ -1,0 +1,69 @@
+/*
+ * fetch: the fetch stage. Cuts the page stems into batches, sends each
+ * batch's queries (docs/queries.md) through the upstream, and parses the
+ * rows into per-type accumulators. A batch whose rows are all in is handed
+ * on at once (the ROI stage); the number of batches out at a time follows
+ * the upstream's concurrency limit, so memory follows the window, not the
+ * dataset. A batch the server rejects is split in halves down to single
+ * stems; a single stem that still fails is handed on with its error.
+ */
+#ifndef QP_FETCH_H
+#define QP_FETCH_H
+
+#include <stddef.h>
+
+#include "roi.h"
+#include "scan.h"
+#include "typeset.h"
+#include "upstream.h"
+
+enum fetch_strategy { FETCH_BATCHED, FETCH_PER_TYPE };
+
+struct fetch_opts {
+	struct upstream		*up;
+	const char		*token;
+	const char		*dataset;
+	const struct scan_result *scan;
+	const struct roi_meta	*meta;
+	unsigned		 batch_size;	/* stems per batch */
+	unsigned		 max_underscores;
+	enum fetch_strategy	 strategy;
+	struct up_stats		*stats;		/* charged with every query */
+};
+
+/* The rows of one stem: an accumulator per candidate type that had rows. */
+struct fetch_stem {
+	size_t		 stem;		/* index into scan->stems */
+	struct ts_acc	**accs;
+	size_t		 naccs;
+	char		*error;		/* the stem's queries failed */
+};
+
+struct fetch_batch {
+	struct fetch_stem *stems;
+	size_t		 n;
+};
+
+struct fetch_progress {
+	size_t		 stems;		/* all stems */
+	size_t		 stems_done;	/* handed on */
+	size_t		 batches_out;	/* sent, rows not all in */
+	size_t		 splits;
+	size_t		 failed_stems;
+};
+
+struct fetch;
+
+/* The callee owns B (fetch_batch_free). */
+typedef void (*fetch_batch_cb)(void *arg, struct fetch_batch *b);
+/* RC 0: every stem was handed on; < 0: the job cannot go on (ERROR says why). */
+typedef void (*fetch_done_cb)(void *arg, int rc, const char *error);
+
+int	 fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
+	    fetch_done_cb on_done, void *arg, struct fetch **out);
+/* Stop: cancels queries; no callback runs afterwards. Frees F. */
+void	 fetch_free(struct fetch *f);
+void	 fetch_get_progress(const struct fetch *f, struct fetch_progress *p);
+void	 fetch_batch_free(struct fetch_batch *b);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * job: one create-index job on a libuv loop, as stage queues:
+ * scan -> meta -> fetch (batches in flight) -> ROI (summaries) -> render.
+ * The job never blocks the loop on the network; scan and render touch
+ * only local files.
+ */
+#ifndef QP_JOB_H
+#define QP_JOB_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "upstream.h"
+
+enum job_stage {
+	JOB_QUEUED, JOB_SCAN, JOB_META, JOB_FETCH, JOB_ROI, JOB_RENDER, JOB_DONE,
+	JOB_NSTAGES
+};
+
+struct job_opts {
+	const struct cfg_site	*site;	/* must outlive the job */
+	struct upstream		*up;	/* NULL with quick */
+	int			 quick;
+	enum fetch_strategy	 strategy;
+};
+
+/* What a job did; read it any time, final once done. */
+struct job_summary {
+	enum job_stage	 stage;
+	size_t		 pages;		/* page files found */
+	size_t		 stems;		/* index entries */
+	size_t		 types;		/* entries matched to a dataset type */
+	size_t		 unmatched;	/* pages whose stem matches no type */
+	size_t		 failed;	/* types whose queries failed */
+	size_t		 done;		/* entries through the ROI stage */
+	size_t		 splits;
+	struct up_stats	 q;		/* queries, retries, bytes */
+	double		 stage_s[JOB_NSTAGES];	/* seconds spent per stage */
+	double		 wall_s;
+	char		 index_path[4096];
+	char		 dataset_version[128];
+};
+
+struct job;
+/* RC 0 success (maybe with failed types), < 0 failure; ERROR says why. */
+typedef void (*job_done_cb)(void *arg, struct job *j, int rc, const char *error);
+
+int	 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
+	    void *arg, struct job **out);
+/* Stop a running job; its callback runs with -ECANCELED. */
+void	 job_cancel(struct job *j);
+void	 job_free(struct job *j);
+const struct job_summary *job_summary(const struct job *j);
+/* Names and errors of failed types, one "name: error" per entry. */
+size_t	 job_failures(const struct job *j, const char *const **out);
+const char *job_stage_name(enum job_stage s);
+
+#endif

@@ -1,0 +1,1117 @@
+/*
+ * render: types.json, static/js/neuron-search.js and index.html.
+ *
+ * Every output is built in one buf and written with render_write_atomic.
+ * Page text lives in template files (docs/output.md); this file only fills
+ * their {{placeholders}} with escaped data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qp_build.h"
+#include "buf.h"
+#include "render.h"
+
+#define RENDER_TMP_TRIES	64
+
+static const char *const render_side_key[SIDE_COUNT] = {
+	"both", "left", "right", "middle"
+};
+static const char *const render_side_letter[SIDE_COUNT] = {
+	"B", "L", "R", "M"
+};
+static const char *const render_side_title[SIDE_COUNT] = {
+	"Combined", "Left", "Right", "Middle"
+};
+/* primary_url: both, then left, right, middle (docs/create-index.md). */
+static const int render_primary_order[SIDE_COUNT] = {
+	SIDE_BOTH, SIDE_LEFT, SIDE_RIGHT, SIDE_MIDDLE
+};
+
+/*
+ * A buf whose first failure sticks, so long runs of appends need one check
+ * at the end instead of one per call.
+ */
+struct render_w {
+	struct buf	 b;
+	int		 rc;
+};
+
+#define RENDER_W_INIT { BUF_INIT, 0 }
+
+static void
+w_put(struct render_w *w, const void *p, size_t n)
+{
+	if (w->rc == 0)
+		w->rc = buf_append(&w->b, p, n);
+}
+
+static void
+w_puts(struct render_w *w, const char *s)
+{
+	w_put(w, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3)))
+w_printf(struct render_w *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->rc != 0)
+		return;
+	va_start(ap, fmt);
+	w->rc = buf_vprintf(&w->b, fmt, ap);
+	va_end(ap);
+}
+
+/* Faster than printf for the many counts of a large index. */
+static void
+w_int(struct render_w *w, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	w_put(w, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Shortest %g that reads back as the same double; "x.0" for integers. */
+static void
+w_double(struct render_w *w, double d)
+{
+	char tmp[40];
+	int prec;
+
+	if (!isfinite(d))
+		d = 0;
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(tmp, sizeof(tmp), "%.17g", d);
+	w_puts(w, tmp);
+	if (tmp[strspn(tmp, "-0123456789")] == '\0')
+		w_puts(w, ".0");
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at S (1..4), its code point in
+ * *CP; 0 if the bytes are not UTF-8 (overlong, surrogate, truncated).
+ */
+static size_t
+render_utf8(const unsigned char *s, uint32_t *cp)
+{
+	size_t n, i;
+	uint32_t c, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2, c = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3, c = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4, c = s[0] & 0x07, min = 0x10000;
+	} else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at NUL */
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/*
+ * A JSON string literal. JS mode also escapes < > & so the text is safe
+ * inside an HTML <script>. U+2028/2029 are always escaped (old JS engines
+ * end a string there); bytes that are not UTF-8 become U+FFFD, so the output
+ * is always valid JSON.
+ */
+static void
+w_json(struct render_w *w, const char *s, int js)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	uint32_t cp;
+	size_t n;
+	unsigned char c;
+
+	w_put(w, "\"", 1);
+	while ((c = *p) != '\0') {
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' &&
+		    !(js && (c == '<' || c == '>' || c == '&'))) {
+			p++;
+			continue;
+		}
+		w_put(w, run, (size_t)(p - run));
+		if (c < 0x80) {
+			switch (c) {
+			case '"':  w_puts(w, "\\\""); break;
+			case '\\': w_puts(w, "\\\\"); break;
+			case '\n': w_puts(w, "\\n"); break;
+			case '\r': w_puts(w, "\\r"); break;
+			case '\t': w_puts(w, "\\t"); break;
+			default:   w_printf(w, "\\u%04x", c); break;
+			}
+			p++;
+		} else if ((n = render_utf8(p, &cp)) == 0) {
+			w_puts(w, "\\ufffd");
+			p++;
+		} else {
+			if (cp == 0x2028 || cp == 0x2029)
+				w_printf(w, "\\u%04" PRIx32, cp);
+			else
+				w_put(w, p, n);
+			p += n;
+		}
+		run = p;
+	}
+	w_put(w, run, (size_t)(p - run));
+	w_put(w, "\"", 1);
+}
+
+static void
+w_json_or_null(struct render_w *w, const char *s, int js)
+{
+	if (s == NULL)
+		w_puts(w, "null");
+	else
+		w_json(w, s, js);
+}
+
+/* HTML text or attribute value (always quoted with "). */
+static void
+w_html(struct render_w *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	const char *rep;
+	unsigned char c;
+
+	for (; (c = *p) != '\0'; p++) {
+		switch (c) {
+		case '&':  rep = "&amp;"; break;
+		case '<':  rep = "&lt;"; break;
+		case '>':  rep = "&gt;"; break;
+		case '"':  rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default:
+			/* C0 controls other than blanks are parse errors. */
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+			    c == 0x7f)
+				rep = "&#xFFFD;";
+			else
+				continue;
+		}
+		w_put(w, run, (size_t)(p - run));
+		w_puts(w, rep);
+		run = p + 1;
+	}
+	w_put(w, run, (size_t)(p - run));
+}
+
+/*
+ * A relative file name as an href: everything outside the unreserved set
+ * and '/' is percent-encoded, so '%', '#', '?', blanks, quotes and
+ * non-ASCII bytes reach the file on disk unchanged. The result needs no
+ * HTML escaping.
+ */
+static void
+w_url(struct render_w *w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char esc[3];
+
+	for (; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			continue;
+		w_put(w, run, (size_t)(p - run));
+		esc[0] = '%';
+		esc[1] = hex[*p >> 4];
+		esc[2] = hex[*p & 15];
+		w_put(w, esc, 3);
+		run = p + 1;
+	}
+	w_put(w, run, (size_t)(p - run));
+}
+
+/* "DIR/NAME" for messages; never fails (truncates). */
+static void
+render_path(char *dst, size_t len, const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+
+	if (name == NULL)
+		snprintf(dst, len, "%s", dir);
+	else if (n > 0 && dir[n - 1] == '/')
+		snprintf(dst, len, "%s%s", dir, name);
+	else
+		snprintf(dst, len, "%s/%s", dir, name);
+}
+
+/* Message "DIR/NAME: OP: strerror" and the negative errno E. */
+static int
+render_fail(char *err, size_t errlen, const char *dir, const char *name,
+    const char *op, int e)
+{
+	char path[4096];
+
+	if (e <= 0)
+		e = EIO;
+	if (err != NULL && errlen > 0) {
+		render_path(path, sizeof(path), dir, name);
+		snprintf(err, errlen, "%s: %s: %s", path, op, strerror(e));
+	}
+	return -e;
+}
+
+static int
+render_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Create ".NAME.XXXXXX" in DFD; the name is left in TMP. */
+static int
+render_tmp_open(int dfd, const char *name, char *tmp, size_t tmplen)
+{
+	static const char set[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[6];
+	char sfx[7];
+	int fd, i, try;
+
+	for (try = 0; try < RENDER_TMP_TRIES; try++) {
+		arc4random_buf(rnd, sizeof(rnd));
+		for (i = 0; i < 6; i++)
+			sfx[i] = set[rnd[i] % (sizeof(set) - 1)];
+		sfx[6] = '\0';
+		if ((size_t)snprintf(tmp, tmplen, ".%s.%s", name, sfx) >= tmplen)
+			return -ENAMETOOLONG;
+		/* 0644 goes through the umask like any created file. */
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/* Fill the temp file, make it durable, then move it over NAME. */
+static int
+render_commit(int dfd, int fd, const char *tmp, const char *name,
+    const void *data, size_t len, const char **op)
+{
+	int rc;
+
+	*op = "write";
+	if ((rc = render_write_all(fd, data, len)) < 0)
+		return rc;
+	*op = "fsync";
+	if (fsync(fd) < 0)
+		return -errno;
+	*op = "rename";
+	if (renameat(dfd, tmp, dfd, name) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+render_write_atomic(const char *dir, const char *name, const void *data,
+    size_t len, char *err, size_t errlen)
+{
+	char tmp[512];
+	const char *op = "open";
+	int dfd, fd, rc;
+
+	if (*name == '\0' || strchr(name, '/') != NULL)
+		return render_fail(err, errlen, dir, name, "bad file name",
+		    EINVAL);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return render_fail(err, errlen, dir, NULL, "open", errno);
+	if ((fd = render_tmp_open(dfd, name, tmp, sizeof(tmp))) < 0) {
+		rc = render_fail(err, errlen, dir, name, "create temp file",
+		    -fd);
+		close(dfd);
+		return rc;
+	}
+	rc = render_commit(dfd, fd, tmp, name, data, len, &op);
+	if (close(fd) < 0 && rc == 0) {
+		/* Only reached if rename was done: report, file is in place. */
+		rc = -errno;
+		op = "close";
+	}
+	if (rc < 0) {
+		if (strcmp(op, "close") != 0)
+			unlinkat(dfd, tmp, 0);
+		rc = render_fail(err, errlen, dir, name, op, -rc);
+		close(dfd);
+		return rc;
+	}
+	/* The rename is only durable once the directory is; EINVAL: the fs
+	 * cannot sync directories, nothing more to do. */
+	if (fsync(dfd) < 0 && errno != EINVAL)
+		rc = render_fail(err, errlen, dir, NULL, "fsync", errno);
+	close(dfd);
+	return rc;
+}
+
+/* Read the template DIR/NAME whole. */
+static int
+render_load(const char *dir, const char *name, struct buf *out, char *err,
+    size_t errlen)
+{
+	char path[4096], chunk[65536];
+	ssize_t n;
+	int fd, rc = 0;
+
+	render_path(path, sizeof(path), dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return render_fail(err, errlen, dir, name,
+		    "open template", errno);
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = render_fail(err, errlen, dir, name,
+			    "read template", errno);
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((rc = buf_append(out, chunk, (size_t)n)) < 0) {
+			rc = render_fail(err, errlen, dir, name,
+			    "read template", -rc);
+			break;
+		}
+	}
+	close(fd);
+	if (rc == 0 && out->data == NULL)
+		rc = buf_append(out, "", 0);	/* empty file: still a string */
+	return rc;
+}
+
+struct render_var {
+	const char	*key;
+	const char	*val;
+	size_t		 len;
+};
+
+static const struct render_var *
+render_var_find(const struct render_var *v, size_t nv, const char *key,
+    size_t klen)
+{
+	size_t i;
+
+	for (i = 0; i < nv; i++)
+		if (strlen(v[i].key) == klen && memcmp(v[i].key, key, klen) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * Copy TPL into W with each {{name}} replaced by its value. Values are not
+ * scanned again, so data can never inject a placeholder. "{{" not followed
+ * by name and "}}" is kept as text; an unknown name is an error (a typo in
+ * an overriding template should not go unnoticed).
+ */
+static int
+render_subst(struct render_w *w, const char *tpl, const char *dir,
+    const char *name, const struct render_var *v, size_t nv, char *err,
+    size_t errlen)
+{
+	const struct render_var *var;
+	const char *p = tpl, *open, *key;
+	size_t klen;
+	char path[4096];
+
+	while ((open = strstr(p, "{{")) != NULL) {
+		key = open + 2;
+		klen = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (klen == 0 || strncmp(key + klen, "}}", 2) != 0) {
+			w_put(w, p, (size_t)(key - p));
+			p = key;
+			continue;
+		}
+		if ((var = render_var_find(v, nv, key, klen)) == NULL) {
+			render_path(path, sizeof(path), dir, name);
+			snprintf(err, errlen, "%s: unknown placeholder {{%.*s}}",
+			    path, (int)klen, key);
+			return -EINVAL;
+		}
+		w_put(w, p, (size_t)(open - p));
+		w_put(w, var->val, var->len);
+		p = key + klen + 2;
+	}
+	w_puts(w, p);
+	return w->rc;
+}
+
+/* ---- types.json ---- */
+
+static void
+render_json_roi(struct render_w *w, const struct roi_summary *r)
+{
+	const struct roi_entry *e;
+	size_t i;
+
+	w_puts(w, "[");
+	for (i = 0; i < r->n; i++) {
+		e = &r->e[i];
+		w_puts(w, i ? ", {\"name\": " : "{\"name\": ");
+		w_json(w, e->name, 0);
+		w_puts(w, ", \"pre\": ");
+		w_int(w, e->pre);
+		w_puts(w, ", \"post\": ");
+		w_int(w, e->post);
+		w_puts(w, ", \"pre_pct\": ");
+		w_double(w, e->pre_pct);
+		w_puts(w, ", \"post_pct\": ");
+		w_double(w, e->post_pct);
+		w_puts(w, "}");
+	}
+	w_puts(w, "]");
+}
+
+/* {"both": "X.html", ...} with only the pages that exist. */
+static void
+render_json_urls(struct render_w *w, const struct ts_type *t, int js)
+{
+	int s, first = 1;
+
+	w_puts(w, "{");
+	for (s = 0; s < SIDE_COUNT; s++) {
+		if (t->file[s] == NULL)
+			continue;
+		w_puts(w, first ? "\"" : ", \"");
+		w_puts(w, render_side_key[s]);
+		w_puts(w, "\": ");
+		w_json(w, t->file[s], js);
+		first = 0;
+	}
+	w_puts(w, "}");
+}
+
+static void
+render_json_type(struct render_w *w, const struct ts_type *t)
+{
+	static const char *const ckey[TS_NCOUNTS] = {
+		"total", "left", "right", "middle"
+	};
+	int c;
+
+	w_puts(w, "{\"name\": ");
+	w_json(w, t->name, 0);
+	w_puts(w, ", \"urls\": ");
+	render_json_urls(w, t, 0);
+	w_puts(w, ", \"roi_summary\": ");
+	render_json_roi(w, &t->roi);
+	w_puts(w, ", \"parent_roi\": ");
+	w_json(w, t->roi.parent ? t->roi.parent : "", 0);
+	w_puts(w, ", \"counts\": {");
+	for (c = 0; c < TS_NCOUNTS; c++) {
+		w_printf(w, "%s\"%s\": ", c ? ", " : "", ckey[c]);
+		w_int(w, t->count[c]);
+	}
+	w_puts(w, "}, \"consensus_nt\": ");
+	w_json_or_null(w, t->nt, 0);
+	w_puts(w, ", \"pre\": ");
+	w_int(w, t->pre);
+	w_puts(w, ", \"post\": ");
+	w_int(w, t->post);
+	w_puts(w, "}");
+}
+
+static void
+render_iso8601(char *dst, size_t len, time_t t)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(dst, len, "1970-01-01T00:00:00Z");
+}
+
+/* V is sorted by name, so the unmatched list comes out sorted too. */
+static int
+render_types_json(struct render_w *w, const struct ts_type *const *v,
+    size_t n, const struct render_opts *o, const char *when)
+{
+	size_t i, k = 0;
+
+	w_puts(w, "{\"dataset\": ");
+	w_json(w, o->dataset ? o->dataset : "", 0);
+	w_puts(w, ", \"dataset_version\": ");
+	w_json_or_null(w, o->quick ? NULL : o->dataset_version, 0);
+	w_puts(w, ", \"generated_at\": ");
+	w_json(w, when, 0);
+	w_puts(w, ",\n\"types\": [");
+	for (i = 0; i < n; i++) {
+		w_puts(w, i ? ",\n" : "\n");
+		render_json_type(w, v[i]);
+	}
+	w_puts(w, n ? "\n],\n\"unmatched\": [" : "],\n\"unmatched\": [");
+	for (i = 0; i < n && !o->quick; i++) {
+		if (v[i]->matched)
+			continue;
+		w_puts(w, k++ ? ", " : "");
+		w_json(w, v[i]->name, 0);
+	}
+	w_puts(w, "]}\n");
+	return w->rc;
+}
+
+/* ---- static/js/neuron-search.js ---- */
+
+static const char *
+render_primary(const struct ts_type *t)
+{
+	int i;
+
+	for (i = 0; i < SIDE_COUNT; i++)
+		if (t->file[render_primary_order[i]] != NULL)
+			return t->file[render_primary_order[i]];
+	return NULL;
+}
+
+/* The two arrays the template's globals are set to (JS-escaped). */
+static int
+render_search_data(struct render_w *names, struct render_w *data,
+    const struct ts_type *const *v, size_t n)
+{
+	size_t i;
+
+	w_puts(names, "[");
+	w_puts(data, "[");
+	for (i = 0; i < n; i++) {
+		w_puts(names, i ? ",\n  " : "\n  ");
+		w_json(names, v[i]->name, 1);
+		w_puts(data, i ? ",\n  {\"name\": " : "\n  {\"name\": ");
+		w_json(data, v[i]->name, 1);
+		w_puts(data, ", \"urls\": ");
+		render_json_urls(data, v[i], 1);
+		w_puts(data, ", \"primary_url\": ");
+		w_json_or_null(data, render_primary(v[i]), 1);
+		w_puts(data, "}");
+	}
+	w_puts(names, n ? "\n]" : "]");
+	w_puts(data, n ? "\n]" : "]");
+	return names->rc ? names->rc : data->rc;
+}
+
+/* ---- index.html ---- */
+
+static int
+render_is_other(const struct ts_type *t)
+{
+	return t->roi.parent == NULL || t->roi.parent[0] == '\0';
+}
+
+/* Groups by parent ROI name, "Other" (no parent) last; names within. */
+static int
+render_cmp_group(const void *a, const void *b)
+{
+	const struct ts_type *x = *(const struct ts_type *const *)a;
+	const struct ts_type *y = *(const struct ts_type *const *)b;
+	int ox = render_is_other(x), oy = render_is_other(y), c;
+
+	if (ox != oy)
+		return ox - oy;
+	if (!ox && (c = strcmp(x->roi.parent, y->roi.parent)) != 0)
+		return c;
+	return strcmp(x->name, y->name);
+}
+
+static int
+render_cmp_name(const void *a, const void *b)
+{
+	const struct ts_type *x = *(const struct ts_type *const *)a;
+	const struct ts_type *y = *(const struct ts_type *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int
+render_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+render_same_group(const struct ts_type *a, const struct ts_type *b)
+{
+	if (render_is_other(a) || render_is_other(b))
+		return render_is_other(a) == render_is_other(b);
+	return strcmp(a->roi.parent, b->roi.parent) == 0;
+}
+
+static void
+render_row_name(struct render_w *w, const struct ts_type *t, int quick)
+{
+	w_puts(w, "<td class=\"c-name\">");
+	if (t->file[SIDE_BOTH] != NULL) {
+		w_puts(w, "<a href=\"");
+		w_url(w, t->file[SIDE_BOTH]);
+		w_puts(w, "\">");
+		w_html(w, t->name);
+		w_puts(w, "</a>");
+	} else {
+		w_puts(w, "<span class=\"nolink\">");
+		w_html(w, t->name);
+		w_puts(w, "</span>");
+	}
+	if (t->error != NULL) {
+		w_puts(w, " <span class=\"badge err\" title=\"");
+		w_html(w, t->error);
+		w_puts(w, "\">no data</span>");
+	} else if (!t->matched && !quick)
+		w_puts(w, " <span class=\"badge nf\" title=\"No type of this "
+		    "name in the dataset\">not in dataset</span>");
+	w_puts(w, "</td>");
+}
+
+static void
+render_row_sides(struct render_w *w, const struct ts_type *t)
+{
+	int s;
+
+	w_puts(w, "<td class=\"c-pages\">");
+	for (s = SIDE_LEFT; s < SIDE_COUNT; s++) {
+		if (t->file[s] == NULL) {
+			w_printf(w, "<span class=\"side off\">%s</span>",
+			    render_side_letter[s]);
+			continue;
+		}
+		w_puts(w, "<a class=\"side\" href=\"");
+		w_url(w, t->file[s]);
+		w_printf(w, "\" title=\"%s page\">%s</a>",
+		    render_side_title[s], render_side_letter[s]);
+	}
+	w_puts(w, "</td>");
+}
+
+static void
+render_row_rois(struct render_w *w, const struct ts_type *t)
+{
+	const struct roi_entry *e;
+	size_t i;
+
+	w_puts(w, "<td class=\"c-rois\">");
+	for (i = 0; i < t->roi.n; i++) {
+		e = &t->roi.e[i];
+		w_printf(w, "<span class=\"tag\" title=\"pre %.1f%% \xc2\xb7 "
+		    "post %.1f%%\">", e->pre_pct, e->post_pct);
+		w_html(w, e->name);
+		w_puts(w, "</span>");
+	}
+	w_puts(w, "</td>");
+}
+
+static void
+render_row_counts(struct render_w *w, const struct ts_type *t)
+{
+	int c;
+
+	w_puts(w, "<td class=\"c-num total\" title=\"synapses: pre ");
+	w_int(w, t->pre);
+	w_puts(w, ", post ");
+	w_int(w, t->post);
+	w_puts(w, "\">");
+	w_int(w, t->count[TS_TOTAL]);
+	w_puts(w, "</td>");
+	for (c = TS_LEFT; c < TS_NCOUNTS; c++) {
+		w_puts(w, t->count[c] ? "<td class=\"c-num\">" :
+		    "<td class=\"c-num zero\">");
+		w_int(w, t->count[c]);
+		w_puts(w, "</td>");
+	}
+	w_puts(w, "<td class=\"c-nt\">");
+	if (t->nt != NULL)
+		w_html(w, t->nt);
+	else
+		w_puts(w, "<span class=\"muted\">\xe2\x80\x94</span>");
+	w_puts(w, "</td>");
+}
+
+/* One <tr>; data- attributes carry what the filters need. */
+static void
+render_row(struct render_w *w, struct render_w *tmp, const struct ts_type *t,
+    int quick)
+{
+	size_t i;
+	int s;
+
+	w_puts(w, "<tr data-name=\"");
+	w_html(w, t->name);
+	w_puts(w, "\" data-sides=\"");
+	for (s = 0; s < SIDE_COUNT; s++)
+		if (t->file[s] != NULL)
+			w_puts(w, render_side_letter[s]);
+	/* Tags as a JSON array: any ROI name survives, JSON.parse reads it. */
+	buf_reset(&tmp->b);
+	w_puts(tmp, "[");
+	for (i = 0; i < t->roi.n; i++) {
+		w_puts(tmp, i ? "," : "");
+		w_json(tmp, t->roi.e[i].name, 0);
+	}
+	w_puts(tmp, "]");
+	w_puts(w, "\" data-tags=\"");
+	if (tmp->rc == 0)
+		w_html(w, tmp->b.data);
+	w->rc = w->rc ? w->rc : tmp->rc;
+	w_puts(w, t->matched || quick ? "\">" : "\" class=\"nf\">");
+	render_row_name(w, t, quick);
+	render_row_sides(w, t);
+	if (!quick) {
+		render_row_rois(w, t);
+		render_row_counts(w, t);
+	}
+	w_puts(w, "</tr>\n");
+}
+
+static void
+render_group_head(struct render_w *w, struct render_w *opts, size_t gi,
+    const char *title, size_t count, int quick)
+{
+	w_printf(w, "<section class=\"group\" id=\"g%zu\" data-group=\"g%zu\">\n"
+	    "<h2><span class=\"g-name\">", gi, gi);
+	w_html(w, title);
+	w_printf(w, "</span> <span class=\"g-count\">%zu</span></h2>\n"
+	    "<table class=\"types\"><thead><tr><th class=\"c-name\">Type</th>"
+	    "<th class=\"c-pages\">Pages</th>", count);
+	if (!quick)
+		w_puts(w, "<th class=\"c-rois\">ROIs</th>"
+		    "<th class=\"c-num\" title=\"cells, all sides\">Cells</th>"
+		    "<th class=\"c-num\" title=\"left cells\">L</th>"
+		    "<th class=\"c-num\" title=\"right cells\">R</th>"
+		    "<th class=\"c-num\" title=\"middle cells\">M</th>"
+		    "<th class=\"c-nt\" title=\"consensus neurotransmitter\">NT</th>");
+	w_puts(w, "</tr></thead>\n<tbody>\n");
+	w_printf(opts, "<option value=\"g%zu\">", gi);
+	w_html(opts, title);
+	w_printf(opts, " (%zu)</option>\n", count);
+}
+
+/* All groups into W, one <option> per group into OPTS. */
+static int
+render_groups(struct render_w *w, struct render_w *opts,
+    const struct ts_type **g, size_t n, int quick, size_t *ngroups)
+{
+	struct render_w tmp = RENDER_W_INIT;
+	size_t i, j, gi = 0;
+
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
+			;
+		render_group_head(w, opts, gi++, render_is_other(g[i]) ?
+		    "Other" : g[i]->roi.parent, j - i, quick);
+		for (; i < j; i++)
+			render_row(w, &tmp, g[i], quick);
+		w_puts(w, "</tbody></table>\n</section>\n");
+	}
+	buf_free(&tmp.b);
+	*ngroups = gi;
+	return w->rc ? w->rc : opts->rc;
+}
+
+/* Every ROI tag once, sorted, as <option>s. */
+static int
+render_tag_options(struct render_w *w, const struct ts_type *const *v,
+    size_t n)
+{
+	const char **tags;
+	size_t i, k, nt = 0;
+
+	for (i = 0; i < n; i++)
+		nt += v[i]->roi.n;
+	if (nt == 0)
+		return 0;
+	if ((tags = malloc(nt * sizeof(*tags))) == NULL)
+		return -ENOMEM;
+	for (i = 0, nt = 0; i < n; i++)
+		for (k = 0; k < v[i]->roi.n; k++)
+			tags[nt++] = v[i]->roi.e[k].name;
+	qsort(tags, nt, sizeof(*tags), render_cmp_str);
+	for (i = 0; i < nt; i++) {
+		if (i > 0 && strcmp(tags[i], tags[i - 1]) == 0)
+			continue;
+		w_puts(w, "<option value=\"");
+		w_html(w, tags[i]);
+		w_puts(w, "\">");
+		w_html(w, tags[i]);
+		w_puts(w, "</option>\n");
+	}
+	free(tags);
+	return w->rc;
+}
+
+/* Template texts, loaded before anything is written. */
+struct render_tpl {
+	const char	*dir;
+	struct buf	 index, css, js, search;
+};
+
+static int
+render_tpl_load(struct render_tpl *t, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = render_load(t->dir, "index.html", &t->index, err, errlen)) < 0 ||
+	    (rc = render_load(t->dir, "index.css", &t->css, err, errlen)) < 0 ||
+	    (rc = render_load(t->dir, "index.js", &t->js, err, errlen)) < 0 ||
+	    (rc = render_load(t->dir, "neuron-search.js", &t->search, err,
+	    errlen)) < 0)
+		return rc;
+	/* Inlined verbatim: a closing tag inside would cut the page. */
+	if (strcasestr(t->js.data, "</script") != NULL)
+		return render_fail(err, errlen, t->dir, "index.js",
+		    "contains </script, cannot be inlined", EINVAL);
+	if (strcasestr(t->css.data, "</style") != NULL)
+		return render_fail(err, errlen, t->dir, "index.css",
+		    "contains </style, cannot be inlined", EINVAL);
+	return 0;
+}
+
+static void
+render_tpl_free(struct render_tpl *t)
+{
+	buf_free(&t->index);
+	buf_free(&t->css);
+	buf_free(&t->js);
+	buf_free(&t->search);
+}
+
+#define RENDER_VAR(k, w)	{ (k), (w).b.data ? (w).b.data : "", (w).b.len }
+
+/* A scalar placeholder value, HTML-escaped. */
+static void
+render_text_var(struct render_w *w, const char *s)
+{
+	w_html(w, s != NULL ? s : "");
+	if (w->b.data == NULL)
+		w_put(w, "", 0);
+}
+
+static int
+render_index(struct render_w *out, const struct render_tpl *tpl,
+    const struct ts_type *const *v, size_t n, const struct render_opts *o,
+    const char *when, char *err, size_t errlen)
+{
+	struct render_w groups = RENDER_W_INIT, regions = RENDER_W_INIT;
+	struct render_w tags = RENDER_W_INIT, title = RENDER_W_INIT;
+	struct render_w prefix = RENDER_W_INIT, ds = RENDER_W_INIT;
+	struct render_w ver = RENDER_W_INIT, at = RENDER_W_INIT;
+	const struct ts_type **g;
+	size_t i, ngroups = 0, unmatched = 0;
+	char ntypes[24], nunm[24], ngrp[24];
+	int rc;
+
+	if ((g = malloc((n ? n : 1) * sizeof(*g))) == NULL)
+		return render_fail(err, errlen, o->out_dir, "index.html",
+		    "render", ENOMEM);
+	memcpy(g, v, n * sizeof(*g));
+	qsort(g, n, sizeof(*g), render_cmp_group);
+	rc = render_groups(&groups, &regions, g, n, o->quick, &ngroups);
+	free(g);
+	if (rc == 0)
+		rc = render_tag_options(&tags, v, n);
+	for (i = 0; i < n; i++)
+		unmatched += !v[i]->matched && !o->quick;
+	snprintf(ntypes, sizeof(ntypes), "%zu", n);
+	snprintf(nunm, sizeof(nunm), "%zu", unmatched);
+	snprintf(ngrp, sizeof(ngrp), "%zu", ngroups);
+	render_text_var(&prefix, o->title_prefix);
+	if (o->title_prefix != NULL && *o->title_prefix != '\0') {
+		w_html(&title, o->title_prefix);
+		w_puts(&title, " ");
+	}
+	w_puts(&title, "Neuron Types");
+	render_text_var(&ds, o->dataset);
+	render_text_var(&ver, o->quick || o->dataset_version == NULL ?
+	    "\xe2\x80\x94" : o->dataset_version);
+	render_text_var(&at, when);
+	if (rc == 0) {
+		const struct render_var vars[] = {
+			{ "title", title.b.data, title.b.len },
+			RENDER_VAR("title_prefix", prefix),
+			RENDER_VAR("dataset", ds),
+			RENDER_VAR("dataset_version", ver),
+			RENDER_VAR("generated_at", at),
+			{ "type_count", ntypes, strlen(ntypes) },
+			{ "unmatched_count", nunm, strlen(nunm) },
+			{ "group_count", ngrp, strlen(ngrp) },
+			{ "body_class", o->quick ? "quick" : "full",
+			    o->quick ? 5 : 4 },
+			{ "css", tpl->css.data, tpl->css.len },
+			{ "js", tpl->js.data, tpl->js.len },
+			RENDER_VAR("region_options", regions),
+			RENDER_VAR("tag_options", tags),
+			RENDER_VAR("groups", groups),
+		};
+		rc = title.rc ? title.rc : prefix.rc ? prefix.rc : ds.rc ?
+		    ds.rc : ver.rc ? ver.rc : at.rc;
+		if (rc == 0)
+			rc = render_subst(out, tpl->index.data, tpl->dir,
+			    "index.html", vars, sizeof(vars) / sizeof(vars[0]),
+			    err, errlen);
+	}
+	buf_free(&groups.b);
+	buf_free(&regions.b);
+	buf_free(&tags.b);
+	buf_free(&title.b);
+	buf_free(&prefix.b);
+	buf_free(&ds.b);
+	buf_free(&ver.b);
+	buf_free(&at.b);
+	return rc;
+}
+
+static int
+render_search_js(struct render_w *out, const struct render_tpl *tpl,
+    const struct ts_type *const *v, size_t n, const char *when, char *err,
+    size_t errlen)
+{
+	struct render_w names = RENDER_W_INIT, data = RENDER_W_INIT;
+	char ntypes[24];
+	int rc;
+
+	snprintf(ntypes, sizeof(ntypes), "%zu", n);
+	rc = render_search_data(&names, &data, v, n);
+	if (rc == 0) {
+		/* generated_at is fixed ASCII; safe in a JS comment. */
+		const struct render_var vars[] = {
+			RENDER_VAR("types_json", names),
+			RENDER_VAR("data_json", data),
+			{ "generated_at", when, strlen(when) },
+			{ "type_count", ntypes, strlen(ntypes) },
+		};
+		rc = render_subst(out, tpl->search.data, tpl->dir,
+		    "neuron-search.js", vars, sizeof(vars) / sizeof(vars[0]),
+		    err, errlen);
+	}
+	buf_free(&names.b);
+	buf_free(&data.b);
+	return rc;
+}
+
+static int
+render_mkdir(const char *dir, const char *name, char *err, size_t errlen)
+{
+	char path[4096];
+
+	render_path(path, sizeof(path), dir, name);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return render_fail(err, errlen, dir, name, "mkdir", errno);
+	return 0;
+}
+
+/*
+ * Write what was built into W, or report why building failed: a template
+ * error has its message already, anything else (out of memory) gets one.
+ */
+static int
+render_emit(struct render_w *w, int rc, const char *dir, const char *name,
+    char *err, size_t errlen)
+{
+	if (rc < 0 && err != NULL && errlen > 0 && err[0] != '\0')
+		return rc;
+	if (rc < 0)
+		return render_fail(err, errlen, dir, name, "render", -rc);
+	return render_write_atomic(dir, name, w->b.data, w->b.len, err,
+	    errlen);
+}
+
+static int
+render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
+    size_t n, const struct render_opts *o, char *err, size_t errlen)
+{
+	struct render_w w = RENDER_W_INIT;
+	char when[32], js_dir[4096];
+	int rc;
+
+	render_iso8601(when, sizeof(when), o->generated_at);
+	render_path(js_dir, sizeof(js_dir), o->out_dir, "static/js");
+	if ((rc = render_mkdir(o->out_dir, "static", err, errlen)) < 0 ||
+	    (rc = render_mkdir(o->out_dir, "static/js", err, errlen)) < 0)
+		return rc;
+	rc = render_types_json(&w, v, n, o, when);
+	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
+	if (rc == 0) {
+		buf_reset(&w.b);
+		rc = render_search_js(&w, tpl, v, n, when, err, errlen);
+		rc = render_emit(&w, rc, js_dir, "neuron-search.js", err,
+		    errlen);
+	}
+	if (rc == 0) {
+		buf_reset(&w.b);
+		rc = render_index(&w, tpl, v, n, o, when, err, errlen);
+		rc = render_emit(&w, rc, o->out_dir, "index.html", err, errlen);
+	}
+	buf_free(&w.b);
+	return rc;
+}
+
+int
+render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
+    char *err, size_t errlen)
+{
+	struct render_tpl tpl = { NULL, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
+	const struct ts_type **v;
+	size_t i;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';	/* render_emit tells set messages by it */
+	tpl.dir = o->template_dir ? o->template_dir : QP_DATADIR "/templates";
+	/* Sorted here too, so output order never depends on the caller. */
+	if ((v = malloc((n ? n : 1) * sizeof(*v))) == NULL)
+		return render_fail(err, errlen, o->out_dir, NULL, "render",
+		    ENOMEM);
+	for (i = 0; i < n; i++)
+		v[i] = &types[i];
+	qsort(v, n, sizeof(*v), render_cmp_name);
+	/* Templates first: a bad template dir must not leave half the output. */
+	rc = render_tpl_load(&tpl, err, errlen);
+	if (rc == 0)
+		rc = render_outputs(&tpl, v, n, o, err, errlen);
+	render_tpl_free(&tpl);
+	free(v);
+	return rc;
+}

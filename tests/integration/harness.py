@@ -1,0 +1,170 @@
+"""Shared pieces of the integration tests: the emulator, a site, a run.
+
+Every test starts its own emulator on a free loopback port with a private
+CA in a temporary directory, so tests never share state.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EMU = os.path.join(ROOT, "tests", "neuprint-emu", "neuprint-emu")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+BUILD = os.environ.get("QP_BUILD_DIR", os.path.join(ROOT, "build"))
+QUICKPAGED = os.environ.get("QUICKPAGED", os.path.join(BUILD, "daemon", "quickpaged"))
+TOKEN = "test-token-5ecr3t"
+
+
+def data_flags(scale="tiny", seed=1, types_file=None, mutate=None):
+    flags = ["--scale", scale, "--seed", str(seed)]
+    if types_file:
+        flags += ["--types-file", types_file]
+    if mutate:
+        flags += ["--mutate-frac", str(mutate)]
+    return flags
+
+
+class Emulator:
+    """neuprint-emu serve, as a context manager."""
+
+    def __init__(self, workdir, scale="tiny", seed=1, extra=(), types_file=None,
+                 dataset="cns", token=TOKEN):
+        self.tls = os.path.join(workdir, "tls")
+        self.token = token
+        self.dataset = dataset
+        cmd = [PYTHON, EMU, "serve", "--token", token, "--dataset", dataset,
+               "--tls-dir", self.tls, "--port", "0"]
+        cmd += data_flags(scale, seed, types_file) + list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(workdir, "emu.log"), "w"),
+                                     text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError("emulator did not start: %r (see %s/emu.log)" % (line, workdir))
+        self.url = line.split()[-1]
+        self.ca = os.path.join(self.tls, "ca.pem")
+
+    def admin(self, path, body=None):
+        """GET or POST a loopback admin route (/emu/stats, /emu/config)."""
+        import http.client
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        host, port = self.url[len("https://"):].rsplit(":", 1)
+        c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+        if body is None:
+            c.request("GET", path)
+        else:
+            c.request("POST", path, body=json.dumps(body),
+                      headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return json.loads(data)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def make_pages(out, scale="tiny", seed=1, types_file=None):
+    os.makedirs(out, exist_ok=True)
+    subprocess.run([PYTHON, EMU, "pages", "--out", out] + data_flags(scale, seed, types_file),
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def oracle(pages, scale="tiny", seed=1, types_file=None, dataset="cns"):
+    out = subprocess.run([PYTHON, EMU, "oracle", "--pages", pages, "--dataset", dataset]
+                         + data_flags(scale, seed, types_file),
+                         check=True, stdout=subprocess.PIPE)
+    return json.loads(out.stdout)
+
+
+def write_config(path, server, out, ca=None, token=TOKEN, dataset="cns", extra=""):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("neuprint:\n  server: %s\n  dataset: %s\n" % (server, dataset))
+        if token is not None:
+            f.write("  token: %s\n" % token)
+        f.write("output:\n  directory: %s\n" % out)
+        f.write("html:\n  title_prefix: Test\n")
+        f.write("quickpaged:\n")
+        if ca:
+            f.write("  ca_file: %s\n" % ca)
+        f.write("  template_dir: %s\n" % os.path.join(ROOT, "data", "templates"))
+        f.write(extra)
+    return path
+
+
+def run(config, *args, timeout=600, env=None):
+    """Run quickpaged --run create-index; returns CompletedProcess (text)."""
+    e = dict(os.environ)
+    e.pop("NEUPRINT_APPLICATION_CREDENTIALS", None)
+    e.pop("NEUPRINT_TOKEN", None)
+    if env:
+        e.update(env)
+    return subprocess.run([QUICKPAGED, "--run", "create-index", "--config", config]
+                          + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout, env=e)
+
+
+def load_types(out):
+    with open(os.path.join(out, "types.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def assert_same_index(test, got, want, tol=1e-9):
+    """types.json against the oracle: everything but generated_at, floats to tol."""
+    got = dict(got)
+    want = dict(want)
+    got.pop("generated_at", None)
+    want.pop("generated_at", None)
+    test.assertEqual(sorted(got.keys()), sorted(want.keys()))
+    test.assertEqual(got["dataset"], want["dataset"])
+    test.assertEqual(got["dataset_version"], want["dataset_version"])
+    test.assertEqual(got.get("unmatched"), want.get("unmatched"))
+    gn = [t["name"] for t in got["types"]]
+    wn = [t["name"] for t in want["types"]]
+    test.assertEqual(gn, wn, "type lists differ")
+    for g, w in zip(got["types"], want["types"]):
+        _same(test, g, w, tol, g["name"])
+
+
+def _same(test, g, w, tol, where):
+    if isinstance(w, float) or isinstance(g, float):
+        test.assertAlmostEqual(float(g), float(w), delta=tol, msg=where)
+    elif isinstance(w, dict):
+        test.assertEqual(sorted(g.keys()), sorted(w.keys()), where)
+        for k in w:
+            _same(test, g[k], w[k], tol, "%s.%s" % (where, k))
+    elif isinstance(w, list):
+        test.assertEqual(len(g), len(w), where)
+        for i, (a, b) in enumerate(zip(g, w)):
+            _same(test, a, b, tol, "%s[%d]" % (where, i))
+    else:
+        test.assertEqual(g, w, where)
+
+
+class Workdir:
+    def __init__(self, prefix="qp-it-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)

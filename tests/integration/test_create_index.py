@@ -1,0 +1,265 @@
+"""create-index end to end against the neuPrint emulator.
+
+Each test compares the product's types.json with the emulator's oracle,
+which computes the answer straight from the generated data by the rules of
+docs/create-index.md, sharing no code with the product.
+"""
+import hashlib
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+def tree_digest(d):
+    """Names and contents of every file under d (to prove nothing changed)."""
+    out = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(d)):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            out.update(os.path.relpath(p, d).encode())
+            with open(p, "rb") as fh:
+                out.update(fh.read())
+    return out.hexdigest()
+
+
+class IndexPage(html.parser.HTMLParser):
+    """Checks nesting and collects text, so every type name can be found."""
+    VOID = {"meta", "link", "br", "img", "input", "hr", "wbr", "source"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack = []
+        self.text = []
+        self.errors = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append("unexpected </%s> (open: %s)" % (tag, self.stack[-3:]))
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+NODE_CHECK = r"""
+const fs = require('fs'), vm = require('vm');
+const ctx = {}; vm.createContext(ctx);
+vm.runInContext(fs.readFileSync(process.argv[2], 'utf8'), ctx);
+process.stdout.write(JSON.stringify({types: ctx.NEURON_TYPES_DATA, data: ctx.NEURON_DATA}));
+"""
+
+
+class Base(unittest.TestCase):
+    scale = "tiny"
+    seed = 1
+    types_file = None
+
+    def site(self, work, name="site"):
+        out = os.path.join(work, name)
+        h.make_pages(out, self.scale, self.seed, self.types_file)
+        return out
+
+    def check_against_oracle(self, work, emu, out, *args):
+        cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
+        r = h.run(cfg, *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().splitlines()[-1],
+                         os.path.join(out, "index.html"))
+        want = h.oracle(out, self.scale, self.seed, self.types_file)
+        got = h.load_types(out)
+        h.assert_same_index(self, got, want)
+        return got, r
+
+    def check_outputs(self, out, types):
+        names = [t["name"] for t in types["types"]]
+        p = IndexPage()
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+            p.feed(f.read())
+        p.close()
+        self.assertEqual(p.errors, [])
+        self.assertEqual(p.stack, [])
+        text = "".join(p.text)
+        for n in names:
+            self.assertIn(n, text)
+        js = os.path.join(out, "static", "js", "neuron-search.js")
+        node = shutil.which("node") or shutil.which("nodejs")
+        if node is None:
+            self.skipTest("node not installed")
+        r = subprocess.run([node, "-e", NODE_CHECK, js], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, check=True)
+        got = json.loads(r.stdout)
+        self.assertEqual(got["types"], sorted(names, key=lambda s: s.encode()))
+        self.assertEqual([d["name"] for d in got["data"]], got["types"])
+        for d, t in zip(got["data"], types["types"]):
+            self.assertEqual(d["urls"], t["urls"])
+            for side in ("both", "left", "right", "middle"):
+                if side in d["urls"]:
+                    self.assertEqual(d["primary_url"], d["urls"][side])
+                    break
+
+
+class TestTiny(Base):
+    def test_tiny_matches_oracle(self):
+        with h.Workdir() as work, h.Emulator(work, "tiny", self.seed) as emu:
+            out = self.site(work)
+            got, r = self.check_against_oracle(work, emu, out)
+            self.check_outputs(out, got)
+            self.assertTrue(got["unmatched"], "the page set has orphan pages")
+            self.assertIn("unmatched", r.stdout)
+
+    def test_quick_needs_no_network(self):
+        with h.Workdir() as work:
+            out = self.site(work)
+            cfg = h.write_config(os.path.join(work, "site.yaml"),
+                                 "https://127.0.0.1:9", out)
+            r = h.run(cfg, "--quick")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = h.load_types(out)
+            self.assertIsNone(got["dataset_version"])
+            self.assertEqual(got["unmatched"], [])
+            stems = {t["name"] for t in got["types"]}
+            want = h.oracle(out, self.scale, self.seed)
+            self.assertEqual(len(stems), len(want["types"]))
+            self.check_outputs(out, got)
+
+
+class TestDemo(Base):
+    scale = "demo"
+
+    def test_demo_batched_and_per_type(self):
+        with h.Workdir() as work, h.Emulator(work, "demo", self.seed) as emu:
+            out = self.site(work)
+            batched, r1 = self.check_against_oracle(work, emu, out, "--json")
+            s1 = json.loads(r1.stdout.strip().splitlines()[-1])
+            self.check_outputs(out, batched)
+            per, r2 = self.check_against_oracle(work, emu, out, "--strategy",
+                                                "per-type", "--json")
+            s2 = json.loads(r2.stdout.strip().splitlines()[-1])
+            for d in (batched, per):
+                d.pop("generated_at")
+            self.assertEqual(batched, per)
+            # Round trips grow with types / batch size, never one per type.
+            self.assertLess(s1["queries"], s2["queries"] / 10)
+            print("\ndemo batched: %(queries)d queries, %(bytes_in)d bytes, "
+                  "%(wall_s).2f s" % s1)
+            print("demo per-type: %(queries)d queries, %(bytes_in)d bytes, "
+                  "%(wall_s).2f s" % s2)
+
+
+AWKWARD = [
+    "KCa'b'-ap1", "Tergopleural/Pleural promotor MN", "DLMn a, b",
+    "PEN_b(PEN2)", "VP1d+VP4_l2PN1", "SMPp&v1B_M02", "IN20A.22A070,IN20A.22A080",
+    'quote"double', "back\\slash", "ADNM1 MN", "ADNM1_MN", "</script>",
+    "<b>bold</b>", "µ-type é", "a_b_c_d_e_f_g_h", "100%", "hash#tag",
+    "tab\tname", "a'b\"c\\d",
+]
+
+
+class TestAwkwardNames(Base):
+    def test_types_file(self):
+        with h.Workdir() as work:
+            tf = os.path.join(work, "types.txt")
+            with open(tf, "w", encoding="utf-8") as f:
+                f.write("\n".join(AWKWARD) + "\n")
+            self.types_file = tf
+            with h.Emulator(work, "tiny", self.seed, types_file=tf) as emu:
+                out = self.site(work)
+                got, _ = self.check_against_oracle(work, emu, out)
+                self.check_outputs(out, got)
+
+
+@unittest.skipUnless(os.environ.get("QP_CNS", "1") == "1", "QP_CNS=0")
+class TestCns(Base):
+    scale = "cns"
+
+    def test_cns_matches_oracle(self):
+        with h.Workdir() as work, h.Emulator(work, "cns", self.seed) as emu:
+            out = self.site(work)
+            got, r = self.check_against_oracle(work, emu, out, "--json")
+            s = json.loads(r.stdout.strip().splitlines()[-1])
+            print("\ncns batched: %(types)d types, %(pages)d pages, %(queries)d "
+                  "queries, %(bytes_in)d bytes, %(wall_s).2f s" % s)
+            self.assertGreater(len(got["types"]), 9000)
+
+
+class TestFailures(Base):
+    """Each failure: non-zero exit, one clear line, previous index untouched."""
+
+    def setUp(self):
+        self.work = h.Workdir().path
+        self.out = self.site(self.work)
+        # A previous index, as a nightly run would have left it.
+        for name in ("index.html", "types.json"):
+            with open(os.path.join(self.out, name), "w") as f:
+                f.write("previous " + name)
+        self.before = tree_digest(self.out)
+
+    def tearDown(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def expect_failure(self, cfg, needle, *args):
+        r = h.run(cfg, *args, timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(needle, lines[0])
+        self.assertNotIn(h.TOKEN, r.stderr + r.stdout)
+        self.assertEqual(tree_digest(self.out), self.before)
+        return lines[0]
+
+    def test_unreachable(self):
+        cfg = h.write_config(os.path.join(self.work, "c.yaml"),
+                             "https://127.0.0.1:9", self.out,
+                             extra="  max_retries: 2\n")
+        self.expect_failure(cfg, "connect")
+
+    def test_tls_untrusted(self):
+        with h.Emulator(self.work) as emu:
+            cfg = h.write_config(os.path.join(self.work, "c.yaml"), emu.url,
+                                 self.out)   # no ca_file: system store
+            self.expect_failure(cfg, "certificate")
+
+    def test_bad_token(self):
+        with h.Emulator(self.work) as emu:
+            cfg = h.write_config(os.path.join(self.work, "c.yaml"), emu.url,
+                                 self.out, emu.ca, token="wrong-" + h.TOKEN)
+            self.expect_failure(cfg, "token")
+
+    def test_unknown_dataset(self):
+        with h.Emulator(self.work) as emu:
+            cfg = h.write_config(os.path.join(self.work, "c.yaml"), emu.url,
+                                 self.out, emu.ca, dataset="no-such-dataset")
+            self.expect_failure(cfg, "dataset")
+
+    def test_timeout(self):
+        with h.Emulator(self.work, extra=["--latency-ms", "4000"]) as emu:
+            cfg = h.write_config(os.path.join(self.work, "c.yaml"), emu.url,
+                                 self.out, emu.ca,
+                                 extra="  request_timeout_s: 1\n  max_retries: 1\n")
+            self.expect_failure(cfg, "time")
+
+    def test_missing_output_dir(self):
+        cfg = h.write_config(os.path.join(self.work, "c.yaml"),
+                             "https://127.0.0.1:9", os.path.join(self.work, "nope"))
+        r = h.run(cfg, "--quick")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nope", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
