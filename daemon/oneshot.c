@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "limiter.h"
 #include "oneshot.h"
 #include "upstream.h"
 
@@ -72,13 +73,33 @@ print_text(const struct cfg_site *site, const struct job_summary *s,
 	    s->stage_s[JOB_META], s->stage_s[JOB_FETCH], s->stage_s[JOB_ROI],
 	    s->stage_s[JOB_RENDER], s->wall_s);
 	for (i = 0; i < nfail; i++)
-		printf("failed type %s\n", fail[i]);
+		printf("warning: no data for type %s\n", fail[i]);
 	printf("%s\n", s->index_path);
+}
+
+/* The limit over time: [[seconds, limit], ...]. */
+static void
+add_trace(cJSON *o, const struct upstream *up)
+{
+	const struct lim_sample *v;
+	cJSON *a, *p;
+	size_t i, n;
+
+	a = cJSON_AddArrayToObject(o, "limit_trace");
+	if (up == NULL)
+		return;
+	n = lim_trace(up_limiter(up), &v);
+	for (i = 0; i < n; i++) {
+		p = cJSON_CreateArray();
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].t));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].limit));
+		cJSON_AddItemToArray(a, p);
+	}
 }
 
 static void
 print_json(const struct cfg_site *site, const struct job_summary *s,
-    const char *const *fail, size_t nfail)
+    const struct upstream *up, const char *const *fail, size_t nfail)
 {
 	cJSON *o = cJSON_CreateObject(), *st, *f;
 	char *txt;
@@ -99,6 +120,10 @@ print_json(const struct cfg_site *site, const struct job_summary *s,
 	st = cJSON_AddObjectToObject(o, "stage_s");
 	for (i = JOB_SCAN; i < JOB_DONE; i++)
 		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
+	st = cJSON_AddObjectToObject(o, "retries_by_cause");
+	for (i = 0; i < UP_NCAUSES; i++)
+		cJSON_AddNumberToObject(st, up_cause_name(i), s->q.retries[i]);
+	add_trace(o, up);
 	f = cJSON_AddArrayToObject(o, "failures");
 	for (i = 0; i < (int)nfail; i++)
 		cJSON_AddItemToArray(f, cJSON_CreateString(fail[i]));
@@ -181,7 +206,7 @@ oneshot_run(const struct oneshot_opts *o)
 	if (r.job && r.done && r.rc == 0) {
 		nfail = job_failures(r.job, &fail);
 		if (o->json)
-			print_json(site, job_summary(r.job), fail, nfail);
+			print_json(site, job_summary(r.job), up, fail, nfail);
 		else
 			print_text(site, job_summary(r.job), fail, nfail);
 		status = 0;

@@ -1,5 +1,6 @@
 /* buf: a growable byte buffer, always NUL-terminated. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

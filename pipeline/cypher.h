@@ -15,15 +15,20 @@
 /* Append S as a single-quoted Cypher string literal. */
 int	 cy_quote(struct buf *b, const char *s);
 
-/* Query texts; each returns 0 or -ENOMEM and writes the whole text to b. */
+/* Query texts; each returns 0 or -ENOMEM and appends the whole text to b. */
 int	 cy_meta_query(struct buf *b);
 int	 cy_cells_query(struct buf *b, const char *const *types, size_t n);
 int	 cy_rois_query(struct buf *b, const char *const *types, size_t n,
 	    const char *const *primary, size_t nprimary);
 int	 cy_types_query(struct buf *b);
 int	 cy_type_query(struct buf *b, const char *type);
-/* The POST body {"cypher": TEXT, "dataset": DATASET}. */
+/*
+ * The POST body {"cypher": TEXT, "dataset": DATASET}, appended to b.
+ * -EILSEQ when either is not valid UTF-8 (the body would not be JSON).
+ */
 int	 cy_request_body(struct buf *b, const char *cypher, const char *dataset);
+/* 1 when S is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int	 cy_utf8_valid(const char *s);
 
 /* A parsed answer. Rows are cJSON arrays aligned with the columns. */
 struct cy_result {
@@ -31,6 +36,8 @@ struct cy_result {
 	cJSON	*columns;
 	cJSON	*data;
 	size_t	 nrows;
+	size_t	 ncols;
+	const cJSON **rows;	/* nrows row pointers: cy_row is O(1) */
 };
 
 /*
@@ -43,7 +50,7 @@ int	 cy_parse(const char *body, size_t len, struct cy_result *res,
 void	 cy_result_free(struct cy_result *res);
 /* Column index of NAME, or -1. */
 int	 cy_column(const struct cy_result *res, const char *name);
-/* Row i as a cJSON array (borrowed). */
+/* Row i as a cJSON array (borrowed), NULL past the end. */
 const cJSON *cy_row(const struct cy_result *res, size_t i);
 /* Cell accessors: NULL / 0 for null or a wrong type; *ok tells which. */
 const char *cy_str(const cJSON *row, int col);

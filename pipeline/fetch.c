@@ -168,6 +168,9 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 	size_t first, n, i;
 	int rc = 0;
 
+	/* neuPrint's names are JSON strings: a stem that is not UTF-8 is no type. */
+	if (!cy_utf8_valid(stem))
+		return 0;
 	if (f->types != NULL || f->need_types) {
 		n = types_of_stem(f, stem, &first);
 		if (n == 0)

@@ -19,6 +19,7 @@ struct http_opts {
 	long		 total_timeout_ms;
 	long		 low_speed_time_s;	/* abort below 1 B/s for this long; 0: off */
 	long		 max_host_connections;	/* 0: libcurl default */
+	size_t		 max_body_bytes;	/* bigger answers fail (HTTP_ERR_OTHER); 0: no cap */
 };
 
 enum http_fail {

@@ -188,6 +188,30 @@ render_stage(struct job *j)
 	return 0;
 }
 
+/*
+ * A few failed types still make a useful index (they are listed); past
+ * max_failed_fraction the server is not answering for the dataset and the
+ * previous index is better than a hollow one.
+ */
+static int
+too_many_failed(struct job *j)
+{
+	char msg[512];
+	double frac;
+
+	if (j->s.failed == 0 || j->s.stems == 0)
+		return 0;
+	frac = (double)j->s.failed / (double)j->s.stems;
+	if (frac <= j->o.site->max_failed_fraction)
+		return 0;
+	snprintf(msg, sizeof(msg), "%zu of %zu types failed (more than "
+	    "max_failed_fraction %.3g); first: %s", j->s.failed, j->s.stems,
+	    j->o.site->max_failed_fraction,
+	    j->nfailures ? j->failures[0] : "?");
+	end(j, -EIO, msg);
+	return 1;
+}
+
 static void
 finish(struct job *j)
 {
@@ -246,6 +270,8 @@ step(uv_idle_t *h)
 	}
 	if (j->s.stage == JOB_FETCH || j->s.stage == JOB_SCAN)
 		enter(j, JOB_ROI);
+	if (too_many_failed(j))
+		return;
 	if (render_stage(j) == 0)
 		end(j, 0, NULL);
 }

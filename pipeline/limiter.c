@@ -24,12 +24,17 @@
 
 #define R_GROW		1.15		/* median/floor at or below: grow */
 #define R_SHRINK	1.30		/* above: shrink by the gradient */
+#define R_SURE		1.60		/* one window this slow is enough */
 #define R_TARGET	1.05		/* the ratio a shrink aims for */
 #define G_MIN		0.50		/* the most one latency shrink takes */
 #define G_MAX		0.90		/* the least one latency shrink takes */
 #define BETA		0.70		/* shrink on overload or time-out */
 #define UNDO_GAIN	0.95		/* a shrink that won this little was not queueing */
+#define FLOOR_DOWN	0.50		/* floor moves this share toward a lower median */
+#define FLOOR_UP	0.02		/* ... and this share toward a higher one */
 #define PROBE_EVERY	16		/* windows between floor probes */
+#define PROBE_SOON	2		/* ... or this many, when far past the knee */
+#define GAP_UNKNOWN	0.1		/* decrease spacing before any latency is known */
 #define PAUSE_MAX	600.0		/* longest Retry-After honoured, seconds */
 
 enum win_kind {
@@ -59,6 +64,8 @@ struct limiter {
 	double		 undo_limit;
 	double		 undo_median;
 
+	double		 last_m;	/* median of the last window */
+	int		 high;		/* the last window was slow */
 	double		 floor;		/* no-load latency estimate; 0: unknown */
 
 	unsigned	 traced;	/* limit of the newest trace sample */
@@ -182,10 +189,22 @@ window_close(struct limiter *l, double now)
 {
 	enum win_kind kind = l->kind;
 	double m, r, g;
+	int high;
 
 	m = fmax(median(l->samp, l->nsamp), 1e-6);
-	if (kind == WIN_PROBE || l->floor == 0 || m < l->floor)
+	if (kind == WIN_PROBE && m * R_SHRINK < l->last_m) {
+		/*
+		 * Half the load was much faster: we are far past the knee
+		 * (a start from a high initial limit). Probe again soon.
+		 */
+		l->nwin = PROBE_EVERY - PROBE_SOON;
+	}
+	if (kind == WIN_PROBE || l->floor == 0)
 		l->floor = m;
+	else if (m < l->floor)
+		l->floor += (m - l->floor) * FLOOR_DOWN;
+	else
+		l->floor += (m - l->floor) * FLOOR_UP;
 	if (kind == WIN_AFTER_SHRINK && m > l->undo_median * UNDO_GAIN) {
 		/*
 		 * Shrinking did not bring latency down, so the load was not
@@ -196,7 +215,14 @@ window_close(struct limiter *l, double now)
 		set_limit(l, fmax(l->limit, l->undo_limit), now);
 	}
 	r = m / l->floor;
-	if (r > R_SHRINK && kind != WIN_PROBE) {
+	l->last_m = m;
+	/*
+	 * One window a little slow is noise as often as queueing: act on
+	 * two in a row, or on one clearly slow.
+	 */
+	high = l->high;
+	l->high = r > R_SHRINK;
+	if (l->high && (high || r > R_SURE) && kind != WIN_PROBE) {
 		g = fmin(fmax(R_TARGET / r, G_MIN), G_MAX);
 		l->undo_limit = l->limit;
 		l->undo_median = m;
@@ -205,7 +231,9 @@ window_close(struct limiter *l, double now)
 		return;
 	}
 	if (kind != WIN_PROBE && ++l->nwin >= PROBE_EVERY) {
+		/* Halving the load is a decrease too: one per round trip. */
 		l->nwin = 0;
+		l->last_dec = now;
 		window_start(l, WIN_PROBE, now);
 		return;
 	}
@@ -231,6 +259,7 @@ lim_new(unsigned min, unsigned initial, unsigned max, double now,
 	l->limit = clampu(initial, min, max);
 	l->ssthresh = max;
 	l->last_dec = -INFINITY;
+	l->nwin = PROBE_EVERY - 1;	/* the first floor may be measured overloaded */
 	window_start(l, WIN_NORMAL, now);
 	*out = l;
 	return 0;
@@ -262,7 +291,8 @@ overload(struct limiter *l, double sent, double now)
 	 * One decrease per round trip: answers to requests sent before the
 	 * last decrease describe the old limit, not this one.
 	 */
-	if (sent < l->last_dec || now - l->last_dec < l->floor)
+	if (sent < l->last_dec ||
+	    now - l->last_dec < (l->floor > 0 ? l->floor : GAP_UNKNOWN))
 		return;
 	shrink(l, BETA, now);
 	window_start(l, WIN_NORMAL, now);

@@ -30,8 +30,10 @@ char	*scan_stem_of(const char *type);
 
 /*
  * Every name the file rule maps to STEM (each '_' may be '_', '/' or ' '),
- * the stem itself first. -E2BIG when STEM has more than MAX_UNDERSCORES
- * underscores. *out is a malloc'd array of malloc'd strings.
+ * the stem itself first, then in base-3 counting order ('_' < '/' < ' ',
+ * the last underscore varying fastest). -E2BIG when STEM has more than
+ * MAX_UNDERSCORES underscores (or more than 20, whatever MAX_UNDERSCORES
+ * says: 3^20 names). *out is a malloc'd array of malloc'd strings.
  */
 int	 scan_candidates(const char *stem, unsigned max_underscores,
 	    char ***out, size_t *n);

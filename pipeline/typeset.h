@@ -26,6 +26,8 @@ struct ts_type {
 	char	*error;			/* why this type has no data, NULL if fine */
 };
 
+struct ts_nt;			/* a neurotransmitter tally, private */
+
 /* Rows seen for one candidate type name. */
 struct ts_acc {
 	char	*name;

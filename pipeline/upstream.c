@@ -454,6 +454,15 @@ dispatch(struct upstream *u)
 	u->dispatching = 0;
 }
 
+const char *
+up_cause_name(enum up_cause c)
+{
+	static const char *const names[UP_NCAUSES] = {
+		"overload", "5xx", "reset", "timeout", "badbody", "connect",
+	};
+	return c < UP_NCAUSES ? names[c] : "?";
+}
+
 unsigned
 up_limit(const struct upstream *u)
 {

@@ -42,6 +42,8 @@ enum up_cause {
 	UP_NCAUSES
 };
 
+const char *up_cause_name(enum up_cause c);	/* "overload", "5xx", ... */
+
 /* Counters a job keeps for its own queries (the caller owns the struct). */
 struct up_stats {
 	unsigned long	 queries;	/* submitted */

@@ -1,0 +1,567 @@
+/*
+ * roi: the dataset's primary ROIs and hierarchy, per-type synapse sums per
+ * primary ROI, and the ROI summary rules of docs/create-index.md.
+ *
+ * Everything a summary needs that does not depend on the type (display
+ * names, the parent of every primary ROI) is computed once in roi_meta_new,
+ * so roi_summarize costs one pass over the primary ROIs of one type.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "roi.h"
+
+/* String -> index, open addressing, linear probing; keys are borrowed. */
+struct strmap {
+	const char **key;
+	size_t	*val;
+	size_t	 mask;
+};
+
+struct roi_meta {
+	char	**primary;	/* deduplicated, in META order */
+	char	**display;	/* display name per primary */
+	char	**parent;	/* parent display name per primary, "" if none */
+	size_t	 n;
+	struct strmap index;	/* primary name -> index */
+};
+
+#define ROI_NO_PARENT	SIZE_MAX
+
+/* Hierarchy nodes in depth-first order, children by name. */
+struct node {
+	char	*disp;		/* display name */
+	size_t	 parent;	/* index of the parent node, ROI_NO_PARENT */
+};
+
+struct walk {
+	struct node *v;
+	size_t	 n, cap;
+};
+
+struct child {
+	const cJSON *node;
+	const char *name;
+	size_t	 pos;
+};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int
+strmap_init(struct strmap *m, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	m->key = calloc(cap, sizeof(*m->key));
+	m->val = calloc(cap, sizeof(*m->val));
+	m->mask = cap - 1;
+	if (m->key == NULL || m->val == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+strmap_free(struct strmap *m)
+{
+	free(m->key);
+	free(m->val);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Slot of KEY, or of the empty slot where it would go. */
+static size_t
+strmap_slot(const struct strmap *m, const char *key)
+{
+	size_t i = (size_t)hash_str(key) & m->mask;
+
+	while (m->key[i] != NULL && strcmp(m->key[i], key) != 0)
+		i = (i + 1) & m->mask;
+	return i;
+}
+
+/* 1 when found (*val set), 0 when not. */
+static int
+strmap_get(const struct strmap *m, const char *key, size_t *val)
+{
+	size_t i;
+
+	if (m->key == NULL)
+		return 0;
+	i = strmap_slot(m, key);
+	if (m->key[i] == NULL)
+		return 0;
+	*val = m->val[i];
+	return 1;
+}
+
+/* Insert unless present (first wins); the map must have room (see init). */
+static int
+strmap_put_new(struct strmap *m, const char *key, size_t val)
+{
+	size_t i = strmap_slot(m, key);
+
+	if (m->key[i] != NULL)
+		return 0;
+	m->key[i] = key;
+	m->val[i] = val;
+	return 1;
+}
+
+char *
+roi_display_name(const char *raw)
+{
+	size_t len = strlen(raw);
+
+	if (len >= 3 && raw[len - 3] == '(' && raw[len - 1] == ')' &&
+	    (raw[len - 2] == 'R' || raw[len - 2] == 'L' || raw[len - 2] == 'M')) {
+		len -= 3;
+		while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
+			len--;
+	}
+	return strndup(raw, len);
+}
+
+/* ---- hierarchy walk ---- */
+
+static int
+walk_add(struct walk *w, const char *raw, size_t parent)
+{
+	struct node *v;
+	size_t cap;
+
+	if (w->n == w->cap) {
+		cap = w->cap ? w->cap * 2 : 64;
+		if ((v = realloc(w->v, cap * sizeof(*v))) == NULL)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	if ((w->v[w->n].disp = roi_display_name(raw)) == NULL)
+		return -ENOMEM;
+	w->v[w->n].parent = parent;
+	w->n++;
+	return 0;
+}
+
+static void
+walk_free(struct walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		free(w->v[i].disp);
+	free(w->v);
+}
+
+static int
+child_cmp(const void *x, const void *y)
+{
+	const struct child *a = x, *b = y;
+	int c;
+
+	if ((c = strcmp(a->name, b->name)) != 0)
+		return c;
+	return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static const char *
+node_name(const cJSON *node)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(node, "name");
+
+	return cJSON_IsString(n) ? n->valuestring : NULL;
+}
+
+/*
+ * Visit NODE, then its children in byte order of their raw names. A node
+ * without a string "name" matches nothing and sorts as ""; its children
+ * have no parent to answer (as the emulator's oracle does). cJSON's nesting
+ * limit (1000) bounds the recursion.
+ */
+static int
+walk_node(struct walk *w, const cJSON *node, size_t parent)
+{
+	const cJSON *kids, *k;
+	struct child *c;
+	size_t self = ROI_NO_PARENT, n = 0, i;
+	const char *name = node_name(node);
+	int rc;
+
+	if (name != NULL) {
+		self = w->n;
+		if ((rc = walk_add(w, name, parent)) < 0)
+			return rc;
+	}
+	kids = cJSON_GetObjectItemCaseSensitive(node, "children");
+	if (!cJSON_IsArray(kids) || cJSON_GetArraySize(kids) == 0)
+		return 0;
+	if ((c = calloc((size_t)cJSON_GetArraySize(kids), sizeof(*c))) == NULL)
+		return -ENOMEM;
+	cJSON_ArrayForEach(k, kids) {
+		if (!cJSON_IsObject(k))
+			continue;
+		c[n].name = node_name(k) ? node_name(k) : "";
+		c[n].node = k;
+		c[n].pos = n;
+		n++;
+	}
+	qsort(c, n, sizeof(*c), child_cmp);
+	for (i = 0, rc = 0; i < n && rc == 0; i++)
+		rc = walk_node(w, c[i].node, self);
+	free(c);
+	return rc;
+}
+
+/* Parent display name of every primary ROI, by the first node matching it. */
+static int
+meta_parents(struct roi_meta *m, const struct walk *w)
+{
+	struct strmap first = { 0 };
+	const char *p;
+	size_t i, k;
+
+	if (strmap_init(&first, w->n) < 0) {
+		strmap_free(&first);
+		return -ENOMEM;
+	}
+	for (i = 0; i < w->n; i++)
+		strmap_put_new(&first, w->v[i].disp, i);
+	for (i = 0; i < m->n; i++) {
+		p = "";
+		if (strmap_get(&first, m->display[i], &k) &&
+		    w->v[k].parent != ROI_NO_PARENT)
+			p = w->v[w->v[k].parent].disp;
+		if ((m->parent[i] = strdup(p)) == NULL) {
+			strmap_free(&first);
+			return -ENOMEM;
+		}
+	}
+	strmap_free(&first);
+	return 0;
+}
+
+static int
+meta_hierarchy(struct roi_meta *m, const char *json, char *err, size_t errlen)
+{
+	struct walk w = { NULL, 0, 0 };
+	cJSON *root;
+	int rc;
+
+	if (json == NULL || *json == '\0')
+		json = "{}";
+	if ((root = cJSON_Parse(json)) == NULL) {
+		snprintf(err, errlen, "roiHierarchy is not valid JSON");
+		return -EBADMSG;
+	}
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, "roiHierarchy is not a JSON object");
+		return -EBADMSG;
+	}
+	rc = walk_node(&w, root, ROI_NO_PARENT);
+	cJSON_Delete(root);
+	if (rc == 0)
+		rc = meta_parents(m, &w);
+	walk_free(&w);
+	if (rc < 0)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+/* ---- primary ROIs ---- */
+
+static int
+meta_primary(struct roi_meta *m, const char *const *primary, size_t n)
+{
+	size_t i;
+
+	if (strmap_init(&m->index, n) < 0 ||
+	    (m->primary = calloc(n + 1, sizeof(*m->primary))) == NULL ||
+	    (m->display = calloc(n + 1, sizeof(*m->display))) == NULL ||
+	    (m->parent = calloc(n + 1, sizeof(*m->parent))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		/* A name listed twice would split its sums: keep the first. */
+		if (strmap_get(&m->index, primary[i], &(size_t){ 0 }))
+			continue;
+		if ((m->primary[m->n] = strdup(primary[i])) == NULL ||
+		    (m->display[m->n] = roi_display_name(primary[i])) == NULL)
+			return -ENOMEM;
+		strmap_put_new(&m->index, m->primary[m->n], m->n);
+		m->n++;
+	}
+	return 0;
+}
+
+int
+roi_meta_new(const char *const *primary, size_t nprimary,
+    const char *hierarchy_json, struct roi_meta **out, char *err,
+    size_t errlen)
+{
+	struct roi_meta *m;
+	int rc;
+
+	*out = NULL;
+	if (nprimary > INT32_MAX) {
+		snprintf(err, errlen, "too many primary ROIs");
+		return -E2BIG;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((rc = meta_primary(m, primary, nprimary)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		roi_meta_free(m);
+		return rc;
+	}
+	if ((rc = meta_hierarchy(m, hierarchy_json, err, errlen)) < 0) {
+		roi_meta_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void
+roi_meta_free(struct roi_meta *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->n + 1; i++) {
+		if (m->primary)
+			free(m->primary[i]);
+		if (m->display)
+			free(m->display[i]);
+		if (m->parent)
+			free(m->parent[i]);
+	}
+	free(m->primary);
+	free(m->display);
+	free(m->parent);
+	strmap_free(&m->index);
+	free(m);
+}
+
+size_t
+roi_nprimary(const struct roi_meta *m)
+{
+	return m ? m->n : 0;
+}
+
+const char *
+roi_primary_name(const struct roi_meta *m, size_t i)
+{
+	return m && i < m->n ? m->primary[i] : NULL;
+}
+
+int
+roi_primary_index(const struct roi_meta *m, const char *name)
+{
+	size_t v;
+
+	if (m == NULL || name == NULL || !strmap_get(&m->index, name, &v))
+		return -1;
+	return (int)v;
+}
+
+/* ---- per-type sums ---- */
+
+int
+roi_acc_init(struct roi_acc *a, const struct roi_meta *m)
+{
+	size_t n = roi_nprimary(m);
+
+	a->n = n;
+	a->pre = calloc(n ? n : 1, sizeof(*a->pre));
+	a->post = calloc(n ? n : 1, sizeof(*a->post));
+	if (a->pre == NULL || a->post == NULL) {
+		roi_acc_free(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post)
+{
+	if (idx < 0 || (size_t)idx >= a->n)
+		return;
+	a->pre[idx] += pre;
+	a->post[idx] += post;
+}
+
+/* A count in roiInfo: an integral JSON number, else 0. */
+static int64_t
+info_count(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	double d;
+
+	if (!cJSON_IsNumber(v))
+		return 0;
+	d = v->valuedouble;
+	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0))
+		return 0;
+	return (int64_t)d;
+}
+
+int
+roi_acc_add_info(struct roi_acc *a, const struct roi_meta *m,
+    const char *roi_info_json)
+{
+	const cJSON *e;
+	cJSON *root;
+
+	if (roi_info_json == NULL || *roi_info_json == '\0')
+		return 0;
+	if ((root = cJSON_Parse(roi_info_json)) == NULL)
+		return -EBADMSG;
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return -EBADMSG;
+	}
+	cJSON_ArrayForEach(e, root)
+		if (e->string != NULL && cJSON_IsObject(e))
+			roi_acc_add(a, roi_primary_index(m, e->string),
+			    info_count(e, "pre"), info_count(e, "post"));
+	cJSON_Delete(root);
+	return 0;
+}
+
+void
+roi_acc_free(struct roi_acc *a)
+{
+	free(a->pre);
+	free(a->post);
+	memset(a, 0, sizeof(*a));
+}
+
+/* ---- summary ---- */
+
+struct rank {
+	const struct roi_meta *m;
+	const struct roi_acc *a;
+};
+
+/* By pre + post descending, then raw name ascending. */
+static int
+rank_cmp(const void *x, const void *y, void *arg)
+{
+	const struct rank *r = arg;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	int64_t si = r->a->pre[i] + r->a->post[i];
+	int64_t sj = r->a->pre[j] + r->a->post[j];
+
+	if (si != sj)
+		return si > sj ? -1 : 1;
+	return strcmp(r->m->primary[i], r->m->primary[j]);
+}
+
+static double
+pct(int64_t part, int64_t total)
+{
+	return total != 0 ? 100.0 * (double)part / (double)total : 0.0;
+}
+
+static int
+already_kept(const struct roi_summary *s, const char *disp)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->e[i].name, disp) == 0)
+			return 1;
+	return 0;
+}
+
+/* Walk the ranked ROIs and keep up to ROI_SUMMARY_MAX; *first: first kept. */
+static int
+summary_keep(const struct roi_meta *m, const struct roi_acc *a,
+    const size_t *order, size_t n, struct roi_summary *out, size_t *first)
+{
+	int64_t tpre = 0, tpost = 0;
+	struct roi_entry *e;
+	double pp, qp;
+	size_t i, k;
+
+	for (i = 0; i < a->n; i++) {
+		tpre += a->pre[i];
+		tpost += a->post[i];
+	}
+	for (i = 0; i < n && out->n < ROI_SUMMARY_MAX; i++) {
+		k = order[i];
+		pp = pct(a->pre[k], tpre);
+		qp = pct(a->post[k], tpost);
+		if (!(pp >= 1.5 || qp >= 1.5) ||
+		    already_kept(out, m->display[k]))
+			continue;
+		e = &out->e[out->n];
+		if ((e->name = strdup(m->display[k])) == NULL)
+			return -ENOMEM;
+		e->pre = a->pre[k];
+		e->post = a->post[k];
+		e->pre_pct = pp;
+		e->post_pct = qp;
+		if (out->n++ == 0)
+			*first = k;
+	}
+	return 0;
+}
+
+int
+roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
+    struct roi_summary *out)
+{
+	struct rank r = { m, a };
+	size_t *order, i, n = 0, first = 0;
+	size_t np = a->n < roi_nprimary(m) ? a->n : roi_nprimary(m);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((order = calloc(np ? np : 1, sizeof(*order))) == NULL)
+		return -ENOMEM;
+	/* An ROI with no synapses has 0 % and is never kept: skip ranking it. */
+	for (i = 0; i < np; i++)
+		if (a->pre[i] != 0 || a->post[i] != 0)
+			order[n++] = i;
+	qsort_r(order, n, sizeof(*order), rank_cmp, &r);
+	rc = summary_keep(m, a, order, n, out, &first);
+	free(order);
+	if (rc == 0 && (out->parent = strdup(out->n ? m->parent[first] : "")) ==
+	    NULL)
+		rc = -ENOMEM;
+	if (rc < 0)
+		roi_summary_free(out);
+	return rc;
+}
+
+void
+roi_summary_free(struct roi_summary *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->e[i].name);
+	free(s->parent);
+	memset(s, 0, sizeof(*s));
+}

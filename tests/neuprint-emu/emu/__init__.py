@@ -1,0 +1,1 @@
+"""neuprint-emu: a test emulator of the neuPrint service (standard library only)."""

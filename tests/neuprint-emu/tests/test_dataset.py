@@ -1,0 +1,302 @@
+"""Tests of emu/dataset.py.  cd tests/neuprint-emu && python3 -m unittest discover -s tests -p 'test_dataset.py'"""
+
+import json
+import os
+import pickle
+import re
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from emu import dataset  # noqa: E402
+
+_CACHE = {}
+
+
+def get(scale, seed=1, mutate=0.0):
+    key = (scale, seed, mutate)
+    if key not in _CACHE:
+        _CACHE[key] = dataset.build(scale, seed, mutate_frac=mutate, cache_dir=False)
+    return _CACHE[key]
+
+
+def dump(ds):
+    return pickle.dumps((ds.neurons, ds.meta), protocol=4)
+
+
+def stem(name):
+    return name.replace("/", "_").replace(" ", "_")
+
+
+def tree_nodes(meta):
+    """name -> (parent name, [children names])"""
+    out = {}
+
+    def walk(node, parent):
+        out[node["name"]] = (parent, [c["name"] for c in node.get("children", [])])
+        for c in node.get("children", []):
+            walk(c, node["name"])
+    walk(json.loads(meta["roiHierarchy"]), None)
+    return out
+
+
+class Determinism(unittest.TestCase):
+    def test_same_args_same_dataset(self):
+        for scale in ("tiny", "demo"):
+            a = dataset.build(scale, 7, cache_dir=False)
+            b = dataset.build(scale, 7, cache_dir=False)
+            self.assertEqual(dump(a), dump(b))
+            self.assertEqual(json.dumps(a.meta, sort_keys=True), json.dumps(b.meta, sort_keys=True))
+
+    def test_seed_matters(self):
+        a, b = get("tiny", 1), get("tiny", 2)
+        self.assertNotEqual(dump(a), dump(b))
+        self.assertNotEqual(a.meta["uuid"], b.meta["uuid"])
+
+    @unittest.skipUnless(os.environ.get("EMU_SLOW") == "1", "set EMU_SLOW=1 for the cns run")
+    def test_cns_twice(self):
+        a = dataset.build("cns", 1, cache_dir=False)
+        b = dataset.build("cns", 1, cache_dir=False)
+        self.assertEqual(dump(a), dump(b))
+        self.assertTrue(9000 <= len(a.by_type) <= 11000)
+        self.assertTrue(160000 <= len(a.neurons) <= 172000)
+
+
+class Scales(unittest.TestCase):
+    def test_sizes(self):
+        t, d = get("tiny"), get("demo")
+        self.assertTrue(40 <= len(t.by_type) <= 60, len(t.by_type))
+        self.assertTrue(700 <= len(d.by_type) <= 900, len(d.by_type))
+        self.assertTrue(8000 <= len(d.neurons) <= 14000, len(d.neurons))
+        sizes = sorted((len(v) for v in d.by_type.values()), reverse=True)
+        small = sum(1 for s in sizes if 2 <= s <= 10)
+        self.assertGreater(small, len(sizes) / 2)          # most types are small
+        self.assertGreater(sizes[0], 200)                    # heavy tail
+
+    def test_bad_scale(self):
+        with self.assertRaises(ValueError):
+            dataset.build("huge", cache_dir=False)
+
+
+class Neurons(unittest.TestCase):
+    def test_shape(self):
+        ds = get("demo")
+        ids = [n["bodyId"] for n in ds.neurons]
+        self.assertEqual(len(ids), len(set(ids)))
+        primary = set(ds.meta["primaryRois"])
+        for n in ds.neurons:
+            self.assertIsInstance(n["bodyId"], int)
+            self.assertIsInstance(n["instance"], str)
+            self.assertIsInstance(n["status"], str)
+            self.assertIn(n.get("somaSide", "L"), ("L", "R", "M"))
+            ri = json.loads(n["roiInfo"])
+            self.assertTrue(ri)
+            bools = sorted(k for k, v in n.items() if v is True)
+            self.assertEqual(bools, sorted(ri))
+            ppre = sum(v["pre"] for k, v in ri.items() if k in primary)
+            ppost = sum(v["post"] for k, v in ri.items() if k in primary)
+            self.assertTrue(ppre <= n["pre"] <= ppre * 1.04 + 1, (ppre, n["pre"]))
+            self.assertTrue(ppost <= n["post"] <= ppost * 1.04 + 1)
+        for t, ns in ds.by_type.items():
+            self.assertTrue(all(n["type"] == t for n in ns))
+        self.assertEqual(sum(len(v) for v in ds.by_type.values()),
+                         sum(1 for n in ds.neurons if "type" in n))
+        avg = sum(len(json.loads(n["roiInfo"])) for n in ds.neurons) / len(ds.neurons)
+        self.assertTrue(8 <= avg <= 16, avg)
+
+    def test_roi_levels_consistent(self):
+        ds = get("demo")
+        nodes = tree_nodes(ds.meta)
+        primary = set(ds.meta["primaryRois"])
+        self.assertTrue(primary <= set(nodes))
+        root = [k for k, v in nodes.items() if v[0] is None][0]
+        self.assertEqual(root, "CNS")
+
+        def primaries_under(name):
+            out = []
+            for c in nodes[name][1]:
+                if c in primary:
+                    out.append(c)
+                else:
+                    out += primaries_under(c)
+            return out
+        under = {k: primaries_under(k) for k in nodes if k not in primary}
+        for n in ds.neurons[:3000]:
+            ri = json.loads(n["roiInfo"])
+            self.assertNotIn("CNS", ri)
+            for k, v in ri.items():
+                self.assertEqual(v["synweight"], v["downstream"] + v["upstream"])
+                if k in primary:
+                    # every ancestor (except the root) is present
+                    p = nodes[k][0]
+                    while nodes[p][0] is not None:
+                        self.assertIn(p, ri)
+                        p = nodes[p][0]
+                    kids = [c for c in nodes[k][1] if c in ri]
+                    for f in ("pre", "post", "downstream", "upstream"):
+                        self.assertLessEqual(sum(ri[c][f] for c in kids), v[f])
+                elif under.get(k):
+                    for f in ("pre", "post", "downstream", "upstream", "synweight"):
+                        self.assertEqual(v[f], sum(ri[c][f] for c in under[k] if c in ri), (k, f))
+                else:   # sub-primary: its primary ancestor is present
+                    p = nodes[k][0]
+                    while p not in primary:
+                        p = nodes[p][0]
+                    self.assertIn(p, ri)
+
+    def test_meta(self):
+        ds = get("demo")
+        m = ds.meta
+        for k in ("dataset", "uuid", "lastDatabaseEdit", "totalPreCount", "totalPostCount",
+                  "primaryRois", "superLevelRois", "roiInfo", "roiHierarchy",
+                  "neuroglancerInfo", "neuroglancerMeta", "statusDefinitions"):
+            self.assertIn(k, m)
+        self.assertEqual(m["totalPreCount"], sum(n["pre"] for n in ds.neurons))
+        self.assertEqual(m["totalPostCount"], sum(n["post"] for n in ds.neurons))
+        self.assertIsInstance(json.loads(m["neuroglancerInfo"]), dict)
+        self.assertIsInstance(json.loads(m["neuroglancerMeta"]), list)
+        self.assertIsInstance(json.loads(m["statusDefinitions"]), dict)
+        info = json.loads(m["roiInfo"])
+        tot = {}
+        for n in ds.neurons:
+            for k, v in json.loads(n["roiInfo"]).items():
+                tot[k] = tot.get(k, 0) + v["pre"]
+        for k, v in tot.items():
+            self.assertEqual(info[k]["pre"], v)
+        self.assertIn("LegNp(T1)(L)", m["primaryRois"])
+        self.assertIn("ME(R)", m["primaryRois"])
+        self.assertIn("FB", m["primaryRois"])
+        self.assertNotIn("ME_R_layer_03", m["primaryRois"])
+        self.assertIn("ME_R_layer_03", tree_nodes(m))
+        self.assertEqual(len(m["primaryRois"]), len(set(m["primaryRois"])))
+
+    def test_side_mix_and_gaps(self):
+        ds = get("tiny")
+        kinds = set()
+        for t, ns in ds.by_type.items():
+            sides = [n.get("somaSide") for n in ns]
+            suf = [n["instance"][-2:] for n in ns]
+            if set(sides) >= {"L", "R"}:
+                kinds.add("pair")
+            if "M" in sides:
+                kinds.add("mid")
+            if len(ns) > 1 and len(set(sides)) == 1 and sides[0] in ("L", "R"):
+                kinds.add("one")
+            if all(s is None for s in sides) and set(suf) & {"_L", "_R"}:
+                kinds.add("suffix-only")
+            if all(s is None for s in sides) and not set(suf) & {"_L", "_R"}:
+                kinds.add("none")
+        self.assertEqual(kinds, {"pair", "mid", "one", "suffix-only", "none"})
+        self.assertTrue(any("type" not in n for n in ds.neurons))
+        self.assertTrue(any("consensusNt" not in n for n in ds.neurons if "type" in n))
+
+
+class Names(unittest.TestCase):
+    def test_awkward_names_every_scale(self):
+        for scale in ("tiny", "demo"):
+            names = list(get(scale).by_type)
+            joined = "".join(names)
+            for ch in "',/()+&. \"\\":
+                self.assertIn(ch, joined, ch)
+            self.assertTrue(any(ord(c) > 127 for c in joined))
+            self.assertIn("ADNM1 MN", names)
+            self.assertIn("ADNM1_MN", names)
+            self.assertIn("KCa'b'-ap1", names)
+            counts = {len(re.findall(r"[_ /]", n)) for n in names}
+            for k in range(1, 9):
+                self.assertIn(k, counts, k)
+            stems = {}
+            for n in names:
+                self.assertFalse(re.search(r"_[LRM]\Z", stem(n)), n)
+                self.assertNotIn("\n", n)
+                stems.setdefault(stem(n), []).append(n)
+            coll = sorted(sorted(v) for v in stems.values() if len(v) > 1)
+            self.assertEqual(coll, [["ADNM1 MN", "ADNM1_MN"], ["hDeltaK a", "hDeltaK/a"]])
+
+    def test_types_file(self):
+        names = ["Foo", "Bar/baz qux", "Foo", "", "   ", "µ-x", "KCa'b'-ap1"]
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "types.txt")
+            with open(p, "w", encoding="utf-8", newline="") as f:
+                f.write("\r\n".join(names) + "\n\n")
+            ds = dataset.build("tiny", 3, types_file=p, cache_dir=False)
+            ds2 = dataset.build("tiny", 3, types_file=p, cache_dir=False)
+            self.assertEqual(dump(ds), dump(ds2))
+            self.assertEqual(sorted(ds.by_type), sorted(["Foo", "Bar/baz qux", "µ-x", "KCa'b'-ap1"]))
+            # the cache key covers the file contents
+            c = os.path.join(d, "cache")
+            a = dataset.build("tiny", 3, types_file=p, cache_dir=c)
+            with open(p, "w", encoding="utf-8") as f:
+                f.write("Other\n")
+            b = dataset.build("tiny", 3, types_file=p, cache_dir=c)
+            self.assertEqual(sorted(a.by_type), sorted(ds.by_type))
+            self.assertEqual(sorted(b.by_type), ["Other"])
+
+
+class Mutate(unittest.TestCase):
+    def test_mutate(self):
+        base = get("demo")
+        m = get("demo", 1, 0.1)
+        m2 = dataset.build("demo", 1, mutate_frac=0.1, cache_dir=False)
+        self.assertEqual(dump(m), dump(m2))
+        self.assertNotEqual(base.meta["uuid"], m.meta["uuid"])
+        self.assertNotEqual(base.meta["lastDatabaseEdit"], m.meta["lastDatabaseEdit"])
+        self.assertEqual(len(base.neurons), len(m.neurons))
+        changed = sum(1 for a, b in zip(base.neurons, m.neurons) if a != b)
+        frac = changed / len(base.neurons)
+        self.assertTrue(0.08 <= frac <= 0.101, frac)
+        retyped = sum(1 for a, b in zip(base.neurons, m.neurons) if a.get("type") != b.get("type"))
+        self.assertGreater(retyped, 0)
+        self.assertEqual(m.meta["totalPreCount"], sum(n["pre"] for n in m.neurons))
+        for n in m.neurons:
+            self.assertEqual(sorted(k for k, v in n.items() if v is True),
+                             sorted(json.loads(n["roiInfo"])))
+
+
+class CacheAndHelpers(unittest.TestCase):
+    def test_cache(self):
+        with tempfile.TemporaryDirectory() as d:
+            a = dataset.build("tiny", 5, cache_dir=d)
+            files = os.listdir(d)
+            self.assertEqual(len(files), 1)
+            self.assertTrue(files[0].endswith(".pickle"))
+            b = dataset.build("tiny", 5, cache_dir=d)
+            self.assertEqual(dump(a), dump(b))
+            self.assertEqual(sorted(a.by_type), sorted(b.by_type))
+            dataset.build("tiny", 5, mutate_frac=0.2, cache_dir=d)
+            self.assertEqual(len(os.listdir(d)), 2)     # base reused, mutated added
+            with open(os.path.join(d, files[0]), "wb") as f:
+                f.write(b"garbage")
+            c = dataset.build("tiny", 5, cache_dir=d)    # a broken entry is regenerated
+            self.assertEqual(dump(a), dump(c))
+
+    def test_parsed_roi(self):
+        ds = get("tiny")
+        n = ds.neurons[3]
+        p = ds.parsed_roi(n)
+        self.assertEqual(p, json.loads(n["roiInfo"]))
+        self.assertIs(p, ds.parsed_roi(n))
+        ds.warm()
+        self.assertIs(p, ds.parsed_roi(n))
+
+    def test_floor_inputs(self):
+        ds = get("tiny")
+        primary = set(ds.meta["primaryRois"])
+        typed = [n for n in ds.neurons if "type" in n]
+        f = ds.floor_inputs()
+        self.assertEqual(f["neurons"], len(typed))
+        t = "ADNM1_MN"
+        ns = ds.by_type[t]
+        rois = sorted({k for n in ns for k in json.loads(n["roiInfo"]) if k in primary})
+        g = ds.floor_inputs([t, t, "NoSuchType"])
+        self.assertEqual(g["neurons"], len(ns))
+        self.assertEqual(g["rows"], 1 + len(rois))
+        self.assertGreater(g["bytes"], len(t) * g["rows"])
+        self.assertLess(g["bytes"], f["bytes"])
+        self.assertEqual(f["rows"], sum(ds.floor_inputs([x])["rows"] for x in ds.by_type))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,451 @@
+/*
+ * limiter tests: direct checks of each rule, then a simulated server
+ * (capacity, queue, overload) driving the limiter on a virtual clock.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "limiter.h"
+
+/* Deterministic noise: xorshift64. */
+static uint64_t rng = 88172645463325252ULL;
+
+static double
+urand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* Fill a window: N requests of latency RTT, one after another. */
+static double
+feed(struct limiter *l, unsigned n, double rtt, double now)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		now += 0.001;
+		if (!lim_acquire(l, now))
+			break;
+		now += rtt;
+		lim_release(l, LIM_OK, rtt, now);
+	}
+	return now;
+}
+
+static void
+test_new(void **state)
+{
+	struct limiter *l;
+	const struct lim_sample *tr;
+
+	assert_int_equal(lim_new(0, 1, 4, 0, &l), -EINVAL);
+	assert_int_equal(lim_new(5, 5, 4, 0, &l), -EINVAL);
+	assert_int_equal(lim_new(2, 32, 16, 0, &l), 0);
+	assert_int_equal(lim_limit(l), 16);	/* initial clamped */
+	lim_free(l);
+	assert_int_equal(lim_new(1, 32, 256, 100.0, &l), 0);
+	assert_int_equal(lim_limit(l), 32);
+	assert_int_equal(lim_in_flight(l), 0);
+	assert_int_equal(lim_trace(l, &tr), 1);
+	assert_int_equal(tr[0].limit, 32);
+	assert_true(tr[0].t == 0.0);
+	lim_free(l);
+}
+
+static void
+test_acquire_at_limit(void **state)
+{
+	struct limiter *l;
+	unsigned i;
+
+	assert_int_equal(lim_new(1, 4, 64, 0, &l), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(lim_acquire(l, 0), 1);
+	assert_int_equal(lim_acquire(l, 0), 0);
+	assert_int_equal(lim_in_flight(l), 4);
+	lim_release(l, LIM_DROPPED, 0.1, 0.1);
+	assert_int_equal(lim_acquire(l, 0.1), 1);
+	lim_free(l);
+}
+
+static void
+test_grows_when_flat(void **state)
+{
+	struct limiter *l;
+	double now = 0;
+	unsigned i, j, lim;
+
+	/* A server with room for everything: latency never moves. */
+	assert_int_equal(lim_new(1, 1, 64, 0, &l), 0);
+	for (i = 0; i < 200 && lim_limit(l) < 64; i++) {
+		lim = lim_limit(l);
+		for (j = 0; j < lim; j++)
+			assert_int_equal(lim_acquire(l, now), 1);
+		now += 0.2;
+		for (j = 0; j < lim; j++)
+			lim_release(l, LIM_OK, 0.2, now);
+	}
+	assert_int_equal(lim_limit(l), 64);
+	/* Slow start: doubling, so well under 64 round trips. */
+	assert_true(i < 40);
+	lim_free(l);
+}
+
+static void
+test_no_growth_unused(void **state)
+{
+	struct limiter *l;
+	double now = 0;
+
+	/* One request at a time says nothing about 32 at a time. */
+	assert_int_equal(lim_new(1, 32, 256, 0, &l), 0);
+	now = feed(l, 300, 0.2, now);
+	assert_int_equal(lim_limit(l), 32);
+	lim_free(l);
+}
+
+static void
+test_shrinks_on_overload(void **state)
+{
+	struct limiter *l;
+	unsigned i;
+
+	assert_int_equal(lim_new(1, 40, 256, 0, &l), 0);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(lim_acquire(l, 0), 1);
+	/* A burst of 503s from one round trip: one decrease. */
+	for (i = 0; i < 10; i++)
+		lim_release(l, LIM_OVERLOAD, 0.2, 0.2);
+	assert_int_equal(lim_limit(l), 28);
+	/* Errors and drops do not move it. */
+	lim_release(l, LIM_ERROR, 0.2, 0.3);
+	lim_release(l, LIM_DROPPED, 0.2, 0.3);
+	assert_int_equal(lim_limit(l), 28);
+	/* Sent before the decrease: still the old round trip. */
+	lim_release(l, LIM_TIMEOUT, 0.2, 0.35);
+	assert_int_equal(lim_limit(l), 28);
+	/* Sent after it and a round trip later: decrease again. */
+	lim_release(l, LIM_TIMEOUT, 0.2, 0.41);
+	assert_int_equal(lim_limit(l), 19);
+	lim_free(l);
+}
+
+static void
+test_shrink_floor_min(void **state)
+{
+	struct limiter *l;
+	double now = 0;
+	unsigned i;
+
+	assert_int_equal(lim_new(3, 8, 16, 0, &l), 0);
+	for (i = 0; i < 50; i++) {
+		now += 1;
+		if (lim_acquire(l, now))
+			lim_release(l, LIM_OVERLOAD, 0.5, now + 0.5);
+		assert_true(lim_limit(l) >= 3);
+	}
+	assert_int_equal(lim_limit(l), 3);
+	lim_free(l);
+}
+
+static void
+test_pause(void **state)
+{
+	struct limiter *l;
+
+	assert_int_equal(lim_new(1, 8, 64, 10, &l), 0);
+	assert_true(lim_pause_left(l, 10) == 0);
+	lim_pause(l, 2, 10);
+	assert_int_equal(lim_acquire(l, 10), 0);
+	assert_int_equal(lim_acquire(l, 11.9), 0);
+	assert_true(fabs(lim_pause_left(l, 11) - 1) < 1e-9);
+	/* A shorter pause does not cut a longer one short. */
+	lim_pause(l, 0.5, 11);
+	assert_int_equal(lim_acquire(l, 11.6), 0);
+	assert_int_equal(lim_acquire(l, 12), 1);
+	assert_true(lim_pause_left(l, 12) == 0);
+	/* Nonsense is ignored; absurd waits are capped. */
+	lim_pause(l, -1, 12);
+	lim_pause(l, NAN, 12);
+	assert_int_equal(lim_acquire(l, 12), 1);
+	lim_pause(l, 1e9, 12);
+	assert_true(lim_pause_left(l, 12) <= 600);
+	lim_free(l);
+}
+
+static void
+test_trace_ring(void **state)
+{
+	struct limiter *l;
+	const struct lim_sample *tr;
+	double now = 0;
+	size_t n, i;
+
+	/* Alternate growth and decrease to make thousands of changes. */
+	assert_int_equal(lim_new(1, 2, 4, 0, &l), 0);
+	for (i = 0; i < 3000; i++) {
+		if (lim_acquire(l, now))
+			lim_release(l, LIM_OVERLOAD, 0.1, now + 0.1);
+		now += 0.2;
+		now = feed(l, 8, 0.1, now);
+	}
+	n = lim_trace(l, &tr);
+	assert_int_equal(n, 1024);
+	for (i = 1; i < n; i++) {
+		assert_true(tr[i].t >= tr[i - 1].t);
+		assert_true(tr[i].limit != tr[i - 1].limit);
+	}
+	assert_int_equal(tr[n - 1].limit, lim_limit(l));
+	assert_true(tr[n - 1].t > now - 1);
+	lim_free(l);
+}
+
+/*
+ * The simulated server. It has SLOTS executions at a time and room for
+ * QUEUE more waiting; past that it answers 503 after one network round
+ * trip (1 ms at least). A request's latency is NET (the network) plus its execution,
+ * EXEC * (0.5 .. 1.5), plus any wait for a slot. So the concurrency a
+ * client needs to keep it busy (the knee) is SLOTS * (NET + EXEC) / EXEC;
+ * with NET = 0 this is the plain "flat below C, queueing above" server.
+ */
+struct sim {
+	unsigned	 slots, queue;
+	double		 net, exec;
+	double		 slot_free[512];
+	double		 waiting[4096];	/* start times of queued requests */
+	unsigned	 nwaiting;
+	struct simev {
+		double	 t, sent;
+		int	 ok;
+	}		 ev[4096];
+	unsigned	 nev;
+	unsigned long	 ok, overload;
+};
+
+static void
+sim_send(struct sim *s, double now)
+{
+	double arrive = now + s->net / 2, start, e;
+	unsigned i, k = 0, n = 0;
+
+	for (i = 1; i < s->slots; i++)
+		if (s->slot_free[i] < s->slot_free[k])
+			k = i;
+	for (i = 0; i < s->nwaiting; i++)
+		if (s->waiting[i] > arrive)
+			s->waiting[n++] = s->waiting[i];
+	s->nwaiting = n;
+	assert_true(s->nev < 4096);
+	if (s->slot_free[k] > arrive && s->nwaiting >= s->queue) {
+		/* Even a refusal takes a moment; 0 would stop the clock. */
+		s->ev[s->nev++] = (struct simev){ now + fmax(s->net, 0.001),
+		    now, 0 };
+		return;
+	}
+	e = s->exec * (0.5 + urand());
+	start = fmax(arrive, s->slot_free[k]);
+	s->slot_free[k] = start + e;
+	if (start > arrive)
+		s->waiting[s->nwaiting++] = start;
+	s->ev[s->nev++] = (struct simev){ start + e + s->net / 2, now, 1 };
+}
+
+struct simres {
+	double	 mean;		/* time-weighted limit over the last half */
+	unsigned lo, hi;	/* extremes ever seen */
+	double	 min_dec_gap;	/* shortest time between two decreases */
+};
+
+static void
+simulate(struct sim *s, struct limiter *l, double secs, struct simres *r)
+{
+	const struct lim_sample *tr;
+	double now = 0, next, acc = 0, last_dec = -1;
+	unsigned i, b, lim;
+	size_t n;
+
+	r->lo = r->hi = lim_limit(l);
+	r->min_dec_gap = INFINITY;
+	while (now < secs) {
+		while (lim_acquire(l, now))
+			sim_send(s, now);
+		assert_true(s->nev > 0);
+		for (b = 0, i = 1; i < s->nev; i++)
+			if (s->ev[i].t < s->ev[b].t)
+				b = i;
+		next = s->ev[b].t;
+		lim = lim_limit(l);
+		if (now >= secs / 2)
+			acc += lim * (fmin(next, secs) - now);
+		now = next;
+		if (s->ev[b].ok) {
+			s->ok++;
+			lim_release(l, LIM_OK, now - s->ev[b].sent, now);
+		} else {
+			s->overload++;
+			lim_release(l, LIM_OVERLOAD, now - s->ev[b].sent, now);
+		}
+		s->ev[b] = s->ev[--s->nev];
+		lim = lim_limit(l);
+		if (lim < r->lo)
+			r->lo = lim;
+		if (lim > r->hi)
+			r->hi = lim;
+	}
+	r->mean = acc / (secs / 2);
+	/* The trace covers the last 1024 changes; check their spacing. */
+	n = lim_trace(l, &tr);
+	for (i = 1; i < n; i++) {
+		if (tr[i].limit >= tr[i - 1].limit)
+			continue;
+		if (last_dec >= 0 && tr[i].t - last_dec < r->min_dec_gap)
+			r->min_dec_gap = tr[i].t - last_dec;
+		last_dec = tr[i].t;
+	}
+}
+
+static void
+converge(unsigned slots, unsigned queue, double net, double exec,
+    unsigned initial)
+{
+	struct sim *s;
+	struct limiter *l;
+	struct simres r;
+	double knee = slots * (net + exec) / exec;
+
+	s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	s->slots = slots;
+	s->queue = queue;
+	s->net = net;
+	s->exec = exec;
+	assert_int_equal(lim_new(1, initial, 1024, 0, &l), 0);
+	simulate(s, l, 300, &r);
+	print_message("knee %.0f (slots %u queue %u net %.2f exec %.2f) "
+	    "from %u: mean %.1f, range %u..%u, %lu ok, %lu 503, "
+	    "decreases >= %.3f s apart\n", knee, slots, queue, net, exec,
+	    initial, r.mean, r.lo, r.hi, s->ok, s->overload, r.min_dec_gap);
+	lim_free(l);
+	free(s);
+	assert_true(r.mean >= 0.5 * knee);
+	assert_true(r.mean <= 1.5 * knee);
+	assert_true(r.lo >= 1 && r.hi <= 1024);
+	/*
+	 * At most one decrease per round trip. The fastest round trip is a
+	 * 503: NET, or with no network 1 ms, where the limiter's own
+	 * 100 ms spacing (before it knows a latency) is the bound.
+	 */
+	assert_true(r.min_dec_gap >= (net > 0 ? net : 0.1) - 1e-9);
+}
+
+/* The plain server: latency flat up to C slots, queueing past them. */
+static void
+test_converge_plain(void **state)
+{
+	static const unsigned caps[] = { 4, 8, 32, 100 };
+	size_t i;
+
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		converge(caps[i], caps[i], 0, 0.2, 32);
+		converge(caps[i], caps[i], 0, 0.2, 1);
+		converge(caps[i], 4 * caps[i], 0, 0.5, 32);
+		converge(caps[i], 100000, 0, 0.2, 1);
+		converge(caps[i], 100000, 0, 0.5, 32);
+	}
+}
+
+/* neuPrint-like: 200 ms of network before execution even starts. */
+static void
+test_converge_network(void **state)
+{
+	static const unsigned caps[] = { 4, 16, 64 };
+	size_t i;
+
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		converge(caps[i], caps[i], 0.2, 0.2, 32);
+		converge(caps[i], caps[i], 0.2, 0.5, 1);
+		converge(caps[i], 4 * caps[i], 0.2, 0.1, 1);
+		converge(caps[i], 100000, 0.2, 0.1, 32);
+	}
+}
+
+/* Whatever happens, the limit stays inside [min, max]. */
+static void
+test_bounds_fuzz(void **state)
+{
+	struct limiter *l;
+	double now = 0, sent[64];
+	unsigned n = 0, i, k;
+
+	assert_int_equal(lim_new(3, 10, 40, 0, &l), 0);
+	for (i = 0; i < 200000; i++) {
+		now += urand() * 0.05;
+		if (n < 64 && lim_acquire(l, now))
+			sent[n++] = now;
+		assert_true(lim_in_flight(l) <= 40);
+		if (n > 0 && urand() < 0.5) {
+			k = (unsigned)(urand() * n);
+			lim_release(l, (enum lim_outcome)(urand() * 5),
+			    now - sent[k], now);
+			sent[k] = sent[--n];
+		}
+		if (urand() < 0.001)
+			lim_pause(l, urand() * 2, now);
+		assert_true(lim_limit(l) >= 3 && lim_limit(l) <= 40);
+	}
+	lim_free(l);
+}
+
+/* Latency that does not answer to load is not a reason to stay small. */
+static void
+test_slower_queries_not_queueing(void **state)
+{
+	struct limiter *l;
+	double now = 0;
+	unsigned i, j, lim;
+
+	assert_int_equal(lim_new(1, 16, 16, 0, &l), 0);
+	for (i = 0; i < 400; i++) {
+		double rtt = i < 100 ? 0.2 : 0.6;	/* the mix got heavier */
+
+		lim = lim_limit(l);
+		for (j = 0; j < lim; j++)
+			assert_int_equal(lim_acquire(l, now), 1);
+		now += rtt;
+		for (j = 0; j < lim; j++)
+			lim_release(l, LIM_OK, rtt, now);
+	}
+	assert_int_equal(lim_limit(l), 16);
+	lim_free(l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new),
+		cmocka_unit_test(test_acquire_at_limit),
+		cmocka_unit_test(test_grows_when_flat),
+		cmocka_unit_test(test_no_growth_unused),
+		cmocka_unit_test(test_shrinks_on_overload),
+		cmocka_unit_test(test_shrink_floor_min),
+		cmocka_unit_test(test_pause),
+		cmocka_unit_test(test_trace_ring),
+		cmocka_unit_test(test_converge_plain),
+		cmocka_unit_test(test_converge_network),
+		cmocka_unit_test(test_bounds_fuzz),
+		cmocka_unit_test(test_slower_queries_not_queueing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

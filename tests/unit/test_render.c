@@ -1,0 +1,896 @@
+/*
+ * test_render: types.json schema and values, neuron-search.js in node,
+ * index.html escaping and grouping, atomic writes and their failure paths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "render.h"
+
+#define TPL_DIR	QP_TEST_SRCDIR "/data/templates"
+#define BIG	INT64_C(9007199254740993)	/* 2^53 + 1: not a double */
+
+extern char **environ;
+
+/* ---- fixtures ---- */
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = s ? strdup(s) : NULL;
+
+	assert_true(s == NULL || p != NULL);
+	return p;
+}
+
+struct fx_type {
+	const char	*name;
+	const char	*file[SIDE_COUNT];
+	int		 matched;
+	const char	*parent;
+	const char	*rois[3];
+	const char	*nt;
+	const char	*error;
+};
+
+/*
+ * Awkward names: quotes, </script>, &, <b>, non-ASCII, U+2028, spaces and
+ * '/' turned to '_' in file names, '%', '#' and '?'.
+ */
+static const struct fx_type fx[] = {
+	{ "A \"quoted\" 'x'", { "A_\"quoted\"_'x'.html", NULL, NULL, NULL },
+	    1, "OL", { "ME", "LO" }, "acetylcholine", NULL },
+	{ "</script><b>bold</b>", { NULL, "<_script><b>bold<_b>_L.html",
+	    "<_script><b>bold<_b>_R.html", NULL },
+	    1, "CX", { "</script>", "FB" }, "gaba", NULL },
+	{ "Tom & Jerry", { "Tom_&_Jerry.html", NULL, NULL, "Tom_&_Jerry_M.html" },
+	    1, "OL", { "LO" }, NULL, NULL },
+	{ "\xc3\x9c" "ber\xe2\x80\xa8" "line", { "\xc3\x9c" "ber\xe2\x80\xa8" "line.html",
+	    NULL, NULL, NULL }, 1, "", { NULL }, "glutamate", NULL },
+	{ "100%#1?", { "100%#1?.html", NULL, "100%#1?_R.html", NULL },
+	    0, NULL, { NULL }, NULL, NULL },
+	{ "Broken", { "Broken.html", NULL, NULL, NULL }, 0, NULL, { NULL }, NULL,
+	    "neuPrint: <timeout> & \"retry\"" },
+	{ "Zeta", { NULL, NULL, NULL, "Zeta_M.html" }, 1, "CX", { "EB", "FB",
+	    "PB" }, "dopamine", NULL },
+};
+#define NFX	(sizeof(fx) / sizeof(fx[0]))
+
+static double
+fx_pct(size_t i, size_t k, int post)
+{
+	/* Values that need all 17 digits to read back. */
+	return 100.0 * (double)(k + 1 + post) / (3.0 + (double)i);
+}
+
+static void
+fx_fill(struct ts_type *t, size_t i, const struct fx_type *f)
+{
+	size_t k;
+	int s;
+
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(f->name);
+	for (s = 0; s < SIDE_COUNT; s++)
+		t->file[s] = xstrdup(f->file[s]);
+	t->matched = f->matched;
+	if (f->matched) {
+		t->count[TS_LEFT] = (int64_t)i;
+		t->count[TS_RIGHT] = (int64_t)i + 1;
+		t->count[TS_MIDDLE] = 2;
+		t->count[TS_TOTAL] = 2 * (int64_t)i + 4;
+		t->pre = BIG;
+		t->post = (int64_t)i * 1000 + 7;
+	}
+	t->nt = xstrdup(f->nt);
+	t->error = xstrdup(f->error);
+	t->roi.parent = xstrdup(f->parent ? f->parent : "");
+	for (k = 0; k < 3 && f->rois[k] != NULL; k++) {
+		t->roi.e[k].name = xstrdup(f->rois[k]);
+		t->roi.e[k].pre = (int64_t)(10 * k + i);
+		t->roi.e[k].post = -1 - (int64_t)k;
+		t->roi.e[k].pre_pct = fx_pct(i, k, 0);
+		t->roi.e[k].post_pct = fx_pct(i, k, 1);
+	}
+	t->roi.n = k;
+}
+
+static void
+fx_free(struct ts_type *t, size_t n)
+{
+	size_t i, k;
+	int s;
+
+	for (i = 0; i < n; i++) {
+		free(t[i].name);
+		for (s = 0; s < SIDE_COUNT; s++)
+			free(t[i].file[s]);
+		free(t[i].nt);
+		free(t[i].error);
+		free(t[i].roi.parent);
+		for (k = 0; k < t[i].roi.n; k++)
+			free(t[i].roi.e[k].name);
+	}
+	free(t);
+}
+
+/* ts_cmp_name's order (typeset.c), kept local so this test needs only
+ * render.c and buf.c. */
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct ts_type *)a)->name,
+	    ((const struct ts_type *)b)->name);
+}
+
+static struct ts_type *
+fx_types(void)
+{
+	struct ts_type *t = calloc(NFX, sizeof(*t));
+	size_t i;
+
+	assert_non_null(t);
+	for (i = 0; i < NFX; i++)
+		fx_fill(&t[i], i, &fx[i]);
+	qsort(t, NFX, sizeof(*t), cmp_name);
+	return t;
+}
+
+/* ---- helpers ---- */
+
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void
+rm_rf(const char *dir)
+{
+	chmod(dir, 0755);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *
+mktmp(void)
+{
+	char tmpl[] = "/tmp/qp-render-XXXXXX";
+
+	assert_non_null(mkdtemp(tmpl));
+	return xstrdup(tmpl);
+}
+
+static char *
+slurp(const char *dir, const char *name)
+{
+	char path[4096];
+	struct buf b = BUF_INIT;
+	char chunk[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return NULL;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		assert_int_equal(buf_append(&b, chunk, (size_t)n), 0);
+	close(fd);
+	return buf_steal(&b);
+}
+
+static void
+spit(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* Files whose name starts with '.' (our temp files) in DIR. */
+static int
+count_hidden(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static size_t
+count_str(const char *hay, const char *needle, int icase)
+{
+	size_t n = 0;
+	const char *p = hay;
+
+	while ((p = icase ? strcasestr(p, needle) : strstr(p, needle)) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+static struct render_opts
+opts(const char *out)
+{
+	struct render_opts o = {
+		.out_dir = out,
+		.template_dir = TPL_DIR,
+		.title_prefix = "CNS <&>",
+		.dataset = "cns:v1 \"x\"",
+		.dataset_version = "abc123",
+		.generated_at = 1795467600,	/* 2026-11-23T21:00:00Z */
+		.quick = 0,
+	};
+	return o;
+}
+
+static void
+render_ok(const struct ts_type *t, size_t n, const struct render_opts *o)
+{
+	char err[512] = "";
+	int rc = render_all(t, n, o, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("render_all: %d %s", rc, err);
+}
+
+/* ---- types.json ---- */
+
+static void
+check_keys(const cJSON *obj, const char *const *keys, size_t n)
+{
+	const cJSON *c = obj->child;
+	size_t i;
+
+	for (i = 0; i < n; i++, c = c->next) {
+		assert_non_null(c);
+		assert_string_equal(c->string, keys[i]);
+	}
+	assert_null(c);
+}
+
+static const struct fx_type *
+fx_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NFX; i++)
+		if (strcmp(fx[i].name, name) == 0)
+			return &fx[i];
+	fail_msg("unexpected type %s", name);
+	return NULL;
+}
+
+static void
+check_urls(const cJSON *urls, const struct fx_type *f)
+{
+	static const char *const key[SIDE_COUNT] = {
+		"both", "left", "right", "middle"
+	};
+	const cJSON *c = urls->child;
+	int s;
+
+	for (s = 0; s < SIDE_COUNT; s++) {
+		if (f->file[s] == NULL)
+			continue;
+		assert_non_null(c);
+		assert_string_equal(c->string, key[s]);
+		assert_string_equal(c->valuestring, f->file[s]);
+		c = c->next;
+	}
+	assert_null(c);
+}
+
+static void
+check_roi(const cJSON *arr, size_t fi, const struct fx_type *f)
+{
+	static const char *const key[] = {
+		"name", "pre", "post", "pre_pct", "post_pct"
+	};
+	const cJSON *e;
+	size_t k = 0;
+
+	cJSON_ArrayForEach(e, arr) {
+		check_keys(e, key, 5);
+		assert_string_equal(cJSON_GetObjectItem(e, "name")->valuestring,
+		    f->rois[k]);
+		/* Bit-exact: doubles must round-trip. */
+		assert_true(cJSON_GetObjectItem(e, "pre_pct")->valuedouble ==
+		    fx_pct(fi, k, 0));
+		assert_true(cJSON_GetObjectItem(e, "post_pct")->valuedouble ==
+		    fx_pct(fi, k, 1));
+		assert_true(cJSON_GetObjectItem(e, "post")->valuedouble ==
+		    -1.0 - (double)k);
+		k++;
+	}
+	assert_true(k == 3 || f->rois[k] == NULL);
+}
+
+static void
+check_type(const cJSON *t, int quick)
+{
+	static const char *const key[] = {
+		"name", "urls", "roi_summary", "parent_roi", "counts",
+		"consensus_nt", "pre", "post"
+	};
+	static const char *const ckey[] = { "total", "left", "right", "middle" };
+	const struct fx_type *f;
+	const cJSON *nt;
+
+	check_keys(t, key, 8);
+	f = fx_find(cJSON_GetObjectItem(t, "name")->valuestring);
+	check_urls(cJSON_GetObjectItem(t, "urls"), f);
+	check_keys(cJSON_GetObjectItem(t, "counts"), ckey, 4);
+	assert_string_equal(cJSON_GetObjectItem(t, "parent_roi")->valuestring,
+	    f->parent ? f->parent : "");
+	nt = cJSON_GetObjectItem(t, "consensus_nt");
+	if (f->nt == NULL)
+		assert_true(cJSON_IsNull(nt));
+	else
+		assert_string_equal(nt->valuestring, f->nt);
+	check_roi(cJSON_GetObjectItem(t, "roi_summary"), (size_t)(f - fx), f);
+	(void)quick;
+}
+
+static void
+test_types_json(void **state)
+{
+	static const char *const key[] = {
+		"dataset", "dataset_version", "generated_at", "types", "unmatched"
+	};
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *text;
+	struct render_opts o = opts(out);
+	cJSON *root, *e;
+	const char *prev = "";
+	size_t n = 0;
+
+	(void)state;
+	render_ok(t, NFX, &o);
+	assert_non_null(text = slurp(out, "types.json"));
+	assert_non_null(root = cJSON_Parse(text));
+	check_keys(root, key, 5);
+	assert_string_equal(cJSON_GetObjectItem(root, "dataset")->valuestring,
+	    "cns:v1 \"x\"");
+	assert_string_equal(cJSON_GetObjectItem(root,
+	    "dataset_version")->valuestring, "abc123");
+	assert_string_equal(cJSON_GetObjectItem(root,
+	    "generated_at")->valuestring, "2026-11-23T21:00:00Z");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "types")) {
+		check_type(e, 0);
+		assert_true(strcmp(prev, e->child->valuestring) < 0);
+		prev = e->child->valuestring;
+		n++;
+	}
+	assert_int_equal(n, NFX);
+	/* Stems no type maps to; a failed type ("Broken") is not one. */
+	e = cJSON_GetObjectItem(root, "unmatched");
+	assert_int_equal(cJSON_GetArraySize(e), 1);
+	assert_string_equal(cJSON_GetArrayItem(e, 0)->valuestring, "100%#1?");
+	/* int64 beyond 2^53 printed exactly (cJSON itself cannot hold it). */
+	assert_non_null(strstr(text, "\"pre\": 9007199254740993,"));
+	/* U+2028 escaped, the other non-ASCII kept as UTF-8. */
+	assert_non_null(strstr(text, "\\u2028"));
+	assert_non_null(strstr(text, "\xc3\x9c" "ber"));
+	cJSON_Delete(root);
+	free(text);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+static void
+test_quick(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *text, *html;
+	struct render_opts o = opts(out);
+	cJSON *root;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NFX; i++)
+		t[i].matched = 0;
+	o.quick = 1;
+	o.dataset_version = NULL;
+	render_ok(t, NFX, &o);
+	assert_non_null(text = slurp(out, "types.json"));
+	assert_non_null(root = cJSON_Parse(text));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(root, "dataset_version")));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root,
+	    "unmatched")), 0);
+	assert_non_null(html = slurp(out, "index.html"));
+	assert_null(strstr(html, "not in dataset</span>"));
+	assert_non_null(strstr(html, "<body class=\"quick\">"));
+	cJSON_Delete(root);
+	free(text);
+	free(html);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+static void
+test_empty(void **state)
+{
+	char *out = mktmp(), *text;
+	struct render_opts o = opts(out);
+	cJSON *root;
+
+	(void)state;
+	render_ok(NULL, 0, &o);
+	assert_non_null(text = slurp(out, "types.json"));
+	assert_non_null(root = cJSON_Parse(text));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root,
+	    "types")), 0);
+	cJSON_Delete(root);
+	free(text);
+	assert_true(exists(out, "index.html"));
+	assert_true(exists(out, "static/js/neuron-search.js"));
+	rm_rf(out);
+	free(out);
+}
+
+/* ---- neuron-search.js ---- */
+
+static int
+have_node(void)
+{
+	return system("command -v node >/dev/null 2>&1") == 0;
+}
+
+static int
+run_node(const char *out, size_t n)
+{
+	char num[24];
+	char *argv[] = { "node", QP_TEST_SRCDIR "/tests/unit/render_check.js",
+	    (char *)out, num, NULL };
+	pid_t pid;
+	int st;
+
+	snprintf(num, sizeof(num), "%zu", n);
+	if (posix_spawnp(&pid, "node", NULL, NULL, argv, environ) != 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+test_search_js(void **state)
+{
+	struct ts_type *t;
+	char *out, *js;
+
+	(void)state;
+	if (!have_node()) {
+		print_message("node not found: neuron-search.js check skipped\n");
+		skip();
+	}
+	t = fx_types();
+	out = mktmp();
+	struct render_opts o = opts(out);
+	render_ok(t, NFX, &o);
+	assert_int_equal(run_node(out, NFX), 0);
+	assert_non_null(js = slurp(out, "static/js/neuron-search.js"));
+	assert_non_null(strstr(js, "var NEURON_TYPES_DATA = ["));
+	assert_non_null(strstr(js, "var NEURON_DATA = ["));
+	assert_non_null(strstr(js, "\\u003c/script\\u003e"));
+	free(js);
+	render_ok(NULL, 0, &o);
+	assert_int_equal(run_node(out, 0), 0);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+/* ---- index.html ---- */
+
+static void
+html_esc(struct buf *b, const char *s)
+{
+	buf_reset(b);
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': buf_puts(b, "&amp;"); break;
+		case '<': buf_puts(b, "&lt;"); break;
+		case '>': buf_puts(b, "&gt;"); break;
+		case '"': buf_puts(b, "&quot;"); break;
+		case '\'': buf_puts(b, "&#39;"); break;
+		default: buf_putc(b, *s); break;
+		}
+	}
+}
+
+static void
+test_index_html(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *html, *tpl;
+	struct render_opts o = opts(out);
+	struct buf b = BUF_INIT;
+	const char *p, *cx, *ol, *other;
+	size_t i;
+
+	(void)state;
+	render_ok(t, NFX, &o);
+	assert_non_null(html = slurp(out, "index.html"));
+	assert_non_null(tpl = slurp(TPL_DIR, "index.html"));
+	/* Every name, escaped, as a row attribute and as text. */
+	for (i = 0; i < NFX; i++) {
+		html_esc(&b, fx[i].name);
+		assert_true(count_str(html, b.data, 0) >= 2);
+	}
+	/* The only </script> is the template's own. */
+	assert_int_equal(count_str(html, "</script", 1),
+	    count_str(tpl, "</script", 1));
+	assert_null(strstr(html, "<b>bold"));
+	/* Three groups: CX, OL, then Other last. */
+	assert_int_equal(count_str(html, "<section class=\"group\"", 0), 3);
+	assert_non_null(cx = strstr(html, "<span class=\"g-name\">CX</span>"));
+	assert_non_null(ol = strstr(html, "<span class=\"g-name\">OL</span>"));
+	assert_non_null(other = strstr(html,
+	    "<span class=\"g-name\">Other</span>"));
+	assert_true(cx < ol && ol < other);
+	assert_null(strstr(other, "<section class=\"group\""));
+	/* Within CX: the </script> type before Zeta (byte order). */
+	p = strstr(cx, "data-name=\"&lt;/script&gt;");
+	assert_true(p != NULL && p < strstr(cx, "data-name=\"Zeta\""));
+	/* Unmatched in Other, marked; hrefs percent-encoded. */
+	p = strstr(html, "data-name=\"100%#1?\"");
+	assert_true(p != NULL && p > other);
+	assert_non_null(strstr(p, "not in dataset"));
+	assert_non_null(strstr(html, "href=\"100%25%231%3F_R.html\""));
+	assert_non_null(strstr(html, "href=\"Tom_%26_Jerry.html\""));
+	assert_non_null(strstr(html, "href=\"%3C_script%3E%3Cb%3Ebold%3C_b%3E_L.html\""));
+	assert_non_null(strstr(html, "href=\"A_%22quoted%22_%27x%27.html\""));
+	assert_non_null(strstr(html, "href=\"%C3%9Cber%E2%80%A8line.html\""));
+	/* No combined page: plain text, not a link. */
+	assert_non_null(strstr(html, "<span class=\"nolink\">Zeta</span>"));
+	/* Header facts, escaped. */
+	assert_non_null(strstr(html, "<title>CNS &lt;&amp;&gt; Neuron Types</title>"));
+	assert_non_null(strstr(html, "cns:v1 &quot;x&quot;"));
+	assert_non_null(strstr(html, "2026-11-23T21:00:00Z"));
+	assert_non_null(strstr(html, "title=\"neuPrint: &lt;timeout&gt; &amp; "
+	    "&quot;retry&quot;\">no data</span>"));
+	/* ROI tag filter lists every tag once, escaped; tags carry pcts. */
+	assert_int_equal(count_str(html, "<option value=\"FB\">", 0), 1);
+	assert_non_null(strstr(html, "<option value=\"&lt;/script&gt;\">"));
+	assert_non_null(strstr(html, "data-tags=\"[&quot;&lt;/script&gt;&quot;,"
+	    "&quot;FB&quot;]\""));
+	assert_non_null(strstr(html, "<span class=\"tag\" title=\"pre "));
+	/* Self-contained: no external resources. */
+	assert_null(strstr(html, "src=\"http"));
+	assert_null(strstr(html, "<link "));
+	assert_null(strstr(html, "{{"));
+	buf_free(&b);
+	free(html);
+	free(tpl);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+/* ---- templates ---- */
+
+static void
+copy_templates(const char *dst)
+{
+	static const char *const f[] = {
+		"index.html", "index.css", "index.js", "neuron-search.js"
+	};
+	size_t i;
+	char *s;
+
+	for (i = 0; i < 4; i++) {
+		assert_non_null(s = slurp(TPL_DIR, f[i]));
+		spit(dst, f[i], s);
+		free(s);
+	}
+}
+
+static void
+test_missing_template(void **state)
+{
+	char *out = mktmp(), err[512] = "";
+	struct render_opts o = opts(out);
+
+	(void)state;
+	o.template_dir = "/nonexistent/qp-templates";
+	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/qp-templates/index.html"));
+	assert_non_null(strstr(err, "open template"));
+	/* Nothing written before the templates were all there. */
+	assert_false(exists(out, "types.json"));
+	rm_rf(out);
+	free(out);
+}
+
+static void
+test_bad_placeholder(void **state)
+{
+	char *out = mktmp(), *tpl = mktmp(), err[512] = "";
+	struct render_opts o = opts(out);
+
+	(void)state;
+	copy_templates(tpl);
+	spit(tpl, "index.html", "<p>{{ not one }} {{}} {{x</p>{{nope}}\n");
+	o.template_dir = tpl;
+	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "index.html: unknown placeholder {{nope}}"));
+	/* A custom template with only known names works. */
+	spit(tpl, "index.html", "<p>{{ x }} {{dataset}}</p>{{groups}}\n");
+	render_ok(NULL, 0, &o);
+	{
+		char *h = slurp(out, "index.html");
+		assert_string_equal(h, "<p>{{ x }} cns:v1 &quot;x&quot;</p>\n");
+		free(h);
+	}
+	/* index.js must not be able to end its <script>. */
+	spit(tpl, "index.js", "var a = '</SCRIPT>';\n");
+	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "index.js"));
+	rm_rf(tpl);
+	rm_rf(out);
+	free(tpl);
+	free(out);
+}
+
+/* ---- atomic writes ---- */
+
+static void
+test_atomic_sentinel(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *s, js[1024];
+	struct render_opts o = opts(out);
+	struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	struct stat st;
+	char path[4096];
+
+	(void)state;
+	spit(out, "sentinel.html", "keep me\n");
+	snprintf(path, sizeof(path), "%s/sentinel.html", out);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	render_ok(t, NFX, &o);
+	render_ok(t, NFX, &o);	/* over existing files */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	assert_non_null(s = slurp(out, "sentinel.html"));
+	assert_string_equal(s, "keep me\n");
+	free(s);
+	snprintf(js, sizeof(js), "%s/static/js", out);
+	assert_int_equal(count_hidden(out), 0);
+	assert_int_equal(count_hidden(js), 0);
+	/* Mode 0644 through the umask. */
+	snprintf(path, sizeof(path), "%s/index.html", out);
+	assert_int_equal(stat(path, &st), 0);
+	{
+		mode_t um = umask(0);
+		umask(um);
+		assert_int_equal(st.st_mode & 0777, 0644 & ~um);
+	}
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+static void
+test_atomic_enotdir(void **state)
+{
+	char *out = mktmp(), err[512] = "", dir[1024];
+
+	(void)state;
+	spit(out, "file", "x");
+	snprintf(dir, sizeof(dir), "%s/file/sub", out);
+	assert_int_equal(render_write_atomic(dir, "a.json", "{}", 2, err,
+	    sizeof(err)), -ENOTDIR);
+	assert_non_null(strstr(err, "/file/sub: open: "));
+	rm_rf(out);
+	free(out);
+}
+
+/* NAME is a non-empty directory: rename fails, the temp must go. */
+static void
+test_atomic_rename_fails(void **state)
+{
+	char *out = mktmp(), err[512] = "", sub[1024];
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/index.html", out);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	spit(sub, "inner", "x");
+	assert_true(render_write_atomic(out, "index.html", "new", 3, err,
+	    sizeof(err)) < 0);
+	assert_non_null(strstr(err, "/index.html: rename: "));
+	assert_int_equal(count_hidden(out), 0);
+	assert_true(exists(sub, "inner"));
+	rm_rf(out);
+	free(out);
+}
+
+/* A write that fails half way (file size limit) keeps the old file. */
+static void
+test_atomic_write_fails(void **state)
+{
+	char *out = mktmp(), err[512] = "", *s, *big;
+	struct rlimit old, lim;
+	void (*prev)(int);
+	int rc;
+
+	(void)state;
+	assert_int_equal(render_write_atomic(out, "types.json", "old", 3, err,
+	    sizeof(err)), 0);
+	assert_non_null(big = malloc(65536));
+	memset(big, 'x', 65536);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = render_write_atomic(out, "types.json", big, 65536, err,
+	    sizeof(err));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(rc, -EFBIG);
+	assert_non_null(strstr(err, "/types.json: write: "));
+	assert_non_null(s = slurp(out, "types.json"));
+	assert_string_equal(s, "old");
+	assert_int_equal(count_hidden(out), 0);
+	free(s);
+	free(big);
+	rm_rf(out);
+	free(out);
+}
+
+static void
+test_atomic_readonly(void **state)
+{
+	char *out = mktmp(), err[512] = "", *s;
+
+	(void)state;
+	if (geteuid() == 0) {
+		rm_rf(out);
+		free(out);
+		print_message("running as root (permissions bypassed): "
+		    "read-only directory check skipped\n");
+		skip();
+	}
+	spit(out, "index.html", "old");
+	assert_int_equal(chmod(out, 0555), 0);
+	assert_int_equal(render_write_atomic(out, "index.html", "new", 3, err,
+	    sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "Permission denied"));
+	assert_non_null(s = slurp(out, "index.html"));
+	assert_string_equal(s, "old");
+	free(s);
+	rm_rf(out);
+	free(out);
+}
+
+static void
+test_atomic_badname(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(render_write_atomic("/tmp", "a/b", "", 0, err,
+	    sizeof(err)), -EINVAL);
+	assert_int_equal(render_write_atomic("/tmp", "", "", 0, err,
+	    sizeof(err)), -EINVAL);
+}
+
+/* ---- scale ---- */
+
+static void
+test_scale(void **state)
+{
+	static const char *const parents[] = { "OL", "CX", "", "VNC", "CB" };
+	const size_t n = 10000;
+	struct ts_type *t = calloc(n, sizeof(*t));
+	struct render_opts o;
+	struct timespec a, b;
+	char *out = mktmp(), name[64];
+	struct fx_type f = { 0 };
+	double ms;
+	size_t i;
+
+	(void)state;
+	assert_non_null(t);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "T%05zu", i);
+		f.name = name;
+		f.file[SIDE_BOTH] = "x.html";
+		f.file[SIDE_LEFT] = i % 2 ? "x_L.html" : NULL;
+		f.matched = 1;
+		f.parent = parents[i % 5];
+		f.rois[0] = "ME";
+		f.rois[1] = i % 3 ? "LO" : NULL;
+		f.nt = "gaba";
+		fx_fill(&t[i], i, &f);
+	}
+	o = opts(out);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	render_ok(t, n, &o);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	print_message("render_all, %zu types (3 files, fsync included): "
+	    "%.1f ms\n", n, ms);
+	/* Only catches quadratic work: valgrind and ASan runs are slow. */
+	assert_true(ms < 20000);
+	if (have_node())
+		assert_int_equal(run_node(out, n), 0);
+	rm_rf(out);
+	free(out);
+	fx_free(t, n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_types_json),
+		cmocka_unit_test(test_quick),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_search_js),
+		cmocka_unit_test(test_index_html),
+		cmocka_unit_test(test_missing_template),
+		cmocka_unit_test(test_bad_placeholder),
+		cmocka_unit_test(test_atomic_sentinel),
+		cmocka_unit_test(test_atomic_enotdir),
+		cmocka_unit_test(test_atomic_rename_fails),
+		cmocka_unit_test(test_atomic_write_fails),
+		cmocka_unit_test(test_atomic_readonly),
+		cmocka_unit_test(test_atomic_badname),
+		cmocka_unit_test(test_scale),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
