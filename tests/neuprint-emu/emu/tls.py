@@ -132,6 +132,8 @@ def _create(tls_dir):
 
 def ensure(tls_dir):
     """Make (or reuse) the CA and server certificate in tls_dir; returns TlsFiles."""
+    # openssl runs with cwd set to a scratch directory: relative paths would break.
+    tls_dir = os.path.abspath(tls_dir)
     os.makedirs(tls_dir, exist_ok=True)
     with open(os.path.join(tls_dir, ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
