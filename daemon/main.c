@@ -2,6 +2,8 @@
  * quickpaged: builds the index of a QuickPage site.
  *   quickpaged --run create-index --config FILE [--quick] [--strategy S] [--json]
  *     runs one job in the foreground and exits.
+ *   quickpaged --config FILE
+ *     runs the job daemon in the foreground (docs/daemon.md).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,13 +13,15 @@
 #include <curl/curl.h>
 
 #include "qp_build.h"
+#include "daemon.h"
 #include "oneshot.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: quickpaged --run create-index --config FILE [--quick]\n"
+	    "usage: quickpaged --config SETTINGS.yaml\n"
+	    "       quickpaged --run create-index --config FILE [--quick]\n"
 	    "                  [--strategy batched|per-type] [--json]\n"
 	    "       quickpaged --version\n");
 }
@@ -37,7 +41,7 @@ main(int argc, char **argv)
 	};
 	struct oneshot_opts o = { 0 };
 	const char *run = NULL;
-	int c, status;
+	int c, status, oneshot_only = 0;
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -48,9 +52,11 @@ main(int argc, char **argv)
 			o.config = optarg;
 			break;
 		case 'q':
+			oneshot_only = 1;
 			o.quick = 1;
 			break;
 		case 's':
+			oneshot_only = 1;
 			if (strcmp(optarg, "per-type") == 0)
 				o.per_type = 1;
 			else if (strcmp(optarg, "batched") != 0) {
@@ -60,6 +66,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'j':
+			oneshot_only = 1;
 			o.json = 1;
 			break;
 		case 'V':
@@ -72,6 +79,17 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (run == NULL && o.config != NULL && !oneshot_only &&
+	    optind == argc) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "quickpaged: libcurl failed to "
+			    "initialize\n");
+			return 1;
+		}
+		status = daemon_run(o.config);
+		curl_global_cleanup();
+		return status;
 	}
 	if (run == NULL || o.config == NULL || optind != argc) {
 		usage(stderr);

@@ -16,6 +16,7 @@
 #include "job.h"
 #include "limiter.h"
 #include "oneshot.h"
+#include "siteup.h"
 #include "upstream.h"
 
 struct run {
@@ -134,24 +135,6 @@ print_json(const struct cfg_site *site, const struct job_summary *s,
 	cJSON_Delete(o);
 }
 
-static int
-make_upstream(uv_loop_t *loop, const struct cfg_site *site,
-    struct upstream **up)
-{
-	struct upstream_opts uo = { 0 };
-
-	uo.server = site->server;
-	uo.ca_file = site->ca_file;
-	uo.connect_timeout_ms = (long)site->connect_timeout_s * 1000;
-	uo.request_timeout_ms = (long)site->request_timeout_s * 1000;
-	uo.low_speed_time_s = site->low_speed_time_s;
-	uo.lim_min = site->concurrency.min;
-	uo.lim_initial = site->concurrency.initial;
-	uo.lim_max = site->concurrency.max;
-	uo.max_retries = site->max_retries;
-	return upstream_new(loop, &uo, up);
-}
-
 static void
 walk_close(uv_handle_t *h, void *arg)
 {
@@ -178,7 +161,7 @@ oneshot_run(const struct oneshot_opts *o)
 		return 2;
 	}
 	uv_loop_init(&loop);
-	if (!o->quick && (rc = make_upstream(&loop, site, &up)) < 0) {
+	if (!o->quick && (rc = siteup_new(&loop, site, &up)) < 0) {
 		fprintf(stderr, "quickpaged: cannot set up HTTP: %s\n",
 		    strerror(-rc));
 		cfg_site_free(site);

@@ -66,7 +66,7 @@ enter(struct job *j, enum job_stage s)
 {
 	uint64_t now = uv_hrtime();
 
-	if (j->s.stage != JOB_FETCH && j->s.stage != JOB_ROI)
+	if (j->s.stage != JOB_ROI)	/* ROI time is CPU, counted in step() */
 		j->s.stage_s[j->s.stage] += (double)(now - j->stage_t0) / 1e9;
 	j->stage_t0 = now;
 	j->s.stage = s;

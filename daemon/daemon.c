@@ -1,0 +1,228 @@
+/*
+ * daemon: settings, job store, jobs and the socket on one loop, plus the
+ * signals: SIGTERM/SIGINT stop (docs/daemon.md), SIGHUP reloads.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "daemon.h"
+#include "jobs.h"
+#include "jobstore.h"
+#include "log.h"
+#include "sd.h"
+#include "server.h"
+#include "settings.h"
+
+struct daemon {
+	uv_loop_t	 loop;
+	const char	*file;
+	struct settings	*set;
+	struct js	*store;
+	struct jobs	*jobs;
+	struct srv	*srv;
+	uv_signal_t	 sigterm, sigint, sighup;
+	uv_timer_t	 grace;
+	int		 stopping;
+	int		 stopped;
+	int		 lockfd;
+};
+
+static void
+make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		log_warn("cannot create %s: %s", path, strerror(errno));
+}
+
+/* One daemon per state directory: two would run each job twice. */
+static int
+lock_state(struct daemon *d)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/quickpaged.lock", d->set->state_dir);
+	d->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lockfd < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		log_err("another quickpaged uses %s; stop it first",
+		    d->set->state_dir);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void
+close_cb(uv_handle_t *h)
+{
+}
+
+/* Everything but the loop is released; handles close as the loop runs. */
+static void
+finish(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->stopped)
+		return;
+	d->stopped = 1;
+	srv_free(d->srv);
+	d->srv = NULL;
+	jobs_free(d->jobs);
+	d->jobs = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, close_cb);
+	uv_close((uv_handle_t *)&d->sigint, close_cb);
+	uv_close((uv_handle_t *)&d->sighup, close_cb);
+	uv_close((uv_handle_t *)&d->grace, close_cb);
+}
+
+static void
+on_grace(uv_timer_t *t)
+{
+	log_warn("jobs did not stop within %u s; exiting anyway (they run "
+	    "again at the next start)", ((struct daemon *)t->data)->set->stop_grace_s);
+	finish(t->data);
+}
+
+static void
+on_stop(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	sd_notify_state("STOPPING=1\nSTATUS=stopping");
+	srv_stop_listening(d->srv);
+	uv_timer_start(&d->grace, on_grace, 1000ULL * d->set->stop_grace_s, 0);
+	jobs_stop(d->jobs, finish, d);
+}
+
+static void
+on_hup(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	struct settings *n;
+	char err[1024];
+
+	if (d->stopping)
+		return;
+	sd_notify_state("RELOADING=1");
+	if (settings_load(d->file, &n, err, sizeof(err)) < 0) {
+		log_err("SIGHUP: keeping the current settings: %s", err);
+		sd_notify_state("READY=1\nSTATUS=reload failed; see the log");
+		return;
+	}
+	if (strcmp(n->state_dir, d->set->state_dir) != 0)
+		log_warn("state_dir changes only at the next start");
+	log_set_level(n->log_level);
+	jobs_configure(d->jobs, n);
+	srv_configure(d->srv, n);
+	settings_free(d->set);
+	d->set = n;
+	log_info("SIGHUP: settings reloaded (%zu sites)", n->nsites);
+	sd_notify_state("READY=1\nSTATUS=running; settings reloaded");
+}
+
+static int
+start(struct daemon *d)
+{
+	char err[1024];
+	int rc;
+
+	make_dir(d->set->state_dir, 0700);
+	make_dir(d->set->cache_dir, 0700);
+	if ((rc = lock_state(d)) < 0)
+		return rc;
+	if ((rc = js_open(d->set->state_dir, &d->store, err, sizeof(err))) < 0) {
+		log_err("job store: %s", err);
+		return rc;
+	}
+	if ((rc = jobs_new(&d->loop, d->store, d->set, &d->jobs)) < 0)
+		return rc;
+	if ((rc = srv_new(&d->loop, d->jobs, d->set, &d->srv, err,
+	    sizeof(err))) < 0) {
+		log_err("%s", err);
+		return rc;
+	}
+	if ((rc = jobs_recover(d->jobs)) < 0) {
+		log_err("cannot read the job store to resume jobs");
+		return rc;
+	}
+	return 0;
+}
+
+static void
+signals(struct daemon *d)
+{
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sighup);
+	uv_timer_init(&d->loop, &d->grace);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d->grace.data = d;
+	uv_signal_start(&d->sigterm, on_stop, SIGTERM);
+	uv_signal_start(&d->sigint, on_stop, SIGINT);
+	uv_signal_start(&d->sighup, on_hup, SIGHUP);
+}
+
+static void
+walk_close(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+daemon_run(const char *file)
+{
+	struct daemon d = { .file = file, .lockfd = -1 };
+	char err[1024];
+	int rc, status = 0;
+
+	if (settings_load(file, &d.set, err, sizeof(err)) < 0) {
+		fprintf(stderr, "quickpaged: %s\n", err);
+		return 2;
+	}
+	log_init(d.set->log_level);
+	/* A client that hangs up must not kill us on write. */
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d.loop);
+	signals(&d);
+	if ((rc = start(&d)) < 0) {
+		status = 1;
+		finish(&d);
+	} else {
+		log_info("listening on %s (%zu sites, %u jobs at once)",
+		    d.set->socket, d.set->nsites, d.set->max_parallel_jobs);
+		sd_notify_state("READY=1\nSTATUS=running");
+		(void)status;
+	}
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	/* Anything a module forgot would keep uv_loop_close from succeeding. */
+	uv_walk(&d.loop, walk_close, NULL);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&d.loop);
+	assert(rc == 0);
+	js_close(d.store);
+	if (d.lockfd >= 0)
+		close(d.lockfd);
+	if (status == 0)
+		log_info("stopped");
+	settings_free(d.set);
+	return status;
+}

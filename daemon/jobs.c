@@ -1,0 +1,993 @@
+/*
+ * jobs: see jobs.h.
+ *
+ * A job's pipeline callback comes from inside the pipeline's own idle step,
+ * so the bookkeeping that frees the job and its upstream waits for our own
+ * idle step ("reap"): nothing is freed while it is on the stack.
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "job.h"
+#include "jobs.h"
+#include "log.h"
+#include "siteup.h"
+#include "upstream.h"
+
+#define PROGRESS_MS	250	/* watchers see this often */
+#define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
+#define PRUNE_MS	(3600 * 1000)
+#define MAX_FAILURES	20	/* failure lines kept in a summary */
+
+/* One neuPrint server (URL + CA) and the jobs using it. */
+struct sup {
+	LIST_ENTRY(sup)	 entry;
+	char		*server;
+	char		*ca;
+	struct upstream	*up;
+	unsigned	 refs;
+};
+
+struct jobs_watch {
+	LIST_ENTRY(jobs_watch) entry;
+	struct djob	*j;
+	jobs_watch_cb	 cb;
+	void		*arg;
+};
+
+struct djob {
+	TAILQ_ENTRY(djob) entry;	/* active, in id order */
+	STAILQ_ENTRY(djob) reap;
+	struct jobs	*js;
+	struct proto_job rec;
+	char		*sitename;	/* NULL for a client-sent config */
+	char		*config;	/* client-sent text, or NULL */
+	struct cfg_site	*site;
+	struct sup	*sup;
+	struct job	*job;		/* while running */
+	int		 rc;		/* the pipeline's result */
+	int		 requeue;	/* cancelled by shutdown: run again */
+	unsigned	 ticks;
+	uint64_t	 t_start;	/* uv_hrtime at start */
+	LIST_HEAD(, jobs_watch) watchers;
+};
+
+struct jobs {
+	uv_loop_t	*loop;
+	struct js	*store;
+	const struct settings *set;
+	TAILQ_HEAD(djobq, djob) active;
+	STAILQ_HEAD(, djob) dead;
+	LIST_HEAD(, sup) sups;
+	unsigned	 nrunning;
+	uv_idle_t	 reap;
+	uv_timer_t	 tick;
+	uv_timer_t	 prune;
+	int		 stopping;
+	int		 closing;	/* handles still to close */
+	void		(*stop_cb)(void *);
+	void		*stop_arg;
+	double		 started;
+	uint64_t	 started_total, finished_total;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void schedule(struct jobs *js);
+
+/* ---- output directories and access ---- */
+
+/* PATH lies under ROOT, both resolved: component-wise, not string prefix. */
+static int
+under(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (n == 1 && root[0] == '/')
+		return 1;
+	return strncmp(path, root, n) == 0 && (path[n] == '/' ||
+	    path[n] == '\0');
+}
+
+/* Resolve PATH and check it lies under an allowed root. */
+static int
+check_path(const struct settings *set, const char *what, const char *path,
+    char *resolved, enum proto_err *code, char *err, size_t errlen)
+{
+	char root[PATH_MAX];
+	size_t i;
+
+	if (path[0] != '/') {
+		*code = PROTO_E_REFUSED;
+		snprintf(err, errlen, "%s '%s' is relative; the daemon takes "
+		    "absolute paths only", what, path);
+		return -EPERM;
+	}
+	if (realpath(path, resolved) == NULL) {
+		*code = PROTO_E_BAD_CONFIG;
+		snprintf(err, errlen, "%s '%s': %s", what, path,
+		    strerror(errno));
+		return -errno;
+	}
+	for (i = 0; i < set->nroots; i++)
+		if (realpath(set->roots[i], root) != NULL &&
+		    under(resolved, root))
+			return 0;
+	*code = PROTO_E_REFUSED;
+	snprintf(err, errlen, "%s '%s' (resolved: %s) is not under the "
+	    "daemon's allowed_output_roots; ask the administrator to add its "
+	    "parent directory there", what, path, resolved);
+	return -EPERM;
+}
+
+/*
+ * A client-sent config must carry its own token: if the parser took the
+ * daemon's NEUPRINT_* environment instead, a client could have the daemon
+ * send that token to any server it names.
+ */
+static int
+own_token(const struct cfg_site *site, const char *text, size_t len)
+{
+	return site->token && site->token[0] && memmem(text, len, site->token,
+	    strlen(site->token)) != NULL;
+}
+
+static int
+replace_str(char **dst, const char *src)
+{
+	char *s;
+
+	if ((s = strdup(src)) == NULL)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Load the site (by name or text), resolve and check its paths. */
+static int
+prepare(struct jobs *js, const char *name, const char *text, size_t len,
+    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], p[PATH_MAX], cerr[512];
+	struct cfg_site *site = NULL;
+	const char *path;
+	int rc;
+
+	*out = NULL;
+	if (name != NULL) {
+		if ((path = settings_site(js->set, name)) == NULL) {
+			*code = PROTO_E_NOT_FOUND;
+			snprintf(err, errlen, "no site '%s' in the daemon's "
+			    "settings; `qpctl stats` lists the sites", name);
+			return -ENOENT;
+		}
+		rc = cfg_site_load(path, &site, cerr, sizeof(cerr));
+	} else
+		rc = cfg_site_parse("client config", text, len, &site, cerr,
+		    sizeof(cerr));
+	if (rc < 0) {
+		*code = PROTO_E_BAD_CONFIG;
+		snprintf(err, errlen, "the site config does not load: %s", cerr);
+		return rc;
+	}
+	if (name == NULL && !own_token(site, text, len)) {
+		*code = PROTO_E_REFUSED;
+		snprintf(err, errlen, "a config sent to the daemon must hold its "
+		    "own neuprint.token (the daemon's environment is not lent "
+		    "out)");
+		rc = -EPERM;
+		goto fail;
+	}
+	if ((rc = check_path(js->set, "output directory", site->output_dir,
+	    dir, code, err, errlen)) < 0)
+		goto fail;
+	if ((rc = replace_str(&site->output_dir, dir)) < 0)
+		goto fail;
+	/* The daemon never opens a path a client names outside the roots. */
+	if (name == NULL && site->ca_file && ((rc = check_path(js->set,
+	    "ca_file", site->ca_file, p, code, err, errlen)) < 0 ||
+	    (rc = replace_str(&site->ca_file, p)) < 0))
+		goto fail;
+	if (name == NULL && site->template_dir && ((rc = check_path(js->set,
+	    "template_dir", site->template_dir, p, code, err, errlen)) < 0 ||
+	    (rc = replace_str(&site->template_dir, p)) < 0))
+		goto fail;
+	*out = site;
+	return 0;
+fail:
+	if (rc == -ENOMEM) {
+		*code = PROTO_E_INTERNAL;
+		snprintf(err, errlen, "out of memory");
+	}
+	cfg_site_free(site);
+	return rc;
+}
+
+static int
+may_cancel(const struct djob *j, long uid)
+{
+	return uid == j->rec.uid || uid == 0 || uid == (long)getuid();
+}
+
+/* ---- shared upstreams ---- */
+
+static int
+sup_get(struct jobs *js, const struct cfg_site *site, struct sup **out)
+{
+	const char *ca = site->ca_file ? site->ca_file : "";
+	struct sup *s;
+	int rc;
+
+	LIST_FOREACH(s, &js->sups, entry)
+		if (strcmp(s->server, site->server) == 0 &&
+		    strcmp(s->ca, ca) == 0) {
+			s->refs++;
+			*out = s;
+			return 0;
+		}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	s->server = strdup(site->server);
+	s->ca = strdup(ca);
+	/* The first job's timeouts and limits set the server's. */
+	if (!s->server || !s->ca ||
+	    (rc = siteup_new(js->loop, site, &s->up)) < 0) {
+		free(s->server);
+		free(s->ca);
+		free(s);
+		return -ENOMEM;
+	}
+	s->refs = 1;
+	LIST_INSERT_HEAD(&js->sups, s, entry);
+	*out = s;
+	return 0;
+}
+
+/* The last job of a server gone, its connections go too (idle memory). */
+static void
+sup_put(struct sup *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	LIST_REMOVE(s, entry);
+	upstream_free(s->up);
+	free(s->server);
+	free(s->ca);
+	free(s);
+}
+
+/* ---- records ---- */
+
+static void
+store(struct jobs *js, struct djob *j)
+{
+	if (js_update(js->store, &j->rec) < 0)
+		log_err("job %lld: cannot write to the job store",
+		    (long long)j->rec.id);
+}
+
+static void
+snapshot(struct djob *j)
+{
+	const struct job_summary *s;
+	double el;
+
+	if (j->job == NULL)
+		return;
+	s = job_summary(j->job);
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+	    job_stage_name(s->stage));
+	j->rec.done = s->done;
+	j->rec.total = s->stems;
+	if (j->sup) {
+		j->rec.in_flight = up_in_flight(j->sup->up);
+		j->rec.limit = up_limit(j->sup->up);
+	}
+	el = (double)(uv_hrtime() - j->t_start) / 1e9;
+	j->rec.eta_s = s->done > 0 && s->stems >= s->done ?
+	    el * (double)(s->stems - s->done) / (double)s->done : -1;
+}
+
+static void
+notify(struct djob *j, int final)
+{
+	struct jobs_watch *w, *tmp;
+
+	for (w = LIST_FIRST(&j->watchers); w != NULL; w = tmp) {
+		tmp = LIST_NEXT(w, entry);
+		if (final)
+			LIST_REMOVE(w, entry);
+		w->cb(w->arg, &j->rec, final);
+		if (final)
+			free(w);
+	}
+}
+
+static char *
+summary_text(const struct djob *j)
+{
+	const struct job_summary *s = job_summary(j->job);
+	const char *const *fail;
+	unsigned long retries = 0;
+	size_t i, n;
+	cJSON *o, *f;
+	char *txt, *out;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	for (i = 0; i < UP_NCAUSES; i++)
+		retries += s->q.retries[i];
+	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
+	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
+	cJSON_AddNumberToObject(o, "types", (double)s->types);
+	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
+	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
+	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
+	cJSON_AddNumberToObject(o, "retries", (double)retries);
+	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
+	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
+	cJSON_AddStringToObject(o, "dataset_version", s->dataset_version);
+	cJSON_AddStringToObject(o, "index", s->index_path);
+	n = job_failures(j->job, &fail);
+	f = cJSON_AddArrayToObject(o, "failures");
+	for (i = 0; i < n && i < MAX_FAILURES; i++)
+		cJSON_AddItemToArray(f, cJSON_CreateString(fail[i]));
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	out = txt ? strdup(txt) : NULL;
+	cJSON_free(txt);
+	return out;
+}
+
+static void
+djob_free(struct djob *j)
+{
+	struct jobs_watch *w;
+
+	while ((w = LIST_FIRST(&j->watchers)) != NULL) {
+		LIST_REMOVE(w, entry);
+		free(w);
+	}
+	job_free(j->job);
+	sup_put(j->sup);
+	cfg_site_free(j->site);
+	proto_job_clear(&j->rec);
+	free(j->sitename);
+	free(j->config);
+	free(j);
+}
+
+/* Leave the active list with a final state, stored and reported. */
+static void
+retire(struct jobs *js, struct djob *j, enum proto_state st,
+    const char *error)
+{
+	j->rec.state = st;
+	j->rec.finished = now_s();
+	j->rec.eta_s = -1;
+	if (error)
+		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
+	store(js, j);
+	log_info("job %lld (%s): %s%s%s", (long long)j->rec.id, j->rec.site,
+	    proto_state_name(st), error ? ": " : "", error ? error : "");
+	js->finished_total++;
+	TAILQ_REMOVE(&js->active, j, entry);
+	notify(j, 1);
+	djob_free(j);
+}
+
+/* ---- running ---- */
+
+static void on_reap(uv_idle_t *);
+
+static void
+on_job_done(void *arg, struct job *pj, int rc, const char *error)
+{
+	struct djob *j = arg;
+
+	j->rc = rc;
+	if (error)
+		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
+	STAILQ_INSERT_TAIL(&j->js->dead, j, reap);
+	uv_idle_start(&j->js->reap, on_reap);
+}
+
+static void
+end_running(struct jobs *js, struct djob *j)
+{
+	snapshot(j);
+	js->nrunning--;
+	if (j->requeue) {
+		/* Stopped by shutdown: queued again, run again next start. */
+		j->rec.state = PROTO_QUEUED;
+		j->rec.started = 0;
+		j->rec.error[0] = '\0';
+		snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+		store(js, j);
+		log_info("job %lld (%s): stopped, queued for the next start",
+		    (long long)j->rec.id, j->rec.site);
+		job_free(j->job);
+		j->job = NULL;
+		sup_put(j->sup);
+		j->sup = NULL;
+		return;
+	}
+	free(j->rec.summary);
+	j->rec.summary = j->rc == 0 ? summary_text(j) : NULL;
+	if (j->rc == 0) {
+		j->rec.error[0] = '\0';
+		retire(js, j, PROTO_SUCCEEDED, NULL);
+	} else if (j->rc == -ECANCELED)
+		retire(js, j, PROTO_CANCELLED, NULL);
+	else
+		retire(js, j, PROTO_FAILED, j->rec.error[0] ? j->rec.error :
+		    "failed");
+}
+
+static void
+on_reap(uv_idle_t *h)
+{
+	struct jobs *js = h->data;
+	struct djob *j;
+
+	while ((j = STAILQ_FIRST(&js->dead)) != NULL) {
+		STAILQ_REMOVE_HEAD(&js->dead, reap);
+		end_running(js, j);
+	}
+	uv_idle_stop(h);
+	if (js->stopping) {
+		if (js->nrunning == 0 && js->stop_cb) {
+			void (*cb)(void *) = js->stop_cb;
+
+			js->stop_cb = NULL;
+			cb(js->stop_arg);
+		}
+		return;
+	}
+	schedule(js);
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct jobs *js = t->data;
+	struct djob *j;
+
+	TAILQ_FOREACH(j, &js->active, entry) {
+		if (j->job == NULL)
+			continue;
+		snapshot(j);
+		notify(j, 0);
+		if (++j->ticks % SAVE_EVERY == 0)
+			store(js, j);
+	}
+	if (js->nrunning == 0)
+		uv_timer_stop(t);
+}
+
+static int
+output_busy(struct jobs *js, const struct djob *j)
+{
+	struct djob *o;
+
+	TAILQ_FOREACH(o, &js->active, entry)
+		if (o != j && o->job != NULL &&
+		    strcmp(o->rec.output_dir, j->rec.output_dir) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+start(struct jobs *js, struct djob *j)
+{
+	struct job_opts jo = { 0 };
+	char msg[256];
+	int rc;
+
+	if (!j->rec.quick && (rc = sup_get(js, j->site, &j->sup)) < 0) {
+		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",
+		    j->site->server, strerror(-rc));
+		retire(js, j, PROTO_FAILED, msg);
+		return;
+	}
+	jo.site = j->site;
+	jo.up = j->sup ? j->sup->up : NULL;
+	jo.quick = j->rec.quick;
+	jo.strategy = FETCH_BATCHED;
+	j->rec.state = PROTO_RUNNING;
+	j->rec.started = now_s();
+	j->rec.attempt++;
+	j->rec.error[0] = '\0';
+	j->t_start = uv_hrtime();
+	j->rc = 0;
+	store(js, j);
+	if ((rc = job_start(js->loop, &jo, on_job_done, j, &j->job)) < 0) {
+		j->job = NULL;
+		snprintf(msg, sizeof(msg), "cannot start: %s", strerror(-rc));
+		retire(js, j, PROTO_FAILED, msg);
+		return;
+	}
+	js->nrunning++;
+	js->started_total++;
+	snapshot(j);
+	log_info("job %lld (%s): running (attempt %u), output %s",
+	    (long long)j->rec.id, j->rec.site, j->rec.attempt,
+	    j->rec.output_dir);
+	notify(j, 0);
+	if (!uv_is_active((uv_handle_t *)&js->tick))
+		uv_timer_start(&js->tick, on_tick, PROGRESS_MS, PROGRESS_MS);
+}
+
+static void
+schedule(struct jobs *js)
+{
+	struct djob *j, *tmp;
+
+	if (js->stopping)
+		return;
+	for (j = TAILQ_FIRST(&js->active); j != NULL; j = tmp) {
+		tmp = TAILQ_NEXT(j, entry);
+		if (js->nrunning >= js->set->max_parallel_jobs)
+			break;
+		if (j->job == NULL && j->rec.state == PROTO_QUEUED &&
+		    !output_busy(js, j))
+			start(js, j);
+	}
+}
+
+/* ---- queueing ---- */
+
+static struct djob *
+find(struct jobs *js, int64_t id)
+{
+	struct djob *j;
+
+	TAILQ_FOREACH(j, &js->active, entry)
+		if (j->rec.id == id)
+			return j;
+	return NULL;
+}
+
+/* A queued job this submission would duplicate. */
+static struct djob *
+find_same(struct jobs *js, const struct djob *n)
+{
+	struct djob *j;
+
+	TAILQ_FOREACH(j, &js->active, entry) {
+		if (j->job != NULL || j->rec.quick != n->rec.quick ||
+		    strcmp(j->rec.output_dir, n->rec.output_dir) != 0)
+			continue;
+		if (n->sitename && j->sitename &&
+		    strcmp(n->sitename, j->sitename) == 0)
+			return j;
+		if (n->config && j->config && strcmp(n->config, j->config) == 0)
+			return j;
+	}
+	return NULL;
+}
+
+static void
+label(struct djob *j)
+{
+	if (j->sitename)
+		snprintf(j->rec.site, sizeof(j->rec.site), "%s", j->sitename);
+	else
+		snprintf(j->rec.site, sizeof(j->rec.site), "config:%.100s",
+		    j->site->dataset ? j->site->dataset : "?");
+	snprintf(j->rec.output_dir, sizeof(j->rec.output_dir), "%s",
+	    j->site->output_dir);
+}
+
+static struct djob *
+djob_new(struct jobs *js, const char *name, const char *text, size_t len)
+{
+	struct djob *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->js = js;
+	LIST_INIT(&j->watchers);
+	j->rec.eta_s = -1;
+	if ((name && (j->sitename = strdup(name)) == NULL) ||
+	    (text && (j->config = strndup(text, len)) == NULL)) {
+		free(j->sitename);
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+int
+jobs_submit(struct jobs *js, const struct jobs_submit *s,
+    struct proto_job *out, int *merged, enum proto_err *code, char *err,
+    size_t errlen)
+{
+	struct djob *j, *same;
+	int rc;
+
+	*merged = 0;
+	if (js->stopping) {
+		*code = PROTO_E_STOPPING;
+		snprintf(err, errlen, "the daemon is stopping; submit again "
+		    "once it is back");
+		return -ESHUTDOWN;
+	}
+	if ((s->site == NULL) == (s->config == NULL)) {
+		*code = PROTO_E_INVALID;
+		snprintf(err, errlen, "give either \"site\" or \"config\"");
+		return -EINVAL;
+	}
+	if (s->config && (s->config_len > PROTO_MAX_CONFIG ||
+	    memchr(s->config, '\0', s->config_len))) {
+		*code = PROTO_E_INVALID;
+		snprintf(err, errlen, "the config text is over %d bytes or "
+		    "holds NUL bytes", PROTO_MAX_CONFIG);
+		return -EINVAL;
+	}
+	if ((j = djob_new(js, s->site, s->config, s->config_len)) == NULL)
+		goto nomem;
+	if ((rc = prepare(js, s->site, s->config, s->config_len, &j->site,
+	    code, err, errlen)) < 0) {
+		djob_free(j);
+		return rc;
+	}
+	label(j);
+	j->rec.quick = s->quick;
+	j->rec.uid = s->uid;
+	if ((same = find_same(js, j)) != NULL) {
+		djob_free(j);
+		*merged = 1;
+		snapshot(same);
+		*out = same->rec;
+		out->summary = NULL;
+		return 0;
+	}
+	j->rec.state = PROTO_QUEUED;
+	j->rec.created = now_s();
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	if (js_insert(js->store, &j->rec, j->config) < 0) {
+		djob_free(j);
+		*code = PROTO_E_INTERNAL;
+		snprintf(err, errlen, "cannot write to the job store");
+		return -EIO;
+	}
+	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	log_info("job %lld (%s): queued by uid %ld", (long long)j->rec.id,
+	    j->rec.site, j->rec.uid);
+	*out = j->rec;
+	out->summary = NULL;
+	schedule(js);
+	if (j->job != NULL) {
+		*out = j->rec;
+		out->summary = NULL;
+	}
+	return 0;
+nomem:
+	*code = PROTO_E_INTERNAL;
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+static int
+recover_one(void *arg, const struct proto_job *r, const char *config)
+{
+	struct jobs *js = arg;
+	enum proto_err code;
+	struct djob *j;
+	char err[512];
+	int rc;
+
+	if ((j = djob_new(js, config ? NULL : r->site, config,
+	    config ? strlen(config) : 0)) == NULL)
+		return 1;
+	j->rec = *r;
+	j->rec.summary = NULL;
+	j->rec.state = PROTO_QUEUED;
+	j->rec.started = 0;
+	j->rec.eta_s = -1;
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
+	    &j->site, &code, err, sizeof(err));
+	if (rc < 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "cannot resume after a restart: %s",
+		    err);
+		retire(js, j, PROTO_FAILED, msg);
+		return 0;
+	}
+	store(js, j);
+	log_info("job %lld (%s): resumed after a restart", (long long)r->id,
+	    r->site);
+	return 0;
+}
+
+int
+jobs_recover(struct jobs *js)
+{
+	int rc;
+
+	if ((rc = js_unfinished(js->store, recover_one, js)) < 0)
+		return rc;
+	schedule(js);
+	return 0;
+}
+
+int
+jobs_cancel(struct jobs *js, int64_t id, long uid, struct proto_job *out,
+    enum proto_err *code, char *err, size_t errlen)
+{
+	struct djob *j = find(js, id);
+
+	if (j == NULL) {
+		if (js_get(js->store, id, out) == 0) {
+			*code = PROTO_E_FINISHED;
+			snprintf(err, errlen, "job %lld has already ended (%s)",
+			    (long long)id, proto_state_name(out->state));
+			proto_job_clear(out);
+			return -EALREADY;
+		}
+		*code = PROTO_E_NOT_FOUND;
+		snprintf(err, errlen, "no job %lld; `qpctl list` shows the "
+		    "jobs", (long long)id);
+		return -ENOENT;
+	}
+	if (!may_cancel(j, uid)) {
+		*code = PROTO_E_FORBIDDEN;
+		snprintf(err, errlen, "job %lld was submitted by uid %ld; only "
+		    "that user, root or the daemon's user may cancel it",
+		    (long long)id, j->rec.uid);
+		return -EPERM;
+	}
+	*out = j->rec;
+	out->summary = NULL;
+	if (j->job != NULL) {
+		/* Reported as cancelled once the pipeline has stopped. */
+		job_cancel(j->job);
+		return 0;
+	}
+	out->state = PROTO_CANCELLED;
+	retire(js, j, PROTO_CANCELLED, NULL);
+	return 0;
+}
+
+int
+jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
+{
+	struct djob *j = find(js, id);
+
+	if (j == NULL)
+		return js_get(js->store, id, out);
+	snapshot(j);
+	*out = j->rec;
+	out->summary = NULL;
+	return 0;
+}
+
+struct listing {
+	struct jobs	*js;
+	cJSON		*a;
+};
+
+static int
+list_one(void *arg, const struct proto_job *r, const char *config)
+{
+	struct listing *l = arg;
+	struct djob *j = find(l->js, r->id);
+
+	if (j != NULL)
+		snapshot(j);
+	cJSON_AddItemToArray(l->a, proto_job_json(j ? &j->rec : r));
+	return 0;
+}
+
+int
+jobs_list(struct jobs *js, size_t limit, int active, cJSON *a)
+{
+	struct listing l = { js, a };
+	struct djob *j;
+
+	if (!active)
+		return js_list(js->store, limit, list_one, &l);
+	TAILQ_FOREACH_REVERSE(j, &js->active, djobq, entry) {
+		snapshot(j);
+		cJSON_AddItemToArray(a, proto_job_json(&j->rec));
+	}
+	return 0;
+}
+
+void
+jobs_stats(struct jobs *js, cJSON *o)
+{
+	uint64_t c[PROTO_NSTATES];
+	cJSON *a, *u, *st;
+	struct sup *s;
+	struct djob *j;
+	unsigned queued = 0;
+	int i;
+
+	TAILQ_FOREACH(j, &js->active, entry)
+		if (j->job == NULL)
+			queued++;
+	cJSON_AddNumberToObject(o, "uptime_s", now_s() - js->started);
+	cJSON_AddNumberToObject(o, "queued", queued);
+	cJSON_AddNumberToObject(o, "running", js->nrunning);
+	cJSON_AddNumberToObject(o, "max_parallel_jobs",
+	    js->set->max_parallel_jobs);
+	cJSON_AddNumberToObject(o, "started_since_start",
+	    (double)js->started_total);
+	cJSON_AddNumberToObject(o, "finished_since_start",
+	    (double)js->finished_total);
+	if (js_counts(js->store, c) == 0) {
+		st = cJSON_AddObjectToObject(o, "stored");
+		for (i = 0; i < PROTO_NSTATES; i++)
+			cJSON_AddNumberToObject(st, proto_state_name(i),
+			    (double)c[i]);
+	}
+	a = cJSON_AddArrayToObject(o, "servers");
+	LIST_FOREACH(s, &js->sups, entry) {
+		u = cJSON_CreateObject();
+		cJSON_AddStringToObject(u, "server", s->server);
+		cJSON_AddNumberToObject(u, "jobs", s->refs);
+		cJSON_AddNumberToObject(u, "limit", up_limit(s->up));
+		cJSON_AddNumberToObject(u, "in_flight", up_in_flight(s->up));
+		cJSON_AddNumberToObject(u, "queued", (double)up_queued(s->up));
+		cJSON_AddItemToArray(a, u);
+	}
+	a = cJSON_AddArrayToObject(o, "sites");
+	for (i = 0; i < (int)js->set->nsites; i++)
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateString(js->set->sites[i].name));
+}
+
+int
+jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
+    struct jobs_watch **out)
+{
+	struct djob *j = find(js, id);
+	struct proto_job r;
+	struct jobs_watch *w;
+
+	*out = NULL;
+	if (j == NULL) {
+		if (js_get(js->store, id, &r) < 0)
+			return -ENOENT;
+		proto_job_clear(&r);
+		return 1;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	w->j = j;
+	w->cb = cb;
+	w->arg = arg;
+	LIST_INSERT_HEAD(&j->watchers, w, entry);
+	*out = w;
+	return 0;
+}
+
+void
+jobs_unwatch(struct jobs_watch *w)
+{
+	if (w == NULL)
+		return;
+	LIST_REMOVE(w, entry);
+	free(w);
+}
+
+/* ---- life cycle ---- */
+
+static void
+on_prune(uv_timer_t *t)
+{
+	struct jobs *js = t->data;
+	int n;
+
+	if (js->set->history_days == 0)
+		return;
+	n = js_prune(js->store, now_s() - 86400.0 * js->set->history_days);
+	if (n > 0)
+		log_info("removed %d job records older than %u days", n,
+		    js->set->history_days);
+}
+
+int
+jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
+    struct jobs **out)
+{
+	struct jobs *js;
+
+	if ((js = calloc(1, sizeof(*js))) == NULL)
+		return -ENOMEM;
+	js->loop = loop;
+	js->store = store;
+	js->set = set;
+	js->started = now_s();
+	TAILQ_INIT(&js->active);
+	STAILQ_INIT(&js->dead);
+	LIST_INIT(&js->sups);
+	uv_idle_init(loop, &js->reap);
+	uv_timer_init(loop, &js->tick);
+	uv_timer_init(loop, &js->prune);
+	js->reap.data = js->tick.data = js->prune.data = js;
+	on_prune(&js->prune);
+	uv_timer_start(&js->prune, on_prune, PRUNE_MS, PRUNE_MS);
+	*out = js;
+	return 0;
+}
+
+void
+jobs_configure(struct jobs *js, const struct settings *set)
+{
+	js->set = set;
+	schedule(js);
+}
+
+void
+jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
+{
+	struct djob *j;
+
+	js->stopping = 1;
+	js->stop_cb = cb;
+	js->stop_arg = arg;
+	TAILQ_FOREACH(j, &js->active, entry)
+		if (j->job != NULL) {
+			j->requeue = 1;
+			job_cancel(j->job);
+		}
+	/* Nothing running: report from the reap step, not from here. */
+	uv_idle_start(&js->reap, on_reap);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct jobs *js = h->data;
+
+	if (--js->closing == 0)
+		free(js);
+}
+
+void
+jobs_free(struct jobs *js)
+{
+	struct djob *j;
+
+	if (js == NULL)
+		return;
+	while ((j = TAILQ_FIRST(&js->active)) != NULL) {
+		TAILQ_REMOVE(&js->active, j, entry);
+		if (j->job != NULL && j->requeue) {
+			/* Past the grace period: still stored as running,
+			 * so the next start runs it again. */
+			log_warn("job %lld did not stop in time",
+			    (long long)j->rec.id);
+		}
+		djob_free(j);
+	}
+	/* The handles live in JS: free it once they are closed. */
+	js->closing = 3;
+	uv_close((uv_handle_t *)&js->reap, on_closed);
+	uv_close((uv_handle_t *)&js->tick, on_closed);
+	uv_close((uv_handle_t *)&js->prune, on_closed);
+}

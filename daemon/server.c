@@ -1,0 +1,775 @@
+/* server: see server.h. */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qp_build.h"
+#include "log.h"
+#include "protocol.h"
+#include "sd.h"
+#include "server.h"
+
+#define READ_CHUNK	(64 * 1024)
+#define WQ_MAX		(1024 * 1024)	/* a reader this far behind is dropped */
+#define WQ_PROGRESS	(64 * 1024)	/* skip progress past this */
+#define LINGER_MS	2000		/* time to flush a last reply */
+#define LIST_MAX	1000
+
+struct sess {
+	LIST_ENTRY(sess) entry;
+	struct srv	*srv;
+	uv_pipe_t	 pipe;
+	uv_timer_t	 timer;
+	uv_shutdown_t	 shut;
+	char		*buf;
+	size_t		 len, cap;
+	long		 uid, gid, pid;
+	struct jobs_watch *watch;
+	long		 watch_req;	/* request id of the watch */
+	int		 ending;	/* no more reading; closing soon */
+	int		 open;		/* handles not yet closed */
+};
+
+struct srv {
+	uv_loop_t	*loop;
+	struct jobs	*jobs;
+	const struct settings *set;
+	uv_pipe_t	 listener;
+	int		 listening;
+	int		 listener_closed;
+	int		 bound;		/* we created the socket file */
+	char		*path;
+	LIST_HEAD(, sess) sessions;
+	unsigned	 nsessions;
+	int		 freeing;
+	unsigned long	 accepted, rejected;
+};
+
+struct wreq {
+	uv_write_t	 req;
+	char		*data;
+};
+
+static void sess_end(struct sess *s);
+static void sess_close(struct sess *s);
+static void maybe_free_srv(struct srv *v);
+
+/* ---- writing ---- */
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+
+	free(w->data);
+	free(w);
+}
+
+static size_t
+queued(const struct sess *s)
+{
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&s->pipe);
+}
+
+/* Send MSG (consumed). A client that does not read is dropped. */
+static void
+sess_send(struct sess *s, cJSON *msg)
+{
+	struct wreq *w;
+	uv_buf_t b;
+	size_t len;
+	char *line;
+
+	if (msg == NULL)
+		return;
+	line = proto_encode(msg, &len);
+	cJSON_Delete(msg);
+	if (line == NULL || uv_is_closing((uv_handle_t *)&s->pipe)) {
+		free(line);
+		return;
+	}
+	if (queued(s) + len > WQ_MAX) {
+		log_warn("client pid %ld does not read its replies; dropped",
+		    s->pid);
+		free(line);
+		s->ending = 1;
+		sess_close(s);
+		return;
+	}
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		free(line);
+		return;
+	}
+	w->data = line;
+	b = uv_buf_init(line, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_write) < 0) {
+		free(line);
+		free(w);
+	}
+}
+
+static void
+send_error(struct sess *s, long id, enum proto_err code, const char *msg)
+{
+	sess_send(s, proto_error(id, code, msg));
+}
+
+/* ---- closing ---- */
+
+static void
+on_sess_closed(uv_handle_t *h)
+{
+	struct sess *s = h->data;
+	struct srv *v = s->srv;
+
+	if (--s->open > 0)
+		return;
+	LIST_REMOVE(s, entry);
+	v->nsessions--;
+	free(s->buf);
+	free(s);
+	maybe_free_srv(v);
+}
+
+static void
+sess_close(struct sess *s)
+{
+	if (s->watch) {
+		jobs_unwatch(s->watch);
+		s->watch = NULL;
+	}
+	if (!uv_is_closing((uv_handle_t *)&s->pipe))
+		uv_close((uv_handle_t *)&s->pipe, on_sess_closed);
+	if (!uv_is_closing((uv_handle_t *)&s->timer))
+		uv_close((uv_handle_t *)&s->timer, on_sess_closed);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	sess_close(req->data);
+}
+
+static void
+on_linger(uv_timer_t *t)
+{
+	sess_close(t->data);
+}
+
+/* Stop reading, flush what is queued, close (or give up after LINGER_MS). */
+static void
+sess_end(struct sess *s)
+{
+	if (s->ending)
+		return;
+	s->ending = 1;
+	if (s->watch) {
+		jobs_unwatch(s->watch);
+		s->watch = NULL;
+	}
+	uv_read_stop((uv_stream_t *)&s->pipe);
+	uv_timer_start(&s->timer, on_linger, LINGER_MS, 0);
+	s->shut.data = s;
+	if (uv_is_closing((uv_handle_t *)&s->pipe) ||
+	    uv_shutdown(&s->shut, (uv_stream_t *)&s->pipe, on_shutdown) < 0)
+		sess_close(s);
+}
+
+/* A protocol violation: say what, then hang up. */
+static void
+sess_reject(struct sess *s, long id, enum proto_err code, const char *msg)
+{
+	log_debug("client pid %ld: %s: %s", s->pid, proto_err_name(code), msg);
+	send_error(s, id, code, msg);
+	sess_end(s);
+}
+
+/* ---- idle time-out ---- */
+
+static void
+on_idle(uv_timer_t *t)
+{
+	struct sess *s = t->data;
+
+	sess_reject(s, 0, PROTO_E_TIMEOUT, s->len ? "the request was not "
+	    "finished in time (no newline)" : "idle for too long");
+}
+
+static void
+arm_idle(struct sess *s)
+{
+	if (s->ending)
+		return;
+	if (s->watch)
+		uv_timer_stop(&s->timer);	/* a watcher may be silent */
+	else
+		uv_timer_start(&s->timer, on_idle,
+		    s->srv->set->idle_timeout_ms, 0);
+}
+
+/* ---- operations ---- */
+
+static void
+reply_job(struct sess *s, long id, const struct proto_job *j, int merged)
+{
+	cJSON *r = proto_reply(id);
+
+	if (r == NULL)
+		return;
+	cJSON_AddItemToObject(r, "job", proto_job_json(j));
+	if (merged >= 0)
+		cJSON_AddBoolToObject(r, "merged", merged);
+	sess_send(s, r);
+}
+
+static void
+op_ping(struct sess *s, long id, const cJSON *req)
+{
+	cJSON *r = proto_reply(id);
+
+	if (r == NULL)
+		return;
+	cJSON_AddStringToObject(r, "version", QP_VERSION);
+	cJSON_AddNumberToObject(r, "protocol", PROTO_VERSION);
+	cJSON_AddNumberToObject(r, "pid", getpid());
+	cJSON_AddNumberToObject(r, "uid", (double)s->uid);
+	sess_send(s, r);
+}
+
+static void
+op_submit(struct sess *s, long id, const cJSON *req)
+{
+	struct jobs_submit sub = { 0 };
+	const char *kind = proto_str(req, "kind");
+	struct proto_job j;
+	enum proto_err code;
+	char err[1024];
+	int merged;
+
+	if (kind != NULL && strcmp(kind, "create-index") != 0) {
+		send_error(s, id, PROTO_E_INVALID, "the only job kind is "
+		    "create-index");
+		return;
+	}
+	sub.site = proto_str(req, "site");
+	sub.config = proto_str(req, "config");
+	sub.config_len = sub.config ? strlen(sub.config) : 0;
+	sub.quick = proto_bool(req, "quick", 0);
+	sub.uid = s->uid;
+	if (jobs_submit(s->srv->jobs, &sub, &j, &merged, &code, err,
+	    sizeof(err)) < 0) {
+		send_error(s, id, code, err);
+		return;
+	}
+	reply_job(s, id, &j, merged);
+}
+
+static int64_t
+job_id(struct sess *s, long id, const cJSON *req)
+{
+	int64_t j = proto_int(req, "job_id", -1);
+
+	if (j <= 0)
+		send_error(s, id, PROTO_E_INVALID, "\"job_id\" must be a "
+		    "positive integer");
+	return j;
+}
+
+static void
+send_jobs(struct sess *s, long id, size_t limit, int active)
+{
+	cJSON *r = proto_reply(id), *a;
+
+	if (r == NULL)
+		return;
+	a = cJSON_AddArrayToObject(r, "jobs");
+	if (jobs_list(s->srv->jobs, limit, active, a) < 0) {
+		cJSON_Delete(r);
+		send_error(s, id, PROTO_E_INTERNAL, "cannot read the job store");
+		return;
+	}
+	sess_send(s, r);
+}
+
+static void
+op_status(struct sess *s, long id, const cJSON *req)
+{
+	struct proto_job j;
+	int64_t n;
+	char msg[128];
+
+	if (cJSON_GetObjectItemCaseSensitive(req, "job_id") == NULL) {
+		send_jobs(s, id, LIST_MAX, 1);
+		return;
+	}
+	if ((n = job_id(s, id, req)) <= 0)
+		return;
+	if (jobs_get(s->srv->jobs, n, &j) < 0) {
+		snprintf(msg, sizeof(msg), "no job %lld; `qpctl list` shows the "
+		    "jobs", (long long)n);
+		send_error(s, id, PROTO_E_NOT_FOUND, msg);
+		return;
+	}
+	reply_job(s, id, &j, -1);
+	proto_job_clear(&j);
+}
+
+static void
+op_list(struct sess *s, long id, const cJSON *req)
+{
+	int64_t limit = proto_int(req, "limit", 50);
+
+	if (limit <= 0 || limit > LIST_MAX)
+		limit = LIST_MAX;
+	send_jobs(s, id, (size_t)limit, 0);
+}
+
+static void
+op_cancel(struct sess *s, long id, const cJSON *req)
+{
+	struct proto_job j;
+	enum proto_err code;
+	char err[512];
+	int64_t n;
+
+	if ((n = job_id(s, id, req)) <= 0)
+		return;
+	if (jobs_cancel(s->srv->jobs, n, s->uid, &j, &code, err,
+	    sizeof(err)) < 0) {
+		send_error(s, id, code, err);
+		return;
+	}
+	log_info("job %lld: cancel asked by uid %ld", (long long)n, s->uid);
+	reply_job(s, id, &j, -1);
+}
+
+static void
+on_watch(void *arg, const struct proto_job *j, int final)
+{
+	struct sess *s = arg;
+	cJSON *e;
+
+	if (final) {
+		s->watch = NULL;
+		arm_idle(s);
+	} else if (queued(s) > WQ_PROGRESS)
+		return;		/* a later snapshot will do */
+	if ((e = proto_event(s->watch_req, final ? "end" : "progress")) ==
+	    NULL)
+		return;
+	cJSON_AddItemToObject(e, "job", proto_job_json(j));
+	sess_send(s, e);
+}
+
+static void
+op_watch(struct sess *s, long id, const cJSON *req)
+{
+	struct proto_job j;
+	int64_t n;
+	cJSON *e;
+	int rc;
+
+	if ((n = job_id(s, id, req)) <= 0)
+		return;
+	if (s->watch) {
+		send_error(s, id, PROTO_E_INVALID, "this connection already "
+		    "watches a job; open another");
+		return;
+	}
+	if (jobs_get(s->srv->jobs, n, &j) < 0) {
+		send_error(s, id, PROTO_E_NOT_FOUND, "no such job");
+		return;
+	}
+	reply_job(s, id, &j, -1);
+	s->watch_req = id;
+	rc = jobs_watch(s->srv->jobs, n, on_watch, s, &s->watch);
+	if (rc == 1 && (e = proto_event(id, "end")) != NULL) {
+		cJSON_AddItemToObject(e, "job", proto_job_json(&j));
+		sess_send(s, e);
+	}
+	proto_job_clear(&j);
+	arm_idle(s);
+}
+
+static long
+rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void
+op_stats(struct sess *s, long id, const cJSON *req)
+{
+	cJSON *r = proto_reply(id), *o;
+
+	if (r == NULL)
+		return;
+	o = cJSON_AddObjectToObject(r, "stats");
+	cJSON_AddStringToObject(o, "version", QP_VERSION);
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	cJSON_AddNumberToObject(o, "rss_kb", (double)rss_kb());
+	cJSON_AddNumberToObject(o, "connections", s->srv->nsessions);
+	cJSON_AddNumberToObject(o, "connections_accepted",
+	    (double)s->srv->accepted);
+	cJSON_AddNumberToObject(o, "connections_rejected",
+	    (double)s->srv->rejected);
+	jobs_stats(s->srv->jobs, o);
+	sess_send(s, r);
+}
+
+static void (*const ops[PROTO_NOPS])(struct sess *, long, const cJSON *) = {
+	[PROTO_PING] = op_ping,
+	[PROTO_SUBMIT] = op_submit,
+	[PROTO_STATUS] = op_status,
+	[PROTO_LIST] = op_list,
+	[PROTO_CANCEL] = op_cancel,
+	[PROTO_WATCH] = op_watch,
+	[PROTO_STATS] = op_stats,
+};
+
+static void
+handle_line(struct sess *s, const char *line, size_t len)
+{
+	enum proto_err code;
+	enum proto_op op;
+	char err[256];
+	cJSON *req;
+	long id;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (proto_parse_request(line, len, &req, &op, &id, &code, err,
+	    sizeof(err)) < 0) {
+		sess_reject(s, id, code, err);
+		return;
+	}
+	ops[op](s, id, req);
+	cJSON_Delete(req);
+}
+
+/* ---- reading ---- */
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct sess *s = h->data;
+	size_t want = s->len + READ_CHUNK;
+	char *p;
+
+	if (want > s->cap) {
+		if ((p = realloc(s->buf, want)) == NULL) {
+			*b = uv_buf_init(NULL, 0);
+			return;
+		}
+		s->buf = p;
+		s->cap = want;
+	}
+	*b = uv_buf_init(s->buf + s->len, READ_CHUNK);
+}
+
+/* Handle every whole line in the buffer; keep the partial tail. */
+static void
+drain(struct sess *s)
+{
+	size_t off = 0;
+	char *nl;
+
+	while (!s->ending && (nl = memchr(s->buf + off, '\n', s->len - off))
+	    != NULL) {
+		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
+		off = (size_t)(nl - s->buf) + 1;
+	}
+	if (s->ending)
+		return;
+	memmove(s->buf, s->buf + off, s->len - off);
+	s->len -= off;
+	if (s->len > PROTO_MAX_LINE) {
+		sess_reject(s, 0, PROTO_E_TOO_LARGE, "a request is at most "
+		    "1 MiB on one line");
+		return;
+	}
+	/* An idle session gives its buffer back. */
+	if (s->len == 0 && s->cap > READ_CHUNK) {
+		free(s->buf);
+		s->buf = NULL;
+		s->cap = 0;
+	}
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct sess *s = st->data;
+
+	if (n == UV_ENOBUFS) {
+		sess_reject(s, 0, PROTO_E_INTERNAL, "out of memory");
+		return;
+	}
+	if (n < 0) {
+		/* EOF: a half-sent request is dropped with the connection. */
+		sess_close(s);
+		return;
+	}
+	if (n == 0)
+		return;
+	s->len += (size_t)n;
+	drain(s);
+	arm_idle(s);
+}
+
+static void
+peer_creds(struct sess *s)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uv_os_fd_t fd;
+
+	s->uid = s->gid = s->pid = -1;
+	if (uv_fileno((uv_handle_t *)&s->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+		s->uid = (long)cr.uid;
+		s->gid = (long)cr.gid;
+		s->pid = (long)cr.pid;
+	}
+}
+
+static void
+on_connection(uv_stream_t *l, int status)
+{
+	struct srv *v = l->data;
+	struct sess *s;
+
+	if (status < 0 || (s = calloc(1, sizeof(*s))) == NULL)
+		return;
+	s->srv = v;
+	uv_pipe_init(v->loop, &s->pipe, 0);
+	uv_timer_init(v->loop, &s->timer);
+	s->pipe.data = s->timer.data = s;
+	s->open = 2;
+	LIST_INSERT_HEAD(&v->sessions, s, entry);
+	v->nsessions++;
+	if (uv_accept(l, (uv_stream_t *)&s->pipe) < 0) {
+		sess_close(s);
+		return;
+	}
+	peer_creds(s);
+	v->accepted++;
+	if (v->nsessions > v->set->max_clients) {
+		v->rejected++;
+		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
+		    "again shortly");
+		return;
+	}
+	/* A peer with no credentials cannot be told apart: refuse it. */
+	if (s->uid < 0) {
+		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
+		return;
+	}
+	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+	arm_idle(s);
+}
+
+/* ---- listening ---- */
+
+/* A socket file nobody answers on is left from a crash: remove it. */
+static int
+clear_stale(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket; remove it "
+		    "or choose another 'socket'", path);
+		return -EEXIST;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errlen, "another daemon answers on %s; stop it "
+		    "first", path);
+		return -EADDRINUSE;
+	}
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static int
+set_group(const char *path, const char *group, char *err, size_t errlen)
+{
+	struct group *g;
+
+	if (group == NULL)
+		return 0;
+	if ((g = getgrnam(group)) == NULL) {
+		snprintf(err, errlen, "socket_group '%s' is not a group on this "
+		    "system", group);
+		return -ENOENT;
+	}
+	if (chown(path, (uid_t)-1, g->gr_gid) < 0) {
+		snprintf(err, errlen, "cannot give %s to group '%s': %s", path,
+		    group, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int
+bind_path(struct srv *v, char *err, size_t errlen)
+{
+	const char *path = v->set->socket;
+	mode_t old;
+	int rc;
+
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen, "socket path %s is too long", path);
+		return -ENAMETOOLONG;
+	}
+	if ((rc = clear_stale(path, err, errlen)) < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	/* Born 0660: no window in which others may connect. */
+	old = umask(0117);
+	rc = uv_pipe_bind(&v->listener, path);
+	umask(old);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot bind %s: %s", path, uv_strerror(rc));
+		return rc;
+	}
+	v->bound = 1;
+	if (chmod(path, 0660) < 0) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return set_group(path, v->set->socket_group, err, errlen);
+}
+
+int
+srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
+    struct srv **out, char *err, size_t errlen)
+{
+	struct srv *v;
+	int rc, n;
+
+	*out = NULL;
+	err[0] = '\0';
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return -ENOMEM;
+	v->loop = loop;
+	v->jobs = jobs;
+	v->set = set;
+	LIST_INIT(&v->sessions);
+	v->path = strdup(set->socket);
+	uv_pipe_init(loop, &v->listener, 0);
+	v->listener.data = v;
+	v->listening = 1;
+	n = sd_listen_count();
+	if (n > 0) {
+		if (n > 1)
+			log_warn("systemd passed %d sockets; using the first",
+			    n);
+		rc = uv_pipe_open(&v->listener, SD_LISTEN_FDS_START);
+		if (rc < 0)
+			snprintf(err, errlen, "cannot use the socket systemd "
+			    "passed: %s", uv_strerror(rc));
+	} else
+		rc = bind_path(v, err, errlen);
+	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, 128,
+	    on_connection)) < 0)
+		snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
+	if (rc < 0) {
+		srv_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void
+srv_configure(struct srv *v, const struct settings *set)
+{
+	if (strcmp(set->socket, v->path) != 0)
+		log_warn("the socket moves to %s only at the next start",
+		    set->socket);
+	v->set = set;
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+	struct srv *v = h->data;
+
+	v->listener_closed = 1;
+	maybe_free_srv(v);
+}
+
+void
+srv_stop_listening(struct srv *v)
+{
+	if (!v->listening)
+		return;
+	v->listening = 0;
+	if (v->bound)
+		unlink(v->path);
+	uv_close((uv_handle_t *)&v->listener, on_listener_closed);
+}
+
+static void
+maybe_free_srv(struct srv *v)
+{
+	if (!v->freeing || !v->listener_closed || v->nsessions > 0)
+		return;
+	free(v->path);
+	free(v);
+}
+
+void
+srv_free(struct srv *v)
+{
+	struct sess *s, *tmp;
+	cJSON *e;
+
+	if (v == NULL)
+		return;
+	v->freeing = 1;
+	for (s = LIST_FIRST(&v->sessions); s != NULL; s = tmp) {
+		tmp = LIST_NEXT(s, entry);
+		if (s->watch && (e = proto_event(s->watch_req, "stopping")) !=
+		    NULL) {
+			cJSON_AddStringToObject(e, "message", "the daemon is "
+			    "stopping; the job stays queued and runs again "
+			    "when it starts");
+			sess_send(s, e);
+		}
+		sess_end(s);
+	}
+	if (v->listening)
+		srv_stop_listening(v);
+	else
+		maybe_free_srv(v);
+}

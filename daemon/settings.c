@@ -1,0 +1,445 @@
+/*
+ * settings: see settings.h. libcyaml reads the fixed keys into a raw
+ * struct; `sites` is a mapping with names the schema cannot know, so it
+ * is read with libyaml's event parser (libcyaml's own base) in a second
+ * pass, which also gives its errors a line number.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cyaml/cyaml.h>
+#include <yaml.h>
+
+#include "log.h"
+#include "settings.h"
+
+/* The file as libcyaml fills it; everything optional. */
+struct raw {
+	char		*socket;
+	char		*socket_group;
+	char		*state_dir;
+	char		*cache_dir;
+	char		*log_level;
+	char		**roots;
+	unsigned	 roots_count;
+	unsigned	*max_parallel_jobs;
+	unsigned	*history_days;
+	unsigned	*idle_timeout_ms;
+	unsigned	*stop_grace_s;
+	unsigned	*max_clients;
+};
+
+static const cyaml_schema_value_t str_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 4095),
+};
+
+#define OPT_STR(key, field) \
+	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, \
+	    struct raw, field, 1, 4095)
+
+static const cyaml_schema_field_t raw_fields[] = {
+	OPT_STR("socket", socket),
+	OPT_STR("socket_group", socket_group),
+	OPT_STR("state_dir", state_dir),
+	OPT_STR("cache_dir", cache_dir),
+	OPT_STR("log_level", log_level),
+	CYAML_FIELD_IGNORE("sites", CYAML_FLAG_OPTIONAL),
+	CYAML_FIELD_SEQUENCE("allowed_output_roots",
+	    CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw, roots,
+	    &str_schema, 0, 256),
+	{ .key = "max_parallel_jobs", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, max_parallel_jobs) },
+	{ .key = "history_days", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, history_days) },
+	{ .key = "idle_timeout_ms", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, idle_timeout_ms) },
+	{ .key = "stop_grace_s", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, stop_grace_s) },
+	{ .key = "max_clients", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, max_clients) },
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t raw_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, raw_fields),
+};
+
+/* libcyaml reports through a log callback; keep its messages. */
+struct cylog {
+	char	 text[1024];
+	size_t	 len;
+};
+
+static void
+cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
+{
+	struct cylog *l = ctx;
+	char line[512], *p;
+	size_t n;
+	int k;
+
+	if (level < CYAML_LOG_ERROR)
+		return;
+	if ((k = vsnprintf(line, sizeof(line), fmt, ap)) <= 0)
+		return;
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	if (strncmp(line, "Load: ", 6) == 0)
+		memmove(line, line + 6, n - 5);
+	/* libcyaml's "Backtrace:" header adds nothing on one line. */
+	p = line + strspn(line, " ");
+	if (*p == '\0' || strcmp(p, "Backtrace:") == 0)
+		return;
+	k = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s%s",
+	    l->len ? " " : "", p);
+	if (k > 0 && l->len + (size_t)k < sizeof(l->text))
+		l->len += (size_t)k;
+}
+
+static const cyaml_config_t *
+cy_config(struct cylog *l, cyaml_config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_fn = cy_log;
+	c->log_ctx = l;
+	c->mem_fn = cyaml_mem;
+	c->log_level = CYAML_LOG_ERROR;
+	c->flags = CYAML_CFG_DEFAULT;
+	return c;
+}
+
+static char *
+dup_or(const char *s, const char *def)
+{
+	return strdup(s ? s : def);
+}
+
+static int
+add_site(struct settings *s, const char *name, const char *path)
+{
+	struct settings_site *v;
+
+	v = realloc(s->sites, (s->nsites + 1) * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	s->sites = v;
+	v[s->nsites].name = strdup(name);
+	v[s->nsites].config = strdup(path);
+	s->nsites++;
+	if (v[s->nsites - 1].name == NULL || v[s->nsites - 1].config == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+site_error(const char *file, const yaml_event_t *ev, const char *key,
+    const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s:%zu: key 'sites%s%s': %s", file,
+	    (size_t)ev->start_mark.line + 1, key ? "." : "", key ? key : "",
+	    what);
+	return -EINVAL;
+}
+
+static int
+valid_name(const char *n)
+{
+	size_t i;
+
+	if (n[0] == '\0' || strlen(n) > 100)
+		return 0;
+	for (i = 0; n[i]; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' &&
+		    n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') ||
+		    strchr("-_.", n[i])))
+			return 0;
+	return 1;
+}
+
+/* The body of `sites:` once its MAPPING_START was read. */
+static int
+read_sites_map(yaml_parser_t *p, const char *file, struct settings *s,
+    char *err, size_t errlen)
+{
+	yaml_event_t k, v;
+	const char *name;
+	int rc = 0;
+
+	for (;;) {
+		if (!yaml_parser_parse(p, &k))
+			return -EINVAL;
+		if (k.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&k);
+			return 0;
+		}
+		if (k.type != YAML_SCALAR_EVENT) {
+			rc = site_error(file, &k, NULL, "a site name must be "
+			    "a plain string", err, errlen);
+			yaml_event_delete(&k);
+			return rc;
+		}
+		name = (const char *)k.data.scalar.value;
+		if (!yaml_parser_parse(p, &v)) {
+			yaml_event_delete(&k);
+			return -EINVAL;
+		}
+		if (!valid_name(name))
+			rc = site_error(file, &k, name, "site names use "
+			    "letters, digits, '-', '_' and '.'", err, errlen);
+		else if (settings_site(s, name) != NULL)
+			rc = site_error(file, &k, name, "listed twice", err,
+			    errlen);
+		else if (v.type != YAML_SCALAR_EVENT ||
+		    v.data.scalar.value[0] != '/')
+			rc = site_error(file, &v, name, "must be the absolute "
+			    "path of a QuickPage config", err, errlen);
+		else
+			rc = add_site(s, name,
+			    (const char *)v.data.scalar.value);
+		yaml_event_delete(&k);
+		yaml_event_delete(&v);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Skip one value whose first event is EV (already read). */
+static int
+skip_value(yaml_parser_t *p, yaml_event_t *ev)
+{
+	int depth = 0;
+	yaml_event_t e;
+
+	if (ev->type != YAML_MAPPING_START_EVENT &&
+	    ev->type != YAML_SEQUENCE_START_EVENT)
+		return 0;
+	depth = 1;
+	while (depth > 0) {
+		if (!yaml_parser_parse(p, &e))
+			return -EINVAL;
+		if (e.type == YAML_MAPPING_START_EVENT ||
+		    e.type == YAML_SEQUENCE_START_EVENT)
+			depth++;
+		else if (e.type == YAML_MAPPING_END_EVENT ||
+		    e.type == YAML_SEQUENCE_END_EVENT)
+			depth--;
+		else if (e.type == YAML_STREAM_END_EVENT)
+			depth = 0;
+		yaml_event_delete(&e);
+	}
+	return 0;
+}
+
+/* Walk the top-level mapping to `sites:`. libcyaml has already checked syntax. */
+static int
+read_sites(FILE *f, const char *file, struct settings *s, char *err,
+    size_t errlen)
+{
+	yaml_parser_t p;
+	yaml_event_t ev, v;
+	int depth = 0, rc = 0, done = 0, is_sites;
+
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_file(&p, f);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = -EINVAL;
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT)
+			done = 1;
+		else if (ev.type == YAML_MAPPING_START_EVENT && depth == 0)
+			depth = 1;
+		else if (ev.type == YAML_SCALAR_EVENT && depth == 1) {
+			is_sites = strcmp((char *)ev.data.scalar.value,
+			    "sites") == 0;
+			if (!yaml_parser_parse(&p, &v)) {
+				yaml_event_delete(&ev);
+				rc = -EINVAL;
+				break;
+			}
+			if (is_sites && v.type == YAML_MAPPING_START_EVENT)
+				rc = read_sites_map(&p, file, s, err, errlen);
+			else if (is_sites && !(v.type == YAML_SCALAR_EVENT &&
+			    v.data.scalar.value[0] == '\0'))
+				rc = site_error(file, &v, NULL, "must map "
+				    "site names to config paths", err, errlen);
+			else
+				rc = skip_value(&p, &v);
+			yaml_event_delete(&v);
+		} else if (ev.type == YAML_MAPPING_END_EVENT && depth == 1)
+			done = 1;
+		yaml_event_delete(&ev);
+	}
+	if (rc == -EINVAL && err[0] == '\0')
+		snprintf(err, errlen, "%s:%zu: %s", file,
+		    (size_t)p.problem_mark.line + 1,
+		    p.problem ? p.problem : "cannot read 'sites'");
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+static int
+check_roots(const char *file, struct settings *s, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < s->nroots; i++)
+		if (s->roots[i][0] != '/') {
+			snprintf(err, errlen, "%s: key 'allowed_output_roots"
+			    "[%zu]': '%s' is not an absolute path", file, i,
+			    s->roots[i]);
+			return -EINVAL;
+		}
+	if (s->state_dir[0] != '/' || s->cache_dir[0] != '/' ||
+	    s->socket[0] != '/') {
+		snprintf(err, errlen, "%s: keys 'socket', 'state_dir' and "
+		    "'cache_dir' take absolute paths", file);
+		return -EINVAL;
+	}
+	if (s->max_parallel_jobs == 0) {
+		snprintf(err, errlen, "%s: key 'max_parallel_jobs': must be "
+		    "at least 1", file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static unsigned
+uint_or(const unsigned *v, unsigned def)
+{
+	return v ? *v : def;
+}
+
+static int
+from_raw(const char *file, const struct raw *r, struct settings *s,
+    char *err, size_t errlen)
+{
+	unsigned i;
+	int lv = LOG_L_INFO;
+
+	if (r->log_level && (lv = log_level_parse(r->log_level)) < 0) {
+		snprintf(err, errlen, "%s: key 'log_level': '%s' is not one of "
+		    "error, warning, info, debug", file, r->log_level);
+		return -EINVAL;
+	}
+	s->log_level = lv;
+	s->socket = dup_or(r->socket, "/run/quickpaged/quickpaged.sock");
+	s->socket_group = r->socket_group ? strdup(r->socket_group) : NULL;
+	s->state_dir = dup_or(r->state_dir, "/var/lib/quickpaged");
+	s->cache_dir = dup_or(r->cache_dir, "/var/cache/quickpaged");
+	s->max_parallel_jobs = uint_or(r->max_parallel_jobs, 4);
+	s->history_days = uint_or(r->history_days, 30);
+	s->idle_timeout_ms = uint_or(r->idle_timeout_ms, 30000);
+	s->stop_grace_s = uint_or(r->stop_grace_s, 10);
+	s->max_clients = uint_or(r->max_clients, 128);
+	if ((s->roots = calloc(r->roots_count + 1, sizeof(*s->roots))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->roots_count; i++)
+		if ((s->roots[s->nroots++] = strdup(r->roots[i])) == NULL)
+			return -ENOMEM;
+	if (!s->socket || !s->state_dir || !s->cache_dir ||
+	    (r->socket_group && !s->socket_group))
+		return -ENOMEM;
+	return check_roots(file, s, err, errlen);
+}
+
+int
+settings_load(const char *file, struct settings **out, char *err,
+    size_t errlen)
+{
+	struct cylog l = { .len = 0 };
+	struct settings *s;
+	struct raw *r = NULL;
+	cyaml_config_t cc;
+	cyaml_err_t e;
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	err[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+		return rc;
+	}
+	e = cyaml_load_file(file, cy_config(&l, &cc), &raw_schema,
+	    (cyaml_data_t **)&r, NULL);
+	if (e != CYAML_OK) {
+		snprintf(err, errlen, "%s: %s", file, l.len ? l.text :
+		    cyaml_strerror(e));
+		fclose(f);
+		return -EINVAL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (r != NULL)
+		rc = from_raw(file, r, s, err, errlen);
+	else {
+		struct raw empty = { 0 };
+
+		rc = from_raw(file, &empty, s, err, errlen);
+	}
+	if (rc == 0)
+		rc = read_sites(f, file, s, err, errlen);
+	if (rc < 0 && err[0] == '\0')
+		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+	if (rc < 0)
+		settings_free(s);
+	else
+		*out = s;
+out:
+	cyaml_free(&cc, &raw_schema, r, 0);
+	fclose(f);
+	return rc;
+}
+
+void
+settings_free(struct settings *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	free(s->socket);
+	free(s->socket_group);
+	free(s->state_dir);
+	free(s->cache_dir);
+	for (i = 0; i < s->nsites; i++) {
+		free(s->sites[i].name);
+		free(s->sites[i].config);
+	}
+	free(s->sites);
+	for (i = 0; i < s->nroots; i++)
+		free(s->roots[i]);
+	free(s->roots);
+	free(s);
+}
+
+const char *
+settings_site(const struct settings *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsites; i++)
+		if (strcmp(s->sites[i].name, name) == 0)
+			return s->sites[i].config;
+	return NULL;
+}

@@ -1,0 +1,43 @@
+/*
+ * settings: the daemon's own settings file (YAML, read with libcyaml).
+ * Site configs are pipeline/config's business; here a site is a name and
+ * the path of its config. See docs/daemon.md for every key.
+ */
+#ifndef QP_SETTINGS_H
+#define QP_SETTINGS_H
+
+#include <stddef.h>
+
+struct settings_site {
+	char		*name;
+	char		*config;	/* absolute path of a QuickPage config */
+};
+
+struct settings {
+	char		*socket;	/* default /run/quickpaged/quickpaged.sock */
+	char		*socket_group;	/* NULL: the daemon's group */
+	char		*state_dir;	/* default /var/lib/quickpaged */
+	char		*cache_dir;	/* default /var/cache/quickpaged */
+	int		 log_level;	/* enum log_level */
+	struct settings_site *sites;
+	size_t		 nsites;
+	char		**roots;	/* allowed_output_roots */
+	size_t		 nroots;
+	unsigned	 max_parallel_jobs;	/* default 4 */
+	unsigned	 history_days;		/* default 30; 0 keeps all */
+	unsigned	 idle_timeout_ms;	/* default 30000 */
+	unsigned	 stop_grace_s;		/* default 10 */
+	unsigned	 max_clients;		/* default 128 */
+};
+
+/*
+ * Load FILE. Returns 0, or a negative errno with "FILE:LINE: key 'k':
+ * what is wrong" in err.
+ */
+int	 settings_load(const char *file, struct settings **out, char *err,
+	    size_t errlen);
+void	 settings_free(struct settings *s);
+/* The config path of site NAME, or NULL. */
+const char *settings_site(const struct settings *s, const char *name);
+
+#endif

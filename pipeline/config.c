@@ -1,0 +1,649 @@
+/*
+ * config: QuickPage site configs. libcyaml maps the document onto structs
+ * by schema; a libyaml walk before it checks what a schema cannot say
+ * with a position: wrong node kinds, bad numbers, and unknown keys in our
+ * own `quickpaged:` section (QuickPage's sections may hold anything: the
+ * same file drives QuickPage itself, so its other keys are ignored).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cyaml/cyaml.h>
+#include <yaml.h>
+
+#include "config.h"
+
+/* The document as libcyaml loads it; absent optional fields are 0/NULL. */
+struct raw_neuprint { char *server, *dataset, *token; };
+struct raw_output { char *directory; };
+struct raw_html { char *title_prefix; };
+struct raw_conc { unsigned min, initial, max; };
+struct raw_qp {
+	char		*ca_file, *template_dir;
+	unsigned	 batch_size, max_candidates_underscores;
+	unsigned	 connect_timeout_s, request_timeout_s, low_speed_time_s;
+	unsigned	 max_retries;
+	double		 max_failed_fraction;
+	struct raw_conc	*concurrency;
+};
+struct raw {
+	struct raw_neuprint *neuprint;
+	struct raw_output *output;
+	struct raw_html	*html;
+	struct raw_qp	*quickpaged;
+};
+
+#define OPT	CYAML_FLAG_OPTIONAL
+#define OPTP	(CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER)
+
+static const cyaml_schema_field_t neuprint_fields[] = {
+	CYAML_FIELD_STRING_PTR("server", OPTP, struct raw_neuprint, server, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("dataset", OPTP, struct raw_neuprint, dataset, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("token", OPTP, struct raw_neuprint, token, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t output_fields[] = {
+	CYAML_FIELD_STRING_PTR("directory", OPTP, struct raw_output, directory, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t html_fields[] = {
+	CYAML_FIELD_STRING_PTR("title_prefix", OPTP, struct raw_html, title_prefix, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t conc_fields[] = {
+	CYAML_FIELD_UINT("min", OPT, struct raw_conc, min),
+	CYAML_FIELD_UINT("initial", OPT, struct raw_conc, initial),
+	CYAML_FIELD_UINT("max", OPT, struct raw_conc, max),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t qp_fields[] = {
+	CYAML_FIELD_STRING_PTR("ca_file", OPTP, struct raw_qp, ca_file, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("template_dir", OPTP, struct raw_qp, template_dir, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_UINT("batch_size", OPT, struct raw_qp, batch_size),
+	CYAML_FIELD_UINT("max_candidates_underscores", OPT, struct raw_qp, max_candidates_underscores),
+	CYAML_FIELD_UINT("connect_timeout_s", OPT, struct raw_qp, connect_timeout_s),
+	CYAML_FIELD_UINT("request_timeout_s", OPT, struct raw_qp, request_timeout_s),
+	CYAML_FIELD_UINT("low_speed_time_s", OPT, struct raw_qp, low_speed_time_s),
+	CYAML_FIELD_UINT("max_retries", OPT, struct raw_qp, max_retries),
+	CYAML_FIELD_FLOAT("max_failed_fraction", OPT, struct raw_qp, max_failed_fraction),
+	CYAML_FIELD_MAPPING_PTR("concurrency", OPTP, struct raw_qp, concurrency, conc_fields),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t top_fields[] = {
+	CYAML_FIELD_MAPPING_PTR("neuprint", OPTP, struct raw, neuprint, neuprint_fields),
+	CYAML_FIELD_MAPPING_PTR("output", OPTP, struct raw, output, output_fields),
+	CYAML_FIELD_MAPPING_PTR("html", OPTP, struct raw, html, html_fields),
+	CYAML_FIELD_MAPPING_PTR("quickpaged", OPTP, struct raw, quickpaged, qp_fields),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_value_t top_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, top_fields),
+};
+
+/* Messages from libcyaml go into the caller's buffer, not to stderr. */
+struct logbuf {
+	char	 text[256];
+};
+
+static void
+log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+	struct logbuf *lb = ctx;
+	char line[256];
+	size_t n;
+
+	if (level < CYAML_LOG_ERROR || lb->text[0])
+		return;		/* the first error says most */
+	vsnprintf(line, sizeof(line), fmt, args);
+	n = strcspn(line, "\n");
+	line[n] = '\0';
+	snprintf(lb->text, sizeof(lb->text), "%s", line);
+}
+
+/* ---- the libyaml walk: kinds, numbers, our section's keys, positions ---- */
+
+enum kind { K_STR, K_UINT, K_FLOAT, K_MAP };
+
+struct known {
+	const char	*path;		/* dotted */
+	enum kind	 kind;
+};
+
+static const struct known known[] = {
+	{ "neuprint", K_MAP }, { "neuprint.server", K_STR },
+	{ "neuprint.dataset", K_STR }, { "neuprint.token", K_STR },
+	{ "output", K_MAP }, { "output.directory", K_STR },
+	{ "html", K_MAP }, { "html.title_prefix", K_STR },
+	{ "quickpaged", K_MAP }, { "quickpaged.ca_file", K_STR },
+	{ "quickpaged.template_dir", K_STR }, { "quickpaged.batch_size", K_UINT },
+	{ "quickpaged.max_candidates_underscores", K_UINT },
+	{ "quickpaged.connect_timeout_s", K_UINT },
+	{ "quickpaged.request_timeout_s", K_UINT },
+	{ "quickpaged.low_speed_time_s", K_UINT },
+	{ "quickpaged.max_retries", K_UINT },
+	{ "quickpaged.max_failed_fraction", K_FLOAT },
+	{ "quickpaged.concurrency", K_MAP },
+	{ "quickpaged.concurrency.min", K_UINT },
+	{ "quickpaged.concurrency.initial", K_UINT },
+	{ "quickpaged.concurrency.max", K_UINT },
+};
+
+#define NKNOWN	(sizeof(known) / sizeof(known[0]))
+
+struct walk {
+	const char	*name;		/* file name for messages */
+	yaml_document_t	 doc;
+	int		 line[NKNOWN];	/* 1-based position of each key, 0: absent */
+	int		 col[NKNOWN];
+	char		*err;
+	size_t		 errlen;
+};
+
+static int
+known_index(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < NKNOWN; i++)
+		if (strcmp(known[i].path, path) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+fail_at(struct walk *w, const yaml_mark_t *m, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail_at(struct walk *w, const yaml_mark_t *m, const char *path, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(w->err, w->errlen, "%s:%zu:%zu: key '%s': %s", w->name,
+	    m->line + 1, m->column + 1, path, what);
+	return -EINVAL;
+}
+
+static int
+check_uint(struct walk *w, yaml_node_t *v, const char *path)
+{
+	const char *s = (const char *)v->data.scalar.value;
+	char *end;
+	unsigned long n;
+
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) ||
+	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+		return fail_at(w, &v->start_mark, path,
+		    "expected a whole number >= 0, got '%.40s'", s);
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || n > UINT_MAX)
+		return fail_at(w, &v->start_mark, path, "number too large");
+	return 0;
+}
+
+static int
+check_float(struct walk *w, yaml_node_t *v, const char *path)
+{
+	const char *s = (const char *)v->data.scalar.value;
+	char *end;
+
+	errno = 0;
+	strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno ||
+	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+		return fail_at(w, &v->start_mark, path,
+		    "expected a number, got '%.40s'", s);
+	return 0;
+}
+
+static int walk_map(struct walk *, yaml_node_t *, const char *, int);
+
+static int
+check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
+{
+	switch (known[k].kind) {
+	case K_MAP:
+		if (v->type != YAML_MAPPING_NODE)
+			return fail_at(w, &v->start_mark, path,
+			    "expected a mapping of keys");
+		return walk_map(w, v, path, strncmp(path, "quickpaged", 10) == 0);
+	case K_STR:
+		if (v->type != YAML_SCALAR_NODE)
+			return fail_at(w, &v->start_mark, path,
+			    "expected a single value");
+		return 0;
+	case K_UINT:
+		if (v->type != YAML_SCALAR_NODE)
+			return fail_at(w, &v->start_mark, path,
+			    "expected a number");
+		return check_uint(w, v, path);
+	case K_FLOAT:
+		if (v->type != YAML_SCALAR_NODE)
+			return fail_at(w, &v->start_mark, path,
+			    "expected a number");
+		return check_float(w, v, path);
+	}
+	return 0;
+}
+
+/* STRICT: unknown keys are errors (inside our own section). */
+static int
+walk_map(struct walk *w, yaml_node_t *map, const char *prefix, int strict)
+{
+	yaml_node_pair_t *p;
+	char path[256];
+	int k, rc;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *key = yaml_document_get_node(&w->doc, p->key);
+		yaml_node_t *val = yaml_document_get_node(&w->doc, p->value);
+
+		if (key == NULL || val == NULL || key->type != YAML_SCALAR_NODE)
+			continue;	/* exotic keys cannot be ours */
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+		    (const char *)key->data.scalar.value);
+		if ((k = known_index(path)) < 0) {
+			if (strict)
+				return fail_at(w, &key->start_mark, path,
+				    "unknown key in the quickpaged section "
+				    "(see docs/configuration.md)");
+			continue;
+		}
+		w->line[k] = (int)key->start_mark.line + 1;
+		w->col[k] = (int)key->start_mark.column + 1;
+		if ((rc = check_value(w, k, val, path)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+walk_document(struct walk *w, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_node_t *root;
+	int rc;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &w->doc)) {
+		snprintf(w->err, w->errlen, "%s:%zu:%zu: %s %s", w->name,
+		    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+		    parser.problem ? parser.problem : "YAML error",
+		    parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	yaml_parser_delete(&parser);
+	root = yaml_document_get_root_node(&w->doc);
+	if (root == NULL || root->type != YAML_MAPPING_NODE) {
+		snprintf(w->err, w->errlen, "%s:1:1: the config must be a "
+		    "mapping with neuprint:, output: and html: sections", w->name);
+		rc = -EINVAL;
+	} else
+		rc = walk_map(w, root, "", 0);
+	yaml_document_delete(&w->doc);
+	return rc;
+}
+
+/* ---- from the raw document to cfg_site ---- */
+
+static int
+fail_key(struct walk *w, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail_key(struct walk *w, const char *path, const char *fmt, ...)
+{
+	char what[300];
+	va_list ap;
+	int k = known_index(path);
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (k >= 0 && w->line[k])
+		snprintf(w->err, w->errlen, "%s:%d:%d: key '%s': %s", w->name,
+		    w->line[k], w->col[k], path, what);
+	else
+		snprintf(w->err, w->errlen, "%s: key '%s': %s", w->name, path,
+		    what);
+	return -EINVAL;
+}
+
+static int
+present(const struct walk *w, const char *path)
+{
+	int k = known_index(path);
+
+	return k >= 0 && w->line[k] != 0;
+}
+
+/* neuprint-python's variable holds the token, or JSON {"token": ...}. */
+static char *
+token_from_credentials(const char *v)
+{
+	cJSON *j, *t;
+	char *tok = NULL;
+
+	if (strchr(v, ':') == NULL)
+		return strdup(v);
+	if ((j = cJSON_Parse(v)) == NULL)
+		return NULL;
+	t = cJSON_GetObjectItemCaseSensitive(j, "token");
+	if (cJSON_IsString(t) && t->valuestring[0])
+		tok = strdup(t->valuestring);
+	cJSON_Delete(j);
+	return tok;
+}
+
+static int
+resolve_token(struct walk *w, struct cfg_site *s, const char *given)
+{
+	const char *v;
+
+	if (given && *given)
+		return (s->token = strdup(given)) ? 0 : -ENOMEM;
+	if ((v = getenv("NEUPRINT_APPLICATION_CREDENTIALS")) && *v) {
+		if ((s->token = token_from_credentials(v)) == NULL)
+			return fail_key(w, "neuprint.token", "no token: "
+			    "NEUPRINT_APPLICATION_CREDENTIALS holds JSON "
+			    "without a \"token\" string");
+		return 0;
+	}
+	if ((v = getenv("NEUPRINT_TOKEN")) && *v)
+		return (s->token = strdup(v)) ? 0 : -ENOMEM;
+	return fail_key(w, "neuprint.token", "no token: set neuprint.token, "
+	    "NEUPRINT_APPLICATION_CREDENTIALS or NEUPRINT_TOKEN");
+}
+
+static int
+set_server(struct walk *w, struct cfg_site *s, const char *v)
+{
+	size_t n;
+
+	if (v == NULL || *v == '\0')
+		return fail_key(w, "neuprint.server", "missing (e.g. "
+		    "neuprint.janelia.org)");
+	if (strncmp(v, "http://", 7) == 0)
+		return fail_key(w, "neuprint.server", "neuPrint is served over "
+		    "HTTPS only; use https://");
+	if (strstr(v, "://") && strncmp(v, "https://", 8) != 0)
+		return fail_key(w, "neuprint.server", "unsupported scheme in "
+		    "'%.80s'", v);
+	if (asprintf(&s->server, "%s%s", strstr(v, "://") ? "" : "https://",
+	    v) < 0) {
+		s->server = NULL;
+		return -ENOMEM;
+	}
+	n = strlen(s->server);
+	while (n > 8 && s->server[n - 1] == '/')
+		s->server[--n] = '\0';
+	return 0;
+}
+
+/* Relative paths are relative to the config file; BASE NULL: refuse them. */
+static int
+set_path(struct walk *w, char **dst, const char *v, const char *base,
+    const char *path)
+{
+	if (v == NULL)
+		return 0;
+	if (*v == '\0')
+		return fail_key(w, path, "empty path");
+	if (v[0] == '/')
+		return (*dst = strdup(v)) ? 0 : -ENOMEM;
+	if (base == NULL)
+		return fail_key(w, path, "must be an absolute path");
+	if (asprintf(dst, "%s/%s", base, v) < 0) {
+		*dst = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static unsigned
+pick(const struct walk *w, const char *path, unsigned v, unsigned def)
+{
+	return present(w, path) ? v : def;
+}
+
+static int
+set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
+{
+	static const struct raw_qp none;
+	static const struct raw_conc noconc;
+	const struct raw_conc *c;
+
+	if (q == NULL)
+		q = &none;
+	c = q->concurrency ? q->concurrency : &noconc;
+	s->batch_size = pick(w, "quickpaged.batch_size", q->batch_size, 200);
+	s->max_candidates_underscores = pick(w,
+	    "quickpaged.max_candidates_underscores",
+	    q->max_candidates_underscores, 6);
+	s->connect_timeout_s = pick(w, "quickpaged.connect_timeout_s",
+	    q->connect_timeout_s, 10);
+	s->request_timeout_s = pick(w, "quickpaged.request_timeout_s",
+	    q->request_timeout_s, 120);
+	s->low_speed_time_s = pick(w, "quickpaged.low_speed_time_s",
+	    q->low_speed_time_s, 30);
+	s->max_retries = pick(w, "quickpaged.max_retries", q->max_retries, 6);
+	s->max_failed_fraction = present(w, "quickpaged.max_failed_fraction") ?
+	    q->max_failed_fraction : 0.01;
+	s->concurrency.min = pick(w, "quickpaged.concurrency.min", c->min, 1);
+	s->concurrency.max = pick(w, "quickpaged.concurrency.max", c->max, 64);
+	s->concurrency.initial = pick(w, "quickpaged.concurrency.initial",
+	    c->initial, s->concurrency.max < 8 ? s->concurrency.max : 8);
+	if (s->batch_size < 1 || s->batch_size > 100000)
+		return fail_key(w, "quickpaged.batch_size", "must be 1..100000");
+	if (s->max_candidates_underscores > 20)
+		return fail_key(w, "quickpaged.max_candidates_underscores",
+		    "must be 0..20");
+	if (s->connect_timeout_s < 1 || s->request_timeout_s < 1)
+		return fail_key(w, s->connect_timeout_s < 1 ?
+		    "quickpaged.connect_timeout_s" :
+		    "quickpaged.request_timeout_s", "must be at least 1 second");
+	if (s->max_failed_fraction < 0 || s->max_failed_fraction > 1)
+		return fail_key(w, "quickpaged.max_failed_fraction",
+		    "must be between 0 and 1");
+	if (s->concurrency.min < 1 || s->concurrency.max > 1024 ||
+	    s->concurrency.min > s->concurrency.initial ||
+	    s->concurrency.initial > s->concurrency.max)
+		return fail_key(w, "quickpaged.concurrency", "need 1 <= min <= "
+		    "initial <= max <= 1024 (have %u, %u, %u)",
+		    s->concurrency.min, s->concurrency.initial,
+		    s->concurrency.max);
+	return 0;
+}
+
+static int
+build(struct walk *w, const struct raw *r, const char *base,
+    struct cfg_site *s)
+{
+	const struct raw_neuprint *np = r->neuprint;
+	const struct raw_qp *q = r->quickpaged;
+	int rc;
+
+	if ((rc = set_server(w, s, np ? np->server : NULL)) < 0)
+		return rc;
+	if (np == NULL || np->dataset == NULL || *np->dataset == '\0')
+		return fail_key(w, "neuprint.dataset", "missing (e.g. "
+		    "male-cns:v0.9)");
+	if ((s->dataset = strdup(np->dataset)) == NULL)
+		return -ENOMEM;
+	if ((rc = resolve_token(w, s, np->token)) < 0)
+		return rc;
+	if (r->output == NULL || r->output->directory == NULL)
+		return fail_key(w, "output.directory", "missing: the directory "
+		    "holding the QuickPage pages");
+	if ((rc = set_path(w, &s->output_dir, r->output->directory, base,
+	    "output.directory")) < 0)
+		return rc;
+	s->title_prefix = strdup(r->html && r->html->title_prefix ?
+	    r->html->title_prefix : "");
+	if (s->title_prefix == NULL)
+		return -ENOMEM;
+	if (q && (rc = set_path(w, &s->ca_file, q->ca_file, base,
+	    "quickpaged.ca_file")) < 0)
+		return rc;
+	if (q && (rc = set_path(w, &s->template_dir, q->template_dir, base,
+	    "quickpaged.template_dir")) < 0)
+		return rc;
+	return set_numbers(w, s, q);
+}
+
+static int
+parse(const char *name, const char *text, size_t len, const char *base,
+    struct cfg_site **out, char *err, size_t errlen)
+{
+	struct logbuf lb = { "" };
+	cyaml_config_t cc = {
+		.log_fn = log_to_buf, .log_ctx = &lb, .mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_ERROR,
+		.flags = CYAML_CFG_IGNORE_UNKNOWN_KEYS,
+	};
+	struct walk w = { .name = name, .err = err, .errlen = errlen };
+	struct raw *r = NULL;
+	struct cfg_site *s;
+	cyaml_err_t ce;
+	int rc;
+
+	*out = NULL;
+	if ((rc = walk_document(&w, text, len)) < 0)
+		return rc;
+	ce = cyaml_load_data((const uint8_t *)text, len, &cc, &top_schema,
+	    (cyaml_data_t **)&r, NULL);
+	if (ce != CYAML_OK) {
+		snprintf(err, errlen, "%s: %s", name, lb.text[0] ? lb.text :
+		    cyaml_strerror(ce));
+		return -EINVAL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		rc = -ENOMEM;
+	else if ((rc = build(&w, r, base, s)) < 0) {
+		cfg_site_free(s);
+		s = NULL;
+	}
+	cyaml_free(&cc, &top_schema, r, 0);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "%s: out of memory", name);
+	*out = s;
+	return rc;
+}
+
+int
+cfg_site_parse(const char *name, const char *yaml, size_t len,
+    struct cfg_site **out, char *err, size_t errlen)
+{
+	return parse(name, yaml, len, NULL, out, err, errlen);
+}
+
+static char *
+dir_of(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char cwd[PATH_MAX];
+
+	if (slash == NULL)
+		return getcwd(cwd, sizeof(cwd)) ? strdup(cwd) : NULL;
+	if (slash == file)
+		return strdup("/");
+	if (file[0] == '/')
+		return strndup(file, (size_t)(slash - file));
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	{
+		char *d;
+		if (asprintf(&d, "%s/%.*s", cwd, (int)(slash - file), file) < 0)
+			return NULL;
+		return d;
+	}
+}
+
+int
+cfg_site_load(const char *file, struct cfg_site **out, char *err,
+    size_t errlen)
+{
+	FILE *f;
+	char *text = NULL, *base;
+	size_t len = 0, cap = 0, n;
+	int rc;
+
+	*out = NULL;
+	if ((f = fopen(file, "r")) == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+		return rc;
+	}
+	do {
+		if (len + 4096 > cap) {
+			char *p = realloc(text, cap = cap ? cap * 2 : 8192);
+			if (p == NULL) {
+				free(text);
+				fclose(f);
+				snprintf(err, errlen, "%s: out of memory", file);
+				return -ENOMEM;
+			}
+			text = p;
+		}
+		n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0 && len < (1u << 24));
+	rc = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (rc == 0 && len >= (1u << 24))
+		rc = -EFBIG;
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", file, rc == -EFBIG ?
+		    "larger than 16 MiB: not a config" : strerror(-rc));
+		free(text);
+		return rc;
+	}
+	text[len] = '\0';
+	base = dir_of(file);
+	rc = parse(file, text, len, base, out, err, errlen);
+	free(base);
+	explicit_bzero(text, len);	/* it may hold the token */
+	free(text);
+	return rc;
+}
+
+static void
+free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void
+cfg_site_free(struct cfg_site *s)
+{
+	if (s == NULL)
+		return;
+	free(s->server);
+	free(s->dataset);
+	free_secret(s->token);
+	free(s->output_dir);
+	free(s->title_prefix);
+	free(s->ca_file);
+	free(s->template_dir);
+	free(s);
+}

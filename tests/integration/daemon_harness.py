@@ -1,0 +1,181 @@
+"""quickpaged as a daemon for the integration tests: settings in a temporary
+directory, the process, qpctl, and raw socket helpers. Builds on harness.py.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import harness
+
+QPCTL = os.environ.get("QPCTL", os.path.join(harness.BUILD, "client", "qpctl"))
+
+
+def write_settings(path, workdir, sites, roots=None, extra=None):
+    """A settings file with socket and state under WORKDIR."""
+    s = {
+        "socket": os.path.join(workdir, "qp.sock"),
+        "state_dir": os.path.join(workdir, "state"),
+        "cache_dir": os.path.join(workdir, "cache"),
+        "log_level": "debug",
+        "max_parallel_jobs": 4,
+        "history_days": 30,
+        "idle_timeout_ms": 1500,
+        "stop_grace_s": 10,
+    }
+    s.update(extra or {})
+    with open(path, "w", encoding="utf-8") as f:
+        for k, v in s.items():
+            f.write("%s: %s\n" % (k, v))
+        f.write("sites:\n")
+        for name, cfg in sites.items():
+            f.write("  %s: %s\n" % (name, cfg))
+        f.write("allowed_output_roots:\n")
+        for r in roots or [workdir]:
+            f.write("  - %s\n" % r)
+    return path
+
+
+class Daemon:
+    """quickpaged --config SETTINGS in the foreground."""
+
+    def __init__(self, settings, workdir, env=None):
+        self.settings = settings
+        self.workdir = workdir
+        self.socket = os.path.join(workdir, "qp.sock")
+        self.env = dict(os.environ)
+        self.env.pop("NEUPRINT_APPLICATION_CREDENTIALS", None)
+        self.env.pop("NEUPRINT_TOKEN", None)
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.env.pop("LISTEN_FDS", None)
+        # ASan's leak check at exit is part of the verdict.
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.logs = 0
+
+    def start(self, timeout=20):
+        self.logs += 1
+        self.log = os.path.join(self.workdir, "quickpaged.%d.log" % self.logs)
+        self.proc = subprocess.Popen([harness.QUICKPAGED, "--config", self.settings],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "w"), env=self.env)
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("quickpaged exited %d: %s" % (self.proc.returncode,
+                                                                   self.log_text()))
+            try:
+                if self.request({"op": "ping"})["ok"]:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("quickpaged did not answer: " + self.log_text())
+
+    def log_text(self):
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return -1
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    # -- talking --
+    def connect(self, timeout=10):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.socket)
+        return s
+
+    def request(self, msg, timeout=10):
+        """One request on a fresh connection; the reply as a dict."""
+        msg = dict(msg)
+        msg.setdefault("v", 1)
+        msg.setdefault("id", 1)
+        with self.connect(timeout) as s:
+            s.sendall((json.dumps(msg) + "\n").encode())
+            return json.loads(read_line(s))
+
+    def job(self, job_id):
+        r = self.request({"op": "status", "job_id": job_id})
+        assert r["ok"], r
+        return r["job"]
+
+    def wait_job(self, job_id, pred, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            j = self.job(job_id)
+            if pred(j):
+                return j
+            time.sleep(0.05)
+        raise AssertionError("job %d never reached the state: %r" % (job_id, j))
+
+    def qpctl(self, *args, timeout=120, user=None):
+        pre = None
+        if user is not None:
+            uid, gid = user
+
+            def pre():
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+        return subprocess.run([QPCTL, "--socket", self.socket] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout, preexec_fn=pre)
+
+
+def read_line(s, limit=1 << 22):
+    """One '\\n'-terminated line from socket S; b'' at EOF."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+        if len(buf) > limit:
+            break
+    return buf
+
+
+def closed(s, timeout=5):
+    """True when the peer has closed S (EOF within TIMEOUT)."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False

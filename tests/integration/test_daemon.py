@@ -1,0 +1,503 @@
+"""quickpaged as a daemon: the protocol, qpctl, jobs, durability, signals.
+
+Every class starts its own emulators and daemon on a socket and state
+directory in a temporary directory (allowed_output_roots = that directory).
+Idle RSS and submit-to-start latency are printed, not asserted.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import stat
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+import daemon_harness as dh
+
+SLOW = ["--latency-ms", "400", "--capacity", "2"]
+FAST = ["--latency-ms", "5"]
+
+
+def report(what):
+    sys.stderr.write("REPORT: %s\n" % what)
+    sys.stderr.flush()
+
+
+class DaemonCase(unittest.TestCase):
+    """Two emulators (fast, slow), three sites, one daemon."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = os.path.realpath(tempfile.mkdtemp(prefix="qp-daemon-"))
+        os.chmod(cls.work, 0o755)
+        cls.fast = harness.Emulator(cls._mk("emu-fast"), scale="tiny", extra=FAST)
+        cls.slow = harness.Emulator(cls._mk("emu-slow"), scale="tiny", extra=SLOW)
+        cls.sites = {}
+        for name, emu, extra in (("a", cls.fast, ""), ("b", cls.fast, ""),
+                                 ("slow", cls.slow, "  batch_size: 5\n")):
+            out = os.path.join(cls.work, "site-" + name)
+            harness.make_pages(out, "tiny")
+            cls.sites[name] = harness.write_config(
+                os.path.join(cls.work, name + ".yaml"), emu.url, out, ca=emu.ca,
+                extra=extra)
+        cls.settings = dh.write_settings(os.path.join(cls.work, "quickpaged.yaml"),
+                                         cls.work, cls.sites)
+        cls.d = dh.Daemon(cls.settings, cls.work).start()
+
+    @classmethod
+    def _mk(cls, name):
+        p = os.path.join(cls.work, name)
+        os.makedirs(p)
+        return p
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.d.stop()
+            log = cls.d.log_text()
+        finally:
+            cls.fast.stop()
+            cls.slow.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
+            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
+
+    def out(self, name):
+        return os.path.join(self.work, "site-" + name)
+
+    def submit(self, site, **kw):
+        msg = {"op": "submit", "kind": "create-index", "site": site}
+        msg.update(kw)
+        r = self.d.request(msg)
+        self.assertTrue(r["ok"], r)
+        return r
+
+    def assert_index_whole(self, name):
+        got = harness.load_types(self.out(name))
+        want = harness.oracle(self.out(name), "tiny")
+        harness.assert_same_index(self, got, want)
+
+
+class TestClient(DaemonCase):
+    def test_ping(self):
+        r = self.d.qpctl("ping")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("protocol 1", r.stdout)
+
+    def test_submit_wait_status_list(self):
+        r = self.d.qpctl("submit", "create-index", "a", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("succeeded", r.stdout)
+        job_id = int(r.stdout.split()[1])
+        self.assertEqual(r.stdout.strip().splitlines()[-1],
+                         os.path.join(self.out("a"), "index.html"))
+        self.assert_index_whole("a")
+        r = self.d.qpctl("status", str(job_id))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("succeeded", r.stdout)
+        r = self.d.qpctl("--json", "status", str(job_id))
+        j = json.loads(r.stdout)["job"]
+        self.assertEqual(j["state"], "succeeded")
+        self.assertEqual(j["uid"], os.getuid())
+        self.assertEqual(j["summary"]["entries"], j["total"])
+        self.assertNotIn(harness.TOKEN, r.stdout)
+        r = self.d.qpctl("list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(str(job_id), r.stdout)
+        r = self.d.qpctl("stats")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rss_kb", r.stdout)
+
+    def test_follow_and_watch(self):
+        r = self.d.qpctl("submit", "create-index", "b", "--follow")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("succeeded", r.stdout)
+        job_id = int(r.stdout.split()[1])
+        r = self.d.qpctl("watch", str(job_id))      # already ended
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.submit("slow")
+        job_id = r["job"]["job_id"]
+        r = self.d.qpctl("watch", str(job_id))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # not a terminal: plain progress lines, then the outcome
+        self.assertIn("job %d slow: " % job_id, r.stdout)
+        self.assertIn("in flight, limit", r.stdout)
+        self.assertIn("succeeded", r.stdout)
+
+    def test_quick(self):
+        r = self.d.qpctl("submit", "create-index", "a", "--quick", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_usage_and_unreachable(self):
+        self.assertEqual(self.d.qpctl("submit").returncode, 2)
+        self.assertEqual(self.d.qpctl("frobnicate").returncode, 2)
+        self.assertEqual(self.d.qpctl("cancel", "x").returncode, 2)
+        r = dh.subprocess.run([dh.QPCTL, "--socket", "/nonexistent/qp.sock", "ping"],
+                              capture_output=True, text=True)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("is it running", r.stderr)
+        r = self.d.qpctl("status", "999999")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("qpctl list", r.stderr)
+        r = self.d.qpctl("submit", "create-index", "nosuchsite")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no site", r.stderr)
+
+
+class TestJobs(DaemonCase):
+    def test_cancel_running_and_queued(self):
+        r = self.submit("slow")
+        first = r["job"]["job_id"]
+        self.d.wait_job(first, lambda j: j["state"] == "running")
+        # same output directory: waits for the first
+        second = self.submit("slow", quick=True)["job"]["job_id"]
+        self.assertEqual(self.d.job(second)["state"], "queued")
+        r = self.d.qpctl("cancel", str(second))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.d.job(second)["state"], "cancelled")
+        r = self.d.qpctl("cancel", str(first))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.qpctl("watch", str(first))
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertEqual(self.d.job(first)["state"], "cancelled")
+        r = self.d.qpctl("cancel", str(first))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already ended", r.stderr)
+
+    def test_same_output_never_together_and_merge(self):
+        first = self.submit("slow")["job"]["job_id"]
+        self.d.wait_job(first, lambda j: j["state"] == "running")
+        second = self.submit("slow")
+        self.assertFalse(second["merged"])
+        third = self.submit("slow")
+        self.assertTrue(third["merged"])
+        self.assertEqual(third["job"]["job_id"], second["job"]["job_id"])
+        # a different site runs at once, on the same loop
+        other = self.submit("a")["job"]["job_id"]
+        self.d.wait_job(other, lambda j: j["state"] == "succeeded")
+        self.assertEqual(self.d.job(second["job"]["job_id"])["state"], "queued")
+        j2 = self.d.wait_job(second["job"]["job_id"],
+                             lambda j: j["state"] == "succeeded", timeout=120)
+        j1 = self.d.job(first)
+        self.assertGreaterEqual(j2["started"], j1["finished"])
+
+    def test_twenty_clients(self):
+        results = [None] * 20
+
+        def one(i):
+            site = ("a", "b")[i % 2]
+            results[i] = self.d.qpctl("submit", "create-index", site, "--wait",
+                                      timeout=180)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in results:
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        report("20 concurrent qpctl submit --wait: %.2f s" % (time.time() - t0))
+        self.assert_index_whole("a")
+        self.assert_index_whole("b")
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+
+    def test_latency_and_rss(self):
+        idle = self.d.rss_kb()
+        lat = []
+        for _ in range(5):
+            r = self.submit("a", quick=True)
+            j = self.d.wait_job(r["job"]["job_id"], lambda j: j["state"] == "succeeded")
+            lat.append(j["started"] - j["created"])
+        report("idle RSS %d kB (ASan build); submit-to-start latency median %.2f ms, "
+               "max %.2f ms" % (idle, sorted(lat)[2] * 1e3, max(lat) * 1e3))
+
+
+class TestProtocol(DaemonCase):
+    def raw(self, data, half=False):
+        s = self.d.connect()
+        s.sendall(data)
+        return s
+
+    def error_then_closed(self, s, code):
+        line = dh.read_line(s)
+        r = json.loads(line)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["error"]["code"], code, r)
+        self.assertTrue(dh.closed(s))
+        s.close()
+
+    def test_malformed(self):
+        for data, code in ((b"not json\n", "bad_request"),
+                           (b"[1, 2]\n", "bad_request"),
+                           (b'{"v": 2, "op": "ping"}\n', "unsupported_version"),
+                           (b'{"v": 1}\n', "unknown_op"),
+                           (b'{"v": 1, "op": "reboot"}\n', "unknown_op"),
+                           (b'{"v": 1, "op": "ping", "id": "x"}\n', "bad_request"),
+                           (b'{"v":1,"op":"ping"}\x00junk\n', "bad_request")):
+            self.error_then_closed(self.raw(data), code)
+        # a request error that is not malformed keeps the connection
+        s = self.d.connect()
+        s.sendall(b'{"v":1,"op":"status","job_id":-4,"id":7}\n{"v":1,"op":"ping","id":8}\n')
+        r = json.loads(dh.read_line(s))
+        self.assertEqual((r["id"], r["error"]["code"]), (7, "invalid"))
+        self.assertTrue(json.loads(dh.read_line(s))["ok"])
+        s.close()
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+
+    def test_oversized(self):
+        s = self.d.connect()
+        try:
+            s.sendall(b"{" + b" " * (2 << 20))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.error_then_closed(s, "too_large")
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+
+    def test_half_sent_and_idle(self):
+        t0 = time.time()
+        self.error_then_closed(self.raw(b'{"v": 1, "op": "pi'), "timeout")
+        self.assertLess(time.time() - t0, 10)
+        self.error_then_closed(self.raw(b""), "timeout")
+        # closing mid-request is harmless
+        s = self.raw(b'{"v": 1, "op": "sub')
+        s.close()
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+
+    def test_slow_reader(self):
+        """A client that sends much and reads nothing is dropped, not buffered."""
+        s = self.d.connect()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        req = b'{"v":1,"op":"list","limit":1000}\n' * 2000
+        try:
+            s.settimeout(20)
+            s.sendall(req)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+
+    def test_many_idle_connections_then_ping(self):
+        conns = [self.d.connect() for _ in range(50)]
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+        for c in conns:
+            c.close()
+
+
+class TestAccess(DaemonCase):
+    def client_config(self, out, name="c.yaml", **kw):
+        tpl = os.path.join(self.work, "templates")
+        if not os.path.exists(tpl):
+            shutil.copytree(os.path.join(harness.ROOT, "data", "templates"), tpl)
+        path = os.path.join(self.work, name)
+        harness.write_config(path, self.fast.url, out, ca=self.fast.ca, **kw)
+        with open(path) as f:
+            text = f.read().replace(os.path.join(harness.ROOT, "data", "templates"), tpl)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_client_config(self):
+        out = os.path.join(self.work, "client-site")
+        harness.make_pages(out, "tiny")
+        r = self.d.qpctl("submit", "create-index", "--config",
+                         self.client_config(out), "--wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        harness.assert_same_index(self, harness.load_types(out),
+                                  harness.oracle(out, "tiny"))
+        con = sqlite3.connect(os.path.join(self.work, "state", "jobs.db"))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.work, "state",
+                                                           "jobs.db")).st_mode), 0o600)
+        con.close()
+        r = self.d.qpctl("--json", "list")
+        self.assertNotIn(harness.TOKEN, r.stdout)
+        self.assertNotIn(harness.TOKEN, self.d.log_text())
+
+    def test_outside_roots_refused(self):
+        outside = os.path.realpath(tempfile.mkdtemp(prefix="qp-outside-"))
+        try:
+            harness.make_pages(outside, "tiny")
+            r = self.d.qpctl("submit", "create-index", "--config",
+                             self.client_config(outside, "out.yaml"))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("allowed_output_roots", r.stderr)
+            self.assertIn("refused", r.stderr)
+            # a symlink inside the root that leads out is resolved
+            link = os.path.join(self.work, "sneaky")
+            os.symlink(outside, link)
+            r = self.d.qpctl("submit", "create-index", "--config",
+                             self.client_config(link, "sneaky.yaml"))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("allowed_output_roots", r.stderr)
+            # a string prefix is not a parent directory
+            twin = self.work + "-twin"
+            os.makedirs(twin, exist_ok=True)
+            r = self.d.qpctl("submit", "create-index", "--config",
+                             self.client_config(twin, "twin.yaml"))
+            self.assertEqual(r.returncode, 1)
+            os.rmdir(twin)
+            self.assertFalse(os.path.exists(os.path.join(outside, "index.html")))
+        finally:
+            shutil.rmtree(outside, ignore_errors=True)
+
+    def test_client_config_without_token_refused(self):
+        out = os.path.join(self.work, "client-site2")
+        os.makedirs(out, exist_ok=True)
+        r = self.d.qpctl("submit", "create-index", "--config",
+                         self.client_config(out, "notoken.yaml", token=None))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("token", r.stderr)
+
+    def test_socket_mode_and_other_users(self):
+        st = os.stat(self.d.socket)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
+        if os.getuid() != 0:
+            self.skipTest("needs root to act as another user")
+        # neither owner nor group: the socket's mode keeps them out
+        r = self.d.qpctl("ping", user=(65534, 65534))
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("group", r.stderr)
+        # in the socket's group: may talk, may not cancel root's job
+        os.chown(self.d.socket, -1, 65534)
+        try:
+            job = self.submit("slow")["job"]["job_id"]
+            r = self.d.qpctl("cancel", str(job), user=(65534, 65534))
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("only that user, root", r.stderr)
+            self.assertEqual(self.d.qpctl("cancel", str(job)).returncode, 0)
+        finally:
+            os.chown(self.d.socket, -1, 0)
+
+
+class TestDurability(DaemonCase):
+    def test_kill9_during_fetch_then_restart(self):
+        os.unlink(os.path.join(self.out("slow"), "types.json")) if os.path.exists(
+            os.path.join(self.out("slow"), "types.json")) else None
+        job = self.submit("slow")["job"]["job_id"]
+        queued = self.submit("a", quick=True)  # may be queued or running
+        self.d.wait_job(job, lambda j: j["stage"] == "fetch", timeout=30)
+        time.sleep(0.5)
+        self.d.kill9()
+        self.d.start()
+        j = self.d.wait_job(job, lambda j: j["state"] not in ("queued", "running"),
+                            timeout=120)
+        self.assertEqual(j["state"], "succeeded", j)
+        self.assertEqual(j["attempt"], 2)
+        self.assert_index_whole("slow")
+        q = self.d.wait_job(queued["job"]["job_id"],
+                            lambda j: j["state"] == "succeeded")
+        self.assertEqual(q["state"], "succeeded")
+
+    def test_sigterm_requeues_then_restart(self):
+        job = self.submit("slow")["job"]["job_id"]
+        self.d.wait_job(job, lambda j: j["state"] == "running")
+        watcher = self.d.connect()
+        watcher.sendall(b'{"v":1,"op":"watch","job_id":%d}\n' % job)
+        t0 = time.time()
+        self.assertEqual(self.d.stop(), 0)
+        report("SIGTERM with a running job: exit 0 after %.2f s" % (time.time() - t0))
+        lines = watcher.recv(1 << 20).decode().splitlines()
+        self.assertIn("stopping", lines[-1])
+        watcher.close()
+        self.assertFalse(os.path.exists(self.d.socket))
+        self.d.start()
+        j = self.d.wait_job(job, lambda j: j["state"] == "succeeded", timeout=120)
+        self.assertGreaterEqual(j["attempt"], 2)
+
+    def test_sighup_reload(self):
+        job = self.submit("slow")["job"]["job_id"]
+        self.d.wait_job(job, lambda j: j["state"] == "running")
+        sites = dict(self.sites)
+        sites["c"] = self.sites["a"]
+        dh.write_settings(self.settings, self.work, sites,
+                          extra={"max_parallel_jobs": 2})
+        self.d.signal(signal.SIGHUP)
+        end = time.time() + 10
+        while "reloaded" not in self.d.log_text() and time.time() < end:
+            time.sleep(0.05)
+        r = self.d.qpctl("submit", "create-index", "c", "--quick", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = self.d.wait_job(job, lambda j: j["state"] == "succeeded", timeout=120)
+        self.assertEqual(j["attempt"], 1)       # reload did not disturb it
+        # a broken file keeps the settings in force
+        with open(self.settings, "a") as f:
+            f.write("max_parallel_jobs: [\n")
+        self.d.signal(signal.SIGHUP)
+        end = time.time() + 10
+        while "keeping the current settings" not in self.d.log_text() and time.time() < end:
+            time.sleep(0.05)
+        self.assertIn("keeping the current settings", self.d.log_text())
+        self.assertTrue(self.d.request({"op": "ping"})["ok"])
+        dh.write_settings(self.settings, self.work, self.sites)
+
+
+class TestSettings(unittest.TestCase):
+    def test_bad_settings(self):
+        with harness.Workdir() as w:
+            p = os.path.join(w, "bad.yaml")
+            for text, want in (("socket: /x\nnope: 1\n", "nope"),
+                               ("log_level: loud\n", "log_level"),
+                               ("sites:\n  a: relative.yaml\n", ":2: key 'sites.a'"),
+                               ("max_parallel_jobs: many\n", "max_parallel_jobs")):
+                with open(p, "w") as f:
+                    f.write(text)
+                r = dh.subprocess.run([harness.QUICKPAGED, "--config", p],
+                                      capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(want, r.stderr)
+
+    def test_sd_notify_and_socket_activation(self):
+        """READY/STOPPING reach NOTIFY_SOCKET (abstract); LISTEN_FDS is used."""
+        with harness.Workdir() as w:
+            settings = dh.write_settings(os.path.join(w, "s.yaml"), w, {})
+            ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            name = "\0qp-test-%d" % os.getpid()
+            ns.bind(name)
+            ns.settimeout(20)
+            ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            path = os.path.join(w, "activated.sock")
+            ls.bind(path)
+            ls.listen(8)
+            fd = ls.fileno()
+            env = dict(os.environ, NOTIFY_SOCKET="@" + name[1:])
+
+            env["LISTEN_FDS"] = "1"
+            # LISTEN_PID must be the daemon's own pid: set it in the child.
+            p = dh.subprocess.Popen(["/bin/sh", "-c",
+                                     'LISTEN_PID=$$ exec "$0" --config "$1"',
+                                     harness.QUICKPAGED, settings],
+                                    env=env, pass_fds=(3,),
+                                    preexec_fn=lambda: os.dup2(fd, 3),
+                                    stderr=dh.subprocess.PIPE, text=True)
+            try:
+                try:
+                    msg = ns.recv(4096).decode()
+                except socket.timeout:
+                    p.kill()
+                    self.fail("no READY=1: " + p.communicate()[1])
+                self.assertIn("READY=1", msg)
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(path)
+                c.sendall(b'{"v":1,"op":"ping"}\n')
+                self.assertTrue(json.loads(dh.read_line(c))["ok"])
+                c.close()
+                self.assertFalse(os.path.exists(os.path.join(w, "qp.sock")))
+                p.send_signal(signal.SIGTERM)
+                msg = ns.recv(4096).decode()
+                self.assertIn("STOPPING=1", msg)
+                self.assertEqual(p.wait(30), 0)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                ns.close()
+                ls.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
