@@ -436,7 +436,7 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 	s->batch_size = pick(w, "quickpaged.batch_size", q->batch_size, 200);
 	s->max_candidates_underscores = pick(w,
 	    "quickpaged.max_candidates_underscores",
-	    q->max_candidates_underscores, 6);
+	    q->max_candidates_underscores, 8);
 	s->connect_timeout_s = pick(w, "quickpaged.connect_timeout_s",
 	    q->connect_timeout_s, 10);
 	s->request_timeout_s = pick(w, "quickpaged.request_timeout_s",

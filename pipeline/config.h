@@ -23,7 +23,7 @@ struct cfg_site {
 	char		*ca_file;	/* NULL: system trust store */
 	char		*template_dir;	/* NULL: QP_DATADIR/templates */
 	unsigned	 batch_size;	/* stems per batch, default 200 */
-	unsigned	 max_candidates_underscores;	/* default 6 */
+	unsigned	 max_candidates_underscores;	/* default 8 (3^8 spellings) */
 	struct cfg_concurrency concurrency;
 	unsigned	 connect_timeout_s;	/* default 10 */
 	unsigned	 request_timeout_s;	/* whole request, default 120 */

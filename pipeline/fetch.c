@@ -51,7 +51,10 @@ struct fetch {
 	struct named	*types;		/* from the TYPES query, by stem */
 	size_t		 ntypes;
 	struct up_query	*types_q;
-	int		 need_types;
+	int		 need_types;	/* nothing goes before the type list */
+	unsigned char	*overflow;	/* per stem: too many spellings to guess */
+	size_t		*waiting;	/* overflow stems, batched once types are in */
+	size_t		 nwaiting;
 	int		 finished;	/* on_done ran, or fetch_free began */
 	struct fetch_progress p;
 	struct buf	 text;		/* query text scratch */
@@ -171,7 +174,7 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 	/* neuPrint's names are JSON strings: a stem that is not UTF-8 is no type. */
 	if (!cy_utf8_valid(stem))
 		return 0;
-	if (f->types != NULL || f->need_types) {
+	if (f->o.strategy == FETCH_PER_TYPE || f->overflow[b->stems[slot]]) {
 		n = types_of_stem(f, stem, &first);
 		if (n == 0)
 			return 0;
@@ -579,15 +582,16 @@ next_batch(struct fetch *f)
 	if (f->next_stem >= s->nstems)
 		return NULL;
 	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
-	if (n > s->nstems - f->next_stem)
-		n = s->nstems - f->next_stem;
 	if ((idx = malloc(n * sizeof(*idx))) == NULL)
 		return NULL;
-	for (i = 0; i < n; i++)
-		idx[i] = f->next_stem + i;
-	f->next_stem += n;
-	b = batch_new(f, idx, n);
+	/* Overflow stems wait for the type list; the rest go now. */
+	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++)
+		if (!f->overflow[f->next_stem] || f->o.strategy == FETCH_PER_TYPE)
+			idx[i++] = f->next_stem;
+	b = i ? batch_new(f, idx, i) : NULL;
 	free(idx);
+	if (i == 0 && f->next_stem >= s->nstems)
+		return NULL;
 	return b;
 }
 
@@ -597,6 +601,8 @@ pump(struct fetch *f)
 	struct batch *b;
 
 	while (!f->finished && f->p.batches_out < window(f)) {
+		if (f->need_types)
+			break;
 		if ((b = next_batch(f)) == NULL) {
 			if (f->next_stem < f->o.scan->nstems ||
 			    !TAILQ_EMPTY(&f->todo)) {
@@ -615,8 +621,7 @@ pump(struct fetch *f)
 		send_batch(b);
 	}
 	if (!f->finished && f->p.batches_out == 0 && TAILQ_EMPTY(&f->todo) &&
-	    f->next_stem >= f->o.scan->nstems && f->types_q == NULL &&
-	    !f->need_types) {
+	    f->next_stem >= f->o.scan->nstems && f->types_q == NULL) {
 		f->finished = 1;
 		f->on_done(f->arg, 0, NULL);
 	}
@@ -648,6 +653,24 @@ take_types(struct fetch *f, const struct cy_result *r)
 	return 0;
 }
 
+/* The overflow stems, now resolvable from the type list, as batches. */
+static int
+queue_waiting(struct fetch *f)
+{
+	struct batch *b;
+	size_t i, n;
+
+	for (i = 0; i < f->nwaiting; i += n) {
+		n = f->nwaiting - i < f->o.batch_size ? f->nwaiting - i :
+		    f->o.batch_size;
+		if ((b = batch_new(f, f->waiting + i, n)) == NULL)
+			return -ENOMEM;
+		TAILQ_INSERT_TAIL(&f->todo, b, entry);
+	}
+	f->nwaiting = 0;
+	return 0;
+}
+
 static void
 on_types(void *arg, const struct up_result *r)
 {
@@ -669,6 +692,10 @@ on_types(void *arg, const struct up_result *r)
 		return;
 	}
 	f->need_types = 0;
+	if (queue_waiting(f) < 0) {
+		fail_job(f, -ENOMEM, "out of memory");
+		return;
+	}
 	pump(f);
 }
 
@@ -702,16 +729,28 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	TAILQ_INIT(&f->todo);
 	TAILQ_INIT(&f->out);
 	f->need_types = o->strategy == FETCH_PER_TYPE;
+	f->overflow = calloc(o->scan->nstems ? o->scan->nstems : 1, 1);
+	f->waiting = calloc(o->scan->nstems ? o->scan->nstems : 1,
+	    sizeof(*f->waiting));
+	if (f->overflow == NULL || f->waiting == NULL) {
+		fetch_free(f);
+		return -ENOMEM;
+	}
 	for (i = 0; i < o->scan->nstems && !f->need_types; i++)
 		if (count_underscores(o->scan->stems[i].stem) >
-		    (int)o->max_underscores)
-			f->need_types = 1;
+		    (int)o->max_underscores) {
+			f->overflow[i] = 1;
+			f->waiting[f->nwaiting++] = i;
+		}
 	*out = f;
-	if (!f->need_types) {
+	if (!f->need_types && f->nwaiting == 0) {
 		pump(f);
 		return 0;
 	}
-	/* Too many spellings to guess, or QuickPage's way: list every type. */
+	/*
+	 * QuickPage's way, or a few stems with too many spellings to guess:
+	 * list every type (a scan). Batched, only those stems wait for it.
+	 */
 	if ((rc = cy_types_query(&f->text)) == 0 &&
 	    (rc = cy_request_body(&f->body, f->text.data, o->dataset)) == 0)
 		rc = up_submit(o->up, o->token, f->body.data, f->body.len,
@@ -719,8 +758,10 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	if (rc < 0) {
 		*out = NULL;
 		fetch_free(f);
+		return rc;
 	}
-	return rc;
+	pump(f);
+	return 0;
 }
 
 void
@@ -750,6 +791,8 @@ fetch_free(struct fetch *f)
 		free(f->types[i].stem);
 	}
 	free(f->types);
+	free(f->overflow);
+	free(f->waiting);
 	buf_free(&f->text);
 	buf_free(&f->body);
 	free(f);
