@@ -39,8 +39,8 @@ class Emulator:
         cmd = [PYTHON, EMU, "serve", "--token", token, "--dataset", dataset,
                "--tls-dir", self.tls, "--port", "0"]
         cmd += data_flags(scale, seed, types_file) + list(extra)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=open(os.path.join(workdir, "emu.log"), "w"),
+        self.log = open(os.path.join(workdir, "emu.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log,
                                      text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
@@ -74,6 +74,8 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
 
     def __enter__(self):
         return self
