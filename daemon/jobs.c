@@ -26,7 +26,6 @@
 #define PROGRESS_MS	250	/* watchers see this often */
 #define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
 #define PRUNE_MS	(3600 * 1000)
-#define MAX_FAILURES	20	/* failure lines kept in a summary */
 
 /* One neuPrint server (URL + CA) and the jobs using it. */
 struct sup {
@@ -323,33 +322,11 @@ notify(struct djob *j, int final)
 static char *
 summary_text(const struct djob *j)
 {
-	const struct job_summary *s = job_summary(j->job);
-	const char *const *fail;
-	unsigned long retries = 0;
-	size_t i, n;
-	cJSON *o, *f;
+	cJSON *o = job_summary_json(j->job);
 	char *txt, *out;
 
-	if ((o = cJSON_CreateObject()) == NULL)
+	if (o == NULL)
 		return NULL;
-	for (i = 0; i < UP_NCAUSES; i++)
-		retries += s->q.retries[i];
-	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
-	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
-	cJSON_AddNumberToObject(o, "types", (double)s->types);
-	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
-	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
-	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
-	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
-	cJSON_AddNumberToObject(o, "retries", (double)retries);
-	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
-	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
-	cJSON_AddStringToObject(o, "dataset_version", s->dataset_version);
-	cJSON_AddStringToObject(o, "index", s->index_path);
-	n = job_failures(j->job, &fail);
-	f = cJSON_AddArrayToObject(o, "failures");
-	for (i = 0; i < n && i < MAX_FAILURES; i++)
-		cJSON_AddItemToArray(f, cJSON_CreateString(fail[i]));
 	txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	out = txt ? strdup(txt) : NULL;

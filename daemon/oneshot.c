@@ -14,7 +14,6 @@
 
 #include "config.h"
 #include "job.h"
-#include "limiter.h"
 #include "oneshot.h"
 #include "siteup.h"
 #include "upstream.h"
@@ -78,60 +77,14 @@ print_text(const struct cfg_site *site, const struct job_summary *s,
 	printf("%s\n", s->index_path);
 }
 
-/* The limit over time: [[seconds, limit], ...]. */
 static void
-add_trace(cJSON *o, const struct upstream *up)
+print_json(const struct job *j)
 {
-	const struct lim_sample *v;
-	cJSON *a, *p;
-	size_t i, n;
+	cJSON *o = job_summary_json(j);
+	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
 
-	a = cJSON_AddArrayToObject(o, "limit_trace");
-	if (up == NULL)
-		return;
-	n = lim_trace(up_limiter(up), &v);
-	for (i = 0; i < n; i++) {
-		p = cJSON_CreateArray();
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].t));
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].limit));
-		cJSON_AddItemToArray(a, p);
-	}
-}
-
-static void
-print_json(const struct cfg_site *site, const struct job_summary *s,
-    const struct upstream *up, const char *const *fail, size_t nfail)
-{
-	cJSON *o = cJSON_CreateObject(), *st, *f;
-	char *txt;
-	int i;
-
-	cJSON_AddStringToObject(o, "dataset", site->dataset);
-	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
-	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
-	cJSON_AddNumberToObject(o, "types", (double)s->types);
-	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
-	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
-	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
-	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
-	cJSON_AddNumberToObject(o, "retries", (double)retries(&s->q));
-	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
-	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
-	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
-	st = cJSON_AddObjectToObject(o, "stage_s");
-	for (i = JOB_SCAN; i < JOB_DONE; i++)
-		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
-	st = cJSON_AddObjectToObject(o, "retries_by_cause");
-	for (i = 0; i < UP_NCAUSES; i++)
-		cJSON_AddNumberToObject(st, up_cause_name(i), s->q.retries[i]);
-	add_trace(o, up);
-	f = cJSON_AddArrayToObject(o, "failures");
-	for (i = 0; i < (int)nfail; i++)
-		cJSON_AddItemToArray(f, cJSON_CreateString(fail[i]));
-	cJSON_AddStringToObject(o, "index", s->index_path);
-	txt = cJSON_PrintUnformatted(o);
 	printf("%s\n", txt ? txt : "{}");
-	free(txt);
+	cJSON_free(txt);
 	cJSON_Delete(o);
 }
 
@@ -189,7 +142,7 @@ oneshot_run(const struct oneshot_opts *o)
 	if (r.job && r.done && r.rc == 0) {
 		nfail = job_failures(r.job, &fail);
 		if (o->json)
-			print_json(site, job_summary(r.job), up, fail, nfail);
+			print_json(r.job);
 		else
 			print_text(site, job_summary(r.job), fail, nfail);
 		status = 0;

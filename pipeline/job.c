@@ -15,7 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "qp_build.h"
+#include "limiter.h"
 #include "cypher.h"
 #include "job.h"
 #include "render.h"
@@ -42,6 +45,7 @@ struct job {
 	STAILQ_HEAD(, ready) ready;
 	uv_idle_t	*idle;
 	uint64_t	 t0, stage_t0;
+	double		 trace_t0;	/* up_clock() at start */
 
 	const char	**failures;
 	size_t		 nfailures;
@@ -436,6 +440,8 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j->arg = arg;
 	STAILQ_INIT(&j->ready);
 	j->t0 = j->stage_t0 = uv_hrtime();
+	if (o->up)
+		j->trace_t0 = up_clock(o->up);
 	if ((j->idle = malloc(sizeof(*j->idle))) == NULL) {
 		free(j);
 		return -ENOMEM;
@@ -522,4 +528,93 @@ job_failures(const struct job *j, const char *const **out)
 {
 	*out = j->failures;
 	return j->nfailures;
+}
+
+static unsigned long
+sum_retries(const struct up_stats *q)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; i < UP_NCAUSES; i++)
+		n += q->retries[i];
+	return n;
+}
+
+/* The server's limit from this job's start on, in job seconds. */
+static void
+add_trace(cJSON *o, const struct job *j)
+{
+	const struct lim_sample *v;
+	cJSON *a, *p;
+	size_t i, n;
+	unsigned before = 0;
+
+	a = cJSON_AddArrayToObject(o, "limit_trace");
+	if (j->o.up == NULL)
+		return;
+	n = lim_trace(up_limiter(j->o.up), &v);
+	for (i = 0; i < n; i++) {
+		if (v[i].t < j->trace_t0) {
+			before = v[i].limit;
+			continue;
+		}
+		if (before) {	/* the limit the job started with */
+			p = cJSON_CreateArray();
+			cJSON_AddItemToArray(p, cJSON_CreateNumber(0));
+			cJSON_AddItemToArray(p, cJSON_CreateNumber(before));
+			cJSON_AddItemToArray(a, p);
+			before = 0;
+		}
+		p = cJSON_CreateArray();
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].t - j->trace_t0));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].limit));
+		cJSON_AddItemToArray(a, p);
+	}
+	if (before) {
+		p = cJSON_CreateArray();
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(0));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(before));
+		cJSON_AddItemToArray(a, p);
+	}
+}
+
+cJSON *
+job_summary_json(const struct job *j)
+{
+	const struct job_summary *s = &j->s;
+	cJSON *o, *st;
+	size_t i;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "dataset", j->o.site->dataset);
+	if (s->dataset_version[0])
+		cJSON_AddStringToObject(o, "dataset_version", s->dataset_version);
+	else
+		cJSON_AddNullToObject(o, "dataset_version");
+	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
+	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
+	cJSON_AddNumberToObject(o, "types", (double)s->types);
+	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
+	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
+	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
+	cJSON_AddNumberToObject(o, "retries", (double)sum_retries(&s->q));
+	st = cJSON_AddObjectToObject(o, "retries_by_cause");
+	for (i = 0; i < UP_NCAUSES; i++)
+		cJSON_AddNumberToObject(st, up_cause_name(i),
+		    (double)s->q.retries[i]);
+	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
+	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
+	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
+	st = cJSON_AddObjectToObject(o, "stage_s");
+	for (i = JOB_SCAN; i < JOB_DONE; i++)
+		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
+	add_trace(o, j);
+	st = cJSON_AddArrayToObject(o, "failures");
+	for (i = 0; i < j->nfailures; i++)
+		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));
+	cJSON_AddStringToObject(o, "index", s->index_path);
+	return o;
 }

@@ -57,5 +57,11 @@ const struct job_summary *job_summary(const struct job *j);
 /* Names and errors of failed types, one "name: error" per entry. */
 size_t	 job_failures(const struct job *j, const char *const **out);
 const char *job_stage_name(enum job_stage s);
+/*
+ * The summary as a JSON object (caller frees with cJSON_Delete): counts,
+ * queries, retries by cause, splits, seconds per stage, failures, the
+ * limit of the job's server over the job's lifetime ([[s, limit], ...]).
+ */
+struct cJSON *job_summary_json(const struct job *j);
 
 #endif

@@ -43,6 +43,7 @@ struct upstream {
 	struct up_queue	 waiting;	/* FIFO, oldest first */
 	struct up_queue	 flying;
 	uv_timer_t	*timer;		/* wakes the queue after a pause or backoff */
+	double		 born;		/* now_s() when made: lim_trace's zero */
 	uint64_t	 rng;
 	int		 dispatching;
 };
@@ -114,6 +115,7 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 	ho.max_host_connections = o->lim_max;
 	if ((rc = http_client_new(loop, &ho, &u->http)) < 0)
 		goto fail_timer;
+	u->born = now_s(u);
 	if ((rc = lim_new(o->lim_min, o->lim_initial, o->lim_max, now_s(u),
 	    &u->lim)) < 0)
 		goto fail_timer;
@@ -461,6 +463,12 @@ up_cause_name(enum up_cause c)
 		"overload", "5xx", "reset", "timeout", "badbody", "connect",
 	};
 	return c < UP_NCAUSES ? names[c] : "?";
+}
+
+double
+up_clock(const struct upstream *u)
+{
+	return now_s(u) - u->born;
 }
 
 unsigned

@@ -89,6 +89,8 @@ int	 up_submit(struct upstream *u, const char *token, const char *body,
 void	 up_cancel(struct up_query *q);
 
 unsigned up_limit(const struct upstream *u);
+/* Seconds since the upstream was made: the time base of lim_trace(). */
+double	 up_clock(const struct upstream *u);
 unsigned up_in_flight(const struct upstream *u);
 size_t	 up_queued(const struct upstream *u);
 const struct limiter *up_limiter(const struct upstream *u);

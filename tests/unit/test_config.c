@@ -1,0 +1,1086 @@
+/*
+ * test_config: QuickPage site configs. QuickPage's own keys accepted and
+ * ignored, the quickpaged: section's defaults and strictness, token
+ * sources and their order, server normalisation, error messages with
+ * FILE:LINE:COL and the key, relative paths, and no token in any message.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+/* A JWT-shaped token; no error message may ever contain any part of it. */
+#define TOKEN	"eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.S3cr3tSig"
+#define TOKEN2	"env-credentials-Zq7Tk9"
+#define TOKEN3	"env-neuprint-token-Wx4Rp2"
+#define NAME	"t.yaml"
+
+#define NENV	2
+static const char *const env_names[NENV] = {
+	"NEUPRINT_APPLICATION_CREDENTIALS", "NEUPRINT_TOKEN",
+};
+
+/* ---- fixtures: the token variables are saved, cleared and restored ---- */
+
+struct envsave {
+	char	*val[NENV];
+	int	 had[NENV];
+};
+
+static int
+setup(void **state)
+{
+	struct envsave *e = calloc(1, sizeof(*e));
+	const char *v;
+	int i;
+
+	if (e == NULL)
+		return -1;
+	for (i = 0; i < NENV; i++) {
+		if ((v = getenv(env_names[i])) != NULL) {
+			e->had[i] = 1;
+			if ((e->val[i] = strdup(v)) == NULL)
+				return -1;
+		}
+		if (unsetenv(env_names[i]) != 0)
+			return -1;
+	}
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct envsave *e = *state;
+	int i, rc = 0;
+
+	for (i = 0; i < NENV; i++) {
+		if (e->had[i])
+			rc |= setenv(env_names[i], e->val[i], 1);
+		else
+			rc |= unsetenv(env_names[i]);
+		free(e->val[i]);
+	}
+	free(e);
+	return rc ? -1 : 0;
+}
+
+/* ---- helpers ---- */
+
+static char err[1024];
+
+static int
+parse(const char *yaml, struct cfg_site **out)
+{
+	memset(err, 'X', sizeof(err));
+	err[sizeof(err) - 1] = '\0';
+	return cfg_site_parse(NAME, yaml, strlen(yaml), out, err, sizeof(err));
+}
+
+static void
+assert_no_secret(const char *e)
+{
+	if (strstr(e, TOKEN) || strstr(e, "S3cr3tSig") ||
+	    strstr(e, "c2VjcmV0") || strstr(e, TOKEN2) || strstr(e, TOKEN3) ||
+	    strstr(e, "Zq7Tk9") || strstr(e, "Wx4Rp2"))
+		fail_msg("a token leaked into an error message: %s", e);
+}
+
+static void
+assert_contains(const char *hay, const char *needle)
+{
+	if (strstr(hay, needle) == NULL)
+		fail_msg("'%s' does not contain '%s'", hay, needle);
+}
+
+static void
+assert_prefix(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) != 0)
+		fail_msg("'%s' does not start with '%s'", s, prefix);
+}
+
+/*
+ * YAML must fail to load; ERR must start with PREFIX (NULL: skip) and hold
+ * every further string up to NULL. The token is never in ERR.
+ */
+static void
+expect_fail(const char *yaml, const char *prefix, ...)
+{
+	struct cfg_site *s = (struct cfg_site *)1;
+	const char *want;
+	va_list ap;
+	int rc;
+
+	rc = parse(yaml, &s);
+	if (rc != -EINVAL)
+		fail_msg("expected -EINVAL, got %d for:\n%s", rc, yaml);
+	assert_null(s);
+	assert_true(strlen(err) > 0);
+	if (prefix)
+		assert_prefix(err, prefix);
+	va_start(ap, prefix);
+	while ((want = va_arg(ap, const char *)) != NULL)
+		assert_contains(err, want);
+	va_end(ap);
+	assert_no_secret(err);
+}
+
+static struct cfg_site *
+expect_ok(const char *yaml)
+{
+	struct cfg_site *s = NULL;
+	int rc;
+
+	rc = parse(yaml, &s);
+	if (rc != 0)
+		fail_msg("rc %d: %s\nfor:\n%s", rc, err, yaml);
+	assert_non_null(s);
+	return s;
+}
+
+/* A valid minimal document with the token in the file. */
+#define BASE \
+	"neuprint:\n" \
+	"  server: neuprint.example.org\n" \
+	"  dataset: male-cns:v0.9\n" \
+	"  token: " TOKEN "\n" \
+	"output:\n" \
+	"  directory: /srv/quickpage/cns\n"
+
+/* The same without a token. */
+#define BASE_NOTOKEN \
+	"neuprint:\n" \
+	"  server: neuprint.example.org\n" \
+	"  dataset: male-cns:v0.9\n" \
+	"output:\n" \
+	"  directory: /srv/quickpage/cns\n"
+
+static char *
+mktmp(void)
+{
+	char tpl[] = "/tmp/qp-test-config-XXXXXX";
+	char *d;
+
+	assert_non_null(mkdtemp(tpl));
+	assert_non_null(d = strdup(tpl));
+	return d;
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)flag; (void)f;
+	return remove(p);
+}
+
+static void
+rm_rf(const char *dir)
+{
+	assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *
+path_join(const char *a, const char *b)
+{
+	char *p;
+
+	assert_true(asprintf(&p, "%s/%s", a, b) > 0);
+	return p;
+}
+
+/* ---- accepted documents ---- */
+
+/* A config as QuickPage users have it: many keys we never read. */
+static const char full_config[] =
+	"# config.cns.yaml, QuickPage's own file\n"
+	"neuprint:\n"
+	"  server: https://neuprint.janelia.org/\n"
+	"  dataset: \"male-cns:v0.9\"\n"
+	"  token: " TOKEN "\n"
+	"  timeout: 60\n"
+	"  verify: true\n"
+	"defaults: &defaults\n"
+	"  min_synapses: 5\n"
+	"  sides: [L, R, M]\n"
+	"discovery:\n"
+	"  include_types: [LC10a, \"KCa'b'-ap1\", 'Tergopleural/Pleural promotor MN']\n"
+	"  exclude_types: []\n"
+	"  max_types: null\n"
+	"  type_filter: '.*'\n"
+	"  <<: *defaults\n"
+	"subsets:\n"
+	"  - name: visual\n"
+	"    types: [T4a, T4b]\n"
+	"    rois:\n"
+	"      - ME(R)\n"
+	"      - LO(R)\n"
+	"  - name: central\n"
+	"    description: |\n"
+	"      Central brain types,\n"
+	"      over two lines.\n"
+	"    settings: *defaults\n"
+	"neuroglancer:\n"
+	"  base_url: https://clio-ng.janelia.org/\n"
+	"  layers:\n"
+	"    - {name: em, source: \"precomputed://gs://bucket/em\", visible: true}\n"
+	"    - {name: seg, source: precomputed://gs://bucket/seg, opacity: 0.5}\n"
+	"  template: {position: [1, 2.5, -3], crossSectionScale: 1.0e+1}\n"
+	"html:\n"
+	"  title_prefix: Male CNS\n"
+	"  github_repo: https://github.com/reiserlab/quickpage\n"
+	"  footer: >\n"
+	"    folded\n"
+	"    text\n"
+	"output:\n"
+	"  directory: /srv/quickpage/cns\n"
+	"  static_dir: static\n"
+	"  formats: [html, json]\n"
+	"  cache:\n"
+	"    enabled: yes\n"
+	"    ttl: 3600\n"
+	"    nested: {deep: {deeper: [1, {x: y}]}}\n"
+	"plots:\n"
+	"  ? [complex, key]\n"
+	"  : value\n"
+	"  1: numeric key\n"
+	"  ~: null key\n"
+	"quickpaged:\n"
+	"  ca_file: /etc/quickpage/ca.pem\n"
+	"  template_dir: /etc/quickpage/templates\n"
+	"  batch_size: 150\n"
+	"  max_candidates_underscores: 4\n"
+	"  concurrency:\n"
+	"    min: 2\n"
+	"    initial: 12\n"
+	"    max: 48\n"
+	"  connect_timeout_s: 5\n"
+	"  request_timeout_s: 300\n"
+	"  low_speed_time_s: 45\n"
+	"  max_retries: 3\n"
+	"  max_failed_fraction: 0.25\n"
+	"unknown_top_level: [anything, {goes: here}]\n";
+
+static void
+test_full_quickpage_config(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	s = expect_ok(full_config);
+	assert_string_equal(s->server, "https://neuprint.janelia.org");
+	assert_string_equal(s->dataset, "male-cns:v0.9");
+	assert_string_equal(s->token, TOKEN);
+	assert_string_equal(s->output_dir, "/srv/quickpage/cns");
+	assert_string_equal(s->title_prefix, "Male CNS");
+	assert_string_equal(s->ca_file, "/etc/quickpage/ca.pem");
+	assert_string_equal(s->template_dir, "/etc/quickpage/templates");
+	assert_int_equal(s->batch_size, 150);
+	assert_int_equal(s->max_candidates_underscores, 4);
+	assert_int_equal(s->concurrency.min, 2);
+	assert_int_equal(s->concurrency.initial, 12);
+	assert_int_equal(s->concurrency.max, 48);
+	assert_int_equal(s->connect_timeout_s, 5);
+	assert_int_equal(s->request_timeout_s, 300);
+	assert_int_equal(s->low_speed_time_s, 45);
+	assert_int_equal(s->max_retries, 3);
+	assert_true(s->max_failed_fraction == 0.25);
+	cfg_site_free(s);
+}
+
+/* The example shipped in data/examples must load (with relative paths). */
+static void
+test_example_file(void **state)
+{
+	struct cfg_site *s = NULL;
+	int rc;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	rc = cfg_site_load(QP_TEST_SRCDIR "/data/examples/site.yaml", &s, err,
+	    sizeof(err));
+	if (rc != 0)
+		fail_msg("rc %d: %s", rc, err);
+	assert_string_equal(s->server, "https://neuprint.janelia.org");
+	assert_string_equal(s->dataset, "male-cns:v0.9");
+	assert_string_equal(s->token, TOKEN3);
+	assert_string_equal(s->output_dir, "/srv/quickpage/male-cns");
+	assert_string_equal(s->title_prefix, "Male CNS");
+	assert_null(s->ca_file);
+	assert_null(s->template_dir);
+	assert_int_equal(s->batch_size, 200);
+	assert_int_equal(s->concurrency.initial, 8);
+	assert_true(s->max_failed_fraction == 0.01);
+	cfg_site_free(s);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	s = expect_ok(BASE);
+	assert_string_equal(s->server, "https://neuprint.example.org");
+	assert_string_equal(s->title_prefix, "");
+	assert_null(s->ca_file);
+	assert_null(s->template_dir);
+	assert_int_equal(s->batch_size, 200);
+	assert_int_equal(s->max_candidates_underscores, 6);
+	assert_int_equal(s->concurrency.min, 1);
+	assert_int_equal(s->concurrency.initial, 8);
+	assert_int_equal(s->concurrency.max, 64);
+	assert_int_equal(s->connect_timeout_s, 10);
+	assert_int_equal(s->request_timeout_s, 120);
+	assert_int_equal(s->low_speed_time_s, 30);
+	assert_int_equal(s->max_retries, 6);
+	assert_true(s->max_failed_fraction == 0.01);
+	cfg_site_free(s);
+
+	/* An empty section and an empty concurrency mapping: the same. */
+	s = expect_ok(BASE "quickpaged: {concurrency: {}}\nhtml: {}\n");
+	assert_int_equal(s->batch_size, 200);
+	assert_int_equal(s->concurrency.min, 1);
+	assert_int_equal(s->concurrency.initial, 8);
+	assert_int_equal(s->concurrency.max, 64);
+	assert_true(s->max_failed_fraction == 0.01);
+	assert_string_equal(s->title_prefix, "");
+	cfg_site_free(s);
+}
+
+/* Zero is a value, not "absent"; partial sections keep other defaults. */
+static void
+test_explicit_values(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	s = expect_ok(BASE "quickpaged:\n  max_retries: 0\n"
+	    "  max_candidates_underscores: 0\n  low_speed_time_s: 0\n"
+	    "  max_failed_fraction: 0\n");
+	assert_int_equal(s->max_retries, 0);
+	assert_int_equal(s->max_candidates_underscores, 0);
+	assert_int_equal(s->low_speed_time_s, 0);
+	assert_true(s->max_failed_fraction == 0.0);
+	assert_int_equal(s->batch_size, 200);
+	assert_int_equal(s->connect_timeout_s, 10);
+	cfg_site_free(s);
+
+	s = expect_ok(BASE "quickpaged:\n  max_failed_fraction: 1\n"
+	    "  batch_size: 100000\n  max_candidates_underscores: 20\n");
+	assert_true(s->max_failed_fraction == 1.0);
+	assert_int_equal(s->batch_size, 100000);
+	assert_int_equal(s->max_candidates_underscores, 20);
+	cfg_site_free(s);
+
+	/* Without initial, initial is 8 but never above max. */
+	s = expect_ok(BASE "quickpaged:\n  concurrency:\n    max: 4\n");
+	assert_int_equal(s->concurrency.min, 1);
+	assert_int_equal(s->concurrency.initial, 4);
+	assert_int_equal(s->concurrency.max, 4);
+	cfg_site_free(s);
+
+	s = expect_ok(BASE "quickpaged:\n  concurrency: {min: 3}\n");
+	assert_int_equal(s->concurrency.min, 3);
+	assert_int_equal(s->concurrency.initial, 8);
+	assert_int_equal(s->concurrency.max, 64);
+	cfg_site_free(s);
+
+	s = expect_ok(BASE "quickpaged:\n  concurrency: {min: 1024, "
+	    "initial: 1024, max: 1024}\n");
+	assert_int_equal(s->concurrency.initial, 1024);
+	cfg_site_free(s);
+
+	/* A title prefix with YAML-special characters. */
+	s = expect_ok(BASE "html:\n  title_prefix: \"CNS: <&> 'x'\"\n");
+	assert_string_equal(s->title_prefix, "CNS: <&> 'x'");
+	cfg_site_free(s);
+}
+
+/* ---- the token ---- */
+
+static void
+test_token_from_file(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	s = expect_ok(BASE);
+	assert_string_equal(s->token, TOKEN);
+	cfg_site_free(s);
+}
+
+static void
+test_token_credentials_plain(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS", TOKEN2, 1), 0);
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+}
+
+static void
+test_token_credentials_json(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+	    "{\"user\": \"someone@example.org\", \"token\": \"" TOKEN2 "\"}",
+	    1), 0);
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+	    "  {\"token\":\"" TOKEN2 "\"}\n", 1), 0);
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+
+	/* JSON without a usable token: an error that names the variable. */
+	static const char *const bad[] = {
+		"{\"tok\": \"" TOKEN2 "\"}",
+		"{\"token\": 12, \"x\": \"" TOKEN2 "\"}",
+		"{\"token\": \"\", \"x\": \"" TOKEN2 "\"}",
+		"{\"token\": \"" TOKEN2 "\"",	/* not JSON */
+		"[\"token\", \"" TOKEN2 "\"]",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+		    bad[i], 1), 0);
+		/* NEUPRINT_TOKEN does not rescue a broken credentials value. */
+		assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+		expect_fail(BASE_NOTOKEN, NAME ": key 'neuprint.token'",
+		    "NEUPRINT_APPLICATION_CREDENTIALS", "token", NULL);
+	}
+}
+
+static void
+test_token_neuprint_token(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+}
+
+static void
+test_token_precedence(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS", TOKEN2, 1), 0);
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	/* 1. the file */
+	s = expect_ok(BASE);
+	assert_string_equal(s->token, TOKEN);
+	cfg_site_free(s);
+	/* 2. NEUPRINT_APPLICATION_CREDENTIALS */
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+	/* An empty value in the file or in a variable counts as absent. */
+	s = expect_ok(BASE_NOTOKEN "neuprint_extra: 1\n");
+	cfg_site_free(s);
+	s = expect_ok("neuprint:\n  server: h\n  dataset: d\n  token: \"\"\n"
+	    "output:\n  directory: /o\n");
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS", "", 1), 0);
+	/* 3. NEUPRINT_TOKEN */
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+	assert_int_equal(unsetenv("NEUPRINT_APPLICATION_CREDENTIALS"), 0);
+	s = expect_ok(BASE_NOTOKEN);
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+}
+
+static void
+test_token_none(void **state)
+{
+	(void)state;
+	expect_fail(BASE_NOTOKEN, NAME ": key 'neuprint.token'",
+	    "neuprint.token", "NEUPRINT_APPLICATION_CREDENTIALS",
+	    "NEUPRINT_TOKEN", NULL);
+	assert_int_equal(setenv("NEUPRINT_TOKEN", "", 1), 0);
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS", "", 1), 0);
+	expect_fail(BASE_NOTOKEN, NAME ": key 'neuprint.token'",
+	    "neuprint.token", "NEUPRINT_APPLICATION_CREDENTIALS",
+	    "NEUPRINT_TOKEN", NULL);
+	/* An empty token in the file: reported at its position. */
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: ''\n"
+	    "output:\n  directory: /o\n", NAME ":4:3: key 'neuprint.token'",
+	    "NEUPRINT_TOKEN", NULL);
+}
+
+/* ---- the server ---- */
+
+static void
+server_is(const char *given, const char *want)
+{
+	char yaml[512];
+	struct cfg_site *s;
+
+	snprintf(yaml, sizeof(yaml), "neuprint:\n  server: '%s'\n"
+	    "  dataset: d\n  token: " TOKEN "\noutput:\n  directory: /o\n",
+	    given);
+	s = expect_ok(yaml);
+	assert_string_equal(s->server, want);
+	cfg_site_free(s);
+}
+
+static void
+test_server(void **state)
+{
+	char yaml[512];
+
+	(void)state;
+	server_is("neuprint.janelia.org", "https://neuprint.janelia.org");
+	server_is("neuprint.janelia.org/", "https://neuprint.janelia.org");
+	server_is("https://neuprint.janelia.org", "https://neuprint.janelia.org");
+	server_is("https://neuprint.janelia.org/", "https://neuprint.janelia.org");
+	server_is("https://127.0.0.1:8443//", "https://127.0.0.1:8443");
+	server_is("localhost:8443", "https://localhost:8443");
+
+	static const char *const refused[] = {
+		"http://neuprint.janelia.org", "ftp://neuprint.janelia.org",
+		"https://", "https:///", "/",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(yaml, sizeof(yaml), "neuprint:\n  server: '%s'\n"
+		    "  dataset: d\n  token: " TOKEN "\noutput:\n"
+		    "  directory: /o\n", refused[i]);
+		expect_fail(yaml, NAME ":2:3: key 'neuprint.server'", NULL);
+	}
+	expect_fail("neuprint:\n  server: http://neuprint.janelia.org\n"
+	    "  dataset: d\n  token: " TOKEN "\noutput:\n  directory: /o\n",
+	    NAME ":2:3: key 'neuprint.server'", "HTTPS", NULL);
+}
+
+/* ---- missing keys ---- */
+
+static void
+test_missing_keys(void **state)
+{
+	(void)state;
+	expect_fail("neuprint:\n  dataset: d\n  token: " TOKEN "\n"
+	    "output:\n  directory: /o\n", NAME ": key 'neuprint.server'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: ''\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  directory: /o\n", NAME ":2:3: key 'neuprint.server'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  token: " TOKEN "\n"
+	    "output:\n  directory: /o\n", NAME ": key 'neuprint.dataset'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: ''\n  token: " TOKEN
+	    "\noutput:\n  directory: /o\n", NAME ":3:3: key 'neuprint.dataset'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\n", NAME ": key 'output.directory'", "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  formats: [html]\n", NAME ": key 'output.directory'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  directory: ''\n", NAME ":6:3: key 'output.directory'",
+	    NULL);
+	expect_fail("html:\n  title_prefix: x\n", NAME ": key 'neuprint.server'",
+	    NULL);
+	expect_fail("neuprint: {}\n", NAME ": key 'neuprint.server'", NULL);
+}
+
+/* ---- strictness of quickpaged: ---- */
+
+static void
+test_unknown_key(void **state)
+{
+	(void)state;
+	expect_fail(BASE "quickpaged:\n  batch_size: 10\n  batchsize: 10\n",
+	    NAME ":9:3: key 'quickpaged.batchsize'", "unknown key", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency:\n    min: 1\n"
+	    "    maximum: 10\n",
+	    NAME ":10:5: key 'quickpaged.concurrency.maximum'", "unknown key",
+	    NULL);
+	/* A misplaced token is reported by key, never by value. */
+	expect_fail(BASE "quickpaged:\n  token: " TOKEN "\n",
+	    NAME ":8:3: key 'quickpaged.token'", "unknown key", NULL);
+	expect_fail(BASE "quickpaged: {ca_file: /x, retries: 3}\n",
+	    NAME ":7:27: key 'quickpaged.retries'", NULL);
+}
+
+/* ---- node kinds and numbers ---- */
+
+static void
+test_wrong_kinds(void **state)
+{
+	(void)state;
+	expect_fail("neuprint:\n  server: [a, b]\n  dataset: d\n  token: "
+	    TOKEN "\noutput:\n  directory: /o\n",
+	    NAME ":2:11: key 'neuprint.server'", "single value", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset:\n    - a\n  token: "
+	    TOKEN "\noutput:\n  directory: /o\n",
+	    NAME ":4:5: key 'neuprint.dataset'", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: [" TOKEN
+	    "]\noutput:\n  directory: /o\n",
+	    NAME ":4:10: key 'neuprint.token'", "single value", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: {t: " TOKEN
+	    "}\noutput:\n  directory: /o\n",
+	    NAME ":4:10: key 'neuprint.token'", NULL);
+	expect_fail(BASE "html:\n  title_prefix: {a: b}\n",
+	    NAME ":8:17: key 'html.title_prefix'", NULL);
+	expect_fail("neuprint: [server, dataset]\n",
+	    NAME ":1:11: key 'neuprint'", "mapping", NULL);
+	expect_fail(BASE "html: Male CNS\n", NAME ":7:7: key 'html'",
+	    "mapping", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput: /srv/x\n", NAME ":5:9: key 'output'", "mapping", NULL);
+	expect_fail(BASE "quickpaged:\n  - batch_size: 1\n",
+	    NAME ":8:3: key 'quickpaged'", "mapping", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: 8\n",
+	    NAME ":8:16: key 'quickpaged.concurrency'", "mapping", NULL);
+	expect_fail(BASE "quickpaged:\n  ca_file: [a]\n",
+	    NAME ":8:12: key 'quickpaged.ca_file'", NULL);
+
+	/* Numbers. */
+	expect_fail(BASE "quickpaged:\n  batch_size: abc\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", "'abc'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: -3\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", "'-3'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: \"8\"\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: '8'\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 1.5\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 0x10\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 010\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 08\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size:\n",
+	    NAME ":8:", "key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: [1]\n",
+	    NAME ":8:15: key 'quickpaged.batch_size'", "number", NULL);
+	expect_fail(BASE "quickpaged:\n  max_retries: 99999999999\n",
+	    NAME ":8:16: key 'quickpaged.max_retries'", "too large", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency:\n    max: \"8\"\n",
+	    NAME ":9:10: key 'quickpaged.concurrency.max'", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency:\n    initial: eight\n",
+	    NAME ":9:14: key 'quickpaged.concurrency.initial'", "'eight'",
+	    NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: abc\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", "'abc'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: \"0.5\"\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: [0.5]\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: 1%\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
+}
+
+/* ---- ranges ---- */
+
+static void
+test_ranges(void **state)
+{
+	(void)state;
+	expect_fail(BASE "quickpaged:\n  concurrency: {min: 9, initial: 8}\n",
+	    NAME ":8:3: key 'quickpaged.concurrency'", "min <= initial",
+	    "9, 8, 64", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: {initial: 65}\n",
+	    NAME ":8:3: key 'quickpaged.concurrency'", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: {min: 4, max: 2}\n",
+	    NAME ":8:3: key 'quickpaged.concurrency'", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: {min: 0}\n",
+	    NAME ":8:3: key 'quickpaged.concurrency'", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: {max: 1025, "
+	    "initial: 8}\n", NAME ":8:3: key 'quickpaged.concurrency'", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency: {max: 0}\n",
+	    NAME ":8:3: key 'quickpaged.concurrency'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 0\n",
+	    NAME ":8:3: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  batch_size: 100001\n",
+	    NAME ":8:3: key 'quickpaged.batch_size'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_candidates_underscores: 21\n",
+	    NAME ":8:3: key 'quickpaged.max_candidates_underscores'", NULL);
+	expect_fail(BASE "quickpaged:\n  connect_timeout_s: 0\n",
+	    NAME ":8:3: key 'quickpaged.connect_timeout_s'", NULL);
+	expect_fail(BASE "quickpaged:\n  request_timeout_s: 0\n",
+	    NAME ":8:3: key 'quickpaged.request_timeout_s'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: 1.5\n",
+	    NAME ":8:3: key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: -0.1\n",
+	    NAME ":8:3: key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: nan\n",
+	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: inf\n",
+	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: .nan\n",
+	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
+}
+
+/* ---- YAML itself ---- */
+
+static void
+test_yaml_syntax(void **state)
+{
+	(void)state;
+	/* An unclosed flow sequence. */
+	expect_fail("neuprint:\n  server: [a, b\n  dataset: d\n",
+	    NAME ":", NULL);
+	assert_true(strspn(err + strlen(NAME ":"), "0123456789") > 0);
+	/* A mapping value where none may be: the position is exact. */
+	expect_fail("neuprint:\n  server: h\n  dataset: d: e\n",
+	    NAME ":3:13: ", "mapping values are not allowed", NULL);
+	/* A tab in the indentation. */
+	expect_fail("neuprint:\n\tserver: h\n", NAME ":2:1: ", NULL);
+	/* A bad indentation right after the token: no token in the message. */
+	expect_fail("neuprint:\n  server: h\n  token: " TOKEN "\n   dataset: d\n",
+	    NAME ":4:", NULL);
+	expect_fail("neuprint:\n  token: \"" TOKEN "\n", NAME ":", NULL);
+	expect_fail("neuprint:\n  token: " TOKEN ": x\n", NAME ":2:", NULL);
+	/* Not a mapping at all. */
+	expect_fail("- neuprint\n- output\n", NAME ":1:1: ", "mapping", NULL);
+	expect_fail("just a string\n", NAME ":1:1: ", NULL);
+	expect_fail("", NAME ":1:1: ", NULL);
+	expect_fail("# only a comment\n", NAME ":1:1: ", NULL);
+	/* Duplicate keys. */
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\n  token: " TOKEN "x\noutput:\n  directory: /o\n", NAME, NULL);
+	/* An alias that names no anchor. */
+	expect_fail(BASE "x: *nowhere\n", NAME ":7:", NULL);
+}
+
+/* ---- relative paths ---- */
+
+static void
+test_relative_refused_by_parse(void **state)
+{
+	(void)state;
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  directory: out\n", NAME ":6:3: key 'output.directory'",
+	    "absolute", NULL);
+	expect_fail(BASE "quickpaged:\n  ca_file: ca.pem\n",
+	    NAME ":8:3: key 'quickpaged.ca_file'", "absolute", NULL);
+	expect_fail(BASE "quickpaged:\n  template_dir: ./templates\n",
+	    NAME ":8:3: key 'quickpaged.template_dir'", "absolute", NULL);
+	expect_fail(BASE "quickpaged:\n  template_dir: ''\n",
+	    NAME ":8:3: key 'quickpaged.template_dir'", NULL);
+}
+
+static void
+test_load_resolves_relative(void **state)
+{
+	char *dir = mktmp(), *sub, *file, *want, *p;
+	char cwd[PATH_MAX];
+	struct cfg_site *s = NULL;
+	int rc;
+
+	(void)state;
+	sub = path_join(dir, "sites");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	file = path_join(sub, "cns.yaml");
+	write_file(file, "neuprint:\n  server: h\n  dataset: d\n  token: "
+	    TOKEN "\noutput:\n  directory: ../pages\nquickpaged:\n"
+	    "  ca_file: ca.pem\n  template_dir: tpl/x\n");
+
+	/* An absolute file name. */
+	rc = cfg_site_load(file, &s, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("rc %d: %s", rc, err);
+	want = path_join(sub, "../pages");
+	assert_string_equal(s->output_dir, want);
+	free(want);
+	want = path_join(sub, "ca.pem");
+	assert_string_equal(s->ca_file, want);
+	free(want);
+	want = path_join(sub, "tpl/x");
+	assert_string_equal(s->template_dir, want);
+	free(want);
+	assert_string_equal(s->token, TOKEN);
+	cfg_site_free(s);
+
+	/* Relative file names: against the working directory. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	rc = cfg_site_load("sites/cns.yaml", &s, err, sizeof(err));
+	if (rc == 0) {
+		p = realpath(s->ca_file, NULL);
+		assert_null(p);	/* ca.pem does not exist; only the text counts */
+		want = path_join(sub, "ca.pem");
+		assert_string_equal(s->ca_file, want);
+		free(want);
+		cfg_site_free(s);
+	}
+	assert_int_equal(chdir(sub), 0);
+	if (rc == 0) {
+		rc = cfg_site_load("cns.yaml", &s, err, sizeof(err));
+		if (rc == 0) {
+			want = path_join(sub, "ca.pem");
+			assert_string_equal(s->ca_file, want);
+			free(want);
+			want = path_join(sub, "../pages");
+			assert_string_equal(s->output_dir, want);
+			free(want);
+			cfg_site_free(s);
+		}
+	}
+	assert_int_equal(chdir(cwd), 0);
+	if (rc != 0)
+		fail_msg("rc %d: %s", rc, err);
+
+	/* Absolute paths are kept as written. */
+	write_file(file, "neuprint:\n  server: h\n  dataset: d\n  token: "
+	    TOKEN "\noutput:\n  directory: /srv/pages\nquickpaged:\n"
+	    "  ca_file: /etc/ca.pem\n");
+	rc = cfg_site_load(file, &s, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("rc %d: %s", rc, err);
+	assert_string_equal(s->output_dir, "/srv/pages");
+	assert_string_equal(s->ca_file, "/etc/ca.pem");
+	assert_null(s->template_dir);
+	cfg_site_free(s);
+
+	free(file);
+	free(sub);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- cfg_site_load's own errors ---- */
+
+static void
+test_load_errors(void **state)
+{
+	char *dir = mktmp(), *file, *missing, *prefix;
+	struct cfg_site *s = (struct cfg_site *)1;
+	int rc;
+
+	(void)state;
+	missing = path_join(dir, "no-such.yaml");
+	rc = cfg_site_load(missing, &s, err, sizeof(err));
+	assert_int_equal(rc, -ENOENT);
+	assert_null(s);
+	assert_prefix(err, missing);
+	assert_contains(err, "No such file");
+
+	/* A directory is not a config. */
+	s = (struct cfg_site *)1;
+	rc = cfg_site_load(dir, &s, err, sizeof(err));
+	assert_true(rc < 0);
+	assert_null(s);
+	assert_prefix(err, dir);
+
+	/* Errors inside the file name the file, the line and the column. */
+	file = path_join(dir, "site.yaml");
+	write_file(file, BASE "quickpaged:\n  batch_size: many\n");
+	s = (struct cfg_site *)1;
+	rc = cfg_site_load(file, &s, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	assert_null(s);
+	assert_true(asprintf(&prefix, "%s:8:15: key 'quickpaged.batch_size'",
+	    file) > 0);
+	assert_prefix(err, prefix);
+	free(prefix);
+	assert_no_secret(err);
+
+	write_file(file, BASE "quickpaged:\n  concurrency: {min: 9}\n");
+	rc = cfg_site_load(file, &s, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	assert_true(asprintf(&prefix, "%s:8:3: key 'quickpaged.concurrency'",
+	    file) > 0);
+	assert_prefix(err, prefix);
+	free(prefix);
+	assert_no_secret(err);
+
+	write_file(file, "neuprint:\n  server: h\n  dataset: d\n"
+	    "output:\n  directory: out\n");
+	rc = cfg_site_load(file, &s, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	assert_true(asprintf(&prefix, "%s: key 'neuprint.token'", file) > 0);
+	assert_prefix(err, prefix);
+	free(prefix);
+
+	/* Unreadable: skipped as root, who reads anything. */
+	if (geteuid() != 0) {
+		write_file(file, BASE);
+		assert_int_equal(chmod(file, 0), 0);
+		rc = cfg_site_load(file, &s, err, sizeof(err));
+		assert_int_equal(rc, -EACCES);
+		assert_prefix(err, file);
+	}
+
+	free(file);
+	free(missing);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- the token stays out of every message ---- */
+
+static void
+test_token_not_in_errors(void **state)
+{
+	static const char *const docs[] = {
+		/* errors elsewhere, with the token in the file */
+		BASE "quickpaged:\n  batch_size: x\n",
+		BASE "quickpaged:\n  unknown: 1\n",
+		BASE "quickpaged:\n  concurrency: {min: 5, max: 2}\n",
+		BASE "quickpaged:\n  ca_file: rel.pem\n",
+		BASE "quickpaged:\n  max_failed_fraction: 2\n",
+		BASE "html: [x]\n",
+		"neuprint:\n  server: http://h\n  dataset: d\n  token: " TOKEN "\n"
+		    "output:\n  directory: /o\n",
+		"neuprint:\n  server: h\n  token: " TOKEN "\n"
+		    "output:\n  directory: /o\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN "\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN "\n"
+		    "output:\n  directory: o\n",
+		/* the token itself malformed or misplaced */
+		"neuprint:\n  server: h\n  dataset: d\n  token: [" TOKEN "]\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token:\n    - " TOKEN "\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: '" TOKEN "\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN " : x\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN "\n"
+		    "  token: " TOKEN "\noutput:\n  directory: /o\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: &a " TOKEN "\n"
+		    "  server: *a\n",
+		"- " TOKEN "\n",
+		TOKEN "\n",
+		"neuprint: " TOKEN "\n",
+		BASE "quickpaged:\n  " TOKEN ": 1\n",
+		"neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN "\n"
+		    "\t\n  x: {\n",
+	};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		expect_fail(docs[i], NAME ":", NULL);
+
+	/* Environment tokens, with errors after they were read. */
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+	    "{\"token\": \"" TOKEN2 "\"}", 1), 0);
+	expect_fail(BASE_NOTOKEN "quickpaged:\n  batch_size: 0\n", NAME ":",
+	    NULL);
+	expect_fail(BASE_NOTOKEN "quickpaged:\n  ca_file: x\n", NAME ":", NULL);
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+	    "{\"token\" \"" TOKEN2 "\"}", 1), 0);
+	expect_fail(BASE_NOTOKEN, NAME ":", NULL);
+	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
+	    "{\"token\": [\"" TOKEN2 "\"]}", 1), 0);
+	expect_fail(BASE_NOTOKEN, NAME ":", NULL);
+}
+
+/* A short error buffer is filled, terminated, never overrun. */
+static void
+test_short_err_buffer(void **state)
+{
+	char small[24];
+	struct cfg_site *s;
+	const char *yaml = BASE "quickpaged:\n  batch_size: abc\n";
+	int rc;
+
+	(void)state;
+	memset(small, 'X', sizeof(small));
+	rc = cfg_site_parse(NAME, yaml, strlen(yaml), &s, small, sizeof(small));
+	assert_int_equal(rc, -EINVAL);
+	assert_null(s);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_prefix(small, NAME ":8:15: key");
+	cfg_site_free(NULL);
+}
+
+/* Input need not be NUL-terminated: LEN bounds it. */
+static void
+test_length_bounded(void **state)
+{
+	struct cfg_site *s = NULL;
+	char *text;
+	size_t len = strlen(BASE);
+	int rc;
+
+	(void)state;
+	assert_non_null(text = malloc(len));
+	memcpy(text, BASE, len);
+	rc = cfg_site_parse(NAME, text, len, &s, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("rc %d: %s", rc, err);
+	assert_string_equal(s->output_dir, "/srv/quickpage/cns");
+	cfg_site_free(s);
+	/* Only the part before LEN counts. */
+	rc = cfg_site_parse(NAME, BASE "quickpaged: {batch_size: 0}\n",
+	    len, &s, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(s->batch_size, 200);
+	cfg_site_free(s);
+	free(text);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_full_quickpage_config),
+		T(test_example_file),
+		T(test_defaults),
+		T(test_explicit_values),
+		T(test_token_from_file),
+		T(test_token_credentials_plain),
+		T(test_token_credentials_json),
+		T(test_token_neuprint_token),
+		T(test_token_precedence),
+		T(test_token_none),
+		T(test_server),
+		T(test_missing_keys),
+		T(test_unknown_key),
+		T(test_wrong_kinds),
+		T(test_ranges),
+		T(test_yaml_syntax),
+		T(test_relative_refused_by_parse),
+		T(test_load_resolves_relative),
+		T(test_load_errors),
+		T(test_token_not_in_errors),
+		T(test_short_err_buffer),
+		T(test_length_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
