@@ -45,17 +45,6 @@ on_signal(uv_signal_t *s, int signum)
 		job_cancel(r->job);
 }
 
-static unsigned long
-retries(const struct up_stats *q)
-{
-	unsigned long n = 0;
-	int i;
-
-	for (i = 0; i < UP_NCAUSES; i++)
-		n += q->retries[i];
-	return n;
-}
-
 static void
 print_text(const struct cfg_site *site, const struct job_summary *s,
     const char *const *fail, size_t nfail)
@@ -66,7 +55,7 @@ print_text(const struct cfg_site *site, const struct job_summary *s,
 	    "%zu unmatched pages, %zu failed types\n", site->dataset, s->stems,
 	    s->pages, s->types, s->unmatched, s->failed);
 	printf("queries %lu (%lu requests, %lu retries, %zu splits), "
-	    "received %.2f MB\n", s->q.queries, s->q.attempts, retries(&s->q),
+	    "received %.2f MB\n", s->q.queries, s->q.attempts, up_retries(&s->q),
 	    s->splits, (double)s->q.bytes_in / 1e6);
 	printf("seconds: scan %.3f, meta %.3f, fetch+roi %.3f (roi cpu %.3f), "
 	    "render %.3f, total %.3f\n", s->stage_s[JOB_SCAN],

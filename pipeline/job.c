@@ -530,17 +530,6 @@ job_failures(const struct job *j, const char *const **out)
 	return j->nfailures;
 }
 
-static unsigned long
-sum_retries(const struct up_stats *q)
-{
-	unsigned long n = 0;
-	int i;
-
-	for (i = 0; i < UP_NCAUSES; i++)
-		n += q->retries[i];
-	return n;
-}
-
 /* The server's limit from this job's start on, in job seconds. */
 static void
 add_trace(cJSON *o, const struct job *j)
@@ -600,7 +589,7 @@ job_summary_json(const struct job *j)
 	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
 	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
 	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
-	cJSON_AddNumberToObject(o, "retries", (double)sum_retries(&s->q));
+	cJSON_AddNumberToObject(o, "retries", (double)up_retries(&s->q));
 	st = cJSON_AddObjectToObject(o, "retries_by_cause");
 	for (i = 0; i < UP_NCAUSES; i++)
 		cJSON_AddNumberToObject(st, up_cause_name(i),

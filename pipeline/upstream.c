@@ -465,6 +465,17 @@ up_cause_name(enum up_cause c)
 	return c < UP_NCAUSES ? names[c] : "?";
 }
 
+unsigned long
+up_retries(const struct up_stats *st)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; i < UP_NCAUSES; i++)
+		n += st->retries[i];
+	return n;
+}
+
 double
 up_clock(const struct upstream *u)
 {

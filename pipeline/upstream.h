@@ -54,6 +54,8 @@ struct up_stats {
 	double		 busy_s;	/* sum of attempt durations */
 };
 
+unsigned long up_retries(const struct up_stats *st);	/* all causes */
+
 /* Final outcome of a query. */
 enum up_status {
 	UP_OK,			/* rows in res */
