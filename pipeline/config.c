@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,8 @@ struct raw {
 };
 
 #define OPT	CYAML_FLAG_OPTIONAL
-#define OPTP	(CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER)
+/* "key:", "key: ~" and "key: null" mean absent, as in QuickPage (PyYAML). */
+#define OPTP	(CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
 
 static const cyaml_schema_field_t neuprint_fields[] = {
 	CYAML_FIELD_STRING_PTR("server", OPTP, struct raw_neuprint, server, 0, CYAML_UNLIMITED),
@@ -158,6 +160,37 @@ known_index(const char *path)
 	return -1;
 }
 
+/* A plain empty, ~ or null scalar: what libcyaml's NULL_STR reads as NULL. */
+static int
+is_null(const yaml_node_t *v)
+{
+	const char *s = (const char *)v->data.scalar.value;
+
+	return v->type == YAML_SCALAR_NODE &&
+	    v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0);
+}
+
+/*
+ * Messages quote a value or key only when it cannot be a token pasted in
+ * the wrong place: short, and (for keys) made of key characters.
+ */
+static int
+quotable(const char *s, size_t max, int keychars)
+{
+	size_t n = strlen(s), i;
+
+	if (n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (keychars ? !(s[i] == '_' || s[i] == '-' ||
+		    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9')) : (s[i] < ' ' || s[i] > '~'))
+			return 0;
+	return 1;
+}
+
 static int
 fail_at(struct walk *w, const yaml_mark_t *m, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -187,7 +220,13 @@ check_uint(struct walk *w, yaml_node_t *v, const char *path)
 	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
 		return fail_at(w, &v->start_mark, path,
-		    "expected a whole number >= 0, got '%.40s'", s);
+		    "expected a whole number >= 0 (unquoted), got %s%s%s",
+		    quotable(s, 24, 0) ? "'" : "",
+		    quotable(s, 24, 0) ? s : "a longer text",
+		    quotable(s, 24, 0) ? "'" : "");
+	if (s[0] == '0' && s[1] != '\0')	/* libcyaml: octal */
+		return fail_at(w, &v->start_mark, path,
+		    "write the number without leading zeros, got '%s'", s);
 	errno = 0;
 	n = strtoul(s, &end, 10);
 	if (errno || n > UINT_MAX)
@@ -201,13 +240,18 @@ check_float(struct walk *w, yaml_node_t *v, const char *path)
 	const char *s = (const char *)v->data.scalar.value;
 	char *end;
 
+	double d;
+
 	errno = 0;
-	strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno ||
+	d = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno || !isfinite(d) ||
 	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
 		return fail_at(w, &v->start_mark, path,
-		    "expected a number, got '%.40s'", s);
+		    "expected a number (unquoted), got %s%s%s",
+		    quotable(s, 24, 0) ? "'" : "",
+		    quotable(s, 24, 0) ? s : "a longer text",
+		    quotable(s, 24, 0) ? "'" : "");
 	return 0;
 }
 
@@ -218,6 +262,8 @@ check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 {
 	switch (known[k].kind) {
 	case K_MAP:
+		if (is_null(v))
+			return 0;	/* "quickpaged:" with every key commented out */
 		if (v->type != YAML_MAPPING_NODE)
 			return fail_at(w, &v->start_mark, path,
 			    "expected a mapping of keys");
@@ -258,12 +304,17 @@ walk_map(struct walk *w, yaml_node_t *map, const char *prefix, int strict)
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
 		    (const char *)key->data.scalar.value);
 		if ((k = known_index(path)) < 0) {
-			if (strict)
-				return fail_at(w, &key->start_mark, path,
-				    "unknown key in the quickpaged section "
-				    "(see docs/configuration.md)");
-			continue;
+			if (!strict)
+				continue;
+			if (!quotable((const char *)key->data.scalar.value, 64, 1))
+				snprintf(path, sizeof(path), "%s.?", prefix);
+			return fail_at(w, &key->start_mark, path,
+			    "unknown key in the quickpaged section "
+			    "(see docs/configuration.md)");
 		}
+		if (w->line[k])
+			return fail_at(w, &key->start_mark, path,
+			    "given twice (first on line %d)", w->line[k]);
 		w->line[k] = (int)key->start_mark.line + 1;
 		w->col[k] = (int)key->start_mark.column + 1;
 		if ((rc = check_value(w, k, val, path)) < 0)
@@ -362,8 +413,8 @@ resolve_token(struct walk *w, struct cfg_site *s, const char *given)
 	if ((v = getenv("NEUPRINT_APPLICATION_CREDENTIALS")) && *v) {
 		if ((s->token = token_from_credentials(v)) == NULL)
 			return fail_key(w, "neuprint.token", "no token: "
-			    "NEUPRINT_APPLICATION_CREDENTIALS holds JSON "
-			    "without a \"token\" string");
+			    "NEUPRINT_APPLICATION_CREDENTIALS holds a ':', so "
+			    "it must be JSON {\"token\": \"...\"}, and is not");
 		return 0;
 	}
 	if ((v = getenv("NEUPRINT_TOKEN")) && *v)
@@ -394,6 +445,9 @@ set_server(struct walk *w, struct cfg_site *s, const char *v)
 	n = strlen(s->server);
 	while (n > 8 && s->server[n - 1] == '/')
 		s->server[--n] = '\0';
+	if (n <= 8 || s->server[8] == '/')
+		return fail_key(w, "neuprint.server", "no host name (e.g. "
+		    "neuprint.janelia.org)");
 	return 0;
 }
 
@@ -448,8 +502,10 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 	    q->max_failed_fraction : 0.01;
 	s->concurrency.min = pick(w, "quickpaged.concurrency.min", c->min, 1);
 	s->concurrency.max = pick(w, "quickpaged.concurrency.max", c->max, 64);
+	/* Unset initial: 8, within [min, max] (a bad min/max is caught below). */
 	s->concurrency.initial = pick(w, "quickpaged.concurrency.initial",
-	    c->initial, s->concurrency.max < 8 ? s->concurrency.max : 8);
+	    c->initial, s->concurrency.max < 8 ? s->concurrency.max :
+	    s->concurrency.min > 8 ? s->concurrency.min : 8);
 	if (s->batch_size < 1 || s->batch_size > 100000)
 		return fail_key(w, "quickpaged.batch_size", "must be 1..100000");
 	if (s->max_candidates_underscores > 20)
@@ -459,7 +515,7 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 		return fail_key(w, s->connect_timeout_s < 1 ?
 		    "quickpaged.connect_timeout_s" :
 		    "quickpaged.request_timeout_s", "must be at least 1 second");
-	if (s->max_failed_fraction < 0 || s->max_failed_fraction > 1)
+	if (!(s->max_failed_fraction >= 0 && s->max_failed_fraction <= 1))
 		return fail_key(w, "quickpaged.max_failed_fraction",
 		    "must be between 0 and 1");
 	if (s->concurrency.min < 1 || s->concurrency.max > 1024 ||

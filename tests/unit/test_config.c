@@ -350,7 +350,7 @@ test_defaults(void **state)
 	assert_null(s->ca_file);
 	assert_null(s->template_dir);
 	assert_int_equal(s->batch_size, 200);
-	assert_int_equal(s->max_candidates_underscores, 6);
+	assert_int_equal(s->max_candidates_underscores, 8);
 	assert_int_equal(s->concurrency.min, 1);
 	assert_int_equal(s->concurrency.initial, 8);
 	assert_int_equal(s->concurrency.max, 64);
@@ -410,6 +410,12 @@ test_explicit_values(void **state)
 	assert_int_equal(s->concurrency.max, 64);
 	cfg_site_free(s);
 
+	s = expect_ok(BASE "quickpaged:\n  concurrency: {min: 16}\n");
+	assert_int_equal(s->concurrency.min, 16);
+	assert_int_equal(s->concurrency.initial, 16);
+	assert_int_equal(s->concurrency.max, 64);
+	cfg_site_free(s);
+
 	s = expect_ok(BASE "quickpaged:\n  concurrency: {min: 1024, "
 	    "initial: 1024, max: 1024}\n");
 	assert_int_equal(s->concurrency.initial, 1024);
@@ -419,6 +425,54 @@ test_explicit_values(void **state)
 	s = expect_ok(BASE "html:\n  title_prefix: \"CNS: <&> 'x'\"\n");
 	assert_string_equal(s->title_prefix, "CNS: <&> 'x'");
 	cfg_site_free(s);
+}
+
+/* "key:", "key: ~", "key: null": absent, as QuickPage (PyYAML) reads them. */
+static void
+test_null_values(void **state)
+{
+	struct cfg_site *s;
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	s = expect_ok(BASE_NOTOKEN "  token: null\n");
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+	s = expect_ok(BASE_NOTOKEN "  token: ~\n");
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+	s = expect_ok(BASE_NOTOKEN "  token:\n");
+	assert_string_equal(s->token, TOKEN3);
+	cfg_site_free(s);
+	/* Every key of our section commented out; empty sections. */
+	s = expect_ok(BASE "html:\n  title_prefix: ~\nquickpaged:\n"
+	    "  # batch_size: 200\n  ca_file: null\n  template_dir:\n"
+	    "  concurrency:\n");
+	assert_string_equal(s->title_prefix, "");
+	assert_null(s->ca_file);
+	assert_null(s->template_dir);
+	assert_int_equal(s->batch_size, 200);
+	assert_int_equal(s->concurrency.initial, 8);
+	cfg_site_free(s);
+	s = expect_ok(BASE "html:\nquickpaged: ~\n");
+	assert_int_equal(s->concurrency.max, 64);
+	cfg_site_free(s);
+	/* Quoted empty strings too. */
+	s = expect_ok(BASE "html:\n  title_prefix: ''\nquickpaged:\n"
+	    "  ca_file: \"\"\n  template_dir: ''\n");
+	assert_string_equal(s->title_prefix, "");
+	assert_null(s->ca_file);
+	assert_null(s->template_dir);
+	cfg_site_free(s);
+	expect_fail("neuprint:\n  server: ~\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  directory: /o\n", NAME ":2:3: key 'neuprint.server'",
+	    "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n  directory: null\n",
+	    NAME ":6:3: key 'output.directory'", "missing", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\noutput:\n", NAME ": key 'output.directory'", "missing", NULL);
+	expect_fail("neuprint:\n", NAME ": key 'neuprint.server'", NULL);
 }
 
 /* ---- the token ---- */
@@ -471,7 +525,8 @@ test_token_credentials_json(void **state)
 		"{\"token\": 12, \"x\": \"" TOKEN2 "\"}",
 		"{\"token\": \"\", \"x\": \"" TOKEN2 "\"}",
 		"{\"token\": \"" TOKEN2 "\"",	/* not JSON */
-		"[\"token\", \"" TOKEN2 "\"]",
+		"[{\"token\": \"" TOKEN2 "\"}]",
+		"user:" TOKEN2,
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
@@ -634,9 +689,22 @@ test_unknown_key(void **state)
 	    "    maximum: 10\n",
 	    NAME ":10:5: key 'quickpaged.concurrency.maximum'", "unknown key",
 	    NULL);
-	/* A misplaced token is reported by key, never by value. */
+	/* A misplaced token is reported by key, never by value... */
 	expect_fail(BASE "quickpaged:\n  token: " TOKEN "\n",
 	    NAME ":8:3: key 'quickpaged.token'", "unknown key", NULL);
+	/* ...and a key that does not look like one is not shown. */
+	expect_fail(BASE "quickpaged:\n  " TOKEN ": 1\n",
+	    NAME ":8:3: key 'quickpaged.?'", "unknown key", NULL);
+	expect_fail(BASE "quickpaged:\n  concurrency:\n    " TOKEN ":\n",
+	    NAME ":9:5: key 'quickpaged.concurrency.?'", "unknown key", NULL);
+	/* Our keys given twice, anywhere. */
+	expect_fail(BASE "quickpaged:\n  batch_size: 10\n  batch_size: 20\n",
+	    NAME ":9:3: key 'quickpaged.batch_size'", "twice", "line 8", NULL);
+	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
+	    "\n  token: " TOKEN "\noutput:\n  directory: /o\n",
+	    NAME ":5:3: key 'neuprint.token'", "twice", NULL);
+	expect_fail(BASE "output:\n  x: 1\n", NAME ":7:1: key 'output'",
+	    "twice", NULL);
 	expect_fail(BASE "quickpaged: {ca_file: /x, retries: 3}\n",
 	    NAME ":7:27: key 'quickpaged.retries'", NULL);
 }
@@ -688,7 +756,7 @@ test_wrong_kinds(void **state)
 	expect_fail(BASE "quickpaged:\n  batch_size: 0x10\n",
 	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
 	expect_fail(BASE "quickpaged:\n  batch_size: 010\n",
-	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
+	    NAME ":8:15: key 'quickpaged.batch_size'", "leading zeros", NULL);
 	expect_fail(BASE "quickpaged:\n  batch_size: 08\n",
 	    NAME ":8:15: key 'quickpaged.batch_size'", NULL);
 	expect_fail(BASE "quickpaged:\n  batch_size:\n",
@@ -709,6 +777,11 @@ test_wrong_kinds(void **state)
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: [0.5]\n",
 	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: 1%\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
+	/* A long value is not quoted: it could be a misplaced token. */
+	expect_fail(BASE "quickpaged:\n  max_retries: " TOKEN "\n",
+	    NAME ":8:16: key 'quickpaged.max_retries'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: " TOKEN "\n",
 	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
 }
 
@@ -746,9 +819,11 @@ test_ranges(void **state)
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: -0.1\n",
 	    NAME ":8:3: key 'quickpaged.max_failed_fraction'", NULL);
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: nan\n",
-	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: inf\n",
-	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
+	expect_fail(BASE "quickpaged:\n  max_failed_fraction: 1e999\n",
+	    NAME ":8:24: key 'quickpaged.max_failed_fraction'", NULL);
 	expect_fail(BASE "quickpaged:\n  max_failed_fraction: .nan\n",
 	    NAME ":8:", "key 'quickpaged.max_failed_fraction'", NULL);
 }
@@ -798,17 +873,15 @@ test_relative_refused_by_parse(void **state)
 	    NAME ":8:3: key 'quickpaged.ca_file'", "absolute", NULL);
 	expect_fail(BASE "quickpaged:\n  template_dir: ./templates\n",
 	    NAME ":8:3: key 'quickpaged.template_dir'", "absolute", NULL);
-	expect_fail(BASE "quickpaged:\n  template_dir: ''\n",
-	    NAME ":8:3: key 'quickpaged.template_dir'", NULL);
 }
 
 static void
 test_load_resolves_relative(void **state)
 {
-	char *dir = mktmp(), *sub, *file, *want, *p;
+	char *dir = mktmp(), *sub, *file, *want;
 	char cwd[PATH_MAX];
 	struct cfg_site *s = NULL;
-	int rc;
+	int rc, ok = 0;
 
 	(void)state;
 	sub = path_join(dir, "sites");
@@ -839,29 +912,24 @@ test_load_resolves_relative(void **state)
 	assert_int_equal(chdir(dir), 0);
 	rc = cfg_site_load("sites/cns.yaml", &s, err, sizeof(err));
 	if (rc == 0) {
-		p = realpath(s->ca_file, NULL);
-		assert_null(p);	/* ca.pem does not exist; only the text counts */
 		want = path_join(sub, "ca.pem");
-		assert_string_equal(s->ca_file, want);
+		ok = strcmp(s->ca_file, want) == 0;
 		free(want);
 		cfg_site_free(s);
 	}
-	assert_int_equal(chdir(sub), 0);
-	if (rc == 0) {
+	if (rc == 0 && ok && chdir(sub) == 0) {
 		rc = cfg_site_load("cns.yaml", &s, err, sizeof(err));
 		if (rc == 0) {
-			want = path_join(sub, "ca.pem");
-			assert_string_equal(s->ca_file, want);
-			free(want);
 			want = path_join(sub, "../pages");
-			assert_string_equal(s->output_dir, want);
+			ok = strcmp(s->output_dir, want) == 0;
 			free(want);
 			cfg_site_free(s);
 		}
 	}
-	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(chdir(cwd), 0);	/* before any assertion fails */
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
+	assert_true(ok);
 
 	/* Absolute paths are kept as written. */
 	write_file(file, "neuprint:\n  server: h\n  dataset: d\n  token: "
@@ -918,7 +986,8 @@ test_load_errors(void **state)
 	free(prefix);
 	assert_no_secret(err);
 
-	write_file(file, BASE "quickpaged:\n  concurrency: {min: 9}\n");
+	write_file(file, BASE "quickpaged:\n  concurrency: {min: 9, "
+	    "initial: 8}\n");
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	assert_true(asprintf(&prefix, "%s:8:3: key 'quickpaged.concurrency'",
@@ -1000,7 +1069,7 @@ test_token_not_in_errors(void **state)
 	    NULL);
 	expect_fail(BASE_NOTOKEN "quickpaged:\n  ca_file: x\n", NAME ":", NULL);
 	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
-	    "{\"token\" \"" TOKEN2 "\"}", 1), 0);
+	    "{\"token\" \"" TOKEN2 "\", \"a\": 1}", 1), 0);
 	expect_fail(BASE_NOTOKEN, NAME ":", NULL);
 	assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",
 	    "{\"token\": [\"" TOKEN2 "\"]}", 1), 0);
@@ -1062,6 +1131,7 @@ main(void)
 		T(test_example_file),
 		T(test_defaults),
 		T(test_explicit_values),
+		T(test_null_values),
 		T(test_token_from_file),
 		T(test_token_credentials_plain),
 		T(test_token_credentials_json),
