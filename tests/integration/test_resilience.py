@@ -128,5 +128,209 @@ class TestConverge(Base):
             self.assertEqual(got, ref)
 
 
+
+# Which retry cause each emulator fault kind should show up as.
+CAUSE_OF_FAULT = {"500": "5xx", "502": "5xx", "503": "overload", "429": "overload",
+                  "reset": "reset", "stall": "timeout", "truncate": "reset",
+                  "badjson": "badbody"}
+
+
+class TestFaults(Base):
+    """5 % faults of every kind: the same index as without faults."""
+
+    def test_every_fault_kind(self):
+        extra = ["--latency-ms", "0", "--fault-rate", "0.05", "--stall-s", "3"]
+        with h.Emulator(self.work, self.scale, extra=extra) as emu:
+            ref = self.reference(emu)
+            cfg = self.config(emu, batch_size=2, low_speed_time_s=1,
+                              request_timeout_s=10)
+            t = time.monotonic()
+            r, s = rh.run_json(cfg, timeout=300)
+            took = time.monotonic() - t
+            self.assertEqual(r.returncode, 0, r.stderr)
+            st = emu.admin("/emu/stats?floor=0")
+            self.report("fault rate 0.05", s)
+            log("  emulator faults by kind: %s (of %d requests); run took %.1f s"
+                % (json.dumps(st["faults"]), st["requests"], took))
+            got = rh.without_generated_at(h.load_types(self.out))
+
+            self.assertEqual(got, ref)
+            self.assertEqual(s["failures"], [])
+            self.assertEqual(s["failed"], 0)
+            byc = s["retries_by_cause"]
+            self.assertEqual(sum(byc.values()), s["retries"])
+            self.assertEqual(s["requests"], s["queries"] + s["retries"])
+            # Every kind was drawn (the draws are seeded: this holds for
+            # these flags), and each shows up under its cause.
+            self.assertEqual(sorted(k for k, n in st["faults"].items() if n),
+                             sorted(CAUSE_OF_FAULT))
+            for kind, cause in CAUSE_OF_FAULT.items():
+                self.assertGreater(byc[cause], 0, "%s faults, no %s retries"
+                                   % (kind, cause))
+            self.assertEqual(byc["connect"], 0)
+
+
+class TestCapacityChange(Base):
+    """capacity 8 -> 2 -> 8 while running: the limit follows both ways."""
+
+    SWITCH = (6.0, 13.0)	# seconds after the start: to 2, back to 8
+    SETTLE = 1.5		# not judged right after a switch
+
+    def test_limit_follows_capacity(self):
+        extra = ["--latency-ms", "0", "--row-us", "2000", "--json-us", "3000",
+                 "--capacity", "8", "--queue", "16"]
+        with h.Emulator(self.work, self.scale, extra=extra) as emu:
+            cfg = self.config(emu, batch_size=BATCH, conc=(1, 8, 64))
+            run = rh.Run(cfg, "--json")
+            t_down = t_up = None
+            if run.sleep_until(self.SWITCH[0]):
+                emu.admin("/emu/config", {"capacity": 2})
+                t_down = run.since()
+            if run.sleep_until(self.SWITCH[1]):
+                emu.admin("/emu/config", {"capacity": 8})
+                t_up = run.since()
+            self.assertEqual(run.wait(), 0, run.stderr)
+            s = run.summary()
+            self.report("capacity 8 -> 2 (t=%s) -> 8 (t=%s)" % (t_down, t_up), s)
+            self.assertIsNotNone(t_up, "the run ended before the capacity went back up")
+            tr, end = s["limit_trace"], s["wall_s"]
+            phases = [(self.SETTLE, t_down), (t_down + self.SETTLE, t_up),
+                      (t_up + self.SETTLE, end)]
+            means = [rh.trace_mean(tr, a, b) for a, b in phases]
+            log("  mean limit: capacity 8 [%.1f, %.1f] %.2f; capacity 2 [%.1f, %.1f] "
+                "%.2f; capacity 8 [%.1f, %.1f] %.2f"
+                % tuple(x for (a, b), m in zip(phases, means) for x in (a, b, m)))
+            self.assertGreaterEqual(end - phases[2][0], 3.0,
+                                    "too little time at capacity 8 after the dip")
+            self.assertLess(means[1], 0.6 * means[0])
+            self.assertLess(means[1], 0.6 * means[2])
+            self.assertLessEqual(means[1], 4.0)
+
+
+def pick_names(types, n):
+    """N type names no other name contains (the emulator fails a query
+    whose text contains a --fail-types name), plain enough that the page
+    stem is the name; spread over the alphabet, deterministic."""
+    names = [t["name"] for t in types["types"] if t["counts"]] + types["unmatched"]
+    ok = [m for m in sorted(t["name"] for t in types["types"] if t["counts"])
+          if len(m) >= 4 and m.isascii() and all(c.isalnum() or c in "-_" for c in m)
+          and not any(m in o for o in names if o != m)]
+    return [ok[(i + 1) * len(ok) // (n + 1)] for i in range(n)]
+
+
+class TestFailingTypes(Base):
+    """Types the server always fails: isolated by splitting and reported."""
+
+    def test_one_type_isolated(self):
+        with h.Emulator(self.work, self.scale, extra=["--latency-ms", "0"]) as emu:
+            want = h.oracle(self.out, self.scale)
+            bad, = pick_names(want, 1)
+            emu.admin("/emu/config", {"fail_types": [bad]})
+            cfg = self.config(emu)		# batch_size 200, max_failed_fraction 0.01
+            r, s = rh.run_json(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.report("failing type %s" % bad, s)
+            got = h.load_types(self.out)
+            st = emu.admin("/emu/stats?floor=0")
+            log("  emulator: %d fail_types hits" % st["fail_types_hit"])
+
+            self.assertEqual(s["failed"], 1)
+            self.assertEqual(len(s["failures"]), 1)
+            self.assertTrue(s["failures"][0].startswith(bad + ": "), s["failures"])
+            self.assertIn("emulated failure", s["failures"][0])
+            # Bisection: at least log2(200) splits down to the one stem.
+            self.assertGreaterEqual(s["splits"], 7)
+            self.assertNotIn(bad, got["unmatched"])
+            self.assertIn(bad, [t["name"] for t in got["types"]])
+            for d in (got, want):
+                d["types"] = [t for t in d["types"] if t["name"] != bad]
+            h.assert_same_index(self, got, want)
+
+            # The plain summary warns and still exits 0.
+            r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("warning: no data for type %s" % bad, r.stdout)
+
+    def test_past_max_failed_fraction(self):
+        before = rh.previous_index(self.out)
+        with h.Emulator(self.work, self.scale, extra=["--latency-ms", "0"]) as emu:
+            bad = pick_names(h.oracle(self.out, self.scale), 3)
+            emu.admin("/emu/config", {"fail_types": bad})
+            cfg = self.config(emu, max_failed_fraction=0)
+            r = h.run(cfg, "--json")
+            log("\n  failing %s, max_failed_fraction 0: exit %d, stderr %r"
+                % (bad, r.returncode, r.stderr))
+            self.assertNotEqual(r.returncode, 0)
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn("max_failed_fraction", lines[0])
+            self.assertIn("3 of ", lines[0])
+            self.assertEqual(rh.tree_digest(self.out), before)
+
+
+class TestEmulatorKilled(Base):
+    """The server dies mid-run: a clear failure, the old index intact."""
+
+    def test_sigkill_mid_run(self):
+        before = rh.previous_index(self.out)
+        files = rh.tree_files(self.out)
+        extra = emu_flags(SLOW) + ["--capacity", "4"]
+        with h.Emulator(self.work, self.scale, extra=extra) as emu:
+            cfg = self.config(emu, batch_size=BATCH)
+            run = rh.Run(cfg, "--json")
+            self.assertTrue(run.sleep_until(1.0), "the run ended within 1 s")
+            stats = emu.admin("/emu/stats?floor=0")
+            emu.proc.send_signal(signal.SIGKILL)
+            emu.proc.wait()
+            killed = run.since()
+            rc = run.wait(timeout=120)
+            after = run.elapsed - killed
+            log("\n  killed after %.1f s (%d requests in); quickpaged exit %d "
+                "%.1f s later; stderr:\n    %s"
+                % (killed, stats["requests"], rc, after, run.stderr.strip()))
+            self.assertNotEqual(rc, 0)
+            self.assertLess(after, 30.0)
+            lines = run.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, run.stderr)
+            self.assertIn("create-index failed", lines[0])
+            self.assertIn("neuPrint", lines[0])
+            self.assertNotIn(h.TOKEN, run.stderr + run.stdout)
+            self.assertEqual(rh.tree_files(self.out), files)
+            self.assertEqual(rh.tree_digest(self.out), before)
+
+
+@unittest.skipUnless(os.environ.get("QP_RES_BENCH") == "1", "QP_RES_BENCH=1 to run")
+class TestBench(Base):
+    """Throughput at fixed concurrency against the adaptive limiter (prints only)."""
+
+    SETTINGS = [("capacity 4, latency 0", ["--latency-ms", "0", "--capacity", "4",
+                                          "--queue", "8"]),
+                ("capacity 4, latency 200 ms", ["--latency-ms", "200", "--capacity",
+                                               "4", "--queue", "8"])]
+    FIXED = (1, 2, 4, 6, 8, 12, 16)
+
+    def test_fixed_vs_adaptive(self):
+        for label, flags in self.SETTINGS:
+            extra = emu_flags({"row_us": SLOW["row_us"], "json_us": SLOW["json_us"]})
+            with h.Emulator(self.work, self.scale, extra=extra + flags) as emu:
+                log("\n  %s (demo, row_us %d, json_us %d, batch_size %d):"
+                    % (label, SLOW["row_us"], SLOW["json_us"], BATCH))
+                runs = [("fixed %d" % n, (n, n, n)) for n in self.FIXED]
+                runs += [("adaptive from 32", (1, 32, 64)), ("adaptive from 8", (1, 8, 64))]
+                for name, conc in runs:
+                    emu.admin("/emu/stats/reset", {})
+                    cfg = self.config(emu, batch_size=BATCH, conc=conc)
+                    r, s = rh.run_json(cfg)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    st = emu.admin("/emu/stats?floor=0")
+                    tr = s["limit_trace"]
+                    log("    %-17s %6.2f s %6.1f types/s  mean limit %5.2f (2nd half "
+                        "%5.2f)  503s %3d  retries %3d"
+                        % (name, s["wall_s"], rh.rate(s),
+                           rh.trace_mean(tr, 0, s["wall_s"]),
+                           rh.trace_mean(tr, s["wall_s"] / 2, s["wall_s"]),
+                           st["rejected"], s["retries"]))
+
+
 if __name__ == "__main__":
     unittest.main()
