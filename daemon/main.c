@@ -82,14 +82,12 @@ main(int argc, char **argv)
 	}
 	if (run == NULL && o.config != NULL && !oneshot_only &&
 	    optind == argc) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			fprintf(stderr, "quickpaged: libcurl failed to "
-			    "initialize\n");
-			return 1;
-		}
-		status = daemon_run(o.config);
-		curl_global_cleanup();
-		return status;
+		/*
+		 * No curl_global_init here: http_client_new does it when the
+		 * first job needs a server (libcurl >= 7.84 makes that safe),
+		 * so an idle daemon does not carry TLS library state.
+		 */
+		return daemon_run(o.config);
 	}
 	if (run == NULL || o.config == NULL || optind != argc) {
 		usage(stderr);

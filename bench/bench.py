@@ -1,0 +1,358 @@
+"""quickpage benchmarks: scenarios of issue 6 against the emulator.
+
+Each figure is N runs (median, min, max). Numbers are reported, never
+asserted: the exit status is non-zero only when a scenario could not run.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build-bench")
+os.environ["QUICKPAGED"] = os.path.join(BUILD, "daemon", "quickpaged")
+os.environ["QPCTL"] = os.path.join(BUILD, "client", "qpctl")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness as h  # noqa: E402
+import daemon_harness as dh  # noqa: E402
+
+TARGETS = {
+    "cold_vs_floor": ("cold cns wall / floor_s", "<=", 1.5),
+    "batched_speedup": ("per-type wall / batched wall (same dataset)", ">=", 100),
+    "quick_s": ("--quick on the cns page set, seconds", "<=", 0.2),
+    "scan_s": ("scan of the cns page set, seconds", "<=", 0.05),
+    "peak_rss_mb": ("peak RSS at cns, MB", "<=", 150),
+    "daemon_idle_rss_mb": ("daemon idle RSS, MB", "<=", 10),
+}
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def run_job_rss(cfg, *args, timeout=1800):
+    """As run_job, with the child's own peak RSS from wait4."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([os.environ["QUICKPAGED"], "--run", "create-index", "--config", cfg,
+                          "--json"] + list(args), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    # Read everything before reaping, then reap with wait4 for its rusage.
+    out, err = p.stdout.read(), p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError("quickpaged failed: %s" % err.decode(errors="replace").strip())
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    return summary, wall, ru.ru_maxrss / 1024.0
+
+
+def site(work, scale):
+    out = os.path.join(work, "site-" + scale)
+    if not os.path.isdir(out):
+        h.make_pages(out, scale)
+    return out
+
+
+def config(work, emu, out, name="site.yaml", extra=""):
+    return h.write_config(os.path.join(work, name), emu.url, out, emu.ca, extra=extra)
+
+
+def strip(path):
+    d = h.load_types(path)
+    d.pop("generated_at", None)
+    return d
+
+
+def scenario_cold(work, scale, runs):
+    out = site(work, scale)
+    res = {"scale": scale, "runs": []}
+    with h.Emulator(work, scale) as emu:
+        cfg = config(work, emu, out)
+        for _ in range(runs):
+            s, wall, rss = run_job_rss(cfg)
+            res["runs"].append({"wall_s": wall, "job_wall_s": s["wall_s"],
+                                "requests": s["requests"], "bytes_in": s["bytes_in"],
+                                "peak_rss_mb": rss})
+        st = emu.admin("/emu/stats")
+        res["floor_s"] = st["floor_s"]
+        res["emu_exec_model_s"] = st.get("exec_model_s")
+        res["emu_cpu_s"] = st.get("handler_cpu_s")
+    res["reference"] = strip(out)
+    for k in ("wall_s", "requests", "bytes_in", "peak_rss_mb"):
+        res[k] = stats([r[k] for r in res["runs"]])
+    res["ratio_to_floor"] = res["wall_s"]["median"] / res["floor_s"]
+    return res
+
+
+def scenario_baseline(work, scale, runs, batched):
+    out = site(work, scale)
+    res = {"scale": scale, "runs": []}
+    with h.Emulator(work, scale) as emu:
+        cfg = config(work, emu, out)
+        for _ in range(runs):
+            s, wall, rss = run_job_rss(cfg, "--strategy", "per-type")
+            res["runs"].append({"wall_s": wall, "requests": s["requests"],
+                                "bytes_in": s["bytes_in"], "peak_rss_mb": rss})
+    res["identical_to_batched"] = strip(out) == batched["reference"]
+    for k in ("wall_s", "requests", "bytes_in"):
+        res[k] = stats([r[k] for r in res["runs"]])
+    res["speedup"] = res["wall_s"]["median"] / batched["wall_s"]["median"]
+    return res
+
+
+def scenario_quick(work, runs):
+    out = site(work, "cns")
+    cfg = h.write_config(os.path.join(work, "quick.yaml"), "https://127.0.0.1:9", out)
+    walls, scans, pages = [], [], 0
+    for _ in range(runs + 1):
+        s, wall, _ = run_job_rss(cfg, "--quick")
+        walls.append(wall)
+        scans.append(s["stage_s"]["scan"])
+        pages = s["pages"]
+    # The first run warms the page cache of the directory; it is not counted.
+    return {"pages": pages, "wall_s": stats(walls[1:]), "scan_s": stats(scans[1:])}
+
+
+def scenario_faults(work, scale, runs, reference):
+    out = site(work, scale)
+    res = {"scale": scale, "fault_rate": 0.05, "capacity": 4, "runs": []}
+    extra = ["--fault-rate", "0.05", "--capacity", "4", "--stall-s", "3"]
+    with h.Emulator(work, scale, extra=extra) as emu:
+        cfg = config(work, emu, out, "faults.yaml",
+                     extra="  low_speed_time_s: 2\n  request_timeout_s: 30\n")
+        for _ in range(runs):
+            s, wall, _ = run_job_rss(cfg)
+            res["runs"].append({"wall_s": wall, "requests": s["requests"],
+                                "retries": s["retries"],
+                                "retries_by_cause": s["retries_by_cause"]})
+            res.setdefault("identical", True)
+            res["identical"] = res["identical"] and strip(out) == reference
+    res["wall_s"] = stats([r["wall_s"] for r in res["runs"]])
+    res["retries"] = stats([r["retries"] for r in res["runs"]])
+    return res
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+
+def daemon_job(d, site_name):
+    t0 = time.monotonic()
+    r = subprocess.run([os.environ["QPCTL"], "--socket", d.socket, "submit", "create-index",
+                        site_name, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError("daemon job failed: " + r.stderr.strip())
+    return time.monotonic() - t0
+
+
+def scenario_daemon(work, scale, runs):
+    out = site(work, scale)
+    res = {"scale": scale}
+    with h.Emulator(work, scale) as emu:
+        cfg = config(work, emu, out, "dsite.yaml")
+        dwork = os.path.join(work, "daemon")
+        os.makedirs(dwork, exist_ok=True)
+        settings = dh.write_settings(os.path.join(dwork, "qp.yaml"), dwork, {"bench": cfg},
+                                     roots=[work], extra={"log_level": "warning"})
+        d = dh.Daemon(settings, dwork).start()
+        try:
+            time.sleep(1)
+            res["idle_rss_mb"] = rss_mb(d.proc.pid)
+            quiet = [daemon_job(d, "bench") for _ in range(runs)]
+            lat, loaded = [], []
+            for _ in range(runs):
+                stop = threading.Event()
+
+                def poll():
+                    while not stop.is_set():
+                        t = time.monotonic()
+                        subprocess.run([os.environ["QPCTL"], "--socket", d.socket, "status"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        lat.append(time.monotonic() - t)
+                        time.sleep(max(0.0, 0.02 - (time.monotonic() - t)))
+                th = threading.Thread(target=poll)
+                th.start()
+                try:
+                    loaded.append(daemon_job(d, "bench"))
+                finally:
+                    stop.set()
+                    th.join()
+            res["rss_after_jobs_mb"] = rss_mb(d.proc.pid)
+        finally:
+            d.stop()
+    lat.sort()
+    res["job_s_quiet"] = stats(quiet)
+    res["job_s_loaded"] = stats(loaded)
+    res["slowdown"] = res["job_s_loaded"]["median"] / res["job_s_quiet"]["median"]
+    res["status_calls"] = len(lat)
+    res["status_rate_per_s"] = len(lat) / sum(loaded) if loaded else 0
+    res["status_latency_ms"] = {"median": 1000 * statistics.median(lat),
+                                "p99": 1000 * lat[int(0.99 * (len(lat) - 1))],
+                                "max": 1000 * lat[-1]} if lat else None
+    return res
+
+
+def machine():
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           stdout=subprocess.PIPE, text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "memory_mb": mem, "kernel": platform.release(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": commit + ("+dirty" if dirty else "")}
+
+
+def verdicts(r):
+    got = {}
+    if r.get("cold") and r["cold"]["scale"] == "cns":
+        got["cold_vs_floor"] = r["cold"]["ratio_to_floor"]
+        got["peak_rss_mb"] = r["cold"]["peak_rss_mb"]["max"]
+    if r.get("baseline") and r["baseline"]["scale"] == "cns":
+        got["batched_speedup"] = r["baseline"]["speedup"]
+    if r.get("quick"):
+        got["quick_s"] = r["quick"]["wall_s"]["median"]
+        got["scan_s"] = r["quick"]["scan_s"]["median"]
+    if r.get("daemon"):
+        got["daemon_idle_rss_mb"] = r["daemon"]["idle_rss_mb"]
+    out = []
+    for k, (what, op, target) in TARGETS.items():
+        v = got.get(k)
+        met = None if v is None else (v <= target if op == "<=" else v >= target)
+        out.append({"key": k, "what": what, "target": "%s %g" % (op, target),
+                    "measured": v, "met": met})
+    return out
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "-"
+    if isinstance(x, dict):
+        return "%s (%s–%s)" % (fmt(x["median"]), fmt(x["min"]), fmt(x["max"]))
+    if isinstance(x, float):
+        return ("%.3g" % x) + unit
+    return str(x) + unit
+
+
+def markdown(r):
+    m = r["machine"]
+    lines = ["Run: `bench/run%s`, %s, commit %s, %d cores, %d MB, kernel %s; "
+             "N = %d runs per figure, median (min–max)." %
+             (" --quick" if r["quick_mode"] else "", m["date"], m["commit"], m["cores"],
+              m["memory_mb"], m["kernel"], r["runs"]), "",
+             "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for v in r["targets"]:
+        lines.append("| %s | %s | %s | %s |" % (v["what"], v["target"], fmt(v["measured"]),
+                                               {True: "yes", False: "**no**", None: "not run"}[v["met"]]))
+    c = r["cold"]
+    lines += ["", "| scenario | wall s | requests | MB received | other |", "|---|---|---|---|---|",
+              "| cold, batched (%s) | %s | %s | %s | peak RSS %s MB; floor_s %.3g; ratio %.2f |" %
+              (c["scale"], fmt(c["wall_s"]), fmt(c["requests"]),
+               fmt({k: v / 1e6 for k, v in c["bytes_in"].items() if k != "n"}),
+               fmt(c["peak_rss_mb"]), c["floor_s"], c["ratio_to_floor"])]
+    b = r.get("baseline")
+    if b:
+        lines.append("| baseline, per-type (%s) | %s | %s | %s | %.1f× slower than batched; "
+                     "identical output: %s |" %
+                     (b["scale"], fmt(b["wall_s"]), fmt(b["requests"]),
+                      fmt({k: v / 1e6 for k, v in b["bytes_in"].items() if k != "n"}),
+                      b["speedup"], b["identical_to_batched"]))
+    q = r.get("quick")
+    if q:
+        lines.append("| quick (cns page set, %d pages) | %s | 0 | 0 | scan %s s |" %
+                     (q["pages"], fmt(q["wall_s"]), fmt(q["scan_s"])))
+    f = r.get("faults")
+    if f:
+        lines.append("| faults 5%%, capacity 4 (%s) | %s | %s | - | retries %s; identical output: %s |" %
+                     (f["scale"], fmt(f["wall_s"]), fmt(stats([x["requests"] for x in f["runs"]])),
+                      fmt(f["retries"]), f["identical"]))
+    d = r.get("daemon")
+    if d:
+        sl = d["status_latency_ms"] or {}
+        lines.append("| daemon (%s job) | quiet %s, under 50 status/s %s | - | - | idle RSS %s MB; "
+                     "status latency median %s ms, p99 %s ms, max %s ms (%d calls, %.0f/s); "
+                     "slow-down %.2f× |" %
+                     (d["scale"], fmt(d["job_s_quiet"]), fmt(d["job_s_loaded"]),
+                      fmt(d["idle_rss_mb"]), fmt(sl.get("median")), fmt(sl.get("p99")),
+                      fmt(sl.get("max")), d["status_calls"], d["status_rate_per_s"],
+                      d["slowdown"]))
+    return "\n".join(lines) + "\n"
+
+
+def write_doc(r):
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    begin, end = "<!-- results -->", "<!-- /results -->"
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    a, b = text.index(begin) + len(begin), text.index(end)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text[:a] + "\n" + markdown(r) + text[b:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="demo scale, N=3, under 3 minutes")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
+    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    a = ap.parse_args()
+    scale = "demo" if a.quick else "cns"
+    r = {"quick_mode": a.quick, "runs": a.runs, "machine": machine()}
+    work = tempfile.mkdtemp(prefix="qp-bench-")
+    steps = [("cold", lambda: scenario_cold(work, scale, a.runs)),
+             ("baseline", lambda: scenario_baseline(work, scale, a.runs, r["cold"])),
+             ("quick", lambda: scenario_quick(work, 1 if a.quick else a.runs)),
+             ("faults", lambda: scenario_faults(work, scale, 1 if a.quick else a.runs,
+                                                r["cold"]["reference"])),
+             ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs))]
+    failed = []
+    for name, fn in steps:
+        t = time.monotonic()
+        print("bench: %s ..." % name, file=sys.stderr, flush=True)
+        try:
+            r[name] = fn()
+        except Exception as e:  # report and go on: one scenario must not hide the rest
+            failed.append("%s: %s" % (name, e))
+            print("bench: %s failed: %s" % (name, e), file=sys.stderr)
+        print("bench: %s took %.0f s" % (name, time.monotonic() - t), file=sys.stderr)
+    if "cold" in r:
+        r["cold"].pop("reference", None)
+    r["targets"] = verdicts(r)
+    r["failed"] = failed
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(r, f, indent=1)
+    if "cold" in r:
+        md = markdown(r)
+        print(md)
+        if not a.no_doc:
+            write_doc(r)
+    subprocess.run(["rm", "-rf", work])
+    if failed:
+        print("bench: could not run: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
