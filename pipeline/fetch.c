@@ -446,9 +446,11 @@ batch_done(struct batch *b)
 	default:
 		snprintf(msg, sizeof(msg), "%s: %s", fatal_text(b->fail),
 		    b->error ? b->error : "no detail");
+		/* Read b->fail before B goes. */
+		rc = b->fail == UP_AUTH ? -EACCES :
+		    b->fail == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH;
 		batch_free(b);
-		fail_job(f, b->fail == UP_AUTH ? -EACCES :
-		    b->fail == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH, msg);
+		fail_job(f, rc, msg);
 		return;
 	}
 	batch_free(b);

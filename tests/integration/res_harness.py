@@ -161,3 +161,24 @@ def previous_index(out):
 def rate(summary):
     """Types per second of a run."""
     return summary["types"] / summary["wall_s"] if summary["wall_s"] > 0 else 0.0
+
+
+def trim_site(out, scale, max_cells):
+    """Remove the pages of every type with more than MAX_CELLS neurons.
+
+    The data's type sizes are heavy tailed (a batch of five named optic
+    lobe types costs ~25x an average one), and with no network time in
+    front that cost spread is all the limiter sees: single windows swing
+    by several times with no change in load. Without the big types the
+    latency signal is mostly queueing. Returns (types kept, types removed).
+    """
+    want = h.oracle(out, scale)
+    kept = removed = 0
+    for t in want["types"]:
+        if t["counts"].get("total", 0) <= max_cells:
+            kept += 1
+            continue
+        removed += 1
+        for page in set(t["urls"].values()):
+            os.remove(os.path.join(out, page))
+    return kept, removed

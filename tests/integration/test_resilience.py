@@ -72,6 +72,8 @@ class Base(unittest.TestCase):
         r, s = rh.run_json(cfg)
         self.assertEqual(r.returncode, 0, r.stderr)
         ref = rh.without_generated_at(h.load_types(self.out))
+        # The run under test must write its own.
+        os.remove(os.path.join(self.out, "types.json"))
         emu.admin("/emu/config", {k: saved[k] for k in
                                   ("latency_ms", "row_us", "json_us", "capacity",
                                    "queue", "fault_rate", "fail_types")})
@@ -143,7 +145,7 @@ class TestFaults(Base):
         with h.Emulator(self.work, self.scale, extra=extra) as emu:
             ref = self.reference(emu)
             cfg = self.config(emu, batch_size=2, low_speed_time_s=1,
-                              request_timeout_s=10)
+                              request_timeout_s=2)
             t = time.monotonic()
             r, s = rh.run_json(cfg, timeout=300)
             took = time.monotonic() - t
@@ -177,7 +179,10 @@ class TestCapacityChange(Base):
     SETTLE = 1.5		# not judged right after a switch
 
     def test_limit_follows_capacity(self):
-        extra = ["--latency-ms", "0", "--row-us", "2000", "--json-us", "3000",
+        kept, removed = rh.trim_site(self.out, self.scale, 30)
+        log("\n  site without the %d types of more than 30 neurons: %d types"
+            % (removed, kept))
+        extra = ["--latency-ms", "0", "--row-us", "6000", "--json-us", "9000",
                  "--capacity", "8", "--queue", "16"]
         with h.Emulator(self.work, self.scale, extra=extra) as emu:
             cfg = self.config(emu, batch_size=BATCH, conc=(1, 8, 64))
@@ -321,8 +326,12 @@ class TestBench(Base):
                     emu.admin("/emu/stats/reset", {})
                     cfg = self.config(emu, batch_size=BATCH, conc=conc)
                     r, s = rh.run_json(cfg)
-                    self.assertEqual(r.returncode, 0, r.stderr)
                     st = emu.admin("/emu/stats?floor=0")
+                    if r.returncode != 0:
+                        # Fixed above capacity + queue: 503s no retry can outlast.
+                        log("    %-17s failed (503s %d): %s" % (name, st["rejected"],
+                                                              r.stderr.strip()))
+                        continue
                     tr = s["limit_trace"]
                     log("    %-17s %6.2f s %6.1f types/s  mean limit %5.2f (2nd half "
                         "%5.2f)  503s %3d  retries %3d"
