@@ -3,6 +3,7 @@
 Every test starts its own emulator on a free loopback port with a private
 CA in a temporary directory, so tests never share state.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -159,6 +160,19 @@ def _same(test, g, w, tol, where):
             _same(test, a, b, tol, "%s[%d]" % (where, i))
     else:
         test.assertEqual(g, w, where)
+
+
+def tree_digest(d):
+    """Names and contents of every file under d (to prove nothing changed)."""
+    out = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(d)):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            out.update(os.path.relpath(p, d).encode())
+            with open(p, "rb") as fh:
+                out.update(fh.read())
+    return out.hexdigest()
 
 
 class Workdir:

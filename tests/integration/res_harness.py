@@ -5,7 +5,6 @@ what those tests need beyond one blocking run: running quickpaged in the
 background while the emulator is reconfigured or watched, reading the
 --json summary, and summarising the limit trace.
 """
-import hashlib
 import json
 import os
 import subprocess
@@ -132,19 +131,6 @@ def without_generated_at(types):
     return d
 
 
-def tree_digest(d):
-    """Names and contents of every file under d (to prove nothing changed)."""
-    out = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(d)):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(root, f)
-            out.update(os.path.relpath(p, d).encode())
-            with open(p, "rb") as fh:
-                out.update(fh.read())
-    return out.hexdigest()
-
-
 def tree_files(d):
     return sorted(os.path.relpath(os.path.join(r, f), d)
                   for r, _, fs in os.walk(d) for f in fs)
@@ -155,7 +141,7 @@ def previous_index(out):
     for name in ("index.html", "types.json"):
         with open(os.path.join(out, name), "w") as f:
             f.write("previous " + name)
-    return tree_digest(out)
+    return h.tree_digest(out)
 
 
 def rate(summary):

@@ -4,7 +4,6 @@ Each test compares the product's types.json with the emulator's oracle,
 which computes the answer straight from the generated data by the rules of
 docs/create-index.md, sharing no code with the product.
 """
-import hashlib
 import html.parser
 import json
 import os
@@ -15,19 +14,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-
-
-def tree_digest(d):
-    """Names and contents of every file under d (to prove nothing changed)."""
-    out = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(d)):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(root, f)
-            out.update(os.path.relpath(p, d).encode())
-            with open(p, "rb") as fh:
-                out.update(fh.read())
-    return out.hexdigest()
 
 
 class IndexPage(html.parser.HTMLParser):
@@ -209,7 +195,7 @@ class TestFailures(Base):
         for name in ("index.html", "types.json"):
             with open(os.path.join(self.out, name), "w") as f:
                 f.write("previous " + name)
-        self.before = tree_digest(self.out)
+        self.before = h.tree_digest(self.out)
 
     def tearDown(self):
         shutil.rmtree(self.work, ignore_errors=True)
@@ -221,7 +207,7 @@ class TestFailures(Base):
         self.assertEqual(len(lines), 1, r.stderr)
         self.assertIn(needle, lines[0])
         self.assertNotIn(h.TOKEN, r.stderr + r.stdout)
-        self.assertEqual(tree_digest(self.out), self.before)
+        self.assertEqual(h.tree_digest(self.out), self.before)
         return lines[0]
 
     def test_unreachable(self):

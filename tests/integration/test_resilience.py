@@ -273,7 +273,7 @@ class TestFailingTypes(Base):
             self.assertEqual(len(lines), 1, r.stderr)
             self.assertIn("max_failed_fraction", lines[0])
             self.assertIn("3 of ", lines[0])
-            self.assertEqual(rh.tree_digest(self.out), before)
+            self.assertEqual(h.tree_digest(self.out), before)
 
 
 class TestEmulatorKilled(Base):
@@ -304,7 +304,7 @@ class TestEmulatorKilled(Base):
             self.assertIn("neuPrint", lines[0])
             self.assertNotIn(h.TOKEN, run.stderr + run.stdout)
             self.assertEqual(rh.tree_files(self.out), files)
-            self.assertEqual(rh.tree_digest(self.out), before)
+            self.assertEqual(h.tree_digest(self.out), before)
 
 
 @unittest.skipUnless(os.environ.get("QP_RES_BENCH") == "1", "QP_RES_BENCH=1 to run")
