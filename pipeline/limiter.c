@@ -35,7 +35,6 @@
 #define PROBE_EVERY	16		/* windows between floor probes */
 #define PROBE_SOON	2		/* ... or this many, when far past the knee */
 #define GAP_UNKNOWN	0.1		/* decrease spacing before any latency is known */
-#define UNDO_WINDOWS	2		/* windows not faster before an undo */
 #define PAUSE_MAX	600.0		/* longest Retry-After honoured, seconds */
 
 enum win_kind {
@@ -64,7 +63,6 @@ struct limiter {
 	/* the last latency shrink, to undo it if it did nothing */
 	double		 undo_limit;
 	double		 undo_median;
-	unsigned	 slow_after;	/* windows since the shrink not faster */
 
 	double		 last_m;	/* median of the last window */
 	int		 high;		/* the last window was slow */
@@ -207,21 +205,14 @@ window_close(struct limiter *l, double now)
 		l->floor += (m - l->floor) * FLOOR_DOWN;
 	else
 		l->floor += (m - l->floor) * FLOOR_UP;
-	if (kind == WIN_AFTER_SHRINK && m > l->undo_median * UNDO_GAIN &&
-	    ++l->slow_after >= UNDO_WINDOWS) {
+	if (kind == WIN_AFTER_SHRINK && m > l->undo_median * UNDO_GAIN) {
 		/*
 		 * Shrinking did not bring latency down, so the load was not
 		 * queueing: the queries got slower. Take the new latency as
-		 * the floor and give the limit back. Not after one window: a
-		 * queue that built up (the server lost capacity) still drains
-		 * during the first window after a shrink.
+		 * the floor and give the limit back.
 		 */
 		l->floor = m;
-		l->slow_after = 0;
 		set_limit(l, fmax(l->limit, l->undo_limit), now);
-	} else if (kind == WIN_AFTER_SHRINK && m <= l->undo_median * UNDO_GAIN) {
-		l->slow_after = 0;	/* it was queueing: the shrink stands */
-		kind = WIN_NORMAL;
 	}
 	r = m / l->floor;
 	l->last_m = m;
@@ -233,16 +224,9 @@ window_close(struct limiter *l, double now)
 	l->high = r > R_SHRINK;
 	if (l->high && (high || r > R_SURE) && kind != WIN_PROBE) {
 		g = fmin(fmax(R_TARGET / r, G_MIN), G_MAX);
-		if (kind != WIN_AFTER_SHRINK) {	/* keep the first shrink's */
-			l->undo_limit = l->limit;
-			l->undo_median = m;
-		}
+		l->undo_limit = l->limit;
+		l->undo_median = m;
 		shrink(l, g, now);
-		window_start(l, WIN_AFTER_SHRINK, now);
-		return;
-	}
-	if (kind == WIN_AFTER_SHRINK && l->slow_after > 0) {
-		/* Not faster yet, not slow enough to shrink: watch one more. */
 		window_start(l, WIN_AFTER_SHRINK, now);
 		return;
 	}
