@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,6 +23,7 @@ os.environ["QPCTL"] = os.path.join(BUILD, "client", "qpctl")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness as h  # noqa: E402
 import daemon_harness as dh  # noqa: E402
+import res_harness as rh  # noqa: E402
 
 TARGETS = {
     "cold_vs_floor": ("cold cns wall / floor_s", "<=", 1.5),
@@ -40,19 +42,26 @@ def stats(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def run_job_rss(cfg, *args, timeout=1800):
-    """As run_job, with the child's own peak RSS from wait4."""
+def run_job_rss(cfg, *args):
+    """quickpaged --run create-index --json: (summary, wall s, peak RSS MB).
+
+    Reaped with wait4 for the child's own rusage (subprocess.run's wait
+    would discard it). stderr goes to a file, so that a chatty child can
+    never block on one pipe while we read the other.
+    """
     t0 = time.monotonic()
-    p = subprocess.Popen([os.environ["QUICKPAGED"], "--run", "create-index", "--config", cfg,
-                          "--json"] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    # Read everything before reaping, then reap with wait4 for its rusage.
-    out, err = p.stdout.read(), p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - t0
-    if p.returncode != 0:
-        raise RuntimeError("quickpaged failed: %s" % err.decode(errors="replace").strip())
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([os.environ["QUICKPAGED"], "--run", "create-index", "--config",
+                              cfg, "--json"] + list(args), stdout=subprocess.PIPE, stderr=err)
+        out = p.stdout.read()
+        p.stdout.close()
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError("quickpaged failed: %s"
+                               % err.read().decode(errors="replace").strip())
     summary = json.loads(out.decode().strip().splitlines()[-1])
     return summary, wall, ru.ru_maxrss / 1024.0
 
@@ -69,21 +78,24 @@ def config(work, emu, out, name="site.yaml", extra=""):
 
 
 def strip(path):
-    d = h.load_types(path)
-    d.pop("generated_at", None)
-    return d
+    return rh.without_generated_at(h.load_types(path))
+
+
+def series(cfg, runs, *args):
+    """RUNS jobs on one config: per-run wall, requests, bytes and peak RSS."""
+    out = []
+    for _ in range(runs):
+        s, wall, rss = run_job_rss(cfg, *args)
+        out.append({"wall_s": wall, "job_wall_s": s["wall_s"], "requests": s["requests"],
+                    "bytes_in": s["bytes_in"], "peak_rss_mb": rss})
+    return out
 
 
 def scenario_cold(work, scale, runs):
     out = site(work, scale)
-    res = {"scale": scale, "runs": []}
+    res = {"scale": scale}
     with h.Emulator(work, scale) as emu:
-        cfg = config(work, emu, out)
-        for _ in range(runs):
-            s, wall, rss = run_job_rss(cfg)
-            res["runs"].append({"wall_s": wall, "job_wall_s": s["wall_s"],
-                                "requests": s["requests"], "bytes_in": s["bytes_in"],
-                                "peak_rss_mb": rss})
+        res["runs"] = series(config(work, emu, out), runs)
         st = emu.admin("/emu/stats")
         res["floor_s"] = st["floor_s"]
         res["emu_exec_model_s"] = st.get("exec_model_s")
@@ -97,13 +109,9 @@ def scenario_cold(work, scale, runs):
 
 def scenario_baseline(work, scale, runs, batched):
     out = site(work, scale)
-    res = {"scale": scale, "runs": []}
+    res = {"scale": scale}
     with h.Emulator(work, scale) as emu:
-        cfg = config(work, emu, out)
-        for _ in range(runs):
-            s, wall, rss = run_job_rss(cfg, "--strategy", "per-type")
-            res["runs"].append({"wall_s": wall, "requests": s["requests"],
-                                "bytes_in": s["bytes_in"], "peak_rss_mb": rss})
+        res["runs"] = series(config(work, emu, out), runs, "--strategy", "per-type")
     res["identical_to_batched"] = strip(out) == batched["reference"]
     for k in ("wall_s", "requests", "bytes_in"):
         res[k] = stats([r[k] for r in res["runs"]])
@@ -143,14 +151,6 @@ def scenario_faults(work, scale, runs, reference):
     return res
 
 
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return None
-
-
 def daemon_job(d, site_name):
     t0 = time.monotonic()
     r = subprocess.run([os.environ["QPCTL"], "--socket", d.socket, "submit", "create-index",
@@ -173,7 +173,7 @@ def scenario_daemon(work, scale, runs):
         d = dh.Daemon(settings, dwork).start()
         try:
             time.sleep(1)
-            res["idle_rss_mb"] = rss_mb(d.proc.pid)
+            res["idle_rss_mb"] = d.rss_kb() / 1024.0
             quiet = [daemon_job(d, "bench") for _ in range(runs)]
             lat, loaded = [], []
             for _ in range(runs):
@@ -193,7 +193,7 @@ def scenario_daemon(work, scale, runs):
                 finally:
                     stop.set()
                     th.join()
-            res["rss_after_jobs_mb"] = rss_mb(d.proc.pid)
+            res["rss_after_jobs_mb"] = d.rss_kb() / 1024.0
         finally:
             d.stop()
     lat.sort()
@@ -351,7 +351,7 @@ def main():
         print(md)
         if not a.no_doc:
             write_doc(r)
-    subprocess.run(["rm", "-rf", work])
+    shutil.rmtree(work, ignore_errors=True)
     if failed:
         print("bench: could not run: " + "; ".join(failed), file=sys.stderr)
         return 1

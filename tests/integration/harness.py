@@ -175,6 +175,15 @@ def tree_digest(d):
     return out.hexdigest()
 
 
+def previous_index(out):
+    """Leave a previous index in OUT, as a nightly run would have; returns
+    tree_digest(OUT) to check later that a failed run left it alone."""
+    for name in ("index.html", "types.json"):
+        with open(os.path.join(out, name), "w") as f:
+            f.write("previous " + name)
+    return tree_digest(out)
+
+
 class Workdir:
     def __init__(self, prefix="qp-it-"):
         self.path = tempfile.mkdtemp(prefix=prefix)

@@ -136,14 +136,6 @@ def tree_files(d):
                   for r, _, fs in os.walk(d) for f in fs)
 
 
-def previous_index(out):
-    """Leave a previous index in OUT, as a nightly run would have."""
-    for name in ("index.html", "types.json"):
-        with open(os.path.join(out, name), "w") as f:
-            f.write("previous " + name)
-    return h.tree_digest(out)
-
-
 def rate(summary):
     """Types per second of a run."""
     return summary["types"] / summary["wall_s"] if summary["wall_s"] > 0 else 0.0

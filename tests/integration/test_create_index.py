@@ -191,11 +191,7 @@ class TestFailures(Base):
     def setUp(self):
         self.work = h.Workdir().path
         self.out = self.site(self.work)
-        # A previous index, as a nightly run would have left it.
-        for name in ("index.html", "types.json"):
-            with open(os.path.join(self.out, name), "w") as f:
-                f.write("previous " + name)
-        self.before = h.tree_digest(self.out)
+        self.before = h.previous_index(self.out)
 
     def tearDown(self):
         shutil.rmtree(self.work, ignore_errors=True)

@@ -260,7 +260,7 @@ class TestFailingTypes(Base):
             self.assertIn("warning: no data for type %s" % bad, r.stdout)
 
     def test_past_max_failed_fraction(self):
-        before = rh.previous_index(self.out)
+        before = h.previous_index(self.out)
         with h.Emulator(self.work, self.scale, extra=["--latency-ms", "0"]) as emu:
             bad = pick_names(h.oracle(self.out, self.scale), 3)
             emu.admin("/emu/config", {"fail_types": bad})
@@ -280,7 +280,7 @@ class TestEmulatorKilled(Base):
     """The server dies mid-run: a clear failure, the old index intact."""
 
     def test_sigkill_mid_run(self):
-        before = rh.previous_index(self.out)
+        before = h.previous_index(self.out)
         files = rh.tree_files(self.out)
         extra = emu_flags(SLOW) + ["--capacity", "4"]
         with h.Emulator(self.work, self.scale, extra=extra) as emu:
