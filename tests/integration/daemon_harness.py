@@ -155,14 +155,20 @@ class Daemon:
 
 
 def read_line(s, limit=1 << 22):
-    """One '\\n'-terminated line from socket S; b'' at EOF."""
+    """One '\\n'-terminated line from socket S; b'' at EOF.
+
+    Takes no byte past the newline (it peeks first): the daemon may have
+    answered two pipelined requests before we read, and the second line
+    belongs to the next call.
+    """
     buf = b""
-    while not buf.endswith(b"\n"):
-        d = s.recv(65536)
+    while len(buf) <= limit:
+        d = s.recv(65536, socket.MSG_PEEK)
         if not d:
             break
-        buf += d
-        if len(buf) > limit:
+        n = d.find(b"\n") + 1 or len(d)
+        buf += s.recv(n)
+        if buf.endswith(b"\n"):
             break
     return buf
 
