@@ -15,7 +15,9 @@ json_us 1500, batch_size 5: 320 queries, ~38 slot-seconds of modelled
 execution) make a capacity-4 run last ~10-16 s.
 
 Traces and throughput are printed (run with -v to see them in the log);
-QP_RES_BENCH=1 also runs TestBench (fixed concurrency against adaptive).
+QP_RES_BENCH=1 also runs TestBench (fixed concurrency against adaptive);
+QP_RES_CAPACITY=1 runs TestCapacityChange, with QP_RES_LAT (ms, default 0)
+as the emulator's latency.
 """
 import json
 import os
@@ -185,7 +187,8 @@ class TestCapacityChange(Base):
         kept, removed = rh.trim_site(self.out, self.scale, 30)
         log("\n  site without the %d types of more than 30 neurons: %d types"
             % (removed, kept))
-        extra = ["--latency-ms", "0", "--row-us", "6000", "--json-us", "9000",
+        extra = ["--latency-ms", os.environ.get("QP_RES_LAT", "0"),
+                 "--row-us", "6000", "--json-us", "9000",
                  "--capacity", "8", "--queue", "16"]
         with h.Emulator(self.work, self.scale, extra=extra) as emu:
             cfg = self.config(emu, batch_size=BATCH, conc=(1, 8, 64))
