@@ -9,7 +9,8 @@ workloads (docs/concurrency.md). Both checks of those tests are scored
 with the tests' own thresholds, over N seeds.
 
     tools/limsim/run [LIMITER.c]     (default pipeline/limiter.c)
-    N=40 NQ=295 V=1 (per seed) LONG=1 (phases 10 s / 10 s) in the environment
+    N=40 NQ=295 V=1 (per seed) LONG=1 (phases 10 s / 10 s) LAT=0 (network s)
+    in the environment
 """
 import ctypes
 import heapq
@@ -17,6 +18,10 @@ import math
 import os
 import random
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests", "integration"))
+from res_harness import trace_mean  # noqa: E402  (the tests' own scoring)
 
 class Sample(ctypes.Structure):
     _fields_ = [("t", ctypes.c_double), ("limit", ctypes.c_uint), ("in_flight", ctypes.c_uint)]
@@ -51,31 +56,32 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
     cap = caps[0][1]
     waiting = [(0.0, c) for c in costs]   # not yet sent: (not_before, cost)
     executing = 0; fifo = []
-    done = 0; n = len(costs); req = 0; rej = 0; rej_after5 = 0; req_after5 = 0
+    done = 0; n = len(costs); req = 0; rej_after5 = 0; req_after5 = 0
     now = 0.0
-    timer_armed = [None]
+    timer_at = [math.inf]       # the one pending "timer" event, if any
     def dispatch():
         i = 0
         while i < len(waiting):
             nb, c = waiting[i]
             if nb > now:
                 i += 1; continue
-            tk = L.lim_acquire(lim, now)
-            if not tk:
+            if not L.lim_acquire(lim, now):
                 break
             waiting.pop(i)
-            push(now + lat, "arrive", (now, c, tk))
+            push(now + lat, "arrive", (now, c))
         # timer for retries / pause
         nxt = math.inf
         pl = L.lim_pause_left(lim, now)
         for nb, c in waiting:
             nxt = min(nxt, max(nb, now + pl))
-        if nxt > now and nxt != math.inf:
+        # Like upstream.c's one uv timer: re-armed only for an earlier time.
+        if now < nxt < timer_at[0]:
+            timer_at[0] = nxt
             push(nxt, "timer")
-    def start(sent, c, tk):
+    def start(sent, c):
         nonlocal executing
         executing += 1
-        push(now + c, "finish", (sent, c, tk))
+        push(now + c, "finish", (sent, c))
     dispatch()
     while ev:
         now, _, kind, data = heapq.heappop(ev)
@@ -84,15 +90,14 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
             while executing < cap and fifo:
                 start(*fifo.pop(0))
         elif kind == "arrive":
-            sent, c, tk = data
+            sent, c = data
             req += 1
             if now >= 5: req_after5 += 1
             if executing < cap:
-                start(sent, c, tk)
+                start(sent, c)
             elif len(fifo) < queue:
-                fifo.append((sent, c, tk))
+                fifo.append((sent, c))
             else:
-                rej += 1
                 if now >= 5: rej_after5 += 1
                 rtt = now - sent + overhead
                 L.lim_release(lim, OVER, rtt, now + overhead)
@@ -100,39 +105,32 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
                 waiting.insert(0, (now + retry_after * (0.5 + rng.random()), c))
                 dispatch()
         elif kind == "finish":
-            sent, c, tk = data
+            sent, c = data
             executing -= 1
             while executing < cap and fifo:
                 start(*fifo.pop(0))
-            push(now + overhead, "reply", (sent, tk))
+            push(now + overhead, "reply", sent)
         elif kind == "reply":
-            sent, tk = data
+            sent = data
             L.lim_release(lim, OK, now - sent, now)
             done += 1
             if done == n:
                 break
             dispatch()
         elif kind == "timer":
+            if now >= timer_at[0]:
+                timer_at[0] = math.inf
             dispatch()
     p = ctypes.POINTER(Sample)()
     k = L.lim_trace(lim, ctypes.byref(p))
     tr = [(p[i].t, p[i].limit) for i in range(k)]
     L.lim_free(lim)
-    return dict(wall=now, trace=tr, req=req, rej=rej, rej5=rej_after5, req5=req_after5)
-
-def trace_mean(tr, a, b):
-    if b <= a: return float("nan")
-    tot = 0.0
-    for i, (t, v) in enumerate(tr):
-        t1 = tr[i+1][0] if i + 1 < len(tr) else math.inf
-        lo, hi = max(t, a), min(t1, b)
-        if hi > lo: tot += (hi - lo) * v
-    return tot / (b - a)
+    return dict(wall=now, trace=tr, req=req, rej5=rej_after5, req5=req_after5)
 
 def lognorm(rng, med, sd, lo, hi, n):
     return [min(max(med * math.exp(rng.gauss(0, sd)), lo), hi) for _ in range(n)]
 
-def step(L, seed, lat=0.0, nq=None, med=0.28, sd=0.71, d=6.0, u=13.0, settle=1.5, quiet=True):
+def step(L, seed, lat=0.0, nq=None, med=0.28, sd=0.71, d=6.0, u=13.0, settle=1.5):
     rng = random.Random(seed * 7 + 1)
     costs = lognorm(rng, med, sd, 0.001, 2.3, nq)
     r = run(L, seed, [(0, 8), (d, 2), (u, 8)], 16, lat, costs, (1, 8, 64))
