@@ -15,6 +15,18 @@
 /* Append S as a single-quoted Cypher string literal. */
 int	 cy_quote(struct buf *b, const char *s);
 
+/*
+ * Query shapes, for the limiter: answers are compared by their size
+ * (neurons) only within one shape, since each costs the server its own
+ * amount per neuron.
+ */
+enum cy_shape {
+	CY_CELLS,		/* cy_cells_query */
+	CY_ROIS,		/* cy_rois_query */
+	CY_NEURONS,		/* cy_type_query */
+	CY_OTHER,		/* META, TYPES: size not known */
+};
+
 /* Query texts; each returns 0 or -ENOMEM and appends the whole text to b. */
 int	 cy_meta_query(struct buf *b);
 int	 cy_cells_query(struct buf *b, const char *const *types, size_t n);

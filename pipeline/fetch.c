@@ -28,6 +28,7 @@ struct batch {
 	struct ts_acc	**acc;		/* per cand, made on its first row */
 	struct up_query	*q[2];
 	int		 pending;
+	double		 neurons;	/* from the CELLS answer; 0 before it */
 	enum up_status	 fail;		/* UP_OK while nothing failed */
 	char		*error;
 };
@@ -479,26 +480,55 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 		batch_done(b);
 }
 
-static void
+/* The neurons a CELLS answer counted: what the batch costs the server. */
+static double
+cells_total(const struct up_result *r)
+{
+	double n = 0;
+	size_t i;
+	int c, ok;
+
+	if (r->status != UP_OK || (c = cy_column(r->rows, "cells")) < 0)
+		return 0;
+	for (i = 0; i < r->rows->nrows; i++)
+		n += (double)cy_int(cy_row(r->rows, i), c, &ok);
+	return n;
+}
+
+/* The callbacks return the answer's size for the limiter; B may be gone
+ * after answer(). */
+static double
 on_cells(void *arg, const struct up_result *r)
 {
-	answer(arg, 0, r, take_cells);
+	struct batch *b = arg;
+	double n = cells_total(r);
+
+	b->neurons = n;
+	answer(b, 0, r, take_cells);
+	return n;
 }
 
-static void
+static double
 on_rois(void *arg, const struct up_result *r)
 {
-	answer(arg, 1, r, take_rois);
+	struct batch *b = arg;
+	double n = b->neurons;	/* 0 when CELLS has not answered yet */
+
+	answer(b, 1, r, take_rois);
+	return n;
 }
 
-static void
+static double
 on_neurons(void *arg, const struct up_result *r)
 {
+	double n = r->status == UP_OK ? (double)r->rows->nrows : 0;
+
 	answer(arg, 0, r, take_neurons);
+	return n;
 }
 
 static int
-submit(struct batch *b, int idx, up_cb cb)
+submit(struct batch *b, int idx, enum cy_shape shape, up_cb cb)
 {
 	struct fetch *f = b->f;
 	int rc;
@@ -507,7 +537,7 @@ submit(struct batch *b, int idx, up_cb cb)
 	if ((rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) < 0)
 		return rc;
 	rc = up_submit(f->o.up, f->o.token, f->body.data, f->body.len,
-	    f->o.stats, cb, b, &b->q[idx]);
+	    shape, f->o.stats, cb, b, &b->q[idx]);
 	if (rc == 0)
 		b->pending++;
 	return rc;
@@ -539,16 +569,16 @@ send_batch(struct batch *b)
 	buf_reset(&f->text);
 	if (f->o.strategy == FETCH_PER_TYPE) {
 		if ((rc = cy_type_query(&f->text, names[0])) == 0)
-			rc = submit(b, 0, on_neurons);
+			rc = submit(b, 0, CY_NEURONS, on_neurons);
 	} else {
 		rc = cy_cells_query(&f->text, names, b->ncands);
 		if (rc == 0)
-			rc = submit(b, 0, on_cells);
+			rc = submit(b, 0, CY_CELLS, on_cells);
 		buf_reset(&f->text);
 		if (rc == 0)
 			rc = cy_rois_query(&f->text, names, b->ncands, prim, np);
 		if (rc == 0)
-			rc = submit(b, 1, on_rois);
+			rc = submit(b, 1, CY_ROIS, on_rois);
 	}
 	if (rc < 0)
 		note_failure(b, UP_UNAVAILABLE, "out of memory building a query");
@@ -673,7 +703,7 @@ queue_waiting(struct fetch *f)
 	return 0;
 }
 
-static void
+static double
 on_types(void *arg, const struct up_result *r)
 {
 	struct fetch *f = arg;
@@ -681,24 +711,25 @@ on_types(void *arg, const struct up_result *r)
 
 	f->types_q = NULL;
 	if (f->finished)
-		return;
+		return 0;
 	if (r->status != UP_OK) {
 		snprintf(msg, sizeof(msg), "%s: %s", r->status == UP_QUERY_ERROR ?
 		    "listing the dataset's types failed" : fatal_text(r->status),
 		    r->error ? r->error : "no detail");
 		fail_job(f, r->status == UP_AUTH ? -EACCES : -EHOSTUNREACH, msg);
-		return;
+		return 0;
 	}
 	if (take_types(f, r->rows) < 0) {
 		fail_job(f, -EBADMSG, "the type list answer is malformed");
-		return;
+		return 0;
 	}
 	f->need_types = 0;
 	if (queue_waiting(f) < 0) {
 		fail_job(f, -ENOMEM, "out of memory");
-		return;
+		return 0;
 	}
 	pump(f);
+	return 0;
 }
 
 static int
@@ -756,7 +787,7 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	if ((rc = cy_types_query(&f->text)) == 0 &&
 	    (rc = cy_request_body(&f->body, f->text.data, o->dataset)) == 0)
 		rc = up_submit(o->up, o->token, f->body.data, f->body.len,
-		    o->stats, on_types, f, &f->types_q);
+		    CY_OTHER, o->stats, on_types, f, &f->types_q);
 	if (rc < 0) {
 		*out = NULL;
 		fetch_free(f);

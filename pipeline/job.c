@@ -367,7 +367,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	return rc;
 }
 
-static void
+static double
 on_meta(void *arg, const struct up_result *r)
 {
 	struct job *j = arg;
@@ -375,7 +375,7 @@ on_meta(void *arg, const struct up_result *r)
 
 	j->meta_q = NULL;
 	if (j->ending)
-		return;
+		return 0;
 	if (r->status != UP_OK) {
 		snprintf(err, sizeof(err), "%s: %s", r->status == UP_AUTH ?
 		    "neuPrint refused the token" : r->status == UP_NOT_FOUND ?
@@ -383,13 +383,14 @@ on_meta(void *arg, const struct up_result *r)
 		    "reading the dataset's metadata failed", r->error);
 		end(j, r->status == UP_AUTH ? -EACCES :
 		    r->status == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH, err);
-		return;
+		return 0;
 	}
 	if (take_meta(j, r->rows, err, sizeof(err)) < 0) {
 		end(j, -EBADMSG, err);
-		return;
+		return 0;
 	}
 	start_fetch(j);
+	return 0;
 }
 
 static int
@@ -402,7 +403,7 @@ start_meta(struct job *j)
 	if ((rc = cy_meta_query(&text)) == 0 &&
 	    (rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
 		rc = up_submit(j->o.up, j->o.site->token, body.data, body.len,
-		    &j->s.q, on_meta, j, &j->meta_q);
+		    CY_OTHER, &j->s.q, on_meta, j, &j->meta_q);
 	buf_free(&text);
 	buf_free(&body);
 	return rc;

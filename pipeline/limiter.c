@@ -1,13 +1,28 @@
 /*
  * limiter: an adaptive limit on requests in flight to one server.
  *
- * Windowed AIMD with a latency gradient, after TCP (slow start, one
- * decrease per round trip), Netflix's concurrency-limits (the limit
- * follows the ratio of no-load latency to current latency) and BBR (the
- * no-load latency is re-measured by briefly halving the load). The
- * constants and the reasons for them are in docs/concurrency.md.
+ * TCP Vegas applied to the server's queue. By Little's law the requests
+ * waiting at the server are the load times the share of latency spent
+ * waiting, so after each window of answers the limit moves to keep about
+ * ALPHA of them queued: enough that a slot never idles, few enough that
+ * latency stays at its floor.
  *
- * No clock of its own: every call gets NOW, so tests can drive it.
+ * Raw latency cannot tell waiting from work on neuPrint: one batch of
+ * types can cost the server thirty times another. So each answer comes
+ * with its size (the neurons it covered) and its query shape, and per
+ * shape the limiter fits latency = a + b * size over recent answers.
+ * What the size does not explain, the "excess", is network plus waiting;
+ * its floor (tracked low, and re-measured now and then by halving the
+ * load, as BBR does) is the network, and the rest is queue.
+ *
+ * Answers of unknown size count whole, which is plain Vegas; their
+ * latency varies with the mix of work as much as with the queue, so then
+ * only a queue of RAW_SHARE of the load counts, and only two windows in a
+ * row of it.
+ *
+ * Overload (429/503) and time-outs cut by BETA, once per round trip.
+ * docs/concurrency.md has the reasoning and the measurements. No clock of
+ * its own: every call gets NOW, so tests can drive it.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,28 +34,25 @@
 #define TRACE_KEEP	1024		/* samples lim_trace promises */
 #define TRACE_CAP	(2 * TRACE_KEEP)
 
-#define WIN_MIN		3		/* samples before a window may close */
-#define WIN_MAX		32		/* samples kept per window */
-
-#define R_GROW		1.15		/* median/floor at or below: grow */
-#define R_SHRINK	1.30		/* above: shrink by the gradient */
-#define R_SURE		1.60		/* one window this slow is enough */
-#define R_TARGET	1.05		/* the ratio a shrink aims for */
-#define G_MIN		0.50		/* the most one latency shrink takes */
-#define G_MAX		0.90		/* the least one latency shrink takes */
-#define BETA		0.70		/* shrink on overload or time-out */
-#define UNDO_GAIN	0.95		/* a shrink that won this little was not queueing */
-#define FLOOR_DOWN	0.50		/* floor moves this share toward a lower median */
+#define WIN_MIN		3		/* answers before a window may close */
+#define WIN_MAX		32		/* answers kept per window */
+#define FIT_KEEP	(1.0 - 1.0 / 512) /* the size fit's memory: 512 answers */
+#define FIT_MIN		8		/* answers of a shape before its fit counts */
+#define ALPHA		0.5		/* requests queued at the server we aim for */
+#define RAW_SHARE	0.15		/* ... or this share of the load, unsized */
+#define SLACK		1.5		/* a queue past SLACK * ALPHA is cut */
+#define CUT_KEEP	0.25		/* one cut keeps at least this share ... */
+#define RAW_KEEP	0.50		/* ... or this, unsized */
+#define FLOOR_DOWN	0.50		/* floors move this share toward a lower median */
 #define FLOOR_UP	0.02		/* ... and this share toward a higher one */
 #define PROBE_EVERY	16		/* windows between floor probes */
-#define PROBE_SOON	2		/* ... or this many, when far past the knee */
+#define BETA		0.70		/* cut on overload or time-out */
 #define GAP_UNKNOWN	0.1		/* decrease spacing before any latency is known */
 #define PAUSE_MAX	600.0		/* longest Retry-After honoured, seconds */
 
-enum win_kind {
-	WIN_NORMAL,
-	WIN_PROBE,		/* load halved to re-measure the floor */
-	WIN_AFTER_SHRINK,	/* first window after a latency shrink */
+/* Exponentially weighted sums for latency = a + b * size. */
+struct fit {
+	double	 n, w, ww, r, wr;
 };
 
 struct limiter {
@@ -52,21 +64,28 @@ struct limiter {
 	double		 pause_until;
 	double		 last_dec;	/* time of the last decrease */
 
-	/* the current measurement window */
-	enum win_kind	 kind;
+	/* the current window of answers */
+	int		 probe;		/* run at half the limit */
 	double		 win_start;
 	unsigned	 win_peak;	/* most in flight since win_start */
 	unsigned	 nsamp;
-	double		 samp[WIN_MAX];
+	unsigned	 nsized;	/* answers whose size the fit explained */
+	double		 excess[WIN_MAX];
+	double		 rtt[WIN_MAX];
 	unsigned	 nwin;		/* windows since the last probe */
 
-	/* the last latency shrink, to undo it if it did nothing */
-	double		 undo_limit;
-	double		 undo_median;
+	/* answers to the last window's requests that came after it closed */
+	double		 late_start;	/* sent since then; INFINITY: none wanted */
+	double		 late_load;	/* under this load */
+	unsigned	 nlate;
+	double		 late_excess[WIN_MIN];
+	double		 late_rtt[WIN_MIN];
 
-	double		 last_m;	/* median of the last window */
-	int		 high;		/* the last window was slow */
-	double		 floor;		/* no-load latency estimate; 0: unknown */
+	double		 base;		/* excess with no queue: the network */
+	double		 rtt_floor;	/* round trip with no queue; 0: unknown */
+	int		 high;		/* the last window's queue was too long */
+
+	struct fit	 fit[LIM_KINDS];
 
 	unsigned	 traced;	/* limit of the newest trace sample */
 	size_t		 ntrace;
@@ -89,7 +108,7 @@ effective(const struct limiter *l)
 {
 	double v = l->limit;
 
-	if (l->kind == WIN_PROBE)
+	if (l->probe)
 		v /= 2;
 	return clampu(v, l->min, l->max);
 }
@@ -127,21 +146,24 @@ set_limit(struct limiter *l, double v, double now)
 }
 
 static void
-window_start(struct limiter *l, enum win_kind kind, double now)
+window_start(struct limiter *l, int probe, double now)
 {
-	l->kind = kind;
+	l->probe = probe;
 	l->win_start = now;
 	l->win_peak = l->in_flight;
 	l->nsamp = 0;
+	l->nsized = 0;
 	trace(l, now);
 }
 
 static void
-shrink(struct limiter *l, double factor, double now)
+cut(struct limiter *l, double v, double now)
 {
-	set_limit(l, l->limit * factor, now);
+	l->late_start = INFINITY;
+	set_limit(l, v, now);
 	l->ssthresh = l->limit;
 	l->last_dec = now;
+	window_start(l, 0, now);
 }
 
 static int
@@ -159,11 +181,59 @@ median(double *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* A window wants about half a limit's worth of samples: one round trip. */
+/* A window wants about half a limit's worth of answers: one round trip. */
 static unsigned
 window_target(const struct limiter *l)
 {
 	return clampu(effective(l) / 2.0, WIN_MIN, WIN_MAX);
+}
+
+/*
+ * The part of an answer's latency its size does not explain. The fit
+ * runs over answers at every load: waiting in a FIFO queue does not
+ * depend on one's own size, so it moves a, not b.
+ */
+static int
+excess(struct limiter *l, const struct lim_answer *a, double rtt, double *e)
+{
+	struct fit *f = &l->fit[a->kind < LIM_KINDS ? a->kind : LIM_KINDS - 1];
+	double mw, mr, var, b;
+
+	*e = rtt;
+	if (!(a->work > 0))
+		return 0;
+	f->n = f->n * FIT_KEEP + 1;
+	f->w = f->w * FIT_KEEP + a->work;
+	f->ww = f->ww * FIT_KEEP + a->work * a->work;
+	f->r = f->r * FIT_KEEP + rtt;
+	f->wr = f->wr * FIT_KEEP + a->work * rtt;
+	if (f->n < FIT_MIN)
+		return 0;
+	mw = f->w / f->n;
+	mr = f->r / f->n;
+	var = f->ww / f->n - mw * mw;
+	if (!(var > 0))
+		return 0;	/* one size only: no slope to fit */
+	/* 0 <= b and a >= 0: size never explains more than all of it. */
+	b = fmin(fmax((f->wr / f->n - mw * mr) / var, 0), mr / mw);
+	*e = fmax(rtt - b * a->work, 0);
+	return 1;
+}
+
+/*
+ * A floor follows lower medians quickly and higher ones slowly, since a
+ * median above it is as likely queueing as a change; a probe (half the
+ * load) sets it outright.
+ */
+static void
+track(double *floor, double m, int probe)
+{
+	if (probe || *floor == 0)
+		*floor = m;
+	else if (m < *floor)
+		*floor += (m - *floor) * FLOOR_DOWN;
+	else
+		*floor += (m - *floor) * FLOOR_UP;
 }
 
 static void
@@ -185,62 +255,86 @@ grow(struct limiter *l, double now)
 }
 
 static void
+cut_queue(struct limiter *l, double q, double alpha, double keep, double now)
+{
+	cut(l, fmax(l->limit - (q - alpha), l->limit * keep), now);
+}
+
+/*
+ * A window closes on its first answers; its other requests are still out,
+ * and when the queue has just grown (the server lost capacity) they come
+ * back one by one, seconds later, while the next window waits for
+ * answers sent after them. They need not be waited out: what they show,
+ * plus the load added since (or less the load cut), is the queue now.
+ */
+static void
+expect_late(struct limiter *l, double since, double load)
+{
+	l->late_start = since;
+	l->late_load = load;
+	l->nlate = 0;
+}
+
+static void
+late(struct limiter *l, double e, double rtt, double now)
+{
+	double q, since = l->win_start, load = fmax(l->win_peak, 1);
+
+	l->late_excess[l->nlate] = e;
+	l->late_rtt[l->nlate++] = rtt;
+	if (l->nlate < WIN_MIN)
+		return;
+	l->late_start = INFINITY;	/* one verdict per window */
+	e = median(l->late_excess, l->nlate);
+	rtt = fmax(median(l->late_rtt, l->nlate), 1e-6);
+	q = l->late_load * fmax(e - l->base, 0) / rtt;
+	if (!(q > SLACK * ALPHA))
+		return;		/* no queue then: none to add to */
+	/* The load changed since by limit - late_load; all of it queues. */
+	q += l->limit - l->late_load;
+	if (q > SLACK * ALPHA) {
+		cut_queue(l, q, ALPHA, CUT_KEEP, now);
+		expect_late(l, since, load);
+	}
+}
+
+static void
 window_close(struct limiter *l, double now)
 {
-	enum win_kind kind = l->kind;
-	double m, r, g;
-	int high;
+	double e, r, q, alpha, win_start = l->win_start;
+	double load = fmax(l->win_peak, 1);
+	int probe = l->probe, sized, high;
 
-	m = fmax(median(l->samp, l->nsamp), 1e-6);
-	if (kind == WIN_PROBE && m * R_SHRINK < l->last_m) {
-		/*
-		 * Half the load was much faster: we are far past the knee
-		 * (a start from a high initial limit). Probe again soon.
-		 */
-		l->nwin = PROBE_EVERY - PROBE_SOON;
-	}
-	if (kind == WIN_PROBE || l->floor == 0)
-		l->floor = m;
-	else if (m < l->floor)
-		l->floor += (m - l->floor) * FLOOR_DOWN;
-	else
-		l->floor += (m - l->floor) * FLOOR_UP;
-	if (kind == WIN_AFTER_SHRINK && m > l->undo_median * UNDO_GAIN) {
-		/*
-		 * Shrinking did not bring latency down, so the load was not
-		 * queueing: the queries got slower. Take the new latency as
-		 * the floor and give the limit back.
-		 */
-		l->floor = m;
-		set_limit(l, fmax(l->limit, l->undo_limit), now);
-	}
-	r = m / l->floor;
-	l->last_m = m;
-	/*
-	 * One window a little slow is noise as often as queueing: act on
-	 * two in a row, or on one clearly slow.
-	 */
-	high = l->high;
-	l->high = r > R_SHRINK;
-	if (l->high && (high || r > R_SURE) && kind != WIN_PROBE) {
-		g = fmin(fmax(R_TARGET / r, G_MIN), G_MAX);
-		l->undo_limit = l->limit;
-		l->undo_median = m;
-		shrink(l, g, now);
-		window_start(l, WIN_AFTER_SHRINK, now);
+	e = median(l->excess, l->nsamp);
+	r = fmax(median(l->rtt, l->nsamp), 1e-6);
+	track(&l->base, e, probe);
+	track(&l->rtt_floor, r, probe);
+	/* Little's law: the load times the share of latency spent waiting. */
+	q = load * fmax(e - l->base, 0) / r;
+	sized = l->nsized * 2 >= l->nsamp;
+	alpha = sized ? ALPHA : fmax(ALPHA, RAW_SHARE * load);
+	if (probe) {
+		/* Measured at half load to refresh the floors: no verdict. */
+		window_start(l, 0, now);
 		return;
 	}
-	if (kind != WIN_PROBE && ++l->nwin >= PROBE_EVERY) {
+	high = l->high;
+	l->high = q > SLACK * alpha;
+	if (l->high && (sized || high)) {
+		/* Take the surplus queue off at once, but not all the limit. */
+		cut_queue(l, q, alpha, sized ? CUT_KEEP : RAW_KEEP, now);
+	} else if (++l->nwin >= PROBE_EVERY) {
 		/* Halving the load is a decrease too: one per round trip. */
 		l->nwin = 0;
 		l->last_dec = now;
-		window_start(l, WIN_PROBE, now);
-		return;
+		window_start(l, 1, now);
+	} else {
+		if (q < alpha)
+			grow(l, now);
+		window_start(l, 0, now);
 	}
-	/* A probe's latency was measured at half load: no reason to grow. */
-	if (r <= R_GROW && kind != WIN_PROBE)
-		grow(l, now);
-	window_start(l, WIN_NORMAL, now);
+	if (sized)
+		expect_late(l, win_start, load);
 }
 
 int
@@ -259,8 +353,9 @@ lim_new(unsigned min, unsigned initial, unsigned max, double now,
 	l->limit = clampu(initial, min, max);
 	l->ssthresh = max;
 	l->last_dec = -INFINITY;
-	l->nwin = PROBE_EVERY - 1;	/* the first floor may be measured overloaded */
-	window_start(l, WIN_NORMAL, now);
+	l->late_start = INFINITY;
+	l->nwin = PROBE_EVERY - 1;	/* the first floors may be measured overloaded */
+	window_start(l, 0, now);
 	*out = l;
 	return 0;
 }
@@ -287,35 +382,49 @@ lim_acquire(struct limiter *l, double now)
 static void
 overload(struct limiter *l, double sent, double now)
 {
+	double gap = l->rtt_floor > 0 ? l->rtt_floor : GAP_UNKNOWN;
+
 	/*
 	 * One decrease per round trip: answers to requests sent before the
 	 * last decrease describe the old limit, not this one.
 	 */
-	if (sent < l->last_dec ||
-	    now - l->last_dec < (l->floor > 0 ? l->floor : GAP_UNKNOWN))
+	if (sent < l->last_dec || now - l->last_dec < gap)
 		return;
-	shrink(l, BETA, now);
-	window_start(l, WIN_NORMAL, now);
+	cut(l, l->limit * BETA, now);
+}
+
+static void
+answered(struct limiter *l, const struct lim_answer *a, double rtt, double now)
+{
+	double e;
+	int sized = excess(l, a, rtt, &e);	/* every answer feeds the fit */
+
+	/* Only requests sent under this window's limit measure it. */
+	if (now - rtt < l->win_start) {
+		if (now - rtt >= l->late_start && sized)
+			late(l, e, rtt, now);
+		return;
+	}
+	l->excess[l->nsamp] = e;
+	l->rtt[l->nsamp++] = rtt;
+	l->nsized += sized;
+	if (l->nsamp >= window_target(l) || l->nsamp == WIN_MAX)
+		window_close(l, now);
 }
 
 void
-lim_release(struct limiter *l, enum lim_outcome o, double rtt_s, double now)
+lim_release(struct limiter *l, enum lim_outcome o,
+    const struct lim_answer *a, double now)
 {
-	double sent;
+	double sent, rtt_s = a && a->rtt_s >= 0 ? a->rtt_s : 0;	/* NaN too */
 
 	if (l->in_flight > 0)
 		l->in_flight--;
-	if (!(rtt_s >= 0))	/* also NaN */
-		rtt_s = 0;
 	sent = now - rtt_s;
 	switch (o) {
 	case LIM_OK:
-		/* Only requests sent under this window's limit measure it. */
-		if (sent < l->win_start)
-			break;
-		l->samp[l->nsamp++] = rtt_s;
-		if (l->nsamp >= window_target(l) || l->nsamp == WIN_MAX)
-			window_close(l, now);
+		if (a != NULL)
+			answered(l, a, rtt_s, now);
 		break;
 	case LIM_OVERLOAD:
 	case LIM_TIMEOUT:

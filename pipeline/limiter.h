@@ -18,6 +18,17 @@ enum lim_outcome {
 	LIM_DROPPED,		/* cancelled: does not move the limit */
 };
 
+/* Query shapes told apart; a larger kind counts as the last. */
+#define LIM_KINDS	4
+
+/* What an answer tells besides its outcome. */
+struct lim_answer {
+	double	 rtt_s;		/* from send to answer */
+	double	 work;		/* what it covered in the caller's unit (neurons);
+				   0: not known */
+	unsigned kind;		/* its query shape: work is compared within one */
+};
+
 struct lim_sample {
 	double	 t;		/* seconds since the limiter was made */
 	unsigned limit;
@@ -31,8 +42,9 @@ void	 lim_free(struct limiter *l);
 
 /* 1 and a slot taken, or 0 when at the limit or inside a Retry-After pause. */
 int	 lim_acquire(struct limiter *l, double now);
-/* Give a slot back with what happened and how long the request took. */
-void	 lim_release(struct limiter *l, enum lim_outcome o, double rtt_s, double now);
+/* Give a slot back with what happened; A may be NULL (nothing measured). */
+void	 lim_release(struct limiter *l, enum lim_outcome o,
+	    const struct lim_answer *a, double now);
 /* The server asked us to wait SECONDS (Retry-After). */
 void	 lim_pause(struct limiter *l, double seconds, double now);
 /* Seconds until a pause ends, 0 if none. */

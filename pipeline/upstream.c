@@ -23,6 +23,7 @@ struct up_query {
 	char		*token;
 	char		*body;
 	size_t		 len;
+	unsigned	 kind;		/* for the limiter */
 	struct up_stats	*st;
 	up_cb		 cb;
 	void		*arg;
@@ -49,6 +50,8 @@ struct upstream {
 };
 
 static void	dispatch(struct upstream *);
+static double	deliver(struct up_query *, enum up_status, struct cy_result *,
+		    int, const char *);
 static void	finish(struct up_query *, enum up_status, struct cy_result *,
 		    int, const char *);
 
@@ -166,7 +169,7 @@ query_free(struct up_query *q)
 
 int
 up_submit(struct upstream *u, const char *token, const char *body,
-    size_t len, struct up_stats *st, up_cb cb, void *arg,
+    size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
     struct up_query **out)
 {
 	struct up_query *q;
@@ -183,6 +186,7 @@ up_submit(struct upstream *u, const char *token, const char *body,
 	memcpy(q->body, body, len);
 	q->body[len] = '\0';
 	q->len = len;
+	q->kind = kind;
 	q->st = st;
 	q->cb = cb;
 	q->arg = arg;
@@ -203,7 +207,7 @@ up_cancel(struct up_query *q)
 	if (q->req) {
 		http_cancel(q->req);
 		q->req = NULL;
-		lim_release(u->lim, LIM_DROPPED, 0, now_s(u));
+		lim_release(u->lim, LIM_DROPPED, NULL, now_s(u));
 		TAILQ_REMOVE(&u->flying, q, entry);
 	} else
 		TAILQ_REMOVE(&u->waiting, q, entry);
@@ -315,6 +319,7 @@ http_done(void *arg, const struct http_response *r)
 	struct up_query *q = arg;
 	struct upstream *u = q->u;
 	struct verdict v = { 0 };
+	struct lim_answer ans = { 0 };
 	struct cy_result res;
 	char msg[160] = "";
 	int rc = 0;
@@ -358,7 +363,18 @@ http_done(void *arg, const struct http_response *r)
 			v.lim = LIM_TIMEOUT;
 		}
 	}
-	lim_release(u->lim, v.lim, r->elapsed_s, now_s(u));
+	ans.rtt_s = r->elapsed_s;
+	ans.kind = q->kind;
+	if (!v.retry && r->fail == HTTP_OK && r->status == 200 && rc == 0) {
+		/* Only the caller can say what the answer covered. */
+		ans.work = deliver(q, UP_OK, &res, 0, NULL);
+		cy_result_free(&res);
+		query_free(q);
+		lim_release(u->lim, v.lim, &ans, now_s(u));
+		dispatch(u);
+		return;
+	}
+	lim_release(u->lim, v.lim, &ans, now_s(u));
 	if (r->retry_after_s > 0 && v.lim == LIM_OVERLOAD)
 		lim_pause(u->lim, r->retry_after_s, now_s(u));
 
@@ -370,22 +386,27 @@ http_done(void *arg, const struct http_response *r)
 		snprintf(why, sizeof(why), "gave up after %u attempts: %s",
 		    q->attempt, q->last_error);
 		finish(q, UP_UNAVAILABLE, NULL, 0, why);
-	} else if (r->fail == HTTP_OK && r->status == 200 && rc == 0) {
-		finish(q, UP_OK, &res, 0, NULL);
-		cy_result_free(&res);
 	} else
 		finish(q, v.status, NULL, v.server_timeout, q->last_error);
 	dispatch(u);
+}
+
+/* Run the callback; what it returns is the answer's work. */
+static double
+deliver(struct up_query *q, enum up_status s, struct cy_result *rows,
+    int server_timeout, const char *error)
+{
+	if (s != UP_OK && q->st)
+		q->st->failed++;
+	return q->cb(q->arg, &(struct up_result){ .status = s, .rows = rows,
+	    .server_timeout = server_timeout, .error = error });
 }
 
 static void
 finish(struct up_query *q, enum up_status s, struct cy_result *rows,
     int server_timeout, const char *error)
 {
-	if (s != UP_OK && q->st)
-		q->st->failed++;
-	q->cb(q->arg, &(struct up_result){ .status = s, .rows = rows,
-	    .server_timeout = server_timeout, .error = error });
+	deliver(q, s, rows, server_timeout, error);
 	query_free(q);
 }
 
@@ -446,7 +467,7 @@ dispatch(struct upstream *u)
 			break;
 		TAILQ_REMOVE(&u->waiting, q, entry);
 		if (send_query(q) < 0) {
-			lim_release(u->lim, LIM_DROPPED, 0, now);
+			lim_release(u->lim, LIM_DROPPED, NULL, now);
 			finish(q, UP_UNAVAILABLE, NULL, 0,
 			    "out of memory sending a query");
 		}

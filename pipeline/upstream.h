@@ -73,7 +73,11 @@ struct up_result {
 	const char	*error;		/* one line, no secrets; NULL on success */
 };
 
-typedef void (*up_cb)(void *arg, const struct up_result *r);
+/*
+ * Returns what an UP_OK answer covered, in neurons (0: not known): the
+ * limiter compares latencies of answers of one kind by it.
+ */
+typedef double (*up_cb)(void *arg, const struct up_result *r);
 
 int	 upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 	    struct upstream **out);
@@ -82,10 +86,11 @@ void	 upstream_free(struct upstream *u);
 
 /*
  * Queue a POST of BODY (a cy_request_body) with TOKEN. CB runs once, later,
- * on the loop. ST (may be NULL) is charged with this query's work.
+ * on the loop. KIND names the query's shape for the limiter (below
+ * LIM_KINDS). ST (may be NULL) is charged with this query's work.
  */
 int	 up_submit(struct upstream *u, const char *token, const char *body,
-	    size_t len, struct up_stats *st, up_cb cb, void *arg,
+	    size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
 	    struct up_query **out);
 /* Drop a query: its callback runs with UP_CANCELLED before this returns. */
 void	 up_cancel(struct up_query *q);

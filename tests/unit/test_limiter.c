@@ -26,6 +26,13 @@ urand(void)
 	return (double)(rng >> 11) / 9007199254740992.0;
 }
 
+/* An answer of latency RTT whose size is not known. */
+static void
+release(struct limiter *l, enum lim_outcome o, double rtt, double now)
+{
+	lim_release(l, o, &(struct lim_answer){ .rtt_s = rtt }, now);
+}
+
 /* Fill a window: N requests of latency RTT, one after another. */
 static double
 feed(struct limiter *l, unsigned n, double rtt, double now)
@@ -37,7 +44,7 @@ feed(struct limiter *l, unsigned n, double rtt, double now)
 		if (!lim_acquire(l, now))
 			break;
 		now += rtt;
-		lim_release(l, LIM_OK, rtt, now);
+		release(l, LIM_OK, rtt, now);
 	}
 	return now;
 }
@@ -73,7 +80,7 @@ test_acquire_at_limit(void **state)
 		assert_int_equal(lim_acquire(l, 0), 1);
 	assert_int_equal(lim_acquire(l, 0), 0);
 	assert_int_equal(lim_in_flight(l), 4);
-	lim_release(l, LIM_DROPPED, 0.1, 0.1);
+	release(l, LIM_DROPPED, 0.1, 0.1);
 	assert_int_equal(lim_acquire(l, 0.1), 1);
 	lim_free(l);
 }
@@ -93,7 +100,7 @@ test_grows_when_flat(void **state)
 			assert_int_equal(lim_acquire(l, now), 1);
 		now += 0.2;
 		for (j = 0; j < lim; j++)
-			lim_release(l, LIM_OK, 0.2, now);
+			release(l, LIM_OK, 0.2, now);
 	}
 	assert_int_equal(lim_limit(l), 64);
 	/* Slow start: doubling, so well under 64 round trips. */
@@ -125,17 +132,17 @@ test_shrinks_on_overload(void **state)
 		assert_int_equal(lim_acquire(l, 0), 1);
 	/* A burst of 503s from one round trip: one decrease. */
 	for (i = 0; i < 10; i++)
-		lim_release(l, LIM_OVERLOAD, 0.2, 0.2);
+		release(l, LIM_OVERLOAD, 0.2, 0.2);
 	assert_int_equal(lim_limit(l), 28);
 	/* Errors and drops do not move it. */
-	lim_release(l, LIM_ERROR, 0.2, 0.3);
-	lim_release(l, LIM_DROPPED, 0.2, 0.3);
+	release(l, LIM_ERROR, 0.2, 0.3);
+	release(l, LIM_DROPPED, 0.2, 0.3);
 	assert_int_equal(lim_limit(l), 28);
 	/* Sent before the decrease: still the old round trip. */
-	lim_release(l, LIM_TIMEOUT, 0.2, 0.35);
+	release(l, LIM_TIMEOUT, 0.2, 0.35);
 	assert_int_equal(lim_limit(l), 28);
 	/* Sent after it and a round trip later: decrease again. */
-	lim_release(l, LIM_TIMEOUT, 0.2, 0.41);
+	release(l, LIM_TIMEOUT, 0.2, 0.41);
 	assert_int_equal(lim_limit(l), 19);
 	lim_free(l);
 }
@@ -151,7 +158,7 @@ test_shrink_floor_min(void **state)
 	for (i = 0; i < 50; i++) {
 		now += 1;
 		if (lim_acquire(l, now))
-			lim_release(l, LIM_OVERLOAD, 0.5, now + 0.5);
+			release(l, LIM_OVERLOAD, 0.5, now + 0.5);
 		assert_true(lim_limit(l) >= 3);
 	}
 	assert_int_equal(lim_limit(l), 3);
@@ -195,7 +202,7 @@ test_trace_ring(void **state)
 	assert_int_equal(lim_new(1, 2, 4, 0, &l), 0);
 	for (i = 0; i < 3000; i++) {
 		if (lim_acquire(l, now))
-			lim_release(l, LIM_OVERLOAD, 0.1, now + 0.1);
+			release(l, LIM_OVERLOAD, 0.1, now + 0.1);
 		now += 0.2;
 		now = feed(l, 8, 0.1, now);
 	}
@@ -221,11 +228,12 @@ test_trace_ring(void **state)
 struct sim {
 	unsigned	 slots, queue;
 	double		 net, exec;
+	int		 sized;		/* costs vary 1..30x and answers say so */
 	double		 slot_free[512];
 	double		 waiting[4096];	/* start times of queued requests */
 	unsigned	 nwaiting;
 	struct simev {
-		double	 t, sent;
+		double	 t, sent, work;
 		int	 ok;
 	}		 ev[4096];
 	unsigned	 nev;
@@ -235,7 +243,7 @@ struct sim {
 static void
 sim_send(struct sim *s, double now)
 {
-	double arrive = now + s->net / 2, start, e;
+	double arrive = now + s->net / 2, start, e, w;
 	unsigned i, k = 0, n = 0;
 
 	for (i = 1; i < s->slots; i++)
@@ -249,15 +257,20 @@ sim_send(struct sim *s, double now)
 	if (s->slot_free[k] > arrive && s->nwaiting >= s->queue) {
 		/* Even a refusal takes a moment; 0 would stop the clock. */
 		s->ev[s->nev++] = (struct simev){ now + fmax(s->net, 0.001),
-		    now, 0 };
+		    now, 0, 0 };
 		return;
 	}
-	e = s->exec * (0.5 + urand());
+	/*
+	 * Sized: batches of 1 to 30 neurons, most of them small (a mean of
+	 * about 8), costing EXEC per neuron: latency alone varies 30-fold.
+	 */
+	w = s->sized ? 1 + floor(30 * urand() * urand()) : 0;
+	e = s->sized ? s->exec * w : s->exec * (0.5 + urand());
 	start = fmax(arrive, s->slot_free[k]);
 	s->slot_free[k] = start + e;
 	if (start > arrive)
 		s->waiting[s->nwaiting++] = start;
-	s->ev[s->nev++] = (struct simev){ start + e + s->net / 2, now, 1 };
+	s->ev[s->nev++] = (struct simev){ start + e + s->net / 2, now, w, 1 };
 }
 
 struct simres {
@@ -266,34 +279,37 @@ struct simres {
 	double	 min_dec_gap;	/* shortest time between two decreases */
 };
 
+/*
+ * Run the server and the limiter from *NOW to UNTIL; r->mean gets the
+ * time-weighted mean limit from FROM on, r->lo and r->hi the extremes.
+ */
 static void
-simulate(struct sim *s, struct limiter *l, double secs, struct simres *r)
+run_until(struct sim *s, struct limiter *l, double *now, double from,
+    double until, struct simres *r)
 {
-	const struct lim_sample *tr;
-	double now = 0, next, acc = 0, last_dec = -1;
+	double next, acc = 0;
 	unsigned i, b, lim;
-	size_t n;
 
-	r->lo = r->hi = lim_limit(l);
-	r->min_dec_gap = INFINITY;
-	while (now < secs) {
-		while (lim_acquire(l, now))
-			sim_send(s, now);
+	while (*now < until) {
+		while (lim_acquire(l, *now))
+			sim_send(s, *now);
 		assert_true(s->nev > 0);
 		for (b = 0, i = 1; i < s->nev; i++)
 			if (s->ev[i].t < s->ev[b].t)
 				b = i;
 		next = s->ev[b].t;
 		lim = lim_limit(l);
-		if (now >= secs / 2)
-			acc += lim * (fmin(next, secs) - now);
-		now = next;
+		if (next > from)
+			acc += lim * (fmin(next, until) - fmax(*now, from));
+		*now = next;
 		if (s->ev[b].ok) {
 			s->ok++;
-			lim_release(l, LIM_OK, now - s->ev[b].sent, now);
+			lim_release(l, LIM_OK, &(struct lim_answer){
+			    .rtt_s = *now - s->ev[b].sent,
+			    .work = s->ev[b].work }, *now);
 		} else {
 			s->overload++;
-			lim_release(l, LIM_OVERLOAD, now - s->ev[b].sent, now);
+			release(l, LIM_OVERLOAD, *now - s->ev[b].sent, *now);
 		}
 		s->ev[b] = s->ev[--s->nev];
 		lim = lim_limit(l);
@@ -302,7 +318,20 @@ simulate(struct sim *s, struct limiter *l, double secs, struct simres *r)
 		if (lim > r->hi)
 			r->hi = lim;
 	}
-	r->mean = acc / (secs / 2);
+	r->mean = acc / (until - from);
+}
+
+static void
+simulate(struct sim *s, struct limiter *l, double secs, struct simres *r)
+{
+	const struct lim_sample *tr;
+	double now = 0, last_dec = -1;
+	unsigned i;
+	size_t n;
+
+	r->lo = r->hi = lim_limit(l);
+	r->min_dec_gap = INFINITY;
+	run_until(s, l, &now, secs / 2, secs, r);
 	/* The trace covers the last 1024 changes; check their spacing. */
 	n = lim_trace(l, &tr);
 	for (i = 1; i < n; i++) {
@@ -379,6 +408,74 @@ test_converge_network(void **state)
 	}
 }
 
+/*
+ * Answers that say their size: latency varies 30-fold with it, which is
+ * not queueing. The limit still settles at the knee (mean size about 8).
+ */
+static void
+test_converge_sized(void **state)
+{
+	static const struct { unsigned slots; double net; } c[] = {
+		{ 4, 0 }, { 8, 0 }, { 32, 0 }, { 4, 0.2 }, { 16, 0.2 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sim *s = calloc(1, sizeof(*s));
+		struct limiter *l;
+		struct simres r;
+		double knee = c[i].slots * (c[i].net + 0.08) / 0.08;
+
+		assert_non_null(s);
+		s->slots = c[i].slots;
+		s->queue = 4 * c[i].slots;
+		s->net = c[i].net;
+		s->exec = 0.01;
+		s->sized = 1;
+		assert_int_equal(lim_new(1, 32, 1024, 0, &l), 0);
+		simulate(s, l, 300, &r);
+		print_message("sized: knee %.0f (slots %u net %.2f): mean %.1f, "
+		    "range %u..%u, %lu ok, %lu 503\n", knee, c[i].slots,
+		    c[i].net, r.mean, r.lo, r.hi, s->ok, s->overload);
+		lim_free(l);
+		free(s);
+		assert_true(r.mean >= 0.5 * knee);
+		assert_true(r.mean <= 1.5 * knee);
+	}
+}
+
+/* Capacity 8, then 2, then 8 again: with sizes, the limit follows. */
+static void
+test_follows_capacity_sized(void **state)
+{
+	static const unsigned slots[] = { 8, 2, 8 };
+	struct sim *s = calloc(1, sizeof(*s));
+	struct limiter *l;
+	struct simres r[3];
+	double now = 0;
+	size_t i;
+
+	assert_non_null(s);
+	s->queue = 64;			/* no 503s: latency is the only sign */
+	s->exec = 0.01;
+	s->sized = 1;
+	assert_int_equal(lim_new(1, 8, 64, 0, &l), 0);
+	for (i = 0; i < 3; i++) {
+		s->slots = slots[i];
+		r[i].lo = r[i].hi = lim_limit(l);
+		/* 60 s a phase, judged after the first 5 s of it */
+		run_until(s, l, &now, 60.0 * i + 5, 60.0 * (i + 1), &r[i]);
+		print_message("slots %u: mean limit %.1f, range %u..%u\n",
+		    slots[i], r[i].mean, r[i].lo, r[i].hi);
+	}
+	lim_free(l);
+	free(s);
+	assert_true(r[1].mean < 0.6 * r[0].mean);
+	assert_true(r[1].mean < 0.6 * r[2].mean);
+	assert_true(r[1].mean <= 4);
+	assert_true(r[0].mean >= 6 && r[2].mean >= 6);
+}
+
 /* Whatever happens, the limit stays inside [min, max]. */
 static void
 test_bounds_fuzz(void **state)
@@ -395,7 +492,7 @@ test_bounds_fuzz(void **state)
 		assert_true(lim_in_flight(l) <= 40);
 		if (n > 0 && urand() < 0.5) {
 			k = (unsigned)(urand() * n);
-			lim_release(l, (enum lim_outcome)(urand() * 5),
+			release(l, (enum lim_outcome)(urand() * 5),
 			    now - sent[k], now);
 			sent[k] = sent[--n];
 		}
@@ -423,7 +520,7 @@ test_slower_queries_not_queueing(void **state)
 			assert_int_equal(lim_acquire(l, now), 1);
 		now += rtt;
 		for (j = 0; j < lim; j++)
-			lim_release(l, LIM_OK, rtt, now);
+			release(l, LIM_OK, rtt, now);
 	}
 	assert_int_equal(lim_limit(l), 16);
 	lim_free(l);
@@ -443,6 +540,8 @@ main(void)
 		cmocka_unit_test(test_trace_ring),
 		cmocka_unit_test(test_converge_plain),
 		cmocka_unit_test(test_converge_network),
+		cmocka_unit_test(test_converge_sized),
+		cmocka_unit_test(test_follows_capacity_sized),
 		cmocka_unit_test(test_bounds_fuzz),
 		cmocka_unit_test(test_slower_queries_not_queueing),
 	};

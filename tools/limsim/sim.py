@@ -3,14 +3,16 @@
 A discrete-event model of tests/neuprint-emu's server (capacity slots,
 a FIFO queue of QUEUE, 503 with Retry-After past it, capacity changed at
 given times) with an always-backlogged client that asks the limiter for
-every send, as pipeline/upstream.c does. Query costs are lognormal with
-the spreads measured for the TestConverge and TestCapacityChange
-workloads (docs/concurrency.md). Both checks of those tests are scored
-with the tests' own thresholds, over N seeds.
+every send, as pipeline/upstream.c does, and releases every answer
+with its size, as fetch does. Query costs are lognormal with the spreads
+measured for the TestConverge and TestCapacityChange workloads
+(docs/concurrency.md). Both checks of those tests are scored with the
+tests' own thresholds, over N seeds.
 
     tools/limsim/run [LIMITER.c]     (default pipeline/limiter.c)
     N=40 NQ=295 V=1 (per seed) LONG=1 (phases 10 s / 10 s) LAT=0 (network s)
-    in the environment
+    WORK=0.1 (log SD of the size's error) NOWORK=1 (no sizes)
+    SD=0.71 (step costs' log SD) Q=16 (step queue)   in the environment
 """
 import ctypes
 import heapq
@@ -23,6 +25,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests", "integration"))
 from res_harness import trace_mean  # noqa: E402  (the tests' own scoring)
 
+class Answer(ctypes.Structure):
+    _fields_ = [("rtt_s", ctypes.c_double), ("work", ctypes.c_double), ("kind", ctypes.c_uint)]
+
 class Sample(ctypes.Structure):
     _fields_ = [("t", ctypes.c_double), ("limit", ctypes.c_uint), ("in_flight", ctypes.c_uint)]
 
@@ -30,7 +35,7 @@ def load(so):
     L = ctypes.CDLL(so)
     L.lim_new.argtypes = [ctypes.c_uint]*3 + [ctypes.c_double, ctypes.POINTER(ctypes.c_void_p)]
     L.lim_acquire.argtypes = [ctypes.c_void_p, ctypes.c_double]
-    L.lim_release.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_double]
+    L.lim_release.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(Answer), ctypes.c_double]
     L.lim_acquire.restype = ctypes.c_int
     L.lim_pause.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double]
     L.lim_pause_left.argtypes = [ctypes.c_void_p, ctypes.c_double]
@@ -43,6 +48,8 @@ def load(so):
     return L
 
 OK, OVER = 0, 1
+NOWORK = os.environ.get("NOWORK") is not None
+WNOISE = float(os.environ.get("WORK", "0.1"))
 
 def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0):
     rng = random.Random(seed)
@@ -100,7 +107,7 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
             else:
                 if now >= 5: rej_after5 += 1
                 rtt = now - sent + overhead
-                L.lim_release(lim, OVER, rtt, now + overhead)
+                L.lim_release(lim, OVER, Answer(rtt, 0, 0), now + overhead)
                 L.lim_pause(lim, retry_after, now + overhead)
                 waiting.insert(0, (now + retry_after * (0.5 + rng.random()), c))
                 dispatch()
@@ -109,10 +116,13 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
             executing -= 1
             while executing < cap and fifo:
                 start(*fifo.pop(0))
-            push(now + overhead, "reply", sent)
+            push(now + overhead, "reply", (sent, c))
         elif kind == "reply":
-            sent = data
-            L.lim_release(lim, OK, now - sent, now)
+            sent, c = data
+            # The answer's size: its cost, give or take what the
+            # emulator's per-neuron model misses (WORK, log SD).
+            w = 0 if NOWORK else c * math.exp(rng.gauss(0, WNOISE))
+            L.lim_release(lim, OK, Answer(now - sent, w, 0), now)
             done += 1
             if done == n:
                 break
@@ -130,10 +140,14 @@ def run(L, seed, caps, queue, lat, costs, conc, overhead=0.004, retry_after=1.0)
 def lognorm(rng, med, sd, lo, hi, n):
     return [min(max(med * math.exp(rng.gauss(0, sd)), lo), hi) for _ in range(n)]
 
-def step(L, seed, lat=0.0, nq=None, med=0.28, sd=0.71, d=6.0, u=13.0, settle=1.5):
+SD = float(os.environ.get("SD", "0.71"))
+QUEUE = int(os.environ.get("Q", "16"))
+
+
+def step(L, seed, lat=0.0, nq=None, med=0.28, sd=SD, d=6.0, u=13.0, settle=1.5):
     rng = random.Random(seed * 7 + 1)
     costs = lognorm(rng, med, sd, 0.001, 2.3, nq)
-    r = run(L, seed, [(0, 8), (d, 2), (u, 8)], 16, lat, costs, (1, 8, 64))
+    r = run(L, seed, [(0, 8), (d, 2), (u, 8)], QUEUE, lat, costs, (1, 8, 64))
     tr, end = r["trace"], r["wall"]
     ph = [(settle, d), (d + settle, u), (u + settle, end)]
     m = [trace_mean(tr, a, b) for a, b in ph]
