@@ -290,8 +290,11 @@ late(struct limiter *l, double e, double rtt, double now)
 	q = l->late_load * fmax(e - l->base, 0) / rtt;
 	if (!(q > SLACK * ALPHA))
 		return;		/* no queue then: none to add to */
-	/* The load changed since by limit - late_load; all of it queues. */
-	q += l->limit - l->late_load;
+	/*
+	 * Less the load cut since. Load added since is not counted: below
+	 * the knee it does not queue, and slow start adds a lot.
+	 */
+	q -= fmax(l->late_load - l->limit, 0);
 	if (q > SLACK * ALPHA) {
 		cut_queue(l, q, ALPHA, CUT_KEEP, now);
 		expect_late(l, since, load);
