@@ -495,8 +495,10 @@ cells_total(const struct up_result *r)
 	return n;
 }
 
-/* The callbacks return the answer's size for the limiter; B may be gone
- * after answer(). */
+/*
+ * The callbacks return the answer's size for the limiter (upstream.h).
+ * B may be gone after answer().
+ */
 static double
 on_cells(void *arg, const struct up_result *r)
 {
