@@ -28,7 +28,7 @@ struct batch {
 	struct ts_acc	**acc;		/* per cand, made on its first row */
 	struct up_query	*q[2];
 	int		 pending;
-	double		 neurons;	/* from the CELLS answer; 0 before it */
+	double		 neurons;	/* counted by CELLS (or per-type) rows */
 	enum up_status	 fail;		/* UP_OK while nothing failed */
 	char		*error;
 };
@@ -317,12 +317,14 @@ take_cells(struct batch *b, const struct cy_result *r)
 	for (i = 0; i < r->nrows; i++) {
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+		int64_t cells = cy_int(row, c[4], &ok);
 
+		b->neurons += (double)cells;	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
 		if (ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
-		    cy_str(row, c[3]), cy_int(row, c[4], &ok),
-		    cy_int(row, c[5], &ok), cy_int(row, c[6], &ok)) < 0)
+		    cy_str(row, c[3]), cells, cy_int(row, c[5], &ok),
+		    cy_int(row, c[6], &ok)) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -362,6 +364,7 @@ take_neurons(struct batch *b, const struct cy_result *r)
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
 
+		b->neurons++;
 		if (a == NULL)
 			continue;
 		rc = ts_acc_add_neuron(a, b->f->o.meta, cy_str(row, c[1]),
@@ -463,70 +466,48 @@ batch_done(struct batch *b)
 
 typedef int (*take_fn)(struct batch *, const struct cy_result *);
 
-static void
+/*
+ * Returns the batch's neurons as far as known (upstream.h: the answer's
+ * size for the limiter; a ROIS answer costs what its batch's CELLS
+ * counted, 0 if that is not in yet).
+ */
+static double
 answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 {
+	double neurons;
+
 	b->q[idx] = NULL;
 	b->pending--;
 	if (b->f->finished && r->status == UP_CANCELLED)
-		return;		/* fetch_free is tearing down */
+		return 0;	/* fetch_free is tearing down */
 	if (r->status == UP_OK) {
 		if (b->fail == UP_OK && take(b, r->rows) < 0)
 			note_failure(b, UP_QUERY_ERROR,
 			    "answer lacks the expected columns");
 	} else
 		note_failure(b, r->status, r->error);
+	neurons = b->neurons;
 	if (b->pending == 0)
 		batch_done(b);
+	return neurons;
 }
 
-/* The neurons a CELLS answer counted: what the batch costs the server. */
-static double
-cells_total(const struct up_result *r)
-{
-	double n = 0;
-	size_t i;
-	int c, ok;
-
-	if (r->status != UP_OK || (c = cy_column(r->rows, "cells")) < 0)
-		return 0;
-	for (i = 0; i < r->rows->nrows; i++)
-		n += (double)cy_int(cy_row(r->rows, i), c, &ok);
-	return n;
-}
-
-/*
- * The callbacks return the answer's size for the limiter (upstream.h).
- * B may be gone after answer().
- */
 static double
 on_cells(void *arg, const struct up_result *r)
 {
-	struct batch *b = arg;
-	double n = cells_total(r);
-
-	b->neurons = n;
-	answer(b, 0, r, take_cells);
-	return n;
+	return answer(arg, 0, r, take_cells);
 }
 
 static double
 on_rois(void *arg, const struct up_result *r)
 {
-	struct batch *b = arg;
-	double n = b->neurons;	/* 0 when CELLS has not answered yet */
-
-	answer(b, 1, r, take_rois);
-	return n;
+	return answer(arg, 1, r, take_rois);
 }
 
 static double
 on_neurons(void *arg, const struct up_result *r)
 {
-	double n = r->status == UP_OK ? (double)r->rows->nrows : 0;
-
-	answer(arg, 0, r, take_neurons);
-	return n;
+	return answer(arg, 0, r, take_neurons);
 }
 
 static int
