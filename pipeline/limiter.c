@@ -260,12 +260,27 @@ cut_queue(struct limiter *l, double q, double alpha, double keep, double now)
 	cut(l, fmax(l->limit - (q - alpha), l->limit * keep), now);
 }
 
+/* At most one decrease per round trip, whatever its cause. */
+static int
+round_trip_since_cut(const struct limiter *l, double now)
+{
+	return now - l->last_dec >= (l->rtt_floor > 0 ? l->rtt_floor :
+	    GAP_UNKNOWN);
+}
+
+/* Little's law: the load times the share of latency spent waiting. */
+static double
+queue_len(const struct limiter *l, double load, double e, double r)
+{
+	return load * fmax(e - l->base, 0) / fmax(r, 1e-6);
+}
+
 /*
  * A window closes on its first answers; its other requests are still out,
  * and when the queue has just grown (the server lost capacity) they come
  * back one by one, seconds later, while the next window waits for
  * answers sent after them. They need not be waited out: what they show,
- * plus the load added since (or less the load cut), is the queue now.
+ * less the load cut since, is the queue now.
  */
 static void
 expect_late(struct limiter *l, double since, double load)
@@ -284,17 +299,17 @@ late(struct limiter *l, double e, double rtt, double now)
 	l->late_rtt[l->nlate++] = rtt;
 	if (l->nlate < WIN_MIN)
 		return;
+	if (!round_trip_since_cut(l, now)) {
+		l->nlate = 0;		/* too soon: listen on */
+		return;
+	}
 	l->late_start = INFINITY;	/* one verdict per window */
-	e = median(l->late_excess, l->nlate);
-	rtt = fmax(median(l->late_rtt, l->nlate), 1e-6);
-	q = l->late_load * fmax(e - l->base, 0) / rtt;
-	if (!(q > SLACK * ALPHA))
-		return;		/* no queue then: none to add to */
 	/*
 	 * Less the load cut since. Load added since is not counted: below
 	 * the knee it does not queue, and slow start adds a lot.
 	 */
-	q -= fmax(l->late_load - l->limit, 0);
+	q = queue_len(l, l->late_load, median(l->late_excess, l->nlate),
+	    median(l->late_rtt, l->nlate)) - fmax(l->late_load - l->limit, 0);
 	if (q > SLACK * ALPHA) {
 		cut_queue(l, q, ALPHA, CUT_KEEP, now);
 		expect_late(l, since, load);
@@ -312,8 +327,7 @@ window_close(struct limiter *l, double now)
 	r = fmax(median(l->rtt, l->nsamp), 1e-6);
 	track(&l->base, e, probe);
 	track(&l->rtt_floor, r, probe);
-	/* Little's law: the load times the share of latency spent waiting. */
-	q = load * fmax(e - l->base, 0) / r;
+	q = queue_len(l, load, e, r);
 	sized = l->nsized * 2 >= l->nsamp;
 	alpha = sized ? ALPHA : fmax(ALPHA, RAW_SHARE * load);
 	if (probe) {
@@ -385,13 +399,11 @@ lim_acquire(struct limiter *l, double now)
 static void
 overload(struct limiter *l, double sent, double now)
 {
-	double gap = l->rtt_floor > 0 ? l->rtt_floor : GAP_UNKNOWN;
-
 	/*
-	 * One decrease per round trip: answers to requests sent before the
-	 * last decrease describe the old limit, not this one.
+	 * Answers to requests sent before the last decrease describe the
+	 * old limit, not this one.
 	 */
-	if (sent < l->last_dec || now - l->last_dec < gap)
+	if (sent < l->last_dec || !round_trip_since_cut(l, now))
 		return;
 	cut(l, l->limit * BETA, now);
 }
