@@ -69,6 +69,7 @@ lock_state(struct daemon *d)
 static void
 close_cb(uv_handle_t *h)
 {
+	(void)h;
 }
 
 /* Everything but the loop is released; handles close as the loop runs. */
@@ -120,6 +121,7 @@ on_hup(uv_signal_t *s, int signum)
 	struct settings *n;
 	char err[1024];
 
+	(void)signum;
 	if (d->stopping)
 		return;
 	sd_notify_state("RELOADING=1");
@@ -183,6 +185,7 @@ signals(struct daemon *d)
 static void
 walk_close(uv_handle_t *h, void *arg)
 {
+	(void)arg;
 	if (!uv_is_closing(h))
 		uv_close(h, NULL);
 }

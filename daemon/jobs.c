@@ -380,6 +380,7 @@ on_job_done(void *arg, struct job *pj, int rc, const char *error)
 {
 	struct djob *j = arg;
 
+	(void)pj;
 	j->rc = rc;
 	if (error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
@@ -772,6 +773,7 @@ list_one(void *arg, const struct proto_job *r, const char *config)
 	struct listing *l = arg;
 	struct djob *j = find(l->js, r->id);
 
+	(void)config;
 	if (j != NULL)
 		snapshot(j);
 	cJSON_AddItemToArray(l->a, proto_job_json(j ? &j->rec : r));

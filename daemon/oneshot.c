@@ -30,6 +30,7 @@ on_done(void *arg, struct job *j, int rc, const char *error)
 {
 	struct run *r = arg;
 
+	(void)j;
 	r->rc = rc;
 	r->done = 1;
 	if (error)
@@ -41,6 +42,7 @@ on_signal(uv_signal_t *s, int signum)
 {
 	struct run *r = s->data;
 
+	(void)signum;
 	if (r->job && !r->done)
 		job_cancel(r->job);
 }
@@ -80,6 +82,7 @@ print_json(const struct job *j)
 static void
 walk_close(uv_handle_t *h, void *arg)
 {
+	(void)arg;
 	if (!uv_is_closing(h))
 		uv_close(h, NULL);
 }

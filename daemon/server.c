@@ -69,6 +69,7 @@ on_write(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 
+	(void)status;
 	free(w->data);
 	free(w);
 }
@@ -155,6 +156,7 @@ sess_close(struct sess *s)
 static void
 on_shutdown(uv_shutdown_t *req, int status)
 {
+	(void)status;
 	sess_close(req->data);
 }
 
@@ -235,6 +237,7 @@ op_ping(struct sess *s, long id, const cJSON *req)
 {
 	cJSON *r = proto_reply(id);
 
+	(void)req;
 	if (r == NULL)
 		return;
 	cJSON_AddStringToObject(r, "version", QP_VERSION);
@@ -420,6 +423,7 @@ op_stats(struct sess *s, long id, const cJSON *req)
 {
 	cJSON *r = proto_reply(id), *o;
 
+	(void)req;
 	if (r == NULL)
 		return;
 	o = cJSON_AddObjectToObject(r, "stats");
@@ -474,6 +478,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	size_t want = s->len + READ_CHUNK;
 	char *p;
 
+	(void)hint;
 	if (want > s->cap) {
 		if ((p = realloc(s->buf, want)) == NULL) {
 			*b = uv_buf_init(NULL, 0);
@@ -519,6 +524,7 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct sess *s = st->data;
 
+	(void)b;
 	if (n == UV_ENOBUFS) {
 		sess_reject(s, 0, PROTO_E_INTERNAL, "out of memory");
 		return;

@@ -156,6 +156,7 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
 	struct http_sock *s = sockp;
 	int events = 0;
 
+	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		/* curl has not closed FD yet, so libuv can still unwatch it. */
 		if (s != NULL) {
@@ -203,6 +204,7 @@ on_curl_timer(CURLM *multi, long ms, void *userp)
 {
 	struct http_client *c = userp;
 
+	(void)multi;
 	if (c->closing)
 		return 0;
 	if (ms < 0) {

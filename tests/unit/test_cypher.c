@@ -62,6 +62,7 @@ check_quote(const char *in, const char *want)
 static void
 test_quote(void **state)
 {
+	(void)state;
 	check_quote("LC10a", "'LC10a'");
 	check_quote("", "''");
 	check_quote("KCa'b'-ap1", "'KCa\\'b\\'-ap1'");
@@ -83,6 +84,7 @@ test_meta_types(void **state)
 {
 	struct buf b = BUF_INIT;
 
+	(void)state;
 	assert_int_equal(cy_meta_query(&b), 0);
 	assert_string_equal(b.data, "MATCH (m:Meta) RETURN m.primaryRois AS "
 	    "primaryRois, m.roiHierarchy AS roiHierarchy, m.uuid AS uuid, "
@@ -102,6 +104,7 @@ test_cells(void **state)
 	const char *types[] = { "LC10a", "KCa'b'-ap1" };
 	struct buf b = BUF_INIT;
 
+	(void)state;
 	assert_int_equal(cy_cells_query(&b, types, 2), 0);
 	assert_string_equal(b.data, "UNWIND ['LC10a', 'KCa\\'b\\'-ap1'] AS t "
 	    "MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
@@ -121,6 +124,7 @@ test_rois(void **state)
 	const char *prim[] = { "ME(R)", "LO(R)" };
 	struct buf b = BUF_INIT;
 
+	(void)state;
 	assert_int_equal(cy_rois_query(&b, types, 2, prim, 2), 0);
 	assert_string_equal(b.data, "UNWIND ['LC10a', 'KCa\\'b\\'-ap1'] AS t "
 	    "MATCH (n:Neuron) WHERE n.type = t WITH n.type AS type, "
@@ -136,6 +140,7 @@ test_type(void **state)
 {
 	struct buf b = BUF_INIT;
 
+	(void)state;
 	assert_int_equal(cy_type_query(&b, "LC10a"), 0);
 	assert_string_equal(b.data, "MATCH (n:Neuron) WHERE n.type = 'LC10a' "
 	    "RETURN n.bodyId AS bodyId, n.type AS type, n.instance AS instance, "
@@ -152,6 +157,7 @@ test_type(void **state)
 static void
 test_request_body(void **state)
 {
+	(void)state;
 	static const char *cypher = "MATCH (n) WHERE n.type = 'a\\'b\"c\\\\' "
 	    "\t\n\x01 \xc3\xa9\xe2\x86\x92\xf0\x9f\x98\x80 RETURN n";
 	struct buf b = BUF_INIT;
@@ -202,6 +208,7 @@ parse(const char *body, struct cy_result *r, char *err, size_t errlen)
 static void
 test_parse_good(void **state)
 {
+	(void)state;
 	static const char *body = "{\"columns\": [\"type\", \"n\", \"x\"], "
 	    "\"data\": [[\"LC10a\", 12, null], [\"T4a\", 9007199254740992, 1.5],"
 	    " [null, -3, \"s\"], [\"a\", 9007199254740994, 1e300]]}";
@@ -263,6 +270,7 @@ test_parse_error(void **state)
 	struct cy_result r;
 	char err[32];
 
+	(void)state;
 	assert_int_equal(parse("{\"error\": \"Neo.ClientError.Statement."
 	    "SyntaxError: Invalid input 'X'\"}", &r, err, sizeof(err)),
 	    -EPROTO);
@@ -293,6 +301,7 @@ test_parse_bad(void **state)
 	struct buf html = BUF_INIT;
 	int i;
 
+	(void)state;
 	assert_int_equal(buf_puts(&html, "<html><head><title>502 Bad Gateway"
 	    "</title></head><body>"), 0);
 	for (i = 0; i < 500; i++)

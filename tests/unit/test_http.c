@@ -74,6 +74,9 @@ url(const char *path)
 static int
 rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
+	(void)f;
+	(void)flag;
+	(void)sb;
 	return remove(p);
 }
 
@@ -84,6 +87,7 @@ server_start(void **state)
 	char line[64];
 	FILE *f;
 
+	(void)state;
 	snprintf(srv.dir, sizeof(srv.dir), "/tmp/qp-http-XXXXXX");
 	if (mkdtemp(srv.dir) == NULL || pipe(in) < 0 || pipe(out) < 0)
 		return -1;
@@ -119,6 +123,7 @@ server_start(void **state)
 static int
 server_stop(void **state)
 {
+	(void)state;
 	if (srv.pid > 0) {
 		close(srv.in_fd);
 		kill(srv.pid, SIGTERM);
@@ -214,6 +219,7 @@ test_echo(void **state)
 	struct ctx x;
 	struct http_stats st;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/echo", TOKEN, 0, NULL);
@@ -244,6 +250,7 @@ test_bad_token(void **state)
 {
 	struct ctx x;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/echo", "not-the-token", 0, NULL);
@@ -261,6 +268,7 @@ test_retry_after(void **state)
 {
 	struct ctx x;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/busy", TOKEN, 0, NULL);
@@ -293,6 +301,7 @@ test_reuse(void **state)
 	struct http_stats st;
 	int i;
 
+	(void)state;
 	setup(&x, NULL);
 	x.chain_left = 9;
 	assert_int_equal(http_post(x.c, url("/echo"), TOKEN, "{}", 2, on_chain,
@@ -313,6 +322,7 @@ test_concurrent(void **state)
 	uint64_t t0;
 	int i;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	t0 = uv_hrtime();
@@ -333,6 +343,8 @@ static void
 test_timeout(void **state)
 {
 	struct ctx x;
+
+	(void)state;
 	struct http_opts o = {
 		.ca_file = srv.ca,
 		.connect_timeout_ms = 5000,
@@ -372,6 +384,7 @@ test_refused(void **state)
 	struct ctx x;
 	char u[64];
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", free_port());
@@ -387,6 +400,8 @@ static void
 test_wrong_ca(void **state)
 {
 	struct ctx x;
+
+	(void)state;
 	struct http_opts o = {
 		.ca_file = srv.other_ca,
 		.total_timeout_ms = 10000,
@@ -412,6 +427,7 @@ test_reset(void **state)
 {
 	struct ctx x;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/reset", TOKEN, 0, NULL);
@@ -427,6 +443,8 @@ static void
 test_max_body(void **state)
 {
 	struct ctx x;
+
+	(void)state;
 	struct http_opts o = {
 		.ca_file = srv.ca,
 		.total_timeout_ms = 10000,
@@ -449,6 +467,7 @@ test_bad_args(void **state)
 {
 	struct ctx x;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	assert_int_equal(http_post(x.c, "http://127.0.0.1/echo", TOKEN, "{}",
@@ -497,6 +516,7 @@ test_cancel(void **state)
 	struct http_stats st;
 	struct later l;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/slow?ms=300", TOKEN, 0, &r);
@@ -535,6 +555,7 @@ test_cancel_from_callback(void **state)
 	struct ctx x;
 	struct later l;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	post(&x, "/slow?ms=400", TOKEN, 1, &x.victim);
@@ -561,6 +582,7 @@ test_close_in_flight(void **state)
 	struct later l;
 	int i;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	for (i = 0; i < 5; i++)
@@ -586,6 +608,7 @@ test_close_from_callback(void **state)
 	struct ctx x;
 	int i;
 
+	(void)state;
 	cur = &x;
 	setup(&x, NULL);
 	x.close_in_cb = 1;

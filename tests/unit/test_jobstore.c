@@ -22,6 +22,7 @@ setup(void **state)
 {
 	char path[256];
 
+	(void)state;
 	strcpy(dir, "/tmp/qp-js-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
@@ -35,6 +36,7 @@ teardown(void **state)
 {
 	char cmd[300];
 
+	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -82,6 +84,7 @@ test_records(void **state)
 	struct stat st;
 	struct js *s;
 
+	(void)state;
 	assert_int_equal(js_open(dir, &s, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	assert_int_equal(stat(path, &st), 0);
@@ -147,6 +150,7 @@ test_newer_schema_refused(void **state)
 	struct js *s;
 	sqlite3 *db;
 
+	(void)state;
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	assert_int_equal(js_open(dir, &s, err, sizeof(err)), 0);
 	js_close(s);

@@ -55,6 +55,7 @@ test_new(void **state)
 	struct limiter *l;
 	const struct lim_sample *tr;
 
+	(void)state;
 	assert_int_equal(lim_new(0, 1, 4, 0, &l), -EINVAL);
 	assert_int_equal(lim_new(5, 5, 4, 0, &l), -EINVAL);
 	assert_int_equal(lim_new(2, 32, 16, 0, &l), 0);
@@ -75,6 +76,7 @@ test_acquire_at_limit(void **state)
 	struct limiter *l;
 	unsigned i;
 
+	(void)state;
 	assert_int_equal(lim_new(1, 4, 64, 0, &l), 0);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(lim_acquire(l, 0), 1);
@@ -92,6 +94,7 @@ test_grows_when_flat(void **state)
 	double now = 0;
 	unsigned i, j, lim;
 
+	(void)state;
 	/* A server with room for everything: latency never moves. */
 	assert_int_equal(lim_new(1, 1, 64, 0, &l), 0);
 	for (i = 0; i < 200 && lim_limit(l) < 64; i++) {
@@ -114,6 +117,7 @@ test_no_growth_unused(void **state)
 	struct limiter *l;
 	double now = 0;
 
+	(void)state;
 	/* One request at a time says nothing about 32 at a time. */
 	assert_int_equal(lim_new(1, 32, 256, 0, &l), 0);
 	now = feed(l, 300, 0.2, now);
@@ -127,6 +131,7 @@ test_shrinks_on_overload(void **state)
 	struct limiter *l;
 	unsigned i;
 
+	(void)state;
 	assert_int_equal(lim_new(1, 40, 256, 0, &l), 0);
 	for (i = 0; i < 40; i++)
 		assert_int_equal(lim_acquire(l, 0), 1);
@@ -154,6 +159,7 @@ test_shrink_floor_min(void **state)
 	double now = 0;
 	unsigned i;
 
+	(void)state;
 	assert_int_equal(lim_new(3, 8, 16, 0, &l), 0);
 	for (i = 0; i < 50; i++) {
 		now += 1;
@@ -170,6 +176,7 @@ test_pause(void **state)
 {
 	struct limiter *l;
 
+	(void)state;
 	assert_int_equal(lim_new(1, 8, 64, 10, &l), 0);
 	assert_true(lim_pause_left(l, 10) == 0);
 	lim_pause(l, 2, 10);
@@ -198,6 +205,7 @@ test_trace_ring(void **state)
 	double now = 0;
 	size_t n, i;
 
+	(void)state;
 	/* Alternate growth and decrease to make thousands of changes. */
 	assert_int_equal(lim_new(1, 2, 4, 0, &l), 0);
 	for (i = 0; i < 3000; i++) {
@@ -396,6 +404,7 @@ test_converge_plain(void **state)
 	static const unsigned caps[] = { 4, 8, 32, 100 };
 	size_t i;
 
+	(void)state;
 	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		converge(caps[i], caps[i], 0, 0.2, 32, 0);
 		converge(caps[i], caps[i], 0, 0.2, 1, 0);
@@ -412,6 +421,7 @@ test_converge_network(void **state)
 	static const unsigned caps[] = { 4, 16, 64 };
 	size_t i;
 
+	(void)state;
 	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		converge(caps[i], caps[i], 0.2, 0.2, 32, 0);
 		converge(caps[i], caps[i], 0.2, 0.5, 1, 0);
@@ -427,6 +437,7 @@ test_converge_network(void **state)
 static void
 test_converge_sized(void **state)
 {
+	(void)state;
 	static const struct { unsigned slots; double net; } c[] = {
 		{ 4, 0 }, { 8, 0 }, { 32, 0 }, { 4, 0.2 }, { 16, 0.2 },
 	};
@@ -447,6 +458,7 @@ test_follows_capacity_sized(void **state)
 	double now = 0;
 	size_t i;
 
+	(void)state;
 	assert_non_null(s);
 	s->queue = 64;			/* no 503s: latency is the only sign */
 	s->exec = 0.01;
@@ -476,6 +488,7 @@ test_bounds_fuzz(void **state)
 	double now = 0, sent[64];
 	unsigned n = 0, i, k;
 
+	(void)state;
 	assert_int_equal(lim_new(3, 10, 40, 0, &l), 0);
 	for (i = 0; i < 200000; i++) {
 		now += urand() * 0.05;
@@ -503,6 +516,7 @@ test_slower_queries_not_queueing(void **state)
 	double now = 0;
 	unsigned i, j, lim;
 
+	(void)state;
 	assert_int_equal(lim_new(1, 16, 16, 0, &l), 0);
 	for (i = 0; i < 400; i++) {
 		double rtt = i < 100 ? 0.2 : 0.6;	/* the mix got heavier */

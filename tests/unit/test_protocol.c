@@ -15,6 +15,7 @@ test_names(void **state)
 {
 	int i;
 
+	(void)state;
 	for (i = 0; i < PROTO_NOPS; i++)
 		assert_int_equal(proto_op_parse(proto_op_name(i)), i);
 	for (i = 0; i < PROTO_NERRS; i++)
@@ -50,6 +51,7 @@ test_requests(void **state)
 	enum proto_op op;
 	long id;
 
+	(void)state;
 	assert_int_equal(parse("{\"v\":1,\"op\":\"watch\",\"id\":42}", &op,
 	    &id, &code), 0);
 	assert_int_equal(op, PROTO_WATCH);
@@ -87,6 +89,7 @@ test_nul_inside(void **state)
 	cJSON *o;
 	long id;
 
+	(void)state;
 	assert_int_equal(proto_parse_request(line, sizeof(line) - 1, &o, &op,
 	    &id, &code, err, sizeof(err)), -EBADMSG);
 }
@@ -98,6 +101,7 @@ test_replies(void **state)
 	size_t len;
 	char *line;
 
+	(void)state;
 	m = proto_error(9, PROTO_E_REFUSED, "outside");
 	line = proto_encode(m, &len);
 	cJSON_Delete(m);
@@ -123,6 +127,7 @@ test_job_roundtrip(void **state)
 	struct proto_job j = { 0 }, k;
 	cJSON *o;
 
+	(void)state;
 	j.id = 17;
 	strcpy(j.site, "cns");
 	strcpy(j.output_dir, "/srv/site");

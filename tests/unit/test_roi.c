@@ -70,6 +70,7 @@ check_display(const char *raw, const char *want)
 static void
 test_display(void **state)
 {
+	(void)state;
 	check_display("ME(R)", "ME");
 	check_display("ME(L)", "ME");
 	check_display("AB(M)", "AB");
@@ -91,6 +92,7 @@ test_primary(void **state)
 {
 	struct roi_meta *m = meta();
 
+	(void)state;
 	assert_int_equal(roi_nprimary(m), N(primary) - 1);	/* ME(R) twice */
 	assert_int_equal(roi_primary_index(m, "ME(R)"), 0);
 	assert_int_equal(roi_primary_index(m, "LO(R)"), 2);
@@ -109,6 +111,7 @@ test_meta_errors(void **state)
 	struct roi_meta *m;
 	char err[128];
 
+	(void)state;
 	assert_int_equal(roi_meta_new(primary, 2, "{\"name\": ", &m, err,
 	    sizeof(err)), -EBADMSG);
 	assert_null(m);
@@ -158,6 +161,7 @@ test_summary_main(void **state)
 	struct roi_summary s;
 	struct roi_acc a;
 
+	(void)state;
 	assert_int_equal(roi_acc_init(&a, m), 0);
 	set(&a, m, "ME(R)", 400, 800);
 	set(&a, m, "ME(L)", 300, 100);
@@ -193,6 +197,7 @@ test_summary_boundary(void **state)
 	struct roi_summary s;
 	struct roi_acc a;
 
+	(void)state;
 	assert_int_equal(roi_acc_init(&a, m), 0);
 	set(&a, m, "NO", 485, 0);
 	set(&a, m, "EB", 485, 0);	/* tie with NO: EB first */
@@ -219,6 +224,7 @@ test_summary_zero(void **state)
 	struct roi_summary s;
 	struct roi_acc a;
 
+	(void)state;
 	assert_int_equal(roi_acc_init(&a, m), 0);
 	assert_int_equal(roi_summarize(m, &a, &s), 0);
 	assert_int_equal(s.n, 0);
@@ -251,6 +257,7 @@ check_parent(const char *roi, const char *want)
 static void
 test_parent(void **state)
 {
+	(void)state;
 	check_parent("ME(R)", "OL");
 	check_parent("ME(L)", "OL");
 	check_parent("LO(R)", "OL");
@@ -271,6 +278,7 @@ test_add_info(void **state)
 	struct roi_meta *m = meta();
 	struct roi_acc a;
 
+	(void)state;
 	assert_int_equal(roi_acc_init(&a, m), 0);
 	assert_int_equal(roi_acc_add_info(&a, m, "{\"ME(R)\": {\"pre\": 12, "
 	    "\"post\": 340, \"downstream\": 80, \"upstream\": 340}, "
@@ -304,6 +312,7 @@ test_many(void **state)
 	struct roi_meta *m;
 	int i;
 
+	(void)state;
 	for (i = 0; i < 200; i++) {
 		names[i] = malloc(16);
 		assert_non_null(names[i]);

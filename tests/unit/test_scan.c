@@ -45,6 +45,9 @@ link_to(const char *dir, const char *target, const char *name)
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
+	(void)f;
+	(void)flag;
+	(void)st;
 	return remove(path);
 }
 
@@ -84,6 +87,7 @@ assert_files(const struct scan_stem *s, const char *both, const char *left,
 static void
 test_dir_naming(void **state)
 {
+	(void)state;
 	static const char *const pages[] = {
 		"LC10a.html", "LC10a_L.html", "LC10a_R.html", "LC10a_M.html",
 		"_L.html", "Foo__R.html", "KCa'b'-ap1.html",
@@ -159,6 +163,7 @@ test_dir_empty(void **state)
 	char dir[] = "/tmp/qp-scan-XXXXXX", err[256];
 	struct scan_result r;
 
+	(void)state;
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(scan_dir(dir, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.nstems, 0);
@@ -173,6 +178,7 @@ test_dir_errors(void **state)
 	char dir[] = "/tmp/qp-scan-XXXXXX", err[512], path[300];
 	struct scan_result r;
 
+	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/nope", dir);
 	assert_int_equal(scan_dir(path, &r, err, sizeof(err)), -ENOENT);
@@ -232,6 +238,7 @@ test_dir_random(void **state)
 	struct stat st;
 	char path[300];
 
+	(void)state;
 	assert_non_null(want);
 	assert_non_null(mkdtemp(dir));
 	for (i = 0; i < 3000; i++) {
@@ -285,6 +292,7 @@ test_dir_speed(void **state)
 	double t0, best = 1e9;
 	int i, s, rep;
 
+	(void)state;
 	assert_non_null(mkdtemp(dir));
 	for (i = 0; i < 8250; i++)
 		for (s = 0; s < 4; s++) {
@@ -315,6 +323,7 @@ test_stem_of(void **state)
 {
 	char *s;
 
+	(void)state;
 	s = scan_stem_of("Tergopleural/Pleural promotor MN");
 	assert_string_equal(s, "Tergopleural_Pleural_promotor_MN");
 	free(s);
@@ -343,6 +352,7 @@ test_candidates(void **state)
 	char **v;
 	size_t n, i, j;
 
+	(void)state;
 	assert_int_equal(scan_candidates("LC10a", 6, &v, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0], "LC10a");
@@ -390,6 +400,7 @@ test_resolve(void **state)
 	const char *none[] = { "a/b", "a b" };
 	const char *one[] = { "x/y" };
 
+	(void)state;
 	assert_ptr_equal(scan_resolve("ADNM1_MN", both, 3), both[1]);
 	/* ' ' (0x20) sorts before '/' (0x2f). */
 	assert_ptr_equal(scan_resolve("a_b", none, 2), none[1]);

@@ -38,6 +38,7 @@ test_sides(void **state)
 	struct roi_meta *m = meta();
 	struct ts_acc a;
 
+	(void)state;
 	assert_int_equal(ts_acc_init(&a, "LC10a", m), 0);
 	assert_false(a.seen);
 	assert_int_equal(ts_acc_add_cells(&a, "L", "LC10a_R", NULL, 3, 30,
@@ -81,6 +82,7 @@ test_nt(void **state)
 	struct ts_type t;
 	struct ts_acc a;
 
+	(void)state;
 	/* Tallied by cells: gaba 2 + 2 rows = 4 beats acetylcholine 3 rows. */
 	assert_int_equal(ts_acc_init(&a, "T", m), 0);
 	ts_acc_add_cells(&a, "L", NULL, "acetylcholine", 1, 0, 0);
@@ -114,6 +116,7 @@ test_finish(void **state)
 	struct ts_type t;
 	struct ts_acc a;
 
+	(void)state;
 	s.file[SIDE_BOTH] = "ADNM1_MN.html";
 	s.file[SIDE_RIGHT] = "ADNM1_MN_R.html";
 	assert_int_equal(ts_acc_init(&a, "ADNM1 MN", m), 0);
@@ -162,6 +165,7 @@ test_neuron(void **state)
 	struct ts_type t;
 	struct ts_acc a;
 
+	(void)state;
 	assert_int_equal(ts_acc_init(&a, "T4a", m), 0);
 	assert_int_equal(ts_acc_add_neuron(&a, m, NULL, "T4a_R", "acetylcholine",
 	    5, 50, "{\"FB\": {\"pre\": 5, \"post\": 50}, "
@@ -192,6 +196,7 @@ test_unmatched(void **state)
 	struct ts_type t;
 	int i;
 
+	(void)state;
 	s.file[SIDE_LEFT] = "Mystery_x_L.html";
 	assert_int_equal(ts_unmatched(&t, &s, "neuPrint said no"), 0);
 	assert_string_equal(t.name, "Mystery_x");
@@ -218,6 +223,7 @@ test_unmatched(void **state)
 static void
 test_cmp(void **state)
 {
+	(void)state;
 	struct scan_stem s[] = { { .stem = "b" }, { .stem = "B" },
 	    { .stem = "a b" }, { .stem = "a_b" }, { .stem = "a/b" } };
 	static const char *want[] = { "B", "a b", "a/b", "a_b", "b" };
