@@ -15,6 +15,7 @@
 #include "qp_build.h"
 #include "daemon.h"
 #include "oneshot.h"
+#include "xmalloc.h"
 
 static void
 usage(FILE *f)
@@ -43,6 +44,7 @@ main(int argc, char **argv)
 	const char *run = NULL;
 	int c, status, oneshot_only = 0;
 
+	xmalloc_install();
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -99,7 +101,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	/* Once, before any thread or handle exists, as libcurl requires. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (xmalloc_curl_init() < 0) {
 		fprintf(stderr, "quickpaged: libcurl failed to initialize\n");
 		return 1;
 	}

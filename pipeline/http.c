@@ -7,7 +7,8 @@
  * collect finished transfers. One multi handle per client keeps one
  * connection cache, so keep-alive connections are reused across requests.
  *
- * libcurl global state: http_client_new calls curl_global_init and the
+ * libcurl global state: http_client_new calls curl_global_init (through
+ * xmalloc_curl_init, so libcurl allocates by our policy) and the
  * client's final free calls curl_global_cleanup. libcurl counts these
  * calls, so clients may come and go; create them from one thread only
  * (this module uses no threads).
@@ -32,6 +33,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "xmalloc.h"
 
 enum req_state {
 	REQ_ACTIVE,		/* in the multi handle */
@@ -228,7 +230,7 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (xmalloc_curl_init() < 0) {
 		free(c);
 		return -EIO;
 	}

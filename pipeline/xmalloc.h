@@ -1,0 +1,35 @@
+/*
+ * xmalloc: the out-of-memory policy. quickpage does not try to go on
+ * without memory: a failed allocation prints one line naming its size and
+ * aborts, as chrony's Malloc() does. Every allocation in quickpage goes
+ * through these, and xmalloc_install() points the libraries' allocators
+ * (cJSON, libuv, SQLite; libcurl through xmalloc_curl_init) here, so no caller has an ENOMEM branch
+ * to get wrong and none is left untested.
+ */
+#ifndef QP_XMALLOC_H
+#define QP_XMALLOC_H
+
+#include <stddef.h>
+
+void	*xmalloc(size_t n);
+void	*xcalloc(size_t n, size_t size);
+void	*xrealloc(void *p, size_t n);
+/* realloc to N * SIZE, checked for overflow. */
+void	*xreallocarray(void *p, size_t n, size_t size);
+char	*xstrdup(const char *s);
+char	*xstrndup(const char *s, size_t n);
+char	*xasprintf(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/*
+ * Route cJSON's, libuv's and SQLite's allocations through the policy. Call
+ * once, first thing in main(), before any of them is used.
+ */
+void	 xmalloc_install(void);
+/*
+ * curl_global_init with the policy's allocator: 0 or -EIO. libcurl counts
+ * its inits, so this may run each time a client is made (http.c does).
+ */
+int	 xmalloc_curl_init(void);
+
+#endif
