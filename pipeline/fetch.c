@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cypher.h"
 #include "fetch.h"
+#include "xmalloc.h"
 
 struct cand {
 	char	*name;
@@ -304,37 +305,69 @@ columns(const struct cy_result *r, const char *const *names, int *col, int n)
 	return 0;
 }
 
+/*
+ * A count cell (count, sum, n.pre): an exact integer >= 0. Neo4j's count()
+ * and sum() never give null, so anything else is a malformed answer, and
+ * MSG names the query, the column and the row. NULL_OK: a neuron's own
+ * property may be absent (then 0).
+ */
 static int
-take_cells(struct batch *b, const struct cy_result *r)
+count(const cJSON *row, int col, const char *query, const char *name,
+    size_t i, int null_ok, int64_t *v, char *msg, size_t len)
+{
+	const cJSON *c = cJSON_GetArrayItem(row, col);
+	char *text;
+	int ok;
+
+	*v = cy_int(row, col, &ok);
+	if (ok && *v >= 0)
+		return 0;
+	*v = 0;
+	if (null_ok && cJSON_IsNull(c))
+		return 0;
+	text = c ? cJSON_PrintUnformatted(c) : NULL;
+	snprintf(msg, len, "malformed %s answer: column \"%s\" of row %zu is "
+	    "not a count (%.40s)", query, name, i + 1, text ? text : "missing");
+	cJSON_free(text);
+	return -EBADMSG;
+}
+
+static int
+take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 {
 	static const char *const names[] = { "type", "side", "instance", "nt",
 	    "cells", "pre", "post" };
-	int c[7], ok;
+	int c[7];
+	int64_t n[3];
 	size_t i;
+	int k;
 
 	if (columns(r, names, c, 7) < 0)
 		return -EBADMSG;
 	for (i = 0; i < r->nrows; i++) {
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
-		int64_t cells = cy_int(row, c[4], &ok);
 
-		b->neurons += (double)cells;	/* the batch's cost, for the limiter */
+		for (k = 0; k < 3; k++)
+			if (count(row, c[4 + k], "CELLS", names[4 + k], i, 0,
+			    &n[k], msg, len) < 0)
+				return -EBADMSG;
+		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
 		if (ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
-		    cy_str(row, c[3]), cells, cy_int(row, c[5], &ok),
-		    cy_int(row, c[6], &ok)) < 0)
+		    cy_str(row, c[3]), n[0], n[1], n[2]) < 0)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
 static int
-take_rois(struct batch *b, const struct cy_result *r)
+take_rois(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 {
 	static const char *const names[] = { "type", "roi", "pre", "post" };
-	int c[4], ok;
+	int c[4];
+	int64_t pre, post;
 	size_t i;
 
 	if (columns(r, names, c, 4) < 0)
@@ -343,19 +376,23 @@ take_rois(struct batch *b, const struct cy_result *r)
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
 
+		if (count(row, c[2], "ROIS", "pre", i, 0, &pre, msg, len) < 0 ||
+		    count(row, c[3], "ROIS", "post", i, 0, &post, msg, len) < 0)
+			return -EBADMSG;
 		if (a != NULL)
-			ts_acc_add_roi(a, b->f->o.meta, cy_str(row, c[1]),
-			    cy_int(row, c[2], &ok), cy_int(row, c[3], &ok));
+			ts_acc_add_roi(a, b->f->o.meta, cy_str(row, c[1]), pre,
+			    post);
 	}
 	return 0;
 }
 
 static int
-take_neurons(struct batch *b, const struct cy_result *r)
+take_neurons(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 {
 	static const char *const names[] = { "type", "somaSide", "instance",
 	    "consensusNt", "pre", "post", "roiInfo" };
-	int c[7], ok, rc;
+	int c[7], rc;
+	int64_t pre, post;
 	size_t i;
 
 	if (columns(r, names, c, 7) < 0)
@@ -364,12 +401,14 @@ take_neurons(struct batch *b, const struct cy_result *r)
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
 
+		if (count(row, c[4], "TYPE", "pre", i, 1, &pre, msg, len) < 0 ||
+		    count(row, c[5], "TYPE", "post", i, 1, &post, msg, len) < 0)
+			return -EBADMSG;
 		b->neurons++;
 		if (a == NULL)
 			continue;
 		rc = ts_acc_add_neuron(a, b->f->o.meta, cy_str(row, c[1]),
-		    cy_str(row, c[2]), cy_str(row, c[3]),
-		    cy_int(row, c[4], &ok), cy_int(row, c[5], &ok),
+		    cy_str(row, c[2]), cy_str(row, c[3]), pre, post,
 		    cy_str(row, c[6]));
 		if (rc < 0)
 			return rc;
@@ -384,7 +423,7 @@ note_failure(struct batch *b, enum up_status s, const char *error)
 		return;		/* keep the first reason */
 	b->fail = s;
 	free(b->error);
-	b->error = strdup(error ? error : "query failed");
+	b->error = xstrdup(error ? error : "query failed");
 }
 
 /* Split a rejected batch in halves, or give a single stem its error. */
@@ -412,19 +451,6 @@ split(struct batch *b)
 	return 0;
 }
 
-static const char *
-fatal_text(enum up_status s)
-{
-	switch (s) {
-	case UP_AUTH:
-		return "neuPrint refused the token";
-	case UP_NOT_FOUND:
-		return "neuPrint does not know the dataset";
-	default:
-		return "neuPrint is unavailable";
-	}
-}
-
 /* All queries of B are back. */
 static void
 batch_done(struct batch *b)
@@ -448,11 +474,10 @@ batch_done(struct batch *b)
 		rc = split(b);
 		break;
 	default:
-		snprintf(msg, sizeof(msg), "%s: %s", fatal_text(b->fail),
+		snprintf(msg, sizeof(msg), "%s: %s", up_status_text(b->fail),
 		    b->error ? b->error : "no detail");
 		/* Read b->fail before B goes. */
-		rc = b->fail == UP_AUTH ? -EACCES :
-		    b->fail == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH;
+		rc = up_status_errno(b->fail);
 		batch_free(b);
 		fail_job(f, rc, msg);
 		return;
@@ -464,7 +489,8 @@ batch_done(struct batch *b)
 		pump(f);
 }
 
-typedef int (*take_fn)(struct batch *, const struct cy_result *);
+typedef int (*take_fn)(struct batch *, const struct cy_result *, char *,
+    size_t);
 
 /*
  * Returns the batch's neurons as far as known (upstream.h: the answer's
@@ -474,15 +500,15 @@ typedef int (*take_fn)(struct batch *, const struct cy_result *);
 static double
 answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 {
+	char msg[200] = "";
 	double neurons;
 
 	b->q[idx] = NULL;
 	b->pending--;
-	if (b->f->finished && r->status == UP_CANCELLED)
-		return 0;	/* fetch_free is tearing down */
 	if (r->status == UP_OK) {
-		if (b->fail == UP_OK && take(b, r->rows) < 0)
-			note_failure(b, UP_QUERY_ERROR,
+		/* A malformed answer fails the batch: split, as a 400 does. */
+		if (b->fail == UP_OK && take(b, r->rows, msg, sizeof(msg)) < 0)
+			note_failure(b, UP_QUERY_ERROR, msg[0] ? msg :
 			    "answer lacks the expected columns");
 	} else
 		note_failure(b, r->status, r->error);
@@ -545,7 +571,7 @@ send_batch(struct batch *b)
 		names[i] = b->cands[i].name;
 	for (i = 0; i < np; i++)
 		prim[i] = roi_primary_name(f->o.meta, i);
-	/* Counted before the queries go: an answer may come back at once. */
+	/* One held while the queries go: batch_done runs once, here or last. */
 	b->pending = 1;
 	TAILQ_INSERT_TAIL(&f->out, b, entry);
 	f->p.batches_out++;
@@ -563,8 +589,14 @@ send_batch(struct batch *b)
 		if (rc == 0)
 			rc = submit(b, 1, CY_ROIS, on_rois);
 	}
-	if (rc < 0)
-		note_failure(b, UP_UNAVAILABLE, "out of memory building a query");
+	if (rc < 0) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "cannot build the query: %s",
+		    rc == -EILSEQ ? "the dataset name is not valid UTF-8" :
+		    strerror(-rc));
+		note_failure(b, UP_UNAVAILABLE, msg);
+	}
 	if (--b->pending == 0)
 		batch_done(b);
 	rc = 0;
@@ -697,9 +729,9 @@ on_types(void *arg, const struct up_result *r)
 		return 0;
 	if (r->status != UP_OK) {
 		snprintf(msg, sizeof(msg), "%s: %s", r->status == UP_QUERY_ERROR ?
-		    "listing the dataset's types failed" : fatal_text(r->status),
-		    r->error ? r->error : "no detail");
-		fail_job(f, r->status == UP_AUTH ? -EACCES : -EHOSTUNREACH, msg);
+		    "listing the dataset's types failed" :
+		    up_status_text(r->status), r->error ? r->error : "no detail");
+		fail_job(f, up_status_errno(r->status), msg);
 		return 0;
 	}
 	if (take_types(f, r->rows) < 0) {

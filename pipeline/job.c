@@ -377,12 +377,10 @@ on_meta(void *arg, const struct up_result *r)
 	if (j->ending)
 		return 0;
 	if (r->status != UP_OK) {
-		snprintf(err, sizeof(err), "%s: %s", r->status == UP_AUTH ?
-		    "neuPrint refused the token" : r->status == UP_NOT_FOUND ?
-		    "neuPrint does not know the dataset" :
+		snprintf(err, sizeof(err), "%s: %s", r->status == UP_AUTH ||
+		    r->status == UP_NOT_FOUND ? up_status_text(r->status) :
 		    "reading the dataset's metadata failed", r->error);
-		end(j, r->status == UP_AUTH ? -EACCES :
-		    r->status == UP_NOT_FOUND ? -ENOENT : -EHOSTUNREACH, err);
+		end(j, up_status_errno(r->status), err);
 		return 0;
 	}
 	if (take_meta(j, r->rows, err, sizeof(err)) < 0) {

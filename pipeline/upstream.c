@@ -1,6 +1,13 @@
 /*
  * upstream: the queries of every job for one neuPrint server, through one
- * limiter and one connection pool. See upstream.h.
+ * limiter and one transport. See upstream.h.
+ *
+ * A query is in one of four states. QUEUED: on the waiting list (new, or
+ * backing off before a retry). FLYING: sent, the transport holds it.
+ * DONE: its outcome is known but its callback must wait for the loop (a
+ * failure found inside up_submit, e.g. a send that failed); it is on the
+ * done list and the defer timer is armed. IN_CB: its callback is running;
+ * it is freed when the callback returns, and up_cancel leaves it alone.
  */
 #include <sys/queue.h>
 
@@ -11,15 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "limiter.h"
 #include "upstream.h"
+#include "xmalloc.h"
 
 #define CUSTOM_PATH	"/api/custom/custom"
+
+enum q_state { Q_QUEUED, Q_FLYING, Q_DONE, Q_IN_CB };
 
 struct up_query {
 	TAILQ_ENTRY(up_query) entry;
 	struct upstream	*u;
+	enum q_state	 state;
 	char		*token;
 	char		*body;
 	size_t		 len;
@@ -27,38 +36,39 @@ struct up_query {
 	struct up_stats	*st;
 	up_cb		 cb;
 	void		*arg;
-	struct http_req	*req;		/* non-NULL while in flight */
+	void		*req;		/* the transport's, while FLYING */
 	unsigned	 attempt;	/* attempts made so far */
-	double		 not_before;	/* loop seconds; retry backoff */
-	char		 last_error[200];
+	double		 not_before;	/* clock seconds; retry backoff */
+	enum up_status	 status;	/* DONE: the outcome to deliver */
+	char		 error[300];	/* the last attempt's failure */
 };
 
 TAILQ_HEAD(up_queue, up_query);
 
 struct upstream {
-	uv_loop_t	*loop;
-	struct http_client *http;
+	struct clk	 clk;
+	struct up_transport tr;
+	struct http_client *http;	/* ours, when no transport was given */
 	struct limiter	*lim;
 	char		*url;
 	struct upstream_opts o;
 	struct up_queue	 waiting;	/* FIFO, oldest first */
 	struct up_queue	 flying;
-	uv_timer_t	*timer;		/* wakes the queue after a pause or backoff */
-	double		 born;		/* now_s() when made: lim_trace's zero */
+	struct up_queue	 done;		/* outcomes waiting for the loop */
+	void		*timer;		/* wakes the queue after a pause or backoff */
+	void		*defer;		/* runs the done list's callbacks */
+	double		 born;		/* clock when made: lim_trace's zero */
 	uint64_t	 rng;
 	int		 dispatching;
+	int		 closing;
 };
 
 static void	dispatch(struct upstream *);
-static double	deliver(struct up_query *, enum up_status, struct cy_result *,
-		    int, const char *);
-static void	finish(struct up_query *, enum up_status, struct cy_result *,
-		    int, const char *);
 
 static double
 now_s(const struct upstream *u)
 {
-	return (double)uv_now(u->loop) / 1000.0;
+	return clk_now(&u->clk);
 }
 
 /* xorshift64*: jitter only, no need for a better generator. */
@@ -71,17 +81,40 @@ jitter(struct upstream *u)
 	return (double)((u->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
-static void
-timer_cb(uv_timer_t *t)
+/* ---- the default transport: http.h ---- */
+
+static int
+http_tr_post(void *ctx, const char *url, const char *token, const char *body,
+    size_t len, http_cb cb, void *arg, void **req)
 {
-	dispatch(t->data);
+	struct http_req *r = NULL;
+	int rc;
+
+	rc = http_post(ctx, url, token, body, len, cb, arg, &r);
+	*req = r;
+	return rc;
 }
 
 static void
-timer_closed(uv_handle_t *h)
+http_tr_cancel(void *ctx, void *req)
 {
-	free(h);
+	(void)ctx;
+	http_cancel(req);
 }
+
+static void
+http_tr_stats(void *ctx, struct http_stats *s)
+{
+	http_get_stats(ctx, s);
+}
+
+static void
+timer_cb(void *arg)
+{
+	dispatch(arg);
+}
+
+static void	run_done(void *);
 
 int
 upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
@@ -91,49 +124,60 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 	struct upstream *u;
 	int rc;
 
-	if ((u = calloc(1, sizeof(*u))) == NULL)
-		return -ENOMEM;
-	u->loop = loop;
+	if ((o->transport == NULL || o->clock == NULL) && loop == NULL)
+		return -EINVAL;
+	u = xcalloc(1, sizeof(*u));
 	u->o = *o;
 	if (u->o.backoff_base_s <= 0)
 		u->o.backoff_base_s = 0.25;
 	if (u->o.backoff_max_s <= 0)
 		u->o.backoff_max_s = 8;
+	if (o->clock)
+		u->clk = *o->clock;
+	else
+		clk_uv(loop, &u->clk);
 	TAILQ_INIT(&u->waiting);
 	TAILQ_INIT(&u->flying);
-	u->rng = uv_hrtime() | 1;
-	u->timer = malloc(sizeof(*u->timer));
-	if (asprintf(&u->url, "%s%s", o->server, CUSTOM_PATH) < 0)
-		u->url = NULL;
-	if (u->timer == NULL || u->url == NULL) {
-		rc = -ENOMEM;
-		goto fail;
+	TAILQ_INIT(&u->done);
+	u->rng = (o->seed ? o->seed : uv_hrtime()) | 1;
+	u->url = xasprintf("%s%s", o->server ? o->server : "", CUSTOM_PATH);
+	if (o->transport)
+		u->tr = *o->transport;
+	else {
+		ho.ca_file = o->ca_file;
+		ho.connect_timeout_ms = o->connect_timeout_ms;
+		ho.total_timeout_ms = o->request_timeout_ms;
+		ho.low_speed_time_s = o->low_speed_time_s;
+		ho.max_host_connections = o->lim_max;
+		if ((rc = http_client_new(loop, &ho, &u->http)) < 0)
+			goto fail;
+		u->tr = (struct up_transport){ http_tr_post, http_tr_cancel,
+		    http_tr_stats, u->http };
 	}
-	uv_timer_init(loop, u->timer);
-	u->timer->data = u;
-	ho.ca_file = o->ca_file;
-	ho.connect_timeout_ms = o->connect_timeout_ms;
-	ho.total_timeout_ms = o->request_timeout_ms;
-	ho.low_speed_time_s = o->low_speed_time_s;
-	ho.max_host_connections = o->lim_max;
-	if ((rc = http_client_new(loop, &ho, &u->http)) < 0)
-		goto fail_timer;
 	u->born = now_s(u);
-	if ((rc = lim_new(o->lim_min, o->lim_initial, o->lim_max, now_s(u),
+	if ((rc = lim_new(o->lim_min, o->lim_initial, o->lim_max, u->born,
 	    &u->lim)) < 0)
-		goto fail_timer;
+		goto fail;
+	u->timer = clk_timer_new(&u->clk, timer_cb, u);
+	u->defer = clk_timer_new(&u->clk, run_done, u);
 	*out = u;
 	return 0;
-fail_timer:
-	uv_close((uv_handle_t *)u->timer, timer_closed);
-	u->timer = NULL;
 fail:
 	if (u->http)
 		http_client_close(u->http);
-	free(u->timer);
 	free(u->url);
 	free(u);
 	return rc;
+}
+
+static void
+query_free(struct up_query *q)
+{
+	/* The token is a credential: do not leave it in freed memory. */
+	explicit_bzero(q->token, strlen(q->token));
+	free(q->token);
+	free(q->body);
+	free(q);
 }
 
 void
@@ -143,28 +187,20 @@ upstream_free(struct upstream *u)
 
 	if (u == NULL)
 		return;
+	u->closing = 1;		/* up_cancel must not send the next one */
 	while ((q = TAILQ_FIRST(&u->flying)) != NULL)
 		up_cancel(q);
 	while ((q = TAILQ_FIRST(&u->waiting)) != NULL)
 		up_cancel(q);
-	uv_timer_stop(u->timer);
-	uv_close((uv_handle_t *)u->timer, timer_closed);
-	http_client_close(u->http);
+	while ((q = TAILQ_FIRST(&u->done)) != NULL)
+		up_cancel(q);
+	clk_timer_free(&u->clk, u->timer);
+	clk_timer_free(&u->clk, u->defer);
+	if (u->http)
+		http_client_close(u->http);
 	lim_free(u->lim);
 	free(u->url);
 	free(u);
-}
-
-static void
-query_free(struct up_query *q)
-{
-	if (q->token) {
-		/* The token is a credential: do not leave it in freed memory. */
-		explicit_bzero(q->token, strlen(q->token));
-		free(q->token);
-	}
-	free(q->body);
-	free(q);
 }
 
 int
@@ -174,15 +210,11 @@ up_submit(struct upstream *u, const char *token, const char *body,
 {
 	struct up_query *q;
 
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return -ENOMEM;
+	q = xcalloc(1, sizeof(*q));
 	q->u = u;
-	q->token = strdup(token ? token : "");
-	q->body = malloc(len + 1);
-	if (q->token == NULL || q->body == NULL) {
-		query_free(q);
-		return -ENOMEM;
-	}
+	q->state = Q_QUEUED;
+	q->token = xstrdup(token ? token : "");
+	q->body = xmalloc(len + 1);
 	memcpy(q->body, body, len);
 	q->body[len] = '\0';
 	q->len = len;
@@ -204,26 +236,28 @@ up_cancel(struct up_query *q)
 {
 	struct upstream *u = q->u;
 
-	if (q->req) {
-		http_cancel(q->req);
+	switch (q->state) {
+	case Q_IN_CB:
+		return;		/* freed when its callback returns */
+	case Q_FLYING:
+		u->tr.cancel(u->tr.ctx, q->req);
 		q->req = NULL;
-		lim_release(u->lim, LIM_DROPPED, NULL, now_s(u));
 		TAILQ_REMOVE(&u->flying, q, entry);
-	} else
+		lim_release(u->lim, LIM_DROPPED, NULL, now_s(u));
+		break;
+	case Q_QUEUED:
 		TAILQ_REMOVE(&u->waiting, q, entry);
-	q->cb(q->arg, &(struct up_result){ .status = UP_CANCELLED,
-	    .error = "cancelled" });
+		break;
+	case Q_DONE:
+		TAILQ_REMOVE(&u->done, q, entry);
+		break;
+	}
 	query_free(q);
+	/* A slot may have come free; sending never calls anyone back. */
+	dispatch(u);
 }
 
-/* Outcome of one attempt, as the limiter and the retry policy see it. */
-struct verdict {
-	enum lim_outcome lim;
-	int		 retry;		/* 1: try again; cause says why */
-	enum up_cause	 cause;
-	enum up_status	 status;	/* when not retried */
-	int		 server_timeout;
-};
+/* ---- what an answer means ---- */
 
 static int
 is_query_timeout(const char *msg)
@@ -233,11 +267,11 @@ is_query_timeout(const char *msg)
 }
 
 static void
-judge_transport(const struct http_response *r, struct verdict *v)
+classify_transport(enum http_fail fail, struct up_verdict *v)
 {
 	v->retry = 1;
 	v->lim = LIM_ERROR;
-	switch (r->fail) {
+	switch (fail) {
 	case HTTP_ERR_TIMEOUT:
 		v->cause = UP_C_TIMEOUT;
 		v->lim = LIM_TIMEOUT;
@@ -256,14 +290,24 @@ judge_transport(const struct http_response *r, struct verdict *v)
 	}
 }
 
+/*
+ * A non-200 status and the server's message. neuPrint's own answers are
+ * 400 (any database error: bad Cypher, its query time-out), 401/403 (the
+ * token), 404 (the dataset); 429 and 5xx come from a front proxy or an
+ * overloaded server. Issue 13 will tell transient 400s apart here by MSG.
+ */
 static void
-judge_status(long status, struct verdict *v)
+classify_status(long status, const char *msg, struct up_verdict *v)
 {
 	v->lim = LIM_OK;
 	v->retry = 0;
 	switch (status) {
 	case 400:
 		v->status = UP_QUERY_ERROR;
+		if (is_query_timeout(msg)) {
+			v->server_timeout = 1;
+			v->lim = LIM_TIMEOUT;
+		}
 		break;
 	case 401:
 	case 403:
@@ -295,6 +339,108 @@ judge_status(long status, struct verdict *v)
 	}
 }
 
+void
+up_classify(const struct up_attempt *a, struct up_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (a->send_rc < 0) {
+		/* Nothing reached the server; what failed here fails again. */
+		v->lim = LIM_DROPPED;
+		v->status = UP_UNAVAILABLE;
+	} else if (a->fail != HTTP_OK)
+		classify_transport(a->fail, v);
+	else if (a->status != 200)
+		classify_status(a->status, a->message, v);
+	else if (a->body_rc == -EBADMSG) {
+		/* Truncated or garbled on the way: the next copy may be whole. */
+		v->retry = 1;
+		v->cause = UP_C_BADBODY;
+		v->lim = LIM_ERROR;
+	} else if (a->body_rc < 0) {
+		/* 200 with {"error": ...}: the server refused the query. */
+		v->status = UP_QUERY_ERROR;
+		v->server_timeout = is_query_timeout(a->message);
+	} else
+		v->status = UP_OK;
+}
+
+const char *
+up_status_text(enum up_status s)
+{
+	switch (s) {
+	case UP_OK:
+		return "ok";
+	case UP_QUERY_ERROR:
+		return "neuPrint rejected the query";
+	case UP_AUTH:
+		return "neuPrint refused the token";
+	case UP_NOT_FOUND:
+		return "neuPrint does not know the dataset";
+	default:
+		return "neuPrint is unavailable";
+	}
+}
+
+int
+up_status_errno(enum up_status s)
+{
+	switch (s) {
+	case UP_OK:
+		return 0;
+	case UP_QUERY_ERROR:
+		return -EBADMSG;
+	case UP_AUTH:
+		return -EACCES;
+	case UP_NOT_FOUND:
+		return -ENOENT;
+	default:
+		return -EHOSTUNREACH;
+	}
+}
+
+/* ---- completion ---- */
+
+/* Run Q's callback and free Q; what the callback returns is the answer's work. */
+static double
+complete(struct up_query *q, enum up_status s, struct cy_result *rows,
+    int server_timeout, const char *error)
+{
+	double work;
+
+	if (s != UP_OK && q->st)
+		q->st->failed++;
+	q->state = Q_IN_CB;
+	work = q->cb(q->arg, &(struct up_result){ .status = s, .rows = rows,
+	    .server_timeout = server_timeout, .error = error });
+	query_free(q);
+	return work;
+}
+
+/* Deliver Q's failure from the loop, not from the caller's stack. */
+static void
+defer_failure(struct up_query *q, enum up_status s)
+{
+	struct upstream *u = q->u;
+
+	q->state = Q_DONE;
+	q->status = s;
+	TAILQ_INSERT_TAIL(&u->done, q, entry);
+	clk_timer_start(&u->clk, u->defer, 0);
+}
+
+static void
+run_done(void *arg)
+{
+	struct upstream *u = arg;
+	struct up_query *q;
+
+	/* A callback may cancel others on the list: take one at a time. */
+	while ((q = TAILQ_FIRST(&u->done)) != NULL) {
+		TAILQ_REMOVE(&u->done, q, entry);
+		complete(q, q->status, NULL, 0, q->error);
+	}
+}
+
 static void
 schedule_retry(struct up_query *q, enum up_cause cause, double retry_after)
 {
@@ -310,7 +456,24 @@ schedule_retry(struct up_query *q, enum up_cause cause, double retry_after)
 	q->not_before = now_s(u) + d;
 	if (q->st)
 		q->st->retries[cause]++;
+	q->state = Q_QUEUED;
 	TAILQ_INSERT_TAIL(&u->waiting, q, entry);
+}
+
+/* The server's own text for a non-200 answer, into MSG. */
+static void
+server_text(const struct http_response *r, char *msg, size_t len)
+{
+	struct cy_result res;
+	int rc;
+
+	/* neuPrint says {"error": ...}; a proxy may answer with HTML. */
+	rc = cy_parse(r->body, r->len, &res, msg, len);
+	if (rc == 0)
+		cy_result_free(&res);
+	if (rc != -EPROTO)
+		snprintf(msg, len, "%s", r->status == 401 ? "token refused" :
+		    "no error text");
 }
 
 static void
@@ -318,11 +481,11 @@ http_done(void *arg, const struct http_response *r)
 {
 	struct up_query *q = arg;
 	struct upstream *u = q->u;
-	struct verdict v = { 0 };
-	struct lim_answer ans = { 0 };
+	struct up_attempt at = { .fail = r->fail, .status = r->status };
+	struct up_verdict v;
+	struct lim_answer ans = { .rtt_s = r->elapsed_s, .kind = q->kind };
 	struct cy_result res;
-	char msg[160] = "";
-	int rc = 0;
+	char msg[200] = "";
 
 	q->req = NULL;
 	TAILQ_REMOVE(&u->flying, q, entry);
@@ -330,46 +493,28 @@ http_done(void *arg, const struct http_response *r)
 		q->st->bytes_in += r->len;
 		q->st->busy_s += r->elapsed_s;
 	}
-	if (r->fail != HTTP_OK) {
-		judge_transport(r, &v);
-		snprintf(q->last_error, sizeof(q->last_error), "%s",
+	if (r->fail != HTTP_OK)
+		snprintf(q->error, sizeof(q->error), "%s",
 		    r->error ? r->error : "transport failure");
-	} else if (r->status == 200) {
-		rc = cy_parse(r->body, r->len, &res, msg, sizeof(msg));
-		if (rc == -EBADMSG) {
-			v.retry = 1;
-			v.cause = UP_C_BADBODY;
-			v.lim = LIM_ERROR;
-			snprintf(q->last_error, sizeof(q->last_error),
+	else if (r->status == 200) {
+		at.body_rc = cy_parse(r->body, r->len, &res, msg, sizeof(msg));
+		at.message = msg;
+		if (at.body_rc == -EBADMSG)
+			snprintf(q->error, sizeof(q->error),
 			    "malformed answer: %s", msg);
-		} else if (rc < 0) {
-			v.status = UP_QUERY_ERROR;
-			snprintf(q->last_error, sizeof(q->last_error), "%s", msg);
-		}
+		else if (at.body_rc < 0)
+			snprintf(q->error, sizeof(q->error), "%s", msg);
 	} else {
-		judge_status(r->status, &v);
-		/* neuPrint says {"error": ...}; a proxy may answer with HTML. */
-		rc = cy_parse(r->body, r->len, &res, msg, sizeof(msg));
-		if (rc == 0)
-			cy_result_free(&res);
-		if (rc != -EPROTO)
-			snprintf(msg, sizeof(msg), "%s", r->status == 401 ?
-			    "token refused" : "no error text");
-		rc = 0;
-		snprintf(q->last_error, sizeof(q->last_error), "HTTP %ld: %s",
+		server_text(r, msg, sizeof(msg));
+		at.message = msg;
+		snprintf(q->error, sizeof(q->error), "HTTP %ld: %s",
 		    r->status, msg);
-		if (r->status == 400 && is_query_timeout(msg)) {
-			v.server_timeout = 1;
-			v.lim = LIM_TIMEOUT;
-		}
 	}
-	ans.rtt_s = r->elapsed_s;
-	ans.kind = q->kind;
-	if (!v.retry && r->fail == HTTP_OK && r->status == 200 && rc == 0) {
+	up_classify(&at, &v);
+	if (v.status == UP_OK && !v.retry) {
 		/* Only the caller can say what the answer covered. */
-		ans.work = deliver(q, UP_OK, &res, 0, NULL);
+		ans.work = complete(q, UP_OK, &res, 0, NULL);
 		cy_result_free(&res);
-		query_free(q);
 		lim_release(u->lim, v.lim, &ans, now_s(u));
 		dispatch(u);
 		return;
@@ -377,39 +522,20 @@ http_done(void *arg, const struct http_response *r)
 	lim_release(u->lim, v.lim, &ans, now_s(u));
 	if (r->retry_after_s > 0 && v.lim == LIM_OVERLOAD)
 		lim_pause(u->lim, r->retry_after_s, now_s(u));
-
-	if (v.retry && q->attempt <= u->o.max_retries) {
+	if (v.retry && q->attempt <= u->o.max_retries)
 		schedule_retry(q, v.cause, r->retry_after_s);
-	} else if (v.retry) {
-		char why[240];
+	else if (v.retry) {
+		char why[sizeof(q->error) + 40];
 
 		snprintf(why, sizeof(why), "gave up after %u attempts: %s",
-		    q->attempt, q->last_error);
-		finish(q, UP_UNAVAILABLE, NULL, 0, why);
+		    q->attempt, q->error);
+		complete(q, UP_UNAVAILABLE, NULL, 0, why);
 	} else
-		finish(q, v.status, NULL, v.server_timeout, q->last_error);
+		complete(q, v.status, NULL, v.server_timeout, q->error);
 	dispatch(u);
 }
 
-/* Run the callback; what it returns is the answer's work. */
-static double
-deliver(struct up_query *q, enum up_status s, struct cy_result *rows,
-    int server_timeout, const char *error)
-{
-	if (s != UP_OK && q->st)
-		q->st->failed++;
-	return q->cb(q->arg, &(struct up_result){ .status = s, .rows = rows,
-	    .server_timeout = server_timeout, .error = error });
-}
-
-static void
-finish(struct up_query *q, enum up_status s, struct cy_result *rows,
-    int server_timeout, const char *error)
-{
-	deliver(q, s, rows, server_timeout, error);
-	query_free(q);
-}
-
+/* 0, or the transport's negative errno with Q's error saying so. */
 static int
 send_query(struct up_query *q)
 {
@@ -417,12 +543,18 @@ send_query(struct up_query *q)
 	int rc;
 
 	q->attempt++;
+	rc = u->tr.post(u->tr.ctx, u->url, q->token, q->body, q->len,
+	    http_done, q, &q->req);
+	if (rc < 0) {
+		snprintf(q->error, sizeof(q->error), "cannot send the query: "
+		    "%s%s", strerror(-rc), rc == -EINVAL ? " (the server "
+		    "address is not https:// or the token holds characters an "
+		    "HTTP header cannot carry)" : "");
+		return rc;
+	}
 	if (q->st)
 		q->st->attempts++;
-	rc = http_post(u->http, u->url, q->token, q->body, q->len, http_done,
-	    q, &q->req);
-	if (rc < 0)
-		return rc;
+	q->state = Q_FLYING;
 	TAILQ_INSERT_TAIL(&u->flying, q, entry);
 	return 0;
 }
@@ -441,23 +573,27 @@ arm_timer(struct upstream *u, double now)
 		if (t < next)
 			next = t;
 	}
-	uv_timer_stop(u->timer);
+	clk_timer_stop(&u->clk, u->timer);
 	if (next > now && next != INFINITY)
-		uv_timer_start(u->timer, timer_cb,
-		    (uint64_t)ceil((next - now) * 1000.0), 0);
+		clk_timer_start(&u->clk, u->timer, next - now);
 }
 
-/* Send waiting queries, oldest first, while the limiter gives slots. */
+/*
+ * Send waiting queries, oldest first, while the limiter gives slots. It
+ * runs inside up_submit and up_cancel, so it never calls a callback: a
+ * query that cannot be sent is delivered from the loop.
+ */
 static void
 dispatch(struct upstream *u)
 {
 	struct up_query *q, *next;
+	struct up_verdict v;
 	double now;
+	int rc;
 
-	if (u->dispatching)
-		return;		/* re-entered from a callback */
+	if (u->dispatching || u->closing)
+		return;		/* re-entered, or going away */
 	u->dispatching = 1;
-	uv_update_time(u->loop);
 	now = now_s(u);
 	for (q = TAILQ_FIRST(&u->waiting); q != NULL; q = next) {
 		next = TAILQ_NEXT(q, entry);
@@ -466,10 +602,10 @@ dispatch(struct upstream *u)
 		if (!lim_acquire(u->lim, now))
 			break;
 		TAILQ_REMOVE(&u->waiting, q, entry);
-		if (send_query(q) < 0) {
-			lim_release(u->lim, LIM_DROPPED, NULL, now);
-			finish(q, UP_UNAVAILABLE, NULL, 0,
-			    "out of memory sending a query");
+		if ((rc = send_query(q)) < 0) {
+			up_classify(&(struct up_attempt){ .send_rc = rc }, &v);
+			lim_release(u->lim, v.lim, NULL, now);
+			defer_failure(q, v.status);
 		}
 	}
 	if (!TAILQ_EMPTY(&u->waiting))
@@ -535,5 +671,7 @@ up_limiter(const struct upstream *u)
 void
 up_http_stats(const struct upstream *u, struct http_stats *s)
 {
-	http_get_stats(u->http, s);
+	memset(s, 0, sizeof(*s));
+	if (u->tr.stats)
+		u->tr.stats(u->tr.ctx, s);
 }

@@ -1,23 +1,43 @@
 /*
- * upstream: one neuPrint server as the jobs see it. It owns the HTTP client
- * (connection pool) and the concurrency limiter, and queues the queries of
- * every job that talks to the server until the limiter gives them a slot.
- * Failed attempts that may succeed later (429, 5xx, resets, time-outs, bad
- * bodies) are retried with exponential backoff and jitter; all our queries
- * are reads, so a retry is always safe.
+ * upstream: one neuPrint server as the jobs see it. It owns the transport
+ * (by default the HTTP client: its connection pool) and the concurrency
+ * limiter, and queues the queries of every job that talks to the server
+ * until the limiter gives them a slot. Failed attempts that may succeed
+ * later (429, 5xx, resets, time-outs, bad bodies) are retried with
+ * exponential backoff and jitter; all our queries are reads, so a retry is
+ * always safe. up_classify is the one place that decides what an answer's
+ * status, message or transport failure means.
  */
 #ifndef QP_UPSTREAM_H
 #define QP_UPSTREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
+#include "clock.h"
 #include "cypher.h"
 #include "http.h"
+#include "limiter.h"
 
 struct upstream;		/* opaque */
 struct up_query;		/* opaque; lives until its callback returns */
+
+/*
+ * How queries reach the server. POST sends one request and returns 0 or a
+ * negative errno; CB then runs exactly once, later, from the loop (never
+ * inside POST), unless CANCEL drops the request first. The default is the
+ * libcurl client of http.h; tests give a fake server.
+ */
+struct up_transport {
+	int	 (*post)(void *ctx, const char *url, const char *token,
+		    const char *body, size_t len, http_cb cb, void *arg,
+		    void **req);
+	void	 (*cancel)(void *ctx, void *req);
+	void	 (*stats)(void *ctx, struct http_stats *s);	/* may be NULL */
+	void	*ctx;
+};
 
 struct upstream_opts {
 	const char	*server;		/* https://host[:port] */
@@ -29,6 +49,11 @@ struct upstream_opts {
 	unsigned	 max_retries;		/* attempts after the first */
 	double		 backoff_base_s;	/* first retry delay, default 0.25 */
 	double		 backoff_max_s;		/* default 8 */
+	/* NULL: an http client of its own (the fields above configure it). */
+	const struct up_transport *transport;
+	/* NULL: the loop's clock (clk_uv). */
+	const struct clk *clock;
+	uint64_t	 seed;			/* jitter; 0: from uv_hrtime */
 };
 
 /* Why an attempt was retried; indexes up_stats.retries. */
@@ -62,9 +87,13 @@ enum up_status {
 	UP_QUERY_ERROR,		/* 400: bad query or the server's query time-out */
 	UP_AUTH,		/* 401 / 403: the token is refused */
 	UP_NOT_FOUND,		/* 404: dataset unknown */
-	UP_UNAVAILABLE,		/* retries exhausted, server unreachable, TLS */
-	UP_CANCELLED,
+	UP_UNAVAILABLE,		/* retries exhausted, server unreachable, TLS,
+				   or the request could not be sent */
 };
+
+/* For a caller that gives up on a status: what it means, and as an errno. */
+const char *up_status_text(enum up_status s);	/* "neuPrint refused the token" */
+int	 up_status_errno(enum up_status s);	/* -EACCES, -ENOENT, ... */
 
 struct up_result {
 	enum up_status	 status;
@@ -73,26 +102,56 @@ struct up_result {
 	const char	*error;		/* one line, no secrets; NULL on success */
 };
 
+/* One attempt as the transport and the answer's parser saw it. */
+struct up_attempt {
+	int		 send_rc;	/* < 0: not sent (the transport's errno) */
+	enum http_fail	 fail;		/* HTTP_OK: a response came */
+	long		 status;	/* its HTTP status */
+	int		 body_rc;	/* 200: cy_parse's result */
+	const char	*message;	/* the server's error text; NULL: none */
+};
+
+/* What the attempt means for the query, its retries and the limiter. */
+struct up_verdict {
+	int		 retry;		/* 1: try again after a backoff */
+	enum up_cause	 cause;		/* why, when retried */
+	enum lim_outcome lim;		/* what the limiter is told */
+	enum up_status	 status;	/* the query's outcome, when not retried */
+	int		 server_timeout;
+};
+
+void	 up_classify(const struct up_attempt *a, struct up_verdict *v);
+
 /*
  * Returns what an UP_OK answer covered, in neurons (0: not known): the
  * limiter compares latencies of answers of one kind by it.
  */
 typedef double (*up_cb)(void *arg, const struct up_result *r);
 
+/* LOOP may be NULL when O gives both a transport and a clock. */
 int	 upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 	    struct upstream **out);
-/* Cancels what is queued or in flight (callbacks run with UP_CANCELLED). */
+/*
+ * Drops what is queued or in flight; those callbacks never run, so free
+ * the jobs that submitted them first. Not from inside a callback.
+ */
 void	 upstream_free(struct upstream *u);
 
 /*
  * Queue a POST of BODY (a cy_request_body) with TOKEN. CB runs once, later,
- * on the loop. KIND names the query's shape for the limiter (below
- * LIM_KINDS). ST (may be NULL) is charged with this query's work.
+ * on the loop: never before up_submit returns, even when the query cannot
+ * be sent (that failure comes back through CB with the transport's reason).
+ * KIND names the query's shape for the limiter (below LIM_KINDS). ST (may
+ * be NULL) is charged with this query's work.
  */
 int	 up_submit(struct upstream *u, const char *token, const char *body,
 	    size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
 	    struct up_query **out);
-/* Drop a query: its callback runs with UP_CANCELLED before this returns. */
+/*
+ * Drop a query that is queued, in flight or waiting for its callback: the
+ * callback never runs. A query whose callback is running is left alone (it
+ * goes when the callback returns), so a callback may cancel itself.
+ */
 void	 up_cancel(struct up_query *q);
 
 unsigned up_limit(const struct upstream *u);
