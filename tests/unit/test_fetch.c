@@ -1,0 +1,323 @@
+/*
+ * fetch tests against the fake neuPrint of fakenp.h on simulated time:
+ * batches, splits down to the failing type, malformed counts, fatal
+ * statuses, the per-type strategy and stopping mid-flight.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fakenp.h"
+#include "fetch.h"
+#include "roi.h"
+#include "scan.h"
+#include "xmalloc.h"
+
+struct got {
+	size_t		 nstems;
+	int64_t		*pre;		/* per stem; -1: no rows */
+	char		**error;	/* per stem */
+	size_t		 batches;
+	int		 done, rc;
+	char		 msg[400];
+};
+
+struct rig {
+	struct sim	*sim;
+	struct fnp	 np;
+	struct fake_tr	*tr;
+	struct upstream	*up;
+	struct scan_result scan;
+	struct roi_meta	*meta;
+	struct up_stats	 st;
+	struct got	 g;
+	struct fetch	*f;
+};
+
+static void
+on_batch(void *arg, struct fetch_batch *b)
+{
+	struct got *g = arg;
+	size_t i, j;
+
+	g->batches++;
+	for (i = 0; i < b->n; i++) {
+		const struct fetch_stem *s = &b->stems[i];
+
+		assert_true(s->stem < g->nstems);
+		if (s->error)
+			g->error[s->stem] = xstrdup(s->error);
+		for (j = 0; j < s->naccs; j++)
+			g->pre[s->stem] = s->accs[j]->pre;
+	}
+	fetch_batch_free(b);
+}
+
+static void
+on_done(void *arg, int rc, const char *error)
+{
+	struct got *g = arg;
+
+	assert_int_equal(g->done, 0);
+	g->done = 1;
+	g->rc = rc;
+	snprintf(g->msg, sizeof(g->msg), "%s", error ? error : "");
+}
+
+/* NTYPES types on the server; pages for the first NPAGES and one stranger. */
+static void
+rig_init(struct rig *r, size_t ntypes, size_t npages)
+{
+	char err[128];
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->sim = sim_new(0);
+	fnp_init(&r->np, ntypes, 30, 2, 1);
+	r->np.a[CY_CELLS] = r->np.a[CY_ROIS] = r->np.a[CY_OTHER] = 0.02;
+	r->np.b[CY_CELLS] = 0.001;
+	r->np.b[CY_ROIS] = 0.002;
+	r->tr = fake_tr_new(r->sim, fnp_serve, &r->np);
+	r->up = fake_upstream(r->sim, r->tr, 1, 4, 16, 3);
+	r->scan.nstems = npages + 1;
+	r->scan.stems = xcalloc(r->scan.nstems, sizeof(*r->scan.stems));
+	for (i = 0; i < r->scan.nstems; i++) {
+		r->scan.stems[i].stem = i < npages ?
+		    xstrdup(r->np.types[i].name) : xstrdup("Zz_not_a_type");
+		r->scan.stems[i].file[SIDE_BOTH] =
+		    xasprintf("%s.html", r->scan.stems[i].stem);
+	}
+	r->scan.nfiles = r->scan.nstems;
+	assert_int_equal(roi_meta_new(fnp_primary, FNP_NPRIMARY, "{}",
+	    &r->meta, err, sizeof(err)), 0);
+	r->g.nstems = r->scan.nstems;
+	r->g.pre = xcalloc(r->g.nstems, sizeof(*r->g.pre));
+	r->g.error = xcalloc(r->g.nstems, sizeof(*r->g.error));
+	for (i = 0; i < r->g.nstems; i++)
+		r->g.pre[i] = -1;
+}
+
+static void
+rig_start(struct rig *r, unsigned batch, enum fetch_strategy how)
+{
+	struct fetch_opts o = { 0 };
+
+	o.up = r->up;
+	o.token = "tok";
+	o.dataset = "sim";
+	o.scan = &r->scan;
+	o.meta = r->meta;
+	o.batch_size = batch;
+	o.max_underscores = 8;
+	o.strategy = how;
+	o.stats = &r->st;
+	assert_int_equal(fetch_start(&o, on_batch, on_done, &r->g, &r->f), 0);
+	assert_int_equal(r->g.done, 0);		/* nothing calls back inside */
+}
+
+static void
+rig_run(struct rig *r)
+{
+	while (!r->g.done && sim_step(r->sim))
+		;
+	assert_int_equal(r->g.done, 1);
+}
+
+static void
+rig_free(struct rig *r)
+{
+	size_t i;
+
+	fetch_free(r->f);
+	upstream_free(r->up);
+	fake_tr_free(r->tr);
+	sim_free(r->sim);
+	for (i = 0; i < r->g.nstems; i++)
+		free(r->g.error[i]);
+	free(r->g.error);
+	free(r->g.pre);
+	scan_free(&r->scan);
+	roi_meta_free(r->meta);
+	fnp_free(&r->np);
+}
+
+/* Every page's type has its sums; the stranger has no rows and no error. */
+static void
+check_all(struct rig *r, size_t npages, size_t except)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		if (i == except)
+			continue;
+		assert_null(r->g.error[i]);
+		assert_int_equal(r->g.pre[i], 10 * (int64_t)r->np.types[i].neurons);
+	}
+	assert_int_equal(r->g.pre[npages], -1);
+	assert_null(r->g.error[npages]);
+}
+
+static void
+test_batches(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 30);
+	rig_start(&r, 5, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 30, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_int_equal(p.stems_done, 31);
+	assert_int_equal(p.splits, 0);
+	assert_int_equal(p.failed_stems, 0);
+	/* 31 stems in batches of 5: 7 batches, two queries each. */
+	assert_int_equal(r.st.queries, 14);
+	assert_int_equal(r.np.by_shape[CY_CELLS], 7);
+	assert_int_equal(r.np.by_shape[CY_ROIS], 7);
+	rig_free(&r);
+}
+
+/* A type the server always fails: halves down to it, the rest unharmed. */
+static void
+test_split_to_failing_type(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	r.np.fail_type = r.np.types[13].name;
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, 13);
+	assert_non_null(r.g.error[13]);
+	assert_string_equal(r.g.error[13], "HTTP 400: emulated failure");
+	fetch_get_progress(r.f, &p);
+	assert_int_equal(p.failed_stems, 1);
+	/* 16 -> 8 -> 4 -> 2 -> 1: four splits. */
+	assert_int_equal(p.splits, 4);
+	rig_free(&r);
+}
+
+/* A count that is no number fails its batch, naming the column. */
+static void
+test_malformed_count(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 20, 12);
+	r.np.bad_count_type = r.np.types[6].name;
+	rig_start(&r, 4, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 12, 6);
+	assert_non_null(r.g.error[6]);
+	print_message("%s\n", r.g.error[6]);
+	assert_non_null(strstr(r.g.error[6], "CELLS"));
+	assert_non_null(strstr(r.g.error[6], "column \"cells\""));
+	assert_non_null(strstr(r.g.error[6], "\"many\""));
+	rig_free(&r);
+}
+
+static void
+refuse(void *arg, const char *body, size_t len, double now,
+    struct fake_answer *a)
+{
+	(void)arg;
+	(void)body;
+	(void)len;
+	(void)now;
+	a->status = 401;
+	a->delay_s = 0.05;
+}
+
+/* A refused token ends the fetch with one clear reason. */
+static void
+test_fatal_status(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 10, 10);
+	fake_tr_free(r.tr);
+	upstream_free(r.up);
+	r.tr = fake_tr_new(r.sim, refuse, NULL);
+	r.up = fake_upstream(r.sim, r.tr, 1, 4, 16, 3);
+	rig_start(&r, 2, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, -EACCES);
+	assert_string_equal(r.g.msg,
+	    "neuPrint refused the token: HTTP 401: token refused");
+	rig_free(&r);
+}
+
+/* QuickPage's pattern: the TYPES list, then one query per page. */
+static void
+test_per_type(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 15, 10);
+	rig_start(&r, 0, FETCH_PER_TYPE);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 10, (size_t)-1);
+	assert_int_equal(r.np.by_shape[CY_NEURONS], 10);
+	assert_int_equal(r.np.by_shape[CY_OTHER], 1);	/* TYPES */
+	rig_free(&r);
+}
+
+/* Stopping mid-flight: queries cancelled, nothing calls back afterwards. */
+static void
+test_free_mid_flight(void **state)
+{
+	struct rig r;
+	size_t before;
+
+	(void)state;
+	rig_init(&r, 40, 40);
+	rig_start(&r, 2, FETCH_BATCHED);
+	while (r.g.batches < 3 && sim_step(r.sim))
+		;
+	assert_int_equal(r.g.done, 0);
+	before = r.g.batches;
+	fetch_free(r.f);
+	r.f = NULL;
+	assert_true(fake_tr_cancels(r.tr) > 0);
+	assert_int_equal(fake_tr_in_flight(r.tr), 0);
+	assert_int_equal(up_in_flight(r.up), 0);
+	while (sim_step(r.sim))
+		;
+	assert_int_equal(r.g.batches, before);
+	assert_int_equal(r.g.done, 0);
+	r.g.done = 1;
+	rig_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_batches),
+		cmocka_unit_test(test_split_to_failing_type),
+		cmocka_unit_test(test_malformed_count),
+		cmocka_unit_test(test_fatal_status),
+		cmocka_unit_test(test_per_type),
+		cmocka_unit_test(test_free_mid_flight),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
