@@ -359,7 +359,10 @@ up_classify(const struct up_attempt *a, struct up_verdict *v)
 	} else if (a->body_rc < 0) {
 		/* 200 with {"error": ...}: the server refused the query. */
 		v->status = UP_QUERY_ERROR;
-		v->server_timeout = is_query_timeout(a->message);
+		if (is_query_timeout(a->message)) {
+			v->server_timeout = 1;
+			v->lim = LIM_TIMEOUT;
+		}
 	} else
 		v->status = UP_OK;
 }

@@ -376,6 +376,7 @@ test_classify(void **state)
 		{ { 0, HTTP_OK, 200, 0, NULL }, 0, 0, LIM_OK, UP_OK },
 		{ { 0, HTTP_OK, 200, -EBADMSG, "x" }, 1, UP_C_BADBODY, LIM_ERROR, 0 },
 		{ { 0, HTTP_OK, 200, -EPROTO, "x" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
+		{ { 0, HTTP_OK, 200, -EPROTO, "Timeout" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
 		{ { 0, HTTP_OK, 400, 0, "bad" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
 		{ { 0, HTTP_OK, 400, 0, "timed out" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
 		{ { 0, HTTP_OK, 401, 0, NULL }, 0, 0, LIM_OK, UP_AUTH },
