@@ -615,7 +615,7 @@ class TestPagesOracle(unittest.TestCase):
             self.assertEqual(digests[0], digests[1])
             self.assertEqual(outs[0], outs[1])
             doc = json.loads(outs[0])
-            self.assertEqual(doc["dataset"], "cns")
+            self.assertEqual(doc["dataset"], "male-cns:v1.0")      # the default name
             self.assertTrue(doc["types"])
             self.assertIn("RetiredType1", doc["unmatched"])
         finally:
