@@ -29,16 +29,23 @@ def data_flags(scale="tiny", seed=1, types_file=None, mutate=None):
     return flags
 
 
+# The emulator imitates neuPrintHTTP 1.9.2 with DatasetGateway auth by
+# default. The product does not yet tell a transient 400 from bad Cypher nor
+# read {"message"} errors (issue 13, items 6 and 9), so its tests keep the
+# 1.7.2 behaviour until then; pass server=() for the emulator's defaults.
+SERVER_1_7 = ("--server-version", "1.7.2")
+
+
 class Emulator:
     """neuprint-emu serve, as a context manager."""
 
     def __init__(self, workdir, scale="tiny", seed=1, extra=(), types_file=None,
-                 dataset="cns", token=TOKEN):
+                 dataset="cns", token=TOKEN, server=SERVER_1_7):
         self.tls = os.path.join(workdir, "tls")
         self.token = token
         self.dataset = dataset
         cmd = [PYTHON, EMU, "serve", "--token", token, "--dataset", dataset,
-               "--tls-dir", self.tls, "--port", "0"]
+               "--tls-dir", self.tls, "--port", "0"] + list(server)
         cmd += data_flags(scale, seed, types_file) + list(extra)
         self.log = open(os.path.join(workdir, "emu.log"), "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log,

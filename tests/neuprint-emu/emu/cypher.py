@@ -1446,6 +1446,20 @@ class _Var:
 
 
 class _Compiler:
+    label_prefix = None
+
+    def label_kind(self, label):
+        """Neuron, Segment, Meta; the dataset-prefixed labels neuPrintHTTP
+        writes (`male-cns_Neuron`) for the served dataset; 'nothing' for a
+        prefixed label of another dataset (Neo4j matches no node, no error);
+        else the label itself (refused by c_match)."""
+        if label in ("Neuron", "Segment", "Meta"):
+            return label
+        head, sep, tail = label.rpartition("_")
+        if sep and head and tail in ("Neuron", "Segment", "Meta"):
+            return tail if head == self.label_prefix else "nothing"
+        return label
+
     def __init__(self, text, clauses):
         self.text = text
         self.clauses = clauses
@@ -1619,14 +1633,17 @@ class _Compiler:
                 raise self.err(ppos, "Invalid input '(': the emulator needs a "
                                "label on every node pattern: (n:Neuron), "
                                "(n:Segment) or (m:Meta)")
-            labs = [l for l, _ in labels]
-            if all(l in ("Neuron", "Segment") for l in labs):
+            labs = [self.label_kind(l) for l, _ in labels]
+            if "nothing" in labs:
+                kind = "nothing"
+            elif all(l in ("Neuron", "Segment") for l in labs):
                 kind = "neuron"
             elif all(l == "Meta" for l in labs):
                 kind = "meta"
             else:
-                bad = [(l, p) for l, p in labels if l not in ("Neuron", "Segment")]
-                if all(l == "Meta" for l, _ in bad):
+                bad = [(l, p) for l, p in labels
+                       if self.label_kind(l) not in ("Neuron", "Segment")]
+                if all(self.label_kind(l) == "Meta" for l, _ in bad):
                     bad = labels
                 l, p = bad[0]
                 raise self.err(p, "Unknown label ':%s': the emulator serves "
@@ -1640,7 +1657,10 @@ class _Compiler:
         remaining = list(conj)
         for var, kind in pats:
             py = self.tmp("_v")
-            if kind == "meta":
+            if kind == "nothing":
+                self.loop("for %s in ():" % py)   # a label no node carries
+                self.bind(py)
+            elif kind == "meta":
                 self.uses.add("meta")
                 self.assign(py, "_meta")
             else:
@@ -2389,10 +2409,11 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 512
 
 
-def _compile(text):
+def _compile(text, label_prefix=None):
     try:
         clauses = _Parser(text).parse()
         comp = _Compiler(text, clauses)
+        comp.label_prefix = label_prefix
         src = comp.compile()
     except RecursionError:
         raise CypherError("Query is too deeply nested for the emulator") from None
@@ -2417,22 +2438,27 @@ def _compile(text):
     return _Compiled(ns["_run"], comp.columns, src)
 
 
-def _get(text):
+def _get(text, label_prefix=None):
+    key = (label_prefix, text)
     with _CACHE_LOCK:
-        q = _CACHE.get(text)
+        q = _CACHE.get(key)
         if q is not None:
-            _CACHE.move_to_end(text)
+            _CACHE.move_to_end(key)
             return q
-    q = _compile(text)
+    q = _compile(text, label_prefix)
     with _CACHE_LOCK:
-        _CACHE[text] = q
+        _CACHE[key] = q
         while len(_CACHE) > _CACHE_MAX:
             _CACHE.popitem(last=False)
     return q
 
 
-def execute(dataset, text):
+def execute(dataset, text, label_prefix=None):
     """Run one query of the subset against ``dataset``; raise CypherError.
+
+    label_prefix: the dataset name whose prefixed labels (`<prefix>_Neuron`,
+    `_Segment`, `_Meta`, as neuPrintHTTP rewrites them) name this dataset's
+    nodes; other prefixed labels match nothing.
 
     The cyclic garbage collector is paused while the query runs: queries
     allocate many small containers, and every collection would otherwise walk
@@ -2445,7 +2471,7 @@ def execute(dataset, text):
     if paused:
         gc.disable()
     try:
-        q = _get(text)
+        q = _get(text, label_prefix)
         rows = q.fn(dataset, C)
     except CypherError:
         raise

@@ -18,8 +18,24 @@ import re
 import tempfile
 from datetime import datetime, timezone
 
-GENERATOR_VERSION = "emu-data-5"
-DATASET_NAME = "male-cns:v0.9"
+GENERATOR_VERSION = "emu-data-6"
+# The random streams of the base data (names, sizes, sides, roiInfo) are
+# derived from this string, not from GENERATOR_VERSION, so that the data
+# model could grow (emu-data-6: the male-cns v1.0 properties, column ROIs,
+# zero fields dropped) without moving every type's numbers.
+STREAM = "emu-data-5"
+DATASET_NAME = "male-cns"
+DATASET_TAG = "v1.0"
+
+# --flavor: property names, side conventions and Meta naming of other
+# neuPrint datasets (see README-data.md, "Flavors").
+FLAVORS = {
+    "cns": ("male-cns", "v1.0"),
+    "fafb": ("flywire-fafb", "v783b"),
+    "optic-lobe": ("optic-lobe", "v1.1"),
+    "hemibrain": ("hemibrain", "v1.2.1"),
+    "manc": ("manc", "v1.2.1"),
+}
 
 SCALES = {
     # types (generated names), total neurons (typed + untyped), big-type factor
@@ -30,6 +46,7 @@ SCALES = {
 UNTYPED_FRAC = 0.004
 
 FIELDS = ("pre", "post", "downstream", "upstream", "synweight")
+_FIELD_NAMES = {f: f for f in FIELDS}      # shared key strings in parsed roiInfo
 
 
 def _derive(*parts):
@@ -618,9 +635,14 @@ def _set_roi(neuron, info, npre, npost, old_keys=()):
         neuron.pop(k, None)
     neuron["pre"] = npre
     neuron["post"] = npost
-    neuron["roiInfo"] = json.dumps(info, separators=(",", ":"))
+    neuron["roiInfo"] = json.dumps(_drop_zeros(info), separators=(",", ":"))
     for k in info:
         neuron[k] = True
+
+
+def _drop_zeros(info):
+    """neuPrint leaves zero counts out of roiInfo: {"ME(R)": {"post": 3}}."""
+    return {k: {f: c for f, c in v.items() if c} for k, v in info.items()}
 
 
 def _home_side(rng, neuron):
@@ -641,8 +663,193 @@ def _timestamp(rng, base_year=2025):
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+# --------------------------------------------------------------------------
+# male-cns v1.0 annotations and column ROIs (a stream of their own, so the
+# base data above keeps its numbers)
+# --------------------------------------------------------------------------
+
+_SUPERCLASS = {"OL": "ol_intrinsic", "CB": "cb_intrinsic", "CX": "cb_intrinsic",
+               "MB": "cb_intrinsic", "AL": "cb_intrinsic", "VNC": "vnc_intrinsic",
+               "DN": "descending_neuron", "AN": "ascending_neuron", "CVX": "sensory"}
+_VPN = ("LC", "LPLC", "LT", "MeTu", "MeLo", "LoVP", "MeVP", "OLVC")   # visual projection
+_VCN = ("LoVC", "Cm", "Sm")                                          # visual centrifugal
+_COLUMNAR = ("T4", "T5", "Mi", "Tm", "TmY", "L1", "L2", "L3", "L4", "L5", "C2", "C3",
+             "T1", "Pm", "Dm", "Lawf", "Y", "Tlp")
+_HEMILINEAGES = ["%02d%s" % (i, ab) for i in range(0, 24) for ab in "AB"]
+_NEUROMERES = ["T1", "T2", "T3", "A1", "NA", "CB"]
+_AUTHORS = ["Nern 2025", "Cheong 2024", "Schlegel 2024", "Marin 2024", "Takemura 2024",
+            "Dorkenwald 2024", "Scheffer 2020", "Garner 2024", "Stürner 2025"]
+_DIMORPHISM = [("sexually dimorphic", 6), ("male-specific", 2), ("putative male-specific", 1)]
+# per side: ME has ~880 columns on a 32 x 32 hexagonal grid, LO and LOP fewer
+_COL_GRID = {"ME": 32, "LO": 22, "LOP": 22}
+
+
+def _class_of(name, family):
+    m = re.match(r"[A-Za-z]+", name)
+    head = m.group(0) if m else name[:3]
+    if family == "VNC":
+        return {"IN": "intrinsic neuron", "SN": "sensory neuron", "MN": "motor neuron"}.get(
+            name[:2], "intrinsic neuron")
+    if family == "MB":
+        return "Kenyon_cell" if name.startswith("KC") else head
+    if family == "AL":
+        return "ALPN" if "PN" in name else ("ALLN" if "LN" in name else "olfactory")
+    if family == "DN":
+        return "DN"
+    if family == "AN":
+        return "AN"
+    return head
+
+
+def _superclass_of(name, family):
+    if family == "OL":
+        if name.startswith(_VCN):
+            return "visual_centrifugal"
+        if name.startswith(_VPN):
+            return "visual_projection"
+    if family == "AL" and name.startswith("ORN"):
+        return "sensory"
+    if family == "VNC" and name.startswith("MN"):
+        return "motor"
+    if family == "VNC" and name.startswith("SN"):
+        return "sensory"
+    return _SUPERCLASS.get(family, "cb_intrinsic")
+
+
+def _flywire_name(rng, name):
+    u = rng.random()
+    if u < 0.7:
+        return name
+    if u < 0.85:                       # a FlyWire name that differs
+        return name + rng.choice(["_a", "_b", "a", "b"])
+    # several FlyWire types for one male-cns type: the value holds commas
+    return ",".join([name + x for x in rng.sample(["_a", "_b", "_c", "a", "b"], 2)])
+
+
+def _type_annotations(rng, name, family, consensus):
+    """Properties shared by the neurons of one type (None: property absent).
+    The type's predicted NT mostly agrees with its neurons' consensusNt."""
+    a = {}
+    r = rng.random
+    nt_main = _wchoice(rng, list(zip(NTS, NT_WEIGHTS)))
+    if consensus is not None and r() < 0.9:
+        nt_main = consensus
+    a["celltypePredictedNt"] = nt_main if r() < 0.93 else None      # NT on most types
+    a["celltypePredictedNtConfidence"] = round(0.5 + 0.5 * r(), 3) if a["celltypePredictedNt"] else None
+    a["superclass"] = _superclass_of(name, family) if r() < 0.98 else None
+    a["class"] = _class_of(name, family) if r() < 0.9 else None     # classes on most neurons
+    a["subclass"] = (name.rstrip("abcdefghijklmnopqrstuvwxyz_")[:6] or None) if r() < 0.45 else None
+    a["dimorphism"] = _wchoice(rng, _DIMORPHISM) if r() < 0.06 else None
+    if r() < 0.18:                     # synonyms: "Author 2024: name; Other 2025: name2"
+        k = 1 + int(r() * 2.5)
+        a["synonyms"] = "; ".join("%s: %s" % (au, name.replace("_", "") + rng.choice(["", "1", "-like", "v"]))
+                                  for au in rng.sample(_AUTHORS, k))
+    else:
+        a["synonyms"] = None
+    a["flywireType"] = _flywire_name(rng, name) if family not in ("VNC", "AN") and r() < 0.75 else None
+    if family in ("VNC", "AN", "DN"):
+        a["trumanHl"] = rng.choice(_HEMILINEAGES) if r() < 0.85 else None
+        a["somaNeuromere"] = rng.choice(_NEUROMERES) if family != "DN" and r() < 0.9 else None
+    else:
+        a["trumanHl"] = a["somaNeuromere"] = None
+    return a
+
+
+def _root_side(rng, n):
+    """rootSide next to somaSide: mostly equal; some neurons have only one of
+    the two, some neither (sensory neurons without a soma, fragments)."""
+    s = n.get("somaSide")
+    u = rng.random()
+    if s in ("L", "R"):
+        if u < 0.90:
+            return s
+        if u < 0.91:
+            return "L" if s == "R" else "R"
+        return None                                 # only somaSide
+    if s == "M":
+        return "M" if u < 0.6 else (None if u < 0.85 else rng.choice("LR"))
+    inst = n.get("instance", "")
+    if inst.endswith(("_L", "_R")):
+        return inst[-1] if u < 0.6 else None        # only rootSide
+    return rng.choice("LR") if u < 0.15 else None
+
+
+def _columns(rng, name):
+    """How many column ROIs per optic neuropil a neuron of this type touches."""
+    if name.startswith(_COLUMNAR):
+        return 1 + int(rng.random() * 6)
+    return int(math.exp(rng.uniform(math.log(8), math.log(160))))  # tangential: dozens to hundreds
+
+
+def _add_columns(rng, info, name):
+    """Column ROIs (ME_R_col_12_07, ...) for an optic-lobe neuron, sharing part
+    of the counts of their neuropil. Not in the ROI hierarchy, not primary."""
+    added = {}
+    for roi, v in list(info.items()):
+        base, _, side = roi.partition("(")
+        grid = _COL_GRID.get(base)
+        if grid is None or not side.endswith(")"):
+            continue
+        side = side[:-1]
+        k = min(_columns(rng, name), grid * grid // 2)
+        pre, post = v.get("pre", 0), v.get("post", 0)
+        share = 0.5 + 0.4 * rng.random()
+        cols = set()
+        while len(cols) < k:
+            cols.add((1 + int(rng.random() * grid), 1 + int(rng.random() * grid)))
+        w = [0.2 + rng.random() for _ in cols]
+        ws = sum(w)
+        for (i, j), x in zip(sorted(cols), w):
+            p = int(pre * share * x / ws + rng.random())
+            q = int(post * share * x / ws + rng.random())
+            if p or q:
+                ds = p * (3 + int(rng.random() * 6))
+                e = {"pre": p, "post": q, "downstream": ds, "upstream": q, "synweight": ds + q}
+                added["%s_%s_col_%02d_%02d" % (base, side, i, j)] = {f: c for f, c in e.items() if c}
+    return added
+
+
+def _annotate(neurons, profiles, scale, seed):
+    rng = random.Random(_derive("emu-annotations", STREAM, scale, seed))
+    nts = {}
+    for n in neurons:
+        if n.get("type") is not None and n.get("consensusNt") is not None:
+            c = nts.setdefault(n["type"], {})
+            c[n["consensusNt"]] = c.get(n["consensusNt"], 0) + 1
+    main = {t: min(c, key=lambda k: (-c[k], k)) for t, c in nts.items()}
+    per_type = {t: _type_annotations(rng, t, p["family"], main.get(t))
+                for t, p in profiles.items()}
+    for n in neurons:
+        t = n.get("type")
+        rs = _root_side(rng, n)
+        if rs is not None:
+            n["rootSide"] = rs
+        a = per_type.get(t)
+        if a is None:                           # untyped neurons: a few classes only
+            if rng.random() < 0.5:
+                n["superclass"] = rng.choice(list(_SUPERCLASS.values()))
+            continue
+        for k, v in a.items():
+            if v is not None and (k in ("celltypePredictedNt", "celltypePredictedNtConfidence",
+                                        "synonyms", "flywireType", "dimorphism")
+                                  or rng.random() < 0.97):
+                n[k] = v
+        if profiles[t]["family"] == "OL":
+            _columns_into(rng, n, t)
+
+
+def _columns_into(rng, n, name):
+    info = json.loads(n["roiInfo"])
+    cols = _add_columns(rng, info, name)
+    if cols:
+        info.update(cols)
+        n["roiInfo"] = json.dumps(dict(sorted(info.items())), separators=(",", ":"))
+        for k in cols:
+            n[k] = True
+
+
 def _generate(scale, seed, types_file):
-    rng = random.Random(_derive("emu-dataset", GENERATOR_VERSION, scale, seed))
+    rng = random.Random(_derive("emu-dataset", STREAM, scale, seed))
     roi = roi_model()
     specs, n_untyped = _type_specs(scale, rng, types_file)
     total = sum(sp["size"] for sp in specs) + n_untyped
@@ -713,9 +920,11 @@ def _generate(scale, seed, types_file):
     neurons.sort(key=lambda x: x["bodyId"])
     meta = {
         "dataset": DATASET_NAME,
+        "tag": DATASET_TAG,
         "uuid": "%032x" % rng.getrandbits(128),
         "lastDatabaseEdit": _timestamp(rng),
     }
+    _annotate(neurons, profiles, scale, seed)
     return neurons, meta, profiles
 
 
@@ -729,17 +938,18 @@ def _finish_meta(meta, neurons, roi, scale):
             s = sums.get(k)
             if s is None:
                 s = sums[k] = [0, 0, 0, 0, 0]
-            s[0] += v["pre"]
-            s[1] += v["post"]
-            s[2] += v["downstream"]
-            s[3] += v["upstream"]
-            s[4] += v["synweight"]
+            s[0] += v.get("pre", 0)
+            s[1] += v.get("post", 0)
+            s[2] += v.get("downstream", 0)
+            s[3] += v.get("upstream", 0)
+            s[4] += v.get("synweight", 0)
     info = {k: dict(zip(FIELDS, sums[k])) for k in sorted(sums)}
     meta.update({
         "totalPreCount": tpre,
         "totalPostCount": tpost,
         "primaryRois": sorted(roi.primary),
-        "superLevelRois": sorted(c.name for c in roi.root.children),
+        # neuPrint's builder writes the primary ROIs as superLevelRois too
+        "superLevelRois": sorted(roi.primary),
         "roiInfo": json.dumps(info, separators=(",", ":")),
         "roiHierarchy": json.dumps(_tree_json(roi.root), separators=(",", ":")),
         "neuroglancerInfo": json.dumps({
@@ -761,8 +971,14 @@ def _finish_meta(meta, neurons, roi, scale):
     })
 
 
-def _mutate(neurons, meta, profiles, seed, frac):
-    rng = random.Random(_derive("emu-mutate", GENERATOR_VERSION, seed, repr(float(frac))))
+def _mutate(neurons, meta, profiles, seed, frac, annotations_only=False):
+    """Change round(frac * neurons) neurons. A reconstruction change (default)
+    regenerates roiInfo and gives the dataset a new uuid; annotations_only
+    changes types, NT and synonyms only: the uuid stays, as on neuPrint, and
+    only lastDatabaseEdit moves."""
+    rng = random.Random(_derive("emu-mutate", STREAM, seed, repr(float(frac)))
+                        if not annotations_only else
+                        _derive("emu-annotate", STREAM, seed, repr(float(frac))))
     roi = roi_model()
     nmut = int(round(frac * len(neurons)))
     types = sorted((t for t in profiles), key=lambda s: s.encode("utf-8"))
@@ -784,13 +1000,22 @@ def _mutate(neurons, meta, profiles, seed, frac):
                 n.pop("consensusNt", None)
             else:
                 n["consensusNt"] = NTS[rng.randrange(len(NTS))]
+        if annotations_only:
+            if rng.random() < 0.5:
+                n["synonyms"] = "Emu 2026: %s" % (n.get("type") or "untyped")
+            neurons[i] = n
+            continue
         prof = profiles.get(t) if t is not None else None
         if prof is None:
             prof = _make_profile(rng, rng.choice(FAMILY_ORDER))
         info, npre, npost = _neuron_rois(rng, prof, _home_side(rng, n), roi)
+        if prof.get("family") == "OL" and t is not None:
+            info.update(_add_columns(rng, info, t))
+            info = dict(sorted(info.items()))
         _set_roi(n, info, npre, npost, old_keys)
         neurons[i] = n
-    meta["uuid"] = "%032x" % rng.getrandbits(128)
+    if not annotations_only:
+        meta["uuid"] = "%032x" % rng.getrandbits(128)
     meta["lastDatabaseEdit"] = _timestamp(rng, 2026)
     return nmut
 
@@ -846,14 +1071,13 @@ class Dataset:
 
     def _parse(self, text):
         names = self._names
+        fields = _FIELD_NAMES
         out = {}
         for k, v in json.loads(text).items():
             k = names.setdefault(k, k)          # share ROI name strings
             try:
-                out[k] = {"pre": v["pre"], "post": v["post"],
-                          "downstream": v["downstream"], "upstream": v["upstream"],
-                          "synweight": v["synweight"]}
-            except (KeyError, TypeError):
+                out[k] = {fields.get(f, f): c for f, c in v.items()}
+            except AttributeError:
                 out[k] = v
         return out
 
@@ -969,13 +1193,14 @@ def _source_hash():
         return None
 
 
-def _cache_key(scale, seed, types_file, mutate_frac):
+def _cache_key(scale, seed, types_file, mutate_frac, annotate_frac=0.0, flavor="cns"):
     th = None
     if types_file is not None:
         with open(types_file, "rb") as f:
             th = hashlib.sha256(f.read()).hexdigest()
     text = json.dumps({"v": GENERATOR_VERSION, "src": _source_hash(), "scale": scale, "seed": repr(seed),
-                       "types": th, "mutate": repr(float(mutate_frac))}, sort_keys=True)
+                       "types": th, "mutate": repr(float(mutate_frac)),
+                       "annotate": repr(float(annotate_frac)), "flavor": flavor}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -1008,28 +1233,49 @@ def _cache_store(path, ds):
         pass    # a cache that cannot be written is not an error
 
 
-def build(scale="demo", seed=1, types_file=None, mutate_frac=0.0, cache_dir=None):
+def build(scale="demo", seed=1, types_file=None, mutate_frac=0.0, cache_dir=None,
+          annotate_frac=0.0, flavor="cns"):
     """The dataset for these arguments. cache_dir=None: default directory;
-    cache_dir=False (or ""): no cache at all."""
+    cache_dir=False (or ""): no cache at all. mutate_frac: reconstruction
+    changes (new uuid); annotate_frac: annotation-only changes (same uuid, new
+    lastDatabaseEdit), applied after mutate_frac. flavor: see FLAVORS."""
     if scale not in SCALES:
         raise ValueError("scale must be one of tiny, demo, cns: %r" % (scale,))
+    if flavor not in FLAVORS:
+        raise ValueError("flavor must be one of %s: %r" % (", ".join(FLAVORS), flavor))
     mutate_frac = float(mutate_frac)
-    if not 0.0 <= mutate_frac <= 1.0:
-        raise ValueError("mutate_frac must be within [0, 1]")
+    annotate_frac = float(annotate_frac)
+    for what, x in (("mutate_frac", mutate_frac), ("annotate_frac", annotate_frac)):
+        if not 0.0 <= x <= 1.0:
+            raise ValueError("%s must be within [0, 1]" % what)
     use_cache = cache_dir is not False and cache_dir != ""
     if use_cache and cache_dir is None:
         cache_dir = default_cache_dir()
     path = None
     if use_cache:
         path = os.path.join(cache_dir, "%s-%s.pickle" % (scale, _cache_key(
-            scale, seed, types_file, mutate_frac)))
+            scale, seed, types_file, mutate_frac, annotate_frac, flavor)))
         ds = _cache_load(path)
         if ds is not None:
             return ds
     params = {"scale": scale, "seed": seed, "types_file": types_file,
-              "mutate_frac": mutate_frac, "version": GENERATOR_VERSION}
+              "mutate_frac": mutate_frac, "annotate_frac": annotate_frac,
+              "flavor": flavor, "version": GENERATOR_VERSION}
+    cd = cache_dir if use_cache else False
     with _no_gc():
-        ds = _build_uncached(scale, seed, types_file, mutate_frac, cache_dir, use_cache, params)
+        if flavor != "cns":
+            base = build(scale, seed, types_file, mutate_frac, cd, annotate_frac)
+            neurons, meta = _flavor(base.neurons, base.meta, flavor)
+            ds = Dataset(neurons, meta, base.profiles, params)
+        elif annotate_frac > 0.0:
+            base = build(scale, seed, types_file, mutate_frac, cd)
+            neurons = list(base.neurons)
+            meta = dict(base.meta)
+            params["annotated"] = _mutate(neurons, meta, base.profiles, seed, annotate_frac,
+                                          annotations_only=True)
+            ds = Dataset(neurons, meta, base.profiles, params)
+        else:
+            ds = _build_uncached(scale, seed, types_file, mutate_frac, cache_dir, use_cache, params)
     if use_cache:
         _cache_store(path, ds)
     return ds
@@ -1039,11 +1285,66 @@ def _build_uncached(scale, seed, types_file, mutate_frac, cache_dir, use_cache, 
     if mutate_frac > 0.0:
         base = build(scale, seed, types_file, 0.0, cache_dir if use_cache else False)
         neurons = [n for n in base.neurons]       # mutated neurons are replaced by copies
-        meta = {"dataset": base.meta["dataset"], "uuid": base.meta["uuid"],
-                "lastDatabaseEdit": base.meta["lastDatabaseEdit"]}
+        meta = {"dataset": base.meta["dataset"], "tag": base.meta.get("tag"),
+                "uuid": base.meta["uuid"], "lastDatabaseEdit": base.meta["lastDatabaseEdit"]}
         params["mutated"] = _mutate(neurons, meta, base.profiles, seed, mutate_frac)
         profiles = base.profiles
     else:
         neurons, meta, profiles = _generate(scale, seed, types_file)
     _finish_meta(meta, neurons, roi_model(), scale)
     return Dataset(neurons, meta, profiles, params)
+
+
+# --------------------------------------------------------------------------
+# flavors: other datasets' property names and side conventions
+# --------------------------------------------------------------------------
+
+_FAFB_SIDE = {"L": "left", "R": "right", "M": "center"}
+_MANC_SIDE = {"L": "LHS", "R": "RHS", "M": "Midline"}
+_CNS_ONLY = ("celltypePredictedNt", "celltypePredictedNtConfidence", "dimorphism",
+             "synonyms", "somaNeuromere", "trumanHl")
+
+
+def _flavor(neurons, meta, flavor):
+    """Copies of the cns neurons and Meta renamed as FLAVORS[flavor] names them."""
+    name, tag = FLAVORS[flavor]
+    out = []
+    for n in neurons:
+        n = dict(n)
+        side = n.get("rootSide") or n.get("somaSide")
+        if flavor == "fafb":
+            # FlyWire: one `side` property (left/right/center), predictedNt
+            for k in ("rootSide", "somaSide", "flywireType") + _CNS_ONLY:
+                n.pop(k, None)
+            if side in _FAFB_SIDE:
+                n["side"] = _FAFB_SIDE[side]
+            nt = n.pop("consensusNt", None)
+            if nt is not None:
+                n["predictedNt"] = nt
+        elif flavor == "hemibrain":
+            # hemibrain v1.2.1: no side properties (the instance says _L/_R), no NT
+            for k in ("rootSide", "somaSide", "consensusNt", "flywireType") + _CNS_ONLY:
+                n.pop(k, None)
+        elif flavor == "optic-lobe":
+            # optic-lobe: instances carry the side as "-R" or "(L)"
+            for k in ("somaNeuromere", "trumanHl"):
+                n.pop(k, None)
+            inst = n.get("instance", "")
+            t = n.get("type")
+            if t and inst in (t + "_L", t + "_R") and (n["bodyId"] % 3):
+                n["instance"] = t + ("-%s" if n["bodyId"] % 3 == 1 else "(%s)") % inst[-1]
+        elif flavor == "manc":
+            # MANC: LHS/RHS/Midline sides, predictedNt, no brain-only fields
+            for k in ("rootSide", "somaSide"):
+                if n.get(k) in _MANC_SIDE:
+                    n[k] = _MANC_SIDE[n[k]]
+            nt = n.pop("consensusNt", None)
+            if nt is not None:
+                n["predictedNt"] = nt
+            n.pop("celltypePredictedNt", None)
+            n.pop("celltypePredictedNtConfidence", None)
+        out.append(n)
+    meta = dict(meta)
+    meta["dataset"] = name
+    meta["tag"] = tag
+    return out, meta

@@ -15,13 +15,19 @@ Kinds:
   stall     headers and part of the body, then nothing for stall_s, then close
   truncate  Content-Length larger than what is sent, then close
   badjson   200 with a Content-Length matching a JSON body cut short
+  transient400  400 with a Neo4j TransientError, as neuPrintHTTP 1.9 wraps it
+  pool400       400 for a wait on the server's Neo4j connection pool (1.9 text)
 """
 
 import hashlib
 import os
 import threading
 
-KINDS = ("500", "502", "503", "429", "reset", "stall", "truncate", "badjson")
+KINDS = ("500", "502", "503", "429", "reset", "stall", "truncate", "badjson",
+         "transient400", "pool400")
+# what --faults defaults to: the kinds every client must survive by retrying
+# the same request; the two 400 kinds are asked for by name (or "all")
+DEFAULT_KINDS = KINDS[:8]
 
 
 def parse_kinds(spec):

@@ -21,7 +21,10 @@ from email.utils import formatdate
 from . import faults as faults_mod
 from . import tls as tls_mod
 
-VERSION = "1.7.2"
+VERSION = "1.9.2"                  # the default --server-version
+VERSIONS = ("1.9.2", "1.7.2")
+AUTHS = ("dsg", "v17")
+GO_CHUNK_AFTER = 2048      # net/http bufferBeforeChunkingSize: larger bodies go chunked
 JSON_CT = "application/json; charset=UTF-8"
 HTML_CT = "text/html; charset=utf-8"
 CHUNK = 16384               # bytes per paced write
@@ -42,6 +45,36 @@ ADMIN_ROUTES = {
     "/emu/stats/reset": ("POST",),
     "/emu/config": ("GET", "POST"),
 }
+
+# neuPrintHTTP 1.9.2 (storage/neuprintbolt): every database error is
+# fmt.Errorf("failed to execute query: %w", err), err being the Go driver's
+# "Neo4jError: <code> (<message>)"; any error whose text holds "Timeout" is
+# replaced by TIMEOUT_EXPERIENCED first.
+EXEC_FAILED = "failed to execute query: "
+TIMEOUT_EXPERIENCED = ("Timeout experienced. This could be due to database traffic or to "
+                       "non-optimal database queries. If the latter, please consult neuPrint "
+                       "documentation or post a question at "
+                       "https://groups.google.com/forum/#!forum/neuprint to understand other "
+                       "options.")
+TIMEOUT_19 = ("Neo4jError: Neo.ClientError.Transaction.TransactionTimedOut (The transaction "
+              "has been terminated. Retry your operation in a new transaction, and you should "
+              "see a successful result. The transaction has not completed within the "
+              "specified timeout (db.transaction.timeout). You may want to retry with a "
+              "longer timeout. )")
+# ExecuteQuery retries transient errors for 30 s (MaxTransactionRetryTime),
+# then gives up with TransactionExecutionLimit wrapping the last one.
+TRANSIENT_19 = ("TransactionExecutionLimit: timeout (exceeded max retry time: 30s) after %d "
+                "attempts, last error: Neo4jError: "
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError (The allocation of an "
+                "extra 2.0 MiB would use more than the limit 8.0 GiB. Currently using 8.0 GiB. "
+                "dbms.memory.transaction.total.max threshold reached)")
+TRANSIENT_17 = ("Neo.TransientError.General.MemoryPoolOutOfMemoryError: The allocation of an "
+                "extra 2.0 MiB would use more than the limit 8.0 GiB. Currently using 8.0 GiB. "
+                "dbms.memory.transaction.total.max threshold reached")
+# the Go driver's pool wait: "Timeout while waiting for connection to any of
+# [...]: context deadline exceeded" -> holds "Timeout" -> replaced
+POOL_17 = "Timeout while waiting for connection to any of [[localhost:7687]]: context deadline exceeded"
+TOS_URL = "https://dsg.neuprint-emu.invalid/tos/%s"
 
 TIMEOUT_MSG = ("Neo.ClientError.Transaction.TransactionTimedOut: transaction timed out: "
                "The transaction has not completed within the specified timeout "
@@ -94,14 +127,26 @@ CONFIG_KEYS = {
     "stall_s": _num(0),
     "retry_after_s": _num(0, integer=True),
     "fail_types": _names,
+    "proxy_timeout_s": _num(0),       # 0: no front proxy time-out
+    "max_body": _num(0, integer=True),  # 0: no limit
+    "auth_down": lambda v: _bool(v),
+    "tos_required": lambda v: _bool(v),
 }
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise ValueError("true or false is needed")
+    return v
 
 DEFAULTS = {
     "latency_ms": 200.0, "row_us": 20.0, "json_us": 30.0, "out_us": 2.0,
     "capacity": 8, "queue": 32, "query_timeout_s": 60.0, "bandwidth_mbit": 100.0,
-    "fault_rate": 0.0, "faults": faults_mod.KINDS, "stall_s": 120.0, "retry_after_s": 1,
-    "fail_types": (),
+    "fault_rate": 0.0, "faults": faults_mod.DEFAULT_KINDS, "stall_s": 120.0, "retry_after_s": 1,
+    "fail_types": (), "proxy_timeout_s": 0.0, "max_body": 0, "auth_down": False,
+    "tos_required": False,
 }
+QUERY_TIMEOUT = {"1.9.2": 3600.0, "1.7.2": 60.0}   # FlyEM's Neo4j limit; the 1.7 HTTP driver's
 
 
 class Config:
@@ -241,6 +286,12 @@ class Stats:
             self.exec_cpu_s = 0.0
             self.handler_cpu_s = 0.0
             self.queue_wait_s = 0.0
+            self.proxy_timeouts = 0
+            self.too_large = 0
+            self.auth_denied = 0
+            self.identical_overlaps = 0
+            self.peak_identical = 0
+            self.running = {}          # query text -> copies on the server now
 
     def add(self, field, n=1):
         with self.lock:
@@ -281,13 +332,68 @@ def _proxy_html(code, reason):
             % (code, reason, code, reason)).encode("ascii")
 
 
+def _msg(code, text):
+    """An echo HTTPError as its default handler writes it: {"message": ...}."""
+    return _Reply(code, go_json({"message": text}))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# labels neuPrintHTTP's CypherWrapper (storage/masterdb.go) rewrites, in its order
+_REWRITTEN = ("Neuron", "Segment", "Meta", "SynapseSet", "Synapse", "Cell", "ElementSet",
+              "Element")
+
+
+def rewrite_labels(query, dataset):
+    """neuPrintHTTP 1.9.2's label rewrite: plain text replacement of
+    ':Neuron' by ':`<dataset>_Neuron`' (dataset = the request's name before
+    ':'), and so on, everywhere in the text -- string literals and comments
+    included, and ':NeuronX' too."""
+    if not dataset:
+        return query
+    root = dataset.split(":", 1)[0]
+    query = query.replace(":SynapsesTo", ":XSynapsesTo")
+    for lab in _REWRITTEN:
+        query = query.replace(":" + lab, ":`%s_%s`" % (root, lab))
+    for lab in _REWRITTEN:
+        query = query.replace(":`%s`" % lab, ":`%s_%s`" % (root, lab))
+    return query.replace(":XSynapsesTo", ":SynapsesTo")
+
+
+def neo4j_code(msg):
+    """The Neo4j status code an error message of the emulator's Cypher
+    engine would carry."""
+    if msg.startswith("Type mismatch"):
+        return "Neo.ClientError.Statement.TypeError"
+    if msg.startswith("/ by zero"):
+        return "Neo.ClientError.Statement.ArithmeticError"
+    if msg.startswith("Failed to invoke function"):
+        return "Neo.ClientError.Procedure.ProcedureCallFailed"
+    if msg.startswith(("Variable", "Expected parameter")):
+        return "Neo.ClientError.Statement.SyntaxError"
+    return "Neo.ClientError.Statement.SyntaxError"
+
+
 class App:
-    def __init__(self, dataset, cypher, dataset_name="cns", token="", config=None,
-                 faults=None, seed=1, description=None, verbose=False):
+    def __init__(self, dataset, cypher, dataset_name="male-cns:v1.0", token="", config=None,
+                 faults=None, seed=1, description=None, verbose=False,
+                 server_version=VERSION, auth=None, noaccess_token=None):
+        if server_version not in VERSIONS:
+            raise ValueError("server version must be one of %s" % ", ".join(VERSIONS))
         self.ds = dataset
         self.cypher = cypher
         self.name = dataset_name
         self.token = token
+        self.version = server_version
+        self.v19 = server_version != "1.7.2"
+        self.auth = auth or ("dsg" if self.v19 else "v17")
+        if self.auth not in AUTHS:
+            raise ValueError("auth must be one of %s" % ", ".join(AUTHS))
+        self.noaccess_token = noaccess_token
+        # neuPrintHTTP rewrites labels with the part of the dataset before ':'
+        self.label_prefix = dataset_name.split(":", 1)[0]
         self.cfg = config or Config()
         self.faults = faults or faults_mod.Faults(seed=seed)
         self.faults.rate = self.cfg.fault_rate
@@ -313,8 +419,8 @@ class App:
             "description": description or "neuprint-emu synthetic dataset",
             "hidden": False,
         }})
-        self.version_body = go_json({"Version": VERSION})
-        self.serverinfo_body = go_json({"IsPublic": True, "Version": VERSION})
+        self.version_body = go_json({"Version": server_version})
+        self.serverinfo_body = go_json({"IsPublic": True, "Version": server_version})
         self.available_body = go_json(sorted(ROUTES))
 
     def update_config(self, d):
@@ -362,6 +468,14 @@ class App:
                 "exec_cpu_s": round(st.exec_cpu_s, 6),
                 "handler_cpu_s": round(st.handler_cpu_s, 6),
                 "queue_wait_s": round(st.queue_wait_s, 6),
+                "proxy_timeouts": st.proxy_timeouts,
+                "too_large": st.too_large,
+                "auth_denied": st.auth_denied,
+                "identical_running_now": max(st.running.values(), default=0),
+                "peak_identical": st.peak_identical,
+                "identical_overlaps": st.identical_overlaps,
+                "server_version": self.version,
+                "auth": self.auth,
             }
         if inputs is None:
             d["floor_s"] = d["floor_inputs"] = None
@@ -375,7 +489,11 @@ class App:
         return d
 
     def reset_stats(self):
+        running = dict(self.stats.running)
         self.stats.reset()
+        with self.stats.lock:
+            self.stats.running = running       # still on the server
+            self.stats.peak_identical = max(running.values(), default=0)
         with self.admission.cv:
             self.admission.peak_executing = self.admission.executing
             self.admission.peak_waiting = len(self.admission.waiting)
@@ -393,7 +511,7 @@ def is_loopback(host):
 
 class _Reply:
     """What a route decided: status, body, headers, and how to send it."""
-    __slots__ = ("status", "body", "ctype", "headers", "mode")
+    __slots__ = ("status", "body", "ctype", "headers", "mode", "close")
 
     def __init__(self, status, body, ctype=JSON_CT, headers=(), mode="normal"):
         self.status = status
@@ -401,6 +519,7 @@ class _Reply:
         self.ctype = ctype
         self.headers = list(headers)
         self.mode = mode          # normal | reset | stall | truncate | badjson
+        self.close = False        # the proxy closes the connection after it
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -433,7 +552,9 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("HEAD")
 
     # ---- request body
-    def _read_body(self):
+    def _read_body(self, limit=0):
+        """The request body; ValueError if unreadable, _TooLarge above limit
+        (a front proxy's client_max_body_size; 0 = none)."""
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
             parts = []
@@ -452,6 +573,8 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError("body too large")
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)
+            if limit and total > limit:
+                raise _TooLarge()
             return b"".join(parts)
         n = self.headers.get("Content-Length")
         if not n:
@@ -459,6 +582,8 @@ class Handler(BaseHTTPRequestHandler):
         n = int(n)
         if n < 0 or n > MAX_BODY:
             raise ValueError("bad Content-Length")
+        if limit and n > limit:
+            raise _TooLarge()      # nginx answers on the header, body unread
         data = self.rfile.read(n)
         if len(data) != n:
             raise ValueError("truncated body")
@@ -470,8 +595,13 @@ class Handler(BaseHTTPRequestHandler):
         t0 = time.monotonic()
         c0 = time.thread_time()
         path = self.path.split("?", 1)[0]
+        too_large = False
         try:
-            body = self._read_body()
+            body = self._read_body(0 if path.startswith("/emu/") else app.cfg.max_body)
+        except _TooLarge:
+            self.close_connection = True
+            body = None
+            too_large = True
         except (ValueError, OSError):
             self.close_connection = True
             if path.startswith("/emu/"):
@@ -486,11 +616,14 @@ class Handler(BaseHTTPRequestHandler):
         route = ("%s %s" % (method, path)) if allowed else "other"
         st.add("requests")
         st.bump("by_route", route)
-        try:
-            reply = self._route(method, path, body, allowed, t0)
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
-            reply = _Reply(500, _err("internal emulator error"))
+        auth = self.headers.get("Authorization")
+        if too_large:
+            st.add("too_large")
+            reply = _Reply(413, _proxy_html(413, "Request Entity Too Large"), HTML_CT)
+        elif app.cfg.proxy_timeout_s > 0 and path == "/api/custom/custom":
+            reply = self._behind_proxy(method, path, body, allowed, t0, auth)
+        else:
+            reply = self._route_safe(method, path, body, allowed, t0, auth)
         # latency: nothing leaves before t0 + latency (the modelled round trip)
         d = t0 + app.cfg.latency_ms / 1000.0 - time.monotonic()
         if d > 0:
@@ -503,17 +636,49 @@ class Handler(BaseHTTPRequestHandler):
                              reply.status if reply.mode == "normal" else reply.mode,
                              (time.monotonic() - t0) * 1000))
 
-    def _route(self, method, path, body, allowed, t0):
+    def _route_safe(self, method, path, body, allowed, t0, auth):
+        try:
+            return self._route(method, path, body, allowed, t0, auth)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            return _Reply(500, _err("internal emulator error"))
+
+    def _behind_proxy(self, method, path, body, allowed, t0, auth):
+        """A front proxy with proxy_read_timeout S: if the server has not
+        answered S seconds after the round trip, the client gets 504 (HTML)
+        while the server goes on running the query, holding its slot."""
+        app = self.app
+        box = []
+        done = threading.Event()
+
+        def work():
+            box.append(self._route_safe(method, path, body, allowed, t0, auth))
+            done.set()
+        threading.Thread(target=work, daemon=True).start()
+        deadline = t0 + app.cfg.latency_ms / 1000.0 + app.cfg.proxy_timeout_s
+        if done.wait(max(0.0, deadline - time.monotonic())):
+            return box[0]
+        app.stats.add("proxy_timeouts")
+        return _Reply(504, _proxy_html(504, "Gateway Time-out"), HTML_CT)
+
+    def _route(self, method, path, body, allowed, t0, auth):
         app = self.app
         if allowed is None:
             return _Reply(404, _err("route %s not found" % path))
         if method != allowed:
             return _Reply(405, _err("method %s not allowed on %s" % (method, path)),
                           headers=[("Allow", allowed)])
-        auth = self.headers.get("Authorization") or ""
-        scheme, _, tok = auth.partition(" ")
-        if scheme.lower() != "bearer" or not app.token or tok.strip() != app.token:
-            return _Reply(401, _err("Please provide valid credentials"))
+        ident = None
+        if app.auth == "dsg":
+            ident, deny = self._dsg_identity(auth, path == "/api/custom/custom")
+            if deny is not None:
+                app.stats.add("auth_denied")
+                return deny
+        else:
+            scheme, _, tok = (auth or "").partition(" ")
+            if scheme.lower() != "bearer" or not app.token or tok.strip() != app.token:
+                app.stats.add("auth_denied")
+                return _Reply(401, _err("Please provide valid credentials"))
         if body is None:
             return _Reply(400, _err("could not read request body"))
         # the modelled round trip happens before the server works on it
@@ -521,8 +686,10 @@ class Handler(BaseHTTPRequestHandler):
         if d > 0:
             time.sleep(d)
         if path == "/api/custom/custom":
-            return self._custom(body)
+            return self._custom(body, ident)
         if path == "/api/dbmeta/datasets":
+            if ident == "noaccess":
+                return _Reply(200, go_json({}))
             return _Reply(200, app.datasets_body)
         if path == "/api/version":
             return _Reply(200, app.version_body)
@@ -530,20 +697,81 @@ class Handler(BaseHTTPRequestHandler):
             return _Reply(200, app.serverinfo_body)
         return _Reply(200, app.available_body)
 
-    def _custom(self, body):
+    # ---- DatasetGateway (neuPrintHTTP 1.8+, secure/dsg.go)
+    def _dsg_identity(self, auth, guarded):
+        """(identity, None) or (None, deny reply). identity: 'user' (the
+        --token), 'noaccess' (--noaccess-token) or None (anonymous)."""
+        app = self.app
+        if auth is None:
+            if not guarded:
+                return None, None       # named-exception routes admit anonymous callers
+            if app.cfg.auth_down:
+                return None, _msg(502, "auth service unavailable")
+            return None, _msg(401, "authentication required")
+        fields = auth.split()
+        if len(fields) != 2 or fields[0].lower() != "bearer":
+            return None, _msg(401, "invalid or expired token")
+        if app.cfg.auth_down:
+            return None, _msg(502, "auth service unavailable")
+        if app.token and fields[1] == app.token:
+            return "user", None
+        if app.noaccess_token and fields[1] == app.noaccess_token:
+            return "noaccess", None
+        return None, _msg(401, "invalid or expired token")
+
+    def _dsg_access(self, ident, dataset):
+        """RequireDatasetAccess: runs before the dataset lookup, so a dataset
+        the gateway does not know is 403 like one the user may not read."""
+        app = self.app
+        served = dataset.lower() == app.name.lower()
+        if ident == "user" and served:
+            if app.cfg.tos_required:
+                return _Reply(403, go_json({"dataset": dataset,
+                                            "message": "Terms of Service acceptance "
+                                                       "required for this dataset",
+                                            "tos_required": True,
+                                            "tos_url": TOS_URL % app.label_prefix}))
+            return None
+        return _msg(403, "You do not have access to " + dataset + " dataset")
+
+    def _db_error(self, text17, text19):
+        """A database error as the server version words it (400)."""
+        if self.app.v19:
+            if "Timeout" in text19:
+                return _Reply(400, _err(TIMEOUT_EXPERIENCED))
+            return _Reply(400, _err(EXEC_FAILED + text19))
+        return _Reply(400, _err(text17))
+
+    def _custom(self, body, ident=None):
         app = self.app
         st = app.stats
         cfg = app.cfg
+        v19 = app.v19
         try:
             req = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
+            if v19:
+                return _Reply(400, _err("request object not formatted correctly"))
             return _Reply(400, _err("malformed JSON request body: %s" % e))
         if not isinstance(req, dict) or not isinstance(req.get("cypher"), str):
+            if v19:
+                return _Reply(400, _err("request object not formatted correctly"))
             return _Reply(400, _err('request body must be a JSON object with a "cypher" string'))
         ds_name = req.get("dataset")
-        if ds_name not in (None, "") and ds_name != app.name:
+        if v19:
+            if not isinstance(ds_name, str):
+                ds_name = ""
+            if app.auth == "dsg":
+                deny = self._dsg_access(ident, ds_name)
+                if deny is not None:
+                    st.add("auth_denied")
+                    return deny
+            if ds_name.lower() != app.name.lower():
+                return _Reply(404, _err('dataset "%s" not available in stores' % ds_name))
+        elif ds_name not in (None, "") and ds_name != app.name:
             return _Reply(404, _err("dataset %s not found" % (ds_name,)))
         text = req["cypher"]
+        run_text = rewrite_labels(text, ds_name) if v19 else text
         try:
             shape = app.cypher.shape_of(text)
         except Exception:
@@ -570,14 +798,50 @@ class Handler(BaseHTTPRequestHandler):
                 if aux & 1:
                     return _Reply(code, _proxy_html(code, reason), HTML_CT, hdr)
                 return _Reply(code, _err(reason.lower()), headers=hdr)
+            if kind == "transient400":
+                return self._db_error(TRANSIENT_17, TRANSIENT_19 % (2 + aux % 6))
+            if kind == "pool400":
+                return self._db_error(POOL_17, POOL_17)
         failing = app.faults.failing_type(text)
         if failing is not None:
             st.add("fail_types_hit")
-            return _Reply(400, _err("Neo4jError: Neo.DatabaseError.Statement.ExecutionFailed: "
-                                    "emulated failure for type %s" % failing))
+            return self._db_error("Neo4jError: Neo.DatabaseError.Statement.ExecutionFailed: "
+                                  "emulated failure for type %s" % failing,
+                                  "Neo4jError: Neo.DatabaseError.Statement.ExecutionFailed "
+                                  "(emulated failure for type %s)" % failing)
+        self._start_running(text)
+        try:
+            return self._execute(text, run_text, kind, aux, ra)
+        finally:
+            self._stop_running(text)
+
+    def _start_running(self, text):
+        st = self.app.stats
+        with st.lock:
+            k = st.running.get(text, 0)
+            if k:
+                st.identical_overlaps += 1
+            st.running[text] = k + 1
+            st.peak_identical = max(st.peak_identical, k + 1)
+
+    def _stop_running(self, text):
+        st = self.app.stats
+        with st.lock:
+            k = st.running.get(text, 1) - 1
+            if k:
+                st.running[text] = k
+            else:
+                st.running.pop(text, None)
+
+    def _execute(self, text, run_text, kind, aux, ra):
+        app = self.app
+        st = app.stats
+        cfg = app.cfg
         q0 = time.monotonic()
         if not app.admission.acquire():
             st.add("rejected")
+            if app.v19:       # the 1.9 server queues on its connection pool, never 503s
+                return self._db_error(POOL_17, POOL_17)
             if (aux >> 1) & 1:
                 return _Reply(503, _proxy_html(503, "Service Unavailable"), HTML_CT, ra)
             return _Reply(503, _err("server overloaded: too many queries"), headers=ra)
@@ -586,12 +850,16 @@ class Handler(BaseHTTPRequestHandler):
         try:
             c0 = time.thread_time()
             try:
-                res = app.cypher.execute(app.ds, text)
+                if app.v19:
+                    res = app.cypher.execute(app.ds, run_text, app.label_prefix)
+                else:
+                    res = app.cypher.execute(app.ds, text)
             except Exception as e:
                 cls = getattr(app.cypher, "CypherError", None)
                 if cls is not None and isinstance(e, cls):
                     st.add("cypher_errors")
-                    return _Reply(400, _err(getattr(e, "message", None) or str(e)))
+                    msg = getattr(e, "message", None) or str(e)
+                    return self._db_error(msg, "Neo4jError: %s (%s)" % (neo4j_code(msg), msg))
                 raise
             cpu = time.thread_time() - c0
             model = modelled_exec_s(res.cost, cfg)
@@ -604,14 +872,17 @@ class Handler(BaseHTTPRequestHandler):
                 d = start + tmo - time.monotonic()
                 if d > 0:
                     time.sleep(d)
-                return _Reply(400, _err(TIMEOUT_MSG))
+                return self._db_error(TIMEOUT_MSG, TIMEOUT_19)
             st.add("exec_model_s", model)
             d = start + max(model, cpu) - time.monotonic()
             if d > 0:
                 time.sleep(d)
         finally:
             app.admission.release()
-        out = go_json({"columns": list(res.columns), "data": res.rows})
+        doc = {"columns": list(res.columns), "data": res.rows}
+        if app.v19:
+            doc["debug"] = run_text       # storage.CypherResult.Debug: the query as run
+        out = go_json(doc)
         hdr = [("X-Emu-Exec-Ms", "%.3f" % (model * 1000)), ("X-Emu-Cpu-Ms", "%.3f" % (cpu * 1000)),
                ("X-Emu-Queue-Ms", "%.3f" % ((start - q0) * 1000))]
         if kind in ("stall", "truncate", "badjson"):
@@ -652,7 +923,8 @@ class Handler(BaseHTTPRequestHandler):
                  "Date: " + formatdate(usegmt=True),
                  "Server: neuprint-emu",
                  "Content-Type: " + reply.ctype,
-                 "Content-Length: %d" % length]
+                 "Content-Length: %d" % length if length is not None
+                 else "Transfer-Encoding: chunked"]
         for k, v in reply.headers:
             lines.append("%s: %s" % (k, v))
         if self.close_connection:
@@ -680,7 +952,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._write(self._head(reply, len(body)), paced, count)
                 return
             if mode == "normal":
-                self._write(self._head(reply, len(body)) + body, paced, count)
+                if self._chunked(reply, paced):
+                    # Go's net/http: a body written in one piece larger than
+                    # its 2 KiB buffer goes as one chunk, then the last chunk
+                    self._write(self._head(reply, None) + b"%x\r\n" % len(body) + body
+                                + b"\r\n0\r\n\r\n", paced, count)
+                else:
+                    self._write(self._head(reply, len(body)) + body, paced, count)
                 return
             cut = body[:max(1, len(body) // 2)] if len(body) > 1 else b""
             if mode == "badjson":
@@ -692,6 +970,10 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(self.app.cfg.stall_s)
         except (OSError, ValueError):
             self.close_connection = True
+
+    def _chunked(self, reply, paced):
+        return (paced and self.app.v19 and reply.ctype == JSON_CT
+                and len(reply.body) > GO_CHUNK_AFTER)
 
     def _reset(self):
         self.close_connection = True

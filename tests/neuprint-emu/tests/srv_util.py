@@ -42,7 +42,8 @@ class Emu:
     """One emulator process. `url`, `port`, `ca` once started."""
 
     def __init__(self, *extra, scale="tiny", tls_dir=None, cache_dir=None, host="127.0.0.1",
-                 token=TOKEN, latency_ms=0, start_timeout=120):
+                 token=TOKEN, latency_ms=0, start_timeout=120,
+                 server=("--server-version", "1.7.2", "--dataset", "cns")):
         self.tmp = tempfile.mkdtemp(prefix="srv-emu-")
         self.tls_dir = tls_dir or os.path.join(self.tmp, "tls")
         self.cache_dir = cache_dir if cache_dir is not None else os.path.join(self.tmp, "cache")
@@ -50,7 +51,7 @@ class Emu:
         self.token = token
         cmd = [sys.executable, EXE, "serve", "--token", token, "--scale", scale,
                "--tls-dir", self.tls_dir, "--cache-dir", self.cache_dir, "--host", host,
-               "--port", "0", "--latency-ms", str(latency_ms)] + list(extra)
+               "--port", "0", "--latency-ms", str(latency_ms)] + list(server) + list(extra)
         self.errpath = os.path.join(self.tmp, "stderr")
         self._err = open(self.errpath, "wb")
         t0 = time.monotonic()

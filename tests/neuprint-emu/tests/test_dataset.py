@@ -23,7 +23,8 @@ def get(scale, seed=1, mutate=0.0):
 
 
 def dump(ds):
-    return pickle.dumps((ds.neurons, ds.meta), protocol=4)
+    # by value: a pickle would also record which equal strings are shared
+    return json.dumps((ds.neurons, ds.meta), sort_keys=True).encode("utf-8")
 
 
 def stem(name):
@@ -95,15 +96,18 @@ class Neurons(unittest.TestCase):
             self.assertTrue(ri)
             bools = sorted(k for k, v in n.items() if v is True)
             self.assertEqual(bools, sorted(ri))
-            ppre = sum(v["pre"] for k, v in ri.items() if k in primary)
-            ppost = sum(v["post"] for k, v in ri.items() if k in primary)
+            ppre = sum(v.get("pre", 0) for k, v in ri.items() if k in primary)
+            ppost = sum(v.get("post", 0) for k, v in ri.items() if k in primary)
+            # neuPrint leaves zero counts out of roiInfo
+            self.assertTrue(all(c for v in ri.values() for c in v.values()), ri)
             self.assertTrue(ppre <= n["pre"] <= ppre * 1.04 + 1, (ppre, n["pre"]))
             self.assertTrue(ppost <= n["post"] <= ppost * 1.04 + 1)
         for t, ns in ds.by_type.items():
             self.assertTrue(all(n["type"] == t for n in ns))
         self.assertEqual(sum(len(v) for v in ds.by_type.values()),
                          sum(1 for n in ds.neurons if "type" in n))
-        avg = sum(len(json.loads(n["roiInfo"])) for n in ds.neurons) / len(ds.neurons)
+        avg = sum(sum(1 for k in json.loads(n["roiInfo"]) if "_col_" not in k)
+                  for n in ds.neurons) / len(ds.neurons)
         self.assertTrue(8 <= avg <= 16, avg)
 
     def test_roi_levels_consistent(self):
@@ -127,7 +131,8 @@ class Neurons(unittest.TestCase):
             ri = json.loads(n["roiInfo"])
             self.assertNotIn("CNS", ri)
             for k, v in ri.items():
-                self.assertEqual(v["synweight"], v["downstream"] + v["upstream"])
+                self.assertEqual(v.get("synweight", 0),
+                                 v.get("downstream", 0) + v.get("upstream", 0))
                 if k in primary:
                     # every ancestor (except the root) is present
                     p = nodes[k][0]
@@ -136,10 +141,13 @@ class Neurons(unittest.TestCase):
                         p = nodes[p][0]
                     kids = [c for c in nodes[k][1] if c in ri]
                     for f in ("pre", "post", "downstream", "upstream"):
-                        self.assertLessEqual(sum(ri[c][f] for c in kids), v[f])
+                        self.assertLessEqual(sum(ri[c].get(f, 0) for c in kids), v.get(f, 0))
                 elif under.get(k):
                     for f in ("pre", "post", "downstream", "upstream", "synweight"):
-                        self.assertEqual(v[f], sum(ri[c][f] for c in under[k] if c in ri), (k, f))
+                        self.assertEqual(v.get(f, 0), sum(ri[c].get(f, 0) for c in under[k]
+                                                          if c in ri), (k, f))
+                elif "_col_" in k:      # column ROIs: outside the hierarchy
+                    self.assertNotIn(k, nodes)
                 else:   # sub-primary: its primary ancestor is present
                     p = nodes[k][0]
                     while p not in primary:
@@ -162,7 +170,7 @@ class Neurons(unittest.TestCase):
         tot = {}
         for n in ds.neurons:
             for k, v in json.loads(n["roiInfo"]).items():
-                tot[k] = tot.get(k, 0) + v["pre"]
+                tot[k] = tot.get(k, 0) + v.get("pre", 0)
         for k, v in tot.items():
             self.assertEqual(info[k]["pre"], v)
         self.assertIn("LegNp(T1)(L)", m["primaryRois"])
@@ -300,3 +308,79 @@ class CacheAndHelpers(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MaleCnsV10(unittest.TestCase):
+    """The male-cns v1.0 data model (issue 13, item 1)."""
+
+    def test_meta(self):
+        m = get("demo").meta
+        self.assertEqual((m["dataset"], m["tag"]), ("male-cns", "v1.0"))
+        self.assertEqual(m["superLevelRois"], m["primaryRois"])
+        self.assertRegex(m["uuid"], "^[0-9a-f]{32}$")
+
+    def test_properties_and_null_rates(self):
+        ns = get("demo").neurons
+        typed = [n for n in ns if "type" in n]
+
+        def frac(pred, pop=typed):
+            return sum(1 for n in pop if pred(n)) / len(pop)
+        only_root = frac(lambda n: "rootSide" in n and "somaSide" not in n, ns)
+        only_soma = frac(lambda n: "somaSide" in n and "rootSide" not in n, ns)
+        neither = frac(lambda n: "somaSide" not in n and "rootSide" not in n, ns)
+        for x in (only_root, only_soma, neither):
+            self.assertTrue(0.005 < x < 0.2, (only_root, only_soma, neither))
+        self.assertGreater(frac(lambda n: "class" in n), 0.75)        # classes on most neurons
+        self.assertGreater(frac(lambda n: "superclass" in n), 0.9)
+        self.assertGreater(frac(lambda n: "celltypePredictedNt" in n), 0.85)
+        syn = [n["synonyms"] for n in typed if "synonyms" in n]
+        self.assertTrue(syn and all(re.fullmatch(r"[^:;]+ 20\d\d: [^;]+(; [^:;]+ 20\d\d: [^;]+)*", x)
+                                    for x in syn), syn[:3])
+        self.assertTrue(any(";" in x for x in syn))
+        fw = [n["flywireType"] for n in typed if "flywireType" in n]
+        self.assertTrue(any("," in x for x in fw))
+        vnc = [n for n in typed if n["type"].startswith(("IN", "SN", "MN"))]
+        self.assertGreater(frac(lambda n: "somaNeuromere" in n, vnc), 0.5)
+        self.assertGreater(frac(lambda n: "trumanHl" in n, vnc), 0.5)
+        self.assertFalse(any("trumanHl" in n for n in typed if n["type"].startswith("T4")))
+        self.assertTrue(any("dimorphism" in n for n in typed))
+
+    def test_column_rois(self):
+        ds = get("demo")
+        hier = tree_nodes(ds.meta)
+        counts = []
+        for n in ds.by_type["T4a"] + ds.by_type["Mi1"]:
+            cols = [k for k in json.loads(n["roiInfo"]) if "_col_" in k]
+            self.assertTrue(all(re.fullmatch(r"(ME|LO|LOP)_[LR]_col_\d\d_\d\d", k) for k in cols))
+            self.assertTrue(all(n[k] is True for k in cols))
+            self.assertFalse(set(cols) & set(hier) or set(cols) & set(ds.meta["primaryRois"]))
+            counts.append(len(cols))
+        self.assertGreater(sum(counts) / len(counts), 2)
+        big = max(sum(1 for k in json.loads(n["roiInfo"]) if "_col_" in k) for n in ds.neurons)
+        self.assertGreater(big, 100)                     # tangential cells: hundreds
+
+    def test_annotations_keep_uuid(self):
+        base = get("tiny")
+        a = dataset.build("tiny", 1, annotate_frac=0.2, cache_dir=False)
+        self.assertEqual(a.meta["uuid"], base.meta["uuid"])
+        self.assertNotEqual(a.meta["lastDatabaseEdit"], base.meta["lastDatabaseEdit"])
+        self.assertEqual([n["roiInfo"] for n in a.neurons], [n["roiInfo"] for n in base.neurons])
+        m = dataset.build("tiny", 1, mutate_frac=0.2, cache_dir=False)
+        self.assertNotEqual(m.meta["uuid"], base.meta["uuid"])
+        self.assertNotEqual(m.meta["lastDatabaseEdit"], base.meta["lastDatabaseEdit"])
+
+    def test_flavors(self):
+        f = dataset.build("tiny", 1, flavor="fafb", cache_dir=False)
+        self.assertEqual(f.meta["dataset"], "flywire-fafb")
+        self.assertFalse(any("somaSide" in n or "rootSide" in n or "consensusNt" in n
+                             for n in f.neurons))
+        self.assertTrue({n.get("side") for n in f.neurons} >= {"left", "right"})
+        self.assertTrue(any("predictedNt" in n for n in f.neurons))
+        h = dataset.build("tiny", 1, flavor="hemibrain", cache_dir=False)
+        self.assertFalse(any("somaSide" in n or "consensusNt" in n for n in h.neurons))
+        mc = dataset.build("tiny", 1, flavor="manc", cache_dir=False)
+        self.assertTrue({n.get("somaSide") for n in mc.neurons} >= {"LHS", "RHS"})
+        ol = dataset.build("tiny", 1, flavor="optic-lobe", cache_dir=False)
+        self.assertTrue(any(n["instance"].endswith(("-R", "(L)", "-L", "(R)")) for n in ol.neurons))
+        with self.assertRaises(ValueError):
+            dataset.build("tiny", 1, flavor="nope", cache_dir=False)

@@ -615,7 +615,7 @@ class TestPagesOracle(unittest.TestCase):
             self.assertEqual(digests[0], digests[1])
             self.assertEqual(outs[0], outs[1])
             doc = json.loads(outs[0])
-            self.assertEqual(doc["dataset"], "cns")
+            self.assertEqual(doc["dataset"], "male-cns:v1.0")      # the default name
             self.assertTrue(doc["types"])
             self.assertIn("RetiredType1", doc["unmatched"])
         finally:
@@ -665,6 +665,173 @@ class TestTimingReport(Base):
         finally:
             c.close()
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+V19 = ("--dataset", "male-cns:v1.0")       # the defaults: neuPrintHTTP 1.9.2, DatasetGateway
+DS = "male-cns:v1.0"
+
+
+def raw_response(e, body, token=TOKEN):
+    """POST /api/custom/custom over a raw TLS socket: the bytes as sent."""
+    data = json.dumps({"cypher": body, "dataset": DS}).encode()
+    s = e.ctx.wrap_socket(socket.create_connection(("127.0.0.1", e.port), 30),
+                          server_hostname="127.0.0.1")
+    s.sendall(b"POST /api/custom/custom HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+              + token.encode() + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+              % len(data) + data)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
+class TestV19(unittest.TestCase):
+    """neuPrintHTTP 1.9.2 with DatasetGateway auth (the default mode)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.e = Emu(*V19, server=(), scale="tiny")
+        cls.e2 = Emu(*V19, "--tos-required", "--noaccess-token", "other-token", server=(),
+                     scale="tiny", tls_dir=cls.e.tls_dir, cache_dir=cls.e.cache_dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.e.stop()
+        cls.e2.stop()
+
+    def q(self, text, e=None, dataset=DS, **kw):
+        r = (e or self.e).query(text, dataset=dataset, **kw)
+        return r.status, json.loads(r.data) if r.data[:1] == b"{" else r.data
+
+    def test_version_and_datasets(self):
+        r = self.e.request("GET", "/api/version")
+        self.assertEqual(json.loads(r.data), {"Version": "1.9.2"})
+        d = json.loads(self.e.request("GET", "/api/dbmeta/datasets").data)
+        self.assertEqual(list(d), [DS])
+        st, m = self.q("MATCH (m:Meta) RETURN m.dataset, m.tag, m.superLevelRois = m.primaryRois")
+        self.assertEqual(m["data"], [["male-cns", "v1.0", True]])
+
+    def test_debug_is_the_rewritten_query(self):
+        text = "MATCH (n:Neuron) WHERE n.type = 'T4a' RETURN count(n) AS c"
+        st, d = self.q(text)
+        self.assertEqual(st, 200)
+        self.assertEqual(list(d), ["columns", "data", "debug"])
+        self.assertEqual(d["debug"], text.replace(":Neuron", ":`male-cns_Neuron`"))
+        self.assertGreater(d["data"][0][0], 0)
+        st, d2 = self.q(d["debug"])                   # prefixed labels run too
+        self.assertEqual(d2["data"], d["data"])
+        st, d3 = self.q(text.replace(":Neuron", ":`hemibrain_Neuron`"))
+        self.assertEqual(d3["data"], [[0]])           # another dataset's label: no nodes
+
+    def test_rewrite_corrupts_literals(self):
+        # plain text replacement reaches into string literals
+        st, d = self.q("RETURN 'a:Neuron:Meta' AS s, \"x:`Segment`\" AS t")
+        self.assertEqual(st, 200)
+        self.assertEqual(d["data"], [["a:`male-cns_Neuron`:`male-cns_Meta`",
+                                      "x:`male-cns_Segment`"]])
+        # the escape a client can use: \u003A is not a ':' in the text
+        st, d = self.q("RETURN 'a\\u003ANeuron' AS s")
+        self.assertEqual(d["data"], [["a:Neuron"]])
+
+    def test_chunked_as_go(self):
+        big = raw_response(self.e, "MATCH (n:Neuron) RETURN n.roiInfo LIMIT 50")
+        head, _, body = big.partition(b"\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding: chunked", head)
+        self.assertNotIn(b"Content-Length", head)
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        self.assertGreater(n, 2048)
+        self.assertEqual(rest[n:], b"\r\n0\r\n\r\n")   # one chunk, then the last chunk
+        json.loads(rest[:n])
+        small = raw_response(self.e, "RETURN 1 AS x")
+        self.assertIn(b"Content-Length: ", small.partition(b"\r\n\r\n")[0])
+
+    def test_database_errors_are_400(self):
+        st, d = self.q("MATCH (n:Neuron) RETRN n")
+        self.assertEqual(st, 400)
+        self.assertTrue(d["error"].startswith(
+            "failed to execute query: Neo4jError: Neo.ClientError.Statement.SyntaxError ("), d)
+        st, d = self.q("MATCH (n:Neuron) RETURN n", dataset="")
+        self.assertEqual(st, 403)
+
+    def test_fault_kinds_400(self):
+        self.e.config(fault_rate=1.0, faults=["transient400"])
+        try:
+            st, d = self.q("RETURN 11 AS x")
+            self.assertEqual(st, 400)
+            self.assertRegex(d["error"], r"^failed to execute query: TransactionExecutionLimit: "
+                             r"timeout \(exceeded max retry time: 30s\) after \d+ attempts, last "
+                             r"error: Neo4jError: Neo\.TransientError\.")
+            self.e.config(faults=["pool400"])
+            st, d = self.q("RETURN 12 AS x")
+            self.assertEqual((st, d), (400, {"error": server.TIMEOUT_EXPERIENCED}))
+        finally:
+            self.e.config(fault_rate=0.0, faults=list(faults.DEFAULT_KINDS))
+
+    def test_dsg(self):
+        e2 = self.e2
+        st, d = self.q("RETURN 1 AS x", token="wrong")
+        self.assertEqual((st, d), (401, {"message": "invalid or expired token"}))
+        st, d = self.q("RETURN 1 AS x", token=None)
+        self.assertEqual((st, d), (401, {"message": "authentication required"}))
+        st, d = self.q("RETURN 1 AS x", dataset="nope:v1")     # access check first: 403
+        self.assertEqual((st, d), (403, {"message": "You do not have access to nope:v1 dataset"}))
+        st, d = self.q("RETURN 1 AS x", e=e2)
+        self.assertEqual(st, 403)
+        self.assertEqual(d["tos_required"], True)
+        self.assertTrue(d["tos_url"].startswith("https://"))
+        self.assertIn("Terms of Service", d["message"])
+        st, d = self.q("RETURN 1 AS x", e=e2, token="other-token")
+        self.assertEqual((st, d), (403, {"message": "You do not have access to %s dataset" % DS}))
+        self.assertEqual(json.loads(e2.request("GET", "/api/dbmeta/datasets",
+                                               token="other-token").data), {})
+        e2.config(auth_down=True)
+        try:
+            st, d = self.q("RETURN 1 AS x", e=e2)
+            self.assertEqual((st, d), (502, {"message": "auth service unavailable"}))
+        finally:
+            e2.config(auth_down=False)
+
+    def test_max_body_413(self):
+        self.e.config(max_body=200)
+        try:
+            st, d = self.q("RETURN '%s' AS x" % ("y" * 300))
+            self.assertEqual(st, 413)
+            self.assertIn(b"413 Request Entity Too Large", d)
+            st, d = self.q("RETURN 1 AS x")
+            self.assertEqual(st, 200)
+        finally:
+            self.e.config(max_body=0)
+
+    def test_proxy_timeout_keeps_query_running(self):
+        e = self.e
+        e.config(proxy_timeout_s=0.3, row_us=2000.0)    # a scan of 500 neurons: 1 s
+        e.admin("POST", "/emu/stats/reset")
+        text = "MATCH (n:Neuron) RETURN count(n) AS c"
+        try:
+            t0 = time.monotonic()
+            st, d = self.q(text)
+            self.assertEqual(st, 504)
+            self.assertIn(b"504 Gateway Time-out", d)
+            self.assertLess(time.monotonic() - t0, 0.9)
+            _, s1 = e.admin("GET", "/emu/stats?floor=0")
+            self.assertEqual(s1["executing"], 1)           # still holds its slot
+            self.assertEqual(s1["identical_running_now"], 1)
+            st, d = self.q(text)                            # resent at once: a second copy
+            self.assertEqual(st, 504)
+            _, s2 = e.admin("GET", "/emu/stats?floor=0")
+            self.assertEqual(s2["peak_identical"], 2)
+            self.assertEqual(s2["identical_overlaps"], 1)
+            self.assertEqual(s2["proxy_timeouts"], 2)
+            time.sleep(1.5)
+            _, s3 = e.admin("GET", "/emu/stats?floor=0")
+            self.assertEqual((s3["executing"], s3["identical_running_now"]), (0, 0))
+        finally:
+            e.config(proxy_timeout_s=0.0, row_us=20.0)
 
 
 if __name__ == "__main__":
