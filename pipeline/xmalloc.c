@@ -172,3 +172,14 @@ xmalloc_curl_init(void)
 	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, xmalloc, free,
 	    xrealloc, xstrdup, xcalloc) == CURLE_OK ? 0 : -EIO;
 }
+
+void *
+xmalloc_cyaml(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	if (n == 0) {
+		free(p);
+		return NULL;
+	}
+	return xrealloc(p, n);
+}

@@ -31,5 +31,10 @@ void	 xmalloc_install(void);
  * its inits, so this may run each time a client is made (http.c does).
  */
 int	 xmalloc_curl_init(void);
+/*
+ * libcyaml's allocator (cyaml_config_t.mem_fn), which it takes per call
+ * rather than globally: realloc to N, or free P when N is 0.
+ */
+void	*xmalloc_cyaml(void *ctx, void *p, size_t n);
 
 #endif
