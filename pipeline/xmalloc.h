@@ -29,6 +29,8 @@ void	 xmalloc_install(void);
 /*
  * curl_global_init with the policy's allocator: 0 or -EIO. libcurl counts
  * its inits, so this may run each time a client is made (http.c does).
+ * It is in xmalloc_curl.c: qpctl, which links this library but not
+ * libcurl, must not load libcurl and its dozens of libraries to start.
  */
 int	 xmalloc_curl_init(void);
 /*
