@@ -2,9 +2,11 @@
  * xmalloc: the out-of-memory policy. quickpage does not try to go on
  * without memory: a failed allocation prints one line naming its size and
  * aborts, as chrony's Malloc() does. Every allocation in quickpage goes
- * through these, and xmalloc_install() points the libraries' allocators
- * (cJSON, libuv, SQLite; libcurl through xmalloc_curl_init) here, so no caller has an ENOMEM branch
- * to get wrong and none is left untested.
+ * through these, and the libraries' allocators point here (cJSON, libuv
+ * and SQLite by xmalloc_install, libcurl by xmalloc_curl_init, libcyaml by
+ * xmalloc_cyaml), so no caller has an ENOMEM branch to get wrong and none
+ * is left untested. libyaml alone has no allocator hook: its failure is a
+ * parse error ("memory error"), which callers report as such.
  */
 #ifndef QP_XMALLOC_H
 #define QP_XMALLOC_H
