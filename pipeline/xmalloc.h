@@ -5,8 +5,8 @@
  * through these, and the libraries' allocators point here (cJSON, libuv
  * and SQLite by xmalloc_install, libcurl by xmalloc_curl_init, libcyaml by
  * xmalloc_cyaml), so no caller has an ENOMEM branch to get wrong and none
- * is left untested. libyaml alone has no allocator hook: its failure is a
- * parse error ("memory error"), which callers report as such.
+ * is left untested. libyaml alone has no allocator hook: when it runs
+ * out, the file it reads is reported as bad YAML.
  */
 #ifndef QP_XMALLOC_H
 #define QP_XMALLOC_H
