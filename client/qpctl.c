@@ -18,6 +18,7 @@
 #include "qp_build.h"
 #include "progress.h"
 #include "protocol.h"
+#include "xmalloc.h"
 
 enum { EX_OK, EX_FAILED, EX_USAGE, EX_UNREACHABLE, EX_CANCELLED };
 
@@ -110,8 +111,6 @@ conn_send(struct conn *c, cJSON *msg)
 
 	line = proto_encode(msg, &len);
 	cJSON_Delete(msg);
-	if (line == NULL)
-		return -ENOMEM;
 	while (off < len) {
 		n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
@@ -130,7 +129,7 @@ conn_send(struct conn *c, cJSON *msg)
 static int
 conn_recv(struct conn *c, cJSON **out)
 {
-	char *nl, *p;
+	char *nl;
 	ssize_t n;
 	size_t k;
 	int rc;
@@ -148,10 +147,8 @@ conn_recv(struct conn *c, cJSON **out)
 		if (c->cap - c->len < 65536) {
 			if (c->cap > 16 * PROTO_MAX_LINE)
 				return -EMSGSIZE;
-			if ((p = realloc(c->buf, c->cap + 65536)) == NULL)
-				return -ENOMEM;
-			c->buf = p;
 			c->cap += 65536;
+			c->buf = xrealloc(c->buf, c->cap);
 		}
 		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (n < 0 && errno == EINTR)
@@ -323,8 +320,7 @@ follow(struct conn *c, int64_t id, int live)
 	cJSON *req, *m;
 	int rc, status, end;
 
-	if ((req = proto_request(PROTO_WATCH, 1)) == NULL)
-		return EX_FAILED;
+	req = proto_request(PROTO_WATCH, 1);
 	cJSON_AddNumberToObject(req, "job_id", (double)id);
 	if ((status = call(c, req, &m)) != EX_OK)
 		return status;
@@ -385,8 +381,8 @@ read_file(const char *path, size_t *len)
 		fclose(f);
 		return NULL;
 	}
-	if ((text = calloc(1, (size_t)st.st_size + 1)) == NULL ||
-	    (*len = fread(text, 1, (size_t)st.st_size, f)) !=
+	text = xcalloc(1, (size_t)st.st_size + 1);
+	if ((*len = fread(text, 1, (size_t)st.st_size, f)) !=
 	    (size_t)st.st_size) {
 		fprintf(stderr, "qpctl: cannot read %s\n", path);
 		free(text);
@@ -437,8 +433,7 @@ cmd_submit(struct conn *c, int argc, char **argv)
 		    "--config FILE) [--quick] [--wait | --follow]\n");
 		return EX_USAGE;
 	}
-	if ((req = proto_request(PROTO_SUBMIT, 1)) == NULL)
-		return EX_FAILED;
+	req = proto_request(PROTO_SUBMIT, 1);
 	cJSON_AddStringToObject(req, "kind", "create-index");
 	if (site)
 		cJSON_AddStringToObject(req, "site", site);
@@ -534,8 +529,7 @@ cmd_simple(struct conn *c, enum proto_op op, int argc, char **argv)
 		return EX_USAGE;
 	if (op == PROTO_WATCH)
 		return follow(c, id, 1);
-	if ((req = proto_request(op, 1)) == NULL)
-		return EX_FAILED;
+	req = proto_request(op, 1);
 	if (id > 0)
 		cJSON_AddNumberToObject(req, "job_id", (double)id);
 	if ((status = call(c, req, &r)) != EX_OK)
@@ -576,6 +570,7 @@ main(int argc, char **argv)
 	struct conn c;
 	int ch, rc, k, status;
 
+	xmalloc_install();
 	while ((ch = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1)
 		switch (ch) {
 		case 's': path = optarg; break;

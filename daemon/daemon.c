@@ -66,12 +66,6 @@ lock_state(struct daemon *d)
 	return 0;
 }
 
-static void
-close_cb(uv_handle_t *h)
-{
-	(void)h;
-}
-
 /* Everything but the loop is released; handles close as the loop runs. */
 static void
 finish(void *arg)
@@ -85,10 +79,10 @@ finish(void *arg)
 	d->srv = NULL;
 	jobs_free(d->jobs);
 	d->jobs = NULL;
-	uv_close((uv_handle_t *)&d->sigterm, close_cb);
-	uv_close((uv_handle_t *)&d->sigint, close_cb);
-	uv_close((uv_handle_t *)&d->sighup, close_cb);
-	uv_close((uv_handle_t *)&d->grace, close_cb);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->grace, NULL);
 }
 
 static void
@@ -213,7 +207,6 @@ daemon_run(const char *file)
 		log_info("listening on %s (%zu sites, %u jobs at once)",
 		    d.set->socket, d.set->nsites, d.set->max_parallel_jobs);
 		sd_notify_state("READY=1\nSTATUS=running");
-		(void)status;
 	}
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	/* Anything a module forgot would keep uv_loop_close from succeeding. */

@@ -16,6 +16,7 @@
 #include "protocol.h"
 #include "sd.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
 #define WQ_MAX		(1024 * 1024)	/* a reader this far behind is dropped */
@@ -89,11 +90,9 @@ sess_send(struct sess *s, cJSON *msg)
 	size_t len;
 	char *line;
 
-	if (msg == NULL)
-		return;
 	line = proto_encode(msg, &len);
 	cJSON_Delete(msg);
-	if (line == NULL || uv_is_closing((uv_handle_t *)&s->pipe)) {
+	if (uv_is_closing((uv_handle_t *)&s->pipe)) {
 		free(line);
 		return;
 	}
@@ -105,10 +104,7 @@ sess_send(struct sess *s, cJSON *msg)
 		sess_close(s);
 		return;
 	}
-	if ((w = malloc(sizeof(*w))) == NULL) {
-		free(line);
-		return;
-	}
+	w = xmalloc(sizeof(*w));
 	w->data = line;
 	b = uv_buf_init(line, (unsigned)len);
 	if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_write) < 0) {
@@ -224,8 +220,6 @@ reply_job(struct sess *s, long id, const struct proto_job *j, int merged)
 {
 	cJSON *r = proto_reply(id);
 
-	if (r == NULL)
-		return;
 	cJSON_AddItemToObject(r, "job", proto_job_json(j));
 	if (merged >= 0)
 		cJSON_AddBoolToObject(r, "merged", merged);
@@ -238,8 +232,6 @@ op_ping(struct sess *s, long id, const cJSON *req)
 	cJSON *r = proto_reply(id);
 
 	(void)req;
-	if (r == NULL)
-		return;
 	cJSON_AddStringToObject(r, "version", QP_VERSION);
 	cJSON_AddNumberToObject(r, "protocol", PROTO_VERSION);
 	cJSON_AddNumberToObject(r, "pid", getpid());
@@ -291,8 +283,6 @@ send_jobs(struct sess *s, long id, size_t limit, int active)
 {
 	cJSON *r = proto_reply(id), *a;
 
-	if (r == NULL)
-		return;
 	a = cJSON_AddArrayToObject(r, "jobs");
 	if (jobs_list(s->srv->jobs, limit, active, a) < 0) {
 		cJSON_Delete(r);
@@ -365,9 +355,7 @@ on_watch(void *arg, const struct proto_job *j, int final)
 		arm_idle(s);
 	} else if (queued(s) > WQ_PROGRESS)
 		return;		/* a later snapshot will do */
-	if ((e = proto_event(s->watch_req, final ? "end" : "progress")) ==
-	    NULL)
-		return;
+	e = proto_event(s->watch_req, final ? "end" : "progress");
 	cJSON_AddItemToObject(e, "job", proto_job_json(j));
 	sess_send(s, e);
 }
@@ -394,7 +382,8 @@ op_watch(struct sess *s, long id, const cJSON *req)
 	reply_job(s, id, &j, -1);
 	s->watch_req = id;
 	rc = jobs_watch(s->srv->jobs, n, on_watch, s, &s->watch);
-	if (rc == 1 && (e = proto_event(id, "end")) != NULL) {
+	if (rc == 1) {
+		e = proto_event(id, "end");
 		cJSON_AddItemToObject(e, "job", proto_job_json(&j));
 		sess_send(s, e);
 	}
@@ -424,8 +413,6 @@ op_stats(struct sess *s, long id, const cJSON *req)
 	cJSON *r = proto_reply(id), *o;
 
 	(void)req;
-	if (r == NULL)
-		return;
 	o = cJSON_AddObjectToObject(r, "stats");
 	cJSON_AddStringToObject(o, "version", QP_VERSION);
 	cJSON_AddNumberToObject(o, "pid", getpid());
@@ -476,15 +463,10 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct sess *s = h->data;
 	size_t want = s->len + READ_CHUNK;
-	char *p;
 
 	(void)hint;
 	if (want > s->cap) {
-		if ((p = realloc(s->buf, want)) == NULL) {
-			*b = uv_buf_init(NULL, 0);
-			return;
-		}
-		s->buf = p;
+		s->buf = xrealloc(s->buf, want);
 		s->cap = want;
 	}
 	*b = uv_buf_init(s->buf + s->len, READ_CHUNK);
@@ -525,10 +507,6 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	struct sess *s = st->data;
 
 	(void)b;
-	if (n == UV_ENOBUFS) {
-		sess_reject(s, 0, PROTO_E_INTERNAL, "out of memory");
-		return;
-	}
 	if (n < 0) {
 		/* EOF: a half-sent request is dropped with the connection. */
 		sess_close(s);
@@ -563,8 +541,9 @@ on_connection(uv_stream_t *l, int status)
 	struct srv *v = l->data;
 	struct sess *s;
 
-	if (status < 0 || (s = calloc(1, sizeof(*s))) == NULL)
+	if (status < 0)
 		return;
+	s = xcalloc(1, sizeof(*s));
 	s->srv = v;
 	uv_pipe_init(v->loop, &s->pipe, 0);
 	uv_timer_init(v->loop, &s->timer);
@@ -684,13 +663,12 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return -ENOMEM;
+	v = xcalloc(1, sizeof(*v));
 	v->loop = loop;
 	v->jobs = jobs;
 	v->set = set;
 	LIST_INIT(&v->sessions);
-	v->path = strdup(set->socket);
+	v->path = xstrdup(set->socket);
 	uv_pipe_init(loop, &v->listener, 0);
 	v->listener.data = v;
 	v->listening = 1;
@@ -765,8 +743,8 @@ srv_free(struct srv *v)
 	v->freeing = 1;
 	for (s = LIST_FIRST(&v->sessions); s != NULL; s = tmp) {
 		tmp = LIST_NEXT(s, entry);
-		if (s->watch && (e = proto_event(s->watch_req, "stopping")) !=
-		    NULL) {
+		if (s->watch) {
+			e = proto_event(s->watch_req, "stopping");
 			cJSON_AddStringToObject(e, "message", "the daemon is "
 			    "stopping; the job stays queued and runs again "
 			    "when it starts");

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "settings.h"
+#include "xmalloc.h"
 
 /* The file as libcyaml fills it; everything optional. */
 struct raw {
@@ -117,7 +118,7 @@ cy_config(struct cylog *l, cyaml_config_t *c)
 	memset(c, 0, sizeof(*c));
 	c->log_fn = cy_log;
 	c->log_ctx = l;
-	c->mem_fn = cyaml_mem;
+	c->mem_fn = xmalloc_cyaml;
 	c->log_level = CYAML_LOG_ERROR;
 	c->flags = CYAML_CFG_DEFAULT;
 	return c;
@@ -126,24 +127,16 @@ cy_config(struct cylog *l, cyaml_config_t *c)
 static char *
 dup_or(const char *s, const char *def)
 {
-	return strdup(s ? s : def);
+	return xstrdup(s ? s : def);
 }
 
-static int
+static void
 add_site(struct settings *s, const char *name, const char *path)
 {
-	struct settings_site *v;
-
-	v = realloc(s->sites, (s->nsites + 1) * sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
-	s->sites = v;
-	v[s->nsites].name = strdup(name);
-	v[s->nsites].config = strdup(path);
+	s->sites = xreallocarray(s->sites, s->nsites + 1, sizeof(*s->sites));
+	s->sites[s->nsites].name = xstrdup(name);
+	s->sites[s->nsites].config = xstrdup(path);
 	s->nsites++;
-	if (v[s->nsites - 1].name == NULL || v[s->nsites - 1].config == NULL)
-		return -ENOMEM;
-	return 0;
 }
 
 static int
@@ -209,8 +202,7 @@ read_sites_map(yaml_parser_t *p, const char *file, struct settings *s,
 			rc = site_error(file, &v, name, "must be the absolute "
 			    "path of a QuickPage config", err, errlen);
 		else
-			rc = add_site(s, name,
-			    (const char *)v.data.scalar.value);
+			add_site(s, name, (const char *)v.data.scalar.value);
 		yaml_event_delete(&k);
 		yaml_event_delete(&v);
 		if (rc < 0)
@@ -340,7 +332,7 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 	}
 	s->log_level = lv;
 	s->socket = dup_or(r->socket, "/run/quickpaged/quickpaged.sock");
-	s->socket_group = r->socket_group ? strdup(r->socket_group) : NULL;
+	s->socket_group = r->socket_group ? xstrdup(r->socket_group) : NULL;
 	s->state_dir = dup_or(r->state_dir, "/var/lib/quickpaged");
 	s->cache_dir = dup_or(r->cache_dir, "/var/cache/quickpaged");
 	s->max_parallel_jobs = uint_or(r->max_parallel_jobs, 4);
@@ -348,14 +340,9 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 	s->idle_timeout_ms = uint_or(r->idle_timeout_ms, 30000);
 	s->stop_grace_s = uint_or(r->stop_grace_s, 10);
 	s->max_clients = uint_or(r->max_clients, 128);
-	if ((s->roots = calloc(r->roots_count + 1, sizeof(*s->roots))) == NULL)
-		return -ENOMEM;
+	s->roots = xcalloc(r->roots_count, sizeof(*s->roots));
 	for (i = 0; i < r->roots_count; i++)
-		if ((s->roots[s->nroots++] = strdup(r->roots[i])) == NULL)
-			return -ENOMEM;
-	if (!s->socket || !s->state_dir || !s->cache_dir ||
-	    (r->socket_group && !s->socket_group))
-		return -ENOMEM;
+		s->roots[s->nroots++] = xstrdup(r->roots[i]);
 	return check_roots(file, s, err, errlen);
 }
 
@@ -386,10 +373,7 @@ settings_load(const char *file, struct settings **out, char *err,
 		fclose(f);
 		return -EINVAL;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	s = xcalloc(1, sizeof(*s));
 	if (r != NULL)
 		rc = from_raw(file, r, s, err, errlen);
 	else {
@@ -405,7 +389,6 @@ settings_load(const char *file, struct settings **out, char *err,
 		settings_free(s);
 	else
 		*out = s;
-out:
 	cyaml_free(&cc, &raw_schema, r, 0);
 	fclose(f);
 	return rc;

@@ -3,7 +3,7 @@
 
 #include "siteup.h"
 
-void
+static void
 siteup_opts(const struct cfg_site *site, struct upstream_opts *uo)
 {
 	memset(uo, 0, sizeof(*uo));

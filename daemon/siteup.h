@@ -10,7 +10,6 @@
 #include "config.h"
 #include "upstream.h"
 
-void	 siteup_opts(const struct cfg_site *site, struct upstream_opts *uo);
 int	 siteup_new(uv_loop_t *loop, const struct cfg_site *site,
 	    struct upstream **up);
 

@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "xmalloc.h"
 
 /* The document as libcyaml loads it; absent optional fields are 0/NULL. */
 struct raw_neuprint { char *server, *dataset, *token; };
@@ -393,12 +394,12 @@ token_from_credentials(const char *v)
 	char *tok = NULL;
 
 	if (strchr(v, ':') == NULL)
-		return strdup(v);
+		return xstrdup(v);
 	if ((j = cJSON_Parse(v)) == NULL)
 		return NULL;
 	t = cJSON_GetObjectItemCaseSensitive(j, "token");
 	if (cJSON_IsString(t) && t->valuestring[0])
-		tok = strdup(t->valuestring);
+		tok = xstrdup(t->valuestring);
 	cJSON_Delete(j);
 	return tok;
 }
@@ -408,8 +409,10 @@ resolve_token(struct walk *w, struct cfg_site *s, const char *given)
 {
 	const char *v;
 
-	if (given && *given)
-		return (s->token = strdup(given)) ? 0 : -ENOMEM;
+	if (given && *given) {
+		s->token = xstrdup(given);
+		return 0;
+	}
 	if ((v = getenv("NEUPRINT_APPLICATION_CREDENTIALS")) && *v) {
 		if ((s->token = token_from_credentials(v)) == NULL)
 			return fail_key(w, "neuprint.token", "no token: "
@@ -417,8 +420,10 @@ resolve_token(struct walk *w, struct cfg_site *s, const char *given)
 			    "it must be JSON {\"token\": \"...\"}, and is not");
 		return 0;
 	}
-	if ((v = getenv("NEUPRINT_TOKEN")) && *v)
-		return (s->token = strdup(v)) ? 0 : -ENOMEM;
+	if ((v = getenv("NEUPRINT_TOKEN")) && *v) {
+		s->token = xstrdup(v);
+		return 0;
+	}
 	return fail_key(w, "neuprint.token", "no token: set neuprint.token, "
 	    "NEUPRINT_APPLICATION_CREDENTIALS or NEUPRINT_TOKEN");
 }
@@ -437,11 +442,7 @@ set_server(struct walk *w, struct cfg_site *s, const char *v)
 	if (strstr(v, "://") && strncmp(v, "https://", 8) != 0)
 		return fail_key(w, "neuprint.server", "unsupported scheme in "
 		    "'%.80s'", v);
-	if (asprintf(&s->server, "%s%s", strstr(v, "://") ? "" : "https://",
-	    v) < 0) {
-		s->server = NULL;
-		return -ENOMEM;
-	}
+	s->server = xasprintf("%s%s", strstr(v, "://") ? "" : "https://", v);
 	n = strlen(s->server);
 	while (n > 8 && s->server[n - 1] == '/')
 		s->server[--n] = '\0';
@@ -461,13 +462,11 @@ set_path(struct walk *w, char **dst, const char *v, const char *base,
 	if (*v == '\0')
 		return fail_key(w, path, "empty path");
 	if (v[0] == '/')
-		return (*dst = strdup(v)) ? 0 : -ENOMEM;
-	if (base == NULL)
+		*dst = xstrdup(v);
+	else if (base == NULL)
 		return fail_key(w, path, "must be an absolute path");
-	if (asprintf(dst, "%s/%s", base, v) < 0) {
-		*dst = NULL;
-		return -ENOMEM;
-	}
+	else
+		*dst = xasprintf("%s/%s", base, v);
 	return 0;
 }
 
@@ -541,8 +540,7 @@ build(struct walk *w, const struct raw *r, const char *base,
 	if (np == NULL || np->dataset == NULL || *np->dataset == '\0')
 		return fail_key(w, "neuprint.dataset", "missing (e.g. "
 		    "male-cns:v0.9)");
-	if ((s->dataset = strdup(np->dataset)) == NULL)
-		return -ENOMEM;
+	s->dataset = xstrdup(np->dataset);
 	if ((rc = resolve_token(w, s, np->token)) < 0)
 		return rc;
 	if (r->output == NULL || r->output->directory == NULL)
@@ -551,10 +549,8 @@ build(struct walk *w, const struct raw *r, const char *base,
 	if ((rc = set_path(w, &s->output_dir, r->output->directory, base,
 	    "output.directory")) < 0)
 		return rc;
-	s->title_prefix = strdup(r->html && r->html->title_prefix ?
+	s->title_prefix = xstrdup(r->html && r->html->title_prefix ?
 	    r->html->title_prefix : "");
-	if (s->title_prefix == NULL)
-		return -ENOMEM;
 	if (q && (rc = set_path(w, &s->ca_file, q->ca_file, base,
 	    "quickpaged.ca_file")) < 0)
 		return rc;
@@ -570,7 +566,7 @@ parse(const char *name, const char *text, size_t len, const char *base,
 {
 	struct logbuf lb = { "" };
 	cyaml_config_t cc = {
-		.log_fn = log_to_buf, .log_ctx = &lb, .mem_fn = cyaml_mem,
+		.log_fn = log_to_buf, .log_ctx = &lb, .mem_fn = xmalloc_cyaml,
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_IGNORE_UNKNOWN_KEYS,
 	};
@@ -590,15 +586,12 @@ parse(const char *name, const char *text, size_t len, const char *base,
 		    cyaml_strerror(ce));
 		return -EINVAL;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		rc = -ENOMEM;
-	else if ((rc = build(&w, r, base, s)) < 0) {
+	s = xcalloc(1, sizeof(*s));
+	if ((rc = build(&w, r, base, s)) < 0) {
 		cfg_site_free(s);
 		s = NULL;
 	}
 	cyaml_free(&cc, &top_schema, r, 0);
-	if (rc == -ENOMEM)
-		snprintf(err, errlen, "%s: out of memory", name);
 	*out = s;
 	return rc;
 }
@@ -616,20 +609,16 @@ dir_of(const char *file)
 	const char *slash = strrchr(file, '/');
 	char cwd[PATH_MAX];
 
-	if (slash == NULL)
-		return getcwd(cwd, sizeof(cwd)) ? strdup(cwd) : NULL;
 	if (slash == file)
-		return strdup("/");
+		return xstrdup("/");
 	if (file[0] == '/')
-		return strndup(file, (size_t)(slash - file));
+		return xstrndup(file, (size_t)(slash - file));
+	/* An unreadable working directory: relative paths are refused. */
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		return NULL;
-	{
-		char *d;
-		if (asprintf(&d, "%s/%.*s", cwd, (int)(slash - file), file) < 0)
-			return NULL;
-		return d;
-	}
+	if (slash == NULL)
+		return xstrdup(cwd);
+	return xasprintf("%s/%.*s", cwd, (int)(slash - file), file);
 }
 
 int
@@ -648,16 +637,8 @@ cfg_site_load(const char *file, struct cfg_site **out, char *err,
 		return rc;
 	}
 	do {
-		if (len + 4096 > cap) {
-			char *p = realloc(text, cap = cap ? cap * 2 : 8192);
-			if (p == NULL) {
-				free(text);
-				fclose(f);
-				snprintf(err, errlen, "%s: out of memory", file);
-				return -ENOMEM;
-			}
-			text = p;
-		}
+		if (len + 4096 > cap)
+			text = xrealloc(text, cap = cap ? cap * 2 : 8192);
 		n = fread(text + len, 1, cap - len - 1, f);
 		len += n;
 	} while (n > 0 && len < (1u << 24));

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "limiter.h"
+#include "xmalloc.h"
 
 #define TRACE_KEEP	1024		/* samples lim_trace promises */
 #define TRACE_CAP	(2 * TRACE_KEEP)
@@ -362,8 +363,7 @@ lim_new(unsigned min, unsigned initial, unsigned max, double now,
 
 	if (min == 0 || min > max)
 		return -EINVAL;
-	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return -ENOMEM;
+	l = xcalloc(1, sizeof(*l));
 	l->min = min;
 	l->max = max;
 	l->t0 = now;

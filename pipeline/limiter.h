@@ -35,7 +35,10 @@ struct lim_sample {
 	unsigned in_flight;
 };
 
-/* NOW is the caller's clock in seconds (uv_now / 1000.0). */
+/*
+ * NOW is the caller's clock in seconds (uv_now / 1000.0). 0, or -EINVAL
+ * when not 1 <= MIN <= MAX.
+ */
 int	 lim_new(unsigned min, unsigned initial, unsigned max, double now,
 	    struct limiter **out);
 void	 lim_free(struct limiter *l);

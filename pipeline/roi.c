@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "roi.h"
+#include "xmalloc.h"
 
 /* String -> index, open addressing, linear probing; keys are borrowed. */
 struct strmap {
@@ -62,19 +63,16 @@ hash_str(const char *s)
 	return h;
 }
 
-static int
+static void
 strmap_init(struct strmap *m, size_t n)
 {
 	size_t cap = 16;
 
 	while (cap < 2 * n + 2)
 		cap *= 2;
-	m->key = calloc(cap, sizeof(*m->key));
-	m->val = calloc(cap, sizeof(*m->val));
+	m->key = xcalloc(cap, sizeof(*m->key));
+	m->val = xcalloc(cap, sizeof(*m->val));
 	m->mask = cap - 1;
-	if (m->key == NULL || m->val == NULL)
-		return -ENOMEM;
-	return 0;
 }
 
 static void
@@ -135,29 +133,21 @@ roi_display_name(const char *raw)
 		while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
 			len--;
 	}
-	return strndup(raw, len);
+	return xstrndup(raw, len);
 }
 
 /* ---- hierarchy walk ---- */
 
-static int
+static void
 walk_add(struct walk *w, const char *raw, size_t parent)
 {
-	struct node *v;
-	size_t cap;
-
 	if (w->n == w->cap) {
-		cap = w->cap ? w->cap * 2 : 64;
-		if ((v = realloc(w->v, cap * sizeof(*v))) == NULL)
-			return -ENOMEM;
-		w->v = v;
-		w->cap = cap;
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->v = xreallocarray(w->v, w->cap, sizeof(*w->v));
 	}
-	if ((w->v[w->n].disp = roi_display_name(raw)) == NULL)
-		return -ENOMEM;
+	w->v[w->n].disp = roi_display_name(raw);
 	w->v[w->n].parent = parent;
 	w->n++;
-	return 0;
 }
 
 static void
@@ -195,25 +185,22 @@ node_name(const cJSON *node)
  * have no parent to answer (as the emulator's oracle does). cJSON's nesting
  * limit (1000) bounds the recursion.
  */
-static int
+static void
 walk_node(struct walk *w, const cJSON *node, size_t parent)
 {
 	const cJSON *kids, *k;
 	struct child *c;
 	size_t self = ROI_NO_PARENT, n = 0, i;
 	const char *name = node_name(node);
-	int rc;
 
 	if (name != NULL) {
 		self = w->n;
-		if ((rc = walk_add(w, name, parent)) < 0)
-			return rc;
+		walk_add(w, name, parent);
 	}
 	kids = cJSON_GetObjectItemCaseSensitive(node, "children");
 	if (!cJSON_IsArray(kids) || cJSON_GetArraySize(kids) == 0)
-		return 0;
-	if ((c = calloc((size_t)cJSON_GetArraySize(kids), sizeof(*c))) == NULL)
-		return -ENOMEM;
+		return;
+	c = xcalloc((size_t)cJSON_GetArraySize(kids), sizeof(*c));
 	cJSON_ArrayForEach(k, kids) {
 		if (!cJSON_IsObject(k))
 			continue;
@@ -223,24 +210,20 @@ walk_node(struct walk *w, const cJSON *node, size_t parent)
 		n++;
 	}
 	qsort(c, n, sizeof(*c), child_cmp);
-	for (i = 0, rc = 0; i < n && rc == 0; i++)
-		rc = walk_node(w, c[i].node, self);
+	for (i = 0; i < n; i++)
+		walk_node(w, c[i].node, self);
 	free(c);
-	return rc;
 }
 
 /* Parent display name of every primary ROI, by the first node matching it. */
-static int
+static void
 meta_parents(struct roi_meta *m, const struct walk *w)
 {
-	struct strmap first = { 0 };
+	struct strmap first;
 	const char *p;
 	size_t i, k;
 
-	if (strmap_init(&first, w->n) < 0) {
-		strmap_free(&first);
-		return -ENOMEM;
-	}
+	strmap_init(&first, w->n);
 	for (i = 0; i < w->n; i++)
 		strmap_put_new(&first, w->v[i].disp, i);
 	for (i = 0; i < m->n; i++) {
@@ -248,13 +231,9 @@ meta_parents(struct roi_meta *m, const struct walk *w)
 		if (strmap_get(&first, m->display[i], &k) &&
 		    w->v[k].parent != ROI_NO_PARENT)
 			p = w->v[w->v[k].parent].disp;
-		if ((m->parent[i] = strdup(p)) == NULL) {
-			strmap_free(&first);
-			return -ENOMEM;
-		}
+		m->parent[i] = xstrdup(p);
 	}
 	strmap_free(&first);
-	return 0;
 }
 
 static int
@@ -262,7 +241,6 @@ meta_hierarchy(struct roi_meta *m, const char *json, char *err, size_t errlen)
 {
 	struct walk w = { NULL, 0, 0 };
 	cJSON *root;
-	int rc;
 
 	if (json == NULL || *json == '\0')
 		json = "{}";
@@ -275,39 +253,33 @@ meta_hierarchy(struct roi_meta *m, const char *json, char *err, size_t errlen)
 		snprintf(err, errlen, "roiHierarchy is not a JSON object");
 		return -EBADMSG;
 	}
-	rc = walk_node(&w, root, ROI_NO_PARENT);
+	walk_node(&w, root, ROI_NO_PARENT);
 	cJSON_Delete(root);
-	if (rc == 0)
-		rc = meta_parents(m, &w);
+	meta_parents(m, &w);
 	walk_free(&w);
-	if (rc < 0)
-		snprintf(err, errlen, "out of memory");
-	return rc;
+	return 0;
 }
 
 /* ---- primary ROIs ---- */
 
-static int
+static void
 meta_primary(struct roi_meta *m, const char *const *primary, size_t n)
 {
 	size_t i;
 
-	if (strmap_init(&m->index, n) < 0 ||
-	    (m->primary = calloc(n + 1, sizeof(*m->primary))) == NULL ||
-	    (m->display = calloc(n + 1, sizeof(*m->display))) == NULL ||
-	    (m->parent = calloc(n + 1, sizeof(*m->parent))) == NULL)
-		return -ENOMEM;
+	strmap_init(&m->index, n);
+	m->primary = xcalloc(n, sizeof(*m->primary));
+	m->display = xcalloc(n, sizeof(*m->display));
+	m->parent = xcalloc(n, sizeof(*m->parent));
 	for (i = 0; i < n; i++) {
 		/* A name listed twice would split its sums: keep the first. */
 		if (strmap_get(&m->index, primary[i], &(size_t){ 0 }))
 			continue;
-		if ((m->primary[m->n] = strdup(primary[i])) == NULL ||
-		    (m->display[m->n] = roi_display_name(primary[i])) == NULL)
-			return -ENOMEM;
+		m->primary[m->n] = xstrdup(primary[i]);
+		m->display[m->n] = roi_display_name(primary[i]);
 		strmap_put_new(&m->index, m->primary[m->n], m->n);
 		m->n++;
 	}
-	return 0;
 }
 
 int
@@ -323,15 +295,8 @@ roi_meta_new(const char *const *primary, size_t nprimary,
 		snprintf(err, errlen, "too many primary ROIs");
 		return -E2BIG;
 	}
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = meta_primary(m, primary, nprimary)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		roi_meta_free(m);
-		return rc;
-	}
+	m = xcalloc(1, sizeof(*m));
+	meta_primary(m, primary, nprimary);
 	if ((rc = meta_hierarchy(m, hierarchy_json, err, errlen)) < 0) {
 		roi_meta_free(m);
 		return rc;
@@ -347,13 +312,10 @@ roi_meta_free(struct roi_meta *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->n + 1; i++) {
-		if (m->primary)
-			free(m->primary[i]);
-		if (m->display)
-			free(m->display[i]);
-		if (m->parent)
-			free(m->parent[i]);
+	for (i = 0; i < m->n; i++) {
+		free(m->primary[i]);
+		free(m->display[i]);
+		free(m->parent[i]);
 	}
 	free(m->primary);
 	free(m->display);
@@ -386,19 +348,12 @@ roi_primary_index(const struct roi_meta *m, const char *name)
 
 /* ---- per-type sums ---- */
 
-int
+void
 roi_acc_init(struct roi_acc *a, const struct roi_meta *m)
 {
-	size_t n = roi_nprimary(m);
-
-	a->n = n;
-	a->pre = calloc(n ? n : 1, sizeof(*a->pre));
-	a->post = calloc(n ? n : 1, sizeof(*a->post));
-	if (a->pre == NULL || a->post == NULL) {
-		roi_acc_free(a);
-		return -ENOMEM;
-	}
-	return 0;
+	a->n = roi_nprimary(m);
+	a->pre = xcalloc(a->n, sizeof(*a->pre));
+	a->post = xcalloc(a->n, sizeof(*a->post));
 }
 
 void
@@ -495,7 +450,7 @@ already_kept(const struct roi_summary *s, const char *disp)
 }
 
 /* Walk the ranked ROIs and keep up to ROI_SUMMARY_MAX; *first: first kept. */
-static int
+static void
 summary_keep(const struct roi_meta *m, const struct roi_acc *a,
     const size_t *order, size_t n, struct roi_summary *out, size_t *first)
 {
@@ -516,8 +471,7 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 		    already_kept(out, m->display[k]))
 			continue;
 		e = &out->e[out->n];
-		if ((e->name = strdup(m->display[k])) == NULL)
-			return -ENOMEM;
+		e->name = xstrdup(m->display[k]);
 		e->pre = a->pre[k];
 		e->post = a->post[k];
 		e->pre_pct = pp;
@@ -525,34 +479,26 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 		if (out->n++ == 0)
 			*first = k;
 	}
-	return 0;
 }
 
-int
+void
 roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
     struct roi_summary *out)
 {
 	struct rank r = { m, a };
 	size_t *order, i, n = 0, first = 0;
 	size_t np = a->n < roi_nprimary(m) ? a->n : roi_nprimary(m);
-	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((order = calloc(np ? np : 1, sizeof(*order))) == NULL)
-		return -ENOMEM;
+	order = xcalloc(np, sizeof(*order));
 	/* An ROI with no synapses has 0 % and is never kept: skip ranking it. */
 	for (i = 0; i < np; i++)
 		if (a->pre[i] != 0 || a->post[i] != 0)
 			order[n++] = i;
 	qsort_r(order, n, sizeof(*order), rank_cmp, &r);
-	rc = summary_keep(m, a, order, n, out, &first);
+	summary_keep(m, a, order, n, out, &first);
 	free(order);
-	if (rc == 0 && (out->parent = strdup(out->n ? m->parent[first] : "")) ==
-	    NULL)
-		rc = -ENOMEM;
-	if (rc < 0)
-		roi_summary_free(out);
-	return rc;
+	out->parent = xstrdup(out->n ? m->parent[first] : "");
 }
 
 void

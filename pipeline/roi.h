@@ -35,7 +35,7 @@ struct roi_acc {
 	size_t	 n;
 };
 
-int	 roi_acc_init(struct roi_acc *a, const struct roi_meta *m);
+void	 roi_acc_init(struct roi_acc *a, const struct roi_meta *m);
 void	 roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post);
 /* Add a neuron's roiInfo JSON string (primary ROIs only). -EBADMSG if bad. */
 int	 roi_acc_add_info(struct roi_acc *a, const struct roi_meta *m,
@@ -54,7 +54,7 @@ struct roi_summary {
 	char	*parent;	/* display name of the parent ROI, "" if none */
 };
 
-int	 roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
+void	 roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
 	    struct roi_summary *out);
 void	 roi_summary_free(struct roi_summary *s);
 

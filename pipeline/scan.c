@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "scan.h"
+#include "xmalloc.h"
 
 /* Past this many underscores 3^k no longer fits any sane amount of memory. */
 #define SCAN_HARD_MAX_UNDERSCORES 20
@@ -105,27 +106,20 @@ prefix_key(const char *s, size_t len)
 	return k;
 }
 
-static int
+static void
 pagev_add(struct pagev *pv, const char *name, size_t len)
 {
 	struct page *p;
-	size_t cap;
 
 	if (pv->n == pv->cap) {
-		cap = pv->cap ? pv->cap * 2 : 1024;
-		if ((p = realloc(pv->v, cap * sizeof(*p))) == NULL)
-			return -ENOMEM;
-		pv->v = p;
-		pv->cap = cap;
+		pv->cap = pv->cap ? pv->cap * 2 : 1024;
+		pv->v = xreallocarray(pv->v, pv->cap, sizeof(*pv->v));
 	}
 	p = &pv->v[pv->n];
-	if ((p->name = malloc(len + 1)) == NULL)
-		return -ENOMEM;
-	memcpy(p->name, name, len + 1);
+	p->name = xstrndup(name, len);
 	split_name(name, len, &p->stemlen, &p->side);
 	p->key = prefix_key(name, p->stemlen);
 	pv->n++;
-	return 0;
 }
 
 static void
@@ -168,7 +162,7 @@ page_cmp(const void *x, const void *y)
  * equal keys (the sides of one stem, stems sharing 8 leading bytes). At
  * 33,000 pages this is several times cheaper than one qsort over them all.
  */
-static int
+static void
 sort_pages(struct page *v, size_t n)
 {
 	struct page *tmp, *src = v, *dst, *t;
@@ -176,10 +170,8 @@ sort_pages(struct page *v, size_t n)
 	unsigned shift;
 
 	if (n < 2)
-		return 0;
-	if ((tmp = malloc(n * sizeof(*tmp))) == NULL)
-		return -ENOMEM;
-	dst = tmp;
+		return;
+	dst = tmp = xreallocarray(NULL, n, sizeof(*tmp));
 	for (shift = 0; shift < 64; shift += 8) {
 		memset(count, 0, sizeof(count));
 		for (i = 0; i < n; i++)
@@ -206,7 +198,6 @@ sort_pages(struct page *v, size_t n)
 		if (j - i > 1)
 			qsort(v + i, j - i, sizeof(*v), page_cmp);
 	}
-	return 0;
 }
 
 static int
@@ -233,32 +224,26 @@ read_pages(DIR *d, struct pagev *pv, char *err, size_t errlen, const char *dir)
 			    strerror(-rc));
 			return rc;
 		}
-		if (rc == 0)
-			continue;
-		if ((rc = pagev_add(pv, de->d_name, len)) < 0) {
-			snprintf(err, errlen, "%s: out of memory", dir);
-			return rc;
-		}
+		if (rc == 1)
+			pagev_add(pv, de->d_name, len);
 	}
 }
 
 /* Sorted pages -> one scan_stem per run of equal stems; takes the names. */
-static int
+static void
 group_pages(struct pagev *pv, struct scan_result *out)
 {
 	struct scan_stem *s = NULL;
 	struct page *p;
 	size_t i, slen = 0;
 
-	if ((out->stems = calloc(pv->n ? pv->n : 1, sizeof(*out->stems))) == NULL)
-		return -ENOMEM;
+	out->stems = xcalloc(pv->n, sizeof(*out->stems));
 	for (i = 0; i < pv->n; i++) {
 		p = &pv->v[i];
 		if (s == NULL || slen != p->stemlen ||
 		    memcmp(s->stem, p->name, slen) != 0) {
 			s = &out->stems[out->nstems];
-			if ((s->stem = strndup(p->name, p->stemlen)) == NULL)
-				return -ENOMEM;
+			s->stem = xstrndup(p->name, p->stemlen);
 			slen = p->stemlen;
 			out->nstems++;
 		}
@@ -266,7 +251,6 @@ group_pages(struct pagev *pv, struct scan_result *out)
 		p->name = NULL;
 		out->nfiles++;
 	}
-	return 0;
 }
 
 int
@@ -284,12 +268,11 @@ scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen)
 	}
 	rc = read_pages(d, &pv, err, errlen, dir);
 	closedir(d);
-	if (rc == 0 && ((rc = sort_pages(pv.v, pv.n)) < 0 ||
-	    (rc = group_pages(&pv, out)) < 0))
-		snprintf(err, errlen, "%s: out of memory", dir);
+	if (rc == 0) {
+		sort_pages(pv.v, pv.n);
+		group_pages(&pv, out);
+	}
 	pagev_free(&pv);
-	if (rc < 0)
-		scan_free(out);
 	return rc;
 }
 
@@ -313,10 +296,8 @@ scan_free(struct scan_result *res)
 char *
 scan_stem_of(const char *type)
 {
-	char *s, *p;
+	char *s = xstrdup(type), *p;
 
-	if ((s = strdup(type)) == NULL)
-		return NULL;
 	for (p = s; *p != '\0'; p++)
 		if (*p == '/' || *p == ' ')
 			*p = '_';
@@ -359,13 +340,9 @@ scan_candidates(const char *stem, unsigned max_underscores, char ***out,
 	}
 	for (i = 0; i < k; i++)
 		total *= 3;
-	if ((v = calloc(total, sizeof(*v))) == NULL)
-		return -ENOMEM;
+	v = xcalloc(total, sizeof(*v));
 	for (i = 0; i < total; i++) {
-		if ((v[i] = strdup(stem)) == NULL) {
-			scan_strv_free(v, i);
-			return -ENOMEM;
-		}
+		v[i] = xstrdup(stem);
 		for (d = i, j = k; j-- > 0; d /= 3)
 			v[i][pos[j]] = spell[d % 3];
 	}

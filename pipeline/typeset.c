@@ -3,11 +3,11 @@
  * rows fetch parses (per candidate type name); ts_finish turns the winner's
  * accumulator into the final record render reads.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "typeset.h"
+#include "xmalloc.h"
 
 /* Neurons (or CELLS counts) seen with one neurotransmitter. */
 struct ts_nt {
@@ -19,13 +19,8 @@ int
 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m)
 {
 	memset(a, 0, sizeof(*a));
-	if ((a->name = strdup(name)) == NULL)
-		return -ENOMEM;
-	if (roi_acc_init(&a->roi, m) < 0) {
-		free(a->name);
-		a->name = NULL;
-		return -ENOMEM;
-	}
+	a->name = xstrdup(name);
+	roi_acc_init(&a->roi, m);
 	return 0;
 }
 
@@ -73,25 +68,20 @@ side_of(const char *side, const char *instance)
 }
 
 /* A type has a handful of neurotransmitters at most: a list will do. */
-static int
+static void
 nt_add(struct ts_acc *a, const char *nt, int64_t n)
 {
-	struct ts_nt *v;
 	size_t i;
 
 	for (i = 0; i < a->nnts; i++) {
 		if (strcmp(a->nts[i].name, nt) == 0) {
 			a->nts[i].n += n;
-			return 0;
+			return;
 		}
 	}
-	if ((v = realloc(a->nts, (a->nnts + 1) * sizeof(*v))) == NULL)
-		return -ENOMEM;
-	a->nts = v;
-	if ((v[a->nnts].name = strdup(nt)) == NULL)
-		return -ENOMEM;
-	v[a->nnts++].n = n;
-	return 0;
+	a->nts = xreallocarray(a->nts, a->nnts + 1, sizeof(*a->nts));
+	a->nts[a->nnts].name = xstrdup(nt);
+	a->nts[a->nnts++].n = n;
 }
 
 int
@@ -107,7 +97,7 @@ ts_acc_add_cells(struct ts_acc *a, const char *side, const char *instance,
 	a->pre += pre;
 	a->post += post;
 	if (nt != NULL)
-		return nt_add(a, nt, cells);
+		nt_add(a, nt, cells);
 	return 0;
 }
 
@@ -124,10 +114,7 @@ ts_acc_add_neuron(struct ts_acc *a, const struct roi_meta *m,
     const char *side, const char *instance, const char *nt, int64_t pre,
     int64_t post, const char *roi_info)
 {
-	int rc;
-
-	if ((rc = ts_acc_add_cells(a, side, instance, nt, 1, pre, post)) < 0)
-		return rc;
+	ts_acc_add_cells(a, side, instance, nt, 1, pre, post);
 	return roi_acc_add_info(&a->roi, m, roi_info);
 }
 
@@ -149,29 +136,25 @@ consensus(const struct ts_acc *a)
 	return best ? best->name : NULL;
 }
 
-static int
+static void
 copy_page(struct ts_type *t, const struct scan_stem *s, const char *name)
 {
 	int i;
 
-	if ((t->name = strdup(name)) == NULL)
-		return -ENOMEM;
+	t->name = xstrdup(name);
 	for (i = 0; i < SIDE_COUNT; i++)
-		if (s->file[i] != NULL && (t->file[i] = strdup(s->file[i])) == NULL)
-			return -ENOMEM;
-	return 0;
+		if (s->file[i] != NULL)
+			t->file[i] = xstrdup(s->file[i]);
 }
 
 int
 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 {
 	memset(t, 0, sizeof(*t));
-	if (copy_page(t, s, s->stem) < 0 ||
-	    (t->roi.parent = strdup("")) == NULL ||
-	    (error != NULL && (t->error = strdup(error)) == NULL)) {
-		ts_type_free(t);
-		return -ENOMEM;
-	}
+	copy_page(t, s, s->stem);
+	t->roi.parent = xstrdup("");
+	if (error != NULL)
+		t->error = xstrdup(error);
 	return 0;
 }
 
@@ -180,28 +163,21 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
     const struct ts_acc *winner, const struct roi_meta *m)
 {
 	const char *nt;
-	int rc, i;
+	int i;
 
 	if (winner == NULL)
 		return ts_unmatched(t, s, NULL);
 	memset(t, 0, sizeof(*t));
-	if ((rc = copy_page(t, s, winner->name)) < 0)
-		goto fail;
+	copy_page(t, s, winner->name);
 	t->matched = 1;
 	for (i = 0; i < TS_NCOUNTS; i++)
 		t->count[i] = winner->count[i];
 	t->pre = winner->pre;
 	t->post = winner->post;
-	if ((nt = consensus(winner)) != NULL && (t->nt = strdup(nt)) == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if ((rc = roi_summarize(m, &winner->roi, &t->roi)) < 0)
-		goto fail;
+	if ((nt = consensus(winner)) != NULL)
+		t->nt = xstrdup(nt);
+	roi_summarize(m, &winner->roi, &t->roi);
 	return 0;
-fail:
-	ts_type_free(t);
-	return rc;
 }
 
 void

@@ -39,6 +39,10 @@ struct ts_acc {
 	int	 seen;			/* any row arrived */
 };
 
+/*
+ * Memory comes from xmalloc: ts_acc_init, ts_acc_add_cells, ts_finish and
+ * ts_unmatched return 0 (they stay int while callers still test them).
+ */
 int	 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m);
 void	 ts_acc_free(struct ts_acc *a);
 /* One CELLS row: SIDE may be NULL; INSTANCE decides the side then. */
@@ -47,7 +51,10 @@ int	 ts_acc_add_cells(struct ts_acc *a, const char *side, const char *instance,
 /* One ROIS row; rows for non-primary ROIs are ignored. */
 void	 ts_acc_add_roi(struct ts_acc *a, const struct roi_meta *m,
 	    const char *roi, int64_t pre, int64_t post);
-/* One TYPE row (per-type strategy): a neuron with its roiInfo string. */
+/*
+ * One TYPE row (per-type strategy): a neuron with its roiInfo string.
+ * -EBADMSG when ROI_INFO is not a JSON object.
+ */
 int	 ts_acc_add_neuron(struct ts_acc *a, const struct roi_meta *m,
 	    const char *side, const char *instance, const char *nt,
 	    int64_t pre, int64_t post, const char *roi_info);

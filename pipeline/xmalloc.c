@@ -1,7 +1,6 @@
 /*
  * xmalloc: allocation that cannot fail, see xmalloc.h.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +8,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -166,9 +164,13 @@ xmalloc_install(void)
 		oom(0);		/* only fails after sqlite3_initialize */
 }
 
-int
-xmalloc_curl_init(void)
+void *
+xmalloc_cyaml(void *ctx, void *p, size_t n)
 {
-	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, xmalloc, free,
-	    xrealloc, xstrdup, xcalloc) == CURLE_OK ? 0 : -EIO;
+	(void)ctx;
+	if (n == 0) {
+		free(p);
+		return NULL;
+	}
+	return xrealloc(p, n);
 }

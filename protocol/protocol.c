@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "xmalloc.h"
 
 static const char *const op_names[PROTO_NOPS] = {
 	"ping", "submit", "status", "list", "cancel", "watch", "stats",
@@ -70,103 +71,71 @@ proto_state_parse(const char *name)
 	return lookup(state_names, PROTO_NSTATES, name);
 }
 
-int
-proto_state_final(enum proto_state s)
-{
-	return s == PROTO_SUCCEEDED || s == PROTO_FAILED || s == PROTO_CANCELLED;
-}
-
+/*
+ * cJSON allocates by xmalloc (xmalloc_install), so building a message
+ * cannot fail: nothing here checks what cJSON_Add* returns.
+ */
 static cJSON *
 header(long id)
 {
-	cJSON *o;
+	cJSON *o = cJSON_CreateObject();
 
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
-	if (cJSON_AddNumberToObject(o, "v", PROTO_VERSION) == NULL ||
-	    cJSON_AddNumberToObject(o, "id", (double)id) == NULL) {
-		cJSON_Delete(o);
-		return NULL;
-	}
+	cJSON_AddNumberToObject(o, "v", PROTO_VERSION);
+	cJSON_AddNumberToObject(o, "id", (double)id);
 	return o;
 }
 
 cJSON *
 proto_request(enum proto_op op, long id)
 {
-	cJSON *o;
+	cJSON *o = header(id);
 
-	if ((o = header(id)) == NULL)
-		return NULL;
-	if (cJSON_AddStringToObject(o, "op", proto_op_name(op)) == NULL) {
-		cJSON_Delete(o);
-		return NULL;
-	}
+	cJSON_AddStringToObject(o, "op", proto_op_name(op));
 	return o;
 }
 
 cJSON *
 proto_reply(long id)
 {
-	cJSON *o;
+	cJSON *o = header(id);
 
-	if ((o = header(id)) == NULL)
-		return NULL;
-	if (cJSON_AddTrueToObject(o, "ok") == NULL) {
-		cJSON_Delete(o);
-		return NULL;
-	}
+	cJSON_AddTrueToObject(o, "ok");
 	return o;
 }
 
 cJSON *
 proto_error(long id, enum proto_err code, const char *message)
 {
-	cJSON *o, *e;
+	cJSON *o = header(id), *e;
 
-	if ((o = header(id)) == NULL)
-		return NULL;
-	if (cJSON_AddFalseToObject(o, "ok") == NULL ||
-	    (e = cJSON_AddObjectToObject(o, "error")) == NULL ||
-	    cJSON_AddStringToObject(e, "code", proto_err_name(code)) == NULL ||
-	    cJSON_AddStringToObject(e, "message", message ? message : "")
-	    == NULL) {
-		cJSON_Delete(o);
-		return NULL;
-	}
+	cJSON_AddFalseToObject(o, "ok");
+	e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "code", proto_err_name(code));
+	cJSON_AddStringToObject(e, "message", message ? message : "");
 	return o;
 }
 
 cJSON *
 proto_event(long id, const char *name)
 {
-	cJSON *o;
+	cJSON *o = header(id);
 
-	if ((o = header(id)) == NULL)
-		return NULL;
-	if (cJSON_AddStringToObject(o, "event", name) == NULL) {
-		cJSON_Delete(o);
-		return NULL;
-	}
+	cJSON_AddStringToObject(o, "event", name);
 	return o;
 }
 
 char *
 proto_encode(const cJSON *msg, size_t *len)
 {
-	char *txt, *line;
-	size_t n;
+	char *txt = cJSON_PrintUnformatted(msg), *line;
+	size_t n = strlen(txt);
 
-	if ((txt = cJSON_PrintUnformatted(msg)) == NULL)
-		return NULL;
-	n = strlen(txt);
-	/* cJSON's allocator may differ from malloc's in size; copy. */
-	if ((line = malloc(n + 2)) != NULL) {
-		memcpy(line, txt, n);
-		line[n] = '\n';
-		line[n + 1] = '\0';
-		*len = n + 1;
-	}
+	/* Room for the newline; the caller frees with free(), not cJSON_free. */
+	line = xmalloc(n + 2);
+	memcpy(line, txt, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
 	cJSON_free(txt);
 	return line;
 }
@@ -306,10 +275,8 @@ copy(char *dst, size_t n, const char *src)
 cJSON *
 proto_job_json(const struct proto_job *j)
 {
-	cJSON *o, *s;
+	cJSON *o = cJSON_CreateObject(), *s;
 
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
 	cJSON_AddNumberToObject(o, "job_id", (double)j->id);
 	cJSON_AddStringToObject(o, "kind", "create-index");
 	cJSON_AddStringToObject(o, "site", j->site);
@@ -365,10 +332,8 @@ proto_job_parse(const cJSON *o, struct proto_job *j)
 	if (cJSON_IsObject(s)) {
 		char *t = cJSON_PrintUnformatted(s);
 
-		if (t != NULL) {
-			j->summary = strdup(t);
-			cJSON_free(t);
-		}
+		j->summary = xstrdup(t);	/* proto_job_clear uses free() */
+		cJSON_free(t);
 	}
 	return 0;
 }

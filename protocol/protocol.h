@@ -17,7 +17,6 @@
 #define PROTO_VERSION		1
 #define PROTO_MAX_LINE		(1024 * 1024)	/* a request, '\n' excluded */
 #define PROTO_MAX_CONFIG	(256 * 1024)	/* client-sent config text */
-#define PROTO_IDLE_MS		30000		/* default idle time-out */
 #define PROTO_DEFAULT_SOCKET	"/run/quickpaged/quickpaged.sock"
 
 enum proto_op {
@@ -73,9 +72,12 @@ const char *proto_err_name(enum proto_err e);
 int	 proto_err_parse(const char *name);		/* -1: unknown */
 const char *proto_state_name(enum proto_state s);
 int	 proto_state_parse(const char *name);		/* -1: unknown */
-int	 proto_state_final(enum proto_state s);
 
-/* {"v":1,"op":OP,"id":ID}; add arguments to it. NULL: out of memory. */
+/*
+ * Messages are built with cJSON allocating by xmalloc (xmalloc_install):
+ * these never return NULL.
+ */
+/* {"v":1,"op":OP,"id":ID}; add arguments to it. */
 cJSON	*proto_request(enum proto_op op, long id);
 /* {"v":1,"id":ID,"ok":true} */
 cJSON	*proto_reply(long id);
@@ -84,10 +86,7 @@ cJSON	*proto_error(long id, enum proto_err code, const char *message);
 /* {"v":1,"id":ID,"event":NAME} */
 cJSON	*proto_event(long id, const char *name);
 
-/*
- * Encode MSG as one line with its '\n'; *LEN excludes the NUL.
- * NULL: out of memory. The caller frees with free().
- */
+/* Encode MSG as one line with its '\n'; *LEN excludes the NUL. free() it. */
 char	*proto_encode(const cJSON *msg, size_t *len);
 
 /*

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "xmalloc.h"
 
 /* A JWT-shaped token; no error message may ever contain any part of it. */
 #define TOKEN	"eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.S3cr3tSig"
@@ -1152,5 +1153,6 @@ main(void)
 		T(test_length_bounded),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

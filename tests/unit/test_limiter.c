@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "limiter.h"
+#include "xmalloc.h"
 
 /* Deterministic noise: xorshift64. */
 static uint64_t rng = 88172645463325252ULL;
@@ -552,5 +553,6 @@ main(void)
 		cmocka_unit_test(test_slower_queries_not_queueing),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "scan.h"
+#include "xmalloc.h"
 
 static void
 touch(const char *dir, const char *name)
@@ -422,5 +423,6 @@ main(void)
 		cmocka_unit_test(test_resolve),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

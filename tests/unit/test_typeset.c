@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "typeset.h"
+#include "xmalloc.h"
 
 static const char *hierarchy =
     "{\"name\": \"CNS\", \"children\": [{\"name\": \"OL(R)\", "
@@ -251,5 +252,6 @@ main(void)
 		cmocka_unit_test(test_cmp),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
