@@ -6,24 +6,21 @@
 #include <string.h>
 
 #include "buf.h"
+#include "xmalloc.h"
 
 int
 buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
-	char *p;
 
-	if (extra > SIZE_MAX - b->len - 1)
-		return -ENOMEM;
-	need = b->len + extra + 1;
+	/* Past SIZE_MAX asks for SIZE_MAX, which xrealloc cannot get: abort. */
+	need = extra > SIZE_MAX - b->len - 1 ? SIZE_MAX : b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if ((p = realloc(b->data, cap)) == NULL)
-		return -ENOMEM;
-	b->data = p;
+	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 	return 0;
 }
@@ -31,10 +28,7 @@ buf_reserve(struct buf *b, size_t extra)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	int rc;
-
-	if ((rc = buf_reserve(b, n)) < 0)
-		return rc;
+	buf_reserve(b, n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -58,15 +52,14 @@ int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
-	int n, rc;
+	int n;
 
 	va_copy(aq, ap);
 	n = vsnprintf(NULL, 0, fmt, aq);
 	va_end(aq);
 	if (n < 0)
-		return -EINVAL;
-	if ((rc = buf_reserve(b, (size_t)n)) < 0)
-		return rc;
+		return -EINVAL;	/* a conversion the format cannot do */
+	buf_reserve(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 	return 0;
@@ -98,7 +91,7 @@ buf_steal(struct buf *b)
 	char *p = b->data;
 
 	if (p == NULL)
-		p = calloc(1, 1);
+		p = xcalloc(1, 1);
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;

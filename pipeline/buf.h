@@ -13,7 +13,12 @@ struct buf {
 
 #define BUF_INIT { NULL, 0, 0 }
 
-int	 buf_reserve(struct buf *b, size_t extra);	/* 0 or -ENOMEM */
+/*
+ * Memory comes from xmalloc: these return 0 (they stay int while callers
+ * still test them), except that buf_printf and buf_vprintf return -EINVAL
+ * for a conversion vsnprintf refuses.
+ */
+int	 buf_reserve(struct buf *b, size_t extra);
 int	 buf_append(struct buf *b, const void *p, size_t n);
 int	 buf_puts(struct buf *b, const char *s);
 int	 buf_putc(struct buf *b, char c);
