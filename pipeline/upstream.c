@@ -203,7 +203,7 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
-int
+void
 up_submit(struct upstream *u, const char *token, const char *body,
     size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
     struct up_query **out)
@@ -228,7 +228,6 @@ up_submit(struct upstream *u, const char *token, const char *body,
 	if (out)
 		*out = q;
 	dispatch(u);
-	return 0;
 }
 
 void

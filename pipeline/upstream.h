@@ -144,7 +144,7 @@ void	 upstream_free(struct upstream *u);
  * KIND names the query's shape for the limiter (below LIM_KINDS). ST (may
  * be NULL) is charged with this query's work.
  */
-int	 up_submit(struct upstream *u, const char *token, const char *body,
+void	 up_submit(struct upstream *u, const char *token, const char *body,
 	    size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
 	    struct up_query **out);
 /*
