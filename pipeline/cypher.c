@@ -339,7 +339,8 @@ cy_str(const cJSON *row, int col)
 {
 	const cJSON *c = cell(row, col);
 
-	return cJSON_IsString(c) ? c->valuestring : NULL;
+	/* cJSON_IsString(NULL) is false, but say so where the analyzer sees it. */
+	return c != NULL && cJSON_IsString(c) ? c->valuestring : NULL;
 }
 
 /* Integers up to 2^53 are exact in a double; beyond, we cannot trust it. */
@@ -351,7 +352,7 @@ cy_int(const cJSON *row, int col, int *ok)
 
 	if (ok != NULL)
 		*ok = 0;
-	if (!cJSON_IsNumber(c))
+	if (c == NULL || !cJSON_IsNumber(c))
 		return 0;
 	d = c->valuedouble;
 	if (!(fabs(d) <= 9007199254740992.0) || d != trunc(d))
