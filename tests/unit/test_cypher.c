@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cypher.h"
+#include "xmalloc.h"
 
 static char *
 slurp(const char *path)
@@ -27,8 +28,7 @@ slurp(const char *path)
 	assert_int_equal(fseek(f, 0, SEEK_END), 0);
 	n = ftell(f);
 	rewind(f);
-	s = malloc((size_t)n + 1);
-	assert_non_null(s);
+	s = xmalloc((size_t)n + 1);
 	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
 	s[n] = '\0';
 	fclose(f);
@@ -195,10 +195,9 @@ static int
 parse(const char *body, struct cy_result *r, char *err, size_t errlen)
 {
 	size_t n = strlen(body);
-	char *copy = malloc(n ? n : 1);
+	char *copy = xmalloc(n ? n : 1);
 	int rc;
 
-	assert_non_null(copy);
 	memcpy(copy, body, n);
 	rc = cy_parse(copy, n, r, err, errlen);
 	free(copy);
