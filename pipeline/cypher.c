@@ -11,20 +11,19 @@
 #include <string.h>
 
 #include "cypher.h"
+#include "xmalloc.h"
 
 /* Bytes of a bad body quoted back in a message, at most. */
 #define CY_SNIPPET	60
 
-int
+void
 cy_quote(struct buf *b, const char *s)
 {
 	const unsigned char *p;
 	const char *esc;
 	char u[8];
-	int rc;
 
-	if ((rc = buf_putc(b, '\'')) < 0)
-		return rc;
+	buf_putc(b, '\'');
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		switch (*p) {
 		case '\\': esc = "\\\\"; break;
@@ -41,87 +40,76 @@ cy_quote(struct buf *b, const char *s)
 			} else
 				esc = NULL;
 		}
-		rc = esc ? buf_puts(b, esc) : buf_putc(b, (char)*p);
-		if (rc < 0)
-			return rc;
+		if (esc)
+			buf_puts(b, esc);
+		else
+			buf_putc(b, (char)*p);
 	}
-	return buf_putc(b, '\'');
+	buf_putc(b, '\'');
 }
 
 /* ['a', 'b', ...] */
-static int
+static void
 cy_list(struct buf *b, const char *const *v, size_t n)
 {
 	size_t i;
-	int rc;
 
-	if ((rc = buf_putc(b, '[')) < 0)
-		return rc;
+	buf_putc(b, '[');
 	for (i = 0; i < n; i++) {
-		if (i > 0 && (rc = buf_puts(b, ", ")) < 0)
-			return rc;
-		if ((rc = cy_quote(b, v[i])) < 0)
-			return rc;
+		if (i > 0)
+			buf_puts(b, ", ");
+		cy_quote(b, v[i]);
 	}
-	return buf_putc(b, ']');
+	buf_putc(b, ']');
 }
 
-int
+void
 cy_meta_query(struct buf *b)
 {
-	return buf_puts(b, "MATCH (m:Meta) RETURN m.primaryRois AS primaryRois, "
+	buf_puts(b, "MATCH (m:Meta) RETURN m.primaryRois AS primaryRois, "
 	    "m.roiHierarchy AS roiHierarchy, m.uuid AS uuid, "
 	    "m.lastDatabaseEdit AS lastDatabaseEdit");
 }
 
-int
+void
 cy_cells_query(struct buf *b, const char *const *types, size_t n)
 {
-	int rc;
-
-	if ((rc = buf_puts(b, "UNWIND ")) < 0 ||
-	    (rc = cy_list(b, types, n)) < 0)
-		return rc;
-	return buf_puts(b, " AS t MATCH (n:Neuron) WHERE n.type = t "
+	buf_puts(b, "UNWIND ");
+	cy_list(b, types, n);
+	buf_puts(b, " AS t MATCH (n:Neuron) WHERE n.type = t "
 	    "RETURN n.type AS type, n.somaSide AS side, "
 	    "n.instance AS instance, n.consensusNt AS nt, count(n) AS cells, "
 	    "sum(n.pre) AS pre, sum(n.post) AS post");
 }
 
-int
+void
 cy_rois_query(struct buf *b, const char *const *types, size_t n,
     const char *const *primary, size_t nprimary)
 {
-	int rc;
-
-	if ((rc = buf_puts(b, "UNWIND ")) < 0 ||
-	    (rc = cy_list(b, types, n)) < 0 ||
-	    (rc = buf_puts(b, " AS t MATCH (n:Neuron) WHERE n.type = t "
+	buf_puts(b, "UNWIND ");
+	cy_list(b, types, n);
+	buf_puts(b, " AS t MATCH (n:Neuron) WHERE n.type = t "
 	    "WITH n.type AS type, apoc.convert.fromJsonMap(n.roiInfo) AS ri "
 	    "UNWIND keys(ri) AS roi WITH type, roi, ri[roi] AS c "
-	    "WHERE roi IN ")) < 0 ||
-	    (rc = cy_list(b, primary, nprimary)) < 0)
-		return rc;
-	return buf_puts(b, " RETURN type, roi, sum(c.pre) AS pre, "
+	    "WHERE roi IN ");
+	cy_list(b, primary, nprimary);
+	buf_puts(b, " RETURN type, roi, sum(c.pre) AS pre, "
 	    "sum(c.post) AS post");
 }
 
-int
+void
 cy_types_query(struct buf *b)
 {
-	return buf_puts(b, "MATCH (n:Neuron) WHERE n.type IS NOT NULL "
+	buf_puts(b, "MATCH (n:Neuron) WHERE n.type IS NOT NULL "
 	    "RETURN DISTINCT n.type AS type");
 }
 
-int
+void
 cy_type_query(struct buf *b, const char *type)
 {
-	int rc;
-
-	if ((rc = buf_puts(b, "MATCH (n:Neuron) WHERE n.type = ")) < 0 ||
-	    (rc = cy_quote(b, type)) < 0)
-		return rc;
-	return buf_puts(b, " RETURN n.bodyId AS bodyId, n.type AS type, "
+	buf_puts(b, "MATCH (n:Neuron) WHERE n.type = ");
+	cy_quote(b, type);
+	buf_puts(b, " RETURN n.bodyId AS bodyId, n.type AS type, "
 	    "n.instance AS instance, n.somaSide AS somaSide, "
 	    "n.status AS status, n.pre AS pre, n.post AS post, "
 	    "n.consensusNt AS consensusNt, n.roiInfo AS roiInfo");
@@ -172,24 +160,18 @@ cy_request_body(struct buf *b, const char *cypher, const char *dataset)
 {
 	cJSON *o;
 	char *s;
-	int rc;
 
 	if (!cy_utf8_valid(cypher) || !cy_utf8_valid(dataset))
 		return -EILSEQ;
-	if ((o = cJSON_CreateObject()) == NULL)
-		return -ENOMEM;
-	if (cJSON_AddStringToObject(o, "cypher", cypher) == NULL ||
-	    cJSON_AddStringToObject(o, "dataset", dataset) == NULL) {
-		cJSON_Delete(o);
-		return -ENOMEM;
-	}
+	/* cJSON allocates by xmalloc (xmalloc_install): none of these is NULL. */
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "cypher", cypher);
+	cJSON_AddStringToObject(o, "dataset", dataset);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	if (s == NULL)
-		return -ENOMEM;
-	rc = buf_puts(b, s);
+	buf_puts(b, s);
 	cJSON_free(s);
-	return rc;
+	return 0;
 }
 
 /* Up to CY_SNIPPET bytes of P, printable ASCII only, for a message. */
@@ -270,11 +252,8 @@ check_shape(struct cy_result *res, char *err, size_t errlen)
 	}
 	cJSON_ArrayForEach(row, res->data)
 		res->nrows++;
-	if (res->nrows > 0 &&
-	    (res->rows = calloc(res->nrows, sizeof(*res->rows))) == NULL) {
-		cy_result_free(res);
-		return -ENOMEM;
-	}
+	if (res->nrows > 0)
+		res->rows = xcalloc(res->nrows, sizeof(*res->rows));
 	cJSON_ArrayForEach(row, res->data) {
 		if (!cJSON_IsArray(row))
 			return bad(res, err, errlen, "row %zu is not a list", i);
@@ -360,7 +339,8 @@ cy_str(const cJSON *row, int col)
 {
 	const cJSON *c = cell(row, col);
 
-	return cJSON_IsString(c) ? c->valuestring : NULL;
+	/* cJSON_IsString(NULL) is false, but say so where the analyzer sees it. */
+	return c != NULL && cJSON_IsString(c) ? c->valuestring : NULL;
 }
 
 /* Integers up to 2^53 are exact in a double; beyond, we cannot trust it. */
@@ -372,7 +352,7 @@ cy_int(const cJSON *row, int col, int *ok)
 
 	if (ok != NULL)
 		*ok = 0;
-	if (!cJSON_IsNumber(c))
+	if (c == NULL || !cJSON_IsNumber(c))
 		return 0;
 	d = c->valuedouble;
 	if (!(fabs(d) <= 9007199254740992.0) || d != trunc(d))

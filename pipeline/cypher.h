@@ -13,7 +13,7 @@
 #include "buf.h"
 
 /* Append S as a single-quoted Cypher string literal. */
-int	 cy_quote(struct buf *b, const char *s);
+void	 cy_quote(struct buf *b, const char *s);
 
 /*
  * Query shapes, for the limiter: answers are compared by their size
@@ -27,13 +27,13 @@ enum cy_shape {
 	CY_OTHER,		/* META, TYPES: size not known */
 };
 
-/* Query texts; each returns 0 or -ENOMEM and appends the whole text to b. */
-int	 cy_meta_query(struct buf *b);
-int	 cy_cells_query(struct buf *b, const char *const *types, size_t n);
-int	 cy_rois_query(struct buf *b, const char *const *types, size_t n,
+/* Query texts; each appends the whole text to b. */
+void	 cy_meta_query(struct buf *b);
+void	 cy_cells_query(struct buf *b, const char *const *types, size_t n);
+void	 cy_rois_query(struct buf *b, const char *const *types, size_t n,
 	    const char *const *primary, size_t nprimary);
-int	 cy_types_query(struct buf *b);
-int	 cy_type_query(struct buf *b, const char *type);
+void	 cy_types_query(struct buf *b);
+void	 cy_type_query(struct buf *b, const char *type);
 /*
  * The POST body {"cypher": TEXT, "dataset": DATASET}, appended to b.
  * -EILSEQ when either is not valid UTF-8 (the body would not be JSON).

@@ -14,6 +14,9 @@
 #include "fetch.h"
 #include "xmalloc.h"
 
+/* scan_candidates spells out stems with at most this many '_' (scan.h). */
+#define FETCH_MAX_UNDERSCORES	20
+
 struct cand {
 	char	*name;
 	size_t	 slot;		/* index into batch->stems */
@@ -147,60 +150,55 @@ types_of_stem(const struct fetch *f, const char *stem, size_t *first)
 	return n;
 }
 
-static int
+static void
 add_cand(struct batch *b, size_t *cap, const char *name, size_t slot)
 {
 	if (b->ncands == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct cand *c = realloc(b->cands, ncap * sizeof(*c));
-		if (c == NULL)
-			return -ENOMEM;
-		b->cands = c;
-		*cap = ncap;
+		*cap = *cap ? *cap * 2 : 64;
+		b->cands = xreallocarray(b->cands, *cap, sizeof(*b->cands));
 	}
-	if ((b->cands[b->ncands].name = strdup(name)) == NULL)
-		return -ENOMEM;
+	b->cands[b->ncands].name = xstrdup(name);
 	b->cands[b->ncands++].slot = slot;
-	return 0;
 }
 
 /* Candidate type names of one stem: from the TYPES list, or by the rule. */
-static int
+static void
 add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 {
 	const char *stem = f->o.scan->stems[b->stems[slot]].stem;
+	const char **found;
 	char **v;
 	size_t first, n, i;
-	int rc = 0;
 
 	/* neuPrint's names are JSON strings: a stem that is not UTF-8 is no type. */
 	if (!cy_utf8_valid(stem))
-		return 0;
+		return;
 	if (f->o.strategy == FETCH_PER_TYPE || f->overflow[b->stems[slot]]) {
 		n = types_of_stem(f, stem, &first);
 		if (n == 0)
-			return 0;
+			return;
 		if (f->o.strategy == FETCH_PER_TYPE) {
 			/* One query for the winner only, as QuickPage did. */
-			const char **found = calloc(n, sizeof(*found));
-			if (found == NULL)
-				return -ENOMEM;
+			found = xcalloc(n, sizeof(*found));
 			for (i = 0; i < n; i++)
 				found[i] = f->types[first + i].type;
-			rc = add_cand(b, cap, scan_resolve(stem, found, n), slot);
+			add_cand(b, cap, scan_resolve(stem, found, n), slot);
 			free(found);
-			return rc;
+			return;
 		}
-		for (i = 0; i < n && rc == 0; i++)
-			rc = add_cand(b, cap, f->types[first + i].type, slot);
-		return rc;
+		for (i = 0; i < n; i++)
+			add_cand(b, cap, f->types[first + i].type, slot);
+		return;
 	}
-	if ((rc = scan_candidates(stem, f->o.max_underscores, &v, &n)) < 0)
-		return rc;
-	for (i = 0; i < n && rc == 0; i++)
-		rc = add_cand(b, cap, v[i], slot);
+	/*
+	 * Cannot fail: fetch_start sends every stem with more underscores than
+	 * max_underscores (at most FETCH_MAX_UNDERSCORES) to the type list.
+	 */
+	if (scan_candidates(stem, f->o.max_underscores, &v, &n) < 0)
+		return;
+	for (i = 0; i < n; i++)
+		add_cand(b, cap, v[i], slot);
 	scan_strv_free(v, n);
-	return rc;
 }
 
 static struct batch *
@@ -209,54 +207,41 @@ batch_new(struct fetch *f, const size_t *stems, size_t n)
 	struct batch *b;
 	size_t i, cap = 0;
 
-	if ((b = calloc(1, sizeof(*b))) == NULL)
-		return NULL;
+	b = xcalloc(1, sizeof(*b));
 	b->f = f;
-	if ((b->stems = malloc(n * sizeof(*b->stems))) == NULL)
-		goto fail;
+	b->stems = xreallocarray(NULL, n, sizeof(*b->stems));
 	memcpy(b->stems, stems, n * sizeof(*stems));
 	b->n = n;
 	for (i = 0; i < n; i++)
-		if (add_stem_cands(f, b, &cap, i) < 0)
-			goto fail;
+		add_stem_cands(f, b, &cap, i);
 	if (b->ncands)
 		qsort(b->cands, b->ncands, sizeof(*b->cands), cmp_cand);
-	if ((b->acc = calloc(b->ncands ? b->ncands : 1, sizeof(*b->acc))) == NULL)
-		goto fail;
+	b->acc = xcalloc(b->ncands ? b->ncands : 1, sizeof(*b->acc));
 	return b;
-fail:
-	batch_free(b);
-	return NULL;
 }
 
 /* Hand a batch whose rows are all in to the ROI stage. */
-static int
+static void
 hand_on(struct batch *b)
 {
 	struct fetch *f = b->f;
 	struct fetch_batch *fb;
 	size_t i, k;
 
-	if ((fb = calloc(1, sizeof(*fb))) == NULL ||
-	    (fb->stems = calloc(b->n, sizeof(*fb->stems))) == NULL) {
-		free(fb);
-		return -ENOMEM;
-	}
+	fb = xcalloc(1, sizeof(*fb));
+	fb->stems = xcalloc(b->n, sizeof(*fb->stems));
 	fb->n = b->n;
 	for (i = 0; i < b->n; i++) {
 		fb->stems[i].stem = b->stems[i];
-		if (b->error && (fb->stems[i].error = strdup(b->error)) == NULL)
-			goto nomem;
+		if (b->error)
+			fb->stems[i].error = xstrdup(b->error);
 	}
 	for (k = 0; k < b->ncands; k++) {
 		struct fetch_stem *s = &fb->stems[b->cands[k].slot];
-		struct ts_acc **a;
 
 		if (b->acc[k] == NULL)
 			continue;
-		if ((a = realloc(s->accs, (s->naccs + 1) * sizeof(*a))) == NULL)
-			goto nomem;
-		s->accs = a;
+		s->accs = xreallocarray(s->accs, s->naccs + 1, sizeof(*s->accs));
 		s->accs[s->naccs++] = b->acc[k];
 		b->acc[k] = NULL;
 	}
@@ -264,10 +249,6 @@ hand_on(struct batch *b)
 	if (b->error)
 		f->p.failed_stems += b->n;
 	f->on_batch(f->arg, fb);
-	return 0;
-nomem:
-	fetch_batch_free(fb);
-	return -ENOMEM;
 }
 
 static struct ts_acc *
@@ -283,12 +264,9 @@ acc_for(struct batch *b, const char *type)
 		return NULL;	/* not asked for: ignore */
 	k = (size_t)(c - b->cands);
 	if (b->acc[k] == NULL) {
-		if ((b->acc[k] = calloc(1, sizeof(**b->acc))) == NULL)
-			return NULL;
-		if (ts_acc_init(b->acc[k], type, b->f->o.meta) < 0) {
-			free(b->acc[k]);
-			b->acc[k] = NULL;
-		}
+		b->acc[k] = xcalloc(1, sizeof(**b->acc));
+		/* Fails only for want of memory, which aborts (xmalloc.h). */
+		(void)ts_acc_init(b->acc[k], type, b->f->o.meta);
 	}
 	return b->acc[k];
 }
@@ -355,9 +333,9 @@ take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
-		if (ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
-		    cy_str(row, c[3]), n[0], n[1], n[2]) < 0)
-			return -ENOMEM;
+		/* Fails only for want of memory, which aborts (xmalloc.h). */
+		(void)ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
+		    cy_str(row, c[3]), n[0], n[1], n[2]);
 	}
 	return 0;
 }
@@ -427,28 +405,22 @@ note_failure(struct batch *b, enum up_status s, const char *error)
 }
 
 /* Split a rejected batch in halves, or give a single stem its error. */
-static int
+static void
 split(struct batch *b)
 {
 	struct fetch *f = b->f;
 	struct batch *lo, *hi;
 	size_t h = b->n / 2;
 
-	if (b->n == 1)
-		return hand_on(b);
+	if (b->n == 1) {
+		hand_on(b);
+		return;
+	}
 	lo = batch_new(f, b->stems, h);
 	hi = batch_new(f, b->stems + h, b->n - h);
-	if (lo == NULL || hi == NULL) {
-		if (lo)
-			batch_free(lo);
-		if (hi)
-			batch_free(hi);
-		return -ENOMEM;
-	}
 	f->p.splits++;
 	TAILQ_INSERT_HEAD(&f->todo, hi, entry);
 	TAILQ_INSERT_HEAD(&f->todo, lo, entry);
-	return 0;
 }
 
 /* All queries of B are back. */
@@ -468,10 +440,10 @@ batch_done(struct batch *b)
 	}
 	switch (b->fail) {
 	case UP_OK:
-		rc = hand_on(b);
+		hand_on(b);
 		break;
 	case UP_QUERY_ERROR:
-		rc = split(b);
+		split(b);
 		break;
 	default:
 		snprintf(msg, sizeof(msg), "%s: %s", up_status_text(b->fail),
@@ -483,10 +455,7 @@ batch_done(struct batch *b)
 		return;
 	}
 	batch_free(b);
-	if (rc < 0)
-		fail_job(f, rc, "out of memory");
-	else
-		pump(f);
+	pump(f);
 }
 
 typedef int (*take_fn)(struct batch *, const struct cy_result *, char *,
@@ -545,14 +514,13 @@ submit(struct batch *b, int idx, enum cy_shape shape, up_cb cb)
 	buf_reset(&f->body);
 	if ((rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) < 0)
 		return rc;
-	rc = up_submit(f->o.up, f->o.token, f->body.data, f->body.len,
-	    shape, f->o.stats, cb, b, &b->q[idx]);
-	if (rc == 0)
-		b->pending++;
-	return rc;
+	up_submit(f->o.up, f->o.token, f->body.data, f->body.len, shape,
+	    f->o.stats, cb, b, &b->q[idx]);
+	b->pending++;
+	return 0;
 }
 
-static int
+static void
 send_batch(struct batch *b)
 {
 	struct fetch *f = b->f;
@@ -561,12 +529,8 @@ send_batch(struct batch *b)
 	size_t i, np = roi_nprimary(f->o.meta);
 	int rc;
 
-	names = calloc(b->ncands, sizeof(*names));
-	prim = calloc(np ? np : 1, sizeof(*prim));
-	if (names == NULL || prim == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	names = xcalloc(b->ncands, sizeof(*names));
+	prim = xcalloc(np ? np : 1, sizeof(*prim));
 	for (i = 0; i < b->ncands; i++)
 		names[i] = b->cands[i].name;
 	for (i = 0; i < np; i++)
@@ -577,33 +541,23 @@ send_batch(struct batch *b)
 	f->p.batches_out++;
 	buf_reset(&f->text);
 	if (f->o.strategy == FETCH_PER_TYPE) {
-		if ((rc = cy_type_query(&f->text, names[0])) == 0)
-			rc = submit(b, 0, CY_NEURONS, on_neurons);
+		cy_type_query(&f->text, names[0]);
+		rc = submit(b, 0, CY_NEURONS, on_neurons);
 	} else {
-		rc = cy_cells_query(&f->text, names, b->ncands);
-		if (rc == 0)
-			rc = submit(b, 0, CY_CELLS, on_cells);
+		cy_cells_query(&f->text, names, b->ncands);
+		rc = submit(b, 0, CY_CELLS, on_cells);
 		buf_reset(&f->text);
-		if (rc == 0)
-			rc = cy_rois_query(&f->text, names, b->ncands, prim, np);
+		cy_rois_query(&f->text, names, b->ncands, prim, np);
 		if (rc == 0)
 			rc = submit(b, 1, CY_ROIS, on_rois);
 	}
-	if (rc < 0) {
-		char msg[200];
-
-		snprintf(msg, sizeof(msg), "cannot build the query: %s",
-		    rc == -EILSEQ ? "the dataset name is not valid UTF-8" :
-		    strerror(-rc));
-		note_failure(b, UP_UNAVAILABLE, msg);
-	}
-	if (--b->pending == 0)
-		batch_done(b);
-	rc = 0;
-out:
+	if (rc < 0)
+		note_failure(b, UP_UNAVAILABLE, "cannot build the query: a name "
+		    "or the dataset is not valid UTF-8");
 	free(names);
 	free(prim);
-	return rc;
+	if (--b->pending == 0)
+		batch_done(b);
 }
 
 /* Batches out at once: enough to keep every allowed request busy. */
@@ -629,16 +583,14 @@ next_batch(struct fetch *f)
 	if (f->next_stem >= s->nstems)
 		return NULL;
 	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
-	if ((idx = malloc(n * sizeof(*idx))) == NULL)
-		return NULL;
+	idx = xreallocarray(NULL, n, sizeof(*idx));
 	/* Overflow stems wait for the type list; the rest go now. */
 	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++)
 		if (!f->overflow[f->next_stem] || f->o.strategy == FETCH_PER_TYPE)
 			idx[i++] = f->next_stem;
+	/* I is 0 only when every stem left was an overflow stem. */
 	b = i ? batch_new(f, idx, i) : NULL;
 	free(idx);
-	if (i == 0 && f->next_stem >= s->nstems)
-		return NULL;
 	return b;
 }
 
@@ -650,18 +602,11 @@ pump(struct fetch *f)
 	while (!f->finished && f->p.batches_out < window(f)) {
 		if (f->need_types)
 			break;
-		if ((b = next_batch(f)) == NULL) {
-			if (f->next_stem < f->o.scan->nstems ||
-			    !TAILQ_EMPTY(&f->todo)) {
-				fail_job(f, -ENOMEM, "out of memory");
-				return;
-			}
+		if ((b = next_batch(f)) == NULL)
 			break;
-		}
 		if (b->ncands == 0) {
 			/* No stem of it can be a type: nothing to ask. */
-			if (hand_on(b) < 0)
-				fail_job(f, -ENOMEM, "out of memory");
+			hand_on(b);
 			batch_free(b);
 			continue;
 		}
@@ -682,40 +627,34 @@ take_types(struct fetch *f, const struct cy_result *r)
 
 	if (col < 0)
 		return -EBADMSG;
-	if ((f->types = calloc(r->nrows ? r->nrows : 1, sizeof(*f->types))) == NULL)
-		return -ENOMEM;
+	f->types = xcalloc(r->nrows ? r->nrows : 1, sizeof(*f->types));
 	for (i = 0; i < r->nrows; i++) {
 		const char *t = cy_str(cy_row(r, i), col);
 		struct named *n = &f->types[f->ntypes];
 
 		if (t == NULL)
 			continue;
-		n->type = strdup(t);
-		n->stem = scan_stem_of(t);
+		n->type = xstrdup(t);
+		n->stem = scan_stem_of(t);	/* never NULL: xstrdup */
 		f->ntypes++;
-		if (n->type == NULL || n->stem == NULL)
-			return -ENOMEM;
 	}
 	qsort(f->types, f->ntypes, sizeof(*f->types), cmp_named);
 	return 0;
 }
 
 /* The overflow stems, now resolvable from the type list, as batches. */
-static int
+static void
 queue_waiting(struct fetch *f)
 {
-	struct batch *b;
 	size_t i, n;
 
 	for (i = 0; i < f->nwaiting; i += n) {
 		n = f->nwaiting - i < f->o.batch_size ? f->nwaiting - i :
 		    f->o.batch_size;
-		if ((b = batch_new(f, f->waiting + i, n)) == NULL)
-			return -ENOMEM;
-		TAILQ_INSERT_TAIL(&f->todo, b, entry);
+		TAILQ_INSERT_TAIL(&f->todo, batch_new(f, f->waiting + i, n),
+		    entry);
 	}
 	f->nwaiting = 0;
-	return 0;
 }
 
 static double
@@ -739,10 +678,7 @@ on_types(void *arg, const struct up_result *r)
 		return 0;
 	}
 	f->need_types = 0;
-	if (queue_waiting(f) < 0) {
-		fail_job(f, -ENOMEM, "out of memory");
-		return 0;
-	}
+	queue_waiting(f);
 	pump(f);
 	return 0;
 }
@@ -765,8 +701,10 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	size_t i;
 	int rc;
 
-	if ((f = calloc(1, sizeof(*f))) == NULL)
-		return -ENOMEM;
+	/* Stems up to the bound are spelled out: scan_candidates' own limit. */
+	if (o->max_underscores > FETCH_MAX_UNDERSCORES)
+		return -EINVAL;
+	f = xcalloc(1, sizeof(*f));
 	f->o = *o;
 	if (f->o.batch_size == 0)
 		f->o.batch_size = 200;
@@ -777,13 +715,9 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	TAILQ_INIT(&f->todo);
 	TAILQ_INIT(&f->out);
 	f->need_types = o->strategy == FETCH_PER_TYPE;
-	f->overflow = calloc(o->scan->nstems ? o->scan->nstems : 1, 1);
-	f->waiting = calloc(o->scan->nstems ? o->scan->nstems : 1,
+	f->overflow = xcalloc(o->scan->nstems ? o->scan->nstems : 1, 1);
+	f->waiting = xcalloc(o->scan->nstems ? o->scan->nstems : 1,
 	    sizeof(*f->waiting));
-	if (f->overflow == NULL || f->waiting == NULL) {
-		fetch_free(f);
-		return -ENOMEM;
-	}
 	for (i = 0; i < o->scan->nstems && !f->need_types; i++)
 		if (count_underscores(o->scan->stems[i].stem) >
 		    (int)o->max_underscores) {
@@ -799,15 +733,14 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	 * QuickPage's way, or a few stems with too many spellings to guess:
 	 * list every type (a scan). Batched, only those stems wait for it.
 	 */
-	if ((rc = cy_types_query(&f->text)) == 0 &&
-	    (rc = cy_request_body(&f->body, f->text.data, o->dataset)) == 0)
-		rc = up_submit(o->up, o->token, f->body.data, f->body.len,
-		    CY_OTHER, o->stats, on_types, f, &f->types_q);
-	if (rc < 0) {
+	cy_types_query(&f->text);
+	if ((rc = cy_request_body(&f->body, f->text.data, o->dataset)) < 0) {
 		*out = NULL;
 		fetch_free(f);
 		return rc;
 	}
+	up_submit(o->up, o->token, f->body.data, f->body.len, CY_OTHER,
+	    o->stats, on_types, f, &f->types_q);
 	pump(f);
 	return 0;
 }

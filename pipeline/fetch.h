@@ -59,6 +59,11 @@ typedef void (*fetch_batch_cb)(void *arg, struct fetch_batch *b);
 /* RC 0: every stem was handed on; < 0: the job cannot go on (ERROR says why). */
 typedef void (*fetch_done_cb)(void *arg, int rc, const char *error);
 
+/*
+ * 0; -EINVAL when max_underscores is above 20 (config.c allows 0 to 20);
+ * -EILSEQ when the dataset name is not valid UTF-8 and the type list is
+ * needed.
+ */
 int	 fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	    fetch_done_cb on_done, void *arg, struct fetch **out);
 /* Stop: cancels queries; no callback runs afterwards. Frees F. */

@@ -170,8 +170,7 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
 	if (c->closing)
 		return 0;
 	if (s == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return -1;
+		s = xcalloc(1, sizeof(*s));
 		if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
 			free(s);
 			return -1;
@@ -228,24 +227,20 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
 {
 	struct http_client *c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -ENOMEM;
-	if (xmalloc_curl_init() < 0) {
-		free(c);
+	if (xmalloc_curl_init() < 0)
 		return -EIO;
-	}
+	c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	if (o != NULL)
 		c->opts = *o;
-	if (c->opts.ca_file != NULL &&
-	    (c->ca_file = strdup(c->opts.ca_file)) == NULL)
-		goto nomem;
+	if (c->opts.ca_file != NULL)
+		c->ca_file = xstrdup(c->opts.ca_file);
 	c->opts.ca_file = c->ca_file;
 	TAILQ_INIT(&c->active);
 	TAILQ_INIT(&c->done);
 	LIST_INIT(&c->socks);
-	if ((c->multi = curl_multi_init()) == NULL)
-		goto nomem;
+	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
+	c->multi = curl_multi_init();
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -258,11 +253,6 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
 	c->timer.data = c;
 	*out = c;
 	return 0;
-nomem:
-	free(c->ca_file);
-	free(c);
-	curl_global_cleanup();
-	return -ENOMEM;
 }
 
 static size_t
@@ -276,8 +266,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 		r->too_big = 1;
 		return 0;	/* curl fails the transfer: CURLE_WRITE_ERROR */
 	}
-	if (buf_append(&r->body, p, len) < 0)
-		return 0;
+	buf_append(&r->body, p, len);
 	return len;
 }
 
@@ -337,35 +326,26 @@ valid_token(const char *t)
 	return 1;
 }
 
-static int
-add_header(struct curl_slist **h, const char *s)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(*h, s)) == NULL)
-		return -ENOMEM;
-	*h = n;
-	return 0;
-}
-
-static int
+/*
+ * libcurl allocates by xmalloc (xmalloc_curl_init), so curl_slist_append
+ * never returns NULL: it would have aborted.
+ */
+static void
 make_headers(struct http_req *r, const char *token)
 {
 	struct buf auth = BUF_INIT;
-	int rc;
 
-	if ((rc = add_header(&r->hdrs, "Content-Type: application/json")) < 0 ||
-	    (rc = add_header(&r->hdrs, "Accept: application/json")) < 0 ||
-	    (rc = add_header(&r->hdrs, "Expect:")) < 0)	/* no 100-continue round trip */
-		return rc;
+	r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+	r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json");
+	/* No 100-continue round trip. */
+	r->hdrs = curl_slist_append(r->hdrs, "Expect:");
 	if (token == NULL || *token == '\0')
-		return 0;
-	if ((rc = buf_printf(&auth, "Authorization: Bearer %s", token)) == 0)
-		rc = add_header(&r->hdrs, auth.data);
-	if (auth.data != NULL)
-		explicit_bzero(auth.data, auth.len);
+		return;
+	buf_puts(&auth, "Authorization: Bearer ");
+	buf_puts(&auth, token);
+	r->hdrs = curl_slist_append(r->hdrs, auth.data);
+	explicit_bzero(auth.data, auth.len);
 	buf_free(&auth);
-	return rc;
 }
 
 static int
@@ -405,8 +385,6 @@ setup_easy(struct http_req *r, const char *url, const char *body, size_t len)
 		SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);
 	}
 #undef SET
-	if (rc == CURLE_OUT_OF_MEMORY)
-		return -ENOMEM;
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
@@ -434,22 +412,23 @@ http_post(struct http_client *c, const char *url, const char *token,
 		return -EINVAL;
 	if (token != NULL && !valid_token(token))
 		return -EINVAL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return -ENOMEM;
+	r = xcalloc(1, sizeof(*r));
 	r->c = c;
 	r->cb = cb;
 	r->arg = arg;
 	r->retry_after = -1;
-	if ((r->easy = curl_easy_init()) == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if ((rc = make_headers(r, token)) < 0 ||
-	    (rc = setup_easy(r, url, body, len)) < 0)
+	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
+	r->easy = curl_easy_init();
+	make_headers(r, token);
+	if ((rc = setup_easy(r, url, body, len)) < 0)
 		goto fail;
 	r->t0 = uv_hrtime();
+	/*
+	 * Fails only for a handle already added or a call from inside a curl
+	 * callback, neither of which this module makes; say so if it happens.
+	 */
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-		rc = -ENOMEM;
+		rc = -EIO;
 		goto fail;
 	}
 	r->state = REQ_ACTIVE;

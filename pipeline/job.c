@@ -398,9 +398,9 @@ start_meta(struct job *j)
 	int rc;
 
 	enter(j, JOB_META);
-	if ((rc = cy_meta_query(&text)) == 0 &&
-	    (rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
-		rc = up_submit(j->o.up, j->o.site->token, body.data, body.len,
+	cy_meta_query(&text);
+	if ((rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
+		up_submit(j->o.up, j->o.site->token, body.data, body.len,
 		    CY_OTHER, &j->s.q, on_meta, j, &j->meta_q);
 	buf_free(&text);
 	buf_free(&body);

@@ -103,12 +103,6 @@ http_tr_cancel(void *ctx, void *req)
 }
 
 static void
-http_tr_stats(void *ctx, struct http_stats *s)
-{
-	http_get_stats(ctx, s);
-}
-
-static void
 timer_cb(void *arg)
 {
 	dispatch(arg);
@@ -152,7 +146,7 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 		if ((rc = http_client_new(loop, &ho, &u->http)) < 0)
 			goto fail;
 		u->tr = (struct up_transport){ http_tr_post, http_tr_cancel,
-		    http_tr_stats, u->http };
+		    u->http };
 	}
 	u->born = now_s(u);
 	if ((rc = lim_new(o->lim_min, o->lim_initial, o->lim_max, u->born,
@@ -203,7 +197,7 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
-int
+void
 up_submit(struct upstream *u, const char *token, const char *body,
     size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
     struct up_query **out)
@@ -228,7 +222,6 @@ up_submit(struct upstream *u, const char *token, const char *body,
 	if (out)
 		*out = q;
 	dispatch(u);
-	return 0;
 }
 
 void
@@ -492,10 +485,8 @@ http_done(void *arg, const struct http_response *r)
 
 	q->req = NULL;
 	TAILQ_REMOVE(&u->flying, q, entry);
-	if (q->st) {
+	if (q->st)
 		q->st->bytes_in += r->len;
-		q->st->busy_s += r->elapsed_s;
-	}
 	if (r->fail != HTTP_OK)
 		snprintf(q->error, sizeof(q->error), "%s",
 		    r->error ? r->error : "transport failure");
@@ -669,12 +660,4 @@ const struct limiter *
 up_limiter(const struct upstream *u)
 {
 	return u->lim;
-}
-
-void
-up_http_stats(const struct upstream *u, struct http_stats *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (u->tr.stats)
-		u->tr.stats(u->tr.ctx, s);
 }

@@ -35,7 +35,6 @@ struct up_transport {
 		    const char *body, size_t len, http_cb cb, void *arg,
 		    void **req);
 	void	 (*cancel)(void *ctx, void *req);
-	void	 (*stats)(void *ctx, struct http_stats *s);	/* may be NULL */
 	void	*ctx;
 };
 
@@ -76,7 +75,6 @@ struct up_stats {
 	unsigned long	 retries[UP_NCAUSES];
 	unsigned long	 failed;	/* gave up */
 	unsigned long long bytes_in;
-	double		 busy_s;	/* sum of attempt durations */
 };
 
 unsigned long up_retries(const struct up_stats *st);	/* all causes */
@@ -144,7 +142,7 @@ void	 upstream_free(struct upstream *u);
  * KIND names the query's shape for the limiter (below LIM_KINDS). ST (may
  * be NULL) is charged with this query's work.
  */
-int	 up_submit(struct upstream *u, const char *token, const char *body,
+void	 up_submit(struct upstream *u, const char *token, const char *body,
 	    size_t len, unsigned kind, struct up_stats *st, up_cb cb, void *arg,
 	    struct up_query **out);
 /*
@@ -160,6 +158,5 @@ double	 up_clock(const struct upstream *u);
 unsigned up_in_flight(const struct upstream *u);
 size_t	 up_queued(const struct upstream *u);
 const struct limiter *up_limiter(const struct upstream *u);
-void	 up_http_stats(const struct upstream *u, struct http_stats *s);
 
 #endif

@@ -286,7 +286,7 @@ fake_tr_new(struct sim *s, fake_server fn, void *arg)
 	f->fn = fn;
 	f->arg = arg;
 	TAILQ_INIT(&f->live);
-	f->ops = (struct up_transport){ fr_post, fr_cancel, NULL, f };
+	f->ops = (struct up_transport){ fr_post, fr_cancel, f };
 	return f;
 }
 
@@ -703,10 +703,10 @@ fnp_serve(void *arg, const char *body, size_t len, double now,
 			text = cells_answer(n, names, k);
 		else if (shape == CY_ROIS)
 			text = rois_answer(n, names, k);
-		else if (shape == CY_NEURONS)
+		else if (shape == CY_NEURONS && k > 0 && names != NULL)
 			text = type_answer(n, names[0]);
 		else
-			abort();
+			abort();	/* no query upstream sends */
 		a->body = text;
 	}
 	strv_free(names, k);

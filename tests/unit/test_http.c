@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "xmalloc.h"
 
 #ifndef QP_TEST_SRCDIR
 #define QP_TEST_SRCDIR "."
@@ -183,13 +184,13 @@ record(struct rec *r, const struct http_response *res)
 	r->ttfb = res->ttfb_s;
 	assert_non_null(res->body);
 	assert_int_equal(strlen(res->body), res->len);
-	r->body = strdup(res->body);
+	r->body = xstrdup(res->body);
 	if (res->fail != HTTP_OK) {
 		assert_non_null(res->error);
 		/* The token must never show up in error text. */
 		assert_null(strstr(res->error, TOKEN));
 		assert_null(strstr(res->error, "5ecret"));
-		r->error = strdup(res->error);
+		r->error = xstrdup(res->error);
 	}
 }
 
