@@ -15,6 +15,7 @@
 #include "qp_build.h"
 #include "daemon.h"
 #include "oneshot.h"
+#include "templates.h"
 #include "xmalloc.h"
 
 static void
@@ -72,7 +73,9 @@ main(int argc, char **argv)
 			o.json = 1;
 			break;
 		case 'V':
-			printf("quickpaged %s\n", QP_VERSION);
+			/* The digest tells which page a binary writes. */
+			printf("quickpaged %s\ntemplates sha256:%s\n",
+			    QP_VERSION, tpl_builtin_digest);
 			return 0;
 		case 'h':
 			usage(stdout);

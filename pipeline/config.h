@@ -21,7 +21,7 @@ struct cfg_site {
 	char		*title_prefix;	/* "" when absent */
 	/* quickpaged: section */
 	char		*ca_file;	/* NULL: system trust store */
-	char		*template_dir;	/* NULL: QP_DATADIR/templates */
+	char		*template_dir;	/* NULL: the built-in set */
 	unsigned	 batch_size;	/* stems per batch, default 200 */
 	unsigned	 max_candidates_underscores;	/* default 8 (3^8 spellings) */
 	struct cfg_concurrency concurrency;

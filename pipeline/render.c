@@ -2,7 +2,8 @@
  * render: types.json, static/js/neuron-search.js and index.html.
  *
  * Every output is built in one buf and written with render_write_atomic.
- * Page text lives in template files (docs/output.md); this file only fills
+ * Page text lives in template files (docs/output.md), compiled in
+ * (templates.h) or read from quickpaged.template_dir; this file only fills
  * their {{placeholders}} with escaped data.
  */
 #include <errno.h>
@@ -18,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qp_build.h"
 #include "buf.h"
 #include "render.h"
+#include "templates.h"
 
 #define RENDER_TMP_TRIES	64
 
@@ -909,23 +910,69 @@ render_tag_options(struct render_w *w, const struct ts_type *const *v,
 	return w->rc;
 }
 
-/* Template texts, loaded before anything is written. */
+/*
+ * Template texts, loaded before anything is written: the built-in set, or
+ * with quickpaged.template_dir the whole set from that directory (no
+ * per-file fallback: an index.html edited against the built-in CSS would
+ * break silently when either changed).
+ */
 struct render_tpl {
-	const char	*dir;
+	const char	*dir;	/* in messages; RENDER_BUILTIN for the built-in set */
 	struct buf	 index, css, js, search;
 };
 
+#define RENDER_BUILTIN	"(built-in templates)"
+
+static const char *const render_tpl_names[] = {
+	"index.html", "index.css", "index.js", "neuron-search.js"
+};
+
+/* The built-in NAME, copied so both sets are freed alike. */
 static int
-render_tpl_load(struct render_tpl *t, char *err, size_t errlen)
+render_builtin(const char *name, struct buf *out, char *err, size_t errlen)
 {
+	const struct tpl_file *f;
+
+	for (f = tpl_builtin; f->name != NULL; f++)
+		if (strcmp(f->name, name) == 0)
+			return buf_append(out, f->data, f->len);
+	/* A file render needs is missing from data/templates/meson.build. */
+	return render_fail(err, errlen, RENDER_BUILTIN, name,
+	    "not compiled in", ENOENT);
+}
+
+/* Why a file missing from an override is an error, after its name. */
+static void
+render_whole_set(char *err, size_t errlen)
+{
+	size_t n;
+
+	if (err == NULL || (n = strlen(err)) >= errlen)
+		return;
+	snprintf(err + n, errlen - n, " (quickpaged.template_dir replaces "
+	    "the built-in set: it must hold index.html, index.css, index.js "
+	    "and neuron-search.js)");
+}
+
+static int
+render_tpl_load(struct render_tpl *t, const char *override, char *err,
+    size_t errlen)
+{
+	struct buf *const dst[] = { &t->index, &t->css, &t->js, &t->search };
+	size_t i;
 	int rc;
 
-	if ((rc = render_load(t->dir, "index.html", &t->index, err, errlen)) < 0 ||
-	    (rc = render_load(t->dir, "index.css", &t->css, err, errlen)) < 0 ||
-	    (rc = render_load(t->dir, "index.js", &t->js, err, errlen)) < 0 ||
-	    (rc = render_load(t->dir, "neuron-search.js", &t->search, err,
-	    errlen)) < 0)
-		return rc;
+	t->dir = override != NULL ? override : RENDER_BUILTIN;
+	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
+		rc = override != NULL ?
+		    render_load(override, render_tpl_names[i], dst[i], err,
+		    errlen) :
+		    render_builtin(render_tpl_names[i], dst[i], err, errlen);
+		if (rc == -ENOENT && override != NULL)
+			render_whole_set(err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	/* Inlined verbatim: a closing tag inside would cut the page. */
 	if (strcasestr(t->js.data, "</script") != NULL)
 		return render_fail(err, errlen, t->dir, "index.js",
@@ -1131,7 +1178,6 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';	/* render_emit tells set messages by it */
-	tpl.dir = o->template_dir ? o->template_dir : QP_DATADIR "/templates";
 	/* Sorted here too, so output order never depends on the caller. */
 	if ((v = malloc((n ? n : 1) * sizeof(*v))) == NULL)
 		return render_fail(err, errlen, o->out_dir, NULL, "render",
@@ -1140,7 +1186,7 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), render_cmp_name);
 	/* Templates first: a bad template dir must not leave half the output. */
-	rc = render_tpl_load(&tpl, err, errlen);
+	rc = render_tpl_load(&tpl, o->template_dir, err, errlen);
 	if (rc == 0)
 		rc = render_outputs(&tpl, v, n, o, err, errlen);
 	render_tpl_free(&tpl);

@@ -1,8 +1,8 @@
 /*
  * render: index.html, static/js/neuron-search.js and types.json, each
  * written atomically (temp file in the same directory, fsync, rename, fsync
- * of the directory). Templates, CSS and JS are files under the template
- * directory, never C string literals.
+ * of the directory). Templates, CSS and JS are data/templates, compiled in
+ * at build time (templates.h), never C string literals in this code.
  */
 #ifndef QP_RENDER_H
 #define QP_RENDER_H
@@ -14,7 +14,7 @@
 
 struct render_opts {
 	const char	*out_dir;
-	const char	*template_dir;
+	const char	*template_dir;	/* NULL: the built-in set */
 	const char	*title_prefix;
 	const char	*dataset;
 	const char	*dataset_version;	/* NULL with --quick */

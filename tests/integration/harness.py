@@ -105,7 +105,9 @@ def oracle(pages, scale="tiny", seed=1, types_file=None, dataset="cns"):
     return json.loads(out.stdout)
 
 
-def write_config(path, server, out, ca=None, token=TOKEN, dataset="cns", extra=""):
+def write_config(path, server, out, ca=None, token=TOKEN, dataset="cns", extra="",
+                 template_dir=None):
+    """A site config; no template_dir (the built-in set) unless given."""
     with open(path, "w", encoding="utf-8") as f:
         f.write("neuprint:\n  server: %s\n  dataset: %s\n" % (server, dataset))
         if token is not None:
@@ -115,7 +117,8 @@ def write_config(path, server, out, ca=None, token=TOKEN, dataset="cns", extra="
         f.write("quickpaged:\n")
         if ca:
             f.write("  ca_file: %s\n" % ca)
-        f.write("  template_dir: %s\n" % os.path.join(ROOT, "data", "templates"))
+        if template_dir:
+            f.write("  template_dir: %s\n" % template_dir)
         f.write(extra)
     return path
 
