@@ -31,6 +31,7 @@ struct batch {
 	int		 pending;
 	double		 neurons;	/* counted by CELLS (or per-type) rows */
 	enum up_status	 fail;		/* UP_OK while nothing failed */
+	int		 too_large;	/* the failure was a 413 */
 	char		*error;
 };
 
@@ -54,7 +55,10 @@ struct fetch {
 	size_t		 ntypes;
 	struct up_query	*types_q;
 	int		 need_types;	/* nothing goes before the type list */
+	int		 have_types;	/* the type list is in */
 	unsigned char	*overflow;	/* per stem: too many spellings to guess */
+	size_t		*cost;		/* per stem: body bytes of its spellings */
+	size_t		 fixed;		/* body bytes of a ROIS query with none */
 	size_t		*waiting;	/* overflow stems, batched once types are in */
 	size_t		 nwaiting;
 	int		 finished;	/* on_done ran, or fetch_free began */
@@ -64,6 +68,9 @@ struct fetch {
 };
 
 static void	pump(struct fetch *);
+static int	want_types(struct fetch *);
+
+#define DEFAULT_MAX_QUERY	(256 * 1024)
 
 static void
 batch_free(struct batch *b)
@@ -422,8 +429,29 @@ note_failure(struct batch *b, enum up_status s, const char *error)
 	if (b->fail != UP_OK)
 		return;		/* keep the first reason */
 	b->fail = s;
+	b->too_large = 0;
 	free(b->error);
 	b->error = xstrdup(error ? error : "query failed");
+}
+
+/*
+ * A stem whose spellings alone made a body a proxy refused: ask for its
+ * real types instead, as for a stem with too many underscores.
+ */
+static int
+reroute(struct fetch *f, size_t stem)
+{
+	struct batch *b;
+
+	f->overflow[stem] = 1;
+	if (!f->have_types) {
+		f->waiting[f->nwaiting++] = stem;
+		return f->types_q ? 0 : want_types(f);
+	}
+	if ((b = batch_new(f, &stem, 1)) == NULL)
+		return -ENOMEM;
+	TAILQ_INSERT_HEAD(&f->todo, b, entry);
+	return 0;
 }
 
 /* Split a rejected batch in halves, or give a single stem its error. */
@@ -434,6 +462,9 @@ split(struct batch *b)
 	struct batch *lo, *hi;
 	size_t h = b->n / 2;
 
+	if (b->n == 1 && b->too_large && !f->overflow[b->stems[0]] &&
+	    f->o.strategy == FETCH_BATCHED)
+		return reroute(f, b->stems[0]);
 	if (b->n == 1)
 		return hand_on(b);
 	lo = batch_new(f, b->stems, h);
@@ -510,8 +541,11 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 		if (b->fail == UP_OK && take(b, r->rows, msg, sizeof(msg)) < 0)
 			note_failure(b, UP_QUERY_ERROR, msg[0] ? msg :
 			    "answer lacks the expected columns");
-	} else
+	} else {
 		note_failure(b, r->status, r->error);
+		if (r->too_large && b->fail == r->status)
+			b->too_large = 1;
+	}
 	neurons = b->neurons;
 	if (b->pending == 0)
 		batch_done(b);
@@ -620,7 +654,7 @@ next_batch(struct fetch *f)
 {
 	const struct scan_result *s = f->o.scan;
 	struct batch *b;
-	size_t n, *idx, i;
+	size_t n, *idx, i, used;
 
 	if ((b = TAILQ_FIRST(&f->todo)) != NULL) {
 		TAILQ_REMOVE(&f->todo, b, entry);
@@ -631,10 +665,19 @@ next_batch(struct fetch *f)
 	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
 	if ((idx = malloc(n * sizeof(*idx))) == NULL)
 		return NULL;
-	/* Overflow stems wait for the type list; the rest go now. */
-	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++)
-		if (!f->overflow[f->next_stem] || f->o.strategy == FETCH_PER_TYPE)
-			idx[i++] = f->next_stem;
+	/*
+	 * Overflow stems wait for the type list; the rest go now, as many as
+	 * fit in max_query_bytes (overflow stems are those that fit in none).
+	 */
+	used = f->fixed;
+	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++) {
+		if (f->overflow[f->next_stem] && f->o.strategy != FETCH_PER_TYPE)
+			continue;
+		if (i > 0 && used + f->cost[f->next_stem] > f->o.max_query_bytes)
+			break;
+		used += f->cost[f->next_stem];
+		idx[i++] = f->next_stem;
+	}
 	b = i ? batch_new(f, idx, i) : NULL;
 	free(idx);
 	if (i == 0 && f->next_stem >= s->nstems)
@@ -739,6 +782,7 @@ on_types(void *arg, const struct up_result *r)
 		return 0;
 	}
 	f->need_types = 0;
+	f->have_types = 1;
 	if (queue_waiting(f) < 0) {
 		fail_job(f, -ENOMEM, "out of memory");
 		return 0;
@@ -757,6 +801,88 @@ count_underscores(const char *s)
 	return n;
 }
 
+/*
+ * Bytes one spelling of STEM adds to a request body: cy_quote's literal,
+ * then JSON-escaped, and ", ". Every spelling ('_', '/' or ' ' for each
+ * '_') has the same length.
+ */
+static size_t
+spelling_bytes(const char *stem)
+{
+	const unsigned char *p;
+	size_t n = 2 + 2;
+
+	for (p = (const unsigned char *)stem; *p; p++) {
+		if (*p == '\\')
+			n += 4;			/* \\ -> \\\\ */
+		else if (*p == '\'' || *p == '\n' || *p == '\r' ||
+		    *p == '\t' || *p == '\b' || *p == '\f')
+			n += 3;			/* \' -> \\' */
+		else if (*p < 0x20 || *p == ':')
+			n += 7;			/* \u003A -> \\u003A */
+		else if (*p == '"')
+			n += 2;
+		else
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Per stem, what its spellings add to a CELLS or ROIS body, and the ROIS
+ * body with none (the larger of the two). A stem that cannot fit with
+ * the fixed part is resolved from the type list.
+ */
+static int
+size_stems(struct fetch *f, const char *dataset)
+{
+	const struct scan_result *s = f->o.scan;
+	const char **prim;
+	size_t i, k, np = roi_nprimary(f->o.meta), c;
+	int u, rc;
+
+	prim = xcalloc(np ? np : 1, sizeof(*prim));
+	for (i = 0; i < np; i++)
+		prim[i] = roi_primary_name(f->o.meta, i);
+	buf_reset(&f->text);
+	buf_reset(&f->body);
+	rc = cy_rois_query(&f->text, NULL, 0, prim, np);
+	free(prim);
+	if (rc < 0 || (rc = cy_request_body(&f->body, f->text.data,
+	    dataset)) < 0)
+		return rc;
+	f->fixed = f->body.len;
+	for (i = 0; i < s->nstems; i++) {
+		u = count_underscores(s->stems[i].stem);
+		if (u > (int)f->o.max_underscores)
+			continue;	/* overflow already */
+		c = spelling_bytes(s->stems[i].stem);
+		for (k = 0; k < (size_t)u; k++)
+			c *= 3;
+		f->cost[i] = c;
+		if (f->fixed + c > f->o.max_query_bytes && !f->overflow[i]) {
+			f->overflow[i] = 1;
+			f->waiting[f->nwaiting++] = i;
+		}
+	}
+	return 0;
+}
+
+/* Ask for every type name (a scan), once. */
+static int
+want_types(struct fetch *f)
+{
+	int rc;
+
+	buf_reset(&f->text);
+	buf_reset(&f->body);
+	if ((rc = cy_types_query(&f->text)) == 0 &&
+	    (rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) == 0)
+		rc = up_submit(f->o.up, f->o.token, f->body.data, f->body.len,
+		    CY_OTHER, f->o.stats, on_types, f, &f->types_q);
+	return rc;
+}
+
 int
 fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
     fetch_done_cb on_done, void *arg, struct fetch **out)
@@ -770,6 +896,8 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->o = *o;
 	if (f->o.batch_size == 0)
 		f->o.batch_size = 200;
+	if (f->o.max_query_bytes == 0)
+		f->o.max_query_bytes = DEFAULT_MAX_QUERY;
 	f->on_batch = on_batch;
 	f->on_done = on_done;
 	f->arg = arg;
@@ -780,6 +908,8 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->overflow = calloc(o->scan->nstems ? o->scan->nstems : 1, 1);
 	f->waiting = calloc(o->scan->nstems ? o->scan->nstems : 1,
 	    sizeof(*f->waiting));
+	f->cost = xcalloc(o->scan->nstems ? o->scan->nstems : 1,
+	    sizeof(*f->cost));
 	if (f->overflow == NULL || f->waiting == NULL) {
 		fetch_free(f);
 		return -ENOMEM;
@@ -790,6 +920,10 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 			f->overflow[i] = 1;
 			f->waiting[f->nwaiting++] = i;
 		}
+	if (!f->need_types && (rc = size_stems(f, o->dataset)) < 0) {
+		fetch_free(f);
+		return rc;
+	}
 	*out = f;
 	if (!f->need_types && f->nwaiting == 0) {
 		pump(f);
@@ -799,11 +933,7 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	 * QuickPage's way, or a few stems with too many spellings to guess:
 	 * list every type (a scan). Batched, only those stems wait for it.
 	 */
-	if ((rc = cy_types_query(&f->text)) == 0 &&
-	    (rc = cy_request_body(&f->body, f->text.data, o->dataset)) == 0)
-		rc = up_submit(o->up, o->token, f->body.data, f->body.len,
-		    CY_OTHER, o->stats, on_types, f, &f->types_q);
-	if (rc < 0) {
+	if ((rc = want_types(f)) < 0) {
 		*out = NULL;
 		fetch_free(f);
 		return rc;
@@ -840,6 +970,7 @@ fetch_free(struct fetch *f)
 	}
 	free(f->types);
 	free(f->overflow);
+	free(f->cost);
 	free(f->waiting);
 	buf_free(&f->text);
 	buf_free(&f->body);

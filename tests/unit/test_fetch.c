@@ -259,7 +259,7 @@ test_fatal_status(void **state)
 	rig_run(&r);
 	assert_int_equal(r.g.rc, -EACCES);
 	assert_string_equal(r.g.msg,
-	    "neuPrint refused the token: HTTP 401: token refused");
+	    "neuPrint refused access: HTTP 401: token refused");
 	rig_free(&r);
 }
 

@@ -59,7 +59,7 @@ scripted(void *arg, const char *body, size_t len, double now,
 struct seen {
 	int		 calls;
 	enum up_status	 status;
-	int		 server_timeout;
+	int		 timeout;
 	size_t		 nrows;
 	double		 t;
 	char		 error[400];
@@ -77,7 +77,7 @@ record(void *arg, const struct up_result *r)
 	assert_int_equal(in_call, 0);	/* never inside up_submit/up_cancel */
 	s->calls++;
 	s->status = r->status;
-	s->server_timeout = r->server_timeout;
+	s->timeout = r->timeout;
 	s->nrows = r->status == UP_OK ? r->rows->nrows : 0;
 	s->t = s->sim ? sim_now(s->sim) : 0;
 	snprintf(s->error, sizeof(s->error), "%s", r->error ? r->error : "");
@@ -322,7 +322,7 @@ one_final(long status, const char *body, enum up_status want,
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.status, want);
 	assert_string_equal(s.error, error);
-	assert_int_equal(s.server_timeout, timeout);
+	assert_int_equal(s.timeout, timeout);
 	assert_int_equal(st.attempts, 1);
 	rig_free(&r);
 }
@@ -362,6 +362,27 @@ test_bad_body_retried(void **state)
 	rig_free(&r);
 }
 
+/* neuPrintHTTP 1.9.2's texts (api/custom/custom.go, storage/neuprintbolt). */
+#define EXEC19	"failed to execute query: "
+#define TIMEOUT_EXPERIENCED "Timeout experienced. This could be due to " \
+	"database traffic or to non-optimal database queries. If the latter, " \
+	"please consult neuPrint documentation or post a question at " \
+	"https://groups.google.com/forum/#!forum/neuprint to understand " \
+	"other options."
+#define TRANSIENT19 EXEC19 "TransactionExecutionLimit: timeout (exceeded " \
+	"max retry time: 30s) after 4 attempts, last error: Neo4jError: " \
+	"Neo.TransientError.General.MemoryPoolOutOfMemoryError (The " \
+	"allocation of an extra 2.0 MiB would use more than the limit)"
+#define DEADLOCK19 EXEC19 "Neo4jError: " \
+	"Neo.TransientError.Transaction.DeadlockDetected (ForsetiClient...)"
+#define TXTIMEOUT19 EXEC19 "Neo4jError: " \
+	"Neo.ClientError.Transaction.TransactionTimedOut (The transaction has " \
+	"not completed within the specified timeout (db.transaction.timeout).)"
+#define SYNTAX19 EXEC19 "Neo4jError: Neo.ClientError.Statement.SyntaxError " \
+	"(Invalid input 'X')"
+#define POOL17	"Timeout while waiting for connection to any of " \
+	"[[localhost:7687]]: context deadline exceeded"
+
 /* The classifier as a table: every row one decision. */
 static void
 test_classify(void **state)
@@ -372,28 +393,47 @@ test_classify(void **state)
 		enum up_cause	 cause;
 		enum lim_outcome lim;
 		enum up_status	 status;
+		int		 timeout, hold, too_large;
 	} t[] = {
-		{ { 0, HTTP_OK, 200, 0, NULL }, 0, 0, LIM_OK, UP_OK },
-		{ { 0, HTTP_OK, 200, -EBADMSG, "x" }, 1, UP_C_BADBODY, LIM_ERROR, 0 },
-		{ { 0, HTTP_OK, 200, -EPROTO, "x" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 200, -EPROTO, "Timeout" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 400, 0, "bad" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 400, 0, "timed out" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 401, 0, NULL }, 0, 0, LIM_OK, UP_AUTH },
-		{ { 0, HTTP_OK, 403, 0, NULL }, 0, 0, LIM_OK, UP_AUTH },
-		{ { 0, HTTP_OK, 404, 0, NULL }, 0, 0, LIM_OK, UP_NOT_FOUND },
-		{ { 0, HTTP_OK, 418, 0, NULL }, 0, 0, LIM_OK, UP_UNAVAILABLE },
-		{ { 0, HTTP_OK, 429, 0, NULL }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 503, 0, NULL }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 502, 0, NULL }, 1, UP_C_5XX, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 504, 0, NULL }, 1, UP_C_5XX, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 500, 0, NULL }, 1, UP_C_5XX, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0 },
-		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL }, 1, UP_C_CONNECT, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_RESET, 0, 0, NULL }, 1, UP_C_RESET, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL }, 1, UP_C_RESET, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_TLS, 0, 0, NULL }, 0, 0, LIM_ERROR, UP_UNAVAILABLE },
-		{ { -EINVAL, 0, 0, 0, NULL }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE },
+		{ { 0, HTTP_OK, 200, 0, NULL, 1 }, 0, 0, LIM_OK, UP_OK, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EBADMSG, "x", 1 }, 1, UP_C_BADBODY, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "x", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		/* 400: by the database's words */
+		{ { 0, HTTP_OK, 400, 0, "bad", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, SYNTAX19, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TXTIMEOUT19, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "transaction timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, DEADLOCK19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "Neo.TransientError.General.X: y", 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TIMEOUT_EXPERIENCED, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, POOL17, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "timed out waiting for a lock", 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		/* DatasetGateway and the dataset */
+		{ { 0, HTTP_OK, 401, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 403, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 404, 0, NULL, 1 }, 0, 0, LIM_OK, UP_NOT_FOUND, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "auth service unavailable", 1 }, 1, UP_C_AUTHSVC, LIM_ERROR, 0, 0, 0, 0 },
+		/* a front proxy */
+		{ { 0, HTTP_OK, 413, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
+		{ { 0, HTTP_OK, 418, 0, NULL, 1 }, 0, 0, LIM_OK, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { 0, HTTP_OK, 429, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 503, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, NULL, 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "bad gateway", 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 504, 0, NULL, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_OK, 500, 0, NULL, 1 }, 1, UP_C_5XX, LIM_ERROR, 0, 0, 0, 0 },
+		/* transport */
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 1 }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL, 0 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_RESET, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_TLS, 0, 0, NULL, 0 }, 0, 0, LIM_ERROR, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { -EINVAL, 0, 0, 0, NULL, 0 }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE, 0, 0, 0 },
 	};
 	struct up_verdict v;
 	size_t i;
@@ -409,11 +449,17 @@ test_classify(void **state)
 			assert_int_equal(v.cause, t[i].cause);
 		else
 			assert_int_equal(v.status, t[i].status);
+		assert_int_equal(v.timeout, t[i].timeout);
+		assert_int_equal(v.hold, t[i].hold);
+		assert_int_equal(v.too_large, t[i].too_large);
 	}
 	assert_int_equal(up_status_errno(UP_AUTH), -EACCES);
 	assert_int_equal(up_status_errno(UP_NOT_FOUND), -ENOENT);
 	assert_int_equal(up_status_errno(UP_UNAVAILABLE), -EHOSTUNREACH);
-	assert_string_equal(up_status_text(UP_AUTH), "neuPrint refused the token");
+	assert_string_equal(up_status_text(UP_AUTH), "neuPrint refused access");
+	assert_string_equal(up_cause_name(UP_C_TRANSIENT), "transient");
+	assert_string_equal(up_cause_name(UP_C_BUSY), "busy");
+	assert_string_equal(up_cause_name(UP_C_AUTHSVC), "auth");
 }
 
 /* Cancelled queued and in-flight queries never call back. */
