@@ -16,6 +16,9 @@ siteup_opts(const struct cfg_site *site, struct upstream_opts *uo)
 	uo->lim_initial = site->concurrency.initial;
 	uo->lim_max = site->concurrency.max;
 	uo->max_retries = site->max_retries;
+	/* upstream: 0 means its default, < 0 no hold */
+	uo->hold_s = site->server_query_limit_s > 0 ?
+	    (double)site->server_query_limit_s : -1;
 }
 
 int

@@ -33,6 +33,7 @@ struct raw_qp {
 	unsigned	 batch_size, max_candidates_underscores;
 	unsigned	 connect_timeout_s, request_timeout_s, low_speed_time_s;
 	unsigned	 max_retries;
+	unsigned	 max_query_bytes, server_query_limit_s;
 	double		 max_failed_fraction;
 	struct raw_conc	*concurrency;
 };
@@ -76,6 +77,8 @@ static const cyaml_schema_field_t qp_fields[] = {
 	CYAML_FIELD_UINT("request_timeout_s", OPT, struct raw_qp, request_timeout_s),
 	CYAML_FIELD_UINT("low_speed_time_s", OPT, struct raw_qp, low_speed_time_s),
 	CYAML_FIELD_UINT("max_retries", OPT, struct raw_qp, max_retries),
+	CYAML_FIELD_UINT("max_query_bytes", OPT, struct raw_qp, max_query_bytes),
+	CYAML_FIELD_UINT("server_query_limit_s", OPT, struct raw_qp, server_query_limit_s),
 	CYAML_FIELD_FLOAT("max_failed_fraction", OPT, struct raw_qp, max_failed_fraction),
 	CYAML_FIELD_MAPPING_PTR("concurrency", OPTP, struct raw_qp, concurrency, conc_fields),
 	CYAML_FIELD_END
@@ -132,6 +135,8 @@ static const struct known known[] = {
 	{ "quickpaged.request_timeout_s", K_UINT },
 	{ "quickpaged.low_speed_time_s", K_UINT },
 	{ "quickpaged.max_retries", K_UINT },
+	{ "quickpaged.max_query_bytes", K_UINT },
+	{ "quickpaged.server_query_limit_s", K_UINT },
 	{ "quickpaged.max_failed_fraction", K_FLOAT },
 	{ "quickpaged.concurrency", K_MAP },
 	{ "quickpaged.concurrency.min", K_UINT },
@@ -497,6 +502,10 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 	s->low_speed_time_s = pick(w, "quickpaged.low_speed_time_s",
 	    q->low_speed_time_s, 30);
 	s->max_retries = pick(w, "quickpaged.max_retries", q->max_retries, 6);
+	s->max_query_bytes = pick(w, "quickpaged.max_query_bytes",
+	    q->max_query_bytes, 256 * 1024);
+	s->server_query_limit_s = pick(w, "quickpaged.server_query_limit_s",
+	    q->server_query_limit_s, 3600);
 	s->max_failed_fraction = present(w, "quickpaged.max_failed_fraction") ?
 	    q->max_failed_fraction : 0.01;
 	s->concurrency.min = pick(w, "quickpaged.concurrency.min", c->min, 1);
@@ -514,6 +523,12 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 		return fail_key(w, s->connect_timeout_s < 1 ?
 		    "quickpaged.connect_timeout_s" :
 		    "quickpaged.request_timeout_s", "must be at least 1 second");
+	if (s->max_query_bytes < 4096 || s->max_query_bytes > 64 * 1024 * 1024)
+		return fail_key(w, "quickpaged.max_query_bytes",
+		    "must be 4096..67108864");
+	if (s->server_query_limit_s > 7 * 86400)
+		return fail_key(w, "quickpaged.server_query_limit_s",
+		    "must be 0..604800 (seconds)");
 	if (!(s->max_failed_fraction >= 0 && s->max_failed_fraction <= 1))
 		return fail_key(w, "quickpaged.max_failed_fraction",
 		    "must be between 0 and 1");

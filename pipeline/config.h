@@ -29,6 +29,9 @@ struct cfg_site {
 	unsigned	 request_timeout_s;	/* whole request, default 120 */
 	unsigned	 low_speed_time_s;	/* abort below 1 byte/s for this long, default 30 */
 	unsigned	 max_retries;		/* per request, default 6 */
+	unsigned	 max_query_bytes;	/* request body cap, default 256 KiB */
+	/* how long the server may run a query we gave up on (0: it stops it) */
+	unsigned	 server_query_limit_s;	/* default 3600 */
 	double		 max_failed_fraction;	/* job fails past this, default 0.01 */
 };
 

@@ -33,6 +33,12 @@ cy_quote(struct buf *b, const char *s)
 		case '\t': esc = "\\t"; break;
 		case '\b': esc = "\\b"; break;
 		case '\f': esc = "\\f"; break;
+		/*
+		 * neuPrintHTTP 1.9 rewrites ":Neuron", ":Meta", ... into
+		 * dataset labels by plain text replacement, string literals
+		 * included: no ':' may reach it inside one.
+		 */
+		case ':': esc = "\\u003A"; break;
 		default:
 			if (*p < 0x20) {
 				snprintf(u, sizeof(u), "\\u%04X", *p);
@@ -226,11 +232,20 @@ not_json(struct cy_result *res, const char *body, size_t len,
 	    "of %zu): %s", at, len, snip);
 }
 
-/* {"error": "..."}: the server's own words, cut to errlen. */
+/*
+ * {"error": "..."} (neuPrint) or {"message": "..."} (DatasetGateway, with
+ * "tos_url" when the terms of service are not accepted): the server's own
+ * words, cut to errlen.
+ */
 static int
 server_error(struct cy_result *res, const cJSON *e, char *err, size_t errlen)
 {
-	if (cJSON_IsString(e))
+	const cJSON *tos = cJSON_GetObjectItemCaseSensitive(res->root, "tos_url");
+
+	if (cJSON_IsString(e) && cJSON_IsString(tos))
+		snprintf(err, errlen, "%s: accept the terms of service at %s",
+		    e->valuestring, tos->valuestring);
+	else if (cJSON_IsString(e))
 		snprintf(err, errlen, "%s", e->valuestring);
 	else
 		snprintf(err, errlen, "server error without a message");
@@ -287,6 +302,9 @@ cy_parse(const char *body, size_t len, struct cy_result *res, char *err,
 	if (!cJSON_IsObject(res->root))
 		return bad(res, err, errlen, "answer is JSON but not an object");
 	if ((e = cJSON_GetObjectItemCaseSensitive(res->root, "error")) != NULL)
+		return server_error(res, e, err, errlen);
+	if (cJSON_GetObjectItemCaseSensitive(res->root, "columns") == NULL &&
+	    (e = cJSON_GetObjectItemCaseSensitive(res->root, "message")) != NULL)
 		return server_error(res, e, err, errlen);
 	res->columns = cJSON_GetObjectItemCaseSensitive(res->root, "columns");
 	res->data = cJSON_GetObjectItemCaseSensitive(res->root, "data");

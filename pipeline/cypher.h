@@ -12,7 +12,7 @@
 
 #include "buf.h"
 
-/* Append S as a single-quoted Cypher string literal. */
+/* Append S as a single-quoted Cypher string literal (':' as \u003A). */
 void	 cy_quote(struct buf *b, const char *s);
 
 /*
@@ -54,8 +54,9 @@ struct cy_result {
 
 /*
  * Parse an HTTP body. Returns 0; -EBADMSG when it is not a neuPrint answer
- * (message says what is wrong); -EPROTO when it is {"error": ...} (message
- * is the server's text, cut to errlen).
+ * (message says what is wrong); -EPROTO when it is {"error": ...} or
+ * DatasetGateway's {"message": ...} (message is the server's text, with
+ * the terms-of-service URL when there is one, cut to errlen).
  */
 int	 cy_parse(const char *body, size_t len, struct cy_result *res,
 	    char *err, size_t errlen);

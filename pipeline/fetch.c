@@ -34,6 +34,7 @@ struct batch {
 	int		 pending;
 	double		 neurons;	/* counted by CELLS (or per-type) rows */
 	enum up_status	 fail;		/* UP_OK while nothing failed */
+	int		 too_large;	/* the failure was a 413 */
 	char		*error;
 };
 
@@ -57,7 +58,10 @@ struct fetch {
 	size_t		 ntypes;
 	struct up_query	*types_q;
 	int		 need_types;	/* nothing goes before the type list */
+	int		 have_types;	/* the type list is in */
 	unsigned char	*overflow;	/* per stem: too many spellings to guess */
+	size_t		*cost;		/* per stem: body bytes of its spellings */
+	size_t		 fixed;		/* body bytes of a ROIS query with none */
 	size_t		*waiting;	/* overflow stems, batched once types are in */
 	size_t		 nwaiting;
 	int		 finished;	/* on_done ran, or fetch_free began */
@@ -67,6 +71,9 @@ struct fetch {
 };
 
 static void	pump(struct fetch *);
+static int	want_types(struct fetch *);
+
+#define DEFAULT_MAX_QUERY	(256 * 1024)
 
 static void
 batch_free(struct batch *b)
@@ -400,8 +407,29 @@ note_failure(struct batch *b, enum up_status s, const char *error)
 	if (b->fail != UP_OK)
 		return;		/* keep the first reason */
 	b->fail = s;
+	b->too_large = 0;
 	free(b->error);
 	b->error = xstrdup(error ? error : "query failed");
+}
+
+/*
+ * A stem whose spellings alone made a body a proxy refused: ask for its
+ * real types instead, as for a stem with too many underscores.
+ */
+static void
+reroute(struct fetch *f, size_t stem)
+{
+	struct batch *b;
+
+	f->overflow[stem] = 1;
+	if (!f->have_types) {
+		f->waiting[f->nwaiting++] = stem;
+		if (f->types_q == NULL && want_types(f) < 0)
+			fail_job(f, -EILSEQ, "the dataset name is not valid UTF-8");
+		return;
+	}
+	b = batch_new(f, &stem, 1);	/* the macro reads its argument twice */
+	TAILQ_INSERT_HEAD(&f->todo, b, entry);
 }
 
 /* Split a rejected batch in halves, or give a single stem its error. */
@@ -412,6 +440,11 @@ split(struct batch *b)
 	struct batch *lo, *hi;
 	size_t h = b->n / 2;
 
+	if (b->n == 1 && b->too_large && !f->overflow[b->stems[0]] &&
+	    f->o.strategy == FETCH_BATCHED) {
+		reroute(f, b->stems[0]);
+		return;
+	}
 	if (b->n == 1) {
 		hand_on(b);
 		return;
@@ -479,8 +512,11 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 		if (b->fail == UP_OK && take(b, r->rows, msg, sizeof(msg)) < 0)
 			note_failure(b, UP_QUERY_ERROR, msg[0] ? msg :
 			    "answer lacks the expected columns");
-	} else
+	} else {
 		note_failure(b, r->status, r->error);
+		if (r->too_large && b->fail == r->status)
+			b->too_large = 1;
+	}
 	neurons = b->neurons;
 	if (b->pending == 0)
 		batch_done(b);
@@ -574,7 +610,7 @@ next_batch(struct fetch *f)
 {
 	const struct scan_result *s = f->o.scan;
 	struct batch *b;
-	size_t n, *idx, i;
+	size_t n, *idx, i, used;
 
 	if ((b = TAILQ_FIRST(&f->todo)) != NULL) {
 		TAILQ_REMOVE(&f->todo, b, entry);
@@ -584,11 +620,19 @@ next_batch(struct fetch *f)
 		return NULL;
 	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
 	idx = xreallocarray(NULL, n, sizeof(*idx));
-	/* Overflow stems wait for the type list; the rest go now. */
-	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++)
-		if (!f->overflow[f->next_stem] || f->o.strategy == FETCH_PER_TYPE)
-			idx[i++] = f->next_stem;
-	/* I is 0 only when every stem left was an overflow stem. */
+	/*
+	 * Overflow stems wait for the type list; the rest go now, as many as
+	 * fit in max_query_bytes (overflow stems are those that fit in none).
+	 */
+	used = f->fixed;
+	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++) {
+		if (f->overflow[f->next_stem] && f->o.strategy != FETCH_PER_TYPE)
+			continue;
+		if (i > 0 && used + f->cost[f->next_stem] > f->o.max_query_bytes)
+			break;
+		used += f->cost[f->next_stem];
+		idx[i++] = f->next_stem;
+	}
 	b = i ? batch_new(f, idx, i) : NULL;
 	free(idx);
 	return b;
@@ -646,13 +690,15 @@ take_types(struct fetch *f, const struct cy_result *r)
 static void
 queue_waiting(struct fetch *f)
 {
+	struct batch *b;
 	size_t i, n;
 
 	for (i = 0; i < f->nwaiting; i += n) {
 		n = f->nwaiting - i < f->o.batch_size ? f->nwaiting - i :
 		    f->o.batch_size;
-		TAILQ_INSERT_TAIL(&f->todo, batch_new(f, f->waiting + i, n),
-		    entry);
+		/* Not inside TAILQ_INSERT_TAIL: it reads its argument twice. */
+		b = batch_new(f, f->waiting + i, n);
+		TAILQ_INSERT_TAIL(&f->todo, b, entry);
 	}
 	f->nwaiting = 0;
 }
@@ -678,6 +724,7 @@ on_types(void *arg, const struct up_result *r)
 		return 0;
 	}
 	f->need_types = 0;
+	f->have_types = 1;
 	queue_waiting(f);
 	pump(f);
 	return 0;
@@ -691,6 +738,88 @@ count_underscores(const char *s)
 	for (; *s; s++)
 		n += *s == '_';
 	return n;
+}
+
+/*
+ * Bytes one spelling of STEM adds to a request body: cy_quote's literal,
+ * then JSON-escaped, and ", ". Every spelling ('_', '/' or ' ' for each
+ * '_') has the same length.
+ */
+static size_t
+spelling_bytes(const char *stem)
+{
+	const unsigned char *p;
+	size_t n = 2 + 2;
+
+	for (p = (const unsigned char *)stem; *p; p++) {
+		if (*p == '\\')
+			n += 4;			/* \\ -> \\\\ */
+		else if (*p == '\'' || *p == '\n' || *p == '\r' ||
+		    *p == '\t' || *p == '\b' || *p == '\f')
+			n += 3;			/* \' -> \\' */
+		else if (*p < 0x20 || *p == ':')
+			n += 7;			/* \u003A -> \\u003A */
+		else if (*p == '"')
+			n += 2;
+		else
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Per stem, what its spellings add to a CELLS or ROIS body, and the ROIS
+ * body with none (the larger of the two). A stem that cannot fit with
+ * the fixed part is resolved from the type list.
+ */
+static int
+size_stems(struct fetch *f, const char *dataset)
+{
+	const struct scan_result *s = f->o.scan;
+	const char **prim;
+	size_t i, k, np = roi_nprimary(f->o.meta), c;
+	int u, rc;
+
+	prim = xcalloc(np ? np : 1, sizeof(*prim));
+	for (i = 0; i < np; i++)
+		prim[i] = roi_primary_name(f->o.meta, i);
+	buf_reset(&f->text);
+	buf_reset(&f->body);
+	cy_rois_query(&f->text, NULL, 0, prim, np);
+	free(prim);
+	if ((rc = cy_request_body(&f->body, f->text.data, dataset)) < 0)
+		return rc;
+	f->fixed = f->body.len;
+	for (i = 0; i < s->nstems; i++) {
+		u = count_underscores(s->stems[i].stem);
+		if (u > (int)f->o.max_underscores)
+			continue;	/* overflow already */
+		c = spelling_bytes(s->stems[i].stem);
+		for (k = 0; k < (size_t)u; k++)
+			c *= 3;
+		f->cost[i] = c;
+		if (f->fixed + c > f->o.max_query_bytes && !f->overflow[i]) {
+			f->overflow[i] = 1;
+			f->waiting[f->nwaiting++] = i;
+		}
+	}
+	return 0;
+}
+
+/* Ask for every type name (a scan), once. */
+static int
+want_types(struct fetch *f)
+{
+	int rc;
+
+	buf_reset(&f->text);
+	buf_reset(&f->body);
+	cy_types_query(&f->text);
+	if ((rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) < 0)
+		return rc;
+	up_submit(f->o.up, f->o.token, f->body.data, f->body.len, CY_OTHER,
+	    f->o.stats, on_types, f, &f->types_q);
+	return 0;
 }
 
 int
@@ -708,6 +837,8 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->o = *o;
 	if (f->o.batch_size == 0)
 		f->o.batch_size = 200;
+	if (f->o.max_query_bytes == 0)
+		f->o.max_query_bytes = DEFAULT_MAX_QUERY;
 	f->on_batch = on_batch;
 	f->on_done = on_done;
 	f->arg = arg;
@@ -718,12 +849,18 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->overflow = xcalloc(o->scan->nstems ? o->scan->nstems : 1, 1);
 	f->waiting = xcalloc(o->scan->nstems ? o->scan->nstems : 1,
 	    sizeof(*f->waiting));
+	f->cost = xcalloc(o->scan->nstems ? o->scan->nstems : 1,
+	    sizeof(*f->cost));
 	for (i = 0; i < o->scan->nstems && !f->need_types; i++)
 		if (count_underscores(o->scan->stems[i].stem) >
 		    (int)o->max_underscores) {
 			f->overflow[i] = 1;
 			f->waiting[f->nwaiting++] = i;
 		}
+	if (!f->need_types && (rc = size_stems(f, o->dataset)) < 0) {
+		fetch_free(f);
+		return rc;
+	}
 	*out = f;
 	if (!f->need_types && f->nwaiting == 0) {
 		pump(f);
@@ -733,14 +870,11 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	 * QuickPage's way, or a few stems with too many spellings to guess:
 	 * list every type (a scan). Batched, only those stems wait for it.
 	 */
-	cy_types_query(&f->text);
-	if ((rc = cy_request_body(&f->body, f->text.data, o->dataset)) < 0) {
+	if ((rc = want_types(f)) < 0) {
 		*out = NULL;
 		fetch_free(f);
 		return rc;
 	}
-	up_submit(o->up, o->token, f->body.data, f->body.len, CY_OTHER,
-	    o->stats, on_types, f, &f->types_q);
 	pump(f);
 	return 0;
 }
@@ -773,6 +907,7 @@ fetch_free(struct fetch *f)
 	}
 	free(f->types);
 	free(f->overflow);
+	free(f->cost);
 	free(f->waiting);
 	buf_free(&f->text);
 	buf_free(&f->body);

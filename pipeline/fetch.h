@@ -4,8 +4,11 @@
  * rows into per-type accumulators. A batch whose rows are all in is handed
  * on at once (the ROI stage); the number of batches out at a time follows
  * the upstream's concurrency limit, so memory follows the window, not the
- * dataset. A batch the server rejects is split in halves down to single
- * stems; a single stem that still fails is handed on with its error.
+ * dataset. Batches are cut so that no request body passes
+ * max_query_bytes. A batch the server rejects (bad Cypher, a time-out, 413)
+ * is split in halves down to single stems; a single stem that still fails
+ * is handed on with its error, except that one whose spellings make a body
+ * too big (the cap, or a proxy's 413) is resolved from the type list.
  */
 #ifndef QP_FETCH_H
 #define QP_FETCH_H
@@ -27,6 +30,7 @@ struct fetch_opts {
 	const struct roi_meta	*meta;
 	unsigned		 batch_size;	/* stems per batch */
 	unsigned		 max_underscores;
+	size_t			 max_query_bytes;	/* per request body; 0: 256 KiB */
 	enum fetch_strategy	 strategy;
 	struct up_stats		*stats;		/* charged with every query */
 };

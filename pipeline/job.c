@@ -323,13 +323,14 @@ start_fetch(struct job *j)
 	fo.meta = j->meta;
 	fo.batch_size = j->o.site->batch_size;
 	fo.max_underscores = j->o.site->max_candidates_underscores;
+	fo.max_query_bytes = j->o.site->max_query_bytes;
 	fo.strategy = j->o.strategy;
 	fo.stats = &j->s.q;
 	if ((rc = fetch_start(&fo, on_batch, on_fetch_done, j, &j->fetch)) < 0)
 		end(j, rc, "cannot start the fetch stage");
 }
 
-/* META row: primaryRois (list), roiHierarchy (JSON text), uuid. */
+/* META row: primaryRois (list), roiHierarchy (JSON text), uuid, lastDatabaseEdit. */
 static int
 take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 {
@@ -337,7 +338,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	int cu = cy_column(r, "uuid");
 	const cJSON *row, *list, *e;
 	const char **prim;
-	const char *uuid;
+	const char *uuid, *edit;
 	size_t n = 0;
 	int rc;
 
@@ -361,9 +362,14 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	rc = roi_meta_new(prim, n, cy_str(row, ch) ? cy_str(row, ch) : "{}",
 	    &j->meta, err, errlen);
 	free(prim);
+	/*
+	 * uuid stays when only annotations (types, NT) change; lastDatabaseEdit
+	 * moves then too, so the version is both (docs/output.md).
+	 */
+	edit = cy_str(row, cy_column(r, "lastDatabaseEdit"));
 	if ((uuid = cy_str(row, cu)) != NULL)
 		snprintf(j->s.dataset_version, sizeof(j->s.dataset_version),
-		    "%s", uuid);
+		    "%s%s%s", uuid, edit ? "@" : "", edit ? edit : "");
 	return rc;
 }
 
@@ -594,6 +600,8 @@ job_summary_json(const struct job *j)
 		cJSON_AddNumberToObject(st, up_cause_name(i),
 		    (double)s->q.retries[i]);
 	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
+	cJSON_AddNumberToObject(o, "timeouts", (double)s->q.timeouts);
+	cJSON_AddNumberToObject(o, "held", (double)s->q.held);
 	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
 	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
 	st = cJSON_AddObjectToObject(o, "stage_s");

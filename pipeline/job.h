@@ -59,7 +59,9 @@ size_t	 job_failures(const struct job *j, const char *const **out);
 const char *job_stage_name(enum job_stage s);
 /*
  * The summary as a JSON object (caller frees with cJSON_Delete): counts,
- * queries, retries by cause, splits, seconds per stage, failures, the
+ * queries, retries by cause, splits, time-outs (attempts abandoned
+ * unanswered), held (queries that waited for an identical one to be
+ * surely over), seconds per stage, failures, the
  * limit of the job's server over the job's lifetime ([[s, limit], ...]).
  */
 struct cJSON *job_summary_json(const struct job *j);

@@ -39,11 +39,23 @@ struct up_query {
 	void		*req;		/* the transport's, while FLYING */
 	unsigned	 attempt;	/* attempts made so far */
 	double		 not_before;	/* clock seconds; retry backoff */
+	double		 sent_at;	/* clock seconds; the last attempt */
+	int		 held;		/* waited for an identical query once */
 	enum up_status	 status;	/* DONE: the outcome to deliver */
 	char		 error[300];	/* the last attempt's failure */
 };
 
 TAILQ_HEAD(up_queue, up_query);
+
+/* A body the server may still be running after we gave up on it. */
+struct hold {
+	TAILQ_ENTRY(hold) entry;
+	char		*body;
+	size_t		 len;
+	double		 until;		/* clock seconds */
+};
+
+TAILQ_HEAD(hold_list, hold);
 
 struct upstream {
 	struct clk	 clk;
@@ -55,6 +67,7 @@ struct upstream {
 	struct up_queue	 waiting;	/* FIFO, oldest first */
 	struct up_queue	 flying;
 	struct up_queue	 done;		/* outcomes waiting for the loop */
+	struct hold_list holds;		/* abandoned bodies, oldest first */
 	void		*timer;		/* wakes the queue after a pause or backoff */
 	void		*defer;		/* runs the done list's callbacks */
 	double		 born;		/* clock when made: lim_trace's zero */
@@ -126,6 +139,8 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 		u->o.backoff_base_s = 0.25;
 	if (u->o.backoff_max_s <= 0)
 		u->o.backoff_max_s = 8;
+	if (u->o.hold_s == 0)
+		u->o.hold_s = 3600;
 	if (o->clock)
 		u->clk = *o->clock;
 	else
@@ -133,6 +148,7 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 	TAILQ_INIT(&u->waiting);
 	TAILQ_INIT(&u->flying);
 	TAILQ_INIT(&u->done);
+	TAILQ_INIT(&u->holds);
 	u->rng = (o->seed ? o->seed : uv_hrtime()) | 1;
 	u->url = xasprintf("%s%s", o->server ? o->server : "", CUSTOM_PATH);
 	if (o->transport)
@@ -174,6 +190,49 @@ query_free(struct up_query *q)
 	free(q);
 }
 
+static void
+hold_free(struct upstream *u, struct hold *h)
+{
+	TAILQ_REMOVE(&u->holds, h, entry);
+	free(h->body);
+	free(h);
+}
+
+/* Keep Q's body back until the copy we gave up on may have ended. */
+static void
+hold_add(struct up_query *q)
+{
+	struct upstream *u = q->u;
+	struct hold *h;
+
+	if (u->o.hold_s < 0)
+		return;
+	h = xcalloc(1, sizeof(*h));
+	h->body = xmalloc(q->len + 1);
+	memcpy(h->body, q->body, q->len + 1);
+	h->len = q->len;
+	h->until = q->sent_at + u->o.hold_s;
+	TAILQ_INSERT_TAIL(&u->holds, h, entry);
+}
+
+/* When Q's body may go (NOW when no copy of it may be running). */
+static double
+hold_until(struct upstream *u, const struct up_query *q, double now)
+{
+	struct hold *h, *next;
+	double until = now;
+
+	for (h = TAILQ_FIRST(&u->holds); h != NULL; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->until <= now)
+			hold_free(u, h);
+		else if (h->len == q->len && memcmp(h->body, q->body,
+		    q->len) == 0 && h->until > until)
+			until = h->until;
+	}
+	return until;
+}
+
 void
 upstream_free(struct upstream *u)
 {
@@ -188,6 +247,8 @@ upstream_free(struct upstream *u)
 		up_cancel(q);
 	while ((q = TAILQ_FIRST(&u->done)) != NULL)
 		up_cancel(q);
+	while (!TAILQ_EMPTY(&u->holds))
+		hold_free(u, TAILQ_FIRST(&u->holds));
 	clk_timer_free(&u->clk, u->timer);
 	clk_timer_free(&u->clk, u->defer);
 	if (u->http)
@@ -252,20 +313,89 @@ up_cancel(struct up_query *q)
 
 /* ---- what an answer means ---- */
 
-static int
-is_query_timeout(const char *msg)
+/*
+ * A database error's text (docs/queries.md, "Errors"). neuPrintHTTP 1.9
+ * answers every one with 400 "failed to execute query: Neo4jError: <code>
+ * (<message>)", except that any text holding "Timeout" is replaced by a
+ * fixed "Timeout experienced. ..." (storage/neuprintbolt/neuprintbolt.go).
+ */
+enum db_error { DB_QUERY, DB_TRANSIENT, DB_BUSY, DB_TIMEOUT };
+
+static enum db_error
+db_error(const char *msg)
 {
-	return msg && (strstr(msg, "timed out") || strstr(msg, "Timeout") ||
-	    strstr(msg, "timeout"));
+	if (msg == NULL)
+		return DB_QUERY;
+	/*
+	 * Busy before transient: the driver's connection-pool wait, a lock
+	 * wait, a read deadline. None is Neo4j's transaction time-out (its
+	 * text has "TimedOut" and "timeout", never "Timeout"), so the query
+	 * is not running: resend it.
+	 */
+	if (strstr(msg, "Timeout experienced") ||
+	    strstr(msg, "waiting for connection") ||
+	    strstr(msg, "connection pool") || strstr(msg, "timed out waiting"))
+		return DB_BUSY;
+	/* Neo4j's own class for "try again"; the driver already did for 30 s. */
+	if (strstr(msg, "TransientError") || strstr(msg, "DeadlockDetected") ||
+	    strstr(msg, "deadlock"))
+		return DB_TRANSIENT;
+	if (strstr(msg, "TimedOut") || strstr(msg, "timed out") ||
+	    strstr(msg, "timeout") || strstr(msg, "Timeout"))
+		return DB_TIMEOUT;
+	return DB_QUERY;
+}
+
+/* 400, or 200 with {"error": ...}: what the database said. */
+static void
+classify_db(const char *msg, struct up_verdict *v)
+{
+	switch (db_error(msg)) {
+	case DB_BUSY:
+	case DB_TRANSIENT:
+		v->retry = 1;
+		v->cause = db_error(msg) == DB_BUSY ? UP_C_BUSY : UP_C_TRANSIENT;
+		v->lim = LIM_OVERLOAD;
+		break;
+	case DB_TIMEOUT:
+		/* Neo4j ended the transaction itself: split, nothing to hold. */
+		v->status = UP_QUERY_ERROR;
+		v->timeout = 1;
+		v->lim = LIM_TIMEOUT;
+		break;
+	default:
+		v->status = UP_QUERY_ERROR;
+		break;
+	}
+}
+
+/* An attempt given up on unanswered: the server may still be running it. */
+static void
+abandoned(struct up_verdict *v)
+{
+	v->retry = 0;
+	v->status = UP_QUERY_ERROR;
+	v->timeout = 1;
+	v->hold = 1;
+	v->lim = LIM_TIMEOUT;
 }
 
 static void
-classify_transport(enum http_fail fail, struct up_verdict *v)
+classify_transport(const struct up_attempt *a, struct up_verdict *v)
 {
 	v->retry = 1;
 	v->lim = LIM_ERROR;
-	switch (fail) {
+	switch (a->fail) {
 	case HTTP_ERR_TIMEOUT:
+		/*
+		 * neuPrintHTTP collects every row before it writes a byte, so
+		 * an answer that had begun is a slow or stalled transfer of a
+		 * finished query: resend. One that had not may still run.
+		 */
+		if (!a->started) {
+			abandoned(v);
+			break;
+		}
 		v->cause = UP_C_TIMEOUT;
 		v->lim = LIM_TIMEOUT;
 		break;
@@ -285,9 +415,11 @@ classify_transport(enum http_fail fail, struct up_verdict *v)
 
 /*
  * A non-200 status and the server's message. neuPrint's own answers are
- * 400 (any database error: bad Cypher, its query time-out), 401/403 (the
- * token), 404 (the dataset); 429 and 5xx come from a front proxy or an
- * overloaded server. Issue 13 will tell transient 400s apart here by MSG.
+ * 400 (any database error), 401/403 (the token, the dataset's access or
+ * terms of service; DatasetGateway checks access before the dataset
+ * exists, so an unknown dataset is 403 too), 404 (the dataset, 1.7), 502
+ * (the auth service is down); 413, 429 and other 5xx come from a front
+ * proxy or an overloaded server.
  */
 static void
 classify_status(long status, const char *msg, struct up_verdict *v)
@@ -296,11 +428,7 @@ classify_status(long status, const char *msg, struct up_verdict *v)
 	v->retry = 0;
 	switch (status) {
 	case 400:
-		v->status = UP_QUERY_ERROR;
-		if (is_query_timeout(msg)) {
-			v->server_timeout = 1;
-			v->lim = LIM_TIMEOUT;
-		}
+		classify_db(msg, v);
 		break;
 	case 401:
 	case 403:
@@ -309,6 +437,11 @@ classify_status(long status, const char *msg, struct up_verdict *v)
 	case 404:
 		v->status = UP_NOT_FOUND;
 		break;
+	case 413:
+		/* A proxy refused the body unread: a half may pass. */
+		v->status = UP_QUERY_ERROR;
+		v->too_large = 1;
+		break;
 	case 429:
 	case 503:
 		v->retry = 1;
@@ -316,10 +449,19 @@ classify_status(long status, const char *msg, struct up_verdict *v)
 		v->lim = LIM_OVERLOAD;
 		break;
 	case 502:
-	case 504:
 		v->retry = 1;
-		v->cause = UP_C_5XX;
-		v->lim = LIM_OVERLOAD;
+		if (msg && strstr(msg, "auth service")) {
+			/* DatasetGateway is down, not neuPrint: no load signal. */
+			v->cause = UP_C_AUTHSVC;
+			v->lim = LIM_ERROR;
+		} else {
+			v->cause = UP_C_5XX;
+			v->lim = LIM_OVERLOAD;
+		}
+		break;
+	case 504:
+		/* The proxy stopped waiting; neuPrint did not stop the query. */
+		abandoned(v);
 		break;
 	default:
 		if (status >= 500) {
@@ -341,7 +483,7 @@ up_classify(const struct up_attempt *a, struct up_verdict *v)
 		v->lim = LIM_DROPPED;
 		v->status = UP_UNAVAILABLE;
 	} else if (a->fail != HTTP_OK)
-		classify_transport(a->fail, v);
+		classify_transport(a, v);
 	else if (a->status != 200)
 		classify_status(a->status, a->message, v);
 	else if (a->body_rc == -EBADMSG) {
@@ -351,11 +493,8 @@ up_classify(const struct up_attempt *a, struct up_verdict *v)
 		v->lim = LIM_ERROR;
 	} else if (a->body_rc < 0) {
 		/* 200 with {"error": ...}: the server refused the query. */
-		v->status = UP_QUERY_ERROR;
-		if (is_query_timeout(a->message)) {
-			v->server_timeout = 1;
-			v->lim = LIM_TIMEOUT;
-		}
+		v->lim = LIM_OK;
+		classify_db(a->message, v);
 	} else
 		v->status = UP_OK;
 }
@@ -369,7 +508,7 @@ up_status_text(enum up_status s)
 	case UP_QUERY_ERROR:
 		return "neuPrint rejected the query";
 	case UP_AUTH:
-		return "neuPrint refused the token";
+		return "neuPrint refused access";
 	case UP_NOT_FOUND:
 		return "neuPrint does not know the dataset";
 	default:
@@ -399,7 +538,7 @@ up_status_errno(enum up_status s)
 /* Run Q's callback and free Q; what the callback returns is the answer's work. */
 static double
 complete(struct up_query *q, enum up_status s, struct cy_result *rows,
-    int server_timeout, const char *error)
+    const struct up_verdict *v, const char *error)
 {
 	double work;
 
@@ -407,7 +546,8 @@ complete(struct up_query *q, enum up_status s, struct cy_result *rows,
 		q->st->failed++;
 	q->state = Q_IN_CB;
 	work = q->cb(q->arg, &(struct up_result){ .status = s, .rows = rows,
-	    .server_timeout = server_timeout, .error = error });
+	    .timeout = v ? v->timeout : 0, .too_large = v ? v->too_large : 0,
+	    .error = error });
 	query_free(q);
 	return work;
 }
@@ -433,7 +573,7 @@ run_done(void *arg)
 	/* A callback may cancel others on the list: take one at a time. */
 	while ((q = TAILQ_FIRST(&u->done)) != NULL) {
 		TAILQ_REMOVE(&u->done, q, entry);
-		complete(q, q->status, NULL, 0, q->error);
+		complete(q, q->status, NULL, NULL, q->error);
 	}
 }
 
@@ -481,12 +621,13 @@ http_done(void *arg, const struct http_response *r)
 	struct up_verdict v;
 	struct lim_answer ans = { .rtt_s = r->elapsed_s, .kind = q->kind };
 	struct cy_result res;
-	char msg[200] = "";
+	char msg[256] = "";
 
 	q->req = NULL;
 	TAILQ_REMOVE(&u->flying, q, entry);
 	if (q->st)
 		q->st->bytes_in += r->len;
+	at.started = r->ttfb_s > 0;
 	if (r->fail != HTTP_OK)
 		snprintf(q->error, sizeof(q->error), "%s",
 		    r->error ? r->error : "transport failure");
@@ -507,7 +648,7 @@ http_done(void *arg, const struct http_response *r)
 	up_classify(&at, &v);
 	if (v.status == UP_OK && !v.retry) {
 		/* Only the caller can say what the answer covered. */
-		ans.work = complete(q, UP_OK, &res, 0, NULL);
+		ans.work = complete(q, UP_OK, &res, NULL, NULL);
 		cy_result_free(&res);
 		lim_release(u->lim, v.lim, &ans, now_s(u));
 		dispatch(u);
@@ -516,16 +657,27 @@ http_done(void *arg, const struct http_response *r)
 	lim_release(u->lim, v.lim, &ans, now_s(u));
 	if (r->retry_after_s > 0 && v.lim == LIM_OVERLOAD)
 		lim_pause(u->lim, r->retry_after_s, now_s(u));
+	if (v.hold) {
+		size_t n = strlen(q->error);
+
+		if (q->st)
+			q->st->timeouts++;
+		hold_add(q);
+		snprintf(q->error + n, sizeof(q->error) - n, " (abandoned "
+		    "unanswered: the server may still be running it)");
+	}
 	if (v.retry && q->attempt <= u->o.max_retries)
 		schedule_retry(q, v.cause, r->retry_after_s);
 	else if (v.retry) {
-		char why[sizeof(q->error) + 40];
+		char why[sizeof(q->error) + 120];
 
-		snprintf(why, sizeof(why), "gave up after %u attempts: %s",
-		    q->attempt, q->error);
-		complete(q, UP_UNAVAILABLE, NULL, 0, why);
+		snprintf(why, sizeof(why), "%sgave up after %u attempts: %s",
+		    v.cause == UP_C_AUTHSVC ? "the authentication service "
+		    "(DatasetGateway) is unavailable: " : "", q->attempt,
+		    q->error);
+		complete(q, UP_UNAVAILABLE, NULL, NULL, why);
 	} else
-		complete(q, v.status, NULL, v.server_timeout, q->error);
+		complete(q, v.status, NULL, &v, q->error);
 	dispatch(u);
 }
 
@@ -537,6 +689,7 @@ send_query(struct up_query *q)
 	int rc;
 
 	q->attempt++;
+	q->sent_at = now_s(u);
 	rc = u->tr.post(u->tr.ctx, u->url, q->token, q->body, q->len,
 	    http_done, q, &q->req);
 	if (rc < 0) {
@@ -582,7 +735,7 @@ dispatch(struct upstream *u)
 {
 	struct up_query *q, *next;
 	struct up_verdict v;
-	double now;
+	double now, until;
 	int rc;
 
 	if (u->dispatching || u->closing)
@@ -593,6 +746,15 @@ dispatch(struct upstream *u)
 		next = TAILQ_NEXT(q, entry);
 		if (q->not_before > now)
 			continue;
+		if (!TAILQ_EMPTY(&u->holds) &&
+		    (until = hold_until(u, q, now)) > now) {
+			/* Never two copies of one query on the server. */
+			if (!q->held && q->st)
+				q->st->held++;
+			q->held = 1;
+			q->not_before = until;
+			continue;
+		}
 		if (!lim_acquire(u->lim, now))
 			break;
 		TAILQ_REMOVE(&u->waiting, q, entry);
@@ -612,6 +774,7 @@ up_cause_name(enum up_cause c)
 {
 	static const char *const names[UP_NCAUSES] = {
 		"overload", "5xx", "reset", "timeout", "badbody", "connect",
+		"transient", "busy", "auth",
 	};
 	return c < UP_NCAUSES ? names[c] : "?";
 }

@@ -3,9 +3,12 @@
  * (by default the HTTP client: its connection pool) and the concurrency
  * limiter, and queues the queries of every job that talks to the server
  * until the limiter gives them a slot. Failed attempts that may succeed
- * later (429, 5xx, resets, time-outs, bad bodies) are retried with
- * exponential backoff and jitter; all our queries are reads, so a retry is
- * always safe. up_classify is the one place that decides what an answer's
+ * later (429, 5xx, resets, bad bodies, neuPrint's transient 400s) are
+ * retried with exponential backoff and jitter; all our queries are reads.
+ * An attempt given up on unanswered (our time-out, a proxy's 504) is not:
+ * the server may still be running it, so it ends as a time-out for the
+ * caller to split, and no identical body is sent again until hold_s after
+ * it went. up_classify is the one place that decides what an answer's
  * status, message or transport failure means.
  */
 #ifndef QP_UPSTREAM_H
@@ -48,6 +51,13 @@ struct upstream_opts {
 	unsigned	 max_retries;		/* attempts after the first */
 	double		 backoff_base_s;	/* first retry delay, default 0.25 */
 	double		 backoff_max_s;		/* default 8 */
+	/*
+	 * How long the server may go on running a query whose answer we gave
+	 * up on (our time-out, a proxy's 504): neuPrintHTTP sets no time-out
+	 * of its own, so Neo4j's transaction limit bounds it. No identical
+	 * query is sent again before that. 0: 3600; < 0: no hold.
+	 */
+	double		 hold_s;
 	/* NULL: an http client of its own (the fields above configure it). */
 	const struct up_transport *transport;
 	/* NULL: the loop's clock (clk_uv). */
@@ -63,6 +73,9 @@ enum up_cause {
 	UP_C_TIMEOUT,		/* our time-out */
 	UP_C_BADBODY,		/* truncated or malformed answer */
 	UP_C_CONNECT,		/* could not connect */
+	UP_C_TRANSIENT,		/* 400 with a Neo4j TransientError or deadlock */
+	UP_C_BUSY,		/* 400 "Timeout experienced", pool wait */
+	UP_C_AUTHSVC,		/* 502 "auth service unavailable" (DatasetGateway) */
 	UP_NCAUSES
 };
 
@@ -74,6 +87,8 @@ struct up_stats {
 	unsigned long	 attempts;	/* HTTP requests sent */
 	unsigned long	 retries[UP_NCAUSES];
 	unsigned long	 failed;	/* gave up */
+	unsigned long	 timeouts;	/* attempts abandoned unanswered (ours, 504) */
+	unsigned long	 held;		/* queries that waited for an identical one */
 	unsigned long long bytes_in;
 };
 
@@ -82,7 +97,7 @@ unsigned long up_retries(const struct up_stats *st);	/* all causes */
 /* Final outcome of a query. */
 enum up_status {
 	UP_OK,			/* rows in res */
-	UP_QUERY_ERROR,		/* 400: bad query or the server's query time-out */
+	UP_QUERY_ERROR,		/* split the batch: bad query, a time-out, 413 */
 	UP_AUTH,		/* 401 / 403: the token is refused */
 	UP_NOT_FOUND,		/* 404: dataset unknown */
 	UP_UNAVAILABLE,		/* retries exhausted, server unreachable, TLS,
@@ -96,7 +111,8 @@ int	 up_status_errno(enum up_status s);	/* -EACCES, -ENOENT, ... */
 struct up_result {
 	enum up_status	 status;
 	struct cy_result *rows;		/* UP_OK only; borrowed during the callback */
-	int		 server_timeout; /* UP_QUERY_ERROR was a query time-out */
+	int		 timeout;	/* UP_QUERY_ERROR was a time-out */
+	int		 too_large;	/* UP_QUERY_ERROR was 413: the body is too big */
 	const char	*error;		/* one line, no secrets; NULL on success */
 };
 
@@ -107,6 +123,7 @@ struct up_attempt {
 	long		 status;	/* its HTTP status */
 	int		 body_rc;	/* 200: cy_parse's result */
 	const char	*message;	/* the server's error text; NULL: none */
+	int		 started;	/* the answer had begun to arrive */
 };
 
 /* What the attempt means for the query, its retries and the limiter. */
@@ -115,7 +132,9 @@ struct up_verdict {
 	enum up_cause	 cause;		/* why, when retried */
 	enum lim_outcome lim;		/* what the limiter is told */
 	enum up_status	 status;	/* the query's outcome, when not retried */
-	int		 server_timeout;
+	int		 timeout;	/* a time-out (split, do not resend as is) */
+	int		 too_large;	/* 413 */
+	int		 hold;		/* the server may still be running it */
 };
 
 void	 up_classify(const struct up_attempt *a, struct up_verdict *v);

@@ -30,17 +30,17 @@ def data_flags(scale="tiny", seed=1, types_file=None, mutate=None):
 
 
 # The emulator imitates neuPrintHTTP 1.9.2 with DatasetGateway auth by
-# default. The product does not yet tell a transient 400 from bad Cypher nor
-# read {"message"} errors (issue 13, items 6 and 9), so its tests keep the
-# 1.7.2 behaviour until then; pass server=() for the emulator's defaults.
+# default, and so do the product's tests; labs may still run 1.7, so some
+# tests pass server=SERVER_1_7.
 SERVER_1_7 = ("--server-version", "1.7.2")
+SERVER_1_9 = ()
 
 
 class Emulator:
     """neuprint-emu serve, as a context manager."""
 
     def __init__(self, workdir, scale="tiny", seed=1, extra=(), types_file=None,
-                 dataset="cns", token=TOKEN, server=SERVER_1_7):
+                 dataset="cns", token=TOKEN, server=SERVER_1_9):
         self.tls = os.path.join(workdir, "tls")
         self.token = token
         self.dataset = dataset

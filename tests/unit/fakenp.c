@@ -220,7 +220,9 @@ fr_answer(void *arg)
 	res.len = strlen(res.body);
 	res.retry_after_s = r->a.retry_after_s > 0 ? r->a.retry_after_s : -1;
 	res.elapsed_s = f->s->now - r->sent;
-	res.ttfb_s = res.elapsed_s;
+	/* curl's STARTTRANSFER_TIME: 0 when nothing came before a time-out */
+	res.ttfb_s = r->a.fail == HTTP_ERR_TIMEOUT && !r->a.started ? 0 :
+	    res.elapsed_s;
 	res.error = r->a.error ? r->a.error :
 	    r->a.fail != HTTP_OK ? "fake transport failure" : NULL;
 	r->cb(r->arg, &res);
@@ -406,6 +408,9 @@ fnp_free(struct fnp *n)
 {
 	size_t i;
 
+	for (i = 0; i < n->nruns; i++)
+		free(n->runs[i].body);
+	free(n->runs);
 	for (i = 0; i < n->ntypes; i++)
 		free(n->types[i].name);
 	free(n->types);
@@ -443,6 +448,14 @@ literals(const char *q, const char *start, char ***out)
 		buf_reset(&b);
 		buf_puts(&b, "");
 		for (p++; *p && *p != '\''; p++) {
+			unsigned c;
+
+			if (*p == '\\' && p[1] == 'u' &&
+			    sscanf(p + 2, "%4x", &c) == 1 && c < 0x80) {
+				buf_putc(&b, (char)c);	/* cy_quote's \u003A */
+				p += 5;
+				continue;
+			}
 			if (*p == '\\' && p[1])
 				p++;
 			buf_putc(&b, *p);
@@ -653,6 +666,86 @@ schedule(struct fnp *n, double now, double exec, double *delay)
 	return 1;
 }
 
+/* neuPrintHTTP 1.9.2's words (api/custom/custom.go, storage/neuprintbolt). */
+#define FNP_TRANSIENT "{\"error\": \"failed to execute query: " \
+	"TransactionExecutionLimit: timeout (exceeded max retry time: 30s) " \
+	"after 3 attempts, last error: Neo4jError: " \
+	"Neo.TransientError.General.MemoryPoolOutOfMemoryError (...)\"}"
+#define FNP_BUSY "{\"error\": \"Timeout experienced. This could be due " \
+	"to database traffic or to non-optimal database queries.\"}"
+#define FNP_HTML(code, what) "<html>\r\n<head><title>" code " " what \
+	"</title></head>\r\n<body>\r\n<center><h1>" code " " what \
+	"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+
+/*
+ * Answers that cost no slot: a proxy's 413, the database's transient and
+ * busy 400s. 1 when A is one.
+ */
+static int
+early_answer(struct fnp *n, size_t len, struct fake_answer *a)
+{
+	const char *body = NULL;
+
+	if (n->max_body > 0 && len > n->max_body) {
+		n->too_large++;
+		a->status = 413;
+		body = FNP_HTML("413", "Request Entity Too Large");
+	} else if (n->transient_left > 0) {
+		n->transient_left--;
+		a->status = 400;
+		body = FNP_TRANSIENT;
+	} else if (n->busy_left > 0) {
+		n->busy_left--;
+		a->status = 400;
+		body = FNP_BUSY;
+	} else
+		return 0;
+	a->body = xstrdup(body);
+	a->delay_s = n->net > 0.001 ? n->net : 0.001;
+	return 1;
+}
+
+/*
+ * The query holds its slot on [start, end); count a start while an
+ * identical body is still on the server (abandoned by its client or not).
+ */
+static void
+note_run(struct fnp *n, const char *body, size_t len, double start,
+    double end)
+{
+	size_t i;
+
+	for (i = 0; i < n->nruns; i++)
+		if (n->runs[i].end > start && strlen(n->runs[i].body) == len &&
+		    memcmp(n->runs[i].body, body, len) == 0)
+			n->identical_overlaps++;
+	n->runs = xreallocarray(n->runs, n->nruns + 1, sizeof(*n->runs));
+	n->runs[n->nruns].body = xstrndup(body, len);
+	n->runs[n->nruns].start = start;
+	n->runs[n->nruns++].end = end;
+}
+
+/*
+ * neuPrintHTTP 1.9's label rewrite (storage/masterdb.go): plain text
+ * replacement of ":Neuron", string literals included. Returns a malloc'd
+ * copy of Q.
+ */
+static char *
+rewrite(const char *q)
+{
+	struct buf b = BUF_INIT;
+	const char *p;
+
+	buf_puts(&b, "");
+	while ((p = strstr(q, ":Neuron")) != NULL) {
+		buf_append(&b, q, (size_t)(p - q));
+		buf_puts(&b, ":`sim_Neuron`");
+		q = p + strlen(":Neuron");
+	}
+	buf_puts(&b, q);
+	return buf_steal(&b);
+}
+
 void
 fnp_serve(void *arg, const char *body, size_t len, double now,
     struct fake_answer *a)
@@ -663,11 +756,14 @@ fnp_serve(void *arg, const char *body, size_t len, double now,
 	enum cy_shape shape = CY_OTHER;
 	char **names = NULL, *text = NULL;
 	size_t k = 0, i;
-	double work = 0;
+	double work = 0, exec, start;
+	char *rewritten = NULL;
 	int failed = 0;
 
 	if (q == NULL)
 		abort();	/* upstream sent something that is no query */
+	if (n->v19)
+		q = rewritten = rewrite(q);
 	if (strstr(q, "UNWIND [") != NULL) {
 		k = literals(q, "UNWIND [", &names);
 		shape = strstr(q, "count(n) AS cells") ? CY_CELLS : CY_ROIS;
@@ -684,21 +780,48 @@ fnp_serve(void *arg, const char *body, size_t len, double now,
 	n->by_shape[shape]++;
 	if (now >= n->t_after)
 		n->req_after++;
-	if (!schedule(n, now, n->a[shape] + n->b[shape] * work, &a->delay_s)) {
+	if (early_answer(n, len, a)) {
+		strv_free(names, k);
+		cJSON_Delete(req);
+		free(rewritten);
+		return;
+	}
+	exec = n->a[shape] + n->b[shape] * work;
+	if (!schedule(n, now, exec, &a->delay_s)) {
 		n->rejected++;
 		if (now >= n->t_after)
 			n->rej_after++;
 		a->status = 503;
 		a->body = xstrdup("{\"error\": \"server busy\"}");
+		strv_free(names, k);
+		cJSON_Delete(req);
+		free(rewritten);
+		return;
+	}
+	start = now + a->delay_s - exec - n->net / 2;
+	if (n->proxy_timeout > 0)	/* only then can a copy outlive its client */
+		note_run(n, body, len, start, start + exec);
+	if (n->proxy_timeout > 0 && start + exec - (now + n->net / 2) >
+	    n->proxy_timeout) {
+		/* The proxy stops waiting; the query keeps its slot. */
+		n->proxy_timeouts++;
+		a->status = 504;
+		a->body = xstrdup(FNP_HTML("504", "Gateway Time-out"));
+		a->delay_s = n->net + n->proxy_timeout;
 	} else if (failed) {
 		a->status = 400;
-		a->body = xstrdup("{\"error\": \"emulated failure\"}");
+		a->body = xstrdup(n->v19 ? "{\"error\": \"failed to execute "
+		    "query: Neo4jError: Neo.DatabaseError.Statement."
+		    "ExecutionFailed (emulated failure)\"}" :
+		    "{\"error\": \"emulated failure\"}");
 	} else {
 		a->status = 200;
 		if (strstr(q, "MATCH (m:Meta)"))
 			text = meta_answer();
-		else if (strstr(q, "RETURN DISTINCT n.type"))
+		else if (strstr(q, "RETURN DISTINCT n.type")) {
+			n->types_queries++;
 			text = types_answer(n);
+		}
 		else if (shape == CY_CELLS)
 			text = cells_answer(n, names, k);
 		else if (shape == CY_ROIS)
@@ -711,6 +834,7 @@ fnp_serve(void *arg, const char *body, size_t len, double now,
 	}
 	strv_free(names, k);
 	cJSON_Delete(req);
+	free(rewritten);
 }
 
 struct slots_at {

@@ -47,6 +47,7 @@ struct fake_answer {
 	double		 retry_after_s;	/* <= 0: none */
 	double		 delay_s;	/* post to answer */
 	const char	*error;		/* transport failure text (static) */
+	int		 started;	/* a time-out after the answer began */
 };
 
 /* Decide the answer to one request (called inside post: no callbacks). */
@@ -86,6 +87,12 @@ struct fnp_type {
 
 #define FNP_NPRIMARY	2
 
+/* One query's time on the server (its slot), for identical_overlaps. */
+struct fnp_run {
+	char	*body;
+	double	 start, end;
+};
+
 struct fnp {
 	struct fnp_type	*types;
 	size_t		 ntypes;
@@ -95,6 +102,14 @@ struct fnp {
 	double		 a[4], b[4];		/* exec per enum cy_shape */
 	const char	*fail_type;		/* 400 for a query naming it */
 	const char	*bad_count_type;	/* its CELLS row has a bad count */
+	/* neuPrintHTTP 1.9.2 and a front proxy (docs/queries.md, "Errors") */
+	int		 v19;			/* 400 texts as 1.9 words them */
+	double		 proxy_timeout;		/* > 0: 504 past it; the query goes on */
+	size_t		 max_body;		/* > 0: 413 above it, not run */
+	unsigned	 transient_left;	/* the next N: 400 TransientError */
+	unsigned	 busy_left;		/* the next N: 400 "Timeout experienced" */
+	unsigned long	 identical_overlaps;	/* started while a copy was running */
+	unsigned long	 proxy_timeouts, too_large, types_queries;
 	/* counters */
 	unsigned long	 requests, rejected, by_shape[4];
 	unsigned long	 req_after, rej_after;	/* since t_after */
@@ -103,6 +118,8 @@ struct fnp {
 	double		 slot_free[256];
 	double		 waiting[4096];
 	unsigned	 nwaiting;
+	struct fnp_run	*runs;
+	size_t		 nruns;
 };
 
 /* N types "T0001".., neurons 1 + floor(MAXN * u^P), from SEED. */

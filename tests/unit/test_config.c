@@ -359,6 +359,8 @@ test_defaults(void **state)
 	assert_int_equal(s->request_timeout_s, 120);
 	assert_int_equal(s->low_speed_time_s, 30);
 	assert_int_equal(s->max_retries, 6);
+	assert_int_equal(s->max_query_bytes, 256 * 1024);
+	assert_int_equal(s->server_query_limit_s, 3600);
 	assert_true(s->max_failed_fraction == 0.01);
 	cfg_site_free(s);
 
@@ -766,6 +768,10 @@ test_wrong_kinds(void **state)
 	    NAME ":8:15: key 'quickpaged.batch_size'", "number", NULL);
 	expect_fail(BASE "quickpaged:\n  max_retries: 99999999999\n",
 	    NAME ":8:16: key 'quickpaged.max_retries'", "too large", NULL);
+	expect_fail(BASE "quickpaged:\n  max_query_bytes: 100\n",
+	    NAME ":8:3: key 'quickpaged.max_query_bytes'", "4096", NULL);
+	expect_fail(BASE "quickpaged:\n  server_query_limit_s: 9999999\n",
+	    NAME ":8:3: key 'quickpaged.server_query_limit_s'", "604800", NULL);
 	expect_fail(BASE "quickpaged:\n  concurrency:\n    max: \"8\"\n",
 	    NAME ":9:10: key 'quickpaged.concurrency.max'", NULL);
 	expect_fail(BASE "quickpaged:\n  concurrency:\n    initial: eight\n",

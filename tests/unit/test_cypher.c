@@ -77,6 +77,10 @@ test_quote(void **state)
 	check_quote("\x01x\x1f\x1b", "'\\u0001x\\u001F\\u001B'");
 	check_quote("\x7f", "'\x7f'");
 	check_quote("\xc3\xa9t\xc3\xa9 \xe2\x86\x92", "'\xc3\xa9t\xc3\xa9 \xe2\x86\x92'");
+	/* neuPrintHTTP 1.9 rewrites ":Neuron" etc. inside literals too. */
+	check_quote("PN:Neuron_like", "'PN\\u003ANeuron_like'");
+	check_quote("AB:`Neuron`", "'AB\\u003A`Neuron`'");
+	check_quote("::", "'\\u003A\\u003A'");
 }
 
 static void
@@ -280,6 +284,33 @@ test_parse_error(void **state)
 	assert_null(r.root);
 }
 
+/* DatasetGateway's {"message"}, with the terms-of-service URL when given. */
+static void
+test_parse_dsg(void **state)
+{
+	struct cy_result r;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(parse("{\"message\":\"invalid or expired token\"}",
+	    &r, err, sizeof(err)), -EPROTO);
+	assert_string_equal(err, "invalid or expired token");
+	assert_null(r.root);
+	assert_int_equal(parse("{\"dataset\":\"cns\",\"message\":\"Terms of "
+	    "Service acceptance required for this dataset\",\"tos_required\":"
+	    "true,\"tos_url\":\"https://dsg.example/tos/cns\"}", &r, err,
+	    sizeof(err)), -EPROTO);
+	assert_string_equal(err, "Terms of Service acceptance required for "
+	    "this dataset: accept the terms of service at "
+	    "https://dsg.example/tos/cns");
+	/* An answer with columns is an answer, whatever else it carries. */
+	assert_int_equal(parse("{\"columns\":[\"a\"],\"data\":[[1]],"
+	    "\"message\":\"x\",\"debug\":\"MATCH ...\"}", &r, err,
+	    sizeof(err)), 0);
+	assert_int_equal(r.nrows, 1);
+	cy_result_free(&r);
+}
+
 static void
 check_bad(const char *body, const char *needle)
 {
@@ -338,6 +369,7 @@ main(void)
 		cmocka_unit_test(test_request_body),
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_error),
+		cmocka_unit_test(test_parse_dsg),
 		cmocka_unit_test(test_parse_bad),
 	};
 

@@ -39,6 +39,7 @@ struct rig {
 	struct up_stats	 st;
 	struct got	 g;
 	struct fetch	*f;
+	size_t		 max_query;	/* fetch_opts.max_query_bytes */
 };
 
 static void
@@ -118,6 +119,7 @@ rig_start(struct rig *r, unsigned batch, enum fetch_strategy how)
 	o.max_underscores = 8;
 	o.strategy = how;
 	o.stats = &r->st;
+	o.max_query_bytes = r->max_query;
 	assert_int_equal(fetch_start(&o, on_batch, on_done, &r->g, &r->f), 0);
 	assert_int_equal(r->g.done, 0);		/* nothing calls back inside */
 }
@@ -210,6 +212,172 @@ test_split_to_failing_type(void **state)
 	rig_free(&r);
 }
 
+/*
+ * neuPrintHTTP 1.9's transient and busy 400s ("TransientError", "Timeout
+ * experienced"): retried, never split, nothing fails.
+ */
+static void
+test_transient_not_split(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	r.np.v19 = 1;
+	r.np.transient_left = 2;
+	r.np.busy_left = 2;
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_int_equal(p.splits, 0);
+	assert_int_equal(p.failed_stems, 0);
+	assert_int_equal(r.st.retries[UP_C_TRANSIENT], 2);
+	assert_int_equal(r.st.retries[UP_C_BUSY], 2);
+	rig_free(&r);
+}
+
+/*
+ * A proxy answers 504 when a query runs past 0.1 s, and the query goes on
+ * holding its slot: batches split until they fit, and no body ever starts
+ * while an identical one is still on the server.
+ */
+static void
+test_proxy_timeout_splits(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	r.np.v19 = 1;
+	r.np.slots = 8;
+	r.np.queue = 64;
+	r.np.net = 0.01;
+	r.np.proxy_timeout = 0.1;	/* one type: at most 0.02 + 31 * 0.002 */
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_true(p.splits > 0);
+	assert_int_equal(p.failed_stems, 0);
+	assert_true(r.np.proxy_timeouts > 0);
+	assert_int_equal(r.st.timeouts, r.np.proxy_timeouts);
+	assert_int_equal(r.np.identical_overlaps, 0);
+	assert_int_equal(up_retries(&r.st), 0);
+	rig_free(&r);
+}
+
+/* A proxy refuses bodies above 600 bytes (413): halves pass. */
+static void
+test_too_large_splits(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	r.np.max_body = 600;	/* a ROIS body of 8 names fits, of 16 not */
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_true(p.splits > 0);
+	assert_true(r.np.too_large > 0);
+	assert_int_equal(p.failed_stems, 0);
+	rig_free(&r);
+}
+
+/* Type 3 renamed to a stem of 6 underscores: 729 spellings, ~13 KB. */
+static void
+long_stem(struct rig *r)
+{
+	free(r->np.types[3].name);
+	r->np.types[3].name = xstrdup("Ab_c_d_e_f_g_h");
+	free(r->scan.stems[3].stem);
+	r->scan.stems[3].stem = xstrdup("Ab_c_d_e_f_g_h");
+}
+
+/*
+ * That stem alone makes a body the proxy refuses: after the halves it is
+ * resolved from the type list (one TYPES query) instead of failing.
+ */
+static void
+test_too_large_stem_rerouted(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	long_stem(&r);
+	r.np.max_body = 4000;
+	rig_start(&r, 4, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_int_equal(p.failed_stems, 0);
+	assert_true(r.np.too_large >= 2);
+	assert_int_equal(r.np.types_queries, 1);
+	rig_free(&r);
+}
+
+/*
+ * max_query_bytes: batches are cut to fit, and the stem that fits in none
+ * goes through the type list: nothing is refused.
+ */
+static void
+test_max_query_bytes(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+	const struct fake_post *post;
+	size_t i, n;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	long_stem(&r);
+	r.np.max_body = 4096;
+	r.max_query = 4096;
+	rig_start(&r, 200, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_int_equal(p.splits, 0);
+	assert_int_equal(r.np.too_large, 0);
+	assert_int_equal(r.np.types_queries, 1);
+	n = fake_tr_posts(r.tr, &post);
+	for (i = 0; i < n; i++)
+		assert_true(strlen(post[i].body) <= 4096);
+	rig_free(&r);
+}
+
+/* A type named to trip neuPrint's label rewrite is asked for intact. */
+static void
+test_label_in_name(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	free(r.np.types[5].name);
+	r.np.types[5].name = xstrdup("PN:Neuron_like");
+	free(r.scan.stems[5].stem);
+	r.scan.stems[5].stem = xstrdup("PN:Neuron_like");
+	r.np.v19 = 1;		/* the fake rewrites ":Neuron" as 1.9 does */
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	rig_free(&r);
+}
+
 /* A count that is no number fails its batch, naming the column. */
 static void
 test_malformed_count(void **state)
@@ -259,7 +427,7 @@ test_fatal_status(void **state)
 	rig_run(&r);
 	assert_int_equal(r.g.rc, -EACCES);
 	assert_string_equal(r.g.msg,
-	    "neuPrint refused the token: HTTP 401: token refused");
+	    "neuPrint refused access: HTTP 401: token refused");
 	rig_free(&r);
 }
 
@@ -314,6 +482,12 @@ main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_split_to_failing_type),
 		cmocka_unit_test(test_malformed_count),
+		cmocka_unit_test(test_transient_not_split),
+		cmocka_unit_test(test_proxy_timeout_splits),
+		cmocka_unit_test(test_too_large_splits),
+		cmocka_unit_test(test_too_large_stem_rerouted),
+		cmocka_unit_test(test_max_query_bytes),
+		cmocka_unit_test(test_label_in_name),
 		cmocka_unit_test(test_fatal_status),
 		cmocka_unit_test(test_per_type),
 		cmocka_unit_test(test_free_mid_flight),

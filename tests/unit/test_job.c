@@ -203,7 +203,7 @@ test_index(void **state)
 	assert_int_equal(s->types, 19);
 	assert_int_equal(s->unmatched, 1);
 	assert_int_equal(s->failed, 1);
-	assert_string_equal(s->dataset_version, "sim-uuid");
+	assert_string_equal(s->dataset_version, "sim-uuid@2024-01-01");
 	nfail = job_failures(r.job, &fail);
 	assert_int_equal(nfail, 1);
 	assert_string_equal(fail[0], "T0005: HTTP 400: emulated failure");
@@ -212,7 +212,7 @@ test_index(void **state)
 	t = load_types(r.dir);
 	assert_non_null(t);
 	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t,
-	    "dataset_version")), "sim-uuid");
+	    "dataset_version")), "sim-uuid@2024-01-01");
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(t, "types")) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e,
 		    "name"));
@@ -251,7 +251,7 @@ test_refused(void **state)
 	start(&r);
 	rig_run(&r);
 	assert_int_equal(r.rc, -EACCES);
-	assert_string_equal(r.error, "neuPrint refused the token: HTTP 403: "
+	assert_string_equal(r.error, "neuPrint refused access: HTTP 403: "
 	    "no access to dataset sim");
 	assert_false(exists(r.dir, "index.html"));
 	assert_false(exists(r.dir, "types.json"));

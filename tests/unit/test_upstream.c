@@ -21,7 +21,11 @@
 
 #define ROWS	"{\"columns\": [\"n\"], \"data\": [[1], [2]]}"
 
-/* A scripted server: answer i of the script to request i, the last after. */
+/*
+ * A scripted server: answer i of the script to request i, the last after.
+ * A step with a transport failure and status 200 failed after the answer
+ * had begun (a stalled body), as curl's STARTTRANSFER_TIME tells.
+ */
 struct step {
 	long		 status;
 	const char	*body;
@@ -53,13 +57,14 @@ scripted(void *arg, const char *body, size_t len, double now,
 	a->retry_after_s = st->retry_after;
 	a->send_rc = st->send_rc;
 	a->fail = st->fail;
+	a->started = st->fail != HTTP_OK && st->status == 200;
 }
 
 /* What a callback saw. */
 struct seen {
 	int		 calls;
 	enum up_status	 status;
-	int		 server_timeout;
+	int		 timeout;
 	size_t		 nrows;
 	double		 t;
 	char		 error[400];
@@ -77,7 +82,7 @@ record(void *arg, const struct up_result *r)
 	assert_int_equal(in_call, 0);	/* never inside up_submit/up_cancel */
 	s->calls++;
 	s->status = r->status;
-	s->server_timeout = r->server_timeout;
+	s->timeout = r->timeout;
 	s->nrows = r->status == UP_OK ? r->rows->nrows : 0;
 	s->t = s->sim ? sim_now(s->sim) : 0;
 	snprintf(s->error, sizeof(s->error), "%s", r->error ? r->error : "");
@@ -305,6 +310,27 @@ test_gives_up(void **state)
 	rig_free(&r);
 }
 
+/* neuPrintHTTP 1.9.2's texts (api/custom/custom.go, storage/neuprintbolt). */
+#define EXEC19	"failed to execute query: "
+#define TIMEOUT_EXPERIENCED "Timeout experienced. This could be due to " \
+	"database traffic or to non-optimal database queries. If the latter, " \
+	"please consult neuPrint documentation or post a question at " \
+	"https://groups.google.com/forum/#!forum/neuprint to understand " \
+	"other options."
+#define TRANSIENT19 EXEC19 "TransactionExecutionLimit: timeout (exceeded " \
+	"max retry time: 30s) after 4 attempts, last error: Neo4jError: " \
+	"Neo.TransientError.General.MemoryPoolOutOfMemoryError (The " \
+	"allocation of an extra 2.0 MiB would use more than the limit)"
+#define DEADLOCK19 EXEC19 "Neo4jError: " \
+	"Neo.TransientError.Transaction.DeadlockDetected (ForsetiClient...)"
+#define TXTIMEOUT19 EXEC19 "Neo4jError: " \
+	"Neo.ClientError.Transaction.TransactionTimedOut (The transaction has " \
+	"not completed within the specified timeout (db.transaction.timeout).)"
+#define SYNTAX19 EXEC19 "Neo4jError: Neo.ClientError.Statement.SyntaxError " \
+	"(Invalid input 'X')"
+#define POOL17	"Timeout while waiting for connection to any of " \
+	"[[localhost:7687]]: context deadline exceeded"
+
 /* Final statuses: not retried, the server's text reaches the caller. */
 static void
 one_final(long status, const char *body, enum up_status want,
@@ -321,7 +347,7 @@ one_final(long status, const char *body, enum up_status want,
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.status, want);
 	assert_string_equal(s.error, error);
-	assert_int_equal(s.server_timeout, timeout);
+	assert_int_equal(s.timeout, timeout);
 	assert_int_equal(st.attempts, 1);
 	rig_free(&r);
 }
@@ -339,6 +365,161 @@ test_final_statuses(void **state)
 	    "HTTP 403: no access", 0);
 	one_final(404, "<html/>", UP_NOT_FOUND, "HTTP 404: no error text", 0);
 	one_final(200, "{\"error\": \"bad\"}", UP_QUERY_ERROR, "bad", 0);
+	/* DatasetGateway (neuPrintHTTP 1.8+, secure/dsg.go) */
+	one_final(401, "{\"message\":\"invalid or expired token\"}", UP_AUTH,
+	    "HTTP 401: invalid or expired token", 0);
+	one_final(403, "{\"dataset\":\"cns\",\"message\":\"Terms of Service "
+	    "acceptance required for this dataset\",\"tos_required\":true,"
+	    "\"tos_url\":\"https://dsg.example/tos/cns\"}", UP_AUTH,
+	    "HTTP 403: Terms of Service acceptance required for this dataset: "
+	    "accept the terms of service at https://dsg.example/tos/cns", 0);
+	one_final(403, "{\"message\":\"You do not have access to x dataset\"}",
+	    UP_AUTH, "HTTP 403: You do not have access to x dataset", 0);
+	/* 1.9: every database error is a 400 with the driver's text */
+	one_final(400, "{\"error\":\"" TXTIMEOUT19 "\"}", UP_QUERY_ERROR,
+	    "HTTP 400: " TXTIMEOUT19, 1);
+	one_final(413, "<html><title>413 Request Entity Too Large</title></html>",
+	    UP_QUERY_ERROR, "HTTP 413: no error text", 0);
+}
+
+/* The auth service down: retried, then reported as itself. */
+static void
+test_auth_service_down(void **state)
+{
+	static const struct step v[] = {
+		{ 502, "{\"message\":\"auth service unavailable\"}", 0.01, 0, 0, 0 },
+	};
+	struct rig r;
+	struct up_stats st = { 0 };
+	struct seen s = { 0 };
+
+	(void)state;
+	rig_init(&r, v, N(v), 4, 2);
+	submit(r.up, &st, &s);
+	run(r.sim);
+	assert_int_equal(s.status, UP_UNAVAILABLE);
+	assert_string_equal(s.error, "the authentication service "
+	    "(DatasetGateway) is unavailable: gave up after 3 attempts: "
+	    "HTTP 502: auth service unavailable");
+	assert_int_equal(st.retries[UP_C_AUTHSVC], 2);
+	assert_int_equal(up_retries(&st), 2);
+	rig_free(&r);
+}
+
+/* Transient and busy 400s are retried with backoff, then the rows come. */
+static void
+test_transient_retried(void **state)
+{
+	static const struct step v[] = {
+		{ 400, "{\"error\":\"" TRANSIENT19 "\"}", 0.01, 0, 0, 0 },
+		{ 400, "{\"error\":\"" TIMEOUT_EXPERIENCED "\"}", 0.01, 0, 0, 0 },
+		{ 200, ROWS, 0.01, 0, 0, 0 },
+	};
+	struct rig r;
+	struct up_stats st = { 0 };
+	struct seen s = { 0 };
+
+	(void)state;
+	rig_init(&r, v, N(v), 4, 3);
+	submit(r.up, &st, &s);
+	run(r.sim);
+	assert_int_equal(s.status, UP_OK);
+	assert_int_equal(st.retries[UP_C_TRANSIENT], 1);
+	assert_int_equal(st.retries[UP_C_BUSY], 1);
+	assert_int_equal(st.attempts, 3);
+	rig_free(&r);
+}
+
+struct again {
+	struct upstream	*u;
+	struct up_stats	*st;
+	struct seen	*first, *same, *other;
+};
+
+/* On the time-out: submit the same body again, and another one. */
+static double
+resubmit_both(void *arg, const struct up_result *r)
+{
+	struct again *g = arg;
+	char *same = fake_body("MATCH (n) RETURN n");
+	char *other = fake_body("MATCH (n) RETURN n LIMIT 1");
+
+	record(g->first, r);
+	up_submit(g->u, "tok", same, strlen(same), CY_OTHER,
+	    g->st, record, g->same, NULL);
+	up_submit(g->u, "tok", other, strlen(other), CY_OTHER,
+	    g->st, record, g->other, NULL);
+	free(same);
+	free(other);
+	return 0;
+}
+
+/*
+ * Our time-out before any answer byte: the server may still run the
+ * query. It ends as a time-out (the caller splits), and the same body is
+ * not sent again before hold_s (default 3600 s) after it went; others go.
+ */
+static void
+test_timeout_holds_identical(void **state)
+{
+	static const struct step v[] = {
+		{ 0, NULL, 120, 0, 0, HTTP_ERR_TIMEOUT },
+		{ 200, ROWS, 0.01, 0, 0, 0 },
+	};
+	struct rig r;
+	struct up_stats st = { 0 };
+	struct seen first = { 0 }, same = { 0 }, other = { 0 };
+	struct again g = { 0 };
+	const struct fake_post *p;
+	char *body = fake_body("MATCH (n) RETURN n");
+
+	(void)state;
+	rig_init(&r, v, N(v), 4, 3);
+	first.sim = same.sim = other.sim = r.sim;
+	g = (struct again){ r.up, &st, &first, &same, &other };
+	up_submit(r.up, "tok", body, strlen(body), CY_OTHER,
+	    &st, resubmit_both, &g, NULL);
+	free(body);
+	run(r.sim);
+	assert_int_equal(first.status, UP_QUERY_ERROR);
+	assert_int_equal(first.timeout, 1);
+	assert_non_null(strstr(first.error, "abandoned unanswered"));
+	assert_true(first.t == 120);
+	assert_int_equal(fake_tr_posts(r.tr, &p), 3);
+	assert_true(p[1].t == 120);		/* the other body at once */
+	assert_true(p[2].t >= 3600 - 1e-9);	/* the same one after the hold */
+	assert_true(p[2].t < 3600 + 1);
+	assert_int_equal(other.status, UP_OK);
+	assert_int_equal(same.status, UP_OK);
+	assert_int_equal(st.timeouts, 1);
+	assert_int_equal(st.held, 1);
+	assert_int_equal(up_retries(&st), 0);
+	rig_free(&r);
+}
+
+/* A time-out after the answer began: the query is over, resend it. */
+static void
+test_stall_retried(void **state)
+{
+	static const struct step v[] = {
+		{ 200, NULL, 30, 0, 0, HTTP_ERR_TIMEOUT },
+		{ 200, ROWS, 0.01, 0, 0, 0 },
+	};
+	struct rig r;
+	struct up_stats st = { 0 };
+	struct seen s = { 0 };
+
+	(void)state;
+	rig_init(&r, v, N(v), 4, 3);
+	s.sim = r.sim;
+	submit(r.up, &st, &s);
+	run(r.sim);
+	assert_int_equal(s.status, UP_OK);
+	assert_int_equal(st.retries[UP_C_TIMEOUT], 1);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.held, 0);
+	assert_true(s.t < 40);
+	rig_free(&r);
 }
 
 static void
@@ -371,28 +552,47 @@ test_classify(void **state)
 		enum up_cause	 cause;
 		enum lim_outcome lim;
 		enum up_status	 status;
+		int		 timeout, hold, too_large;
 	} t[] = {
-		{ { 0, HTTP_OK, 200, 0, NULL }, 0, 0, LIM_OK, UP_OK },
-		{ { 0, HTTP_OK, 200, -EBADMSG, "x" }, 1, UP_C_BADBODY, LIM_ERROR, 0 },
-		{ { 0, HTTP_OK, 200, -EPROTO, "x" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 200, -EPROTO, "Timeout" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 400, 0, "bad" }, 0, 0, LIM_OK, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 400, 0, "timed out" }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR },
-		{ { 0, HTTP_OK, 401, 0, NULL }, 0, 0, LIM_OK, UP_AUTH },
-		{ { 0, HTTP_OK, 403, 0, NULL }, 0, 0, LIM_OK, UP_AUTH },
-		{ { 0, HTTP_OK, 404, 0, NULL }, 0, 0, LIM_OK, UP_NOT_FOUND },
-		{ { 0, HTTP_OK, 418, 0, NULL }, 0, 0, LIM_OK, UP_UNAVAILABLE },
-		{ { 0, HTTP_OK, 429, 0, NULL }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 503, 0, NULL }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 502, 0, NULL }, 1, UP_C_5XX, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 504, 0, NULL }, 1, UP_C_5XX, LIM_OVERLOAD, 0 },
-		{ { 0, HTTP_OK, 500, 0, NULL }, 1, UP_C_5XX, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0 },
-		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL }, 1, UP_C_CONNECT, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_RESET, 0, 0, NULL }, 1, UP_C_RESET, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL }, 1, UP_C_RESET, LIM_ERROR, 0 },
-		{ { 0, HTTP_ERR_TLS, 0, 0, NULL }, 0, 0, LIM_ERROR, UP_UNAVAILABLE },
-		{ { -EINVAL, 0, 0, 0, NULL }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE },
+		{ { 0, HTTP_OK, 200, 0, NULL, 1 }, 0, 0, LIM_OK, UP_OK, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EBADMSG, "x", 1 }, 1, UP_C_BADBODY, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "x", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		/* 400: by the database's words */
+		{ { 0, HTTP_OK, 400, 0, "bad", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, SYNTAX19, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TXTIMEOUT19, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "transaction timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, DEADLOCK19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "Neo.TransientError.General.X: y", 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TIMEOUT_EXPERIENCED, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, POOL17, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "timed out waiting for a lock", 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		/* DatasetGateway and the dataset */
+		{ { 0, HTTP_OK, 401, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 403, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 404, 0, NULL, 1 }, 0, 0, LIM_OK, UP_NOT_FOUND, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "auth service unavailable", 1 }, 1, UP_C_AUTHSVC, LIM_ERROR, 0, 0, 0, 0 },
+		/* a front proxy */
+		{ { 0, HTTP_OK, 413, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
+		{ { 0, HTTP_OK, 418, 0, NULL, 1 }, 0, 0, LIM_OK, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { 0, HTTP_OK, 429, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 503, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, NULL, 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "bad gateway", 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 504, 0, NULL, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_OK, 500, 0, NULL, 1 }, 1, UP_C_5XX, LIM_ERROR, 0, 0, 0, 0 },
+		/* transport */
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 1 }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL, 0 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_RESET, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_TLS, 0, 0, NULL, 0 }, 0, 0, LIM_ERROR, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { -EINVAL, 0, 0, 0, NULL, 0 }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE, 0, 0, 0 },
 	};
 	struct up_verdict v;
 	size_t i;
@@ -408,11 +608,17 @@ test_classify(void **state)
 			assert_int_equal(v.cause, t[i].cause);
 		else
 			assert_int_equal(v.status, t[i].status);
+		assert_int_equal(v.timeout, t[i].timeout);
+		assert_int_equal(v.hold, t[i].hold);
+		assert_int_equal(v.too_large, t[i].too_large);
 	}
 	assert_int_equal(up_status_errno(UP_AUTH), -EACCES);
 	assert_int_equal(up_status_errno(UP_NOT_FOUND), -ENOENT);
 	assert_int_equal(up_status_errno(UP_UNAVAILABLE), -EHOSTUNREACH);
-	assert_string_equal(up_status_text(UP_AUTH), "neuPrint refused the token");
+	assert_string_equal(up_status_text(UP_AUTH), "neuPrint refused access");
+	assert_string_equal(up_cause_name(UP_C_TRANSIENT), "transient");
+	assert_string_equal(up_cause_name(UP_C_BUSY), "busy");
+	assert_string_equal(up_cause_name(UP_C_AUTHSVC), "auth");
 }
 
 /* Cancelled queued and in-flight queries never call back. */
@@ -566,6 +772,10 @@ main(void)
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_gives_up),
 		cmocka_unit_test(test_final_statuses),
+		cmocka_unit_test(test_auth_service_down),
+		cmocka_unit_test(test_transient_retried),
+		cmocka_unit_test(test_timeout_holds_identical),
+		cmocka_unit_test(test_stall_retried),
 		cmocka_unit_test(test_bad_body_retried),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_cancel),

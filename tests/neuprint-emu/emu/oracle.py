@@ -199,6 +199,17 @@ def _type_entry(name, urls, neurons, primary, walk):
             "counts": counts, "consensus_nt": consensus, "pre": pre, "post": post}
 
 
+def dataset_version(meta):
+    """What the product records as the dataset's version: uuid, and
+    "@lastDatabaseEdit" when there is one (uuid stays when only annotations
+    change; lastDatabaseEdit moves)."""
+    uuid = meta.get("uuid")
+    if uuid is None:
+        return None
+    edit = meta.get("lastDatabaseEdit")
+    return uuid if edit is None else "%s@%s" % (uuid, edit)
+
+
 def oracle(dataset, dataset_name, pages_dir):
     """types.json of docs/create-index.md for the pages in pages_dir, without
     generated_at."""
@@ -224,5 +235,5 @@ def oracle(dataset, dataset_name, pages_dir):
             types.append(_type_entry(t, urls, by_type[t], primary, walk))
     types.sort(key=lambda e: _b(e["name"]))
     unmatched.sort(key=_b)
-    return {"dataset": dataset_name, "dataset_version": meta.get("uuid"),
+    return {"dataset": dataset_name, "dataset_version": dataset_version(meta),
             "types": types, "unmatched": unmatched}

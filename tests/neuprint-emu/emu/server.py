@@ -583,7 +583,16 @@ class Handler(BaseHTTPRequestHandler):
         if n < 0 or n > MAX_BODY:
             raise ValueError("bad Content-Length")
         if limit and n > limit:
-            raise _TooLarge()      # nginx answers on the header, body unread
+            # nginx decides on the header, then reads and discards the body
+            # before it answers (ngx_http_core_find_config_handler calls
+            # ngx_http_discard_request_body), so the client sees the 413
+            # instead of a reset in mid-upload.
+            while n > 0:
+                chunk = self.rfile.read(min(n, 65536))
+                if not chunk:
+                    break
+                n -= len(chunk)
+            raise _TooLarge()
         data = self.rfile.read(n)
         if len(data) != n:
             raise ValueError("truncated body")

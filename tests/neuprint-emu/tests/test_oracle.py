@@ -269,7 +269,8 @@ class Generated(unittest.TestCase):
 
     def test_oracle_on_generated(self):
         o = oracle.oracle(self.ds, "male-cns:v0.9", self.tmp.name)
-        self.assertEqual(o["dataset_version"], self.ds.meta["uuid"])
+        self.assertEqual(o["dataset_version"], "%s@%s" % (
+            self.ds.meta["uuid"], self.ds.meta["lastDatabaseEdit"]))
         self.assertEqual(o["unmatched"], ["RetiredType1"])
         names = [t["name"] for t in o["types"]]
         self.assertEqual(names, sorted(names, key=lambda s: s.encode("utf-8")))
