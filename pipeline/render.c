@@ -4,6 +4,11 @@
  * Every output is built in one buf and written with render_write_atomic.
  * Page text lives in template files (docs/output.md); this file only fills
  * their {{placeholders}} with escaped data.
+ *
+ * Thread-safe: job.c runs render_all on libuv's thread pool, several jobs'
+ * renders at once. Nothing here keeps state between calls (the tables are
+ * const), and only reentrant libc calls are made (gmtime_r, strerror_r,
+ * arc4random_buf); everything a call touches is its arguments or its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -292,13 +297,14 @@ static int
 render_fail(char *err, size_t errlen, const char *dir, const char *name,
     const char *op, int e)
 {
-	char path[4096];
+	char path[4096], ebuf[128];
 
 	if (e <= 0)
 		e = EIO;
 	if (err != NULL && errlen > 0) {
 		render_path(path, sizeof(path), dir, name);
-		snprintf(err, errlen, "%s: %s: %s", path, op, strerror(e));
+		snprintf(err, errlen, "%s: %s: %s", path, op,
+		    strerror_r(e, ebuf, sizeof(ebuf)));
 	}
 	return -e;
 }

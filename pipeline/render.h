@@ -2,7 +2,8 @@
  * render: index.html, static/js/neuron-search.js and types.json, each
  * written atomically (temp file in the same directory, fsync, rename, fsync
  * of the directory). Templates, CSS and JS are files under the template
- * directory, never C string literals.
+ * directory, never C string literals. Safe to call from any thread, several
+ * at once, as long as nobody changes the arguments meanwhile.
  */
 #ifndef QP_RENDER_H
 #define QP_RENDER_H

@@ -365,6 +365,11 @@ http_done(void *arg, const struct http_response *r)
 	}
 	ans.rtt_s = r->elapsed_s;
 	ans.kind = q->kind;
+	if (q->st) {
+		q->st->rtt[q->st->nrtt % UP_RTT_SAMPLES] = (struct up_rtt){
+			.t = up_clock(u), .rtt_s = r->elapsed_s };
+		q->st->nrtt++;
+	}
 	if (!v.retry && r->fail == HTTP_OK && r->status == 200 && rc == 0) {
 		/* Only the caller can say what the answer covered. */
 		ans.work = deliver(q, UP_OK, &res, 0, NULL);

@@ -44,6 +44,13 @@ enum up_cause {
 
 const char *up_cause_name(enum up_cause c);	/* "overload", "5xx", ... */
 
+/* One attempt's round trip, as the limiter was told it. */
+struct up_rtt {
+	double		 t;		/* up_clock() when the answer came */
+	double		 rtt_s;
+};
+#define UP_RTT_SAMPLES	256
+
 /* Counters a job keeps for its own queries (the caller owns the struct). */
 struct up_stats {
 	unsigned long	 queries;	/* submitted */
@@ -52,6 +59,8 @@ struct up_stats {
 	unsigned long	 failed;	/* gave up */
 	unsigned long long bytes_in;
 	double		 busy_s;	/* sum of attempt durations */
+	struct up_rtt	 rtt[UP_RTT_SAMPLES];	/* the last ones, a ring */
+	unsigned long	 nrtt;		/* recorded; the next goes at % N */
 };
 
 unsigned long up_retries(const struct up_stats *st);	/* all causes */
