@@ -875,7 +875,8 @@ jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
 		return js_get(js->store, id, out);
 	snapshot(j);
 	*out = j->rec;
-	out->summary = NULL;
+	/* An ended job not yet confirmed by the store has its summary. */
+	out->summary = j->rec.summary ? xstrdup(j->rec.summary) : NULL;
 	return 0;
 }
 

@@ -49,7 +49,7 @@ struct up_rtt {
 	double		 t;		/* up_clock() when the answer came */
 	double		 rtt_s;
 };
-#define UP_RTT_SAMPLES	256
+#define UP_RTT_SAMPLES	512
 
 /* Counters a job keeps for its own queries (the caller owns the struct). */
 struct up_stats {
