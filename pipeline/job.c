@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -731,9 +732,12 @@ add_rtts(cJSON *o, const struct job *j)
 	for (i = first; i < q->nrtt; i++) {
 		const struct up_rtt *r = &q->rtt[i % UP_RTT_SAMPLES];
 
+		/* to 0.1 ms: short numbers, the summary is stored per job */
 		p = cJSON_CreateArray();
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(r->t - j->trace_t0));
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(r->rtt_s));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(
+		    round((r->t - j->trace_t0) * 1e4) / 1e4));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(
+		    round(r->rtt_s * 1e4) / 1e4));
 		cJSON_AddItemToArray(a, p);
 	}
 }
