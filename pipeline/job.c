@@ -267,7 +267,7 @@ render_done(uv_work_t *req, int status)
 		return;
 	}
 	if (status == UV_ECANCELED) {
-		end(j, -ECANCELED, "cancelled");
+		end(j, -ECANCELED, "cancelled");	/* ending already */
 	} else {
 		j->ending = 0;	/* the render's result replaces a cancel */
 		if (w->rc < 0)
@@ -279,6 +279,7 @@ render_done(uv_work_t *req, int status)
 		}
 	}
 	render_work_free(w);
+	wake(j);	/* end() does not when a cancel set ending */
 }
 
 static int

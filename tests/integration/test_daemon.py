@@ -489,16 +489,17 @@ class TestRenderOffLoop(unittest.TestCase):
         for name, extra in (
                 ("b", "  batch_size: 5\n  concurrency:\n    min: 4\n"
                       "    initial: 4\n    max: 4\n"),
-                ("a", "")):
+                ("a", ""), ("c", "")):
             out = os.path.join(cls.work, "site-" + name)
-            harness.make_pages(out, "demo")
+            harness.make_pages(out, "tiny" if name == "c" else "demo")
             cls.sites[name] = harness.write_config(
                 os.path.join(cls.work, name + ".yaml"), cls.emu.url, out,
                 ca=cls.emu.ca, extra=extra)
         cls.settings = dh.write_settings(os.path.join(cls.work, "quickpaged.yaml"),
                                          cls.work, cls.sites)
         cls.d = dh.Daemon(cls.settings, cls.work, env={
-            "QP_TEST_RENDER_DELAY_MS": str(cls.RENDER_DELAY_MS)}).start()
+            "QP_TEST_RENDER_DELAY_MS": str(cls.RENDER_DELAY_MS),
+            "UV_THREADPOOL_SIZE": "1"}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -511,12 +512,14 @@ class TestRenderOffLoop(unittest.TestCase):
         if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
             raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
-    def submit(self, site):
-        r = self.d.request({"op": "submit", "kind": "create-index", "site": site})
+    def submit(self, site, quick=False):
+        r = self.d.request({"op": "submit", "kind": "create-index", "site": site,
+                            "quick": quick})
         self.assertTrue(r["ok"], r)
         return r["job"]["job_id"]
 
     def test_render_does_not_stall_other_jobs_queries(self):
+        self.assertEqual(self.d.request({"op": "status"})["jobs"], [])  # idle
         b = self.submit("b")
         self.d.wait_job(b, lambda j: j["stage"] == "fetch", timeout=60)
         a = self.submit("a")
@@ -554,35 +557,82 @@ class TestRenderOffLoop(unittest.TestCase):
         gaps = [q - p for p, q in zip(starts, starts[1:])]
         self.assertLess(max(gaps), self.BOUND_S)
 
-    def test_cancel_and_sigterm_during_render(self):
-        """A render under way finishes whole and decides the outcome: a
-        cancel then, or SIGTERM, neither tears the index nor leaves the job
-        to run again; the daemon waits for the render before it exits."""
-        out = os.path.join(self.work, "site-a")
-        j = self.submit("a")
-        self.d.wait_job(j, lambda j: j["stage"] == "render", timeout=120)
-        r = self.d.request({"op": "cancel", "job_id": j})
-        self.assertTrue(r["ok"], r)
-        done = self.d.wait_job(j, lambda j: j["state"] not in ("queued", "running"),
-                               timeout=60)
-        self.assertEqual(done["state"], "succeeded", done)
-        got = harness.load_types(out)
-        harness.assert_same_index(self, got, harness.oracle(out, "demo"))
+    def wait_end(self, job_id, timeout=120):
+        return self.d.wait_job(job_id, lambda j: j["state"] not in ("queued", "running"),
+                               timeout=timeout)
 
-        j = self.submit("a")
-        self.d.wait_job(j, lambda j: j["stage"] == "render", timeout=120)
+    def stored_state(self, job_id):
+        """The state jobs.db holds, read by this process (daemon stopped)."""
+        db = sqlite3.connect(os.path.join(self.work, "state", "jobs.db"))
+        try:
+            (state,), = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,))
+        finally:
+            db.close()
+        return state
+
+    def render_a_then_queue_c(self):
+        """A in its render (holding the daemon's one pool thread: the class
+        sets UV_THREADPOOL_SIZE=1), then C (--quick, fast) at its render
+        too: C's render waits in the pool behind A's."""
+        a = self.submit("a")
+        self.d.wait_job(a, lambda j: j["stage"] == "render", timeout=120)
+        c = self.submit("c", quick=True)
+        self.d.wait_job(c, lambda j: j["stage"] == "render", timeout=30)
+        self.assertEqual(self.d.job(a)["stage"], "render",
+                         "A's render ended before C's began")
+        return a, c
+
+    def test_cancel_and_sigterm_during_render(self):
+        """Cancel and SIGTERM while jobs render. A render still waiting for
+        a pool thread (C's) is abandoned: cancelled, or queued again on
+        SIGTERM, and nothing of it reaches the disk. A render under way
+        (A's, in the test hook's delay) finishes whole and decides the
+        outcome: succeeded, not run again. Whether A's pool thread had
+        started when the cancel came is up to the scheduler, so for A both
+        outcomes are accepted, each with what it implies. The daemon stops
+        without needing its grace period."""
+        out_a, out_c = (os.path.join(self.work, "site-" + n) for n in "ac")
+        before_a, before_c = harness.tree_digest(out_a), harness.tree_digest(out_c)
+        a, c = self.render_a_then_queue_c()
+        r = self.d.request({"op": "cancel", "job_id": c})
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(self.wait_end(c)["state"], "cancelled")
+        self.assertEqual(harness.tree_digest(out_c), before_c)
+        r = self.d.request({"op": "cancel", "job_id": a})
+        self.assertTrue(r["ok"], r)
+        done = self.wait_end(a)
+        report("cancel during A's render: A %s" % done["state"])
+        if done["state"] == "cancelled":
+            self.assertEqual(harness.tree_digest(out_a), before_a)
+        else:
+            self.assertEqual(done["state"], "succeeded", done)
+            harness.assert_same_index(self, harness.load_types(out_a),
+                                      harness.oracle(out_a, "demo"))
+
+        before_a = harness.tree_digest(out_a)
+        a, c = self.render_a_then_queue_c()
         t0 = time.time()
         self.assertEqual(self.d.stop(), 0)
         report("SIGTERM during a %d ms render: exit 0 after %.2f s"
                % (self.RENDER_DELAY_MS, time.time() - t0))
         log = self.d.log_text()
+        self.assertNotIn("did not stop within", log)
         self.assertNotIn("ERROR: AddressSanitizer", log)
+        self.assertEqual(self.stored_state(c), "queued")
+        self.assertEqual(harness.tree_digest(out_c), before_c)
+        stored_a = self.stored_state(a)
+        report("SIGTERM during A's render: A stored as %s" % stored_a)
+        if stored_a == "queued":
+            self.assertEqual(harness.tree_digest(out_a), before_a)
+        else:
+            self.assertEqual(stored_a, "succeeded")
         self.d.start()
-        st = self.d.job(j)
-        self.assertEqual(st["state"], "succeeded", st)  # not queued again
-        self.assertEqual(st["attempt"], 1)
-        got = harness.load_types(out)
-        harness.assert_same_index(self, got, harness.oracle(out, "demo"))
+        for job, attempts in ((a, 2 if stored_a == "queued" else 1), (c, 2)):
+            st = self.wait_end(job)
+            self.assertEqual(st["state"], "succeeded", st)
+            self.assertEqual(st["attempt"], attempts, st)
+        harness.assert_same_index(self, harness.load_types(out_a),
+                                  harness.oracle(out_a, "demo"))
 
 
 class TestSettings(unittest.TestCase):
