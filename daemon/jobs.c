@@ -158,8 +158,8 @@ check_path(const struct settings *set, const char *what, const char *path,
 static int
 own_token(const struct cfg_site *site, const char *text, size_t len)
 {
-	return site->token && site->token[0] && memmem(text, len, site->token,
-	    strlen(site->token)) != NULL;
+	return text && site->token && site->token[0] && memmem(text, len,
+	    site->token, strlen(site->token)) != NULL;
 }
 
 static int
