@@ -145,7 +145,8 @@ start(struct daemon *d)
 	make_dir(d->set->cache_dir, 0700);
 	if ((rc = lock_state(d)) < 0)
 		return rc;
-	if ((rc = js_open(d->set->state_dir, &d->store, err, sizeof(err))) < 0) {
+	if ((rc = js_open(&d->loop, d->set->state_dir, &d->store, err,
+	    sizeof(err))) < 0) {
 		log_err("job store: %s", err);
 		return rc;
 	}
@@ -208,13 +209,14 @@ daemon_run(const char *file)
 		    d.set->socket, d.set->nsites, d.set->max_parallel_jobs);
 		sd_notify_state("READY=1\nSTATUS=running");
 	}
+	/* Returns once the store has no write out and no render runs. */
 	uv_run(&d.loop, UV_RUN_DEFAULT);
+	js_close(d.store);
 	/* Anything a module forgot would keep uv_loop_close from succeeding. */
 	uv_walk(&d.loop, walk_close, NULL);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&d.loop);
 	assert(rc == 0);
-	js_close(d.store);
 	if (d.lockfd >= 0)
 		close(d.lockfd);
 	if (status == 0)

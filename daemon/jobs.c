@@ -4,6 +4,12 @@
  * A job's pipeline callback comes from inside the pipeline's own idle step,
  * so the bookkeeping that frees the job and its upstream waits for our own
  * idle step ("reap"): nothing is freed while it is on the stack.
+ *
+ * Store writes are asynchronous (jobstore.h). A job whose end is written
+ * but not yet committed waits on the RETIRING list, still found by id, and
+ * is reported (watchers' "end", a cancel's answer) and freed once its last
+ * write is back (settle). A new submission is on no list until its insert
+ * is committed: before that it has no id, and nobody was told of it.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -22,6 +28,7 @@
 #include "log.h"
 #include "siteup.h"
 #include "upstream.h"
+#include "xmalloc.h"
 
 #define PROGRESS_MS	250	/* watchers see this often */
 #define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
@@ -55,6 +62,11 @@ struct djob {
 	struct job	*job;		/* while running */
 	int		 rc;		/* the pipeline's result */
 	int		 requeue;	/* cancelled by shutdown: run again */
+	int		 retiring;	/* on js->retiring: final state written */
+	int		 kept;		/* its final write failed: kept to tell */
+	unsigned	 writes;	/* store writes not yet back */
+	jobs_reply_cb	 reply;		/* a submit or cancel awaiting commit */
+	void		*reply_arg;
 	unsigned	 ticks;
 	uint64_t	 t_start;	/* uv_hrtime at start */
 	LIST_HEAD(, jobs_watch) watchers;
@@ -65,6 +77,7 @@ struct jobs {
 	struct js	*store;
 	const struct settings *set;
 	TAILQ_HEAD(djobq, djob) active;
+	struct djobq	 retiring;	/* ended, final write not yet back */
 	STAILQ_HEAD(, djob) dead;
 	LIST_HEAD(, sup) sups;
 	unsigned	 nrunning;
@@ -73,6 +86,8 @@ struct jobs {
 	uv_timer_t	 prune;
 	int		 stopping;
 	int		 closing;	/* handles still to close */
+	int		 freeing;	/* jobs_free() ran; free once all is back */
+	unsigned	 writes;	/* store writes whose callbacks are due */
 	void		(*stop_cb)(void *);
 	void		*stop_arg;
 	double		 started;
@@ -143,8 +158,8 @@ check_path(const struct settings *set, const char *what, const char *path,
 static int
 own_token(const struct cfg_site *site, const char *text, size_t len)
 {
-	return site->token && site->token[0] && memmem(text, len, site->token,
-	    strlen(site->token)) != NULL;
+	return text && site->token && site->token[0] && memmem(text, len,
+	    site->token, strlen(site->token)) != NULL;
 }
 
 static int
@@ -274,12 +289,33 @@ sup_put(struct sup *s)
 
 /* ---- records ---- */
 
+static void on_stored(void *arg, int rc, int64_t id, const char *error);
+
+/* Queue J's record for the store; on_stored() hears back. */
 static void
 store(struct jobs *js, struct djob *j)
 {
-	if (js_update(js->store, &j->rec) < 0)
-		log_err("job %lld: cannot write to the job store",
-		    (long long)j->rec.id);
+	js->writes++;
+	j->writes++;
+	js_update(js->store, &j->rec, on_stored, js);
+}
+
+/* The store lost a write: the log and the job's own record say so. */
+static void
+store_failed(struct djob *j, int64_t id, const char *error)
+{
+	log_err("job %lld: the job store did not take its record: %s",
+	    (long long)id, error ? error : "?");
+	if (j != NULL && j->rec.error[0] == '\0')
+		snprintf(j->rec.error, sizeof(j->rec.error), "the job store did "
+		    "not take this record: %s", error ? error : "?");
+}
+
+static void
+maybe_free(struct jobs *js)
+{
+	if (js->freeing && js->closing == 0 && js->writes == 0)
+		free(js);
 }
 
 static void
@@ -334,6 +370,8 @@ summary_text(const struct djob *j)
 	return out;
 }
 
+static struct djob *find(struct jobs *js, int64_t id);
+
 static void
 djob_free(struct djob *j)
 {
@@ -352,7 +390,10 @@ djob_free(struct djob *j)
 	free(j);
 }
 
-/* Leave the active list with a final state, stored and reported. */
+/*
+ * Leave the active list with a final state: written now, reported and
+ * freed by settle() once the store has it.
+ */
 static void
 retire(struct jobs *js, struct djob *j, enum proto_state st,
     const char *error)
@@ -363,12 +404,56 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	if (error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
-	log_info("job %lld (%s): %s%s%s", (long long)j->rec.id, j->rec.site,
-	    proto_state_name(st), error ? ": " : "", error ? error : "");
 	js->finished_total++;
 	TAILQ_REMOVE(&js->active, j, entry);
+	TAILQ_INSERT_TAIL(&js->retiring, j, entry);
+	j->retiring = 1;
+	job_free(j->job);
+	j->job = NULL;
+	sup_put(j->sup);
+	j->sup = NULL;
+}
+
+/* J's final write is back (RC): report the end, answer a cancel, free. */
+static void
+settle(struct jobs *js, struct djob *j, int rc, const char *error)
+{
+	jobs_reply_cb cb = j->reply;
+	char msg[512];
+
+	j->reply = NULL;
+	log_info("job %lld (%s): %s%s%s", (long long)j->rec.id, j->rec.site,
+	    proto_state_name(j->rec.state), j->rec.error[0] ? ": " : "",
+	    j->rec.error);
 	notify(j, 1);
+	if (rc < 0) {
+		/* The store still has the old state (a restart runs the job
+		 * again); keep the record, which says so, for status. */
+		j->kept = 1;
+		snprintf(msg, sizeof(msg), "the job store did not record this: "
+		    "%s", error ? error : "?");
+		if (cb)
+			cb(j->reply_arg, &j->rec, PROTO_E_INTERNAL, msg);
+		return;
+	}
+	if (cb)
+		cb(j->reply_arg, &j->rec, 0, NULL);
+	TAILQ_REMOVE(&js->retiring, j, entry);
 	djob_free(j);
+}
+
+static void
+on_stored(void *arg, int rc, int64_t id, const char *error)
+{
+	struct jobs *js = arg;
+	struct djob *j = js->freeing ? NULL : find(js, id);
+
+	js->writes--;
+	if (rc < 0)
+		store_failed(j, id, error);
+	if (j != NULL && --j->writes == 0 && j->retiring && !j->kept)
+		settle(js, j, rc, error);
+	maybe_free(js);
 }
 
 /* ---- running ---- */
@@ -393,7 +478,9 @@ end_running(struct jobs *js, struct djob *j)
 {
 	snapshot(j);
 	js->nrunning--;
-	if (j->requeue) {
+	/* A render that was under way when the stop came finished: keep its
+	 * result rather than run the job again. */
+	if (j->requeue && j->rc != 0) {
 		/* Stopped by shutdown: queued again, run again next start. */
 		j->rec.state = PROTO_QUEUED;
 		j->rec.started = 0;
@@ -533,12 +620,16 @@ schedule(struct jobs *js)
 
 /* ---- queueing ---- */
 
+/* An active job, or one whose end the store has not yet confirmed. */
 static struct djob *
 find(struct jobs *js, int64_t id)
 {
 	struct djob *j;
 
 	TAILQ_FOREACH(j, &js->active, entry)
+		if (j->rec.id == id)
+			return j;
+	TAILQ_FOREACH(j, &js->retiring, entry)
 		if (j->rec.id == id)
 			return j;
 	return NULL;
@@ -578,31 +669,67 @@ label(struct djob *j)
 static struct djob *
 djob_new(struct jobs *js, const char *name, const char *text, size_t len)
 {
-	struct djob *j;
+	struct djob *j = xcalloc(1, sizeof(*j));
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return NULL;
 	j->js = js;
 	LIST_INIT(&j->watchers);
 	j->rec.eta_s = -1;
-	if ((name && (j->sitename = strdup(name)) == NULL) ||
-	    (text && (j->config = strndup(text, len)) == NULL)) {
-		free(j->sitename);
-		free(j);
-		return NULL;
-	}
+	j->sitename = name ? xstrdup(name) : NULL;
+	j->config = text ? xstrndup(text, len) : NULL;
 	return j;
 }
 
+/* The new job's insert is back: now it exists, and the client hears. */
+static void
+on_inserted(void *arg, int rc, int64_t id, const char *error)
+{
+	struct djob *j = arg;
+	struct jobs *js = j->js;
+	jobs_reply_cb cb = j->reply;
+	void *cb_arg = j->reply_arg;
+	struct proto_job rec;
+	char msg[512];
+
+	js->writes--;
+	j->reply = NULL;
+	if (rc < 0) {
+		log_err("cannot write a new job to the job store: %s", error);
+		snprintf(msg, sizeof(msg), "cannot write to the job store: %s",
+		    error);
+		cb(cb_arg, NULL, PROTO_E_INTERNAL, msg);
+		djob_free(j);
+		maybe_free(js);
+		return;
+	}
+	j->rec.id = id;
+	if (js->freeing) {
+		/* Stored as queued: the next start runs it. */
+		log_info("job %lld (%s): queued by uid %ld as the daemon stops",
+		    (long long)id, j->rec.site, j->rec.uid);
+		rec = j->rec;
+		djob_free(j);
+		cb(cb_arg, &rec, 0, NULL);
+		maybe_free(js);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	log_info("job %lld (%s): queued by uid %ld", (long long)id, j->rec.site,
+	    j->rec.uid);
+	schedule(js);
+	snapshot(j);
+	rec = j->rec;
+	rec.summary = NULL;
+	cb(cb_arg, &rec, 0, NULL);
+}
+
 int
-jobs_submit(struct jobs *js, const struct jobs_submit *s,
-    struct proto_job *out, int *merged, enum proto_err *code, char *err,
+jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
+    void *arg, struct proto_job *out, enum proto_err *code, char *err,
     size_t errlen)
 {
 	struct djob *j, *same;
 	int rc;
 
-	*merged = 0;
 	if (js->stopping) {
 		*code = PROTO_E_STOPPING;
 		snprintf(err, errlen, "the daemon is stopping; submit again "
@@ -621,8 +748,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s,
 		    "holds NUL bytes", PROTO_MAX_CONFIG);
 		return -EINVAL;
 	}
-	if ((j = djob_new(js, s->site, s->config, s->config_len)) == NULL)
-		goto nomem;
+	j = djob_new(js, s->site, s->config, s->config_len);
 	if ((rc = prepare(js, s->site, s->config, s->config_len, &j->site,
 	    code, err, errlen)) < 0) {
 		djob_free(j);
@@ -633,7 +759,6 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s,
 	j->rec.uid = s->uid;
 	if ((same = find_same(js, j)) != NULL) {
 		djob_free(j);
-		*merged = 1;
 		snapshot(same);
 		*out = same->rec;
 		out->summary = NULL;
@@ -642,27 +767,11 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s,
 	j->rec.state = PROTO_QUEUED;
 	j->rec.created = now_s();
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
-	if (js_insert(js->store, &j->rec, j->config) < 0) {
-		djob_free(j);
-		*code = PROTO_E_INTERNAL;
-		snprintf(err, errlen, "cannot write to the job store");
-		return -EIO;
-	}
-	TAILQ_INSERT_TAIL(&js->active, j, entry);
-	log_info("job %lld (%s): queued by uid %ld", (long long)j->rec.id,
-	    j->rec.site, j->rec.uid);
-	*out = j->rec;
-	out->summary = NULL;
-	schedule(js);
-	if (j->job != NULL) {
-		*out = j->rec;
-		out->summary = NULL;
-	}
-	return 0;
-nomem:
-	*code = PROTO_E_INTERNAL;
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+	j->reply = cb;
+	j->reply_arg = arg;
+	js->writes++;
+	js_insert(js->store, &j->rec, j->config, on_inserted, j);
+	return 1;
 }
 
 static int
@@ -674,9 +783,8 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	char err[512];
 	int rc;
 
-	if ((j = djob_new(js, config ? NULL : r->site, config,
-	    config ? strlen(config) : 0)) == NULL)
-		return 1;
+	j = djob_new(js, config ? NULL : r->site, config,
+	    config ? strlen(config) : 0);
 	j->rec = *r;
 	j->rec.summary = NULL;
 	j->rec.state = PROTO_QUEUED;
@@ -712,11 +820,18 @@ jobs_recover(struct jobs *js)
 }
 
 int
-jobs_cancel(struct jobs *js, int64_t id, long uid, struct proto_job *out,
-    enum proto_err *code, char *err, size_t errlen)
+jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
+    void *arg, struct proto_job *out, enum proto_err *code, char *err,
+    size_t errlen)
 {
 	struct djob *j = find(js, id);
 
+	if (j != NULL && j->retiring) {
+		*code = PROTO_E_FINISHED;
+		snprintf(err, errlen, "job %lld has already ended (%s)",
+		    (long long)id, proto_state_name(j->rec.state));
+		return -EALREADY;
+	}
 	if (j == NULL) {
 		if (js_get(js->store, id, out) == 0) {
 			*code = PROTO_E_FINISHED;
@@ -744,9 +859,11 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, struct proto_job *out,
 		job_cancel(j->job);
 		return 0;
 	}
-	out->state = PROTO_CANCELLED;
+	/* Answered once the store has it (settle). */
 	retire(js, j, PROTO_CANCELLED, NULL);
-	return 0;
+	j->reply = cb;
+	j->reply_arg = arg;
+	return 1;
 }
 
 int
@@ -758,7 +875,8 @@ jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
 		return js_get(js->store, id, out);
 	snapshot(j);
 	*out = j->rec;
-	out->summary = NULL;
+	/* An ended job not yet confirmed by the store has its summary. */
+	out->summary = j->rec.summary ? xstrdup(j->rec.summary) : NULL;
 	return 0;
 }
 
@@ -854,8 +972,9 @@ jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
 		proto_job_clear(&r);
 		return 1;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return -ENOMEM;
+	if (j->kept)	/* its end was reported already */
+		return 1;
+	w = xcalloc(1, sizeof(*w));
 	w->j = j;
 	w->cb = cb;
 	w->arg = arg;
@@ -876,17 +995,29 @@ jobs_unwatch(struct jobs_watch *w)
 /* ---- life cycle ---- */
 
 static void
+on_pruned(void *arg, int rc, int64_t n, const char *error)
+{
+	struct jobs *js = arg;
+
+	js->writes--;
+	if (rc < 0)
+		log_err("cannot remove old job records: %s", error);
+	else if (n > 0 && !js->freeing)
+		log_info("removed %lld job records older than %u days",
+		    (long long)n, js->set->history_days);
+	maybe_free(js);
+}
+
+static void
 on_prune(uv_timer_t *t)
 {
 	struct jobs *js = t->data;
-	int n;
 
 	if (js->set->history_days == 0)
 		return;
-	n = js_prune(js->store, now_s() - 86400.0 * js->set->history_days);
-	if (n > 0)
-		log_info("removed %d job records older than %u days", n,
-		    js->set->history_days);
+	js->writes++;
+	js_prune(js->store, now_s() - 86400.0 * js->set->history_days,
+	    on_pruned, js);
 }
 
 int
@@ -902,6 +1033,7 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	js->set = set;
 	js->started = now_s();
 	TAILQ_INIT(&js->active);
+	TAILQ_INIT(&js->retiring);
 	STAILQ_INIT(&js->dead);
 	LIST_INIT(&js->sups);
 	uv_idle_init(loop, &js->reap);
@@ -943,8 +1075,8 @@ on_closed(uv_handle_t *h)
 {
 	struct jobs *js = h->data;
 
-	if (--js->closing == 0)
-		free(js);
+	js->closing--;
+	maybe_free(js);
 }
 
 void
@@ -964,7 +1096,17 @@ jobs_free(struct jobs *js)
 		}
 		djob_free(j);
 	}
-	/* The handles live in JS: free it once they are closed. */
+	while ((j = TAILQ_FIRST(&js->retiring)) != NULL) {
+		TAILQ_REMOVE(&js->retiring, j, entry);
+		if (j->reply && !j->kept)
+			j->reply(j->reply_arg, &j->rec, PROTO_E_STOPPING, "the "
+			    "daemon stopped before the job store confirmed "
+			    "this");
+		djob_free(j);
+	}
+	/* The handles live in JS, and store callbacks get JS: free it once
+	 * the handles are closed and the writes are back (maybe_free). */
+	js->freeing = 1;
 	js->closing = 3;
 	uv_close((uv_handle_t *)&js->reap, on_closed);
 	uv_close((uv_handle_t *)&js->tick, on_closed);

@@ -6,8 +6,11 @@
  * that job. Jobs talking to the same neuPrint server (URL and CA) share
  * one upstream, so one concurrency limit covers them all.
  *
- * Every state change is written to the job store before it is reported;
- * progress is written every few seconds.
+ * Every state change goes to the job store's writer in order; progress
+ * every few seconds. A submission is acknowledged, a queued job's cancel
+ * answered and a job's end reported only once the store has committed
+ * it; until then the job's record is served from memory, so what a client
+ * reads next is never older than what it was told (docs/daemon.md).
  */
 #ifndef QP_JOBS_H
 #define QP_JOBS_H
@@ -33,6 +36,14 @@ struct jobs_submit {
 	long		 uid;		/* the submitter */
 };
 
+/*
+ * The answer to a submit or cancel that waited for the store: J on success
+ * (ERR NULL), else CODE and ERR. Runs once, on the loop, never before the
+ * call that took it returns.
+ */
+typedef void (*jobs_reply_cb)(void *arg, const struct proto_job *j,
+	    enum proto_err code, const char *err);
+
 /* FINAL: the job ended (or the daemon stops); the watch is gone after. */
 typedef void (*jobs_watch_cb)(void *arg, const struct proto_job *j,
 	    int final);
@@ -44,12 +55,16 @@ void	 jobs_configure(struct jobs *js, const struct settings *set);
 /* Queue what the store says was queued or running (after a restart). */
 int	 jobs_recover(struct jobs *js);
 
-/* Errors set CODE and ERR (for the client; never holds a token). */
+/*
+ * Errors (< 0) set CODE and ERR (for the client; never holds a token).
+ * 0: OUT is the answer now (a merged submission, the cancel of a running
+ * job). 1: CB answers once the store has committed the new record.
+ */
 int	 jobs_submit(struct jobs *js, const struct jobs_submit *s,
-	    struct proto_job *out, int *merged, enum proto_err *code,
-	    char *err, size_t errlen);
-int	 jobs_cancel(struct jobs *js, int64_t id, long uid,
-	    struct proto_job *out, enum proto_err *code, char *err,
+	    jobs_reply_cb cb, void *arg, struct proto_job *out,
+	    enum proto_err *code, char *err, size_t errlen);
+int	 jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
+	    void *arg, struct proto_job *out, enum proto_err *code, char *err,
 	    size_t errlen);
 /* Live record of an active job, else the stored one. -ENOENT. */
 int	 jobs_get(struct jobs *js, int64_t id, struct proto_job *out);
@@ -72,7 +87,10 @@ void	 jobs_unwatch(struct jobs_watch *w);
  * the next start runs them again. CB runs once none is running.
  */
 void	 jobs_stop(struct jobs *js, void (*cb)(void *), void *arg);
-/* Frees everything; handles are closed (run the loop to finish). */
+/*
+ * Frees everything; handles are closed and writes still queued finish
+ * (run the loop to finish: it runs while the store has writes out).
+ */
 void	 jobs_free(struct jobs *js);
 
 #endif

@@ -1,4 +1,14 @@
-/* jobstore: see jobstore.h. */
+/*
+ * jobstore: see jobstore.h.
+ *
+ * Threads: the loop queues struct js_op on TODO; the writer takes them one
+ * at a time, runs each on WDB, and puts it on DONE; the uv_async wakes the
+ * loop, which runs the callbacks in order. The mutex guards TODO, DONE and
+ * QUIT only; WDB belongs to the writer, RDB to the loop, the rest of an op
+ * to whoever holds it (the loop until queued and after done, the writer
+ * in between).
+ */
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -12,9 +22,35 @@
 #include <sqlite3.h>
 
 #include "jobstore.h"
+#include "xmalloc.h"
+
+enum js_kind { JS_INSERT, JS_UPDATE, JS_PRUNE, JS_SYNC };
+
+struct js_op {
+	STAILQ_ENTRY(js_op) entry;
+	enum js_kind	 kind;
+	struct proto_job rec;		/* its own copy (and summary) */
+	char		*config;
+	double		 before;
+	js_cb		 cb;
+	void		*arg;
+	int		 rc;
+	int64_t		 n;
+	char		 err[256];
+};
+
+STAILQ_HEAD(js_ops, js_op);
 
 struct js {
-	sqlite3		*db;
+	sqlite3		*db;		/* the loop's: reads */
+	sqlite3		*wdb;		/* the writer's */
+	uv_async_t	 async;
+	uv_thread_t	 thread;
+	uv_mutex_t	 mu;
+	uv_cond_t	 cv;
+	struct js_ops	 todo, done;	/* under MU */
+	int		 quit;		/* under MU */
+	unsigned	 pending;	/* loop only: callbacks still to run */
 };
 
 static const char schema_v1[] =
@@ -112,8 +148,35 @@ create_private(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* One connection: WAL, FULL sync, BUSY_MS of patience for locks. */
+static int
+db_open(const char *path, int busy_ms, sqlite3 **out, char *err,
+    size_t errlen)
+{
+	char pragma[64];
+
+	if (sqlite3_open_v2(path, out, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+		return db_error(*out, err, errlen, path);
+	/*
+	 * WAL: a crash leaves the last committed state, and readers never
+	 * wait for the writer. FULL: a commit survives power loss too; the
+	 * fsyncs are the writer thread's, not the loop's.
+	 */
+	snprintf(pragma, sizeof(pragma), "PRAGMA busy_timeout=%d", busy_ms);
+	if (exec(*out, "PRAGMA journal_mode=WAL") < 0 ||
+	    exec(*out, "PRAGMA synchronous=FULL") < 0 ||
+	    exec(*out, pragma) < 0)
+		return db_error(*out, err, errlen, path);
+	return 0;
+}
+
+static void writer(void *arg);
+static void on_async(uv_async_t *h);
+
 int
-js_open(const char *dir, struct js **out, char *err, size_t errlen)
+js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
+    size_t errlen)
 {
 	char path[PATH_MAX];
 	struct js *s;
@@ -125,41 +188,72 @@ js_open(const char *dir, struct js **out, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	if ((rc = create_private(path, err, errlen)) < 0)
 		return rc;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		rc = db_error(s->db, err, errlen, path);
+	s = xcalloc(1, sizeof(*s));
+	STAILQ_INIT(&s->todo);
+	STAILQ_INIT(&s->done);
+	/* The writer may wait for a lock (another process reading); a read
+	 * on the loop gives up soon instead (it happens only while SQLite
+	 * recovers a WAL, at open). */
+	if ((rc = db_open(path, 2000, &s->wdb, err, errlen)) < 0 ||
+	    (rc = migrate(s->wdb, err, errlen)) < 0 ||
+	    (rc = db_open(path, 100, &s->db, err, errlen)) < 0)
+		goto fail;
+	uv_mutex_init(&s->mu);
+	uv_cond_init(&s->cv);
+	if ((rc = uv_thread_create(&s->thread, writer, s)) < 0) {
+		snprintf(err, errlen, "cannot start the job store's writer: %s",
+		    uv_strerror(rc));
+		uv_cond_destroy(&s->cv);
+		uv_mutex_destroy(&s->mu);
 		goto fail;
 	}
-	/*
-	 * WAL: a crash leaves the last committed state. FULL: a commit
-	 * survives power loss too; commits are few (state changes and
-	 * progress every few seconds), so the fsyncs cost nothing.
-	 */
-	if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 ||
-	    exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
-	    exec(s->db, "PRAGMA busy_timeout=2000") < 0) {
-		rc = db_error(s->db, err, errlen, path);
-		goto fail;
-	}
-	if ((rc = migrate(s->db, err, errlen)) < 0)
-		goto fail;
+	uv_async_init(loop, &s->async, on_async);
+	s->async.data = s;
+	uv_unref((uv_handle_t *)&s->async);	/* no write out: no reason to run */
 	*out = s;
 	return 0;
 fail:
 	sqlite3_close(s->db);
+	sqlite3_close(s->wdb);
 	free(s);
 	return rc;
+}
+
+static void
+op_free(struct js_op *op)
+{
+	free(op->rec.summary);
+	free(op->config);
+	free(op);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 void
 js_close(struct js *s)
 {
+	struct js_op *op;
+
 	if (s == NULL)
 		return;
+	uv_mutex_lock(&s->mu);
+	s->quit = 1;
+	uv_cond_signal(&s->cv);
+	uv_mutex_unlock(&s->mu);
+	uv_thread_join(&s->thread);	/* it commits what is queued first */
+	while ((op = STAILQ_FIRST(&s->done)) != NULL) {
+		STAILQ_REMOVE_HEAD(&s->done, entry);
+		op_free(op);
+	}
+	uv_cond_destroy(&s->cv);
+	uv_mutex_destroy(&s->mu);
 	sqlite3_close(s->db);
-	free(s);
+	sqlite3_close(s->wdb);
+	uv_close((uv_handle_t *)&s->async, on_closed);
 }
 
 static void
@@ -171,26 +265,41 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
+/* ---- the writer thread ---- */
+
 static int
-run(sqlite3_stmt *st)
+w_fail(struct js_op *op, sqlite3 *db, const char *what)
+{
+	snprintf(op->err, sizeof(op->err), "%s: %s", what, sqlite3_errmsg(db));
+	return -EIO;
+}
+
+static int
+w_run(struct js_op *op, sqlite3 *db, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
+	if (rc != SQLITE_DONE) {
+		w_fail(op, db, what);
+		sqlite3_finalize(st);
+		return -EIO;
+	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return 0;
 }
 
-int
-js_insert(struct js *s, struct proto_job *j, const char *config)
+static int
+w_insert(sqlite3 *db, struct js_op *op)
 {
+	const struct proto_job *j = &op->rec;
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO jobs (site, config, "
+	if (sqlite3_prepare_v2(db, "INSERT INTO jobs (site, config, "
 	    "output_dir, quick, uid, state, created, stage, attempt) VALUES "
 	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
+		return w_fail(op, db, "inserting a job");
 	sqlite3_bind_text(st, 1, j->site, -1, SQLITE_STATIC);
-	bind_text(st, 2, config);
+	bind_text(st, 2, op->config);
 	sqlite3_bind_text(st, 3, j->output_dir, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, j->quick);
 	sqlite3_bind_int64(st, 5, j->uid);
@@ -200,21 +309,23 @@ js_insert(struct js *s, struct proto_job *j, const char *config)
 	sqlite3_bind_text(st, 8, j->stage[0] ? j->stage : "queued", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, (int)j->attempt);
-	if (run(st) < 0)
+	if (w_run(op, db, st, "inserting a job") < 0)
 		return -EIO;
-	j->id = sqlite3_last_insert_rowid(s->db);
+	op->n = sqlite3_last_insert_rowid(db);
 	return 0;
 }
 
-int
-js_update(struct js *s, const struct proto_job *j)
+static int
+w_update(sqlite3 *db, struct js_op *op)
 {
+	const struct proto_job *j = &op->rec;
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET state = ?, started = ?,"
+	op->n = j->id;
+	if (sqlite3_prepare_v2(db, "UPDATE jobs SET state = ?, started = ?,"
 	    " finished = ?, stage = ?, done = ?, total = ?, attempt = ?, "
 	    "summary = ?, error = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
+		return w_fail(op, db, "updating a job");
 	sqlite3_bind_text(st, 1, proto_state_name(j->state), -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_double(st, 2, j->started);
@@ -226,10 +337,154 @@ js_update(struct js *s, const struct proto_job *j)
 	bind_text(st, 8, j->summary);
 	bind_text(st, 9, j->error);
 	sqlite3_bind_int64(st, 10, j->id);
-	if (run(st) < 0)
+	if (w_run(op, db, st, "updating a job") < 0)
 		return -EIO;
-	return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+	if (sqlite3_changes(db) != 1) {
+		snprintf(op->err, sizeof(op->err), "no job %lld in the store",
+		    (long long)j->id);
+		return -ENOENT;
+	}
+	return 0;
 }
+
+static int
+w_prune(sqlite3 *db, struct js_op *op)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE state NOT IN "
+	    "('queued', 'running') AND finished < ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return w_fail(op, db, "pruning old jobs");
+	sqlite3_bind_double(st, 1, op->before);
+	if (w_run(op, db, st, "pruning old jobs") < 0)
+		return -EIO;
+	op->n = sqlite3_changes(db);
+	return 0;
+}
+
+/* Each statement is its own transaction: committed (fsynced) on return. */
+static void
+w_exec(sqlite3 *db, struct js_op *op)
+{
+	switch (op->kind) {
+	case JS_INSERT:
+		op->rc = w_insert(db, op);
+		break;
+	case JS_UPDATE:
+		op->rc = w_update(db, op);
+		break;
+	case JS_PRUNE:
+		op->rc = w_prune(db, op);
+		break;
+	case JS_SYNC:
+		op->rc = 0;
+		break;
+	}
+}
+
+static void
+writer(void *arg)
+{
+	struct js *s = arg;
+	struct js_op *op;
+
+	uv_mutex_lock(&s->mu);
+	for (;;) {
+		while (STAILQ_EMPTY(&s->todo) && !s->quit)
+			uv_cond_wait(&s->cv, &s->mu);
+		if ((op = STAILQ_FIRST(&s->todo)) == NULL)
+			break;		/* quit, and nothing left to write */
+		STAILQ_REMOVE_HEAD(&s->todo, entry);
+		uv_mutex_unlock(&s->mu);
+		w_exec(s->wdb, op);
+		uv_mutex_lock(&s->mu);
+		STAILQ_INSERT_TAIL(&s->done, op, entry);
+		if (!s->quit)
+			uv_async_send(&s->async);
+	}
+	uv_mutex_unlock(&s->mu);
+}
+
+/* ---- the loop's side ---- */
+
+static void
+on_async(uv_async_t *h)
+{
+	struct js *s = h->data;
+	struct js_ops done = STAILQ_HEAD_INITIALIZER(done);
+	struct js_op *op;
+
+	uv_mutex_lock(&s->mu);
+	STAILQ_CONCAT(&done, &s->done);
+	uv_mutex_unlock(&s->mu);
+	while ((op = STAILQ_FIRST(&done)) != NULL) {
+		STAILQ_REMOVE_HEAD(&done, entry);
+		if (--s->pending == 0)
+			uv_unref((uv_handle_t *)&s->async);
+		op->cb(op->arg, op->rc, op->n, op->rc < 0 ? op->err : NULL);
+		op_free(op);
+	}
+}
+
+static void
+queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
+{
+	op->cb = cb;
+	op->arg = arg;
+	if (s->pending++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
+	uv_mutex_lock(&s->mu);
+	STAILQ_INSERT_TAIL(&s->todo, op, entry);
+	uv_cond_signal(&s->cv);
+	uv_mutex_unlock(&s->mu);
+}
+
+static struct js_op *
+op_new(enum js_kind kind, const struct proto_job *j)
+{
+	struct js_op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = kind;
+	if (j != NULL) {
+		op->rec = *j;
+		op->rec.summary = j->summary ? xstrdup(j->summary) : NULL;
+	}
+	return op;
+}
+
+void
+js_insert(struct js *s, const struct proto_job *j, const char *config,
+    js_cb cb, void *arg)
+{
+	struct js_op *op = op_new(JS_INSERT, j);
+
+	op->config = config ? xstrdup(config) : NULL;
+	queue(s, op, cb, arg);
+}
+
+void
+js_update(struct js *s, const struct proto_job *j, js_cb cb, void *arg)
+{
+	queue(s, op_new(JS_UPDATE, j), cb, arg);
+}
+
+void
+js_prune(struct js *s, double before, js_cb cb, void *arg)
+{
+	struct js_op *op = op_new(JS_PRUNE, NULL);
+
+	op->before = before;
+	queue(s, op, cb, arg);
+}
+
+void
+js_sync(struct js *s, js_cb cb, void *arg)
+{
+	queue(s, op_new(JS_SYNC, NULL), cb, arg);
+}
+
+/* ---- reads, on the loop ---- */
 
 static void
 col_copy(sqlite3_stmt *st, int i, char *dst, size_t n)
@@ -261,7 +516,7 @@ row_job(sqlite3_stmt *st, struct proto_job *j)
 	j->total = (uint64_t)sqlite3_column_int64(st, 11);
 	j->attempt = (unsigned)sqlite3_column_int(st, 12);
 	if ((sum = sqlite3_column_text(st, 13)) != NULL)
-		j->summary = strdup((const char *)sum);
+		j->summary = xstrdup((const char *)sum);
 	col_copy(st, 14, j->error, sizeof(j->error));
 	j->eta_s = -1;
 }
@@ -323,21 +578,6 @@ js_unfinished(struct js *s, js_each_cb cb, void *arg)
 	    "IN ('queued', 'running') ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	return each(st, cb, arg);
-}
-
-int
-js_prune(struct js *s, double before)
-{
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE state NOT IN "
-	    "('queued', 'running') AND finished < ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_double(st, 1, before);
-	if (run(st) < 0)
-		return -EIO;
-	return sqlite3_changes(s->db);
 }
 
 int

@@ -1,4 +1,12 @@
-/* server: see server.h. */
+/*
+ * server: see server.h.
+ *
+ * A submit, or the cancel of a queued job, is answered only once the job
+ * store has committed it (jobs.h): the session is then "waiting". It reads
+ * nothing more and handles no further request until the answer is sent,
+ * so replies keep the order of requests; a session closed meanwhile stays
+ * allocated until the answer comes (and is dropped).
+ */
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +45,9 @@ struct sess {
 	long		 watch_req;	/* request id of the watch */
 	int		 ending;	/* no more reading; closing soon */
 	int		 open;		/* handles not yet closed */
+	int		 waiting;	/* for a jobs_reply_cb */
+	long		 wait_req;	/* its request id */
+	int		 wait_merged;	/* "merged" for the reply: 0, or -1 none */
 };
 
 struct srv {
@@ -62,6 +73,9 @@ struct wreq {
 static void sess_end(struct sess *s);
 static void sess_close(struct sess *s);
 static void maybe_free_srv(struct srv *v);
+static void drain(struct sess *s);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 
 /* ---- writing ---- */
 
@@ -121,19 +135,28 @@ send_error(struct sess *s, long id, enum proto_err code, const char *msg)
 
 /* ---- closing ---- */
 
+/* Once its handles are closed and no answer is due. */
 static void
-on_sess_closed(uv_handle_t *h)
+sess_free(struct sess *s)
 {
-	struct sess *s = h->data;
 	struct srv *v = s->srv;
 
-	if (--s->open > 0)
+	if (s->open > 0 || s->waiting)
 		return;
 	LIST_REMOVE(s, entry);
 	v->nsessions--;
 	free(s->buf);
 	free(s);
 	maybe_free_srv(v);
+}
+
+static void
+on_sess_closed(uv_handle_t *h)
+{
+	struct sess *s = h->data;
+
+	s->open--;
+	sess_free(s);
 }
 
 static void
@@ -206,8 +229,8 @@ arm_idle(struct sess *s)
 {
 	if (s->ending)
 		return;
-	if (s->watch)
-		uv_timer_stop(&s->timer);	/* a watcher may be silent */
+	if (s->watch || s->waiting)
+		uv_timer_stop(&s->timer);	/* silent for a reason */
 	else
 		uv_timer_start(&s->timer, on_idle,
 		    s->srv->set->idle_timeout_ms, 0);
@@ -239,6 +262,41 @@ op_ping(struct sess *s, long id, const cJSON *req)
 	sess_send(s, r);
 }
 
+/* The store has answered: reply, then go on with the next request. */
+static void
+on_reply(void *arg, const struct proto_job *j, enum proto_err code,
+    const char *err)
+{
+	struct sess *s = arg;
+
+	s->waiting = 0;
+	if (s->open < 2 || uv_is_closing((uv_handle_t *)&s->pipe)) {
+		sess_free(s);	/* the client is gone: nobody to tell */
+		return;
+	}
+	if (err != NULL)
+		send_error(s, s->wait_req, code, err);
+	else
+		reply_job(s, s->wait_req, j, s->wait_merged);
+	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
+		return;
+	drain(s);
+	if (!s->ending && !s->waiting) {
+		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+		arm_idle(s);
+	}
+}
+
+static void
+wait_reply(struct sess *s, long id, int merged)
+{
+	s->waiting = 1;
+	s->wait_req = id;
+	s->wait_merged = merged;
+	uv_read_stop((uv_stream_t *)&s->pipe);
+	arm_idle(s);
+}
+
 static void
 op_submit(struct sess *s, long id, const cJSON *req)
 {
@@ -247,7 +305,7 @@ op_submit(struct sess *s, long id, const cJSON *req)
 	struct proto_job j;
 	enum proto_err code;
 	char err[1024];
-	int merged;
+	int rc;
 
 	if (kind != NULL && strcmp(kind, "create-index") != 0) {
 		send_error(s, id, PROTO_E_INVALID, "the only job kind is "
@@ -259,12 +317,14 @@ op_submit(struct sess *s, long id, const cJSON *req)
 	sub.config_len = sub.config ? strlen(sub.config) : 0;
 	sub.quick = proto_bool(req, "quick", 0);
 	sub.uid = s->uid;
-	if (jobs_submit(s->srv->jobs, &sub, &j, &merged, &code, err,
-	    sizeof(err)) < 0) {
+	rc = jobs_submit(s->srv->jobs, &sub, on_reply, s, &j, &code, err,
+	    sizeof(err));
+	if (rc < 0)
 		send_error(s, id, code, err);
-		return;
-	}
-	reply_job(s, id, &j, merged);
+	else if (rc == 0)
+		reply_job(s, id, &j, 1);	/* merged with a queued job */
+	else
+		wait_reply(s, id, 0);
 }
 
 static int64_t
@@ -332,16 +392,21 @@ op_cancel(struct sess *s, long id, const cJSON *req)
 	enum proto_err code;
 	char err[512];
 	int64_t n;
+	int rc;
 
 	if ((n = job_id(s, id, req)) <= 0)
 		return;
-	if (jobs_cancel(s->srv->jobs, n, s->uid, &j, &code, err,
-	    sizeof(err)) < 0) {
+	rc = jobs_cancel(s->srv->jobs, n, s->uid, on_reply, s, &j, &code, err,
+	    sizeof(err));
+	if (rc < 0) {
 		send_error(s, id, code, err);
 		return;
 	}
 	log_info("job %lld: cancel asked by uid %ld", (long long)n, s->uid);
-	reply_job(s, id, &j, -1);
+	if (rc == 0)
+		reply_job(s, id, &j, -1);
+	else
+		wait_reply(s, id, -1);
 }
 
 static void
@@ -479,8 +544,8 @@ drain(struct sess *s)
 	size_t off = 0;
 	char *nl;
 
-	while (!s->ending && (nl = memchr(s->buf + off, '\n', s->len - off))
-	    != NULL) {
+	while (!s->ending && !s->waiting && s->len > off &&
+	    (nl = memchr(s->buf + off, '\n', s->len - off)) != NULL) {
 		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
 		off = (size_t)(nl - s->buf) + 1;
 	}
@@ -488,6 +553,8 @@ drain(struct sess *s)
 		return;
 	memmove(s->buf, s->buf + off, s->len - off);
 	s->len -= off;
+	if (s->waiting)		/* what is left may hold whole requests */
+		return;
 	if (s->len > PROTO_MAX_LINE) {
 		sess_reject(s, 0, PROTO_E_TOO_LARGE, "a request is at most "
 		    "1 MiB on one line");

@@ -6,10 +6,21 @@
  * network events instead of inside them. Everything that ends the job also
  * happens from the idle step, never inside another module's callback, so no
  * module is freed while it is still on the stack.
+ *
+ * Render runs on libuv's thread pool (uv_queue_work): writes, fsyncs and
+ * renames of a large index never stall the loop, so other jobs' queries
+ * and the round trips their limiter measures go on meanwhile. Ownership
+ * while a render is out: the worker has its struct render_work (options
+ * with their own copies of the strings, its result) and reads j->types
+ * and, through the records, j->meta; the loop touches none of them until
+ * render_done() runs on the loop again. job_free() then only marks the
+ * job and render_done() frees it.
  */
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +35,24 @@
 #include "render.h"
 #include "roi.h"
 #include "scan.h"
+#include "xmalloc.h"
 
 struct ready {
 	STAILQ_ENTRY(ready) entry;
 	struct fetch_batch *b;
+};
+
+/* One render on the thread pool; see the ownership rule above. */
+struct render_work {
+	uv_work_t	 req;
+	struct job	*j;
+	const struct ts_type *types;
+	size_t		 n;
+	struct render_opts ro;
+	char		*strs[5];	/* the worker's copies of ro's strings */
+	unsigned	 delay_ms;	/* test hook, see render_delay_ms() */
+	int		 rc;
+	char		 err[512];
 };
 
 struct job {
@@ -45,10 +70,13 @@ struct job {
 	STAILQ_HEAD(, ready) ready;
 	uv_idle_t	*idle;
 	uint64_t	 t0, stage_t0;
+	double		 stage_at[JOB_NSTAGES];	/* job seconds at each start */
 	double		 trace_t0;	/* up_clock() at start */
 
 	const char	**failures;
 	size_t		 nfailures;
+	struct render_work *render;	/* while the worker renders */
+	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
 	int		 ended;
@@ -73,6 +101,7 @@ enter(struct job *j, enum job_stage s)
 	if (j->s.stage != JOB_ROI)	/* ROI time is CPU, counted in step() */
 		j->s.stage_s[j->s.stage] += (double)(now - j->stage_t0) / 1e9;
 	j->stage_t0 = now;
+	j->stage_at[s] = (double)(now - j->t0) / 1e9;
 	j->s.stage = s;
 }
 
@@ -166,29 +195,122 @@ roi_batch(struct job *j, struct fetch_batch *b)
 	return 0;
 }
 
+/*
+ * TEST HOOK, never set in production: QP_TEST_RENDER_DELAY_MS makes the
+ * worker sleep that long before it renders, so a test can hold a job in
+ * the render stage and watch the loop go on meanwhile
+ * (tests/integration/test_daemon.py, TestRenderOffLoop). Read on the loop,
+ * where nothing calls setenv.
+ */
+static unsigned
+render_delay_ms(void)
+{
+	const char *v = getenv("QP_TEST_RENDER_DELAY_MS");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	n = strtoul(v, &end, 10);
+	return *end == '\0' && n <= 600000 ? (unsigned)n : 0;
+}
+
+static char *
+own(struct render_work *w, int i, const char *s)
+{
+	return w->strs[i] = s ? xstrdup(s) : NULL;
+}
+
+static void
+render_work_free(struct render_work *w)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(w->strs) / sizeof(w->strs[0]); i++)
+		free(w->strs[i]);
+	free(w);
+}
+
+/* On a pool thread: touches only W and what W->types points to. */
+static void
+render_work(uv_work_t *req)
+{
+	struct render_work *w = req->data;
+	struct timespec ts;
+
+	if (w->delay_ms) {
+		ts.tv_sec = w->delay_ms / 1000;
+		ts.tv_nsec = (long)(w->delay_ms % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	w->rc = render_all(w->types, w->n, &w->ro, w->err, sizeof(w->err));
+}
+
+static void job_destroy(struct job *j);
+
+/*
+ * Back on the loop. A render that ran decides the outcome even if a cancel
+ * came meanwhile: its files are in place, and saying "cancelled" would
+ * hide that. One abandoned before it started (uv_cancel) is cancelled.
+ */
+static void
+render_done(uv_work_t *req, int status)
+{
+	struct render_work *w = req->data;
+	struct job *j = w->j;
+
+	j->render = NULL;
+	if (j->orphan) {
+		render_work_free(w);
+		job_destroy(j);
+		return;
+	}
+	if (status == UV_ECANCELED) {
+		end(j, -ECANCELED, "cancelled");	/* ending already */
+	} else {
+		j->ending = 0;	/* the render's result replaces a cancel */
+		if (w->rc < 0)
+			end(j, w->rc, w->err);
+		else {
+			snprintf(j->s.index_path, sizeof(j->s.index_path),
+			    "%s/index.html", j->o.site->output_dir);
+			end(j, 0, NULL);
+		}
+	}
+	render_work_free(w);
+	wake(j);	/* end() does not when a cancel set ending */
+}
+
 static int
 render_stage(struct job *j)
 {
-	struct render_opts ro = { 0 };
-	char err[512];
+	struct render_work *w;
 	int rc;
 
 	enter(j, JOB_RENDER);
 	qsort(j->types, j->scan.nstems, sizeof(*j->types), ts_cmp_name);
-	ro.out_dir = j->o.site->output_dir;
-	ro.template_dir = j->o.site->template_dir;
-	ro.title_prefix = j->o.site->title_prefix;
-	ro.dataset = j->o.site->dataset;
-	ro.dataset_version = j->o.quick ? NULL : j->s.dataset_version;
-	ro.generated_at = time(NULL);
-	ro.quick = j->o.quick;
-	rc = render_all(j->types, j->scan.nstems, &ro, err, sizeof(err));
-	if (rc < 0) {
-		end(j, rc, err);
+	w = xcalloc(1, sizeof(*w));
+	w->req.data = w;
+	w->j = j;
+	w->types = j->types;
+	w->n = j->scan.nstems;
+	w->ro.out_dir = own(w, 0, j->o.site->output_dir);
+	w->ro.template_dir = own(w, 1, j->o.site->template_dir);
+	w->ro.title_prefix = own(w, 2, j->o.site->title_prefix);
+	w->ro.dataset = own(w, 3, j->o.site->dataset);
+	w->ro.dataset_version = own(w, 4, j->o.quick ? NULL :
+	    j->s.dataset_version);
+	w->ro.generated_at = time(NULL);
+	w->ro.quick = j->o.quick;
+	w->delay_ms = render_delay_ms();
+	if ((rc = uv_queue_work(j->loop, &w->req, render_work,
+	    render_done)) < 0) {
+		render_work_free(w);
+		end(j, rc, "cannot start the render stage");
 		return rc;
 	}
-	snprintf(j->s.index_path, sizeof(j->s.index_path), "%s/index.html",
-	    j->o.site->output_dir);
+	j->render = w;
 	return 0;
 }
 
@@ -242,6 +364,10 @@ step(uv_idle_t *h)
 	uint64_t t;
 	int rc;
 
+	if (j->render) {	/* render_done() wakes us */
+		uv_idle_stop(h);
+		return;
+	}
 	if (j->ending) {
 		finish(j);
 		return;
@@ -277,7 +403,7 @@ step(uv_idle_t *h)
 	if (too_many_failed(j))
 		return;
 	if (render_stage(j) == 0)
-		end(j, 0, NULL);
+		uv_idle_stop(h);
 }
 
 static void
@@ -479,11 +605,18 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	return 0;
 }
 
+/*
+ * A render not yet started is abandoned (render_done sees UV_ECANCELED);
+ * one under way runs to its end, since the files are replaced whole.
+ */
 void
 job_cancel(struct job *j)
 {
-	if (!j->ended)
-		end(j, -ECANCELED, "cancelled");
+	if (j->ended)
+		return;
+	end(j, -ECANCELED, "cancelled");
+	if (j->render)
+		uv_cancel((uv_req_t *)&j->render->req);
 }
 
 static void
@@ -495,11 +628,24 @@ idle_closed(uv_handle_t *h)
 void
 job_free(struct job *j)
 {
+	if (j == NULL)
+		return;
+	if (j->render) {
+		/* The worker still reads the job: render_done() frees it. */
+		j->orphan = 1;
+		uv_idle_stop(j->idle);
+		uv_cancel((uv_req_t *)&j->render->req);
+		return;
+	}
+	job_destroy(j);
+}
+
+static void
+job_destroy(struct job *j)
+{
 	struct ready *r;
 	size_t i;
 
-	if (j == NULL)
-		return;
 	if (j->fetch)
 		fetch_free(j->fetch);
 	if (j->meta_q)
@@ -573,6 +719,34 @@ add_trace(cJSON *o, const struct job *j)
 	}
 }
 
+/*
+ * The round trips of this job's last answers, oldest first, as [[s, rtt],
+ * ...] in job seconds; "up_t0" puts job seconds on the server's clock,
+ * which every job of the server shares.
+ */
+static void
+add_rtts(cJSON *o, const struct job *j)
+{
+	const struct up_stats *q = &j->s.q;
+	unsigned long i, first;
+	cJSON *a, *p;
+
+	cJSON_AddNumberToObject(o, "up_t0", j->trace_t0);
+	a = cJSON_AddArrayToObject(o, "rtt_samples");
+	first = q->nrtt > UP_RTT_SAMPLES ? q->nrtt - UP_RTT_SAMPLES : 0;
+	for (i = first; i < q->nrtt; i++) {
+		const struct up_rtt *r = &q->rtt[i % UP_RTT_SAMPLES];
+
+		/* to 0.1 ms: short numbers, the summary is stored per job */
+		p = cJSON_CreateArray();
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(
+		    round((r->t - j->trace_t0) * 1e4) / 1e4));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(
+		    round(r->rtt_s * 1e4) / 1e4));
+		cJSON_AddItemToArray(a, p);
+	}
+}
+
 cJSON *
 job_summary_json(const struct job *j)
 {
@@ -607,7 +781,11 @@ job_summary_json(const struct job *j)
 	st = cJSON_AddObjectToObject(o, "stage_s");
 	for (i = JOB_SCAN; i < JOB_DONE; i++)
 		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
+	st = cJSON_AddObjectToObject(o, "stage_start_s");
+	for (i = JOB_SCAN; i < JOB_DONE; i++)
+		cJSON_AddNumberToObject(st, job_stage_name(i), j->stage_at[i]);
 	add_trace(o, j);
+	add_rtts(o, j);
 	st = cJSON_AddArrayToObject(o, "failures");
 	for (i = 0; i < j->nfailures; i++)
 		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));

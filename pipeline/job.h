@@ -1,8 +1,9 @@
 /*
  * job: one create-index job on a libuv loop, as stage queues:
  * scan -> meta -> fetch (batches in flight) -> ROI (summaries) -> render.
- * The job never blocks the loop on the network; scan and render touch
- * only local files.
+ * The job never blocks the loop on the network; scan reads a directory
+ * listing on the loop, and render (writes, fsyncs, renames) runs on
+ * libuv's thread pool, so it never blocks the loop either.
  */
 #ifndef QP_JOB_H
 #define QP_JOB_H
@@ -50,7 +51,11 @@ typedef void (*job_done_cb)(void *arg, struct job *j, int rc, const char *error)
 
 int	 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	    void *arg, struct job **out);
-/* Stop a running job; its callback runs with -ECANCELED. */
+/*
+ * Stop a running job; its callback runs later with -ECANCELED. Once the
+ * render is under way it is not stopped (the files are replaced whole):
+ * the callback then runs when it ends, with its result.
+ */
 void	 job_cancel(struct job *j);
 void	 job_free(struct job *j);
 const struct job_summary *job_summary(const struct job *j);

@@ -5,6 +5,11 @@
  * Page text lives in template files (docs/output.md), compiled in
  * (templates.h) or read from quickpaged.template_dir; this file only fills
  * their {{placeholders}} with escaped data.
+ *
+ * Thread-safe: job.c runs render_all on libuv's thread pool, several jobs'
+ * renders at once. Nothing here keeps state between calls (the tables are
+ * const), and only reentrant libc calls are made (gmtime_r, strerror_r,
+ * arc4random_buf); everything a call touches is its arguments or its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -293,13 +298,14 @@ static int
 render_fail(char *err, size_t errlen, const char *dir, const char *name,
     const char *op, int e)
 {
-	char path[4096];
+	char path[4096], ebuf[128];
 
 	if (e <= 0)
 		e = EIO;
 	if (err != NULL && errlen > 0) {
 		render_path(path, sizeof(path), dir, name);
-		snprintf(err, errlen, "%s: %s: %s", path, op, strerror(e));
+		snprintf(err, errlen, "%s: %s: %s", path, op,
+		    strerror_r(e, ebuf, sizeof(ebuf)));
 	}
 	return -e;
 }

@@ -2,7 +2,9 @@
  * render: index.html, static/js/neuron-search.js and types.json, each
  * written atomically (temp file in the same directory, fsync, rename, fsync
  * of the directory). Templates, CSS and JS are data/templates, compiled in
- * at build time (templates.h), never C string literals in this code.
+ * at build time (templates.h), never C string literals in this code. Safe
+ * to call from any thread, several at once, as long as nobody changes the
+ * arguments meanwhile.
  */
 #ifndef QP_RENDER_H
 #define QP_RENDER_H

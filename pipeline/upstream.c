@@ -646,6 +646,11 @@ http_done(void *arg, const struct http_response *r)
 		    r->status, msg);
 	}
 	up_classify(&at, &v);
+	if (q->st) {
+		q->st->rtt[q->st->nrtt % UP_RTT_SAMPLES] = (struct up_rtt){
+			.t = up_clock(u), .rtt_s = r->elapsed_s };
+		q->st->nrtt++;
+	}
 	if (v.status == UP_OK && !v.retry) {
 		/* Only the caller can say what the answer covered. */
 		ans.work = complete(q, UP_OK, &res, NULL, NULL);

@@ -81,6 +81,13 @@ enum up_cause {
 
 const char *up_cause_name(enum up_cause c);	/* "overload", "5xx", ... */
 
+/* One attempt's round trip, as the limiter was told it. */
+struct up_rtt {
+	double		 t;		/* up_clock() when the answer came */
+	double		 rtt_s;
+};
+#define UP_RTT_SAMPLES	512
+
 /* Counters a job keeps for its own queries (the caller owns the struct). */
 struct up_stats {
 	unsigned long	 queries;	/* submitted */
@@ -90,6 +97,8 @@ struct up_stats {
 	unsigned long	 timeouts;	/* attempts abandoned unanswered (ours, 504) */
 	unsigned long	 held;		/* queries that waited for an identical one */
 	unsigned long long bytes_in;
+	struct up_rtt	 rtt[UP_RTT_SAMPLES];	/* the last ones, a ring */
+	unsigned long	 nrtt;		/* recorded; the next goes at % N */
 };
 
 unsigned long up_retries(const struct up_stats *st);	/* all causes */

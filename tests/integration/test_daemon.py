@@ -435,6 +435,28 @@ class TestDurability(DaemonCase):
                             lambda j: j["state"] == "succeeded")
         self.assertEqual(q["state"], "succeeded")
 
+    def test_kill9_right_after_ack(self):
+        """A submission is acknowledged only once its record is committed:
+        kill -9 the moment the last ack arrives, and every acked job is in
+        jobs.db (read by another process before any restart), then runs."""
+        acked = []
+        for site, quick in (("a", True), ("b", True), ("slow", True), ("a", False)):
+            r = self.submit(site, quick=quick)
+            acked.append(r["job"]["job_id"])
+        self.d.kill9()
+        db = sqlite3.connect(os.path.join(self.work, "state", "jobs.db"))
+        try:
+            rows = dict(db.execute("SELECT id, state FROM jobs WHERE id IN (%s)"
+                                   % ",".join(str(i) for i in acked)).fetchall())
+        finally:
+            db.close()
+        self.assertEqual(sorted(rows), sorted(set(acked)), rows)
+        self.d.start()
+        for i in acked:
+            j = self.d.wait_job(i, lambda j: j["state"] not in ("queued", "running"),
+                                timeout=120)
+            self.assertEqual(j["state"], "succeeded", j)
+
     def test_sigterm_requeues_then_restart(self):
         job = self.submit("slow")["job"]["job_id"]
         self.d.wait_job(job, lambda j: j["state"] == "running")
@@ -476,6 +498,183 @@ class TestDurability(DaemonCase):
         self.assertIn("keeping the current settings", self.d.log_text())
         self.assertTrue(self.d.request({"op": "ping"})["ok"])
         dh.write_settings(self.settings, self.work, self.sites)
+
+
+class TestRenderOffLoop(unittest.TestCase):
+    """Two jobs on one daemon and one upstream: A renders while B's queries
+    are in flight. The render is held for RENDER_DELAY_MS by the test hook
+    QP_TEST_RENDER_DELAY_MS (pipeline/job.c), so the overlap is certain, not
+    a race; B's round trips during it must stay near the emulator's latency.
+    With render on the loop thread the answers B got meanwhile wait for the
+    loop, and their round trips grow to the delay (checked by hand: see
+    docs/daemon.md, "Threads")."""
+
+    LATENCY_MS = 100
+    RENDER_DELAY_MS = 3000
+    # B's round trips: the modelled latency plus generous room for a loaded,
+    # sanitized build, and still a third of the delay
+    BOUND_S = LATENCY_MS / 1000.0 + 0.9
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = os.path.realpath(tempfile.mkdtemp(prefix="qp-render-"))
+        os.chmod(cls.work, 0o755)
+        emu_dir = os.path.join(cls.work, "emu")
+        os.makedirs(emu_dir)
+        cls.emu = harness.Emulator(emu_dir, scale="demo", extra=[
+            "--latency-ms", str(cls.LATENCY_MS), "--capacity", "16",
+            "--queue", "64"])
+        cls.sites = {}
+        # B: many small batches at a fixed limit of 4 (it configures the
+        # shared upstream: first job), so it is fetching throughout A's
+        # render. A: a few big batches, then its render.
+        for name, extra in (
+                ("b", "  batch_size: 5\n  concurrency:\n    min: 4\n"
+                      "    initial: 4\n    max: 4\n"),
+                ("a", ""), ("c", "")):
+            out = os.path.join(cls.work, "site-" + name)
+            harness.make_pages(out, "tiny" if name == "c" else "demo")
+            cls.sites[name] = harness.write_config(
+                os.path.join(cls.work, name + ".yaml"), cls.emu.url, out,
+                ca=cls.emu.ca, extra=extra)
+        cls.settings = dh.write_settings(os.path.join(cls.work, "quickpaged.yaml"),
+                                         cls.work, cls.sites)
+        cls.d = dh.Daemon(cls.settings, cls.work, env={
+            "QP_TEST_RENDER_DELAY_MS": str(cls.RENDER_DELAY_MS),
+            "UV_THREADPOOL_SIZE": "1"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.d.stop()
+            log = cls.d.log_text()
+        finally:
+            cls.emu.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
+            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
+
+    def submit(self, site, quick=False):
+        r = self.d.request({"op": "submit", "kind": "create-index", "site": site,
+                            "quick": quick})
+        self.assertTrue(r["ok"], r)
+        return r["job"]["job_id"]
+
+    def test_render_does_not_stall_other_jobs_queries(self):
+        self.assertEqual(self.d.request({"op": "status"})["jobs"], [])  # idle
+        b = self.submit("b")
+        self.d.wait_job(b, lambda j: j["stage"] == "fetch", timeout=60)
+        a = self.submit("a")
+        ja = self.d.wait_job(a, lambda j: j["state"] not in ("queued", "running"),
+                             timeout=120)
+        jb = self.d.wait_job(b, lambda j: j["state"] not in ("queued", "running"),
+                             timeout=300)
+        self.assertEqual(ja["state"], "succeeded", ja)
+        self.assertEqual(jb["state"], "succeeded", jb)
+        sa, sb = ja["summary"], jb["summary"]
+
+        # A's render, on the upstream's clock (both jobs share it)
+        r0 = sa["up_t0"] + sa["stage_start_s"]["render"]
+        r1 = r0 + sa["stage_s"]["render"]
+        self.assertGreaterEqual(r1 - r0, self.RENDER_DELAY_MS / 1000.0,
+                                "the test hook did not hold the render")
+        # B's answers whose round trip overlapped A's render
+        during = [(sb["up_t0"] + t - rtt, sb["up_t0"] + t, rtt)
+                  for t, rtt in sb["rtt_samples"]]
+        during = [x for x in during if x[0] < r1 and x[1] > r0]
+        report("B: %d answers overlapped A's %.2f s render; their round trips: "
+               "max %.3f s, median %.3f s (bound %.2f s, emulator latency %d ms)"
+               % (len(during), r1 - r0, max(x[2] for x in during) if during else -1,
+                  sorted(x[2] for x in during)[len(during) // 2] if during else -1,
+                  self.BOUND_S, self.LATENCY_MS))
+        # the precondition: B really was fetching all through A's render
+        last_b = sb["up_t0"] + max(t for t, _ in sb["rtt_samples"])
+        self.assertGreater(last_b, r1, "B's fetch ended before A's render did")
+        slow = [x for x in during if x[2] > self.BOUND_S]
+        self.assertEqual(slow, [], "B's round trips grew while A rendered")
+        self.assertGreaterEqual(len(during), 20, "B had too few queries in "
+                                "flight during A's render")
+        # B kept sending all through the render: no gap near the delay
+        starts = sorted(x[0] for x in during)
+        gaps = [q - p for p, q in zip(starts, starts[1:])]
+        self.assertLess(max(gaps), self.BOUND_S)
+
+    def wait_end(self, job_id, timeout=120):
+        return self.d.wait_job(job_id, lambda j: j["state"] not in ("queued", "running"),
+                               timeout=timeout)
+
+    def stored_state(self, job_id):
+        """The state jobs.db holds, read by this process (daemon stopped)."""
+        db = sqlite3.connect(os.path.join(self.work, "state", "jobs.db"))
+        try:
+            (state,), = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,))
+        finally:
+            db.close()
+        return state
+
+    def render_a_then_queue_c(self):
+        """A in its render (holding the daemon's one pool thread: the class
+        sets UV_THREADPOOL_SIZE=1), then C (--quick, fast) at its render
+        too: C's render waits in the pool behind A's."""
+        a = self.submit("a")
+        self.d.wait_job(a, lambda j: j["stage"] == "render", timeout=120)
+        c = self.submit("c", quick=True)
+        self.d.wait_job(c, lambda j: j["stage"] == "render", timeout=30)
+        self.assertEqual(self.d.job(a)["stage"], "render",
+                         "A's render ended before C's began")
+        return a, c
+
+    def test_cancel_and_sigterm_during_render(self):
+        """Cancel and SIGTERM while jobs render. A render still waiting for
+        a pool thread (C's) is abandoned: cancelled, or queued again on
+        SIGTERM, and nothing of it reaches the disk. A render under way
+        (A's, in the test hook's delay) finishes whole and decides the
+        outcome: succeeded, not run again. Whether A's pool thread had
+        started when the cancel came is up to the scheduler, so for A both
+        outcomes are accepted, each with what it implies. The daemon stops
+        without needing its grace period."""
+        out_a, out_c = (os.path.join(self.work, "site-" + n) for n in "ac")
+        before_a, before_c = harness.tree_digest(out_a), harness.tree_digest(out_c)
+        a, c = self.render_a_then_queue_c()
+        r = self.d.request({"op": "cancel", "job_id": c})
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(self.wait_end(c)["state"], "cancelled")
+        self.assertEqual(harness.tree_digest(out_c), before_c)
+        r = self.d.request({"op": "cancel", "job_id": a})
+        self.assertTrue(r["ok"], r)
+        done = self.wait_end(a)
+        report("cancel during A's render: A %s" % done["state"])
+        if done["state"] == "cancelled":
+            self.assertEqual(harness.tree_digest(out_a), before_a)
+        else:
+            self.assertEqual(done["state"], "succeeded", done)
+            harness.assert_same_index(self, harness.load_types(out_a),
+                                      harness.oracle(out_a, "demo"))
+
+        before_a = harness.tree_digest(out_a)
+        a, c = self.render_a_then_queue_c()
+        t0 = time.time()
+        self.assertEqual(self.d.stop(), 0)
+        report("SIGTERM during a %d ms render: exit 0 after %.2f s"
+               % (self.RENDER_DELAY_MS, time.time() - t0))
+        log = self.d.log_text()
+        self.assertNotIn("did not stop within", log)
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+        self.assertEqual(self.stored_state(c), "queued")
+        self.assertEqual(harness.tree_digest(out_c), before_c)
+        stored_a = self.stored_state(a)
+        report("SIGTERM during A's render: A stored as %s" % stored_a)
+        if stored_a == "queued":
+            self.assertEqual(harness.tree_digest(out_a), before_a)
+        else:
+            self.assertEqual(stored_a, "succeeded")
+        self.d.start()
+        for job, attempts in ((a, 2 if stored_a == "queued" else 1), (c, 2)):
+            st = self.wait_end(job)
+            self.assertEqual(st["state"], "succeeded", st)
+            self.assertEqual(st["attempt"], attempts, st)
+        harness.assert_same_index(self, harness.load_types(out_a),
+                                  harness.oracle(out_a, "demo"))
 
 
 class TestSettings(unittest.TestCase):
