@@ -39,6 +39,7 @@ struct job {
 	struct scan_result scan;
 	struct ts_type	*types;		/* one per stem, filled by the ROI stage */
 	struct roi_meta	*meta;
+	struct roi_rules rules;		/* quickpaged.rules, or the layout's */
 	struct up_query	*meta_q;
 	struct fetch	*fetch;
 	int		 fetch_done;
@@ -149,7 +150,7 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 		return ts_unmatched(t, st, NULL);
 	}
 	j->s.types++;
-	return ts_finish(t, st, win, j->meta);
+	return ts_finish(t, st, win, j->meta, ts_adapter_for(j->o.site->dataset));
 }
 
 static int
@@ -180,6 +181,9 @@ render_stage(struct job *j)
 	ro.title_prefix = j->o.site->title_prefix;
 	ro.dataset = j->o.site->dataset;
 	ro.dataset_version = j->o.quick ? NULL : j->s.dataset_version;
+	ro.last_database_edit = j->o.quick || !j->s.last_database_edit[0] ?
+	    NULL : j->s.last_database_edit;
+	ro.rules = roi_rules_name(j->rules.set);
 	ro.generated_at = time(NULL);
 	ro.quick = j->o.quick;
 	rc = render_all(j->types, j->scan.nstems, &ro, err, sizeof(err));
@@ -334,7 +338,7 @@ static int
 take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 {
 	int cp = cy_column(r, "primaryRois"), ch = cy_column(r, "roiHierarchy");
-	int cu = cy_column(r, "uuid");
+	int cu = cy_column(r, "uuid"), ce = cy_column(r, "lastDatabaseEdit");
 	const cJSON *row, *list, *e;
 	const char **prim;
 	const char *uuid;
@@ -364,6 +368,11 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	if ((uuid = cy_str(row, cu)) != NULL)
 		snprintf(j->s.dataset_version, sizeof(j->s.dataset_version),
 		    "%s", uuid);
+	if (ce >= 0 && cy_str(row, ce) != NULL)
+		snprintf(j->s.last_database_edit,
+		    sizeof(j->s.last_database_edit), "%s", cy_str(row, ce));
+	if (rc == 0)
+		roi_meta_set_rules(j->meta, &j->rules);
 	return rc;
 }
 
@@ -449,6 +458,9 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j->idle->data = j;
 	*out = j;
 
+	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ? ROI_RULES_NEUVIEW :
+	    ROI_RULES_QUICKPAGE;
+	j->rules.threshold_pct = o->site->roi_threshold_pct;
 	enter(j, JOB_SCAN);
 	rc = scan_dir(o->site->output_dir, &j->scan, err, sizeof(err));
 	if (rc < 0) {

@@ -17,7 +17,10 @@ struct render_opts {
 	const char	*template_dir;	/* NULL: the built-in set */
 	const char	*title_prefix;
 	const char	*dataset;
-	const char	*dataset_version;	/* NULL with --quick */
+	const char	*dataset_version;	/* Meta.uuid, NULL with --quick */
+	const char	*last_database_edit;	/* NULL if unknown */
+	const char	*layout;	/* "quickpage" or "neuview", for types.json */
+	const char	*rules;		/* "quickpage" or "neuview", for types.json */
 	time_t		 generated_at;
 	int		 quick;
 };
