@@ -114,6 +114,21 @@ class TestTiny(Base):
             self.assertTrue(got["unmatched"], "the page set has orphan pages")
             self.assertIn("unmatched", r.stdout)
 
+    def test_neuview_rules_flat(self):
+        """quickpaged.rules: neuview and a threshold on a flat site."""
+        with h.Workdir() as work, h.Emulator(work, "tiny", self.seed) as emu:
+            out = self.site(work)
+            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca,
+                                 extra="  rules: neuview\n  roi_threshold_pct: 2.5\n")
+            r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            want = h.oracle(out, self.scale, self.seed, rules="neuview", threshold=2.5)
+            got = h.load_types(out)
+            h.assert_same_index(self, got, want)
+            self.assertEqual((got["layout"], got["rules"]), ("quickpage", "neuview"))
+            self.assertTrue(any(len(t["parent_rois"]) > 1 for t in got["types"]))
+            self.assertTrue(any(len(t["roi_summary"]) > 5 for t in got["types"]))
+
     def test_quick_needs_no_network(self):
         with h.Workdir() as work:
             out = self.site(work)
