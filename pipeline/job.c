@@ -22,6 +22,7 @@
 #include "cypher.h"
 #include "job.h"
 #include "render.h"
+#include "render_neuview.h"
 #include "roi.h"
 #include "scan.h"
 
@@ -186,7 +187,12 @@ render_stage(struct job *j)
 	ro.rules = roi_rules_name(j->rules.set);
 	ro.generated_at = time(NULL);
 	ro.quick = j->o.quick;
-	rc = render_all(j->types, j->scan.nstems, &ro, err, sizeof(err));
+	ro.layout = scan_layout_name(j->scan.layout);
+	if (j->scan.layout == SCAN_LAYOUT_NEUVIEW)
+		rc = render_neuview_all(j->types, j->scan.nstems, &ro, err,
+		    sizeof(err));
+	else
+		rc = render_all(j->types, j->scan.nstems, &ro, err, sizeof(err));
 	if (rc < 0) {
 		end(j, rc, err);
 		return rc;
@@ -458,15 +464,21 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j->idle->data = j;
 	*out = j;
 
-	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ? ROI_RULES_NEUVIEW :
-	    ROI_RULES_QUICKPAGE;
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
 	enter(j, JOB_SCAN);
-	rc = scan_dir(o->site->output_dir, &j->scan, err, sizeof(err));
+	rc = scan_site(o->site->output_dir, o->site->layout ==
+	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
+	    CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE : SCAN_LAYOUT_AUTO,
+	    &j->scan, err, sizeof(err));
 	if (rc < 0) {
 		end(j, rc, err);
 		return 0;
 	}
+	/* Each layout has its default rule set; quickpaged.rules overrides. */
+	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ||
+	    (o->site->rules == CFG_RULES_DEFAULT &&
+	    j->scan.layout == SCAN_LAYOUT_NEUVIEW) ? ROI_RULES_NEUVIEW :
+	    ROI_RULES_QUICKPAGE;
 	j->s.pages = j->scan.nfiles;
 	j->s.stems = j->scan.nstems;
 	j->types = calloc(j->scan.nstems ? j->scan.nstems : 1, sizeof(*j->types));

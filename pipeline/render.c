@@ -1268,3 +1268,20 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 	free(v);
 	return rc;
 }
+
+int
+render_types_json_file(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, char *err, size_t errlen)
+{
+	struct render_w w = RENDER_W_INIT;
+	char when[32];
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	render_iso8601(when, sizeof(when), o->generated_at);
+	rc = render_types_json(&w, v, n, o, when);
+	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
+	buf_free(&w.b);
+	return rc;
+}

@@ -28,6 +28,9 @@ struct render_opts {
 /* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */
 int	 render_all(const struct ts_type *types, size_t n,
 	    const struct render_opts *o, char *err, size_t errlen);
+/* types.json alone (both layouts); V sorted by name. */
+int	 render_types_json_file(const struct ts_type *const *v, size_t n,
+	    const struct render_opts *o, char *err, size_t errlen);
 /* Write DIR/NAME atomically; creates no directories. */
 int	 render_write_atomic(const char *dir, const char *name,
 	    const void *data, size_t len, char *err, size_t errlen);

@@ -92,9 +92,10 @@ class Emulator:
         self.stop()
 
 
-def make_pages(out, scale="tiny", seed=1, types_file=None):
+def make_pages(out, scale="tiny", seed=1, types_file=None, layout="quickpage"):
     os.makedirs(out, exist_ok=True)
-    subprocess.run([PYTHON, EMU, "pages", "--out", out] + data_flags(scale, seed, types_file),
+    subprocess.run([PYTHON, EMU, "pages", "--out", out, "--layout", layout, "--dataset", "cns"]
+                   + data_flags(scale, seed, types_file),
                    check=True, stdout=subprocess.DEVNULL)
 
 

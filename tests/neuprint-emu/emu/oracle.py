@@ -109,6 +109,49 @@ def write_pages(dataset, out_dir):
     return sorted(files, key=_b)
 
 
+def _neuview_stub(title):
+    t = html.escape(title, quote=True)
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
+            "<script src=\"../static/js/neuron-search.js\"></script></head><body>"
+            "<input id=\"menulines\"><input id=\"menulines-drawer\">"
+            "<a href=\"../index.html\">Home</a> <a href=\"../types.html\">Types</a> "
+            "<a href=\"../help.html\">Help</a><h1>%s</h1>"
+            "<p>neuView stub (neuprint-emu)</p></body></html>\n" % (t, t))
+
+
+def write_neuview_pages(dataset, out_dir, dataset_name="male-cns:v1.0"):
+    """A neuView-layout site: pages in out_dir/types (one per side with
+    neurons by neuView's side rule, a combined page as its soma detection
+    writes it), plus stub shared pages neuView's create-list would replace.
+    Returns the sorted page paths relative to out_dir."""
+    tdir = os.path.join(out_dir, "types")
+    os.makedirs(tdir, exist_ok=True)
+    adapter = adapter_for(dataset_name)
+    by_type = _types_with_neurons(dataset)
+    files = {}
+    for t in sorted(by_type, key=_b):
+        clean = file_stem(t)
+        sides = type_sides(adapter, sorted(by_type[t], key=lambda n: n["bodyId"]))
+        have = [s for s in ("L", "R", "M") if s in sides]
+        unknown = None in sides
+        for s in have:
+            files["%s_%s.html" % (clean, s)] = t
+        if len(have) >= 2 or not have or (unknown and have):
+            files[clean + ".html"] = t
+    out = []
+    for fn in sorted(files, key=_b):
+        if len(_b(fn)) > _MAX_NAME_BYTES:
+            continue
+        with open(os.path.join(tdir, fn), "w", encoding="utf-8") as f:
+            f.write(_neuview_stub(files[fn]))
+        out.append("types/" + fn)
+    for fn in ("index.html", "types.html", "help.html"):
+        with open(os.path.join(out_dir, fn), "w", encoding="utf-8") as f:
+            f.write("<!DOCTYPE html><title>neuView %s stub</title>"
+                    "<input id=\"landing-search\">\n" % fn)
+    return out
+
+
 def scan_pages(pages_dir, not_types=NOT_TYPES):
     """stem -> {side ('' for the combined page): file name}."""
     stems = {}
