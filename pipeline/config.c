@@ -29,7 +29,8 @@ struct raw_output { char *directory; };
 struct raw_html { char *title_prefix; };
 struct raw_conc { unsigned min, initial, max; };
 struct raw_qp {
-	char		*ca_file, *template_dir;
+	char		*ca_file, *template_dir, *layout, *rules;
+	double		 roi_threshold_pct;
 	unsigned	 batch_size, max_candidates_underscores;
 	unsigned	 connect_timeout_s, request_timeout_s, low_speed_time_s;
 	unsigned	 max_retries;
@@ -71,6 +72,9 @@ static const cyaml_schema_field_t conc_fields[] = {
 static const cyaml_schema_field_t qp_fields[] = {
 	CYAML_FIELD_STRING_PTR("ca_file", OPTP, struct raw_qp, ca_file, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_STRING_PTR("template_dir", OPTP, struct raw_qp, template_dir, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("layout", OPTP, struct raw_qp, layout, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("rules", OPTP, struct raw_qp, rules, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_FLOAT("roi_threshold_pct", OPT, struct raw_qp, roi_threshold_pct),
 	CYAML_FIELD_UINT("batch_size", OPT, struct raw_qp, batch_size),
 	CYAML_FIELD_UINT("max_candidates_underscores", OPT, struct raw_qp, max_candidates_underscores),
 	CYAML_FIELD_UINT("connect_timeout_s", OPT, struct raw_qp, connect_timeout_s),
@@ -131,6 +135,8 @@ static const struct known known[] = {
 	{ "quickpaged", K_MAP }, { "quickpaged.ca_file", K_STR },
 	{ "quickpaged.template_dir", K_STR }, { "quickpaged.batch_size", K_UINT },
 	{ "quickpaged.max_candidates_underscores", K_UINT },
+	{ "quickpaged.layout", K_STR }, { "quickpaged.rules", K_STR },
+	{ "quickpaged.roi_threshold_pct", K_FLOAT },
 	{ "quickpaged.connect_timeout_s", K_UINT },
 	{ "quickpaged.request_timeout_s", K_UINT },
 	{ "quickpaged.low_speed_time_s", K_UINT },
@@ -514,6 +520,11 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 	s->concurrency.initial = pick(w, "quickpaged.concurrency.initial",
 	    c->initial, s->concurrency.max < 8 ? s->concurrency.max :
 	    s->concurrency.min > 8 ? s->concurrency.min : 8);
+	s->roi_threshold_pct = present(w, "quickpaged.roi_threshold_pct") ?
+	    q->roi_threshold_pct : 1.5;
+	if (!(s->roi_threshold_pct >= 0 && s->roi_threshold_pct <= 100))
+		return fail_key(w, "quickpaged.roi_threshold_pct",
+		    "must be between 0 and 100 (a percentage)");
 	if (s->batch_size < 1 || s->batch_size > 100000)
 		return fail_key(w, "quickpaged.batch_size", "must be 1..100000");
 	if (s->max_candidates_underscores > 20)
@@ -539,6 +550,35 @@ set_numbers(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 		    "initial <= max <= 1024 (have %u, %u, %u)",
 		    s->concurrency.min, s->concurrency.initial,
 		    s->concurrency.max);
+	return 0;
+}
+
+/* quickpaged.layout and quickpaged.rules: a name from a short list. */
+static int
+set_choices(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
+{
+	const char *l = q ? q->layout : NULL, *r = q ? q->rules : NULL;
+
+	s->layout = CFG_LAYOUT_AUTO;
+	if (l == NULL || strcmp(l, "auto") == 0)
+		;
+	else if (strcmp(l, "quickpage") == 0)
+		s->layout = CFG_LAYOUT_QUICKPAGE;
+	else if (strcmp(l, "neuview") == 0)
+		s->layout = CFG_LAYOUT_NEUVIEW;
+	else
+		return fail_key(w, "quickpaged.layout", "must be auto, "
+		    "neuview or quickpage (have \"%s\")", l);
+	s->rules = CFG_RULES_DEFAULT;
+	if (r == NULL)
+		;
+	else if (strcmp(r, "quickpage") == 0)
+		s->rules = CFG_RULES_QUICKPAGE;
+	else if (strcmp(r, "neuview") == 0)
+		s->rules = CFG_RULES_NEUVIEW;
+	else
+		return fail_key(w, "quickpaged.rules", "must be neuview or "
+		    "quickpage (have \"%s\")", r);
 	return 0;
 }
 
@@ -571,6 +611,8 @@ build(struct walk *w, const struct raw *r, const char *base,
 		return rc;
 	if (q && (rc = set_path(w, &s->template_dir, q->template_dir, base,
 	    "quickpaged.template_dir")) < 0)
+		return rc;
+	if ((rc = set_choices(w, s, q)) < 0)
 		return rc;
 	return set_numbers(w, s, q);
 }

@@ -13,6 +13,10 @@ struct cfg_concurrency {
 	unsigned	 max;		/* default 64 */
 };
 
+enum cfg_layout { CFG_LAYOUT_AUTO, CFG_LAYOUT_QUICKPAGE, CFG_LAYOUT_NEUVIEW };
+/* DEFAULT: the layout's own (quickpage for flat sites, neuview for neuView's). */
+enum cfg_rules { CFG_RULES_DEFAULT, CFG_RULES_QUICKPAGE, CFG_RULES_NEUVIEW };
+
 struct cfg_site {
 	char		*server;	/* "https://host[:port]", scheme added if absent, no trailing '/' */
 	char		*dataset;
@@ -22,6 +26,9 @@ struct cfg_site {
 	/* quickpaged: section */
 	char		*ca_file;	/* NULL: system trust store */
 	char		*template_dir;	/* NULL: the built-in set */
+	enum cfg_layout	 layout;	/* quickpaged.layout, default auto */
+	enum cfg_rules	 rules;		/* quickpaged.rules */
+	double		 roi_threshold_pct;	/* default 1.5 */
 	unsigned	 batch_size;	/* stems per batch, default 200 */
 	unsigned	 max_candidates_underscores;	/* default 8 (3^8 spellings) */
 	struct cfg_concurrency concurrency;

@@ -83,9 +83,19 @@ cy_cells_query(struct buf *b, const char *const *types, size_t n)
 	buf_puts(b, "UNWIND ");
 	cy_list(b, types, n);
 	buf_puts(b, " AS t MATCH (n:Neuron) WHERE n.type = t "
-	    "RETURN n.type AS type, n.somaSide AS side, "
-	    "n.instance AS instance, n.consensusNt AS nt, count(n) AS cells, "
-	    "sum(n.pre) AS pre, sum(n.post) AS post");
+	    "RETURN n.type AS type, n.rootSide AS rootSide, "
+	    "n.somaSide AS somaSide, n.side AS side, n.instance AS instance, "
+	    "n.consensusNt AS nt, "
+	    "coalesce(n.celltypePredictedNt, n.predictedNt) AS pnt, "
+	    "n.dimorphism AS dimorphism, n.synonyms AS synonyms, "
+	    "min(n.bodyId) AS first, count(n) AS cells, "
+	    "sum(n.pre) AS pre, sum(n.post) AS post, "
+	    "collect(DISTINCT n.superclass) AS superclass, "
+	    "collect(DISTINCT n.class) AS class, "
+	    "collect(DISTINCT n.subclass) AS subclass, "
+	    "collect(DISTINCT n.flywireType) AS flywireType, "
+	    "collect(DISTINCT n.somaNeuromere) AS somaNeuromere, "
+	    "collect(DISTINCT n.trumanHl) AS trumanHl");
 }
 
 void
@@ -118,7 +128,13 @@ cy_type_query(struct buf *b, const char *type)
 	buf_puts(b, " RETURN n.bodyId AS bodyId, n.type AS type, "
 	    "n.instance AS instance, n.somaSide AS somaSide, "
 	    "n.status AS status, n.pre AS pre, n.post AS post, "
-	    "n.consensusNt AS consensusNt, n.roiInfo AS roiInfo");
+	    "n.consensusNt AS consensusNt, n.roiInfo AS roiInfo, "
+	    "n.rootSide AS rootSide, n.side AS side, "
+	    "coalesce(n.celltypePredictedNt, n.predictedNt) AS pnt, "
+	    "n.dimorphism AS dimorphism, n.synonyms AS synonyms, "
+	    "n.superclass AS superclass, n.class AS class, "
+	    "n.subclass AS subclass, n.flywireType AS flywireType, "
+	    "n.somaNeuromere AS somaNeuromere, n.trumanHl AS trumanHl");
 }
 
 int

@@ -317,32 +317,77 @@ count(const cJSON *row, int col, const char *query, const char *name,
 	return -EBADMSG;
 }
 
+/* CELLS and TYPE columns after the counts, in struct ts_row's order. */
+static const char *const row_strs[] = { "rootSide", "side", "instance",
+    "nt", "pnt", "dimorphism", "synonyms" };
+static const char *const row_lists[TS_NLISTS] = { "superclass", "class",
+    "subclass", "flywireType", "somaNeuromere", "trumanHl" };
+#define NROW_STRS	(sizeof(row_strs) / sizeof(*row_strs))
+
+/* The string and list cells of a CELLS or TYPE row; C: their columns. */
+static void
+row_fields(struct ts_row *t, const cJSON *row, const int *c)
+{
+	int k;
+
+	t->root_side = cy_str(row, c[0]);
+	t->side = cy_str(row, c[1]);
+	t->instance = cy_str(row, c[2]);
+	t->first[TS_CONSENSUS_NT] = cy_str(row, c[3]);
+	t->first[TS_PREDICTED_NT] = cy_str(row, c[4]);
+	t->first[TS_DIMORPHISM] = cy_str(row, c[5]);
+	t->first[TS_SYNONYMS] = cy_str(row, c[6]);
+	for (k = 0; k < TS_NLISTS; k++)
+		t->list[k] = cJSON_GetArrayItem(row, c[NROW_STRS + k]);
+}
+
+/* NT: the consensusNt column's name, "nt" in CELLS, "consensusNt" in TYPE. */
+static int
+row_columns(const struct cy_result *r, const char *nt, int *c)
+{
+	const char *names[NROW_STRS];
+
+	memcpy(names, row_strs, sizeof(names));
+	names[3] = nt;
+	if (columns(r, names, c, (int)NROW_STRS) < 0 ||
+	    columns(r, row_lists, c + NROW_STRS, TS_NLISTS) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
 static int
 take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 {
-	static const char *const names[] = { "type", "side", "instance", "nt",
-	    "cells", "pre", "post" };
-	int c[7];
-	int64_t n[3];
+	static const char *const names[] = { "type", "somaSide", "cells",
+	    "pre", "post", "first" };
+	enum ts_adapter ad = ts_adapter_for(b->f->o.dataset);
+	int c[6], f[NROW_STRS + TS_NLISTS];
+	int64_t n[4];
 	size_t i;
 	int k;
 
-	if (columns(r, names, c, 7) < 0)
+	if (columns(r, names, c, 6) < 0 || row_columns(r, "nt", f) < 0)
 		return -EBADMSG;
 	for (i = 0; i < r->nrows; i++) {
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+		struct ts_row t = { 0 };
 
-		for (k = 0; k < 3; k++)
-			if (count(row, c[4 + k], "CELLS", names[4 + k], i, 0,
+		for (k = 0; k < 4; k++)
+			if (count(row, c[2 + k], "CELLS", names[2 + k], i, 0,
 			    &n[k], msg, len) < 0)
 				return -EBADMSG;
 		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
+		row_fields(&t, row, f);
+		t.soma_side = cy_str(row, c[1]);
+		t.cells = n[0];
+		t.pre = n[1];
+		t.post = n[2];
+		t.first_body = n[3];
 		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
-		    cy_str(row, c[3]), n[0], n[1], n[2]);
+		(void)ts_acc_add_cells(a, ad, &t);
 	}
 	return 0;
 }
@@ -374,26 +419,36 @@ take_rois(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 static int
 take_neurons(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 {
-	static const char *const names[] = { "type", "somaSide", "instance",
+	static const char *const names[] = { "type", "somaSide", "bodyId",
 	    "consensusNt", "pre", "post", "roiInfo" };
-	int c[7], rc;
-	int64_t pre, post;
+	enum ts_adapter ad = ts_adapter_for(b->f->o.dataset);
+	int c[7], f[NROW_STRS + TS_NLISTS], rc;
+	int64_t pre, post, body;
 	size_t i;
 
-	if (columns(r, names, c, 7) < 0)
+	if (columns(r, names, c, 7) < 0 ||
+	    row_columns(r, "consensusNt", f) < 0)
 		return -EBADMSG;
 	for (i = 0; i < r->nrows; i++) {
 		const cJSON *row = cy_row(r, i);
 		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
+		struct ts_row t = { 0 };
 
 		if (count(row, c[4], "TYPE", "pre", i, 1, &pre, msg, len) < 0 ||
-		    count(row, c[5], "TYPE", "post", i, 1, &post, msg, len) < 0)
+		    count(row, c[5], "TYPE", "post", i, 1, &post, msg, len) < 0 ||
+		    count(row, c[2], "TYPE", "bodyId", i, 0, &body, msg,
+		    len) < 0)
 			return -EBADMSG;
 		b->neurons++;
 		if (a == NULL)
 			continue;
-		rc = ts_acc_add_neuron(a, b->f->o.meta, cy_str(row, c[1]),
-		    cy_str(row, c[2]), cy_str(row, c[3]), pre, post,
+		row_fields(&t, row, f);
+		t.soma_side = cy_str(row, c[1]);
+		t.cells = 1;
+		t.pre = pre;
+		t.post = post;
+		t.first_body = body;
+		rc = ts_acc_add_neuron(a, ad, b->f->o.meta, &t,
 		    cy_str(row, c[6]));
 		if (rc < 0)
 			return rc;

@@ -33,6 +33,7 @@
 #include "cypher.h"
 #include "job.h"
 #include "render.h"
+#include "render_neuview.h"
 #include "roi.h"
 #include "scan.h"
 #include "xmalloc.h"
@@ -49,7 +50,8 @@ struct render_work {
 	const struct ts_type *types;
 	size_t		 n;
 	struct render_opts ro;
-	char		*strs[5];	/* the worker's copies of ro's strings */
+	char		*strs[7];	/* the worker's copies of ro's strings */
+	enum scan_layout layout;	/* which render module writes */
 	unsigned	 delay_ms;	/* test hook, see render_delay_ms() */
 	int		 rc;
 	char		 err[512];
@@ -64,6 +66,8 @@ struct job {
 	struct scan_result scan;
 	struct ts_type	*types;		/* one per stem, filled by the ROI stage */
 	struct roi_meta	*meta;
+	struct roi_rules rules;		/* quickpaged.rules, or the layout's */
+	char		 uuid[128];	/* Meta.uuid, "" if none */
 	struct up_query	*meta_q;
 	struct fetch	*fetch;
 	int		 fetch_done;
@@ -178,7 +182,7 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 		return ts_unmatched(t, st, NULL);
 	}
 	j->s.types++;
-	return ts_finish(t, st, win, j->meta);
+	return ts_finish(t, st, win, j->meta, ts_adapter_for(j->o.site->dataset));
 }
 
 static int
@@ -244,7 +248,12 @@ render_work(uv_work_t *req)
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
-	w->rc = render_all(w->types, w->n, &w->ro, w->err, sizeof(w->err));
+	if (w->layout == SCAN_LAYOUT_NEUVIEW)
+		w->rc = render_neuview_all(w->types, w->n, &w->ro, w->err,
+		    sizeof(w->err));
+	else
+		w->rc = render_all(w->types, w->n, &w->ro, w->err,
+		    sizeof(w->err));
 }
 
 static void job_destroy(struct job *j);
@@ -273,8 +282,11 @@ render_done(uv_work_t *req, int status)
 		if (w->rc < 0)
 			end(j, w->rc, w->err);
 		else {
+			/* The page a reader opens first, as each layout writes it. */
 			snprintf(j->s.index_path, sizeof(j->s.index_path),
-			    "%s/index.html", j->o.site->output_dir);
+			    "%s/%s", j->o.site->output_dir,
+			    w->layout == SCAN_LAYOUT_NEUVIEW ?
+			    "types.json" : "index.html");
 			end(j, 0, NULL);
 		}
 	}
@@ -295,12 +307,20 @@ render_stage(struct job *j)
 	w->j = j;
 	w->types = j->types;
 	w->n = j->scan.nstems;
+	w->layout = j->scan.layout;
 	w->ro.out_dir = own(w, 0, j->o.site->output_dir);
 	w->ro.template_dir = own(w, 1, j->o.site->template_dir);
 	w->ro.title_prefix = own(w, 2, j->o.site->title_prefix);
 	w->ro.dataset = own(w, 3, j->o.site->dataset);
 	w->ro.dataset_version = own(w, 4, j->o.quick ? NULL :
 	    j->s.dataset_version);
+	w->ro.dataset_uuid = own(w, 5, j->o.quick || !j->uuid[0] ? NULL :
+	    j->uuid);
+	w->ro.last_database_edit = own(w, 6, j->o.quick ||
+	    !j->s.last_database_edit[0] ? NULL : j->s.last_database_edit);
+	/* Both name static strings. */
+	w->ro.rules = roi_rules_name(j->rules.set);
+	w->ro.layout = scan_layout_name(j->scan.layout);
 	w->ro.generated_at = time(NULL);
 	w->ro.quick = j->o.quick;
 	w->delay_ms = render_delay_ms();
@@ -496,6 +516,13 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	if ((uuid = cy_str(row, cu)) != NULL)
 		snprintf(j->s.dataset_version, sizeof(j->s.dataset_version),
 		    "%s%s%s", uuid, edit ? "@" : "", edit ? edit : "");
+	if (uuid != NULL)
+		snprintf(j->uuid, sizeof(j->uuid), "%s", uuid);
+	if (edit != NULL)
+		snprintf(j->s.last_database_edit,
+		    sizeof(j->s.last_database_edit), "%s", edit);
+	if (rc == 0)
+		roi_meta_set_rules(j->meta, &j->rules);
 	return rc;
 }
 
@@ -581,12 +608,21 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j->idle->data = j;
 	*out = j;
 
+	j->rules.threshold_pct = o->site->roi_threshold_pct;
 	enter(j, JOB_SCAN);
-	rc = scan_dir(o->site->output_dir, &j->scan, err, sizeof(err));
+	rc = scan_site(o->site->output_dir, o->site->layout ==
+	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
+	    CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE : SCAN_LAYOUT_AUTO,
+	    &j->scan, err, sizeof(err));
 	if (rc < 0) {
 		end(j, rc, err);
 		return 0;
 	}
+	/* Each layout has its default rule set; quickpaged.rules overrides. */
+	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ||
+	    (o->site->rules == CFG_RULES_DEFAULT &&
+	    j->scan.layout == SCAN_LAYOUT_NEUVIEW) ? ROI_RULES_NEUVIEW :
+	    ROI_RULES_QUICKPAGE;
 	j->s.pages = j->scan.nfiles;
 	j->s.stems = j->scan.nstems;
 	j->types = calloc(j->scan.nstems ? j->scan.nstems : 1, sizeof(*j->types));

@@ -43,6 +43,7 @@ struct job_summary {
 	double		 wall_s;
 	char		 index_path[4096];
 	char		 dataset_version[128];
+	char		 last_database_edit[64];	/* Meta.lastDatabaseEdit, "" if none */
 };
 
 struct job;

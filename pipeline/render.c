@@ -532,6 +532,26 @@ render_json_roi(struct render_w *w, const struct roi_summary *r)
 	w_puts(w, "]");
 }
 
+/* Schema 2: {"combined": "X.html", ...}, paths relative to the site. */
+static void
+render_json_urls2(struct render_w *w, const struct ts_type *t)
+{
+	static const char *const key[SIDE_COUNT] = {
+		"combined", "left", "right", "middle"
+	};
+	int s, first = 1;
+
+	w_puts(w, "{");
+	for (s = 0; s < SIDE_COUNT; s++) {
+		if (t->file[s] == NULL)
+			continue;
+		w_printf(w, "%s\"%s\": ", first ? "" : ", ", key[s]);
+		w_json(w, t->file[s], 0);
+		first = 0;
+	}
+	w_puts(w, "}");
+}
+
 /* {"both": "X.html", ...} with only the pages that exist. */
 static void
 render_json_urls(struct render_w *w, const struct ts_type *t, int js)
@@ -551,33 +571,66 @@ render_json_urls(struct render_w *w, const struct ts_type *t, int js)
 	w_puts(w, "}");
 }
 
+/* ["a", "b"] */
+static void
+render_json_strs(struct render_w *w, char *const *v, size_t n)
+{
+	size_t i;
+
+	w_puts(w, "[");
+	for (i = 0; i < n; i++) {
+		w_puts(w, i ? ", " : "");
+		w_json(w, v[i], 0);
+	}
+	w_puts(w, "]");
+}
+
+/* Schema 2 (docs/output.md): keys in this order, one line per type. */
 static void
 render_json_type(struct render_w *w, const struct ts_type *t)
 {
 	static const char *const ckey[TS_NCOUNTS] = {
-		"total", "left", "right", "middle"
+		"total", "left", "right", "middle", "undefined"
 	};
-	int c;
+	static const char *const lkey[TS_NLISTS] = {
+		"superclass", "class", "subclass", "flywire_types",
+		"soma_neuromeres", "truman_hemilineages"
+	};
+	int c, l;
 
 	w_puts(w, "{\"name\": ");
 	w_json(w, t->name, 0);
 	w_puts(w, ", \"urls\": ");
-	render_json_urls(w, t, 0);
-	w_puts(w, ", \"roi_summary\": ");
-	render_json_roi(w, &t->roi);
-	w_puts(w, ", \"parent_roi\": ");
-	w_json(w, t->roi.parent ? t->roi.parent : "", 0);
+	render_json_urls2(w, t);
 	w_puts(w, ", \"counts\": {");
 	for (c = 0; c < TS_NCOUNTS; c++) {
 		w_printf(w, "%s\"%s\": ", c ? ", " : "", ckey[c]);
 		w_int(w, t->count[c]);
 	}
-	w_puts(w, "}, \"consensus_nt\": ");
-	w_json_or_null(w, t->nt, 0);
-	w_puts(w, ", \"pre\": ");
+	w_puts(w, "}, \"synapses\": {\"pre\": ");
 	w_int(w, t->pre);
 	w_puts(w, ", \"post\": ");
 	w_int(w, t->post);
+	w_puts(w, "}, \"nt\": ");
+	w_json_or_null(w, t->nt, 0);
+	for (l = TS_SUPERCLASS; l <= TS_SUBCLASS; l++) {
+		w_printf(w, ", \"%s\": ", lkey[l]);
+		render_json_strs(w, t->list[l], t->nlist[l]);
+	}
+	w_puts(w, ", \"dimorphism\": ");
+	w_json_or_null(w, t->dimorphism, 0);
+	w_puts(w, ", \"synonyms\": ");
+	w_json_or_null(w, t->synonyms, 0);
+	for (l = TS_FLYWIRE; l < TS_NLISTS; l++) {
+		w_printf(w, ", \"%s\": ", lkey[l]);
+		render_json_strs(w, t->list[l], t->nlist[l]);
+	}
+	w_puts(w, ", \"roi_summary\": ");
+	render_json_roi(w, &t->roi);
+	w_puts(w, ", \"parent_rois\": ");
+	render_json_strs(w, t->roi.parents, t->roi.nparents);
+	w_puts(w, ", \"parent_roi\": ");
+	w_json(w, t->roi.parent ? t->roi.parent : "", 0);
 	w_puts(w, "}");
 }
 
@@ -598,10 +651,22 @@ render_types_json(struct render_w *w, const struct ts_type *const *v,
 {
 	size_t i, k = 0;
 
-	w_puts(w, "{\"dataset\": ");
+	w_puts(w, "{\"version\": 2, \"layout\": ");
+	w_json(w, o->layout ? o->layout : "quickpage", 0);
+	w_puts(w, ", \"rules\": ");
+	w_json(w, o->rules ? o->rules : "quickpage", 0);
+	w_puts(w, ", \"dataset\": ");
 	w_json(w, o->dataset ? o->dataset : "", 0);
 	w_puts(w, ", \"dataset_version\": ");
-	w_json_or_null(w, o->quick ? NULL : o->dataset_version, 0);
+	if (o->quick || o->dataset_uuid == NULL)
+		w_puts(w, "null");
+	else {
+		w_puts(w, "{\"uuid\": ");
+		w_json(w, o->dataset_uuid, 0);
+		w_puts(w, ", \"last_database_edit\": ");
+		w_json_or_null(w, o->last_database_edit, 0);
+		w_puts(w, "}");
+	}
 	w_puts(w, ", \"generated_at\": ");
 	w_json(w, when, 0);
 	w_puts(w, ",\n\"types\": [");
@@ -616,6 +681,16 @@ render_types_json(struct render_w *w, const struct ts_type *const *v,
 			continue;
 		w_puts(w, k++ ? ", " : "");
 		w_json(w, v[i]->name, 0);
+	}
+	w_puts(w, "],\n\"failed\": [");
+	for (i = 0, k = 0; i < n; i++) {
+		if (v[i]->error == NULL)
+			continue;
+		w_puts(w, k++ ? ", {\"name\": " : "{\"name\": ");
+		w_json(w, v[i]->name, 0);
+		w_puts(w, ", \"error\": ");
+		w_json(w, v[i]->error, 0);
+		w_puts(w, "}");
 	}
 	w_puts(w, "]}\n");
 	return w->rc;
@@ -786,7 +861,7 @@ render_row_counts(struct render_w *w, const struct ts_type *t)
 	w_puts(w, "\">");
 	w_int(w, t->count[TS_TOTAL]);
 	w_puts(w, "</td>");
-	for (c = TS_LEFT; c < TS_NCOUNTS; c++) {
+	for (c = TS_LEFT; c <= TS_MIDDLE; c++) {
 		w_puts(w, t->count[c] ? "<td class=\"c-num\">" :
 		    "<td class=\"c-num zero\">");
 		w_int(w, t->count[c]);
@@ -1197,5 +1272,22 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 		rc = render_outputs(&tpl, v, n, o, err, errlen);
 	render_tpl_free(&tpl);
 	free(v);
+	return rc;
+}
+
+int
+render_types_json_file(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, char *err, size_t errlen)
+{
+	struct render_w w = RENDER_W_INIT;
+	char when[32];
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	render_iso8601(when, sizeof(when), o->generated_at);
+	rc = render_types_json(&w, v, n, o, when);
+	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
+	buf_free(&w.b);
 	return rc;
 }

@@ -19,13 +19,20 @@ struct render_opts {
 	const char	*template_dir;	/* NULL: the built-in set */
 	const char	*title_prefix;
 	const char	*dataset;
-	const char	*dataset_version;	/* NULL with --quick */
+	const char	*dataset_version;	/* uuid@lastDatabaseEdit, NULL: --quick */
+	const char	*dataset_uuid;		/* Meta.uuid, NULL with --quick */
+	const char	*last_database_edit;	/* NULL if unknown */
+	const char	*layout;	/* "quickpage" or "neuview", for types.json */
+	const char	*rules;		/* "quickpage" or "neuview", for types.json */
 	time_t		 generated_at;
 	int		 quick;
 };
 
 /* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */
 int	 render_all(const struct ts_type *types, size_t n,
+	    const struct render_opts *o, char *err, size_t errlen);
+/* types.json alone (both layouts); V sorted by name. */
+int	 render_types_json_file(const struct ts_type *const *v, size_t n,
 	    const struct render_opts *o, char *err, size_t errlen);
 /* Write DIR/NAME atomically; creates no directories. */
 int	 render_write_atomic(const char *dir, const char *name,

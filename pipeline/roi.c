@@ -28,7 +28,10 @@ struct roi_meta {
 	char	**primary;	/* deduplicated, in META order */
 	char	**display;	/* display name per primary */
 	char	**parent;	/* parent display name per primary, "" if none */
+	char	**clean;	/* neuView's cleaned name per primary */
+	char	**nvparent;	/* neuView's parent per primary (itself if none) */
 	size_t	 n;
+	struct roi_rules rules;
 	struct strmap index;	/* primary name -> index */
 };
 
@@ -37,6 +40,7 @@ struct roi_meta {
 /* Hierarchy nodes in depth-first order, children by name. */
 struct node {
 	char	*disp;		/* display name */
+	char	*clean;		/* roi_clean_name */
 	size_t	 parent;	/* index of the parent node, ROI_NO_PARENT */
 };
 
@@ -136,6 +140,38 @@ roi_display_name(const char *raw)
 	return xstrndup(raw, len);
 }
 
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    c == '\v' || c == '\f';
+}
+
+/*
+ * neuView's cleaning (reference section 3.6): a trailing "\s*\([RLM]\)",
+ * then a trailing "_[RLM]", then blanks at both ends.
+ */
+char *
+roi_clean_name(const char *raw)
+{
+	size_t len = strlen(raw), start = 0;
+
+	if (len >= 3 && raw[len - 3] == '(' && raw[len - 1] == ')' &&
+	    (raw[len - 2] == 'R' || raw[len - 2] == 'L' || raw[len - 2] == 'M')) {
+		len -= 3;
+		while (len > 0 && is_space(raw[len - 1]))
+			len--;
+	}
+	if (len >= 2 && raw[len - 2] == '_' &&
+	    (raw[len - 1] == 'R' || raw[len - 1] == 'L' || raw[len - 1] == 'M'))
+		len -= 2;
+	while (len > 0 && is_space(raw[len - 1]))
+		len--;
+	while (start < len && is_space(raw[start]))
+		start++;
+	return xstrndup(raw + start, len - start);
+}
+
 /* ---- hierarchy walk ---- */
 
 static void
@@ -146,6 +182,7 @@ walk_add(struct walk *w, const char *raw, size_t parent)
 		w->v = xreallocarray(w->v, w->cap, sizeof(*w->v));
 	}
 	w->v[w->n].disp = roi_display_name(raw);
+	w->v[w->n].clean = roi_clean_name(raw);
 	w->v[w->n].parent = parent;
 	w->n++;
 }
@@ -155,8 +192,10 @@ walk_free(struct walk *w)
 {
 	size_t i;
 
-	for (i = 0; i < w->n; i++)
+	for (i = 0; i < w->n; i++) {
 		free(w->v[i].disp);
+		free(w->v[i].clean);
+	}
 	free(w->v);
 }
 
@@ -234,6 +273,18 @@ meta_parents(struct roi_meta *m, const struct walk *w)
 		m->parent[i] = xstrdup(p);
 	}
 	strmap_free(&first);
+	/* neuView: the same walk on cleaned names; no parent gives itself. */
+	strmap_init(&first, w->n);
+	for (i = 0; i < w->n; i++)
+		strmap_put_new(&first, w->v[i].clean, i);
+	for (i = 0; i < m->n; i++) {
+		p = m->clean[i];
+		if (strmap_get(&first, m->clean[i], &k) &&
+		    w->v[k].parent != ROI_NO_PARENT)
+			p = w->v[w->v[k].parent].clean;
+		m->nvparent[i] = xstrdup(p);
+	}
+	strmap_free(&first);
 }
 
 static int
@@ -271,12 +322,15 @@ meta_primary(struct roi_meta *m, const char *const *primary, size_t n)
 	m->primary = xcalloc(n, sizeof(*m->primary));
 	m->display = xcalloc(n, sizeof(*m->display));
 	m->parent = xcalloc(n, sizeof(*m->parent));
+	m->clean = xcalloc(n, sizeof(*m->clean));
+	m->nvparent = xcalloc(n, sizeof(*m->nvparent));
 	for (i = 0; i < n; i++) {
 		/* A name listed twice would split its sums: keep the first. */
 		if (strmap_get(&m->index, primary[i], &(size_t){ 0 }))
 			continue;
 		m->primary[m->n] = xstrdup(primary[i]);
 		m->display[m->n] = roi_display_name(primary[i]);
+		m->clean[m->n] = roi_clean_name(primary[i]);
 		strmap_put_new(&m->index, m->primary[m->n], m->n);
 		m->n++;
 	}
@@ -296,6 +350,8 @@ roi_meta_new(const char *const *primary, size_t nprimary,
 		return -E2BIG;
 	}
 	m = xcalloc(1, sizeof(*m));
+	m->rules.set = ROI_RULES_QUICKPAGE;
+	m->rules.threshold_pct = ROI_THRESHOLD_PCT;
 	meta_primary(m, primary, nprimary);
 	if ((rc = meta_hierarchy(m, hierarchy_json, err, errlen)) < 0) {
 		roi_meta_free(m);
@@ -316,12 +372,46 @@ roi_meta_free(struct roi_meta *m)
 		free(m->primary[i]);
 		free(m->display[i]);
 		free(m->parent[i]);
+		free(m->clean[i]);
+		free(m->nvparent[i]);
 	}
+	free(m->clean);
+	free(m->nvparent);
 	free(m->primary);
 	free(m->display);
 	free(m->parent);
 	strmap_free(&m->index);
 	free(m);
+}
+
+void
+roi_meta_set_rules(struct roi_meta *m, const struct roi_rules *r)
+{
+	m->rules = *r;
+}
+
+const struct roi_rules *
+roi_meta_rules(const struct roi_meta *m)
+{
+	return &m->rules;
+}
+
+const char *
+roi_rules_name(enum roi_ruleset set)
+{
+	return set == ROI_RULES_NEUVIEW ? "neuview" : "quickpage";
+}
+
+int
+roi_rules_parse(const char *name, enum roi_ruleset *set)
+{
+	if (strcmp(name, "quickpage") == 0)
+		*set = ROI_RULES_QUICKPAGE;
+	else if (strcmp(name, "neuview") == 0)
+		*set = ROI_RULES_NEUVIEW;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 size_t
@@ -439,23 +529,36 @@ pct(int64_t part, int64_t total)
 }
 
 static int
-already_kept(const struct roi_summary *s, const char *disp)
+already_kept(const struct roi_summary *s, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		if (strcmp(s->e[i].name, disp) == 0)
+		if (strcmp(s->e[i].name, name) == 0)
 			return 1;
 	return 0;
 }
 
-/* Walk the ranked ROIs and keep up to ROI_SUMMARY_MAX; *first: first kept. */
+static int
+cmp_strp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/*
+ * Walk the ranked ROIs and keep those at or above the threshold, under the
+ * names of the rule set, the first of each name only; quickpage stops after
+ * ROI_SUMMARY_MAX. *first: the first kept.
+ */
 static void
 summary_keep(const struct roi_meta *m, const struct roi_acc *a,
     const size_t *order, size_t n, struct roi_summary *out, size_t *first)
 {
+	int nv = m->rules.set == ROI_RULES_NEUVIEW;
+	double th = m->rules.threshold_pct;
 	int64_t tpre = 0, tpost = 0;
 	struct roi_entry *e;
+	const char *name;
 	double pp, qp;
 	size_t i, k;
 
@@ -463,22 +566,45 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 		tpre += a->pre[i];
 		tpost += a->post[i];
 	}
-	for (i = 0; i < n && out->n < ROI_SUMMARY_MAX; i++) {
+	out->e = xcalloc(n ? n : 1, sizeof(*out->e));
+	for (i = 0; i < n && (nv || out->n < ROI_SUMMARY_MAX); i++) {
 		k = order[i];
 		pp = pct(a->pre[k], tpre);
 		qp = pct(a->post[k], tpost);
-		if (!(pp >= 1.5 || qp >= 1.5) ||
-		    already_kept(out, m->display[k]))
+		name = nv ? m->clean[k] : m->display[k];
+		if (!(pp >= th || qp >= th) || already_kept(out, name))
 			continue;
 		e = &out->e[out->n];
-		e->name = xstrdup(m->display[k]);
+		e->name = xstrdup(name);
 		e->pre = a->pre[k];
 		e->post = a->post[k];
 		e->pre_pct = pp;
 		e->post_pct = qp;
+		e->roi = k;
 		if (out->n++ == 0)
 			*first = k;
 	}
+}
+
+/* neuView: every distinct parent of a kept ROI, sorted. */
+static void
+summary_parents_nv(const struct roi_meta *m, struct roi_summary *out)
+{
+	size_t i, j, n = 0;
+
+	out->parents = xcalloc(out->n ? out->n : 1, sizeof(*out->parents));
+	for (i = 0; i < out->n; i++)
+		out->parents[i] = m->nvparent[out->e[i].roi];
+	qsort(out->parents, out->n, sizeof(*out->parents), cmp_strp);
+	for (i = 0; i < out->n; i++) {
+		if (n > 0 && strcmp(out->parents[n - 1], out->parents[i]) == 0)
+			continue;
+		out->parents[n++] = out->parents[i];
+	}
+	for (j = 0; j < n; j++)
+		out->parents[j] = xstrdup(out->parents[j]);
+	out->nparents = n;
+	out->parent = xstrdup(n ? out->parents[0] : "");
 }
 
 void
@@ -489,8 +615,12 @@ roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
 	size_t *order, i, n = 0, first = 0;
 	size_t np = a->n < roi_nprimary(m) ? a->n : roi_nprimary(m);
 
+	if (m == NULL) {
+		roi_summary_empty(out);
+		return;
+	}
 	memset(out, 0, sizeof(*out));
-	order = xcalloc(np, sizeof(*order));
+	order = xcalloc(np ? np : 1, sizeof(*order));
 	/* An ROI with no synapses has 0 % and is never kept: skip ranking it. */
 	for (i = 0; i < np; i++)
 		if (a->pre[i] != 0 || a->post[i] != 0)
@@ -498,7 +628,21 @@ roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
 	qsort_r(order, n, sizeof(*order), rank_cmp, &r);
 	summary_keep(m, a, order, n, out, &first);
 	free(order);
+	if (m->rules.set == ROI_RULES_NEUVIEW) {
+		summary_parents_nv(m, out);
+		return;
+	}
 	out->parent = xstrdup(out->n ? m->parent[first] : "");
+	out->parents = xcalloc(1, sizeof(*out->parents));
+	if (out->parent[0] != '\0')
+		out->parents[out->nparents++] = xstrdup(out->parent);
+}
+
+void
+roi_summary_empty(struct roi_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->parent = xstrdup("");
 }
 
 void
@@ -508,6 +652,10 @@ roi_summary_free(struct roi_summary *s)
 
 	for (i = 0; i < s->n; i++)
 		free(s->e[i].name);
+	free(s->e);
+	for (i = 0; i < s->nparents; i++)
+		free(s->parents[i]);
+	free(s->parents);
 	free(s->parent);
 	memset(s, 0, sizeof(*s));
 }

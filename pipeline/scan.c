@@ -35,12 +35,14 @@ struct pagev {
 	size_t	 n, cap;
 };
 
+/* ALL: every page counts (neuView's types/ holds nothing else). */
 static int
-is_page_name(const char *name, size_t len)
+is_page_name(const char *name, size_t len, int all)
 {
 	if (name[0] == '.' || len <= 5 || memcmp(name + len - 5, ".html", 5) != 0)
 		return 0;
-	return strcmp(name, "index.html") != 0 && strcmp(name, "main.html") != 0;
+	return all || (strcmp(name, "index.html") != 0 &&
+	    strcmp(name, "main.html") != 0);
 }
 
 /*
@@ -201,7 +203,8 @@ sort_pages(struct page *v, size_t n)
 }
 
 static int
-read_pages(DIR *d, struct pagev *pv, char *err, size_t errlen, const char *dir)
+read_pages(DIR *d, struct pagev *pv, char *err, size_t errlen, const char *dir,
+    int all)
 {
 	struct dirent *de;
 	size_t len;
@@ -217,7 +220,7 @@ read_pages(DIR *d, struct pagev *pv, char *err, size_t errlen, const char *dir)
 			return rc;
 		}
 		len = strlen(de->d_name);
-		if (!is_page_name(de->d_name, len))
+		if (!is_page_name(de->d_name, len, all))
 			continue;
 		if ((rc = is_regular(dirfd(d), de)) < 0) {
 			snprintf(err, errlen, "%s/%s: %s", dir, de->d_name,
@@ -253,26 +256,87 @@ group_pages(struct pagev *pv, struct scan_result *out)
 	}
 }
 
-int
-scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen)
+static int
+scan_read(const char *dir, int all, struct scan_result *out, char *err,
+    size_t errlen)
 {
 	struct pagev pv = { NULL, 0, 0 };
 	DIR *d;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->layout = SCAN_LAYOUT_QUICKPAGE;
 	if ((d = opendir(dir)) == NULL) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
 		return rc;
 	}
-	rc = read_pages(d, &pv, err, errlen, dir);
+	rc = read_pages(d, &pv, err, errlen, dir, all);
 	closedir(d);
 	if (rc == 0) {
 		sort_pages(pv.v, pv.n);
 		group_pages(&pv, out);
 	}
 	pagev_free(&pv);
+	return rc;
+}
+
+int
+scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen)
+{
+	return scan_read(dir, 0, out, err, errlen);
+}
+
+const char *
+scan_layout_name(enum scan_layout l)
+{
+	return l == SCAN_LAYOUT_NEUVIEW ? "neuview" : "quickpage";
+}
+
+/* 1 when DIR/types is a directory holding a page, 0 when not. */
+static int
+has_types_pages(const char *types)
+{
+	struct dirent *de;
+	DIR *d;
+	int found = 0;
+
+	if ((d = opendir(types)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL)
+		if (is_page_name(de->d_name, strlen(de->d_name), 1) &&
+		    is_regular(dirfd(d), de) == 1)
+			found = 1;
+	closedir(d);
+	return found;
+}
+
+int
+scan_site(const char *dir, enum scan_layout layout, struct scan_result *out,
+    char *err, size_t errlen)
+{
+	char *types = xasprintf("%s/types", dir), *p;
+	size_t i;
+	int rc, s;
+
+	if (layout == SCAN_LAYOUT_AUTO)
+		layout = has_types_pages(types) ? SCAN_LAYOUT_NEUVIEW :
+		    SCAN_LAYOUT_QUICKPAGE;
+	if (layout == SCAN_LAYOUT_QUICKPAGE) {
+		free(types);
+		return scan_dir(dir, out, err, errlen);
+	}
+	rc = scan_read(types, 1, out, err, errlen);
+	free(types);
+	out->layout = SCAN_LAYOUT_NEUVIEW;
+	for (i = 0; rc == 0 && i < out->nstems; i++) {
+		for (s = 0; s < SIDE_COUNT; s++) {
+			if ((p = out->stems[i].file[s]) == NULL)
+				continue;
+			out->stems[i].file[s] = xasprintf("types/%s", p);
+			free(p);
+		}
+	}
 	return rc;
 }
 

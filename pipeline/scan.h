@@ -15,14 +15,29 @@ struct scan_stem {
 	char	*file[SIDE_COUNT];	/* page file name per side, NULL if none */
 };
 
+/*
+ * Where a site keeps its pages: flat in the output directory (QuickPage),
+ * or in its types/ folder (neuView). AUTO: neuview when types/ holds pages.
+ */
+enum scan_layout { SCAN_LAYOUT_AUTO, SCAN_LAYOUT_QUICKPAGE, SCAN_LAYOUT_NEUVIEW };
+
 struct scan_result {
 	struct scan_stem *stems;	/* sorted by stem, byte order */
 	size_t	 nstems;
 	size_t	 nfiles;		/* pages counted */
+	enum scan_layout layout;	/* what scan_site found (never AUTO) */
 };
 
 /* Read DIR. 0, or a negative errno with a message naming DIR in err. */
 int	 scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen);
+/*
+ * Read the site in DIR by LAYOUT (AUTO: detect). In the neuview layout only
+ * DIR/types is read, every page there counts (hidden files aside), and the
+ * file names are paths relative to DIR ("types/X.html").
+ */
+int	 scan_site(const char *dir, enum scan_layout layout,
+	    struct scan_result *out, char *err, size_t errlen);
+const char *scan_layout_name(enum scan_layout l);
 void	 scan_free(struct scan_result *res);
 
 /* The file rule: type name -> stem ('/' and ' ' become '_'); caller frees. */

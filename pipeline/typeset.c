@@ -3,17 +3,32 @@
  * rows fetch parses (per candidate type name); ts_finish turns the winner's
  * accumulator into the final record render reads.
  */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "typeset.h"
 #include "xmalloc.h"
 
-/* Neurons (or CELLS counts) seen with one neurotransmitter. */
-struct ts_nt {
-	char	*name;
-	int64_t	 n;
-};
+enum ts_adapter
+ts_adapter_for(const char *dataset)
+{
+	size_t n;
+
+	if (dataset == NULL)
+		return TS_ADAPT_CNS;
+	n = strcspn(dataset, ":");
+	if (n == 9 && strncmp(dataset, "hemibrain", n) == 0)
+		return TS_ADAPT_HEMIBRAIN;
+	if (n == 10 && strncmp(dataset, "optic-lobe", n) == 0)
+		return TS_ADAPT_OPTIC;
+	if ((n == 12 && strncmp(dataset, "flywire-fafb", n) == 0) ||
+	    (n == 4 && strncmp(dataset, "fafb", n) == 0))
+		return TS_ADAPT_FAFB;
+	return TS_ADAPT_CNS;
+}
 
 int
 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m)
@@ -24,80 +39,228 @@ ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m)
 	return 0;
 }
 
+static void
+strs_free(struct ts_strs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
 void
 ts_acc_free(struct ts_acc *a)
 {
-	size_t i;
+	int i;
 
 	if (a == NULL)
 		return;
 	free(a->name);
-	for (i = 0; i < a->nnts; i++)
-		free(a->nts[i].name);
-	free(a->nts);
+	for (i = 0; i < TS_NFIRST; i++)
+		free(a->first[i]);
+	for (i = 0; i < TS_NLISTS; i++)
+		strs_free(&a->list[i]);
 	roi_acc_free(&a->roi);
 	memset(a, 0, sizeof(*a));
 }
 
+/* Only the values L, R and M are sides. */
 static int
-ends_with(const char *s, const char *suffix)
+lrm(const char *s)
 {
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+	if (s == NULL || s[0] == '\0' || s[1] != '\0')
+		return TS_UNDEFINED;
+	switch (s[0]) {
+	case 'L': return TS_LEFT;
+	case 'R': return TS_RIGHT;
+	case 'M': return TS_MIDDLE;
+	}
+	return TS_UNDEFINED;
 }
 
-/* somaSide when L, R or M; else the instance's _L / _R suffix; else none. */
+/* FlyWire's side words (neuview-site.md section 5, flywire-fafb). */
 static int
-side_of(const char *side, const char *instance)
+side_word(const char *s)
 {
-	if (side != NULL && side[0] != '\0' && side[1] == '\0') {
-		switch (side[0]) {
-		case 'L': return TS_LEFT;
-		case 'R': return TS_RIGHT;
-		case 'M': return TS_MIDDLE;
-		}
-	}
-	if (instance != NULL) {
-		if (ends_with(instance, "_L"))
-			return TS_LEFT;
-		if (ends_with(instance, "_R"))
-			return TS_RIGHT;
-	}
-	return -1;
-}
-
-/* A type has a handful of neurotransmitters at most: a list will do. */
-static void
-nt_add(struct ts_acc *a, const char *nt, int64_t n)
-{
+	static const char *const left[] = { "LEFT", "left", "L" };
+	static const char *const right[] = { "RIGHT", "right", "R" };
+	static const char *const mid[] = { "CENTER", "MIDDLE", "center",
+	    "middle", "C", "M" };
 	size_t i;
 
-	for (i = 0; i < a->nnts; i++) {
-		if (strcmp(a->nts[i].name, nt) == 0) {
-			a->nts[i].n += n;
-			return;
+	for (i = 0; i < sizeof(left) / sizeof(*left); i++)
+		if (strcmp(s, left[i]) == 0)
+			return TS_LEFT;
+	for (i = 0; i < sizeof(right) / sizeof(*right); i++)
+		if (strcmp(s, right[i]) == 0)
+			return TS_RIGHT;
+	for (i = 0; i < sizeof(mid) / sizeof(*mid); i++)
+		if (strcmp(s, mid[i]) == 0)
+			return TS_MIDDLE;
+	return TS_UNDEFINED;
+}
+
+static int
+ascii_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * The instance patterns of neuView's adapters. hemibrain: "_([LR])$";
+ * optic-lobe and fafb: the first "(?:_|-|\()([LRMlrm])(?:_|\)|$|[^a-zA-Z])",
+ * upper-cased.
+ */
+static int
+side_instance(enum ts_adapter ad, const char *inst)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (inst == NULL)
+		return TS_UNDEFINED;
+	n = strlen(inst);
+	if (ad == TS_ADAPT_HEMIBRAIN) {
+		if (n >= 2 && inst[n - 2] == '_' &&
+		    (inst[n - 1] == 'L' || inst[n - 1] == 'R'))
+			return inst[n - 1] == 'L' ? TS_LEFT : TS_RIGHT;
+		return TS_UNDEFINED;
+	}
+	for (p = (const unsigned char *)inst; p[0] != '\0' && p[1] != '\0'; p++) {
+		if (p[0] != '_' && p[0] != '-' && p[0] != '(')
+			continue;
+		if (strchr("LRMlrm", p[1]) == NULL)
+			continue;
+		if (p[2] == '\0' || p[2] == '_' || p[2] == ')' ||
+		    !ascii_alpha(p[2])) {
+			switch (toupper(p[1])) {
+			case 'L': return TS_LEFT;
+			case 'R': return TS_RIGHT;
+			default: return TS_MIDDLE;
+			}
 		}
 	}
-	a->nts = xreallocarray(a->nts, a->nnts + 1, sizeof(*a->nts));
-	a->nts[a->nnts].name = xstrdup(nt);
-	a->nts[a->nnts++].n = n;
+	return TS_UNDEFINED;
+}
+
+/* The side a row's neurons count under, from their properties. */
+static int
+side_props(enum ts_adapter ad, const struct ts_row *r)
+{
+	const char *p = r->root_side ? r->root_side : r->soma_side;
+
+	if (p != NULL)
+		return lrm(p);
+	if (ad != TS_ADAPT_FAFB)
+		return TS_UNDEFINED;
+	if (r->side != NULL)
+		return side_word(r->side);
+	return side_instance(ad, r->instance);
+}
+
+static void
+strs_add(struct ts_strs *s, const char *v, size_t len)
+{
+	s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
+	s->v[s->n++] = xstrndup(v, len);
+}
+
+/* A value as neuView turns it into a string; NULL for null. */
+static char *
+value_text(const cJSON *v)
+{
+	double d;
+
+	if (cJSON_IsString(v))
+		return xstrdup(v->valuestring);
+	if (cJSON_IsNumber(v)) {
+		d = v->valuedouble;
+		if (d == (double)(int64_t)d && d > -9.2e18 && d < 9.2e18)
+			return xasprintf("%" PRId64, (int64_t)d);
+		return xasprintf("%.17g", d);
+	}
+	if (cJSON_IsBool(v))
+		return xstrdup(cJSON_IsTrue(v) ? "True" : "False");
+	return NULL;
+}
+
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    c == '\v' || c == '\f';
+}
+
+/* FlyWire types: each value split on ',', pieces trimmed, empty ones dropped. */
+static void
+add_split(struct ts_strs *s, const char *v)
+{
+	const char *p = v, *e, *a, *b;
+
+	for (;;) {
+		e = strchr(p, ',');
+		if (e == NULL)
+			e = p + strlen(p);
+		for (a = p; a < e && blank(*a); a++)
+			;
+		for (b = e; b > a && blank(b[-1]); b--)
+			;
+		if (b > a)
+			strs_add(s, a, (size_t)(b - a));
+		if (*e == '\0')
+			break;
+		p = e + 1;
+	}
+}
+
+static void
+list_add(struct ts_acc *a, int k, const cJSON *v)
+{
+	const cJSON *e;
+	char *s;
+
+	if (v == NULL)
+		return;
+	if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(e, v)
+			list_add(a, k, e);
+		return;
+	}
+	if ((s = value_text(v)) == NULL)
+		return;
+	if (k == TS_FLYWIRE)
+		add_split(&a->list[k], s);
+	else
+		strs_add(&a->list[k], s, strlen(s));
+	free(s);
 }
 
 int
-ts_acc_add_cells(struct ts_acc *a, const char *side, const char *instance,
-    const char *nt, int64_t cells, int64_t pre, int64_t post)
+ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 {
-	int s = side_of(side, instance);
+	int s = side_props(ad, r), i;
 
 	a->seen = 1;
-	a->count[TS_TOTAL] += cells;
-	if (s >= 0)
-		a->count[s] += cells;
-	a->pre += pre;
-	a->post += post;
-	if (nt != NULL)
-		nt_add(a, nt, cells);
+	a->count[TS_TOTAL] += r->cells;
+	a->count[s] += r->cells;
+	a->count_inst[TS_TOTAL] += r->cells;
+	a->count_inst[side_instance(ad, r->instance)] += r->cells;
+	if (r->root_side != NULL || r->soma_side != NULL)
+		a->side_prop = 1;
+	a->pre += r->pre;
+	a->post += r->post;
+	for (i = 0; i < TS_NFIRST; i++) {
+		if (r->first[i] == NULL || (a->first[i] != NULL &&
+		    a->first_body[i] <= r->first_body))
+			continue;
+		free(a->first[i]);
+		a->first[i] = xstrdup(r->first[i]);
+		a->first_body[i] = r->first_body;
+	}
+	for (i = 0; i < TS_NLISTS; i++)
+		list_add(a, i, r->list[i]);
 	return 0;
 }
 
@@ -110,30 +273,11 @@ ts_acc_add_roi(struct ts_acc *a, const struct roi_meta *m, const char *roi,
 }
 
 int
-ts_acc_add_neuron(struct ts_acc *a, const struct roi_meta *m,
-    const char *side, const char *instance, const char *nt, int64_t pre,
-    int64_t post, const char *roi_info)
+ts_acc_add_neuron(struct ts_acc *a, enum ts_adapter ad,
+    const struct roi_meta *m, const struct ts_row *r, const char *roi_info)
 {
-	ts_acc_add_cells(a, side, instance, nt, 1, pre, post);
+	ts_acc_add_cells(a, ad, r);
 	return roi_acc_add_info(&a->roi, m, roi_info);
-}
-
-/* Most frequent; ties to the smallest name; NULL when none. */
-static const char *
-consensus(const struct ts_acc *a)
-{
-	const struct ts_nt *best = NULL, *t;
-	size_t i;
-
-	for (i = 0; i < a->nnts; i++) {
-		t = &a->nts[i];
-		if (t->n <= 0)
-			continue;
-		if (best == NULL || t->n > best->n ||
-		    (t->n == best->n && strcmp(t->name, best->name) < 0))
-			best = t;
-	}
-	return best ? best->name : NULL;
 }
 
 static void
@@ -152,16 +296,50 @@ ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 {
 	memset(t, 0, sizeof(*t));
 	copy_page(t, s, s->stem);
-	t->roi.parent = xstrdup("");
+	roi_summary_empty(&t->roi);
 	if (error != NULL)
 		t->error = xstrdup(error);
 	return 0;
 }
 
+static int
+cmp_strp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Sorted, duplicates dropped, copied. */
+static void
+sorted_distinct(const struct ts_strs *in, char ***out, size_t *nout)
+{
+	char **v = xcalloc(in->n ? in->n : 1, sizeof(*v));
+	size_t i, n = 0;
+
+	if (in->n > 0)
+		memcpy(v, in->v, in->n * sizeof(*v));
+	qsort(v, in->n, sizeof(*v), cmp_strp);
+	for (i = 0; i < in->n; i++) {
+		if (n > 0 && strcmp(v[n - 1], v[i]) == 0)
+			continue;
+		v[n++] = v[i];
+	}
+	for (i = 0; i < n; i++)
+		v[i] = xstrdup(v[i]);
+	*out = v;
+	*nout = n;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 int
 ts_finish(struct ts_type *t, const struct scan_stem *s,
-    const struct ts_acc *winner, const struct roi_meta *m)
+    const struct ts_acc *winner, const struct roi_meta *m, enum ts_adapter ad)
 {
+	const int64_t *c;
 	const char *nt;
 	int i;
 
@@ -170,12 +348,22 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 	memset(t, 0, sizeof(*t));
 	copy_page(t, s, winner->name);
 	t->matched = 1;
+	/* hemibrain, optic-lobe: the instance only when no neuron has a side. */
+	c = winner->count;
+	if ((ad == TS_ADAPT_HEMIBRAIN || ad == TS_ADAPT_OPTIC) &&
+	    !winner->side_prop)
+		c = winner->count_inst;
 	for (i = 0; i < TS_NCOUNTS; i++)
-		t->count[i] = winner->count[i];
+		t->count[i] = c[i];
 	t->pre = winner->pre;
 	t->post = winner->post;
-	if ((nt = consensus(winner)) != NULL)
-		t->nt = xstrdup(nt);
+	nt = winner->first[TS_CONSENSUS_NT] ? winner->first[TS_CONSENSUS_NT] :
+	    winner->first[TS_PREDICTED_NT];
+	t->nt = dup_or_null(nt);
+	t->dimorphism = dup_or_null(winner->first[TS_DIMORPHISM]);
+	t->synonyms = dup_or_null(winner->first[TS_SYNONYMS]);
+	for (i = 0; i < TS_NLISTS; i++)
+		sorted_distinct(&winner->list[i], &t->list[i], &t->nlist[i]);
 	roi_summarize(m, &winner->roi, &t->roi);
 	return 0;
 }
@@ -183,12 +371,20 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 void
 ts_type_free(struct ts_type *t)
 {
+	size_t k;
 	int i;
 
 	free(t->name);
 	for (i = 0; i < SIDE_COUNT; i++)
 		free(t->file[i]);
 	free(t->nt);
+	free(t->dimorphism);
+	free(t->synonyms);
+	for (i = 0; i < TS_NLISTS; i++) {
+		for (k = 0; k < t->nlist[i]; k++)
+			free(t->list[i][k]);
+		free(t->list[i]);
+	}
 	free(t->error);
 	roi_summary_free(&t->roi);
 	memset(t, 0, sizeof(*t));

@@ -92,15 +92,22 @@ class Emulator:
         self.stop()
 
 
-def make_pages(out, scale="tiny", seed=1, types_file=None):
+def make_pages(out, scale="tiny", seed=1, types_file=None, layout="quickpage"):
     os.makedirs(out, exist_ok=True)
-    subprocess.run([PYTHON, EMU, "pages", "--out", out] + data_flags(scale, seed, types_file),
+    subprocess.run([PYTHON, EMU, "pages", "--out", out, "--layout", layout, "--dataset", "cns"]
+                   + data_flags(scale, seed, types_file),
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def oracle(pages, scale="tiny", seed=1, types_file=None, dataset="cns"):
+def oracle(pages, scale="tiny", seed=1, types_file=None, dataset="cns", layout="quickpage",
+           rules=None, threshold=None):
+    extra = ["--layout", layout]
+    if rules:
+        extra += ["--rules", rules]
+    if threshold is not None:
+        extra += ["--roi-threshold-pct", repr(threshold)]
     out = subprocess.run([PYTHON, EMU, "oracle", "--pages", pages, "--dataset", dataset]
-                         + data_flags(scale, seed, types_file),
+                         + extra + data_flags(scale, seed, types_file),
                          check=True, stdout=subprocess.PIPE)
     return json.loads(out.stdout)
 
@@ -147,7 +154,8 @@ def assert_same_index(test, got, want, tol=1e-9):
     got.pop("generated_at", None)
     want.pop("generated_at", None)
     test.assertEqual(sorted(got.keys()), sorted(want.keys()))
-    test.assertEqual(got["dataset"], want["dataset"])
+    for k in ("version", "layout", "rules", "dataset", "failed"):
+        test.assertEqual(got.get(k), want.get(k), k)
     test.assertEqual(got["dataset_version"], want["dataset_version"])
     test.assertEqual(got.get("unmatched"), want.get("unmatched"))
     gn = [t["name"] for t in got["types"]]

@@ -96,7 +96,9 @@ class Base(unittest.TestCase):
         self.assertEqual(got["types"], sorted(names, key=lambda s: s.encode()))
         self.assertEqual([d["name"] for d in got["data"]], got["types"])
         for d, t in zip(got["data"], types["types"]):
-            self.assertEqual(d["urls"], t["urls"])
+            # QuickPage's script calls the combined page "both" (types.json: "combined").
+            self.assertEqual(d["urls"], {("both" if k == "combined" else k): v
+                                         for k, v in t["urls"].items()})
             for side in ("both", "left", "right", "middle"):
                 if side in d["urls"]:
                     self.assertEqual(d["primary_url"], d["urls"][side])
@@ -112,6 +114,21 @@ class TestTiny(Base):
             self.assertTrue(got["unmatched"], "the page set has orphan pages")
             self.assertIn("unmatched", r.stdout)
 
+    def test_neuview_rules_flat(self):
+        """quickpaged.rules: neuview and a threshold on a flat site."""
+        with h.Workdir() as work, h.Emulator(work, "tiny", self.seed) as emu:
+            out = self.site(work)
+            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca,
+                                 extra="  rules: neuview\n  roi_threshold_pct: 2.5\n")
+            r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            want = h.oracle(out, self.scale, self.seed, rules="neuview", threshold=2.5)
+            got = h.load_types(out)
+            h.assert_same_index(self, got, want)
+            self.assertEqual((got["layout"], got["rules"]), ("quickpage", "neuview"))
+            self.assertTrue(any(len(t["parent_rois"]) > 1 for t in got["types"]))
+            self.assertTrue(any(len(t["roi_summary"]) > 5 for t in got["types"]))
+
     def test_quick_needs_no_network(self):
         with h.Workdir() as work:
             out = self.site(work)
@@ -126,6 +143,68 @@ class TestTiny(Base):
             want = h.oracle(out, self.scale, self.seed)
             self.assertEqual(len(stems), len(want["types"]))
             self.check_outputs(out, got)
+
+
+class TestNeuviewTiny(Base):
+    """A neuView site: pages in types/, neuview rules, neuView's data files."""
+
+    def site(self, work, name="site"):
+        out = os.path.join(work, name)
+        h.make_pages(out, self.scale, self.seed, self.types_file, layout="neuview")
+        return out
+
+    def test_matches_oracle_and_leaves_types_alone(self):
+        with h.Workdir() as work, h.Emulator(work, self.scale, self.seed) as emu:
+            out = self.site(work)
+            before = h.tree_digest(os.path.join(out, "types"))
+            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
+            r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(h.tree_digest(os.path.join(out, "types")), before)
+            want = h.oracle(out, self.scale, self.seed, layout="neuview")
+            got = h.load_types(out)
+            h.assert_same_index(self, got, want)
+            self.assertEqual((got["layout"], got["rules"]), ("neuview", "neuview"))
+            with open(os.path.join(out, "data", "neurons.json"), encoding="utf-8") as f:
+                nj = json.load(f)
+            self.assertEqual(list(nj), ["names", "neurons", "metadata"])
+            self.assertEqual(nj["names"], [t["name"] for t in got["types"]])
+            self.assertEqual(nj["metadata"]["total_types"], len(got["types"]))
+            for e, t in zip(nj["neurons"], got["types"]):
+                self.assertEqual(e["urls"], {k: v[len("types/"):]
+                                             for k, v in t["urls"].items()})
+                for k in e.get("types", {}):
+                    self.assertIn(k, ("flywire", "synonyms"))
+                    self.assertTrue(e["types"][k])
+                if t["flywire_types"]:
+                    self.assertEqual(e["types"]["flywire"], t["flywire_types"])
+            self.assertTrue(os.path.exists(os.path.join(out, "data", "neurons.js")))
+
+    def test_refuses_directory_in_output_place(self):
+        with h.Workdir() as work:
+            out = self.site(work)
+            os.makedirs(os.path.join(out, "data", "neurons.json"))
+            before = h.tree_digest(out)
+            cfg = h.write_config(os.path.join(work, "site.yaml"), "https://127.0.0.1:9", out)
+            r = h.run(cfg, "--quick")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("data/neurons.json", r.stderr)
+            self.assertEqual(h.tree_digest(out), before)
+
+    def test_refuses_escaping_symlink(self):
+        with h.Workdir() as work:
+            out = self.site(work)
+            outside = os.path.join(work, "elsewhere.json")
+            with open(outside, "w") as f:
+                f.write("{}")
+            os.symlink(outside, os.path.join(out, "types.json"))
+            cfg = h.write_config(os.path.join(work, "site.yaml"), "https://127.0.0.1:9", out)
+            r = h.run(cfg, "--quick")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("types.json", r.stderr)
+            with open(outside) as f:
+                self.assertEqual(f.read(), "{}")
+            self.assertFalse(os.path.exists(os.path.join(out, "data")))
 
 
 class TestTemplates(Base):
@@ -173,7 +252,7 @@ class TestTemplates(Base):
         self.assertRegex(lines[0], r"^quickpaged \d+\.\d+\.\d+$")
         # as `sha256sum FILE... | sha256sum` prints it (docs/output.md)
         listing = ""
-        for n in self.NAMES:
+        for n in self.NAMES + ("neurons.js",):
             with open(os.path.join(self.SRC, n), "rb") as f:
                 listing += "%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), n)
         want = hashlib.sha256(listing.encode()).hexdigest()

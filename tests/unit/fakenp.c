@@ -559,11 +559,13 @@ types_answer(const struct fnp *n)
 static char *
 cells_answer(const struct fnp *n, char **names, size_t k)
 {
-	static const char *const cols[] = { "type", "side", "instance", "nt",
-	    "cells", "pre", "post" };
-	cJSON *data, *o = answer_obj(cols, 7, &data), *r;
+	static const char *const cols[] = { "type", "rootSide", "somaSide",
+	    "side", "instance", "nt", "pnt", "dimorphism", "synonyms", "first",
+	    "cells", "pre", "post", "superclass", "class", "subclass",
+	    "flywireType", "somaNeuromere", "trumanHl" };
+	cJSON *data, *o = answer_obj(cols, 19, &data), *r;
 	char inst[80];
-	size_t i;
+	size_t i, j;
 	unsigned m;
 
 	for (i = 0; i < k; i++) {
@@ -573,14 +575,22 @@ cells_answer(const struct fnp *n, char **names, size_t k)
 		snprintf(inst, sizeof(inst), "%s_L", names[i]);
 		add_str(r, names[i]);
 		add_str(r, "L");
+		add_str(r, "L");
+		cJSON_AddItemToArray(r, cJSON_CreateNull());
 		add_str(r, inst);
 		add_str(r, "gaba");
+		add_str(r, "gaba");
+		cJSON_AddItemToArray(r, cJSON_CreateNull());
+		cJSON_AddItemToArray(r, cJSON_CreateNull());
+		add_num(r, 1000);
 		if (n->bad_count_type && strcmp(names[i], n->bad_count_type) == 0)
 			add_str(r, "many");
 		else
 			add_num(r, m);
 		add_num(r, 10.0 * m);
 		add_num(r, 20.0 * m);
+		for (j = 0; j < 6; j++)
+			cJSON_AddItemToArray(r, cJSON_CreateArray());
 	}
 	return print(o);
 }
@@ -611,9 +621,11 @@ static char *
 type_answer(const struct fnp *n, const char *name)
 {
 	static const char *const cols[] = { "bodyId", "type", "instance",
-	    "somaSide", "status", "pre", "post", "consensusNt", "roiInfo" };
-	cJSON *data, *o = answer_obj(cols, 9, &data), *r;
-	unsigned i, m = fnp_neurons(n, name);
+	    "somaSide", "status", "pre", "post", "consensusNt", "roiInfo",
+	    "rootSide", "side", "pnt", "dimorphism", "synonyms", "superclass",
+	    "class", "subclass", "flywireType", "somaNeuromere", "trumanHl" };
+	cJSON *data, *o = answer_obj(cols, 20, &data), *r;
+	unsigned i, j, m = fnp_neurons(n, name);
 	char info[200];
 
 	snprintf(info, sizeof(info), "{\"%s\": {\"pre\": 1, \"post\": 2}, "
@@ -629,6 +641,9 @@ type_answer(const struct fnp *n, const char *name)
 		add_num(r, 20);
 		add_str(r, "gaba");
 		add_str(r, info);
+		add_str(r, "L");
+		for (j = 0; j < 10; j++)
+			cJSON_AddItemToArray(r, cJSON_CreateNull());
 	}
 	return print(o);
 }

@@ -73,9 +73,13 @@ for (let i = 0; i < n; i++) {
     fail(`NEURON_TYPES_DATA[${i}] = ${JSON.stringify(g.NEURON_TYPES_DATA[i])}, want ${JSON.stringify(t.name)}`);
   if (d.name !== t.name)
     fail(`NEURON_DATA[${i}].name = ${JSON.stringify(d.name)}, want ${JSON.stringify(t.name)}`);
-  if (JSON.stringify(d.urls) !== JSON.stringify(t.urls))
-    fail(`NEURON_DATA[${i}].urls = ${JSON.stringify(d.urls)}, want ${JSON.stringify(t.urls)}`);
-  const want = sides.map((s) => t.urls[s]).find((u) => u !== undefined);
+  // types.json (schema 2) calls the combined page "combined", the script "both".
+  const urls = {};
+  for (const [k, v] of Object.entries(t.urls))
+    urls[k === "combined" ? "both" : k] = v;
+  if (JSON.stringify(d.urls) !== JSON.stringify(urls))
+    fail(`NEURON_DATA[${i}].urls = ${JSON.stringify(d.urls)}, want ${JSON.stringify(urls)}`);
+  const want = sides.map((s) => urls[s]).find((u) => u !== undefined);
   if (d.primary_url !== (want === undefined ? null : want))
     fail(`NEURON_DATA[${i}].primary_url = ${JSON.stringify(d.primary_url)}, want ${JSON.stringify(want)}`);
   for (const k of Object.keys(d.urls))

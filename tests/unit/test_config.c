@@ -275,6 +275,9 @@ static const char full_config[] =
 	"  template_dir: /etc/quickpage/templates\n"
 	"  batch_size: 150\n"
 	"  max_candidates_underscores: 4\n"
+	"  layout: neuview\n"
+	"  rules: quickpage\n"
+	"  roi_threshold_pct: 2.5\n"
 	"  concurrency:\n"
 	"    min: 2\n"
 	"    initial: 12\n"
@@ -302,6 +305,9 @@ test_full_quickpage_config(void **state)
 	assert_string_equal(s->template_dir, "/etc/quickpage/templates");
 	assert_int_equal(s->batch_size, 150);
 	assert_int_equal(s->max_candidates_underscores, 4);
+	assert_int_equal(s->layout, CFG_LAYOUT_NEUVIEW);
+	assert_int_equal(s->rules, CFG_RULES_QUICKPAGE);
+	assert_true(s->roi_threshold_pct == 2.5);
 	assert_int_equal(s->concurrency.min, 2);
 	assert_int_equal(s->concurrency.initial, 12);
 	assert_int_equal(s->concurrency.max, 48);
@@ -352,6 +358,9 @@ test_defaults(void **state)
 	assert_null(s->template_dir);
 	assert_int_equal(s->batch_size, 200);
 	assert_int_equal(s->max_candidates_underscores, 8);
+	assert_int_equal(s->layout, CFG_LAYOUT_AUTO);
+	assert_int_equal(s->rules, CFG_RULES_DEFAULT);
+	assert_true(s->roi_threshold_pct == 1.5);
 	assert_int_equal(s->concurrency.min, 1);
 	assert_int_equal(s->concurrency.initial, 8);
 	assert_int_equal(s->concurrency.max, 64);
@@ -817,6 +826,12 @@ test_ranges(void **state)
 	    NAME ":8:3: key 'quickpaged.batch_size'", NULL);
 	expect_fail(BASE "quickpaged:\n  max_candidates_underscores: 21\n",
 	    NAME ":8:3: key 'quickpaged.max_candidates_underscores'", NULL);
+	expect_fail(BASE "quickpaged:\n  layout: flat\n",
+	    NAME ":8:3: key 'quickpaged.layout'", "flat");
+	expect_fail(BASE "quickpaged:\n  rules: auto\n",
+	    NAME ":8:3: key 'quickpaged.rules'", "neuview or quickpage");
+	expect_fail(BASE "quickpaged:\n  roi_threshold_pct: 101\n",
+	    NAME ":8:3: key 'quickpaged.roi_threshold_pct'", NULL);
 	expect_fail(BASE "quickpaged:\n  connect_timeout_s: 0\n",
 	    NAME ":8:3: key 'quickpaged.connect_timeout_s'", NULL);
 	expect_fail(BASE "quickpaged:\n  request_timeout_s: 0\n",

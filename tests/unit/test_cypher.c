@@ -112,8 +112,17 @@ test_cells(void **state)
 	cy_cells_query(&b, types, 2);
 	assert_string_equal(b.data, "UNWIND ['LC10a', 'KCa\\'b\\'-ap1'] AS t "
 	    "MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
-	    "n.somaSide AS side, n.instance AS instance, n.consensusNt AS nt, "
-	    "count(n) AS cells, sum(n.pre) AS pre, sum(n.post) AS post");
+	    "n.rootSide AS rootSide, n.somaSide AS somaSide, n.side AS side, "
+	    "n.instance AS instance, n.consensusNt AS nt, "
+	    "coalesce(n.celltypePredictedNt, n.predictedNt) AS pnt, "
+	    "n.dimorphism AS dimorphism, n.synonyms AS synonyms, "
+	    "min(n.bodyId) AS first, count(n) AS cells, sum(n.pre) AS pre, "
+	    "sum(n.post) AS post, collect(DISTINCT n.superclass) AS superclass, "
+	    "collect(DISTINCT n.class) AS class, "
+	    "collect(DISTINCT n.subclass) AS subclass, "
+	    "collect(DISTINCT n.flywireType) AS flywireType, "
+	    "collect(DISTINCT n.somaNeuromere) AS somaNeuromere, "
+	    "collect(DISTINCT n.trumanHl) AS trumanHl");
 	assert_in_doc(b.data);
 	buf_reset(&b);
 	cy_cells_query(&b, types, 1);
@@ -150,7 +159,12 @@ test_type(void **state)
 	    "RETURN n.bodyId AS bodyId, n.type AS type, n.instance AS instance, "
 	    "n.somaSide AS somaSide, n.status AS status, n.pre AS pre, "
 	    "n.post AS post, n.consensusNt AS consensusNt, "
-	    "n.roiInfo AS roiInfo");
+	    "n.roiInfo AS roiInfo, n.rootSide AS rootSide, n.side AS side, "
+	    "coalesce(n.celltypePredictedNt, n.predictedNt) AS pnt, "
+	    "n.dimorphism AS dimorphism, n.synonyms AS synonyms, "
+	    "n.superclass AS superclass, n.class AS class, "
+	    "n.subclass AS subclass, n.flywireType AS flywireType, "
+	    "n.somaNeuromere AS somaNeuromere, n.trumanHl AS trumanHl");
 	assert_in_doc(b.data);
 	buf_reset(&b);
 	cy_type_query(&b, "it's");

@@ -107,6 +107,8 @@ fx_fill(struct ts_type *t, size_t i, const struct fx_type *f)
 	t->nt = xstrdup(f->nt);
 	t->error = xstrdup(f->error);
 	t->roi.parent = xstrdup(f->parent ? f->parent : "");
+	t->roi.e = calloc(3, sizeof(*t->roi.e));
+	assert_non_null(t->roi.e);
 	for (k = 0; k < 3 && f->rois[k] != NULL; k++) {
 		t->roi.e[k].name = xstrdup(f->rois[k]);
 		t->roi.e[k].pre = (int64_t)(10 * k + i);
@@ -132,6 +134,7 @@ fx_free(struct ts_type *t, size_t n)
 		free(t[i].roi.parent);
 		for (k = 0; k < t[i].roi.n; k++)
 			free(t[i].roi.e[k].name);
+		free(t[i].roi.e);
 	}
 	free(t);
 }
@@ -263,7 +266,8 @@ opts(const char *out)
 		.template_dir = TPL_DIR,
 		.title_prefix = "CNS <&>",
 		.dataset = "cns:v1 \"x\"",
-		.dataset_version = "abc123",
+		.dataset_version = "abc123@2026-11-20",
+		.dataset_uuid = "abc123",
 		.generated_at = 1795467600,	/* 2026-11-23T21:00:00Z */
 		.quick = 0,
 	};
@@ -311,7 +315,7 @@ static void
 check_urls(const cJSON *urls, const struct fx_type *f)
 {
 	static const char *const key[SIDE_COUNT] = {
-		"both", "left", "right", "middle"
+		"combined", "left", "right", "middle"
 	};
 	const cJSON *c = urls->child;
 	int s;
@@ -356,20 +360,23 @@ static void
 check_type(const cJSON *t, int quick)
 {
 	static const char *const key[] = {
-		"name", "urls", "roi_summary", "parent_roi", "counts",
-		"consensus_nt", "pre", "post"
+		"name", "urls", "counts", "synapses", "nt", "superclass",
+		"class", "subclass", "dimorphism", "synonyms", "flywire_types",
+		"soma_neuromeres", "truman_hemilineages", "roi_summary",
+		"parent_rois", "parent_roi"
 	};
-	static const char *const ckey[] = { "total", "left", "right", "middle" };
+	static const char *const ckey[] = { "total", "left", "right", "middle",
+	    "undefined" };
 	const struct fx_type *f;
 	const cJSON *nt;
 
-	check_keys(t, key, 8);
+	check_keys(t, key, 16);
 	f = fx_find(cJSON_GetObjectItem(t, "name")->valuestring);
 	check_urls(cJSON_GetObjectItem(t, "urls"), f);
-	check_keys(cJSON_GetObjectItem(t, "counts"), ckey, 4);
+	check_keys(cJSON_GetObjectItem(t, "counts"), ckey, 5);
 	assert_string_equal(cJSON_GetObjectItem(t, "parent_roi")->valuestring,
 	    f->parent ? f->parent : "");
-	nt = cJSON_GetObjectItem(t, "consensus_nt");
+	nt = cJSON_GetObjectItem(t, "nt");
 	if (f->nt == NULL)
 		assert_true(cJSON_IsNull(nt));
 	else
@@ -382,7 +389,8 @@ static void
 test_types_json(void **state)
 {
 	static const char *const key[] = {
-		"dataset", "dataset_version", "generated_at", "types", "unmatched"
+		"version", "layout", "rules", "dataset", "dataset_version",
+		"generated_at", "types", "unmatched", "failed"
 	};
 	struct ts_type *t = fx_types();
 	char *out = mktmp(), *text;
@@ -395,11 +403,17 @@ test_types_json(void **state)
 	render_ok(t, NFX, &o);
 	assert_non_null(text = slurp(out, "types.json"));
 	assert_non_null(root = cJSON_Parse(text));
-	check_keys(root, key, 5);
+	check_keys(root, key, 9);
+	assert_int_equal(cJSON_GetObjectItem(root, "version")->valueint, 2);
 	assert_string_equal(cJSON_GetObjectItem(root, "dataset")->valuestring,
 	    "cns:v1 \"x\"");
-	assert_string_equal(cJSON_GetObjectItem(root,
-	    "dataset_version")->valuestring, "abc123");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(root,
+	    "dataset_version"), "uuid")->valuestring, "abc123");
+	/* The failed type is listed with its reason. */
+	e = cJSON_GetObjectItem(root, "failed");
+	assert_int_equal(cJSON_GetArraySize(e), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(e, 0),
+	    "name")->valuestring, "Broken");
 	assert_string_equal(cJSON_GetObjectItem(root,
 	    "generated_at")->valuestring, "2026-11-23T21:00:00Z");
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "types")) {
@@ -415,6 +429,11 @@ test_types_json(void **state)
 	assert_string_equal(cJSON_GetArrayItem(e, 0)->valuestring, "100%#1?");
 	/* int64 beyond 2^53 printed exactly (cJSON itself cannot hold it). */
 	assert_non_null(strstr(text, "\"pre\": 9007199254740993,"));
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "types")) {
+		const cJSON *pr = cJSON_GetObjectItem(e, "parent_rois");
+
+		assert_true(cJSON_IsArray(pr));
+	}
 	/* U+2028 escaped, the other non-ASCII kept as UTF-8. */
 	assert_non_null(strstr(text, "\\u2028"));
 	assert_non_null(strstr(text, "\xc3\x9c" "ber"));
@@ -439,6 +458,7 @@ test_quick(void **state)
 		t[i].matched = 0;
 	o.quick = 1;
 	o.dataset_version = NULL;
+	o.dataset_uuid = NULL;
 	render_ok(t, NFX, &o);
 	assert_non_null(text = slurp(out, "types.json"));
 	assert_non_null(root = cJSON_Parse(text));

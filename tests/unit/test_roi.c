@@ -190,6 +190,80 @@ test_summary_main(void **state)
 	roi_meta_free(m);
 }
 
+/*
+ * The same sums under the neuview rules: no cap (AB(R) 2.1 % and FB 1.5 %
+ * kept too), cleaned names, every distinct parent, sorted: ME and LO under
+ * OL, FB under the root, NO first met under the unnamed node (no parent:
+ * itself), Z1, PB, AB in no node (themselves).
+ */
+static void
+test_summary_neuview(void **state)
+{
+	static const char *const want[] = { "ME", "Z1", "LO", "NO", "PB", "AB",
+	    "FB" };
+	static const char *const parents[] = { "AB", "CNS", "NO", "OL", "PB",
+	    "Z1" };
+	struct roi_rules r = { ROI_RULES_NEUVIEW, 1.5 };
+	struct roi_meta *m = meta();
+	struct roi_summary s;
+	struct roi_acc a;
+	size_t i;
+
+	(void)state;
+	roi_meta_set_rules(m, &r);
+	assert_int_equal(roi_meta_rules(m)->set, ROI_RULES_NEUVIEW);
+	roi_acc_init(&a, m);
+	set(&a, m, "ME(R)", 400, 800);
+	set(&a, m, "ME(L)", 300, 100);
+	set(&a, m, "LO(R)", 200, 400);
+	set(&a, m, "FB", 15, 0);
+	set(&a, m, "EB", 14, 29);
+	set(&a, m, "PB", 0, 30);
+	set(&a, m, "NO", 50, 0);
+	set(&a, m, "AB(R)", 21, 0);
+	set(&a, m, "Z1", 0, 641);
+	roi_summarize(m, &a, &s);
+	assert_int_equal(s.n, N(want));
+	for (i = 0; i < N(want); i++)
+		assert_string_equal(s.e[i].name, want[i]);
+	check_entry(&s, 0, "ME", 400, 800, 1000, 2000);
+	assert_int_equal(s.nparents, N(parents));
+	for (i = 0; i < N(parents); i++)
+		assert_string_equal(s.parents[i], parents[i]);
+	assert_string_equal(s.parent, "AB");
+	roi_summary_free(&s);
+
+	/* The threshold is the site's: at 30 % only ME and Z1 (32 % post). */
+	r.threshold_pct = 30;
+	roi_meta_set_rules(m, &r);
+	roi_summarize(m, &a, &s);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.e[1].name, "Z1");
+	roi_summary_free(&s);
+	roi_acc_free(&a);
+	roi_meta_free(m);
+}
+
+static void
+test_clean_name(void **state)
+{
+	static const char *const c[][2] = {
+		{ "ME(R)", "ME" }, { "ME_L", "ME" }, { "LegNp(T1)(L)", "LegNp(T1)" },
+		{ "X_R (L)", "X" }, { "PB(R1)", "PB(R1)" }, { " a_M ", "a_M" },
+		{ "_R", "" }, { "", "" },
+	};
+	size_t i;
+	char *s;
+
+	(void)state;
+	for (i = 0; i < N(c); i++) {
+		s = roi_clean_name(c[i][0]);
+		assert_string_equal(s, c[i][1]);
+		free(s);
+	}
+	assert_string_equal(roi_rules_name(ROI_RULES_NEUVIEW), "neuview");
+}
+
 /* The 1.5 boundary on pre, ties by raw name, fewer than five kept. */
 static void
 test_summary_boundary(void **state)
@@ -337,6 +411,8 @@ main(void)
 		cmocka_unit_test(test_primary),
 		cmocka_unit_test(test_meta_errors),
 		cmocka_unit_test(test_summary_main),
+		cmocka_unit_test(test_summary_neuview),
+		cmocka_unit_test(test_clean_name),
 		cmocka_unit_test(test_summary_boundary),
 		cmocka_unit_test(test_summary_zero),
 		cmocka_unit_test(test_parent),

@@ -1,6 +1,7 @@
 /*
- * typeset tests: sides, counts and sums from CELLS, ROIS and TYPE rows, the
- * neurotransmitter tie-break, and the final records.
+ * typeset tests: sides (every dataset convention), counts and sums from
+ * CELLS, ROIS and TYPE rows, first non-null scalars, sorted lists, and the
+ * final records.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -33,6 +34,29 @@ meta(void)
 	return m;
 }
 
+/* A CELLS row: sides, counts; the rest empty. */
+static struct ts_row
+cells(const char *root, const char *soma, const char *inst, int64_t n,
+    int64_t pre, int64_t post)
+{
+	struct ts_row r = { 0 };
+
+	r.root_side = root;
+	r.soma_side = soma;
+	r.instance = inst;
+	r.cells = n;
+	r.pre = pre;
+	r.post = post;
+	return r;
+}
+
+static void
+add(struct ts_acc *a, enum ts_adapter ad, struct ts_row r)
+{
+	assert_int_equal(ts_acc_add_cells(a, ad, &r), 0);
+}
+
+/* cns: rootSide, else somaSide; only L, R, M; never the instance. */
 static void
 test_sides(void **state)
 {
@@ -42,70 +66,199 @@ test_sides(void **state)
 	(void)state;
 	assert_int_equal(ts_acc_init(&a, "LC10a", m), 0);
 	assert_false(a.seen);
-	assert_int_equal(ts_acc_add_cells(&a, "L", "LC10a_R", NULL, 3, 30,
-	    300), 0);	/* somaSide wins over the instance */
-	assert_int_equal(ts_acc_add_cells(&a, NULL, "LC10a_R", NULL, 5, 50,
-	    500), 0);
-	assert_int_equal(ts_acc_add_cells(&a, "", "LC10a_L", NULL, 7, 70,
-	    700), 0);
-	assert_int_equal(ts_acc_add_cells(&a, "M", "LC10a_L", NULL, 11, 0,
-	    0), 0);
-	assert_int_equal(ts_acc_add_cells(&a, "U", "LC10a_R", NULL, 13, 0,
-	    0), 0);	/* not L/R/M: the instance decides */
-	assert_int_equal(ts_acc_add_cells(&a, NULL, "LC10a_M", NULL, 17, 0,
-	    0), 0);	/* _M in an instance is no side */
-	assert_int_equal(ts_acc_add_cells(&a, NULL, NULL, NULL, 19, 1, 2), 0);
-	assert_int_equal(ts_acc_add_cells(&a, "LL", "x", NULL, 23, 0, 0), 0);
+	add(&a, TS_ADAPT_CNS, cells("L", "R", "LC10a_R", 3, 30, 300));
+	add(&a, TS_ADAPT_CNS, cells(NULL, "R", "LC10a_L", 5, 50, 500));
+	add(&a, TS_ADAPT_CNS, cells(NULL, NULL, "LC10a_L", 7, 70, 700));
+	add(&a, TS_ADAPT_CNS, cells("M", NULL, NULL, 11, 0, 0));
+	add(&a, TS_ADAPT_CNS, cells("U", "L", "LC10a_L", 13, 0, 0));
+	add(&a, TS_ADAPT_CNS, cells("LL", NULL, "x", 17, 1, 2));
 	assert_true(a.seen);
-	assert_int_equal(a.count[TS_TOTAL], 3 + 5 + 7 + 11 + 13 + 17 + 19 + 23);
-	assert_int_equal(a.count[TS_LEFT], 3 + 7);
-	assert_int_equal(a.count[TS_RIGHT], 5 + 13);
+	assert_int_equal(a.count[TS_TOTAL], 3 + 5 + 7 + 11 + 13 + 17);
+	assert_int_equal(a.count[TS_LEFT], 3);
+	assert_int_equal(a.count[TS_RIGHT], 5);
 	assert_int_equal(a.count[TS_MIDDLE], 11);
+	assert_int_equal(a.count[TS_UNDEFINED], 7 + 13 + 17);
 	assert_int_equal(a.pre, 151);
 	assert_int_equal(a.post, 1502);
 	ts_acc_free(&a);
 	roi_meta_free(m);
 }
 
-static const char *
-finish_nt(struct ts_acc *a, struct ts_type *t, const struct roi_meta *m)
+static void
+finish(struct ts_acc *a, struct ts_type *t, const struct roi_meta *m,
+    enum ts_adapter ad)
 {
 	struct scan_stem s = { .stem = a->name };
 
-	assert_int_equal(ts_finish(t, &s, a, m), 0);
-	return t->nt;
+	assert_int_equal(ts_finish(t, &s, a, m, ad), 0);
 }
 
+/* The other datasets' conventions (neuview-site.md section 5). */
 static void
-test_nt(void **state)
+test_adapters(void **state)
 {
 	struct roi_meta *m = meta();
 	struct ts_type t;
 	struct ts_acc a;
 
 	(void)state;
-	/* Tallied by cells: gaba 2 + 2 rows = 4 beats acetylcholine 3 rows. */
+	assert_int_equal(ts_adapter_for("male-cns:v1.0"), TS_ADAPT_CNS);
+	assert_int_equal(ts_adapter_for("manc:v1.2.1"), TS_ADAPT_CNS);
+	assert_int_equal(ts_adapter_for("hemibrain:v1.2.1"), TS_ADAPT_HEMIBRAIN);
+	assert_int_equal(ts_adapter_for("optic-lobe"), TS_ADAPT_OPTIC);
+	assert_int_equal(ts_adapter_for("flywire-fafb:v783b"), TS_ADAPT_FAFB);
+	assert_int_equal(ts_adapter_for("hemibrainx"), TS_ADAPT_CNS);
+
+	/* hemibrain: no neuron with a side property: the instance, _L/_R only. */
 	assert_int_equal(ts_acc_init(&a, "T", m), 0);
-	ts_acc_add_cells(&a, "L", NULL, "acetylcholine", 1, 0, 0);
-	ts_acc_add_cells(&a, "R", NULL, "acetylcholine", 1, 0, 0);
-	ts_acc_add_cells(&a, "M", NULL, "acetylcholine", 1, 0, 0);
-	ts_acc_add_cells(&a, "L", NULL, "gaba", 2, 0, 0);
-	ts_acc_add_cells(&a, "R", NULL, "gaba", 2, 0, 0);
-	ts_acc_add_cells(&a, "R", NULL, NULL, 9, 0, 0);	/* null nt */
-	assert_string_equal(finish_nt(&a, &t, m), "gaba");
+	add(&a, TS_ADAPT_HEMIBRAIN, cells(NULL, NULL, "T_L", 2, 0, 0));
+	add(&a, TS_ADAPT_HEMIBRAIN, cells(NULL, NULL, "T_R", 3, 0, 0));
+	add(&a, TS_ADAPT_HEMIBRAIN, cells(NULL, NULL, "T_M", 5, 0, 0));
+	finish(&a, &t, m, TS_ADAPT_HEMIBRAIN);
+	assert_int_equal(t.count[TS_LEFT], 2);
+	assert_int_equal(t.count[TS_RIGHT], 3);
+	assert_int_equal(t.count[TS_UNDEFINED], 5);
 	ts_type_free(&t);
-	/* Tie at 4: the smallest name wins. */
-	ts_acc_add_cells(&a, "R", NULL, "acetylcholine", 1, 0, 0);
-	ts_acc_add_cells(&a, "R", NULL, "glutamate", 4, 0, 0);
-	assert_string_equal(finish_nt(&a, &t, m), "acetylcholine");
+	/* One neuron with somaSide: the properties, the rest undefined. */
+	add(&a, TS_ADAPT_HEMIBRAIN, cells(NULL, "M", "T_L", 1, 0, 0));
+	finish(&a, &t, m, TS_ADAPT_HEMIBRAIN);
+	assert_int_equal(t.count[TS_MIDDLE], 1);
+	assert_int_equal(t.count[TS_LEFT], 0);
+	assert_int_equal(t.count[TS_UNDEFINED], 10);
 	ts_type_free(&t);
 	ts_acc_free(&a);
 
-	assert_int_equal(ts_acc_init(&a, "U", m), 0);
-	ts_acc_add_cells(&a, "R", NULL, NULL, 9, 0, 0);
-	assert_null(finish_nt(&a, &t, m));
+	/* optic-lobe: _R, -L, (l), _M_, not _Lx; upper-cased. */
+	assert_int_equal(ts_acc_init(&a, "T", m), 0);
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "Tm1_R", 1, 0, 0));
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "Tm1-L", 2, 0, 0));
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "Tm1(l)", 4, 0, 0));
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "a_M_b", 8, 0, 0));
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "Tm_Lx", 16, 0, 0));
+	add(&a, TS_ADAPT_OPTIC, cells(NULL, NULL, "Tm_Lx_R", 32, 0, 0));
+	finish(&a, &t, m, TS_ADAPT_OPTIC);
+	assert_int_equal(t.count[TS_RIGHT], 1 + 32);
+	assert_int_equal(t.count[TS_LEFT], 2 + 4);
+	assert_int_equal(t.count[TS_MIDDLE], 8);
+	assert_int_equal(t.count[TS_UNDEFINED], 16);
 	ts_type_free(&t);
 	ts_acc_free(&a);
+
+	/* fafb: per neuron rootSide, somaSide, side word, instance. */
+	assert_int_equal(ts_acc_init(&a, "T", m), 0);
+	{
+		struct ts_row r = cells(NULL, NULL, "T_R", 1, 0, 0);
+
+		r.side = "left";
+		add(&a, TS_ADAPT_FAFB, r);
+		r.side = "center";
+		add(&a, TS_ADAPT_FAFB, r);
+		r.side = "sideways";
+		add(&a, TS_ADAPT_FAFB, r);
+		r.side = NULL;
+		add(&a, TS_ADAPT_FAFB, r);
+	}
+	finish(&a, &t, m, TS_ADAPT_FAFB);
+	assert_int_equal(t.count[TS_LEFT], 1);
+	assert_int_equal(t.count[TS_MIDDLE], 1);
+	assert_int_equal(t.count[TS_RIGHT], 1);
+	assert_int_equal(t.count[TS_UNDEFINED], 1);
+	ts_type_free(&t);
+	ts_acc_free(&a);
+	roi_meta_free(m);
+}
+
+/* First non-null in bodyId order, whatever the row order. */
+static void
+test_first(void **state)
+{
+	struct roi_meta *m = meta();
+	struct ts_row r;
+	struct ts_type t;
+	struct ts_acc a;
+
+	(void)state;
+	assert_int_equal(ts_acc_init(&a, "T", m), 0);
+	r = cells("L", NULL, NULL, 1, 0, 0);
+	r.first_body = 50;
+	r.first[TS_CONSENSUS_NT] = "gaba";
+	r.first[TS_PREDICTED_NT] = "glutamate";
+	add(&a, TS_ADAPT_CNS, r);
+	r.first_body = 20;
+	r.first[TS_CONSENSUS_NT] = NULL;	/* null: does not count */
+	r.first[TS_PREDICTED_NT] = "acetylcholine";
+	r.first[TS_SYNONYMS] = "A 2024: x; B 2025: y";
+	add(&a, TS_ADAPT_CNS, r);
+	r.first_body = 30;
+	r.first[TS_CONSENSUS_NT] = "dopamine";
+	r.first[TS_SYNONYMS] = "later";
+	r.first[TS_DIMORPHISM] = "sexually dimorphic";
+	add(&a, TS_ADAPT_CNS, r);
+	finish(&a, &t, m, TS_ADAPT_CNS);
+	assert_string_equal(t.nt, "dopamine");
+	assert_string_equal(t.synonyms, "A 2024: x; B 2025: y");
+	assert_string_equal(t.dimorphism, "sexually dimorphic");
+	ts_type_free(&t);
+	ts_acc_free(&a);
+
+	/* No consensusNt anywhere: the first predicted one. */
+	assert_int_equal(ts_acc_init(&a, "U", m), 0);
+	r = cells("R", NULL, NULL, 9, 0, 0);
+	r.first_body = 7;
+	r.first[TS_PREDICTED_NT] = "serotonin";
+	add(&a, TS_ADAPT_CNS, r);
+	r.first_body = 3;
+	r.first[TS_PREDICTED_NT] = "octopamine";
+	add(&a, TS_ADAPT_CNS, r);
+	finish(&a, &t, m, TS_ADAPT_CNS);
+	assert_string_equal(t.nt, "octopamine");
+	assert_null(t.dimorphism);
+	assert_null(t.synonyms);
+	ts_type_free(&t);
+	ts_acc_free(&a);
+	roi_meta_free(m);
+}
+
+/* Sorted distinct lists; FlyWire values split on ',' and trimmed. */
+static void
+test_lists(void **state)
+{
+	struct roi_meta *m = meta();
+	cJSON *cls = cJSON_Parse("[\"b\", \"a\", null, \"b\"]");
+	cJSON *fw = cJSON_Parse("[\"LC10a_a, LC10ab\", \" LC10ab\", \",\"]");
+	cJSON *hl = cJSON_Parse("[3, \"12A\"]");
+	cJSON *one = cJSON_CreateString("a");
+	struct ts_row r;
+	struct ts_type t;
+	struct ts_acc a;
+
+	(void)state;
+	assert_int_equal(ts_acc_init(&a, "T", m), 0);
+	r = cells("L", NULL, NULL, 1, 0, 0);
+	r.list[TS_CLASS] = cls;
+	r.list[TS_FLYWIRE] = fw;
+	r.list[TS_HEMILINEAGE] = hl;
+	add(&a, TS_ADAPT_CNS, r);
+	r = cells("L", NULL, NULL, 1, 0, 0);
+	r.list[TS_CLASS] = one;		/* a TYPE row's single value */
+	add(&a, TS_ADAPT_CNS, r);
+	finish(&a, &t, m, TS_ADAPT_CNS);
+	assert_int_equal(t.nlist[TS_CLASS], 2);
+	assert_string_equal(t.list[TS_CLASS][0], "a");
+	assert_string_equal(t.list[TS_CLASS][1], "b");
+	assert_int_equal(t.nlist[TS_FLYWIRE], 2);
+	assert_string_equal(t.list[TS_FLYWIRE][0], "LC10a_a");
+	assert_string_equal(t.list[TS_FLYWIRE][1], "LC10ab");
+	assert_int_equal(t.nlist[TS_HEMILINEAGE], 2);
+	assert_string_equal(t.list[TS_HEMILINEAGE][0], "12A");
+	assert_string_equal(t.list[TS_HEMILINEAGE][1], "3");
+	assert_int_equal(t.nlist[TS_SUPERCLASS], 0);
+	ts_type_free(&t);
+	ts_acc_free(&a);
+	cJSON_Delete(cls);
+	cJSON_Delete(fw);
+	cJSON_Delete(hl);
+	cJSON_Delete(one);
 	roi_meta_free(m);
 }
 
@@ -121,14 +274,14 @@ test_finish(void **state)
 	s.file[SIDE_BOTH] = "ADNM1_MN.html";
 	s.file[SIDE_RIGHT] = "ADNM1_MN_R.html";
 	assert_int_equal(ts_acc_init(&a, "ADNM1 MN", m), 0);
-	ts_acc_add_cells(&a, "R", NULL, "gaba", 2, 100, 900);
-	ts_acc_add_cells(&a, NULL, "ADNM1 MN_L", "gaba", 1, 10, 90);
+	add(&a, TS_ADAPT_CNS, cells("R", NULL, NULL, 2, 100, 900));
+	add(&a, TS_ADAPT_CNS, cells(NULL, "L", "ADNM1 MN_L", 1, 10, 90));
 	ts_acc_add_roi(&a, m, "ME(R)", 60, 600);
 	ts_acc_add_roi(&a, m, "LO(R)", 40, 390);
 	ts_acc_add_roi(&a, m, "OL(R)", 100, 990);	/* not primary */
 	ts_acc_add_roi(&a, m, "FB", 10, 0);
 	ts_acc_add_roi(&a, m, NULL, 10, 0);
-	assert_int_equal(ts_finish(&t, &s, &a, m), 0);
+	assert_int_equal(ts_finish(&t, &s, &a, m, TS_ADAPT_CNS), 0);
 	ts_acc_free(&a);	/* the record owns its copies */
 
 	assert_string_equal(t.name, "ADNM1 MN");
@@ -144,7 +297,7 @@ test_finish(void **state)
 	assert_int_equal(t.count[TS_MIDDLE], 0);
 	assert_int_equal(t.pre, 110);
 	assert_int_equal(t.post, 990);
-	assert_string_equal(t.nt, "gaba");
+	assert_null(t.nt);
 	assert_null(t.error);
 	/* Σpre 110, Σpost 990: ME 660, LO 430, FB 10 (9.09 % pre). */
 	assert_int_equal(t.roi.n, 3);
@@ -154,6 +307,8 @@ test_finish(void **state)
 	assert_string_equal(t.roi.e[1].name, "LO");
 	assert_string_equal(t.roi.e[2].name, "FB");
 	assert_string_equal(t.roi.parent, "OL");
+	assert_int_equal(t.roi.nparents, 1);
+	assert_string_equal(t.roi.parents[0], "OL");
 	ts_type_free(&t);
 	roi_meta_free(m);
 }
@@ -164,21 +319,26 @@ test_neuron(void **state)
 	struct scan_stem s = { .stem = "T4a" };
 	struct roi_meta *m = meta();
 	struct ts_type t;
+	struct ts_row r;
 	struct ts_acc a;
 
 	(void)state;
 	assert_int_equal(ts_acc_init(&a, "T4a", m), 0);
-	assert_int_equal(ts_acc_add_neuron(&a, m, NULL, "T4a_R", "acetylcholine",
-	    5, 50, "{\"FB\": {\"pre\": 5, \"post\": 50}, "
+	r = cells(NULL, "R", "T4a_R", 1, 5, 50);
+	r.first[TS_CONSENSUS_NT] = "acetylcholine";
+	r.first_body = 9;
+	assert_int_equal(ts_acc_add_neuron(&a, TS_ADAPT_CNS, m, &r,
+	    "{\"FB\": {\"pre\": 5, \"post\": 50}, "
 	    "\"OL(R)\": {\"pre\": 9, \"post\": 9}}"), 0);
-	assert_int_equal(ts_acc_add_neuron(&a, m, "L", "T4a_R", NULL, 1, 2,
-	    NULL), 0);
-	assert_int_equal(ts_acc_add_neuron(&a, m, "L", NULL, NULL, 0, 0,
+	r = cells("L", NULL, "T4a_R", 1, 1, 2);
+	assert_int_equal(ts_acc_add_neuron(&a, TS_ADAPT_CNS, m, &r, NULL), 0);
+	r = cells("L", NULL, NULL, 1, 0, 0);
+	assert_int_equal(ts_acc_add_neuron(&a, TS_ADAPT_CNS, m, &r,
 	    "not json"), -EBADMSG);
 	assert_int_equal(a.count[TS_TOTAL], 3);
 	assert_int_equal(a.count[TS_LEFT], 2);
 	assert_int_equal(a.count[TS_RIGHT], 1);
-	assert_int_equal(ts_finish(&t, &s, &a, m), 0);
+	assert_int_equal(ts_finish(&t, &s, &a, m, TS_ADAPT_CNS), 0);
 	assert_int_equal(t.roi.n, 1);
 	assert_string_equal(t.roi.e[0].name, "FB");
 	assert_int_equal(t.roi.e[0].pre, 5);
@@ -214,7 +374,7 @@ test_unmatched(void **state)
 	assert_string_equal(t.error, "neuPrint said no");
 	ts_type_free(&t);
 
-	assert_int_equal(ts_finish(&t, &s, NULL, NULL), 0);
+	assert_int_equal(ts_finish(&t, &s, NULL, NULL, TS_ADAPT_CNS), 0);
 	assert_false(t.matched);
 	assert_null(t.error);
 	assert_string_equal(t.name, "Mystery_x");
@@ -245,7 +405,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sides),
-		cmocka_unit_test(test_nt),
+		cmocka_unit_test(test_adapters),
+		cmocka_unit_test(test_first),
+		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_neuron),
 		cmocka_unit_test(test_unmatched),

@@ -42,7 +42,7 @@ TREE = {"name": "CNS", "children": [
     {"name": "LegNp(T1)(L)"},
 ]}
 PRIMARY = ["P1(R)", "P1(L)", "P2", "pa", "PZ", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6",
-           "P3", "D", "LegNp(T1)(L)"]
+           "P3", "D", "LegNp(T1)(L)", "Orphan_L"]
 
 
 def neuron(bid, t, roi, pre=None, post=None, **kw):
@@ -103,6 +103,15 @@ def make_ds():
     N.append(neuron(22, None, {"P2": R(5, 5)}, 5, 5))            # untyped
     N.append(neuron(23, "A_B", {}, 1, 1, somaSide="L"))
     N.append(neuron(24, "NoPage", {}, 1, 1))
+    # T8: a primary ROI in no hierarchy node: neuview rules make it its own parent;
+    #     first non-null fields in bodyId order, lists sorted and distinct
+    N.append(neuron(26, "T8", {"Orphan_L": R(5, 5)}, 5, 5, rootSide="R", somaSide="L",
+                    celltypePredictedNt="gaba", synonyms="B 2025: y", **{"class": "c2"},
+                    flywireType="F2, F1", trumanHl=7))
+    N.append(neuron(25, "T8", {}, 0, 0, celltypePredictedNt="glutamate", dimorphism="dim",
+                    **{"class": "c1"}, flywireType="F1", somaNeuromere="T1"))
+    N.append(neuron(27, "T8", {}, 0, 0, synonyms="A 2024: x", **{"class": "c2"},
+                    superclass="sc"))
     meta = {"uuid": "u-123", "primaryRois": PRIMARY, "roiHierarchy": json.dumps(TREE)}
     return Fake(N, meta)
 
@@ -110,7 +119,7 @@ def make_ds():
 PAGES = ["T1.html", "T1_L.html", "T1_R.html", "T2.html", "T3.html", "T4.html", "T5.html",
          "T6.html", "T7_M.html", "ADNM1_MN.html", "ADNM1_MN_L.html", "hK_a.html",
          "S.html", "S_L.html", "S_R.html", "S_M.html", "A_B_L.html", "Gone.html",
-         "Gone_R.html", "index.html", "main.html", ".hidden.html", "notes.txt",
+         "Gone_R.html", "T8.html", "index.html", "main.html", ".hidden.html", "notes.txt",
          "T2.htm"]
 
 
@@ -135,16 +144,21 @@ class HandMade(unittest.TestCase):
 
     def test_top_level(self):
         o = self.out
-        self.assertEqual(list(o), ["dataset", "dataset_version", "types", "unmatched"])
+        self.assertEqual(list(o), ["version", "layout", "rules", "dataset", "dataset_version",
+                                   "types", "unmatched", "failed"])
+        self.assertEqual((o["version"], o["layout"], o["rules"]), (2, "quickpage", "quickpage"))
         self.assertEqual(o["dataset"], "male-cns:v0.9")
-        self.assertEqual(o["dataset_version"], "u-123")
+        self.assertEqual(o["dataset_version"], {"uuid": "u-123", "last_database_edit": None})
+        self.assertEqual(o["failed"], [])
         self.assertEqual(o["unmatched"], ["Gone"])
         # byte order: upper case before lower case; the two collision winners
         self.assertEqual([t["name"] for t in o["types"]],
                          ["ADNM1_MN", "A_B", "Gone", "S", "T1", "T2", "T3", "T4", "T5",
-                          "T6", "T7", "hK a"])
-        self.assertEqual(list(o["types"][0]), ["name", "urls", "roi_summary", "parent_roi",
-                                               "counts", "consensus_nt", "pre", "post"])
+                          "T6", "T7", "T8", "hK a"])
+        self.assertEqual(list(o["types"][0]), [
+            "name", "urls", "counts", "synapses", "nt", "superclass", "class", "subclass",
+            "dimorphism", "synonyms", "flywire_types", "soma_neuromeres",
+            "truman_hemilineages", "roi_summary", "parent_rois", "parent_roi"])
 
     def test_threshold_dedupe_parent(self):
         t = self.by["T1"]
@@ -154,23 +168,26 @@ class HandMade(unittest.TestCase):
             {"name": "P3", "pre": 3, "post": 0, "pre_pct": 1.5, "post_pct": 0.0},
         ])     # P1(R) skipped (display P1 kept), Q1 post 1% dropped, P3 at exactly 1.5 kept
         self.assertEqual(t["parent_roi"], "Alpha")
-        self.assertEqual(t["urls"], {"both": "T1.html", "left": "T1_L.html", "right": "T1_R.html"})
-        # sides: R, L, L, none (instance _M is no side)
-        self.assertEqual(t["counts"], {"total": 4, "left": 2, "right": 1, "middle": 0})
-        self.assertEqual(t["consensus_nt"], "acetylcholine")    # 2:2 tie -> byte order
-        self.assertEqual((t["pre"], t["post"]), (210, 150))     # missing pre/post count 0
+        self.assertEqual(t["parent_rois"], ["Alpha"])
+        self.assertEqual(t["urls"], {"combined": "T1.html", "left": "T1_L.html",
+                                     "right": "T1_R.html"})
+        # sides: R, L, L, undefined (cns: no instance fallback)
+        self.assertEqual(t["counts"], {"total": 4, "left": 2, "right": 1, "middle": 0,
+                                       "undefined": 1})
+        self.assertEqual(t["nt"], "gaba")       # first non-null in bodyId order
+        self.assertEqual(t["synapses"], {"pre": 210, "post": 150})  # missing counts 0
 
     def test_ties_by_name(self):
         t = self.by["T2"]
         self.assertEqual([r["name"] for r in t["roi_summary"]], ["P2", "PZ", "pa"])
         self.assertEqual(t["roi_summary"][1]["pre_pct"], 25.0)
-        self.assertIsNone(t["consensus_nt"])
+        self.assertIsNone(t["nt"])
 
     def test_root_parent_and_nt_bytes(self):
         t = self.by["T3"]
         self.assertEqual(t["parent_roi"], "CNS")
         self.assertEqual(t["roi_summary"][0]["pre_pct"], 100.0 * 91 / 101)
-        self.assertEqual(t["consensus_nt"], "zz")     # 'z' 0x7a < 0xc3 0xa9
+        self.assertEqual(t["nt"], "\u00e9-nt")     # bodyId 6 comes first
 
     def test_stop_after_five(self):
         t = self.by["T4"]
@@ -198,26 +215,47 @@ class HandMade(unittest.TestCase):
         a = self.by["ADNM1_MN"]          # equal to the stem wins
         self.assertEqual(a["counts"]["total"], 1)
         self.assertEqual(a["counts"]["right"], 1)
-        self.assertEqual(a["urls"], {"both": "ADNM1_MN.html", "left": "ADNM1_MN_L.html"})
+        self.assertEqual(a["urls"], {"combined": "ADNM1_MN.html", "left": "ADNM1_MN_L.html"})
         h = self.by["hK a"]               # else smallest by bytes: ' ' < '/'
-        self.assertEqual(h["counts"], {"total": 1, "left": 0, "right": 1, "middle": 0})
+        self.assertEqual(h["counts"], {"total": 1, "left": 0, "right": 1, "middle": 0,
+                                       "undefined": 0})
         self.assertNotIn("ADNM1 MN", self.by)
         self.assertNotIn("hK/a", self.by)
 
     def test_sides(self):
         s = self.by["S"]
-        # 16 L (somaSide wins over instance), 17 R (suffix), 18 M, 19 none (_M suffix),
-        # 20 L (somaSide U ignored, suffix), 21 none
-        self.assertEqual(s["counts"], {"total": 6, "left": 2, "right": 1, "middle": 1})
-        self.assertEqual(list(s["urls"]), ["both", "left", "right", "middle"])
-        self.assertEqual((s["pre"], s["post"]), (6, 12))
+        # cns: rootSide, else somaSide, only L/R/M; the instance never counts:
+        # 16 L, 17 undefined, 18 M, 19 undefined, 20 undefined (U), 21 undefined
+        self.assertEqual(s["counts"], {"total": 6, "left": 1, "right": 0, "middle": 1,
+                                       "undefined": 4})
+        self.assertEqual(list(s["urls"]), ["combined", "left", "right", "middle"])
+        self.assertEqual(s["synapses"], {"pre": 6, "post": 12})
+
+    def test_fields(self):
+        t = self.by["T8"]
+        self.assertEqual(t["counts"]["right"], 1)            # rootSide before somaSide
+        self.assertEqual(t["nt"], "glutamate")               # predicted, bodyId 25 first
+        self.assertEqual(t["synonyms"], "B 2025: y")         # 26 before 27
+        self.assertEqual(t["dimorphism"], "dim")
+        self.assertEqual(t["class"], ["c1", "c2"])
+        self.assertEqual(t["superclass"], ["sc"])
+        self.assertEqual(t["subclass"], [])
+        self.assertEqual(t["flywire_types"], ["F1", "F2"])   # split on ',' and trimmed
+        self.assertEqual(t["soma_neuromeres"], ["T1"])
+        self.assertEqual(t["truman_hemilineages"], ["7"])    # as strings
+        self.assertEqual(t["parent_rois"], [])               # quickpage: no match, none
 
     def test_unmatched_and_suffix_stem(self):
         g = self.by["Gone"]
-        self.assertEqual(g, {"name": "Gone", "urls": {"both": "Gone.html", "right": "Gone_R.html"},
-                             "roi_summary": [], "parent_roi": "",
-                             "counts": {"total": 0, "left": 0, "right": 0, "middle": 0},
-                             "consensus_nt": None, "pre": 0, "post": 0})
+        self.assertEqual(g, {"name": "Gone", "urls": {"combined": "Gone.html",
+                                                      "right": "Gone_R.html"},
+                             "counts": {"total": 0, "left": 0, "right": 0, "middle": 0,
+                                        "undefined": 0},
+                             "synapses": {"pre": 0, "post": 0}, "nt": None,
+                             "superclass": [], "class": [], "subclass": [],
+                             "dimorphism": None, "synonyms": None, "flywire_types": [],
+                             "soma_neuromeres": [], "truman_hemilineages": [],
+                             "roi_summary": [], "parent_rois": [], "parent_roi": ""})
         self.assertEqual(self.by["A_B"]["urls"], {"left": "A_B_L.html"})
         self.assertNotIn("NoPage", self.by)      # types without pages get no entry
         self.assertNotIn("index", self.by)
@@ -231,6 +269,68 @@ class HandMade(unittest.TestCase):
         self.assertEqual(oracle.display_name("X(M)(R)"), "X(M)")
         self.assertEqual(oracle.file_stem("Tergopleural/Pleural promotor MN"),
                          "Tergopleural_Pleural_promotor_MN")
+
+
+class NeuviewRules(unittest.TestCase):
+    """The neuview rule set on the same data: cleaned names, no cap, every parent."""
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        write(cls.tmp.name, PAGES)
+        cls.out = oracle.oracle(make_ds(), "male-cns:v1.0", cls.tmp.name, rules="neuview")
+        cls.by = {t["name"]: t for t in cls.out["types"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_parents(self):
+        t = self.by["T1"]
+        self.assertEqual(self.out["rules"], "neuview")
+        self.assertEqual([r["name"] for r in t["roi_summary"]], ["P2", "P1", "P3"])
+        # P2 under Alpha; P1 first met as P1(L) under Zeta(L); P3 under the root
+        self.assertEqual(t["parent_rois"], ["Alpha", "CNS", "Zeta"])
+        self.assertEqual(t["parent_roi"], "Alpha")
+
+    def test_no_cap(self):
+        t = self.by["T4"]
+        self.assertEqual([r["name"] for r in t["roi_summary"]],
+                         ["Q6", "Q5", "Q4", "Q3", "Q2", "Q1", "P3"])
+        self.assertEqual(t["parent_rois"], ["Alpha", "CNS"])
+
+    def test_own_parent_and_clean(self):
+        t = self.by["T8"]
+        self.assertEqual(t["roi_summary"][0]["name"], "Orphan")     # _L dropped
+        self.assertEqual(t["parent_rois"], ["Orphan"])              # in no node: itself
+        self.assertEqual(self.by["T7"]["parent_rois"], ["CNS"])     # a child of the root
+        self.assertEqual(self.by["T6"]["parent_rois"], ["Aaa"])     # D(M) cleans to D
+
+    def test_threshold(self):
+        o = oracle.oracle(make_ds(), "cns", self.tmp.name, rules="neuview", threshold=30.0)
+        t = {e["name"]: e for e in o["types"]}["T1"]
+        self.assertEqual([r["name"] for r in t["roi_summary"]], ["P2"])
+
+    def test_clean(self):
+        self.assertEqual(oracle.clean_name("ME(R)"), "ME")
+        self.assertEqual(oracle.clean_name("ME_L"), "ME")
+        self.assertEqual(oracle.clean_name("LegNp(T1)(L)"), "LegNp(T1)")
+        self.assertEqual(oracle.clean_name("X_R (L)"), "X")
+        self.assertEqual(oracle.clean_name("PB(R1)"), "PB(R1)")
+
+
+class Adapters(unittest.TestCase):
+    def test_adapters(self):
+        self.assertEqual(oracle.adapter_for("flywire-fafb:v783b"), "fafb")
+        self.assertEqual(oracle.adapter_for("manc:v1.2.1"), "cns")
+        ns = [{"instance": "T_L"}, {"instance": "T-R"}, {"instance": "T(m)"},
+              {"instance": "T_Lx"}]
+        self.assertEqual(oracle.type_sides("optic-lobe", ns), ["L", "R", "M", None])
+        self.assertEqual(oracle.type_sides("hemibrain", ns), ["L", None, None, None])
+        self.assertEqual(oracle.type_sides("cns", ns), [None] * 4)
+        ns[0]["somaSide"] = "R"      # one neuron with a side property: no instance
+        self.assertEqual(oracle.type_sides("hemibrain", ns), ["R", None, None, None])
+        fw = [{"side": "left"}, {"side": "center"}, {"instance": "x_R"}, {"side": "odd"}]
+        self.assertEqual(oracle.type_sides("fafb", fw), ["L", "M", "R", None])
 
 
 class Generated(unittest.TestCase):
@@ -269,7 +369,10 @@ class Generated(unittest.TestCase):
 
     def test_oracle_on_generated(self):
         o = oracle.oracle(self.ds, "male-cns:v0.9", self.tmp.name)
-        self.assertEqual(o["dataset_version"], "%s@%s" % (
+        self.assertEqual(o["dataset_version"], {
+            "uuid": self.ds.meta["uuid"],
+            "last_database_edit": self.ds.meta["lastDatabaseEdit"]})
+        self.assertEqual(oracle.dataset_version(self.ds.meta), "%s@%s" % (
             self.ds.meta["uuid"], self.ds.meta["lastDatabaseEdit"]))
         self.assertEqual(o["unmatched"], ["RetiredType1"])
         names = [t["name"] for t in o["types"]]

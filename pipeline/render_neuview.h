@@ -1,0 +1,21 @@
+/*
+ * render_neuview: the index step's outputs in neuView's site layout
+ * (docs/output.md, "neuview layout"): types.json, data/neurons.json and
+ * data/neurons.js in neuView's shape. Nothing under types/ is written.
+ * Every output path is checked before anything is written: a directory,
+ * or a symlink leading out of the output directory, in an output's place
+ * is refused with a message naming it.
+ */
+#ifndef QP_RENDER_NEUVIEW_H
+#define QP_RENDER_NEUVIEW_H
+
+#include <stddef.h>
+
+#include "render.h"
+#include "typeset.h"
+
+/* TYPES in any order. 0, or negative errno + message naming the path. */
+int	 render_neuview_all(const struct ts_type *types, size_t n,
+	    const struct render_opts *o, char *err, size_t errlen);
+
+#endif
