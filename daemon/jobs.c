@@ -201,7 +201,9 @@ prepare(struct jobs *js, const char *name, const char *text, size_t len,
 		snprintf(err, errlen, "the site config does not load: %s", cerr);
 		return rc;
 	}
-	if (name == NULL && !own_token(site, text, len)) {
+	/* No token at all lends nothing: a --quick job needs none. */
+	if (name == NULL && site->token != NULL &&
+	    !own_token(site, text, len)) {
 		*code = PROTO_E_REFUSED;
 		snprintf(err, errlen, "a config sent to the daemon must hold its "
 		    "own neuprint.token (the daemon's environment is not lent "
@@ -753,6 +755,14 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	    code, err, errlen)) < 0) {
 		djob_free(j);
 		return rc;
+	}
+	/* Only a --quick job runs without a token. */
+	if (!s->quick && j->site->token == NULL) {
+		*code = PROTO_E_BAD_CONFIG;
+		snprintf(err, errlen, "%s", j->site->no_token ?
+		    j->site->no_token : "no neuPrint token");
+		djob_free(j);
+		return -EINVAL;
 	}
 	label(j);
 	j->rec.quick = s->quick;

@@ -435,8 +435,17 @@ resolve_token(struct walk *w, struct cfg_site *s, const char *given)
 		s->token = xstrdup(v);
 		return 0;
 	}
-	return fail_key(w, "neuprint.token", "no token: set neuprint.token, "
-	    "NEUPRINT_APPLICATION_CREDENTIALS or NEUPRINT_TOKEN");
+	/*
+	 * None at all: the config still loads (a --quick run asks nothing);
+	 * a job that would ask reports this message (job_start).
+	 */
+	fail_key(w, "neuprint.token", "no token: set neuprint.token, "
+	    "NEUPRINT_APPLICATION_CREDENTIALS or NEUPRINT_TOKEN (only --quick "
+	    "runs without one)");
+	s->no_token = xstrdup(w->errlen ? w->err : "no token");
+	if (w->errlen)
+		w->err[0] = '\0';
+	return 0;
 }
 
 static int
@@ -735,6 +744,7 @@ cfg_site_free(struct cfg_site *s)
 	free(s->server);
 	free(s->dataset);
 	free_secret(s->token);
+	free(s->no_token);
 	free(s->output_dir);
 	free(s->title_prefix);
 	free(s->ca_file);

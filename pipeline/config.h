@@ -21,6 +21,7 @@ struct cfg_site {
 	char		*server;	/* "https://host[:port]", scheme added if absent, no trailing '/' */
 	char		*dataset;
 	char		*token;		/* never logged; resolved from file or environment */
+	char		*no_token;	/* token NULL: why, as a message; else NULL */
 	char		*output_dir;
 	char		*title_prefix;	/* "" when absent */
 	/* quickpaged: section */
@@ -45,8 +46,9 @@ struct cfg_site {
 /*
  * Load FILE. The token comes from neuprint.token, else
  * NEUPRINT_APPLICATION_CREDENTIALS (plain, or JSON {"token": ...} when it
- * holds ':'), else NEUPRINT_TOKEN. Returns 0, or a negative errno with a
- * message "FILE:LINE:COL: key 'a.b': what is wrong" in err.
+ * holds ':'), else NEUPRINT_TOKEN; with none, token is NULL and no_token
+ * says so (only --quick runs without one). Returns 0, or a negative errno
+ * with a message "FILE:LINE:COL: key 'a.b': what is wrong" in err.
  */
 int	 cfg_site_load(const char *file, struct cfg_site **out, char *err, size_t errlen);
 /* The same from a YAML document in memory; NAME is used in messages. */

@@ -50,7 +50,7 @@ struct render_work {
 	const struct ts_type *types;
 	size_t		 n;
 	struct render_opts ro;
-	char		*strs[7];	/* the worker's copies of ro's strings */
+	char		*strs[8];	/* the worker's copies of ro's strings */
 	enum scan_layout layout;	/* which render module writes */
 	unsigned	 delay_ms;	/* test hook, see render_delay_ms() */
 	int		 rc;
@@ -282,11 +282,9 @@ render_done(uv_work_t *req, int status)
 		if (w->rc < 0)
 			end(j, w->rc, w->err);
 		else {
-			/* The page a reader opens first, as each layout writes it. */
+			/* Both layouts write their home page last. */
 			snprintf(j->s.index_path, sizeof(j->s.index_path),
-			    "%s/%s", j->o.site->output_dir,
-			    w->layout == SCAN_LAYOUT_NEUVIEW ?
-			    "types.json" : "index.html");
+			    "%s/index.html", j->o.site->output_dir);
 			end(j, 0, NULL);
 		}
 	}
@@ -318,6 +316,8 @@ render_stage(struct job *j)
 	    j->uuid);
 	w->ro.last_database_edit = own(w, 6, j->o.quick ||
 	    !j->s.last_database_edit[0] ? NULL : j->s.last_database_edit);
+	w->ro.server = own(w, 7, j->o.site->server);
+	w->ro.roi_threshold_pct = j->rules.threshold_pct;
 	/* Both name static strings. */
 	w->ro.rules = roi_rules_name(j->rules.set);
 	w->ro.layout = scan_layout_name(j->scan.layout);
@@ -610,6 +610,11 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
 	enter(j, JOB_SCAN);
+	if (!o->quick && o->site->token == NULL) {
+		end(j, -EINVAL, o->site->no_token ? o->site->no_token :
+		    "no neuPrint token");
+		return 0;
+	}
 	rc = scan_site(o->site->output_dir, o->site->layout ==
 	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
 	    CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE : SCAN_LAYOUT_AUTO,

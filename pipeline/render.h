@@ -19,11 +19,13 @@ struct render_opts {
 	const char	*template_dir;	/* NULL: the built-in set */
 	const char	*title_prefix;
 	const char	*dataset;
+	const char	*server;	/* https://host, for the neuview pages */
 	const char	*dataset_version;	/* uuid@lastDatabaseEdit, NULL: --quick */
 	const char	*dataset_uuid;		/* Meta.uuid, NULL with --quick */
 	const char	*last_database_edit;	/* NULL if unknown */
 	const char	*layout;	/* "quickpage" or "neuview", for types.json */
 	const char	*rules;		/* "quickpage" or "neuview", for types.json */
+	double		 roi_threshold_pct;	/* what the neuview help page says */
 	time_t		 generated_at;
 	int		 quick;
 };

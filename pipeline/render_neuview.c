@@ -2,7 +2,9 @@
  * render_neuview: neuView-layout outputs. The JSON is built with cJSON
  * (compact, UTF-8 kept, as neuView's json.dumps(separators=(",", ":"),
  * ensure_ascii=False) writes it); data/neurons.js wraps the same data in
- * the built-in template neurons.js.
+ * the built-in template neurons.js. index.html, help.html and README.md
+ * fill the built-in templates neuview-*: quickpaged.template_dir is the
+ * flat layout's page set and does not apply here.
  */
 #include <sys/stat.h>
 
@@ -15,6 +17,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
+#include "qp_build.h"
 #include "render_neuview.h"
 #include "templates.h"
 #include "xmalloc.h"
@@ -22,6 +26,7 @@
 /* What this step writes, relative to the output directory; dirs end in /. */
 static const char *const nv_outputs[] = {
 	"types.json", "data/", "data/neurons.json", "data/neurons.js",
+	"help.html", "README.md", "index.html",
 };
 
 static int
@@ -195,50 +200,256 @@ nv_template(const char *name)
 	return NULL;
 }
 
+struct nv_var {
+	const char	*key;
+	const char	*val;
+};
+
 /*
- * The neurons.js template with its three placeholders filled. Values are
- * inserted once and never scanned again.
+ * The built-in template NAME with each {{key}} replaced by its value.
+ * Values are inserted once and never scanned again, so data cannot add a
+ * placeholder; an unknown key is an error (a typo in a template).
  */
+static char *
+nv_fill(const char *name, const struct nv_var *v, size_t nv, char *err,
+    size_t errlen)
+{
+	const char *tpl = nv_template(name), *p, *open, *key;
+	struct buf out = BUF_INIT;
+	size_t i, klen;
+
+	if (tpl == NULL) {
+		snprintf(err, errlen, "built-in template %s missing", name);
+		return NULL;
+	}
+	for (p = tpl; (open = strstr(p, "{{")) != NULL;) {
+		key = open + 2;
+		klen = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (klen == 0 || strncmp(key + klen, "}}", 2) != 0) {
+			buf_append(&out, p, (size_t)(key - p));
+			p = key;
+			continue;
+		}
+		for (i = 0; i < nv; i++)
+			if (strlen(v[i].key) == klen &&
+			    memcmp(v[i].key, key, klen) == 0)
+				break;
+		if (i == nv) {
+			snprintf(err, errlen, "built-in template %s: unknown "
+			    "placeholder {{%.*s}}", name, (int)klen, key);
+			buf_free(&out);
+			return NULL;
+		}
+		buf_append(&out, p, (size_t)(open - p));
+		buf_append(&out, v[i].val, strlen(v[i].val));
+		p = key + klen + 2;
+	}
+	buf_puts(&out, p);
+	buf_append(&out, "", 0);	/* an empty result is still a string */
+	return buf_steal(&out);
+}
+
+enum nv_stamp { NV_ISO, NV_SHOWN };
+
+/* WHEN in UTC: ISO 8601, or as the pages show it (with the zone). */
+static void
+nv_stamp(char *dst, size_t len, time_t when, enum nv_stamp form)
+{
+	struct tm tm;
+	size_t k = 0;
+
+	if (gmtime_r(&when, &tm) != NULL)
+		k = form == NV_ISO ?
+		    strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm) :
+		    strftime(dst, len, "%Y-%m-%d %H:%M UTC", &tm);
+	if (k == 0)
+		snprintf(dst, len, "1970-01-01T00:00:00Z");
+}
+
+/* HTML text or a quoted attribute value; control characters replaced. */
+static char *
+nv_html(const char *s)
+{
+	struct buf b = BUF_INIT;
+	const char *rep;
+	unsigned char c;
+
+	for (s = s ? s : ""; (c = (unsigned char)*s) != '\0'; s++) {
+		switch (c) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default:
+			rep = (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ?
+			    "&#xFFFD;" : NULL;
+		}
+		if (rep != NULL)
+			buf_puts(&b, rep);
+		else
+			buf_putc(&b, (char)c);
+	}
+	buf_append(&b, "", 0);
+	return buf_steal(&b);
+}
+
+/* A line of Markdown: control characters (line breaks too) become blanks. */
+static char *
+nv_line(const char *s)
+{
+	char *o = xstrdup(s ? s : ""), *p;
+
+	for (p = o; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return o;
+}
+
+/* A query value: everything but unreserved characters percent-encoded. */
+static char *
+nv_query(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *o = xmalloc(3 * strlen(s) + 1), *q = o;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL)
+			*q++ = (char)*p;
+		else {
+			*q++ = '%';
+			*q++ = hex[*p >> 4];
+			*q++ = hex[*p & 15];
+		}
+	}
+	*q = '\0';
+	return o;
+}
+
+/* N with thousands separators, as neuView's figures print it. */
+static void
+nv_thousands(char *dst, size_t len, int64_t n)
+{
+	char d[32];
+	size_t i, k = 0, nd;
+
+	snprintf(d, sizeof(d), "%lld", (long long)(n < 0 ? 0 : n));
+	nd = strlen(d);
+	for (i = 0; i < nd && k + 2 < len; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			dst[k++] = ',';
+		dst[k++] = d[i];
+	}
+	dst[k] = '\0';
+}
+
+/* data/neurons.js: the comment header and the data (already JS-safe). */
 static char *
 nv_js(const char *json, size_t n, time_t when, char *err, size_t errlen)
 {
-	const char *tpl = nv_template("neurons.js"), *p, *q;
 	char stamp[32], count[32];
-	struct tm tm;
-	size_t cap, len = 0, k;
+	const struct nv_var vars[] = {
+		{ "data_json", json },
+		{ "generated_at", stamp },
+		{ "type_count", count },
+	};
+
+	nv_stamp(stamp, sizeof(stamp), when, NV_ISO);
+	snprintf(count, sizeof(count), "%zu", n);
+	return nv_fill("neurons.js", vars, sizeof(vars) / sizeof(vars[0]), err,
+	    errlen);
+}
+
+/* The values the shared pages show, each escaped for one target. */
+struct nv_page {
+	char	*title, *dataset, *server, *uuid, *edit, *url;
+	char	 types[32], neurons[32], synapses[32], when[32], iso[32];
+	char	 pct[32];
+};
+
+static void
+nv_page_free(struct nv_page *p)
+{
+	free(p->title);
+	free(p->dataset);
+	free(p->server);
+	free(p->uuid);
+	free(p->edit);
+	free(p->url);
+}
+
+/* ESC: nv_html for the pages, nv_line for README.md. */
+static void
+nv_page_init(struct nv_page *p, const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, char *(*esc)(const char *))
+{
+	const char *host = o->server ? o->server : "";
+	const char *none = esc == nv_html ? "\xe2\x80\x94" : "unknown";
+	char *title, *q;
+	int64_t cells = 0, syn = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		cells += v[i]->count[TS_TOTAL];
+		syn += v[i]->pre + v[i]->post;
+	}
+	title = xasprintf("%s%sNeuron Types",
+	    o->title_prefix ? o->title_prefix : "",
+	    o->title_prefix && *o->title_prefix ? " \xe2\x80\x93 " : "");
+	p->title = esc(title);
+	free(title);
+	p->dataset = esc(o->dataset);
+	if (strncmp(host, "https://", 8) == 0)
+		host += 8;
+	p->server = esc(host);
+	p->uuid = esc(o->quick || !o->dataset_uuid ? none : o->dataset_uuid);
+	p->edit = esc(o->quick || !o->last_database_edit ? none :
+	    o->last_database_edit);
+	q = nv_query(o->dataset ? o->dataset : "");
+	p->url = xasprintf("https://%s/?dataset=%s", host, q);	/* no & < > " */
+	free(q);
+	if (o->quick) {
+		/* --quick asks nothing: the figures are unknown, not zero. */
+		snprintf(p->neurons, sizeof(p->neurons), "%s", none);
+		snprintf(p->synapses, sizeof(p->synapses), "%s", none);
+	} else {
+		nv_thousands(p->neurons, sizeof(p->neurons), cells);
+		nv_thousands(p->synapses, sizeof(p->synapses), syn);
+	}
+	nv_thousands(p->types, sizeof(p->types), (int64_t)n);
+	nv_stamp(p->when, sizeof(p->when), o->generated_at, NV_SHOWN);
+	nv_stamp(p->iso, sizeof(p->iso), o->generated_at, NV_ISO);
+	snprintf(p->pct, sizeof(p->pct), "%g", o->roi_threshold_pct);
+}
+
+/* index.html, help.html or README.md from its template NAME. */
+static char *
+nv_shared(const char *name, const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, char *err, size_t errlen)
+{
+	struct nv_page p;
 	char *out;
 
-	if (tpl == NULL) {
-		snprintf(err, errlen, "built-in template neurons.js missing");
-		return NULL;
-	}
-	if (gmtime_r(&when, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(stamp, sizeof(stamp), "1970-01-01T00:00:00Z");
-	snprintf(count, sizeof(count), "%zu", n);
-	cap = strlen(tpl) + strlen(json) + 64;
-	out = xmalloc(cap);
-	for (p = tpl; *p != '\0';) {
-		const char *val = NULL;
+	nv_page_init(&p, v, n, o, strstr(name, ".md") ? nv_line : nv_html);
+	{
+		const struct nv_var vars[] = {
+			{ "title", p.title }, { "dataset", p.dataset },
+			{ "server", p.server }, { "uuid", p.uuid },
+			{ "last_database_edit", p.edit },
+			{ "dataset_url", p.url }, { "type_count", p.types },
+			{ "neuron_count", p.neurons },
+			{ "synapse_count", p.synapses },
+			{ "generated_at", p.when }, { "generated_iso", p.iso },
+			{ "roi_threshold_pct", p.pct },
+			{ "version", QP_VERSION },
+		};
 
-		if (strncmp(p, "{{data_json}}", 13) == 0)
-			val = json, k = 13;
-		else if (strncmp(p, "{{generated_at}}", 16) == 0)
-			val = stamp, k = 16;
-		else if (strncmp(p, "{{type_count}}", 14) == 0)
-			val = count, k = 14;
-		if (val != NULL) {
-			q = val;
-			p += k;
-		} else {
-			out[len++] = *p++;
-			continue;
-		}
-		k = strlen(q);
-		memcpy(out + len, q, k);
-		len += k;
+		out = nv_fill(name, vars, sizeof(vars) / sizeof(vars[0]), err,
+		    errlen);
 	}
-	out[len] = '\0';
+	nv_page_free(&p);
 	return out;
 }
 
@@ -280,12 +491,21 @@ nv_js_safe(const char *json)
 	return o;
 }
 
+/* The shared pages, built before anything is written; index.html last. */
+static const char *const nv_pages[][2] = {
+	{ "neuview-help.html", "help.html" },
+	{ "neuview-README.md", "README.md" },
+	{ "neuview-index.html", "index.html" },
+};
+#define NV_NPAGES	(sizeof(nv_pages) / sizeof(nv_pages[0]))
+
 int
 render_neuview_all(const struct ts_type *types, size_t n,
     const struct render_opts *o, char *err, size_t errlen)
 {
 	const struct ts_type **v = xcalloc(n ? n : 1, sizeof(*v));
 	char *json = NULL, *pretty = NULL, *safe = NULL, *js = NULL, *data_dir;
+	char *page[NV_NPAGES] = { NULL };
 	cJSON *data;
 	size_t i;
 	int rc;
@@ -301,18 +521,26 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	pretty = cJSON_Print(data);
 	cJSON_Delete(data);
 	safe = nv_js_safe(pretty);
-	if ((js = nv_js(safe, n, o->generated_at, err, errlen)) == NULL) {
-		rc = -ENOENT;
+	rc = -ENOENT;	/* a template missing or broken: a build error */
+	if ((js = nv_js(safe, n, o->generated_at, err, errlen)) == NULL)
 		goto out;
-	}
+	for (i = 0; i < NV_NPAGES; i++)
+		if ((page[i] = nv_shared(nv_pages[i][0], v, n, o, err,
+		    errlen)) == NULL)
+			goto out;
 	if ((rc = render_types_json_file(v, n, o, err, errlen)) < 0 ||
 	    (rc = nv_mkdir(o->out_dir, "data", err, errlen)) < 0 ||
 	    (rc = render_write_atomic(data_dir, "neurons.json", json,
-	    strlen(json), err, errlen)) < 0)
+	    strlen(json), err, errlen)) < 0 ||
+	    (rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js),
+	    err, errlen)) < 0)
 		goto out;
-	rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js), err,
-	    errlen);
+	for (i = 0; i < NV_NPAGES && rc == 0; i++)
+		rc = render_write_atomic(o->out_dir, nv_pages[i][1], page[i],
+		    strlen(page[i]), err, errlen);
 out:
+	for (i = 0; i < NV_NPAGES; i++)
+		free(page[i]);
 	cJSON_free(json);
 	cJSON_free(pretty);
 	free(safe);

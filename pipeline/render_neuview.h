@@ -1,7 +1,8 @@
 /*
  * render_neuview: the index step's outputs in neuView's site layout
  * (docs/output.md, "neuview layout"): types.json, data/neurons.json and
- * data/neurons.js in neuView's shape. Nothing under types/ is written.
+ * data/neurons.js in neuView's shape, help.html, README.md and index.html
+ * (written last). Nothing under types/ is written.
  * Every output path is checked before anything is written: a directory,
  * or a symlink leading out of the output directory, in an output's place
  * is refused with a message naming it.

@@ -1,6 +1,7 @@
 /*
  * test_render: types.json schema and values, neuron-search.js in node,
- * index.html escaping and grouping, atomic writes and their failure paths.
+ * index.html escaping and grouping, atomic writes and their failure paths;
+ * the neuview layout's shared pages (render_neuview).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 
 #include "buf.h"
 #include "render.h"
+#include "render_neuview.h"
 
 #define TPL_DIR	QP_TEST_SRCDIR "/data/templates"
 #define BIG	INT64_C(9007199254740993)	/* 2^53 + 1: not a double */
@@ -636,6 +638,172 @@ test_index_html(void **state)
 	fx_free(t, NFX);
 }
 
+/* ---- neuview layout: index.html, help.html, README.md ---- */
+
+static struct render_opts
+nv_opts(const char *out)
+{
+	struct render_opts o = opts(out);
+
+	o.server = "https://np.example.org";
+	o.last_database_edit = "2026-11-20";
+	o.roi_threshold_pct = 2.5;
+	o.layout = "neuview";
+	o.rules = "neuview";
+	return o;
+}
+
+static void
+nv_ok(const struct ts_type *t, size_t n, const struct render_opts *o)
+{
+	char err[512] = "";
+	int rc = render_neuview_all(t, n, o, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("render_neuview_all: %d %s", rc, err);
+}
+
+/* N with a ',' every three digits, built digit by digit from the right. */
+static void
+grouped(char *dst, size_t len, int64_t n)
+{
+	char tmp[64];
+	size_t k = 0, d = 0, i;
+
+	do {
+		if (d > 0 && d % 3 == 0)
+			tmp[k++] = ',';
+		tmp[k++] = (char)('0' + n % 10);
+		n /= 10;
+		d++;
+	} while (n > 0);
+	assert_true(k < len);
+	for (i = 0; i < k; i++)
+		dst[i] = tmp[k - 1 - i];
+	dst[k] = '\0';
+}
+
+static void
+test_neuview_shared(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *html, *help, *md, want[160], num[64];
+	struct render_opts o = nv_opts(out);
+	int64_t cells = 0, syn = 0;
+	size_t i;
+
+	(void)state;
+	o.title_prefix = "CNS <&>\n# not a heading";
+	for (i = 0; i < NFX; i++) {
+		cells += t[i].count[TS_TOTAL];
+		syn += t[i].pre + t[i].post;
+	}
+	nv_ok(t, NFX, &o);
+	assert_non_null(html = slurp(out, "index.html"));
+	assert_non_null(help = slurp(out, "help.html"));
+	assert_non_null(md = slurp(out, "README.md"));
+	/* Figures as neuView prints them: neurons and pre + post summed. */
+	grouped(num, sizeof(num), cells);
+	snprintf(want, sizeof(want), "<span class=\"n\">%s</span> neurons", num);
+	assert_non_null(strstr(html, want));
+	grouped(num, sizeof(num), syn);
+	assert_true(strlen(num) > 20);	/* beyond 2^53, with separators */
+	snprintf(want, sizeof(want), "<span class=\"n\">%s</span> synapses", num);
+	assert_non_null(strstr(html, want));
+	assert_non_null(strstr(html, "<span class=\"n\">7</span> types"));
+	/* The facts, escaped; the time in UTC and saying so. */
+	assert_non_null(strstr(html, "<title>CNS &lt;&amp;&gt;\n# not a heading"
+	    " \xe2\x80\x93 Neuron Types</title>"));
+	assert_non_null(strstr(html, ">cns:v1 &quot;x&quot;</a>"));
+	assert_non_null(strstr(html, "href=\"https://np.example.org/?dataset="
+	    "cns%3Av1%20%22x%22\""));
+	assert_non_null(strstr(html, "<dd>np.example.org</dd>"));
+	assert_non_null(strstr(html, "<dd>abc123</dd>"));
+	assert_non_null(strstr(html, "<dd>2026-11-20</dd>"));
+	assert_non_null(strstr(html, "<time datetime=\"2026-11-23T21:00:00Z\">"
+	    "2026-11-23 21:00 UTC</time>"));
+	assert_non_null(strstr(html, "<input id=\"landing-search\""));
+	assert_non_null(strstr(html, "href=\"types.html\""));
+	assert_non_null(strstr(html, "href=\"help.html\""));
+	assert_null(strstr(html, "{{"));
+	assert_null(strstr(html, "src=\"http"));
+	/* help.html: dataset, server and the site's ROI threshold. */
+	assert_non_null(strstr(help, "<strong>cns:v1 &quot;x&quot;</strong>"));
+	assert_non_null(strstr(help, "<strong>np.example.org</strong>"));
+	assert_non_null(strstr(help, "at least 2.5&nbsp;%"));
+	assert_null(strstr(help, "{{"));
+	/* README.md: one line per fact; a line break cannot add a heading. */
+	assert_non_null(strstr(md, "# CNS <&> # not a heading \xe2\x80\x93 "
+	    "Neuron Types\n"));
+	assert_null(strstr(md, "\n# not"));
+	assert_non_null(strstr(md, "\n- Dataset: cns:v1 \"x\"\n"));
+	assert_non_null(strstr(md, "\n- Server: np.example.org\n"));
+	assert_non_null(strstr(md, "\n- UUID: abc123\n"));
+	assert_non_null(strstr(md, "\n- Last database edit: 2026-11-20\n"));
+	assert_non_null(strstr(md, "\n- Generated: 2026-11-23 21:00 UTC\n"));
+	assert_non_null(strstr(md, "\n- Neuron types: 7\n"));
+	assert_null(strstr(md, "{{"));
+	assert_true(exists(out, "types.json"));
+	assert_true(exists(out, "data/neurons.json"));
+	assert_true(exists(out, "data/neurons.js"));
+	assert_int_equal(count_hidden(out), 0);
+	free(html);
+	free(help);
+	free(md);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+/* --quick asks nothing: the figures and the version are unknown, not 0. */
+static void
+test_neuview_quick(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *html, *md;
+	struct render_opts o = nv_opts(out);
+
+	(void)state;
+	o.quick = 1;
+	o.dataset_version = o.dataset_uuid = o.last_database_edit = NULL;
+	nv_ok(t, NFX, &o);
+	assert_non_null(html = slurp(out, "index.html"));
+	assert_non_null(md = slurp(out, "README.md"));
+	assert_non_null(strstr(html, "<span class=\"n\">\xe2\x80\x94</span> "
+	    "neurons"));
+	assert_non_null(strstr(html, "<span class=\"n\">\xe2\x80\x94</span> "
+	    "synapses"));
+	assert_non_null(strstr(html, "<dt>UUID</dt><dd>\xe2\x80\x94</dd>"));
+	assert_non_null(strstr(md, "\n- UUID: unknown\n"));
+	free(html);
+	free(md);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
+/* A directory where help.html goes: refused, named, nothing written. */
+static void
+test_neuview_refuses_directory(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), err[512] = "", path[4096];
+	struct render_opts o = nv_opts(out);
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/help.html", out);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(render_neuview_all(t, NFX, &o, err, sizeof(err)),
+	    -EISDIR);
+	assert_non_null(strstr(err, "/help.html: a directory"));
+	assert_false(exists(out, "types.json"));
+	assert_false(exists(out, "index.html"));
+	assert_false(exists(out, "data"));
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
 /* ---- templates ---- */
 
 static void
@@ -929,6 +1097,9 @@ main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_search_js),
 		cmocka_unit_test(test_index_html),
+		cmocka_unit_test(test_neuview_shared),
+		cmocka_unit_test(test_neuview_quick),
+		cmocka_unit_test(test_neuview_refuses_directory),
 		cmocka_unit_test(test_missing_template),
 		cmocka_unit_test(test_bad_placeholder),
 		cmocka_unit_test(test_atomic_sentinel),
