@@ -32,6 +32,7 @@ TARGETS = {
     "scan_s": ("scan of the cns page set, seconds", "<=", 0.05),
     "peak_rss_mb": ("peak RSS at cns, MB", "<=", 150),
     "daemon_idle_rss_mb": ("daemon idle RSS, MB", "<=", 10),
+    "neuview_vs_flat": ("cold cns neuview-layout wall / flat wall (issue 14)", "<=", 1.25),
 }
 
 
@@ -104,6 +105,31 @@ def scenario_cold(work, scale, runs):
     for k in ("wall_s", "requests", "bytes_in", "peak_rss_mb"):
         res[k] = stats([r[k] for r in res["runs"]])
     res["ratio_to_floor"] = res["wall_s"]["median"] / res["floor_s"]
+    return res
+
+
+def scenario_neuview(work, scale, runs):
+    """Issue 14: cold runs of the same dataset on a flat and on a neuView
+    site, alternating on one emulator: wall ratio (target <= 1.25) and the
+    request counts, which must not differ."""
+    flat = site(work, scale)
+    nv = os.path.join(work, "site-%s-neuview" % scale)
+    if not os.path.isdir(nv):
+        h.make_pages(nv, scale, layout="neuview")
+    res = {"scale": scale, "flat": [], "neuview": []}
+    with h.Emulator(work, scale) as emu:
+        cf = config(work, emu, flat, name="flat.yaml")
+        cn = config(work, emu, nv, name="neuview.yaml")
+        for _ in range(runs):
+            res["flat"] += series(cf, 1)
+            res["neuview"] += series(cn, 1)
+    for k in ("flat", "neuview"):
+        res[k + "_wall_s"] = stats([r["wall_s"] for r in res[k]])
+        res[k + "_requests"] = stats([r["requests"] for r in res[k]])
+    res["ratio"] = res["neuview_wall_s"]["median"] / res["flat_wall_s"]["median"]
+    res["sizes"] = {p: os.path.getsize(os.path.join(nv, p))
+                    for p in ("types.json", "data/neurons.json", "data/neurons.js",
+                              "index.html", "help.html", "README.md")}
     return res
 
 
@@ -229,6 +255,8 @@ def machine():
 
 def verdicts(r):
     got = {}
+    if r.get("neuview") and r["neuview"]["scale"] == "cns":
+        got["neuview_vs_flat"] = r["neuview"]["ratio"]
     if r.get("cold") and r["cold"]["scale"] == "cns":
         got["cold_vs_floor"] = r["cold"]["ratio_to_floor"]
         got["peak_rss_mb"] = r["cold"]["peak_rss_mb"]["max"]
@@ -319,6 +347,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    ap.add_argument("--only", help="run just this scenario (e.g. neuview); implies --no-doc")
     a = ap.parse_args()
     scale = "demo" if a.quick else "cns"
     r = {"quick_mode": a.quick, "runs": a.runs, "machine": machine()}
@@ -328,7 +357,13 @@ def main():
              ("quick", lambda: scenario_quick(work, 1 if a.quick else a.runs)),
              ("faults", lambda: scenario_faults(work, scale, 1 if a.quick else a.runs,
                                                 r["cold"]["reference"])),
-             ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs))]
+             ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs)),
+             ("neuview", lambda: scenario_neuview(work, scale, a.runs))]
+    if a.only:
+        steps = [st for st in steps if st[0] == a.only]
+        a.no_doc = True
+        if not steps:
+            ap.error("no scenario %r" % a.only)
     failed = []
     for name, fn in steps:
         t = time.monotonic()

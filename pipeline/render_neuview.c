@@ -387,7 +387,7 @@ nv_page_init(struct nv_page *p, const struct ts_type *const *v, size_t n,
 {
 	const char *host = o->server ? o->server : "";
 	const char *none = esc == nv_html ? "\xe2\x80\x94" : "unknown";
-	char *title, *q;
+	char *title, *q, *url;
 	int64_t cells = 0, syn = 0;
 	size_t i;
 
@@ -408,7 +408,9 @@ nv_page_init(struct nv_page *p, const struct ts_type *const *v, size_t n,
 	p->edit = esc(o->quick || !o->last_database_edit ? none :
 	    o->last_database_edit);
 	q = nv_query(o->dataset ? o->dataset : "");
-	p->url = xasprintf("https://%s/?dataset=%s", host, q);	/* no & < > " */
+	url = xasprintf("https://%s/?dataset=%s", host, q);
+	p->url = esc(url);	/* the host as given; the query is encoded */
+	free(url);
 	free(q);
 	if (o->quick) {
 		/* --quick asks nothing: the figures are unknown, not zero. */
