@@ -16,12 +16,14 @@
 #include <cjson/cJSON.h>
 
 #include "render_neuview.h"
+#include "render_typelist.h"
 #include "templates.h"
 #include "xmalloc.h"
 
 /* What this step writes, relative to the output directory; dirs end in /. */
 static const char *const nv_outputs[] = {
 	"types.json", "data/", "data/neurons.json", "data/neurons.js",
+	RENDER_TYPELIST_OUTPUTS,
 };
 
 static int
@@ -312,6 +314,8 @@ render_neuview_all(const struct ts_type *types, size_t n,
 		goto out;
 	rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js), err,
 	    errlen);
+	if (rc == 0)
+		rc = render_typelist_write(v, n, o, err, errlen);
 out:
 	cJSON_free(json);
 	cJSON_free(pretty);
