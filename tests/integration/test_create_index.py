@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -145,6 +146,74 @@ class TestTiny(Base):
             self.check_outputs(out, got)
 
 
+class Links(IndexPage):
+    """IndexPage plus the hrefs, the text of each <h2>, and the tag buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.h2, self.buttons = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        super().handle_starttag(tag, attrs)
+        a = dict(attrs)
+        if tag == "a" and "href" in a:
+            self.hrefs.append(a["href"])
+        if tag == "h2":
+            self.h2.append("")
+        if tag == "button" and "tag" in a.get("class", "").split():
+            self.buttons += 1
+
+    def handle_data(self, data):
+        super().handle_data(data)
+        if "h2" in self.stack and self.h2:
+            self.h2[-1] += data
+
+
+def neuview_check(test, out):
+    """types.html and neuron-search.js of a neuView site (neuview_check.js
+    in node), its no-JavaScript list and its cards' HTML; returns the
+    bytes per type of types.html."""
+    got = h.load_types(out)
+    node = shutil.which("node") or shutil.which("nodejs")
+    test.assertIsNotNone(node, "node not installed (Debian package nodejs; "
+                         "tools/deps installs it)")
+    r = subprocess.run([node, os.path.join(h.ROOT, "tests", "integration",
+                                           "neuview_check.js"), out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    res = json.loads(r.stdout)
+    test.assertEqual(res["rows"], len(got["types"]))
+    with open(os.path.join(out, "types.html"), encoding="utf-8") as f:
+        page = f.read()
+    # The page as a browser without JavaScript has it: one list of links.
+    p = Links()
+    p.feed(page)
+    p.close()
+    test.assertEqual((p.errors, p.stack), ([], []))
+    text = "".join(p.text)
+    for t in got["types"]:
+        test.assertIn(t["name"], text)
+    want = sorted(f for t in got["types"] for f in t["urls"].values())
+    local = [x for x in p.hrefs if x.startswith("types/")]
+    test.assertEqual(sorted(set(urllib.parse.unquote(x) for x in local)), want)
+    for x in (x for x in p.hrefs if not x.startswith("#")):
+        test.assertTrue(os.path.exists(os.path.join(out, urllib.parse.unquote(x))), x)
+    # The cards the script builds: full names, existing links, tag buttons.
+    for t, card in zip(got["types"], res["cards"]):
+        c = Links()
+        c.feed(card)
+        c.close()
+        test.assertEqual((c.errors, c.stack), ([], []), card)
+        # the full name (neuView cuts it to 9 characters), then "(R, L, M)"
+        test.assertTrue(c.h2[0] == t["name"] or c.h2[0].startswith(t["name"] + " ("),
+                        c.h2[0])
+        test.assertEqual(sorted(urllib.parse.unquote(x) for x in c.hrefs),
+                         sorted(t["urls"].values()))
+        if t["roi_summary"]:
+            test.assertGreaterEqual(c.buttons, len(t["roi_summary"]) + len(t["parent_rois"]))
+    return os.path.getsize(os.path.join(out, "types.html")) / max(1, len(got["types"]))
+
+
 class TestNeuviewTiny(Base):
     """A neuView site: pages in types/, neuview rules, neuView's data files."""
 
@@ -152,6 +221,35 @@ class TestNeuviewTiny(Base):
         out = os.path.join(work, name)
         h.make_pages(out, self.scale, self.seed, self.types_file, layout="neuview")
         return out
+
+    def test_type_list_and_search(self):
+        """types.html's rows, filters, sorting and links; the search script."""
+        with h.Workdir() as work:
+            out = self.site(work)
+            with h.Emulator(work, self.scale, self.seed) as emu:
+                cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
+                r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            per = neuview_check(self, out)
+            print("\n%s neuview types.html: %.0f bytes per type" % (self.scale, per))
+
+    def test_awkward_names(self):
+        """Names with ' / , & ( + < and blanks survive in types.html and the search."""
+        with h.Workdir() as work:
+            tf = os.path.join(work, "types.txt")
+            with open(tf, "w", encoding="utf-8") as f:
+                f.write("\n".join(AWKWARD) + "\n")
+            self.types_file = tf
+            out = self.site(work)
+            with h.Emulator(work, self.scale, self.seed, types_file=tf) as emu:
+                cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
+                r = h.run(cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            names = {t["name"] for t in h.load_types(out)["types"]}
+            for n in ("KCa'b'-ap1", "Tergopleural/Pleural promotor MN", "DLMn a, b",
+                      "PEN_b(PEN2)", "VP1d+VP4_l2PN1", "SMPp&v1B_M02", "</script>"):
+                self.assertIn(n, names)
+            neuview_check(self, out)
 
     def test_matches_oracle_and_leaves_types_alone(self):
         with h.Workdir() as work, h.Emulator(work, self.scale, self.seed) as emu:
@@ -211,6 +309,7 @@ class TestTemplates(Base):
     """The templates are compiled in; quickpaged.template_dir replaces the set."""
     SRC = os.path.join(h.ROOT, "data", "templates")
     NAMES = ("index.css", "index.html", "index.js", "neuron-search.js")
+    NEUVIEW = ("neurons.js", "nv-search.js", "types.css", "types.html", "types.js")
 
     def read_src(self, name):
         with open(os.path.join(self.SRC, name), encoding="utf-8") as f:
@@ -252,7 +351,7 @@ class TestTemplates(Base):
         self.assertRegex(lines[0], r"^quickpaged \d+\.\d+\.\d+$")
         # as `sha256sum FILE... | sha256sum` prints it (docs/output.md)
         listing = ""
-        for n in self.NAMES + ("neurons.js",):
+        for n in sorted(self.NAMES + self.NEUVIEW):
             with open(os.path.join(self.SRC, n), "rb") as f:
                 listing += "%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), n)
         want = hashlib.sha256(listing.encode()).hexdigest()
@@ -286,6 +385,14 @@ class TestTemplates(Base):
             self.assertIn("quickpaged.template_dir replaces the built-in set",
                           lines[0])
             self.assertEqual(h.tree_digest(out), before)
+
+
+class TestNeuviewDemo(TestNeuviewTiny):
+    scale = "demo"
+
+    test_awkward_names = None
+    test_refuses_directory_in_output_place = None
+    test_refuses_escaping_symlink = None
 
 
 class TestDemo(Base):
