@@ -9,7 +9,7 @@
 (function (root) {
   "use strict";
 
-  var PAGE = 120;
+  var PAGE = 60;
   var SIDES = ["combined", "left", "right", "middle"];
   var SUFFIX = ["", "_L", "_R", "_M"];
   /* neuView's count ranges, without its overlap at 10. */
@@ -82,22 +82,35 @@
     return path.split("/").map(encodeURIComponent).join("/");
   }
 
-  /* The decoded data plus what filtering needs, computed once. */
+  /*
+   * The decoded data plus the lower-cased text the Name filter searches.
+   * Synonym and FlyWire tags are worked out per row when first needed:
+   * the page must be interactive well within a second at 10,000+ types.
+   */
   function model(data) {
-    var m = { s: data.s, rows: data.r, hay: [], syn: [], fw: [], rois: [],
-      order: {} };
+    var m = { s: data.s, rows: data.r, hay: new Array(data.r.length),
+      syn: [], fw: [], order: {} };
     for (var i = 0; i < m.rows.length; i++) {
-      var r = m.rows[i], roi = {};
-      m.syn.push(synonymNames(r[11], r[0]));
-      m.fw.push(otherFlywire(r[12], r[0]));
-      m.hay.push(lower(r[0] + "\n" + r[11] + "\n" + r[12].join("\n")));
-      for (var k = 0; k < r[15].length; k += 3)
-        roi[r[15][k]] = 1;
-      for (k = 0; k < r[16].length; k++)
-        roi[r[16][k]] = 1;
-      m.rois.push(roi);
+      var r = m.rows[i];
+      m.hay[i] = lower(r[11] || r[12].length ? r[0] + "\n" + r[11] + "\n" +
+        r[12].join("\n") : r[0]);
     }
     return m;
+  }
+
+  function synOf(m, i) {
+    return m.syn[i] || (m.syn[i] = synonymNames(m.rows[i][11], m.rows[i][0]));
+  }
+
+  function fwOf(m, i) {
+    return m.fw[i] || (m.fw[i] = otherFlywire(m.rows[i][12], m.rows[i][0]));
+  }
+
+  function hasRoi(r, v) {
+    for (var k = 0; k < r[15].length; k += 3)
+      if (r[15][k] === v)
+        return true;
+    return r[16].indexOf(v) >= 0;
   }
 
   function sideOf(c) {
@@ -112,14 +125,14 @@
     var r = m.rows[i];
     switch (key) {
     case "name": return m.hay[i].indexOf(v) >= 0;
-    case "roi": return m.rois[i][v] === 1;
+    case "roi": return hasRoi(r, +v);
     case "region": return r[16].indexOf(+v) >= 0;
     case "nt": return r[6] === +v;
     case "dimorphism": return r[10] === +v;
     case "side": return v === "U" ? r[3][4] > 0 : sideOf(r[3]) === v;
     case "count": return rangeOf(r[3][0]) === +v;
     case "syn": return r[11] !== "";
-    case "fw": return m.fw[i].length > 0;
+    case "fw": return fwOf(m, i).length > 0;
     default: return r[LIST_KEYS[key]].indexOf(+v) >= 0;
     }
   }
@@ -170,7 +183,8 @@
     for (i = 0; i < m.rows.length; i++) {
       r = m.rows[i];
       if (key === "roi") {
-        for (k in m.rois[i]) seen[k] = 1;
+        for (k = 0; k < r[15].length; k += 3) seen[r[15][k]] = 1;
+        for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
       } else if (key === "region") {
         for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
       } else if (key === "nt" || key === "dimorphism") {
@@ -227,10 +241,11 @@
     if (r[3][0] > 0)
       t.push(["count", String(rangeOf(r[3][0])), r[3][0] + (r[3][0] === 1 ?
         " cell" : " cells"), "t-cnt", "cell count " + rangeLabel(rangeOf(r[3][0]))]);
-    for (k = 0; k < m.syn[i].length; k++)
-      t.push(["name", m.syn[i][k], m.syn[i][k], "t-syn", "synonym"]);
-    for (k = 0; k < m.fw[i].length; k++)
-      t.push(["name", m.fw[i][k], m.fw[i][k], "t-fw", "FlyWire type"]);
+    var sy = synOf(m, i), fw = fwOf(m, i);
+    for (k = 0; k < sy.length; k++)
+      t.push(["name", sy[k], sy[k], "t-syn", "synonym"]);
+    for (k = 0; k < fw.length; k++)
+      t.push(["name", fw[k], fw[k], "t-fw", "FlyWire type"]);
     return t;
   }
 
