@@ -20,13 +20,14 @@
 #include "buf.h"
 #include "qp_build.h"
 #include "render_neuview.h"
+#include "render_typelist.h"
 #include "templates.h"
 #include "xmalloc.h"
 
 /* What this step writes, relative to the output directory; dirs end in /. */
 static const char *const nv_outputs[] = {
 	"types.json", "data/", "data/neurons.json", "data/neurons.js",
-	"help.html", "README.md", "index.html",
+	RENDER_TYPELIST_OUTPUTS, "help.html", "README.md", "index.html",
 };
 
 static int
@@ -537,6 +538,8 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	    (rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js),
 	    err, errlen)) < 0)
 		goto out;
+	/* The type list before the home page, which is written last. */
+	rc = render_typelist_write(v, n, o, err, errlen);
 	for (i = 0; i < NV_NPAGES && rc == 0; i++)
 		rc = render_write_atomic(o->out_dir, nv_pages[i][1], page[i],
 		    strlen(page[i]), err, errlen);
@@ -550,189 +553,4 @@ out:
 	free(data_dir);
 	free(v);
 	return rc;
-}
-
-/* ---- the compact per-type data types.html reads ---- */
-
-static int
-nv_strcmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-struct nv_strings {
-	const char	**v;
-	size_t		 n, cap;
-};
-
-static void
-nv_str_add(struct nv_strings *s, const char *v)
-{
-	if (v == NULL || *v == '\0')
-		return;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 256;
-		s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
-	}
-	s->v[s->n++] = v;
-}
-
-static double
-nv_idx(const struct nv_strings *s, const char *v)
-{
-	const char **p = bsearch(&v, s->v, s->n, sizeof(*s->v), nv_strcmp);
-
-	return p ? (double)(p - s->v) : -1;
-}
-
-/* The tag fields, each with the table of distinct values it refers to. */
-static const struct { const char *key; enum ts_list list; } nv_tag_lists[] = {
-	{ "sup", TS_SUPERCLASS }, { "cls", TS_CLASS }, { "sub", TS_SUBCLASS },
-	{ "nm", TS_NEUROMERE }, { "hl", TS_HEMILINEAGE },
-};
-#define NV_NTAGS	(sizeof(nv_tag_lists) / sizeof(nv_tag_lists[0]))
-
-static void
-nv_idx_list(cJSON *o, const char *key, const struct nv_strings *s,
-    char *const *v, size_t n)
-{
-	cJSON *a;
-	size_t i;
-
-	if (n == 0)
-		return;
-	a = cJSON_AddArrayToObject(o, key);
-	for (i = 0; i < n; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateNumber(nv_idx(s, v[i])));
-}
-
-/* Page stem and side mask (1 combined, 2 left, 4 right, 8 middle). */
-static char *
-nv_stem(const struct ts_type *t, int *mask)
-{
-	static const char *const suffix[SIDE_COUNT] = {
-		".html", "_L.html", "_R.html", "_M.html"
-	};
-	char *stem = NULL;
-	const char *f;
-	size_t len, k;
-	int s;
-
-	*mask = 0;
-	for (s = 0; s < SIDE_COUNT; s++) {
-		if (t->file[s] == NULL)
-			continue;
-		*mask |= 1 << s;
-		f = nv_page(t->file[s]);
-		len = strlen(f);
-		k = strlen(suffix[s]);
-		if (stem == NULL && len >= k)
-			stem = xstrndup(f, len - k);
-	}
-	return stem ? stem : xstrdup("");
-}
-
-/* A percentage to 2 decimals: enough for a tag, half the bytes. */
-static double
-nv_pct(double p)
-{
-	char b[32];
-
-	snprintf(b, sizeof(b), "%.2f", p);
-	return strtod(b, NULL);
-}
-
-static cJSON *
-nv_card(const struct ts_type *t, const struct nv_strings *s)
-{
-	cJSON *o = cJSON_CreateObject(), *a, *r;
-	char *stem;
-	size_t i;
-	int mask;
-
-	cJSON_AddStringToObject(o, "n", t->name);
-	stem = nv_stem(t, &mask);
-	if (strcmp(stem, t->name) != 0)
-		cJSON_AddStringToObject(o, "s", stem);
-	free(stem);
-	cJSON_AddNumberToObject(o, "p", mask);
-	a = cJSON_AddArrayToObject(o, "c");
-	for (i = 0; i < TS_NCOUNTS; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateNumber(
-		    (double)t->count[i]));
-	a = cJSON_AddArrayToObject(o, "y");
-	cJSON_AddItemToArray(a, cJSON_CreateNumber((double)t->pre));
-	cJSON_AddItemToArray(a, cJSON_CreateNumber((double)t->post));
-	if (t->nt != NULL)
-		cJSON_AddNumberToObject(o, "nt", nv_idx(s, t->nt));
-	if (t->dimorphism != NULL)
-		cJSON_AddNumberToObject(o, "dim", nv_idx(s, t->dimorphism));
-	for (i = 0; i < NV_NTAGS; i++)
-		nv_idx_list(o, nv_tag_lists[i].key, s,
-		    t->list[nv_tag_lists[i].list],
-		    t->nlist[nv_tag_lists[i].list]);
-	if (t->synonyms != NULL)
-		cJSON_AddStringToObject(o, "syn", t->synonyms);
-	if (t->nlist[TS_FLYWIRE] > 0) {
-		a = cJSON_AddArrayToObject(o, "fw");
-		for (i = 0; i < t->nlist[TS_FLYWIRE]; i++)
-			cJSON_AddItemToArray(a, cJSON_CreateString(
-			    t->list[TS_FLYWIRE][i]));
-	}
-	if (t->roi.n > 0) {
-		a = cJSON_AddArrayToObject(o, "r");
-		for (i = 0; i < t->roi.n; i++) {
-			r = cJSON_CreateArray();
-			cJSON_AddItemToArray(r, cJSON_CreateNumber(
-			    nv_idx(s, t->roi.e[i].name)));
-			cJSON_AddItemToArray(r, cJSON_CreateNumber(
-			    nv_pct(t->roi.e[i].pre_pct)));
-			cJSON_AddItemToArray(r, cJSON_CreateNumber(
-			    nv_pct(t->roi.e[i].post_pct)));
-			cJSON_AddItemToArray(a, r);
-		}
-	}
-	nv_idx_list(o, "pr", s, t->roi.parents, t->roi.nparents);
-	if (t->error != NULL)
-		cJSON_AddStringToObject(o, "err", t->error);
-	return o;
-}
-
-char *
-render_neuview_types_data(const struct ts_type *const *v, size_t n)
-{
-	struct nv_strings s = { NULL, 0, 0 };
-	cJSON *root = cJSON_CreateObject(), *a;
-	size_t i, k, j;
-	char *out;
-
-	for (i = 0; i < n; i++) {
-		nv_str_add(&s, v[i]->nt);
-		nv_str_add(&s, v[i]->dimorphism);
-		for (k = 0; k < NV_NTAGS; k++)
-			for (j = 0; j < v[i]->nlist[nv_tag_lists[k].list]; j++)
-				nv_str_add(&s,
-				    v[i]->list[nv_tag_lists[k].list][j]);
-		for (k = 0; k < v[i]->roi.n; k++)
-			nv_str_add(&s, v[i]->roi.e[k].name);
-		for (k = 0; k < v[i]->roi.nparents; k++)
-			nv_str_add(&s, v[i]->roi.parents[k]);
-	}
-	if (s.n > 0)
-		qsort(s.v, s.n, sizeof(*s.v), nv_strcmp);
-	for (i = k = 0; i < s.n; i++)
-		if (k == 0 || strcmp(s.v[k - 1], s.v[i]) != 0)
-			s.v[k++] = s.v[i];
-	s.n = k;
-	cJSON_AddNumberToObject(root, "version", 1);
-	a = cJSON_AddArrayToObject(root, "strings");
-	for (i = 0; i < s.n; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(s.v[i]));
-	a = cJSON_AddArrayToObject(root, "types");
-	for (i = 0; i < n; i++)
-		cJSON_AddItemToArray(a, nv_card(v[i], &s));
-	out = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	free(s.v);
-	return out;
 }

@@ -19,13 +19,4 @@
 int	 render_neuview_all(const struct ts_type *types, size_t n,
 	    const struct render_opts *o, char *err, size_t errlen);
 
-/*
- * The compact per-type data of types.html (docs/output.md, "types.html
- * data"): every field of types.json a card shows or filters on, tag values
- * as indexes into one sorted table of distinct strings. V sorted by name;
- * the caller frees the result (cJSON_free). Not yet written anywhere:
- * types.html, the next step of issue 14, inlines it.
- */
-char	*render_neuview_types_data(const struct ts_type *const *v, size_t n);
-
 #endif

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -166,15 +167,83 @@ vm.runInContext(fs.readFileSync(process.argv[process.argv.length - 1], 'utf8'), 
 process.stdout.write(JSON.stringify(ctx.window.NEURON_DATA_FALLBACK));
 """
 
-# Shared files a neuView page links to that this branch does not write yet
-# (types.html and static/js/neuron-search.js come in the next step of issue
-# 14): their links are found but not yet required to resolve to our files.
-NOT_YET_WRITTEN = {"types.html", "static/js/neuron-search.js"}
 LINK_RE = re.compile(r'(?:href|src)="([^"#?]+)')
+
+
+class Links(IndexPage):
+    """IndexPage plus the hrefs, the text of each <h2>, and the tag buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.h2, self.buttons = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        super().handle_starttag(tag, attrs)
+        a = dict(attrs)
+        if tag == "a" and "href" in a:
+            self.hrefs.append(a["href"])
+        if tag == "h2":
+            self.h2.append("")
+        if tag == "button" and "tag" in a.get("class", "").split():
+            self.buttons += 1
+
+    def handle_data(self, data):
+        super().handle_data(data)
+        if "h2" in self.stack and self.h2:
+            self.h2[-1] += data
+
+
+def neuview_check(test, out):
+    """types.html and neuron-search.js of a neuView site (neuview_check.js
+    in node), its no-JavaScript list and its cards' HTML; returns the
+    bytes per type of types.html."""
+    got = h.load_types(out)
+    node = shutil.which("node") or shutil.which("nodejs")
+    test.assertIsNotNone(node, "node not installed (Debian package nodejs; "
+                         "tools/deps installs it)")
+    r = subprocess.run([node, os.path.join(h.ROOT, "tests", "integration",
+                                           "neuview_check.js"), out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    res = json.loads(r.stdout)
+    test.assertEqual(res["rows"], len(got["types"]))
+    with open(os.path.join(out, "types.html"), encoding="utf-8") as f:
+        page = f.read()
+    # The page as a browser without JavaScript has it: one list of links.
+    p = Links()
+    p.feed(page)
+    p.close()
+    test.assertEqual((p.errors, p.stack), ([], []))
+    text = "".join(p.text)
+    for t in got["types"]:
+        test.assertIn(t["name"], text)
+    want = sorted(f for t in got["types"] for f in t["urls"].values())
+    local = [x for x in p.hrefs if x.startswith("types/")]
+    test.assertEqual(sorted(set(urllib.parse.unquote(x) for x in local)), want)
+    for x in (x for x in p.hrefs if not x.startswith("#")):
+        test.assertTrue(os.path.exists(os.path.join(out, urllib.parse.unquote(x))), x)
+    # The cards the script builds: full names, existing links, tag buttons.
+    for t, card in zip(got["types"], res["cards"]):
+        c = Links()
+        c.feed(card)
+        c.close()
+        test.assertEqual((c.errors, c.stack), ([], []), card)
+        # the full name (neuView cuts it to 9 characters), then "(R, L, M)"
+        test.assertTrue(c.h2[0] == t["name"] or c.h2[0].startswith(t["name"] + " ("),
+                        c.h2[0])
+        test.assertEqual(sorted(urllib.parse.unquote(x) for x in c.hrefs),
+                         sorted(t["urls"].values()))
+        if t["roi_summary"]:
+            test.assertGreaterEqual(c.buttons, len(t["roi_summary"]) + len(t["parent_rois"]))
+    return os.path.getsize(os.path.join(out, "types.html")) / max(1, len(got["types"]))
 
 
 class NeuviewBase(Base):
     """A neuView site: pages in types/, neuview rules, neuView's data files."""
+
+    # types.html and the search script through neuview_check.js; its search
+    # checks grow with the square of the types, too slow at cns scale.
+    type_list_check = True
 
     def site(self, work, name="site"):
         out = os.path.join(work, name)
@@ -197,6 +266,9 @@ class NeuviewBase(Base):
         self.check_neurons_data(out, got)
         self.check_shared_pages(out, got, quick=False)
         self.check_links(out)
+        if self.type_list_check:
+            per = neuview_check(self, out)
+            print("\n%s neuview types.html: %.0f bytes per type" % (self.scale, per))
         return got, summary
 
     def check_neurons_data(self, out, got):
@@ -279,15 +351,15 @@ class NeuviewBase(Base):
                         continue
                     rel = os.path.normpath(os.path.join("types", link))
                     seen.add(rel)
-        self.assertTrue({"index.html", "help.html"} <= seen, seen)
-        self.assertTrue(NOT_YET_WRITTEN <= seen, seen)
-        for rel in sorted(seen - NOT_YET_WRITTEN):
+        self.assertTrue({"index.html", "help.html", "types.html",
+                         "static/js/neuron-search.js"} <= seen, seen)
+        for rel in sorted(seen):
             self.assertTrue(os.path.isfile(os.path.join(out, rel)), rel)
         # and the shared pages' own links
         for page in ("index.html", "help.html"):
             with open(os.path.join(out, page), encoding="utf-8") as f:
                 for link in LINK_RE.findall(f.read()):
-                    if "://" in link or link in NOT_YET_WRITTEN:
+                    if "://" in link:
                         continue
                     self.assertTrue(os.path.isfile(os.path.join(out, link)),
                                     "%s -> %s" % (page, link))
@@ -386,6 +458,7 @@ class TestNeuviewAwkwardNames(NeuviewBase):
                      "QP_CNS=0: the cns-scale run was turned off")
 class TestNeuviewCns(NeuviewBase):
     scale = "cns"
+    type_list_check = False
 
     def test_cns(self):
         with h.Workdir() as work, h.Emulator(work, self.scale, self.seed) as emu:

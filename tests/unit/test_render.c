@@ -804,82 +804,6 @@ test_neuview_refuses_directory(void **state)
 	fx_free(t, NFX);
 }
 
-/* types.html's data: one string table, indexes into it, stems and masks. */
-static void
-test_neuview_types_data(void **state)
-{
-	struct ts_type *t = fx_types();
-	const struct ts_type *v[NFX];
-	const cJSON *strs, *e, *c, *r;
-	cJSON *root;
-	char *text;
-	size_t i, k;
-	int mask, side;
-
-	(void)state;
-	for (i = 0; i < NFX; i++)
-		v[i] = &t[i];
-	qsort(v, NFX, sizeof(v[0]), ts_cmp_name);
-	assert_non_null(text = render_neuview_types_data(v, NFX));
-	assert_non_null(root = cJSON_Parse(text));
-	assert_int_equal(cJSON_GetObjectItem(root, "version")->valueint, 1);
-	strs = cJSON_GetObjectItem(root, "strings");
-	for (k = 1; k < (size_t)cJSON_GetArraySize(strs); k++)
-		assert_true(strcmp(cJSON_GetArrayItem(strs, (int)k - 1)->
-		    valuestring, cJSON_GetArrayItem(strs, (int)k)->
-		    valuestring) < 0);
-	i = 0;
-	cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "types")) {
-		const struct ts_type *x = v[i++];
-
-		assert_string_equal(cJSON_GetObjectItem(e, "n")->valuestring,
-		    x->name);
-		mask = cJSON_GetObjectItem(e, "p")->valueint;
-		for (side = 0; side < SIDE_COUNT; side++)
-			assert_int_equal(!!(mask & (1 << side)),
-			    x->file[side] != NULL);
-		/* The stem is given only where it differs from the name. */
-		c = cJSON_GetObjectItem(e, "s");
-		for (side = 0; x->file[side] == NULL; side++)
-			;
-		k = strlen(x->file[side]) - (side ? 7 : 5);	/* _L.html */
-		if (strlen(x->name) == k && strncmp(x->name, x->file[side],
-		    k) == 0)
-			assert_null(c);
-		else {
-			assert_non_null(c);
-			assert_int_equal(strlen(c->valuestring), k);
-			assert_memory_equal(c->valuestring, x->file[side], k);
-		}
-		c = cJSON_GetObjectItem(e, "c");
-		assert_int_equal(cJSON_GetArraySize(c), TS_NCOUNTS);
-		assert_true(cJSON_GetArrayItem(c, 0)->valuedouble ==
-		    (double)x->count[TS_TOTAL]);
-		c = cJSON_GetObjectItem(e, "nt");
-		if (x->nt == NULL)
-			assert_null(c);
-		else
-			assert_string_equal(cJSON_GetArrayItem(strs,
-			    c->valueint)->valuestring, x->nt);
-		k = 0;
-		cJSON_ArrayForEach(r, cJSON_GetObjectItem(e, "r")) {
-			assert_string_equal(cJSON_GetArrayItem(strs,
-			    cJSON_GetArrayItem(r, 0)->valueint)->valuestring,
-			    x->roi.e[k].name);
-			assert_true(fabs(cJSON_GetArrayItem(r, 1)->valuedouble -
-			    x->roi.e[k].pre_pct) <= 0.005 + 1e-12);
-			k++;
-		}
-		assert_int_equal(k, x->roi.n);
-		assert_int_equal(cJSON_GetObjectItem(e, "err") != NULL,
-		    x->error != NULL);
-	}
-	assert_int_equal(i, NFX);
-	cJSON_Delete(root);
-	cJSON_free(text);
-	fx_free(t, NFX);
-}
-
 /* ---- templates ---- */
 
 static void
@@ -1176,7 +1100,6 @@ main(void)
 		cmocka_unit_test(test_neuview_shared),
 		cmocka_unit_test(test_neuview_quick),
 		cmocka_unit_test(test_neuview_refuses_directory),
-		cmocka_unit_test(test_neuview_types_data),
 		cmocka_unit_test(test_missing_template),
 		cmocka_unit_test(test_bad_placeholder),
 		cmocka_unit_test(test_atomic_sentinel),

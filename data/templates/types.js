@@ -1,0 +1,393 @@
+/*
+ * types.html (neuview layout): the rows are built here from the compact
+ * data in <script id="type-data"> (render_typelist.c describes a row), a
+ * window of PAGE cards at a time, so the page stays fast at 10,000+ types.
+ * Filtering and sorting run on the data, never on the DOM. The pure part
+ * (TypeList.model, .filter, .options, .tags, .card) needs no DOM, so tests
+ * run it in node.
+ */
+(function (root) {
+  "use strict";
+
+  var PAGE = 60;
+  var SIDES = ["combined", "left", "right", "middle"];
+  var SUFFIX = ["", "_L", "_R", "_M"];
+  /* neuView's count ranges, without its overlap at 10. */
+  var RANGES = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 10], [11, 50],
+    [51, 100], [101, 500], [501, 1000], [1001, 2000], [2001, 5000],
+    [5001, Infinity]];
+  var LIST_KEYS = { superclass: 7, "class": 8, subclass: 9, neuromere: 13,
+    hemilineage: 14 };
+
+  function rangeLabel(i) {
+    var r = RANGES[i];
+    return r[0] === r[1] ? String(r[0]) :
+      r[1] === Infinity ? ">" + (r[0] - 1) : r[0] + "-" + r[1];
+  }
+
+  function rangeOf(n) {
+    for (var i = 0; i < RANGES.length; i++)
+      if (n >= RANGES[i][0] && n <= RANGES[i][1])
+        return i;
+    return -1;
+  }
+
+  function lower(s) { return s.toLowerCase(); }
+
+  /*
+   * Synonym names as neuView's cards show them: split on ';'; "Author
+   * Year: name" gives the name; items without ':' split on ',' with fru-*
+   * dropped; fru-M* hidden; the type's own name (any case) left out.
+   */
+  function synonymNames(raw, name) {
+    var out = [], seen = {}, items = raw ? raw.split(";") : [];
+    seen[lower(name)] = 1;
+    function add(s) {
+      s = s.trim();
+      if (s && !/^fru-M/.test(s) && !seen[lower(s)]) {
+        seen[lower(s)] = 1;
+        out.push(s);
+      }
+    }
+    for (var i = 0; i < items.length; i++) {
+      var it = items[i], c = it.indexOf(":");
+      if (c >= 0) {
+        add(it.slice(c + 1));
+        continue;
+      }
+      var parts = it.split(",");
+      for (var j = 0; j < parts.length; j++)
+        if (!/^\s*fru-/.test(parts[j]))
+          add(parts[j]);
+    }
+    return out;
+  }
+
+  function otherFlywire(fw, name) {
+    var l = lower(name);
+    return fw.filter(function (f) { return lower(f) !== l; });
+  }
+
+  /* Page paths of row R, relative to the site root, by SIDES order. */
+  function pages(r) {
+    if (typeof r[1] !== "number")
+      return r[1];
+    var stem = r[2] || r[0], out = [];
+    for (var s = 0; s < 4; s++)
+      out.push(r[1] & (1 << s) ? "types/" + stem + SUFFIX[s] + ".html" : null);
+    return out;
+  }
+
+  function href(path) {
+    return path.split("/").map(encodeURIComponent).join("/");
+  }
+
+  /*
+   * The decoded data plus the lower-cased text the Name filter searches.
+   * Synonym and FlyWire tags are worked out per row when first needed:
+   * the page must be interactive well within a second at 10,000+ types.
+   */
+  function model(data) {
+    var m = { s: data.s, rows: data.r, hay: new Array(data.r.length),
+      syn: [], fw: [], order: {} };
+    for (var i = 0; i < m.rows.length; i++) {
+      var r = m.rows[i];
+      m.hay[i] = lower(r[11] || r[12].length ? r[0] + "\n" + r[11] + "\n" +
+        r[12].join("\n") : r[0]);
+    }
+    return m;
+  }
+
+  function synOf(m, i) {
+    return m.syn[i] || (m.syn[i] = synonymNames(m.rows[i][11], m.rows[i][0]));
+  }
+
+  function fwOf(m, i) {
+    return m.fw[i] || (m.fw[i] = otherFlywire(m.rows[i][12], m.rows[i][0]));
+  }
+
+  function hasRoi(r, v) {
+    for (var k = 0; k < r[15].length; k += 3)
+      if (r[15][k] === v)
+        return true;
+    return r[16].indexOf(v) >= 0;
+  }
+
+  function sideOf(c) {
+    if (c[1] > 0 && c[2] === 0 && c[3] === 0) return "L";
+    if (c[2] > 0 && c[1] === 0 && c[3] === 0) return "R";
+    if (c[3] > 0 && c[1] === 0 && c[2] === 0) return "M";
+    return "";
+  }
+
+  /* Does row I pass filter KEY = V (V a string as a <select> holds it)? */
+  function test(m, i, key, v) {
+    var r = m.rows[i];
+    switch (key) {
+    case "name": return m.hay[i].indexOf(v) >= 0;
+    case "roi": return hasRoi(r, +v);
+    case "region": return r[16].indexOf(+v) >= 0;
+    case "nt": return r[6] === +v;
+    case "dimorphism": return r[10] === +v;
+    case "side": return v === "U" ? r[3][4] > 0 : sideOf(r[3]) === v;
+    case "count": return rangeOf(r[3][0]) === +v;
+    case "syn": return r[11] !== "";
+    case "fw": return fwOf(m, i).length > 0;
+    default: return r[LIST_KEYS[key]].indexOf(+v) >= 0;
+    }
+  }
+
+  function sortKey(m, key) {
+    if (m.order[key])
+      return m.order[key];
+    var idx = m.rows.map(function (_, i) { return i; }), rows = m.rows;
+    var val = key.indexOf("cells") === 0 ?
+      function (i) { return rows[i][3][0]; } :
+      function (i) { return rows[i][4] + rows[i][5]; };
+    var dir = /-asc$/.test(key) ? 1 : -1;
+    if (key !== "name")
+      idx.sort(function (a, b) {
+        return (val(a) - val(b)) * dir || a - b;	/* ties: by name */
+      });
+    m.order[key] = idx;
+    return idx;
+  }
+
+  /*
+   * Indices of the rows that pass every filter of ST ({key: value}; name
+   * lower-cased; empty values ignored), in the order ST.sort asks for.
+   */
+  function filter(m, st) {
+    var keys = Object.keys(st).filter(function (k) {
+      return k !== "sort" && st[k] !== "" && st[k] !== false &&
+        st[k] !== undefined;
+    });
+    var ord = sortKey(m, st.sort || "name"), out = [];
+    for (var j = 0; j < ord.length; j++) {
+      var i = ord[j], ok = true;
+      for (var k = 0; k < keys.length && ok; k++)
+        ok = test(m, i, keys[k], st[keys[k]]);
+      if (ok)
+        out.push(i);
+    }
+    return out;
+  }
+
+  function byString(m) {
+    return function (a, b) { return a - b; };	/* "s" is in byte order */
+  }
+
+  /* [[value, label]] of filter KEY: only values some type has. */
+  function options(m, key) {
+    var seen = {}, out = [], i, k, r;
+    for (i = 0; i < m.rows.length; i++) {
+      r = m.rows[i];
+      if (key === "roi") {
+        for (k = 0; k < r[15].length; k += 3) seen[r[15][k]] = 1;
+        for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
+      } else if (key === "region") {
+        for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
+      } else if (key === "nt" || key === "dimorphism") {
+        k = r[key === "nt" ? 6 : 10];
+        if (k >= 0) seen[k] = 1;
+      } else if (key === "count") {
+        if ((k = rangeOf(r[3][0])) >= 0) seen[k] = 1;
+      } else if (key === "side") {
+        if (r[3][4] > 0) seen.U = 1;
+        if ((k = sideOf(r[3]))) seen[k] = 1;
+      } else {
+        for (k = 0; k < r[LIST_KEYS[key]].length; k++)
+          seen[r[LIST_KEYS[key]][k]] = 1;
+      }
+    }
+    if (key === "side")
+      return [["U", "Undefined"], ["R", "only Right"], ["L", "only Left"],
+        ["M", "only Middle"]].filter(function (o) { return seen[o[0]]; });
+    var vals = Object.keys(seen).map(Number).sort(byString(m));
+    if (key === "count")
+      return vals.map(function (v) { return [String(v), rangeLabel(v)]; });
+    out = vals.map(function (v) { return [String(v), m.s[v]]; });
+    if (key === "region")	/* neuView lists "Other" last */
+      out.sort(function (a, b) {
+        return (a[1] === "Other") - (b[1] === "Other");
+      });
+    return out;
+  }
+
+  /* Tags of row I in neuView's order: [filter key, value, text, class, title]. */
+  function tags(m, i) {
+    var r = m.rows[i], s = m.s, t = [], k, side = sideOf(r[3]);
+    function list(key, col, cls) {
+      for (var j = 0; j < r[col].length; j++)
+        t.push([key, String(r[col][j]), s[r[col][j]], cls]);
+    }
+    list("region", 16, "t-par");
+    for (k = 0; k < r[15].length; k += 3)
+      t.push(["roi", String(r[15][k]), s[r[15][k]], "t-roi",
+        "input " + r[15][k + 1] / 10 + " %, output " + r[15][k + 2] / 10 + " %"]);
+    if (r[3][4] > 0)
+      t.push(["side", "U", "Undefined", "t-side", r[3][4] + " cells without a side"]);
+    if (side)
+      t.push(["side", side, "only " + side, "t-side"]);
+    list("superclass", 7, "t-cls");
+    list("class", 8, "t-cls");
+    list("subclass", 9, "t-cls");
+    if (r[6] >= 0)
+      t.push(["nt", String(r[6]), s[r[6]], "t-nt", "neurotransmitter"]);
+    if (r[10] >= 0)
+      t.push(["dimorphism", String(r[10]), s[r[10]], "t-dim", "dimorphism"]);
+    list("neuromere", 13, "t-som");
+    list("hemilineage", 14, "t-hl");
+    if (r[3][0] > 0)
+      t.push(["count", String(rangeOf(r[3][0])), r[3][0] + (r[3][0] === 1 ?
+        " cell" : " cells"), "t-cnt", "cell count " + rangeLabel(rangeOf(r[3][0]))]);
+    var sy = synOf(m, i), fw = fwOf(m, i);
+    for (k = 0; k < sy.length; k++)
+      t.push(["name", sy[k], sy[k], "t-syn", "synonym"]);
+    for (k = 0; k < fw.length; k++)
+      t.push(["name", fw[k], fw[k], "t-fw", "FlyWire type"]);
+    return t;
+  }
+
+  var ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" };
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) { return ESC[c]; });
+  }
+
+  function num(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
+  /* One card as HTML; ST marks the tags whose filter is on. */
+  function card(m, i, st) {
+    var r = m.rows[i], p = pages(r), h = [], j, first = -1, c = r[3];
+    for (j = 0; j < 4; j++)
+      if (p[j] && first < 0)
+        first = j;
+    h.push("<li class=\"card\"><h2>");
+    h.push(first === 0 ? "<a href=\"" + esc(href(p[0])) + "\">" + esc(r[0]) + "</a>" :
+      esc(r[0]));
+    var side = [];
+    [2, 1, 3].forEach(function (s) {	/* neuView's order: R, L, M */
+      if (p[s])
+        side.push("<a href=\"" + esc(href(p[s])) + "\" aria-label=\"" + esc(r[0]) +
+          ", " + SIDES[s] + " side\">" + SUFFIX[s].slice(1) + "</a>");
+    });
+    if (side.length)
+      h.push(" <span class=\"sides\">(" + side.join(", ") + ")</span>");
+    h.push("</h2><p class=\"nums\">" + num(c[0]) + (c[0] === 1 ? " cell" : " cells") +
+      ": left " + num(c[1]) + ", right " + num(c[2]) + ", middle " + num(c[3]) +
+      ", undefined " + num(c[4]) + " &middot; synapses: " + num(r[4]) + " pre, " +
+      num(r[5]) + " post</p><div class=\"tags\">");
+    var tg = tags(m, i);
+    for (j = 0; j < tg.length; j++) {
+      var on = st && st[tg[j][0]] !== undefined && st[tg[j][0]] !== "" &&
+        String(st[tg[j][0]]) === (tg[j][0] === "name" ? lower(tg[j][1]) : tg[j][1]);
+      h.push("<button type=\"button\" class=\"tag " + tg[j][3] + "\" data-k=\"" +
+        tg[j][0] + "\" data-v=\"" + esc(tg[j][1]) + "\" aria-pressed=\"" + !!on +
+        "\"" + (tg[j][4] ? " title=\"" + esc(tg[j][4]) + "\"" : "") + ">" +
+        esc(tg[j][2]) + "</button>");
+    }
+    h.push("</div></li>");
+    return h.join("");
+  }
+
+  root.TypeList = { model: model, filter: filter, options: options,
+    tags: tags, card: card, pages: pages, href: href, RANGES: RANGES,
+    synonymNames: synonymNames };
+
+  if (typeof document === "undefined" || !document.getElementById("type-data"))
+    return;
+
+  /* ---- the page ---- */
+  var el = function (id) { return document.getElementById(id); };
+  var m = model(JSON.parse(el("type-data").textContent));
+  var form = el("filters"), name = el("f-name"), rowsEl = el("rows");
+  var shown = el("shown"), none = el("none"), more = el("more");
+  var sort = el("f-sort"), syn = el("f-syn"), fw = el("f-fw");
+  var selects = form.querySelectorAll("select[data-key]");
+  var total = m.rows.length, hits = [], drawn = 0, st = {};
+
+  for (var i = 0; i < selects.length; i++) {
+    var opts = options(m, selects[i].getAttribute("data-key")), html = [];
+    for (var j = 0; j < opts.length; j++)
+      html.push("<option value=\"" + esc(opts[j][0]) + "\">" + esc(opts[j][1]) +
+        "</option>");
+    selects[i].insertAdjacentHTML("beforeend", html.join(""));
+    selects[i].disabled = opts.length === 0;
+  }
+
+  function state() {
+    var s = { name: lower(name.value.trim()), sort: sort.value,
+      syn: syn.checked, fw: fw.checked };
+    for (var i = 0; i < selects.length; i++)
+      s[selects[i].getAttribute("data-key")] = selects[i].value;
+    return s;
+  }
+
+  function draw(upto) {
+    var h = [];
+    for (; drawn < upto && drawn < hits.length; drawn++)
+      h.push(card(m, hits[drawn], st));
+    rowsEl.insertAdjacentHTML("beforeend", h.join(""));
+    more.hidden = drawn >= hits.length;
+    if (!more.hidden)
+      more.textContent = "Show more (" + (hits.length - drawn) + " left)";
+  }
+
+  function apply() {
+    st = state();
+    hits = filter(m, st);
+    drawn = 0;
+    rowsEl.textContent = "";
+    draw(PAGE);
+    none.hidden = hits.length !== 0;
+    shown.textContent = hits.length === total ? "Showing all " + total + " types" :
+      hits.length + " of " + total + " types shown";
+  }
+
+  form.hidden = false;
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
+  el("f-reset").addEventListener("click", function () {
+    form.reset();
+    apply();
+    name.focus();
+  });
+  more.addEventListener("click", function () { draw(drawn + PAGE); });
+  if (typeof IntersectionObserver === "function")
+    new IntersectionObserver(function (es) {
+      if (es[0].isIntersecting && !more.hidden)
+        draw(drawn + PAGE);
+    }, { rootMargin: "600px" }).observe(more);
+
+  /* A tag (a button: Tab reaches it, Enter and Space press it) sets its filter, or clears it. */
+  rowsEl.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest("button.tag");
+    if (!t)
+      return;
+    var k = t.getAttribute("data-k"), v = t.getAttribute("data-v");
+    if (k === "name")
+      name.value = lower(name.value.trim()) === lower(v) ? "" : v;
+    else {
+      var s = form.querySelector("select[data-key=\"" + k + "\"]");
+      s.value = s.value === v ? "" : v;
+    }
+    apply();
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var a = document.activeElement, typing = a && (a.tagName === "INPUT" ||
+      a.tagName === "SELECT" || a.tagName === "TEXTAREA" || a.isContentEditable);
+    if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      name.focus();
+    } else if (e.key === "Escape" && a === name && name.value) {
+      name.value = "";
+      apply();
+    }
+  });
+
+  apply();	/* also picks up values the browser restored */
+})(this);

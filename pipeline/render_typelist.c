@@ -1,0 +1,469 @@
+/*
+ * render_typelist: types.html and static/js/neuron-search.js of the neuview
+ * layout. The page's data is one JSON value (built with cJSON, so every
+ * string is escaped once, by one encoder):
+ *
+ *   {"v":1,"s":[strings],"r":[row...]}
+ *
+ * "s" holds every ROI, parent, NT, class, dimorphism, neuromere and
+ * hemilineage value once, in byte order; rows refer to them by index, which
+ * keeps the page near 0.3 KB a type where neuView's cards take 1.56 KB. A
+ * row is an array (docs/output.md, "types.html data"):
+ *
+ *   0 name, 1 pages (side bit mask, or [combined,left,right,middle] paths),
+ *   2 file stem (0 when the name is the stem), 3 [total,left,right,middle,
+ *   undefined], 4 pre, 5 post, 6 nt (-1: none), 7 superclass, 8 class,
+ *   9 subclass, 10 dimorphism (-1), 11 synonyms ("" when none), 12 flywire
+ *   names, 13 soma neuromeres, 14 hemilineages, 15 ROIs as flat
+ *   [string, pre per mille, post per mille, ...], 16 parents.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "render_typelist.h"
+#include "templates.h"
+#include "xmalloc.h"
+
+/* Side suffixes of neuView's page names, in SIDE_* order. */
+static const char *const tl_suffix[SIDE_COUNT] = { "", "_L", "_R", "_M" };
+
+/* The shared strings: sorted, distinct. */
+struct tl_strs {
+	const char	**v;
+	size_t		 n, cap;
+};
+
+static void
+tl_add(struct tl_strs *s, const char *str)
+{
+	if (str == NULL)
+		return;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
+	}
+	s->v[s->n++] = str;
+}
+
+static int
+tl_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Lists whose values are shared strings (the flywire names are not). */
+static const enum ts_list tl_shared[] = { TS_SUPERCLASS, TS_CLASS,
+	TS_SUBCLASS, TS_NEUROMERE, TS_HEMILINEAGE };
+
+static void
+tl_collect(struct tl_strs *s, const struct ts_type *const *v, size_t n)
+{
+	size_t i, j, k, out;
+
+	for (i = 0; i < n; i++) {
+		tl_add(s, v[i]->nt);
+		tl_add(s, v[i]->dimorphism);
+		for (k = 0; k < sizeof(tl_shared) / sizeof(*tl_shared); k++)
+			for (j = 0; j < v[i]->nlist[tl_shared[k]]; j++)
+				tl_add(s, v[i]->list[tl_shared[k]][j]);
+		for (j = 0; j < v[i]->roi.n; j++)
+			tl_add(s, v[i]->roi.e[j].name);
+		for (j = 0; j < v[i]->roi.nparents; j++)
+			tl_add(s, v[i]->roi.parents[j]);
+	}
+	if (s->n == 0)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), tl_cmp);
+	for (i = 1, out = 1; i < s->n; i++)
+		if (strcmp(s->v[i], s->v[out - 1]) != 0)
+			s->v[out++] = s->v[i];
+	s->n = out;
+}
+
+/* Index of STR in S (it was added by tl_collect), -1 for NULL. */
+static double
+tl_idx(const struct tl_strs *s, const char *str)
+{
+	const char **hit;
+
+	if (str == NULL)
+		return -1;
+	hit = bsearch(&str, s->v, s->n, sizeof(*s->v), tl_cmp);
+	return hit ? (double)(hit - s->v) : -1;
+}
+
+static cJSON *
+tl_idx_list(const struct tl_strs *s, char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(tl_idx(s, v[i])));
+	return a;
+}
+
+/*
+ * The stem every page of T shares ("types/<stem><suffix>.html"), or NULL
+ * when the pages do not follow that pattern (then row[1] lists paths).
+ */
+static char *
+tl_stem(const struct ts_type *t)
+{
+	char *stem = NULL, *want;
+	size_t len, sl;
+	int s, ok = 1;
+
+	for (s = 0; s < SIDE_COUNT && ok; s++) {
+		const char *f = t->file[s];
+
+		if (f == NULL)
+			continue;
+		len = strlen(f);
+		sl = strlen(tl_suffix[s]) + 5;		/* suffix + ".html" */
+		if (stem == NULL) {
+			if (strncmp(f, "types/", 6) != 0 || len < 6 + sl + 1) {
+				ok = 0;
+				break;
+			}
+			stem = xstrndup(f + 6, len - 6 - sl);
+		}
+		want = xasprintf("types/%s%s.html", stem, tl_suffix[s]);
+		ok = strcmp(want, f) == 0;
+		free(want);
+	}
+	if (!ok) {
+		free(stem);
+		return NULL;
+	}
+	return stem;
+}
+
+static void
+tl_pages(cJSON *row, const struct ts_type *t)
+{
+	char *stem = tl_stem(t);
+	cJSON *a;
+	int s, mask = 0;
+
+	if (stem == NULL) {
+		a = cJSON_CreateArray();
+		for (s = 0; s < SIDE_COUNT; s++)
+			cJSON_AddItemToArray(a, t->file[s] ?
+			    cJSON_CreateString(t->file[s]) : cJSON_CreateNull());
+		cJSON_AddItemToArray(row, a);
+		cJSON_AddItemToArray(row, cJSON_CreateNumber(0));
+		return;
+	}
+	for (s = 0; s < SIDE_COUNT; s++)
+		if (t->file[s] != NULL)
+			mask |= 1 << s;
+	cJSON_AddItemToArray(row, cJSON_CreateNumber(mask));
+	cJSON_AddItemToArray(row, strcmp(stem, t->name) == 0 ?
+	    cJSON_CreateNumber(0) : cJSON_CreateString(stem));
+	free(stem);
+}
+
+static cJSON *
+tl_row(const struct tl_strs *s, const struct ts_type *t)
+{
+	cJSON *r = cJSON_CreateArray(), *a;
+	size_t i;
+	int k;
+
+	cJSON_AddItemToArray(r, cJSON_CreateString(t->name));
+	tl_pages(r, t);
+	a = cJSON_CreateArray();
+	for (k = 0; k < TS_NCOUNTS; k++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)t->count[k]));
+	cJSON_AddItemToArray(r, a);
+	cJSON_AddItemToArray(r, cJSON_CreateNumber((double)t->pre));
+	cJSON_AddItemToArray(r, cJSON_CreateNumber((double)t->post));
+	cJSON_AddItemToArray(r, cJSON_CreateNumber(tl_idx(s, t->nt)));
+	for (k = TS_SUPERCLASS; k <= TS_SUBCLASS; k++)
+		cJSON_AddItemToArray(r, tl_idx_list(s, t->list[k], t->nlist[k]));
+	cJSON_AddItemToArray(r, cJSON_CreateNumber(tl_idx(s, t->dimorphism)));
+	cJSON_AddItemToArray(r, cJSON_CreateString(t->synonyms ?
+	    t->synonyms : ""));
+	a = cJSON_CreateArray();
+	for (i = 0; i < t->nlist[TS_FLYWIRE]; i++)
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateString(t->list[TS_FLYWIRE][i]));
+	cJSON_AddItemToArray(r, a);
+	cJSON_AddItemToArray(r, tl_idx_list(s, t->list[TS_NEUROMERE],
+	    t->nlist[TS_NEUROMERE]));
+	cJSON_AddItemToArray(r, tl_idx_list(s, t->list[TS_HEMILINEAGE],
+	    t->nlist[TS_HEMILINEAGE]));
+	/* Shares in tenths of a percent: exact integers, short to print. */
+	a = cJSON_CreateArray();
+	for (i = 0; i < t->roi.n; i++) {
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateNumber(tl_idx(s, t->roi.e[i].name)));
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateNumber(round(t->roi.e[i].pre_pct * 10)));
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateNumber(round(t->roi.e[i].post_pct * 10)));
+	}
+	cJSON_AddItemToArray(r, a);
+	cJSON_AddItemToArray(r, tl_idx_list(s, t->roi.parents,
+	    t->roi.nparents));
+	return r;
+}
+
+/*
+ * The data as script text: "<" becomes \u003c, so neither "</script" nor
+ * "<!--" can occur; U+2028/2029 are legal in JSON and left alone.
+ */
+static char *
+tl_data(const struct ts_type *const *v, size_t n)
+{
+	struct tl_strs s = { NULL, 0, 0 };
+	cJSON *root = cJSON_CreateObject(), *strs, *rows;
+	struct buf b = BUF_INIT;
+	char *json, *p;
+	size_t i;
+
+	tl_collect(&s, v, n);
+	cJSON_AddNumberToObject(root, "v", 1);
+	strs = cJSON_AddArrayToObject(root, "s");
+	for (i = 0; i < s.n; i++)
+		cJSON_AddItemToArray(strs, cJSON_CreateString(s.v[i]));
+	rows = cJSON_AddArrayToObject(root, "r");
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(rows, tl_row(&s, v[i]));
+	json = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	free(s.v);
+	if (json == NULL)	/* cJSON allocates by xmalloc, which aborts */
+		abort();
+	for (p = json; *p != '\0'; p++) {
+		if (*p == '<')
+			buf_puts(&b, "\\u003c");
+		else
+			buf_putc(&b, *p);
+	}
+	cJSON_free(json);
+	buf_puts(&b, "");
+	return buf_steal(&b);
+}
+
+/* HTML text or attribute value (always quoted with "). */
+static void
+tl_html(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		switch (*p) {
+		case '&':  buf_puts(b, "&amp;"); break;
+		case '<':  buf_puts(b, "&lt;"); break;
+		case '>':  buf_puts(b, "&gt;"); break;
+		case '"':  buf_puts(b, "&quot;"); break;
+		case '\'': buf_puts(b, "&#39;"); break;
+		default:
+			if ((*p < 0x20 && *p != '\t' && *p != '\n' &&
+			    *p != '\r') || *p == 0x7f)
+				buf_puts(b, "&#xFFFD;");
+			else
+				buf_putc(b, (char)*p);
+		}
+	}
+}
+
+/* A relative path as an href: all but unreserved bytes and '/' encoded. */
+static void
+tl_url(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			buf_putc(b, (char)*p);
+		else
+			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	}
+}
+
+/*
+ * The page without JavaScript: one link per type to its first page
+ * (combined, left, right, middle), then its side pages.
+ */
+static char *
+tl_noscript(const struct ts_type *const *v, size_t n)
+{
+	static const char *const label[SIDE_COUNT] = { "", "L", "R", "M" };
+	struct buf b = BUF_INIT;
+	size_t i;
+	int s, first;
+
+	buf_puts(&b, "");
+	for (i = 0; i < n; i++) {
+		buf_puts(&b, "<li>");
+		for (s = 0, first = 1; s < SIDE_COUNT; s++) {
+			if (v[i]->file[s] == NULL)
+				continue;
+			buf_puts(&b, first ? "<a href=\"" : " <a href=\"");
+			tl_url(&b, v[i]->file[s]);
+			buf_puts(&b, "\">");
+			tl_html(&b, first ? v[i]->name : label[s]);
+			buf_puts(&b, "</a>");
+			if (first && s > SIDE_BOTH) {
+				buf_puts(&b, " <a href=\"");
+				tl_url(&b, v[i]->file[s]);
+				buf_printf(&b, "\">%s</a>", label[s]);
+			}
+			first = 0;
+		}
+		if (first)
+			tl_html(&b, v[i]->name);
+		buf_puts(&b, "</li>\n");
+	}
+	return buf_steal(&b);
+}
+
+static const char *
+tl_template(const char *name, char *err, size_t errlen)
+{
+	const struct tpl_file *f;
+
+	for (f = tpl_builtin; f->name != NULL; f++)
+		if (strcmp(f->name, name) == 0)
+			return (const char *)f->data;
+	snprintf(err, errlen, "built-in template %s missing", name);
+	return NULL;
+}
+
+struct tl_var {
+	const char	*key;	/* "{{key}}" */
+	const char	*val;
+};
+
+/* TPL with each {{key}} of VARS replaced; values are never rescanned. */
+static char *
+tl_fill(const char *tpl, const struct tl_var *vars, size_t nv)
+{
+	struct buf b = BUF_INIT;
+	const char *p = tpl, *open;
+	size_t i, k;
+
+	while ((open = strstr(p, "{{")) != NULL) {
+		buf_append(&b, p, (size_t)(open - p));
+		for (i = 0; i < nv; i++) {
+			k = strlen(vars[i].key);
+			if (strncmp(open + 2, vars[i].key, k) == 0 &&
+			    strncmp(open + 2 + k, "}}", 2) == 0)
+				break;
+		}
+		if (i == nv) {			/* not ours: keep it */
+			buf_append(&b, open, 2);
+			p = open + 2;
+			continue;
+		}
+		buf_puts(&b, vars[i].val);
+		p = open + 4 + k;
+	}
+	buf_puts(&b, p);
+	return buf_steal(&b);
+}
+
+static int
+tl_mkdir(const char *dir, const char *rel, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/%s", dir, rel);
+	int rc = 0;
+
+	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	free(path);
+	return rc;
+}
+
+static char *
+tl_page(const struct ts_type *const *v, size_t n, const struct render_opts *o,
+    const char *when, char *err, size_t errlen)
+{
+	const char *tpl, *css, *js;
+	struct buf title = BUF_INIT, dataset = BUF_INIT;
+	char count[32], *data, *list, *page;
+
+	if ((tpl = tl_template("types.html", err, errlen)) == NULL ||
+	    (css = tl_template("types.css", err, errlen)) == NULL ||
+	    (js = tl_template("types.js", err, errlen)) == NULL)
+		return NULL;
+	buf_puts(&title, "");
+	if (o->title_prefix != NULL && *o->title_prefix != '\0') {
+		tl_html(&title, o->title_prefix);
+		buf_puts(&title, " \xe2\x80\x93 ");
+	}
+	buf_puts(&title, "Types List");
+	buf_puts(&dataset, "");
+	tl_html(&dataset, o->dataset ? o->dataset : "");
+	snprintf(count, sizeof(count), "%zu", n);
+	data = tl_data(v, n);
+	list = tl_noscript(v, n);
+	{
+		const struct tl_var vars[] = {
+			{ "title", title.data }, { "dataset", dataset.data },
+			{ "type_count", count }, { "generated_at", when },
+			{ "css", css }, { "js", js }, { "data", data },
+			{ "noscript", list },
+		};
+
+		page = tl_fill(tpl, vars, sizeof(vars) / sizeof(*vars));
+	}
+	free(data);
+	free(list);
+	buf_free(&title);
+	buf_free(&dataset);
+	return page;
+}
+
+int
+render_typelist_write(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, char *err, size_t errlen)
+{
+	char when[32], count[32], *page, *js, *js_dir;
+	const char *tpl;
+	struct tm tm;
+	int rc;
+
+	if (gmtime_r(&o->generated_at, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
+	snprintf(count, sizeof(count), "%zu", n);
+	if ((tpl = tl_template("nv-search.js", err, errlen)) == NULL)
+		return -ENOENT;
+	if ((page = tl_page(v, n, o, when, err, errlen)) == NULL)
+		return -ENOENT;
+	{
+		const struct tl_var vars[] = {
+			{ "generated_at", when }, { "type_count", count },
+		};
+
+		js = tl_fill(tpl, vars, sizeof(vars) / sizeof(*vars));
+	}
+	js_dir = xasprintf("%s/static/js", o->out_dir);
+	if ((rc = tl_mkdir(o->out_dir, "static", err, errlen)) == 0 &&
+	    (rc = tl_mkdir(o->out_dir, "static/js", err, errlen)) == 0 &&
+	    (rc = render_write_atomic(js_dir, "neuron-search.js", js,
+	    strlen(js), err, errlen)) == 0)
+		rc = render_write_atomic(o->out_dir, "types.html", page,
+		    strlen(page), err, errlen);
+	free(js_dir);
+	free(js);
+	free(page);
+	return rc;
+}
