@@ -272,8 +272,7 @@ acc_for(struct batch *b, const char *type)
 	k = (size_t)(c - b->cands);
 	if (b->acc[k] == NULL) {
 		b->acc[k] = xcalloc(1, sizeof(**b->acc));
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_init(b->acc[k], type, b->f->o.meta);
+		ts_acc_init(b->acc[k], type, b->f->o.meta);
 	}
 	return b->acc[k];
 }
@@ -340,8 +339,7 @@ take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
+		ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
 		    cy_str(row, c[3]), n[0], n[1], n[2]);
 	}
 	return 0;

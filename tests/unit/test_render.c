@@ -198,7 +198,7 @@ slurp(const char *dir, const char *name)
 	if ((fd = open(path, O_RDONLY)) < 0)
 		return NULL;
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		assert_int_equal(buf_append(&b, chunk, (size_t)n), 0);
+		buf_append(&b, chunk, (size_t)n);
 	close(fd);
 	return buf_steal(&b);
 }
