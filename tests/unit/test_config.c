@@ -44,17 +44,14 @@ struct envsave {
 static int
 setup(void **state)
 {
-	struct envsave *e = calloc(1, sizeof(*e));
+	struct envsave *e = xcalloc(1, sizeof(*e));
 	const char *v;
 	int i;
 
-	if (e == NULL)
-		return -1;
 	for (i = 0; i < NENV; i++) {
 		if ((v = getenv(env_names[i])) != NULL) {
 			e->had[i] = 1;
-			if ((e->val[i] = strdup(v)) == NULL)
-				return -1;
+			e->val[i] = xstrdup(v);
 		}
 		if (unsetenv(env_names[i]) != 0)
 			return -1;
@@ -178,7 +175,7 @@ mktmp(void)
 	char *d;
 
 	assert_non_null(mkdtemp(tpl));
-	assert_non_null(d = strdup(tpl));
+	d = xstrdup(tpl);
 	return d;
 }
 
@@ -210,7 +207,7 @@ path_join(const char *a, const char *b)
 {
 	char *p;
 
-	assert_true(asprintf(&p, "%s/%s", a, b) > 0);
+	p = xasprintf("%s/%s", a, b);
 	return p;
 }
 
@@ -987,8 +984,7 @@ test_load_errors(void **state)
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(s);
-	assert_true(asprintf(&prefix, "%s:8:15: key 'quickpaged.batch_size'",
-	    file) > 0);
+	prefix = xasprintf("%s:8:15: key 'quickpaged.batch_size'", file);
 	assert_prefix(err, prefix);
 	free(prefix);
 	assert_no_secret(err);
@@ -997,8 +993,7 @@ test_load_errors(void **state)
 	    "initial: 8}\n");
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
-	assert_true(asprintf(&prefix, "%s:8:3: key 'quickpaged.concurrency'",
-	    file) > 0);
+	prefix = xasprintf("%s:8:3: key 'quickpaged.concurrency'", file);
 	assert_prefix(err, prefix);
 	free(prefix);
 	assert_no_secret(err);
@@ -1007,7 +1002,7 @@ test_load_errors(void **state)
 	    "output:\n  directory: out\n");
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
-	assert_true(asprintf(&prefix, "%s: key 'neuprint.token'", file) > 0);
+	prefix = xasprintf("%s: key 'neuprint.token'", file);
 	assert_prefix(err, prefix);
 	free(prefix);
 
@@ -1112,7 +1107,7 @@ test_length_bounded(void **state)
 	int rc;
 
 	(void)state;
-	assert_non_null(text = malloc(len));
+	text = xmalloc(len);
 	memcpy(text, BASE, len);
 	rc = cfg_site_parse(NAME, text, len, &s, err, sizeof(err));
 	if (rc != 0)

@@ -373,5 +373,6 @@ main(void)
 		cmocka_unit_test(test_parse_bad),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -493,5 +493,6 @@ main(void)
 		cmocka_unit_test(test_free_mid_flight),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

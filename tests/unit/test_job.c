@@ -285,5 +285,6 @@ main(void)
 		cmocka_unit_test(test_cancel),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
