@@ -252,9 +252,6 @@ hand_on(struct batch *b)
 		s->accs[s->naccs++] = b->acc[k];
 		b->acc[k] = NULL;
 	}
-	f->p.stems_done += b->n;
-	if (b->error)
-		f->p.failed_stems += b->n;
 	f->on_batch(f->arg, fb);
 }
 
@@ -840,7 +837,6 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->on_batch = on_batch;
 	f->on_done = on_done;
 	f->arg = arg;
-	f->p.stems = o->scan->nstems;
 	TAILQ_INIT(&f->todo);
 	TAILQ_INIT(&f->out);
 	f->need_types = o->strategy == FETCH_PER_TYPE;
