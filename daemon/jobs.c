@@ -45,7 +45,6 @@ struct sup {
 
 struct jobs_watch {
 	LIST_ENTRY(jobs_watch) entry;
-	struct djob	*j;
 	jobs_watch_cb	 cb;
 	void		*arg;
 };
@@ -474,7 +473,8 @@ end_running(struct jobs *js, struct djob *j)
 		j->rec.state = PROTO_QUEUED;
 		j->rec.started = 0;
 		j->rec.error[0] = '\0';
-		snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+		    job_stage_name(JOB_QUEUED));
 		store(js, j);
 		log_info("job %lld (%s): stopped, queued for the next start",
 		    (long long)j->rec.id, j->rec.site);
@@ -750,7 +750,8 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	}
 	j->rec.state = PROTO_QUEUED;
 	j->rec.created = now_s();
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+	    job_stage_name(JOB_QUEUED));
 	j->reply = cb;
 	j->reply_arg = arg;
 	js->writes++;
@@ -774,7 +775,8 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	j->rec.state = PROTO_QUEUED;
 	j->rec.started = 0;
 	j->rec.eta_s = -1;
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
 	    &j->site, &code, err, sizeof(err));
@@ -959,7 +961,6 @@ jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
 	if (j->kept)	/* its end was reported already */
 		return 1;
 	w = xcalloc(1, sizeof(*w));
-	w->j = j;
 	w->cb = cb;
 	w->arg = arg;
 	LIST_INSERT_HEAD(&j->watchers, w, entry);
