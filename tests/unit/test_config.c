@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -955,6 +956,46 @@ test_load_resolves_relative(void **state)
 
 /* ---- cfg_site_load's own errors ---- */
 
+/*
+ * cfg_site_load(FILE) as a user other than root, who reads any file: as
+ * nobody in a child when we are root. Its result; the message in ERR.
+ */
+static int
+load_unprivileged(const char *file, char *msg, size_t msglen)
+{
+	struct cfg_site *s = NULL;
+	int pfd[2], st, rc;
+	ssize_t n;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		rc = cfg_site_load(file, &s, msg, msglen);
+		cfg_site_free(s);
+		return rc;
+	}
+	assert_int_equal(pipe(pfd), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(100);
+		rc = cfg_site_load(file, &s, msg, msglen);
+		(void)!write(pfd[1], msg, strlen(msg));
+		/* A negative errno fits an exit status (errno < 100). */
+		_exit(rc == 0 ? 0 : rc < 0 && rc > -100 ? -rc : 101);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], msg, msglen - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 100);	/* could not drop root */
+	assert_int_not_equal(WEXITSTATUS(st), 101);	/* not an errno */
+	return -WEXITSTATUS(st);
+}
+
 static void
 test_load_errors(void **state)
 {
@@ -1006,14 +1047,16 @@ test_load_errors(void **state)
 	assert_prefix(err, prefix);
 	free(prefix);
 
-	/* Unreadable: skipped as root, who reads anything. */
-	if (geteuid() != 0) {
-		write_file(file, BASE);
-		assert_int_equal(chmod(file, 0), 0);
-		rc = cfg_site_load(file, &s, err, sizeof(err));
-		assert_int_equal(rc, -EACCES);
-		assert_prefix(err, file);
-	}
+	/*
+	 * Unreadable. The directory is opened to others (mkdtemp made it
+	 * 0700) so that the file's own mode is what refuses.
+	 */
+	write_file(file, BASE);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(file, 0), 0);
+	err[0] = '\0';
+	assert_int_equal(load_unprivileged(file, err, sizeof(err)), -EACCES);
+	assert_prefix(err, file);
 
 	free(file);
 	free(missing);
