@@ -252,9 +252,6 @@ hand_on(struct batch *b)
 		s->accs[s->naccs++] = b->acc[k];
 		b->acc[k] = NULL;
 	}
-	f->p.stems_done += b->n;
-	if (b->error)
-		f->p.failed_stems += b->n;
 	f->on_batch(f->arg, fb);
 }
 
@@ -272,8 +269,7 @@ acc_for(struct batch *b, const char *type)
 	k = (size_t)(c - b->cands);
 	if (b->acc[k] == NULL) {
 		b->acc[k] = xcalloc(1, sizeof(**b->acc));
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_init(b->acc[k], type, b->f->o.meta);
+		ts_acc_init(b->acc[k], type, b->f->o.meta);
 	}
 	return b->acc[k];
 }
@@ -340,8 +336,7 @@ take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
 		if (a == NULL)
 			continue;
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
+		ts_acc_add_cells(a, cy_str(row, c[1]), cy_str(row, c[2]),
 		    cy_str(row, c[3]), n[0], n[1], n[2]);
 	}
 	return 0;
@@ -842,7 +837,6 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->on_batch = on_batch;
 	f->on_done = on_done;
 	f->arg = arg;
-	f->p.stems = o->scan->nstems;
 	TAILQ_INIT(&f->todo);
 	TAILQ_INIT(&f->out);
 	f->need_types = o->strategy == FETCH_PER_TYPE;

@@ -15,13 +15,12 @@ struct ts_nt {
 	int64_t	 n;
 };
 
-int
+void
 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m)
 {
 	memset(a, 0, sizeof(*a));
 	a->name = xstrdup(name);
 	roi_acc_init(&a->roi, m);
-	return 0;
 }
 
 void
@@ -84,7 +83,7 @@ nt_add(struct ts_acc *a, const char *nt, int64_t n)
 	a->nts[a->nnts++].n = n;
 }
 
-int
+void
 ts_acc_add_cells(struct ts_acc *a, const char *side, const char *instance,
     const char *nt, int64_t cells, int64_t pre, int64_t post)
 {
@@ -98,7 +97,6 @@ ts_acc_add_cells(struct ts_acc *a, const char *side, const char *instance,
 	a->post += post;
 	if (nt != NULL)
 		nt_add(a, nt, cells);
-	return 0;
 }
 
 void
@@ -147,7 +145,7 @@ copy_page(struct ts_type *t, const struct scan_stem *s, const char *name)
 			t->file[i] = xstrdup(s->file[i]);
 }
 
-int
+void
 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 {
 	memset(t, 0, sizeof(*t));
@@ -155,18 +153,19 @@ ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 	t->roi.parent = xstrdup("");
 	if (error != NULL)
 		t->error = xstrdup(error);
-	return 0;
 }
 
-int
+void
 ts_finish(struct ts_type *t, const struct scan_stem *s,
     const struct ts_acc *winner, const struct roi_meta *m)
 {
 	const char *nt;
 	int i;
 
-	if (winner == NULL)
-		return ts_unmatched(t, s, NULL);
+	if (winner == NULL) {
+		ts_unmatched(t, s, NULL);
+		return;
+	}
 	memset(t, 0, sizeof(*t));
 	copy_page(t, s, winner->name);
 	t->matched = 1;
@@ -177,7 +176,6 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 	if ((nt = consensus(winner)) != NULL)
 		t->nt = xstrdup(nt);
 	roi_summarize(m, &winner->roi, &t->roi);
-	return 0;
 }
 
 void
