@@ -150,8 +150,7 @@ start(struct daemon *d)
 		log_err("job store: %s", err);
 		return rc;
 	}
-	if ((rc = jobs_new(&d->loop, d->store, d->set, &d->jobs)) < 0)
-		return rc;
+	jobs_new(&d->loop, d->store, d->set, &d->jobs);
 	if ((rc = srv_new(&d->loop, d->jobs, d->set, &d->srv, err,
 	    sizeof(err))) < 0) {
 		log_err("%s", err);

@@ -45,7 +45,6 @@ struct sup {
 
 struct jobs_watch {
 	LIST_ENTRY(jobs_watch) entry;
-	struct djob	*j;
 	jobs_watch_cb	 cb;
 	void		*arg;
 };
@@ -162,16 +161,11 @@ own_token(const struct cfg_site *site, const char *text, size_t len)
 	    site->token, strlen(site->token)) != NULL;
 }
 
-static int
+static void
 replace_str(char **dst, const char *src)
 {
-	char *s;
-
-	if ((s = strdup(src)) == NULL)
-		return -ENOMEM;
 	free(*dst);
-	*dst = s;
-	return 0;
+	*dst = xstrdup(src);
 }
 
 /* Load the site (by name or text), resolve and check its paths. */
@@ -214,24 +208,23 @@ prepare(struct jobs *js, const char *name, const char *text, size_t len,
 	if ((rc = check_path(js->set, "output directory", site->output_dir,
 	    dir, code, err, errlen)) < 0)
 		goto fail;
-	if ((rc = replace_str(&site->output_dir, dir)) < 0)
-		goto fail;
+	replace_str(&site->output_dir, dir);
 	/* The daemon never opens a path a client names outside the roots. */
-	if (name == NULL && site->ca_file && ((rc = check_path(js->set,
-	    "ca_file", site->ca_file, p, code, err, errlen)) < 0 ||
-	    (rc = replace_str(&site->ca_file, p)) < 0))
-		goto fail;
-	if (name == NULL && site->template_dir && ((rc = check_path(js->set,
-	    "template_dir", site->template_dir, p, code, err, errlen)) < 0 ||
-	    (rc = replace_str(&site->template_dir, p)) < 0))
-		goto fail;
+	if (name == NULL && site->ca_file) {
+		if ((rc = check_path(js->set, "ca_file", site->ca_file, p, code,
+		    err, errlen)) < 0)
+			goto fail;
+		replace_str(&site->ca_file, p);
+	}
+	if (name == NULL && site->template_dir) {
+		if ((rc = check_path(js->set, "template_dir",
+		    site->template_dir, p, code, err, errlen)) < 0)
+			goto fail;
+		replace_str(&site->template_dir, p);
+	}
 	*out = site;
 	return 0;
 fail:
-	if (rc == -ENOMEM) {
-		*code = PROTO_E_INTERNAL;
-		snprintf(err, errlen, "out of memory");
-	}
 	cfg_site_free(site);
 	return rc;
 }
@@ -258,18 +251,14 @@ sup_get(struct jobs *js, const struct cfg_site *site, struct sup **out)
 			*out = s;
 			return 0;
 		}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	s->server = strdup(site->server);
-	s->ca = strdup(ca);
+	s = xcalloc(1, sizeof(*s));
 	/* The first job's timeouts and limits set the server's. */
-	if (!s->server || !s->ca ||
-	    (rc = siteup_new(js->loop, site, &s->up)) < 0) {
-		free(s->server);
-		free(s->ca);
+	if ((rc = siteup_new(js->loop, site, &s->up)) < 0) {
 		free(s);
-		return -ENOMEM;
+		return rc;
 	}
+	s->server = xstrdup(site->server);
+	s->ca = xstrdup(ca);
 	s->refs = 1;
 	LIST_INSERT_HEAD(&js->sups, s, entry);
 	*out = s;
@@ -363,11 +352,10 @@ summary_text(const struct djob *j)
 	cJSON *o = job_summary_json(j->job);
 	char *txt, *out;
 
-	if (o == NULL)
-		return NULL;
+	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
 	txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	out = txt ? strdup(txt) : NULL;
+	out = xstrdup(txt);
 	cJSON_free(txt);
 	return out;
 }
@@ -487,7 +475,8 @@ end_running(struct jobs *js, struct djob *j)
 		j->rec.state = PROTO_QUEUED;
 		j->rec.started = 0;
 		j->rec.error[0] = '\0';
-		snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+		    job_stage_name(JOB_QUEUED));
 		store(js, j);
 		log_info("job %lld (%s): stopped, queued for the next start",
 		    (long long)j->rec.id, j->rec.site);
@@ -586,12 +575,7 @@ start(struct jobs *js, struct djob *j)
 	j->t_start = uv_hrtime();
 	j->rc = 0;
 	store(js, j);
-	if ((rc = job_start(js->loop, &jo, on_job_done, j, &j->job)) < 0) {
-		j->job = NULL;
-		snprintf(msg, sizeof(msg), "cannot start: %s", strerror(-rc));
-		retire(js, j, PROTO_FAILED, msg);
-		return;
-	}
+	job_start(js->loop, &jo, on_job_done, j, &j->job);
 	js->nrunning++;
 	js->started_total++;
 	snapshot(j);
@@ -776,7 +760,8 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	}
 	j->rec.state = PROTO_QUEUED;
 	j->rec.created = now_s();
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+	    job_stage_name(JOB_QUEUED));
 	j->reply = cb;
 	j->reply_arg = arg;
 	js->writes++;
@@ -800,7 +785,8 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	j->rec.state = PROTO_QUEUED;
 	j->rec.started = 0;
 	j->rec.eta_s = -1;
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "queued");
+	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
+	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
 	    &j->site, &code, err, sizeof(err));
@@ -985,7 +971,6 @@ jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
 	if (j->kept)	/* its end was reported already */
 		return 1;
 	w = xcalloc(1, sizeof(*w));
-	w->j = j;
 	w->cb = cb;
 	w->arg = arg;
 	LIST_INSERT_HEAD(&j->watchers, w, entry);
@@ -1030,14 +1015,13 @@ on_prune(uv_timer_t *t)
 	    on_pruned, js);
 }
 
-int
+void
 jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
     struct jobs **out)
 {
 	struct jobs *js;
 
-	if ((js = calloc(1, sizeof(*js))) == NULL)
-		return -ENOMEM;
+	js = xcalloc(1, sizeof(*js));
 	js->loop = loop;
 	js->store = store;
 	js->set = set;
@@ -1053,7 +1037,6 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	on_prune(&js->prune);
 	uv_timer_start(&js->prune, on_prune, PRUNE_MS, PRUNE_MS);
 	*out = js;
-	return 0;
 }
 
 void

@@ -49,7 +49,7 @@ typedef void (*jobs_watch_cb)(void *arg, const struct proto_job *j,
 	    int final);
 
 /* SET is borrowed and must outlive the jobs or the next jobs_configure. */
-int	 jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
+void	 jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	    struct jobs **out);
 void	 jobs_configure(struct jobs *js, const struct settings *set);
 /* Queue what the store says was queued or running (after a restart). */

@@ -77,11 +77,14 @@ static const char schema_v1[] =
 #define COLS "id, site, output_dir, quick, uid, state, created, started, " \
 	"finished, stage, done, total, attempt, summary, error, config"
 
+/*
+ * DB is never NULL: sqlite3_open_v2 leaves it NULL only when it cannot
+ * allocate, and SQLite allocates by xmalloc (xmalloc_install).
+ */
 static int
 db_error(sqlite3 *db, char *err, size_t errlen, const char *what)
 {
-	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) :
-	    "out of memory");
+	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
 	return -EIO;
 }
 

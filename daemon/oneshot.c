@@ -72,9 +72,10 @@ static void
 print_json(const struct job *j)
 {
 	cJSON *o = job_summary_json(j);
-	char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
+	char *txt = cJSON_PrintUnformatted(o);
 
-	printf("%s\n", txt ? txt : "{}");
+	printf("%s\n", txt);
 	cJSON_free(txt);
 	cJSON_Delete(o);
 }
@@ -122,13 +123,9 @@ oneshot_run(const struct oneshot_opts *o)
 	sigint.data = sigterm.data = &r;
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
-	if ((rc = job_start(&loop, &jo, on_done, &r, &r.job)) < 0) {
-		r.rc = rc;
-		snprintf(r.error, sizeof(r.error), "cannot start: %s",
-		    strerror(-rc));
-	} else
-		while (!r.done && uv_run(&loop, UV_RUN_ONCE))
-			;
+	job_start(&loop, &jo, on_done, &r, &r.job);
+	while (!r.done && uv_run(&loop, UV_RUN_ONCE))
+		;
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sigterm);
 	if (r.job && r.done && r.rc == 0) {

@@ -8,7 +8,7 @@
 #include "buf.h"
 #include "xmalloc.h"
 
-int
+void
 buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
@@ -16,16 +16,15 @@ buf_reserve(struct buf *b, size_t extra)
 	/* Past SIZE_MAX asks for SIZE_MAX, which xrealloc cannot get: abort. */
 	need = extra > SIZE_MAX - b->len - 1 ? SIZE_MAX : b->len + extra + 1;
 	if (need <= b->cap)
-		return 0;
+		return;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-	return 0;
 }
 
-int
+void
 buf_append(struct buf *b, const void *p, size_t n)
 {
 	buf_reserve(b, n);
@@ -33,19 +32,18 @@ buf_append(struct buf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return 0;
 }
 
-int
+void
 buf_puts(struct buf *b, const char *s)
 {
-	return buf_append(b, s, strlen(s));
+	buf_append(b, s, strlen(s));
 }
 
-int
+void
 buf_putc(struct buf *b, char c)
 {
-	return buf_append(b, &c, 1);
+	buf_append(b, &c, 1);
 }
 
 int

@@ -14,14 +14,13 @@ struct buf {
 #define BUF_INIT { NULL, 0, 0 }
 
 /*
- * Memory comes from xmalloc: these return 0 (they stay int while callers
- * still test them), except that buf_printf and buf_vprintf return -EINVAL
- * for a conversion vsnprintf refuses.
+ * Memory comes from xmalloc, so these cannot fail; buf_printf and
+ * buf_vprintf return 0, or -EINVAL for a conversion vsnprintf refuses.
  */
-int	 buf_reserve(struct buf *b, size_t extra);
-int	 buf_append(struct buf *b, const void *p, size_t n);
-int	 buf_puts(struct buf *b, const char *s);
-int	 buf_putc(struct buf *b, char c);
+void	 buf_reserve(struct buf *b, size_t extra);
+void	 buf_append(struct buf *b, const void *p, size_t n);
+void	 buf_puts(struct buf *b, const char *s);
+void	 buf_putc(struct buf *b, char c);
 int	 buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 buf_vprintf(struct buf *b, const char *fmt, va_list ap)

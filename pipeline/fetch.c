@@ -252,9 +252,6 @@ hand_on(struct batch *b)
 		s->accs[s->naccs++] = b->acc[k];
 		b->acc[k] = NULL;
 	}
-	f->p.stems_done += b->n;
-	if (b->error)
-		f->p.failed_stems += b->n;
 	f->on_batch(f->arg, fb);
 }
 
@@ -272,8 +269,7 @@ acc_for(struct batch *b, const char *type)
 	k = (size_t)(c - b->cands);
 	if (b->acc[k] == NULL) {
 		b->acc[k] = xcalloc(1, sizeof(**b->acc));
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_init(b->acc[k], type, b->f->o.meta);
+		ts_acc_init(b->acc[k], type, b->f->o.meta);
 	}
 	return b->acc[k];
 }
@@ -386,8 +382,7 @@ take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
 		t.pre = n[1];
 		t.post = n[2];
 		t.first_body = n[3];
-		/* Fails only for want of memory, which aborts (xmalloc.h). */
-		(void)ts_acc_add_cells(a, ad, &t);
+		ts_acc_add_cells(a, ad, &t);
 	}
 	return 0;
 }
@@ -897,7 +892,6 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->on_batch = on_batch;
 	f->on_done = on_done;
 	f->arg = arg;
-	f->p.stems = o->scan->nstems;
 	TAILQ_INIT(&f->todo);
 	TAILQ_INIT(&f->out);
 	f->need_types = o->strategy == FETCH_PER_TYPE;

@@ -49,11 +49,8 @@ struct fetch_batch {
 };
 
 struct fetch_progress {
-	size_t		 stems;		/* all stems */
-	size_t		 stems_done;	/* handed on */
 	size_t		 batches_out;	/* sent, rows not all in */
 	size_t		 splits;
-	size_t		 failed_stems;
 };
 
 struct fetch;

@@ -130,26 +130,16 @@ end(struct job *j, int rc, const char *msg)
 	wake(j);
 }
 
-static int
+static void
 add_failure(struct job *j, const char *name, const char *error)
 {
-	const char **v;
-	char *line;
-
-	if (asprintf(&line, "%s: %s", name, error) < 0)
-		return -ENOMEM;
-	v = realloc(j->failures, (j->nfailures + 1) * sizeof(*v));
-	if (v == NULL) {
-		free(line);
-		return -ENOMEM;
-	}
-	j->failures = v;
-	j->failures[j->nfailures++] = line;
-	return 0;
+	j->failures = xreallocarray(j->failures, j->nfailures + 1,
+	    sizeof(*j->failures));
+	j->failures[j->nfailures++] = xasprintf("%s: %s", name, error);
 }
 
 /* ROI stage for one stem: pick the type the stem stands for, summarize. */
-static int
+static void
 roi_stem(struct job *j, const struct fetch_stem *fs)
 {
 	const struct scan_stem *st = &j->scan.stems[fs->stem];
@@ -158,17 +148,15 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 	const char **names;
 	const char *w;
 	size_t i;
-	int rc;
 
 	if (fs->error) {
 		j->s.failed++;
-		if ((rc = ts_unmatched(t, st, fs->error)) < 0)
-			return rc;
-		return add_failure(j, st->stem, fs->error);
+		ts_unmatched(t, st, fs->error);
+		add_failure(j, st->stem, fs->error);
+		return;
 	}
 	if (fs->naccs > 0) {
-		if ((names = calloc(fs->naccs, sizeof(*names))) == NULL)
-			return -ENOMEM;
+		names = xcalloc(fs->naccs, sizeof(*names));
 		for (i = 0; i < fs->naccs; i++)
 			names[i] = fs->accs[i]->name;
 		w = scan_resolve(st->stem, names, fs->naccs);
@@ -179,24 +167,22 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 	}
 	if (win == NULL) {
 		j->s.unmatched++;
-		return ts_unmatched(t, st, NULL);
+		ts_unmatched(t, st, NULL);
+		return;
 	}
 	j->s.types++;
-	return ts_finish(t, st, win, j->meta, ts_adapter_for(j->o.site->dataset));
+	ts_finish(t, st, win, j->meta, ts_adapter_for(j->o.site->dataset));
 }
 
-static int
+static void
 roi_batch(struct job *j, struct fetch_batch *b)
 {
 	size_t i;
-	int rc;
 
 	for (i = 0; i < b->n; i++) {
-		if ((rc = roi_stem(j, &b->stems[i])) < 0)
-			return rc;
+		roi_stem(j, &b->stems[i]);
 		j->s.done++;
 	}
-	return 0;
 }
 
 /*
@@ -382,7 +368,6 @@ step(uv_idle_t *h)
 	struct job *j = h->data;
 	struct ready *r;
 	uint64_t t;
-	int rc;
 
 	if (j->render) {	/* render_done() wakes us */
 		uv_idle_stop(h);
@@ -395,13 +380,9 @@ step(uv_idle_t *h)
 	t = uv_hrtime();
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
-		rc = roi_batch(j, r->b);
+		roi_batch(j, r->b);
 		fetch_batch_free(r->b);
 		free(r);
-		if (rc < 0) {
-			end(j, rc, "out of memory in the ROI stage");
-			return;
-		}
 	}
 	j->s.stage_s[JOB_ROI] += (double)(uv_hrtime() - t) / 1e9;
 	if (j->fetch) {
@@ -432,11 +413,7 @@ on_batch(void *arg, struct fetch_batch *b)
 	struct job *j = arg;
 	struct ready *r;
 
-	if ((r = malloc(sizeof(*r))) == NULL) {
-		fetch_batch_free(b);
-		end(j, -ENOMEM, "out of memory");
-		return;
-	}
+	r = xmalloc(sizeof(*r));
 	r->b = b;
 	STAILQ_INSERT_TAIL(&j->ready, r, entry);
 	wake(j);
@@ -499,9 +476,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 		snprintf(err, errlen, "Meta.primaryRois is not a list");
 		return -EBADMSG;
 	}
-	if ((prim = calloc((size_t)cJSON_GetArraySize(list) + 1,
-	    sizeof(*prim))) == NULL)
-		return -ENOMEM;
+	prim = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*prim));
 	cJSON_ArrayForEach(e, list)
 		if (cJSON_IsString(e))
 			prim[n++] = e->valuestring;
@@ -567,22 +542,19 @@ start_meta(struct job *j)
 }
 
 /* --quick: every page becomes an entry with its links, nothing is asked. */
-static int
+static void
 quick_entries(struct job *j)
 {
 	size_t i;
-	int rc;
 
 	for (i = 0; i < j->scan.nstems; i++) {
-		if ((rc = ts_unmatched(&j->types[i], &j->scan.stems[i], NULL)) < 0)
-			return rc;
+		ts_unmatched(&j->types[i], &j->scan.stems[i], NULL);
 		j->s.done++;
 	}
 	j->fetch_done = 1;
-	return 0;
 }
 
-int
+void
 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
     void *arg, struct job **out)
 {
@@ -590,8 +562,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	char err[512];
 	int rc;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return -ENOMEM;
+	j = xcalloc(1, sizeof(*j));
 	j->loop = loop;
 	j->o = *o;
 	j->cb = cb;
@@ -600,10 +571,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j->t0 = j->stage_t0 = uv_hrtime();
 	if (o->up)
 		j->trace_t0 = up_clock(o->up);
-	if ((j->idle = malloc(sizeof(*j->idle))) == NULL) {
-		free(j);
-		return -ENOMEM;
-	}
+	j->idle = xmalloc(sizeof(*j->idle));
 	uv_idle_init(loop, j->idle);
 	j->idle->data = j;
 	*out = j;
@@ -613,7 +581,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	if (!o->quick && o->site->token == NULL) {
 		end(j, -EINVAL, o->site->no_token ? o->site->no_token :
 		    "no neuPrint token");
-		return 0;
+		return;
 	}
 	rc = scan_site(o->site->output_dir, o->site->layout ==
 	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
@@ -621,7 +589,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	    &j->scan, err, sizeof(err));
 	if (rc < 0) {
 		end(j, rc, err);
-		return 0;
+		return;
 	}
 	/* Each layout has its default rule set; quickpaged.rules overrides. */
 	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ||
@@ -630,20 +598,15 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	    ROI_RULES_QUICKPAGE;
 	j->s.pages = j->scan.nfiles;
 	j->s.stems = j->scan.nstems;
-	j->types = calloc(j->scan.nstems ? j->scan.nstems : 1, sizeof(*j->types));
-	if (j->types == NULL) {
-		end(j, -ENOMEM, "out of memory");
-		return 0;
-	}
+	j->types = xcalloc(j->scan.nstems ? j->scan.nstems : 1,
+	    sizeof(*j->types));
 	if (o->quick) {
-		if ((rc = quick_entries(j)) < 0)
-			end(j, rc, "out of memory");
+		quick_entries(j);
 		wake(j);
-		return 0;
+		return;
 	}
 	if ((rc = start_meta(j)) < 0)
 		end(j, rc, "cannot send the metadata query");
-	return 0;
 }
 
 /*
@@ -795,8 +758,7 @@ job_summary_json(const struct job *j)
 	cJSON *o, *st;
 	size_t i;
 
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
+	o = cJSON_CreateObject();	/* xmalloc_install: never NULL */
 	cJSON_AddStringToObject(o, "dataset", j->o.site->dataset);
 	if (s->dataset_version[0])
 		cJSON_AddStringToObject(o, "dataset_version", s->dataset_version);

@@ -50,7 +50,12 @@ struct job;
 /* RC 0 success (maybe with failed types), < 0 failure; ERROR says why. */
 typedef void (*job_done_cb)(void *arg, struct job *j, int rc, const char *error);
 
-int	 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
+/*
+ * Start a job; *OUT is set before it returns. Every failure, even one at
+ * the start (an unreadable output_dir), reaches CB, never before this
+ * returns.
+ */
+void	 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	    void *arg, struct job **out);
 /*
  * Stop a running job; its callback runs later with -ECANCELED. Once the

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "render.h"
 #include "templates.h"
+#include "xmalloc.h"
 
 #define RENDER_TMP_TRIES	64
 
@@ -45,8 +46,8 @@ static const int render_primary_order[SIDE_COUNT] = {
 };
 
 /*
- * A buf whose first failure sticks, so long runs of appends need one check
- * at the end instead of one per call.
+ * A buf whose first failure (a conversion buf_vprintf refuses) sticks, so
+ * long runs of appends need one check at the end instead of one per call.
  */
 struct render_w {
 	struct buf	 b;
@@ -59,7 +60,7 @@ static void
 w_put(struct render_w *w, const void *p, size_t n)
 {
 	if (w->rc == 0)
-		w->rc = buf_append(&w->b, p, n);
+		buf_append(&w->b, p, n);
 }
 
 static void
@@ -438,15 +439,11 @@ render_load(const char *dir, const char *name, struct buf *out, char *err,
 		}
 		if (n == 0)
 			break;
-		if ((rc = buf_append(out, chunk, (size_t)n)) < 0) {
-			rc = render_fail(err, errlen, dir, name,
-			    "read template", -rc);
-			break;
-		}
+		buf_append(out, chunk, (size_t)n);
 	}
 	close(fd);
 	if (rc == 0 && out->data == NULL)
-		rc = buf_append(out, "", 0);	/* empty file: still a string */
+		buf_append(out, "", 0);	/* empty file: still a string */
 	return rc;
 }
 
@@ -944,7 +941,7 @@ render_groups(struct render_w *w, struct render_w *opts,
 
 	/* About 600 bytes a row: one allocation instead of ~20 doublings. */
 	if (n < SIZE_MAX / 1024)
-		w->rc = buf_reserve(&w->b, n * 640 + 4096);
+		buf_reserve(&w->b, n * 640 + 4096);
 
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
@@ -972,8 +969,7 @@ render_tag_options(struct render_w *w, const struct ts_type *const *v,
 		nt += v[i]->roi.n;
 	if (nt == 0)
 		return 0;
-	if ((tags = malloc(nt * sizeof(*tags))) == NULL)
-		return -ENOMEM;
+	tags = xreallocarray(NULL, nt, sizeof(*tags));
 	for (i = 0, nt = 0; i < n; i++)
 		for (k = 0; k < v[i]->roi.n; k++)
 			tags[nt++] = v[i]->roi.e[k].name;
@@ -1014,9 +1010,12 @@ render_builtin(const char *name, struct buf *out, char *err, size_t errlen)
 {
 	const struct tpl_file *f;
 
-	for (f = tpl_builtin; f->name != NULL; f++)
-		if (strcmp(f->name, name) == 0)
-			return buf_append(out, f->data, f->len);
+	for (f = tpl_builtin; f->name != NULL; f++) {
+		if (strcmp(f->name, name) == 0) {
+			buf_append(out, f->data, f->len);
+			return 0;
+		}
+	}
 	/* A file render needs is missing from data/templates/meson.build. */
 	return render_fail(err, errlen, RENDER_BUILTIN, name,
 	    "not compiled in", ENOENT);
@@ -1033,6 +1032,17 @@ render_whole_set(char *err, size_t errlen)
 	snprintf(err + n, errlen - n, " (quickpaged.template_dir replaces "
 	    "the built-in set: it must hold index.html, index.css, index.js "
 	    "and neuron-search.js)");
+}
+
+/*
+ * B holds NEEDLE, any case. A buf's data is NULL until its first append;
+ * the loaders append even for an empty file, but that is their contract,
+ * not one this check should lean on.
+ */
+static int
+render_contains(const struct buf *b, const char *needle)
+{
+	return b->data != NULL && strcasestr(b->data, needle) != NULL;
 }
 
 static int
@@ -1055,10 +1065,10 @@ render_tpl_load(struct render_tpl *t, const char *override, char *err,
 			return rc;
 	}
 	/* Inlined verbatim: a closing tag inside would cut the page. */
-	if (strcasestr(t->js.data, "</script") != NULL)
+	if (render_contains(&t->js, "</script"))
 		return render_fail(err, errlen, t->dir, "index.js",
 		    "contains </script, cannot be inlined", EINVAL);
-	if (strcasestr(t->css.data, "</style") != NULL)
+	if (render_contains(&t->css, "</style"))
 		return render_fail(err, errlen, t->dir, "index.css",
 		    "contains </style, cannot be inlined", EINVAL);
 	return 0;
@@ -1098,9 +1108,7 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
 	char ntypes[24], nunm[24], ngrp[24];
 	int rc;
 
-	if ((g = malloc((n ? n : 1) * sizeof(*g))) == NULL)
-		return render_fail(err, errlen, o->out_dir, "index.html",
-		    "render", ENOMEM);
+	g = xreallocarray(NULL, n ? n : 1, sizeof(*g));
 	memcpy(g, v, n * sizeof(*g));
 	qsort(g, n, sizeof(*g), render_cmp_group);
 	rc = render_groups(&groups, &regions, g, n, o->quick, &ngroups);
@@ -1199,7 +1207,8 @@ render_mkdir(const char *dir, const char *name, char *err, size_t errlen)
 
 /*
  * Write what was built into W, or report why building failed: a template
- * error has its message already, anything else (out of memory) gets one.
+ * error has its message already, anything else (a conversion buf_vprintf
+ * refused) gets one.
  */
 static int
 render_emit(struct render_w *w, int rc, const char *dir, const char *name,
@@ -1222,9 +1231,8 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 	int rc;
 
 	/* The index is the largest output: size the one buffer for it. */
-	if (n < SIZE_MAX / 1024 && buf_reserve(&w.b, n * 680 + 65536) < 0)
-		return render_fail(err, errlen, o->out_dir, NULL, "render",
-		    ENOMEM);
+	if (n < SIZE_MAX / 1024)
+		buf_reserve(&w.b, n * 680 + 65536);
 
 	render_iso8601(when, sizeof(when), o->generated_at);
 	render_path(js_dir, sizeof(js_dir), o->out_dir, "static/js");
@@ -1260,9 +1268,7 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';	/* render_emit tells set messages by it */
 	/* Sorted here too, so output order never depends on the caller. */
-	if ((v = malloc((n ? n : 1) * sizeof(*v))) == NULL)
-		return render_fail(err, errlen, o->out_dir, NULL, "render",
-		    ENOMEM);
+	v = xreallocarray(NULL, n ? n : 1, sizeof(*v));
 	for (i = 0; i < n; i++)
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), render_cmp_name);

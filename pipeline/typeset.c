@@ -30,13 +30,12 @@ ts_adapter_for(const char *dataset)
 	return TS_ADAPT_CNS;
 }
 
-int
+void
 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m)
 {
 	memset(a, 0, sizeof(*a));
 	a->name = xstrdup(name);
 	roi_acc_init(&a->roi, m);
-	return 0;
 }
 
 static void
@@ -237,7 +236,7 @@ list_add(struct ts_acc *a, int k, const cJSON *v)
 	free(s);
 }
 
-int
+void
 ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 {
 	int s = side_props(ad, r), i;
@@ -261,7 +260,6 @@ ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 	}
 	for (i = 0; i < TS_NLISTS; i++)
 		list_add(a, i, r->list[i]);
-	return 0;
 }
 
 void
@@ -291,7 +289,7 @@ copy_page(struct ts_type *t, const struct scan_stem *s, const char *name)
 			t->file[i] = xstrdup(s->file[i]);
 }
 
-int
+void
 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 {
 	memset(t, 0, sizeof(*t));
@@ -299,7 +297,6 @@ ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error)
 	roi_summary_empty(&t->roi);
 	if (error != NULL)
 		t->error = xstrdup(error);
-	return 0;
 }
 
 static int
@@ -335,7 +332,7 @@ dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-int
+void
 ts_finish(struct ts_type *t, const struct scan_stem *s,
     const struct ts_acc *winner, const struct roi_meta *m, enum ts_adapter ad)
 {
@@ -343,8 +340,10 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 	const char *nt;
 	int i;
 
-	if (winner == NULL)
-		return ts_unmatched(t, s, NULL);
+	if (winner == NULL) {
+		ts_unmatched(t, s, NULL);
+		return;
+	}
 	memset(t, 0, sizeof(*t));
 	copy_page(t, s, winner->name);
 	t->matched = 1;
@@ -365,7 +364,6 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 	for (i = 0; i < TS_NLISTS; i++)
 		sorted_distinct(&winner->list[i], &t->list[i], &t->nlist[i]);
 	roi_summarize(m, &winner->roi, &t->roi);
-	return 0;
 }
 
 void

@@ -83,14 +83,10 @@ struct ts_acc {
 	int	 seen;			/* any row arrived */
 };
 
-/*
- * Memory comes from xmalloc: ts_acc_init, ts_acc_add_cells, ts_finish and
- * ts_unmatched return 0 (they stay int while callers still test them).
- */
-int	 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m);
+void	 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m);
 void	 ts_acc_free(struct ts_acc *a);
 /* One CELLS row. */
-int	 ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad,
+void	 ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad,
 	    const struct ts_row *r);
 /* One ROIS row; rows for non-primary ROIs are ignored. */
 void	 ts_acc_add_roi(struct ts_acc *a, const struct roi_meta *m,
@@ -107,11 +103,11 @@ int	 ts_acc_add_neuron(struct ts_acc *a, enum ts_adapter ad,
  * Fill T for page stem S from the accumulator of the winning type (NULL:
  * unmatched). Copies what it needs; the accumulator can be freed after.
  */
-int	 ts_finish(struct ts_type *t, const struct scan_stem *s,
+void	 ts_finish(struct ts_type *t, const struct scan_stem *s,
 	    const struct ts_acc *winner, const struct roi_meta *m,
 	    enum ts_adapter ad);
 /* An unmatched / failed record (ERROR may be NULL). */
-int	 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error);
+void	 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error);
 void	 ts_type_free(struct ts_type *t);
 /* qsort comparator: by name, byte order. */
 int	 ts_cmp_name(const void *a, const void *b);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -44,17 +45,14 @@ struct envsave {
 static int
 setup(void **state)
 {
-	struct envsave *e = calloc(1, sizeof(*e));
+	struct envsave *e = xcalloc(1, sizeof(*e));
 	const char *v;
 	int i;
 
-	if (e == NULL)
-		return -1;
 	for (i = 0; i < NENV; i++) {
 		if ((v = getenv(env_names[i])) != NULL) {
 			e->had[i] = 1;
-			if ((e->val[i] = strdup(v)) == NULL)
-				return -1;
+			e->val[i] = xstrdup(v);
 		}
 		if (unsetenv(env_names[i]) != 0)
 			return -1;
@@ -178,7 +176,7 @@ mktmp(void)
 	char *d;
 
 	assert_non_null(mkdtemp(tpl));
-	assert_non_null(d = strdup(tpl));
+	d = xstrdup(tpl);
 	return d;
 }
 
@@ -210,7 +208,7 @@ path_join(const char *a, const char *b)
 {
 	char *p;
 
-	assert_true(asprintf(&p, "%s/%s", a, b) > 0);
+	p = xasprintf("%s/%s", a, b);
 	return p;
 }
 
@@ -1098,6 +1096,46 @@ test_load_resolves_relative(void **state)
 
 /* ---- cfg_site_load's own errors ---- */
 
+/*
+ * cfg_site_load(FILE) as a user other than root, who reads any file: as
+ * nobody in a child when we are root. Its result; the message in ERR.
+ */
+static int
+load_unprivileged(const char *file, char *msg, size_t msglen)
+{
+	struct cfg_site *s = NULL;
+	int pfd[2], st, rc;
+	ssize_t n;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		rc = cfg_site_load(file, &s, msg, msglen);
+		cfg_site_free(s);
+		return rc;
+	}
+	assert_int_equal(pipe(pfd), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(100);
+		rc = cfg_site_load(file, &s, msg, msglen);
+		(void)!write(pfd[1], msg, strlen(msg));
+		/* A negative errno fits an exit status (errno < 100). */
+		_exit(rc == 0 ? 0 : rc < 0 && rc > -100 ? -rc : 101);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], msg, msglen - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), 100);	/* could not drop root */
+	assert_int_not_equal(WEXITSTATUS(st), 101);	/* not an errno */
+	return -WEXITSTATUS(st);
+}
+
 static void
 test_load_errors(void **state)
 {
@@ -1127,8 +1165,7 @@ test_load_errors(void **state)
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(s);
-	assert_true(asprintf(&prefix, "%s:8:15: key 'quickpaged.batch_size'",
-	    file) > 0);
+	prefix = xasprintf("%s:8:15: key 'quickpaged.batch_size'", file);
 	assert_prefix(err, prefix);
 	free(prefix);
 	assert_no_secret(err);
@@ -1137,8 +1174,7 @@ test_load_errors(void **state)
 	    "initial: 8}\n");
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
-	assert_true(asprintf(&prefix, "%s:8:3: key 'quickpaged.concurrency'",
-	    file) > 0);
+	prefix = xasprintf("%s:8:3: key 'quickpaged.concurrency'", file);
 	assert_prefix(err, prefix);
 	free(prefix);
 	assert_no_secret(err);
@@ -1148,19 +1184,21 @@ test_load_errors(void **state)
 	/* No token loads; the message a run would give names the file. */
 	rc = cfg_site_load(file, &s, err, sizeof(err));
 	assert_int_equal(rc, 0);
-	assert_true(asprintf(&prefix, "%s: key 'neuprint.token'", file) > 0);
+	prefix = xasprintf("%s: key 'neuprint.token'", file);
 	assert_prefix(s->no_token, prefix);
 	free(prefix);
 	cfg_site_free(s);
 
-	/* Unreadable: skipped as root, who reads anything. */
-	if (geteuid() != 0) {
-		write_file(file, BASE);
-		assert_int_equal(chmod(file, 0), 0);
-		rc = cfg_site_load(file, &s, err, sizeof(err));
-		assert_int_equal(rc, -EACCES);
-		assert_prefix(err, file);
-	}
+	/*
+	 * Unreadable. The directory is opened to others (mkdtemp made it
+	 * 0700) so that the file's own mode is what refuses.
+	 */
+	write_file(file, BASE);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(file, 0), 0);
+	err[0] = '\0';
+	assert_int_equal(load_unprivileged(file, err, sizeof(err)), -EACCES);
+	assert_prefix(err, file);
 
 	free(file);
 	free(missing);
@@ -1254,7 +1292,7 @@ test_length_bounded(void **state)
 	int rc;
 
 	(void)state;
-	assert_non_null(text = malloc(len));
+	text = xmalloc(len);
 	memcpy(text, BASE, len);
 	rc = cfg_site_parse(NAME, text, len, &s, err, sizeof(err));
 	if (rc != 0)

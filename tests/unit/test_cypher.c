@@ -346,11 +346,11 @@ test_parse_bad(void **state)
 	int i;
 
 	(void)state;
-	assert_int_equal(buf_puts(&html, "<html><head><title>502 Bad Gateway"
-	    "</title></head><body>"), 0);
+	buf_puts(&html, "<html><head><title>502 Bad Gateway"
+	    "</title></head><body>");
 	for (i = 0; i < 500; i++)
-		assert_int_equal(buf_puts(&html, "padding padding "), 0);
-	assert_int_equal(buf_puts(&html, "</body></html>"), 0);
+		buf_puts(&html, "padding padding ");
+	buf_puts(&html, "</body></html>");
 	check_bad(html.data, "HTML");
 	check_bad(html.data, "502 Bad Gateway");
 	buf_free(&html);
@@ -387,5 +387,6 @@ main(void)
 		cmocka_unit_test(test_parse_bad),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

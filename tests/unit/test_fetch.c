@@ -179,9 +179,7 @@ test_batches(void **state)
 	assert_int_equal(r.g.rc, 0);
 	check_all(&r, 30, (size_t)-1);
 	fetch_get_progress(r.f, &p);
-	assert_int_equal(p.stems_done, 31);
 	assert_int_equal(p.splits, 0);
-	assert_int_equal(p.failed_stems, 0);
 	/* 31 stems in batches of 5: 7 batches, two queries each. */
 	assert_int_equal(r.st.queries, 14);
 	assert_int_equal(r.np.by_shape[CY_CELLS], 7);
@@ -206,7 +204,6 @@ test_split_to_failing_type(void **state)
 	assert_non_null(r.g.error[13]);
 	assert_string_equal(r.g.error[13], "HTTP 400: emulated failure");
 	fetch_get_progress(r.f, &p);
-	assert_int_equal(p.failed_stems, 1);
 	/* 16 -> 8 -> 4 -> 2 -> 1: four splits. */
 	assert_int_equal(p.splits, 4);
 	rig_free(&r);
@@ -233,7 +230,6 @@ test_transient_not_split(void **state)
 	check_all(&r, 31, (size_t)-1);
 	fetch_get_progress(r.f, &p);
 	assert_int_equal(p.splits, 0);
-	assert_int_equal(p.failed_stems, 0);
 	assert_int_equal(r.st.retries[UP_C_TRANSIENT], 2);
 	assert_int_equal(r.st.retries[UP_C_BUSY], 2);
 	rig_free(&r);
@@ -263,7 +259,6 @@ test_proxy_timeout_splits(void **state)
 	check_all(&r, 31, (size_t)-1);
 	fetch_get_progress(r.f, &p);
 	assert_true(p.splits > 0);
-	assert_int_equal(p.failed_stems, 0);
 	assert_true(r.np.proxy_timeouts > 0);
 	assert_int_equal(r.st.timeouts, r.np.proxy_timeouts);
 	assert_int_equal(r.np.identical_overlaps, 0);
@@ -289,7 +284,6 @@ test_too_large_splits(void **state)
 	fetch_get_progress(r.f, &p);
 	assert_true(p.splits > 0);
 	assert_true(r.np.too_large > 0);
-	assert_int_equal(p.failed_stems, 0);
 	rig_free(&r);
 }
 
@@ -311,7 +305,6 @@ static void
 test_too_large_stem_rerouted(void **state)
 {
 	struct rig r;
-	struct fetch_progress p;
 
 	(void)state;
 	rig_init(&r, 40, 31);
@@ -321,8 +314,6 @@ test_too_large_stem_rerouted(void **state)
 	rig_run(&r);
 	assert_int_equal(r.g.rc, 0);
 	check_all(&r, 31, (size_t)-1);
-	fetch_get_progress(r.f, &p);
-	assert_int_equal(p.failed_stems, 0);
 	assert_true(r.np.too_large >= 2);
 	assert_int_equal(r.np.types_queries, 1);
 	rig_free(&r);
@@ -494,5 +485,6 @@ main(void)
 		cmocka_unit_test(test_free_mid_flight),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -648,5 +648,6 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, server_start, server_stop);
 }

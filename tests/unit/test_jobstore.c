@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "jobstore.h"
+#include "xmalloc.h"
 
 static char dir[] = "/tmp/qp-js-XXXXXX";
 
@@ -229,7 +230,7 @@ test_records(void **state)
 
 	b.state = PROTO_SUCCEEDED;
 	b.finished = 200;
-	b.summary = strdup("{\"entries\":9}");
+	b.summary = xstrdup("{\"entries\":9}");
 	assert_int_equal(update(&loop, s, &b), 0);
 	proto_job_clear(&b);
 	assert_int_equal(js_get(s, b.id, &got), 0);
@@ -347,5 +348,6 @@ main(void)
 		    setup, teardown),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

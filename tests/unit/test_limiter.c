@@ -369,8 +369,7 @@ converge(unsigned slots, unsigned queue, double net, double exec,
 	double mean = sized ? exec * SIZE_MEAN : exec;
 	double knee = slots * (net + mean) / mean;
 
-	s = calloc(1, sizeof(*s));
-	assert_non_null(s);
+	s = xcalloc(1, sizeof(*s));
 	s->slots = slots;
 	s->queue = queue;
 	s->net = net;
@@ -453,14 +452,13 @@ static void
 test_follows_capacity_sized(void **state)
 {
 	static const unsigned slots[] = { 8, 2, 8 };
-	struct sim *s = calloc(1, sizeof(*s));
+	struct sim *s = xcalloc(1, sizeof(*s));
 	struct limiter *l;
 	struct simres r[3];
 	double now = 0;
 	size_t i;
 
 	(void)state;
-	assert_non_null(s);
 	s->queue = 64;			/* no 503s: latency is the only sign */
 	s->exec = 0.01;
 	s->sized = 1;

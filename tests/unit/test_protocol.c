@@ -141,7 +141,7 @@ test_job_roundtrip(void **state)
 	j.limit = 16;
 	j.eta_s = 2.5;
 	j.attempt = 2;
-	j.summary = strdup("{\"entries\":400}");
+	j.summary = xstrdup("{\"entries\":400}");
 	o = proto_job_json(&j);
 	assert_int_equal(proto_job_parse(o, &k), 0);
 	cJSON_Delete(o);

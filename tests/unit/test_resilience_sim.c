@@ -244,5 +244,6 @@ main(void)
 		cmocka_unit_test(test_capacity_change),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,8 +389,7 @@ test_many(void **state)
 
 	(void)state;
 	for (i = 0; i < 200; i++) {
-		names[i] = malloc(16);
-		assert_non_null(names[i]);
+		names[i] = xmalloc(16);
 		snprintf(names[i], 16, "R%d(%c)", i, "LRM"[i % 3]);
 	}
 	assert_int_equal(roi_meta_new((const char *const *)names, 200, "{}",

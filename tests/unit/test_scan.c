@@ -220,7 +220,7 @@ ref_stem(const char *name)
 
 	if (n >= 3 && name[n - 2] == '_' && strchr("LRM", name[n - 1]))
 		n -= 2;
-	return strndup(name, n);
+	return xstrndup(name, n);
 }
 
 /*
@@ -233,14 +233,13 @@ test_dir_random(void **state)
 {
 	static const char alpha[] = "ab_LRM";
 	char dir[] = "/tmp/qp-scan-XXXXXX", err[256], name[32];
-	char **want = calloc(3000, sizeof(*want));
+	char **want = xcalloc(3000, sizeof(*want));
 	struct scan_result r;
 	size_t nwant = 0, nfiles = 0, i, k, len;
 	struct stat st;
 	char path[300];
 
 	(void)state;
-	assert_non_null(want);
 	assert_non_null(mkdtemp(dir));
 	for (i = 0; i < 3000; i++) {
 		len = 1 + rnd(14);

@@ -785,5 +785,6 @@ main(void)
 		cmocka_unit_test(test_submit_from_callback),
 	};
 
+	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
