@@ -165,8 +165,13 @@ class TestFailingTypes(Base):
             self.assertGreaterEqual(s["splits"], 7)
             self.assertNotIn(bad, got["unmatched"])
             self.assertIn(bad, [t["name"] for t in got["types"]])
+            # Schema 2 lists the failed type with its error; the oracle
+            # knows of no failure.
+            self.assertEqual([f["name"] for f in got["failed"]], [bad])
+            self.assertIn("emulated failure", got["failed"][0]["error"])
             for d in (got, want):
                 d["types"] = [t for t in d["types"] if t["name"] != bad]
+                d["failed"] = []
             h.assert_same_index(self, got, want)
 
             # The plain summary warns and still exits 0.
