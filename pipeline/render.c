@@ -4,7 +4,7 @@
  * Every output is built in one buf and written with render_write_atomic.
  * Page text lives in template files (docs/output.md), compiled in
  * (templates.h) or read from quickpaged.template_dir; this file only fills
- * their {{placeholders}} with escaped data.
+ * their {{placeholders}} with escaped data (both by tpl.c).
  *
  * Thread-safe: job.c runs render_all on libuv's thread pool, several jobs'
  * renders at once. Nothing here keeps state between calls (the tables are
@@ -26,7 +26,7 @@
 
 #include "buf.h"
 #include "render.h"
-#include "templates.h"
+#include "tpl.h"
 #include "xmalloc.h"
 
 #define RENDER_TMP_TRIES	64
@@ -223,34 +223,12 @@ w_json_or_null(struct render_w *w, const char *s, int js)
 		w_json(w, s, js);
 }
 
-/* HTML text or attribute value (always quoted with "). */
+/* HTML text or attribute value (always quoted with "); tpl_html's rules. */
 static void
 w_html(struct render_w *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	const char *rep;
-	unsigned char c;
-
-	for (; (c = *p) != '\0'; p++) {
-		switch (c) {
-		case '&':  rep = "&amp;"; break;
-		case '<':  rep = "&lt;"; break;
-		case '>':  rep = "&gt;"; break;
-		case '"':  rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default:
-			/* C0 controls other than blanks are parse errors. */
-			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
-			    c == 0x7f)
-				rep = "&#xFFFD;";
-			else
-				continue;
-		}
-		w_put(w, run, (size_t)(p - run));
-		w_puts(w, rep);
-		run = p + 1;
-	}
-	w_put(w, run, (size_t)(p - run));
+	if (w->rc == 0)
+		tpl_html(&w->b, s);
 }
 
 /*
@@ -447,60 +425,18 @@ render_load(const char *dir, const char *name, struct buf *out, char *err,
 	return rc;
 }
 
-struct render_var {
-	const char	*key;
-	const char	*val;
-	size_t		 len;
-};
-
-static const struct render_var *
-render_var_find(const struct render_var *v, size_t nv, const char *key,
-    size_t klen)
-{
-	size_t i;
-
-	for (i = 0; i < nv; i++)
-		if (strlen(v[i].key) == klen && memcmp(v[i].key, key, klen) == 0)
-			return &v[i];
-	return NULL;
-}
-
-/*
- * Copy TPL into W with each {{name}} replaced by its value. Values are not
- * scanned again, so data can never inject a placeholder. "{{" not followed
- * by name and "}}" is kept as text; an unknown name is an error (a typo in
- * an overriding template should not go unnoticed).
- */
+/* tpl_fill into W; the template is named DIR/NAME in messages. */
 static int
 render_subst(struct render_w *w, const char *tpl, const char *dir,
-    const char *name, const struct render_var *v, size_t nv, char *err,
+    const char *name, const struct tpl_var *v, size_t nv, char *err,
     size_t errlen)
 {
-	const struct render_var *var;
-	const char *p = tpl, *open, *key;
-	size_t klen;
 	char path[4096];
 
-	while ((open = strstr(p, "{{")) != NULL) {
-		key = open + 2;
-		klen = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
-		if (klen == 0 || strncmp(key + klen, "}}", 2) != 0) {
-			w_put(w, p, (size_t)(key - p));
-			p = key;
-			continue;
-		}
-		if ((var = render_var_find(v, nv, key, klen)) == NULL) {
-			render_path(path, sizeof(path), dir, name);
-			snprintf(err, errlen, "%s: unknown placeholder {{%.*s}}",
-			    path, (int)klen, key);
-			return -EINVAL;
-		}
-		w_put(w, p, (size_t)(open - p));
-		w_put(w, var->val, var->len);
-		p = key + klen + 2;
-	}
-	w_puts(w, p);
-	return w->rc;
+	if (w->rc != 0)
+		return w->rc;
+	render_path(path, sizeof(path), dir, name);
+	return tpl_fill(&w->b, tpl, path, v, nv, err, errlen);
 }
 
 /* ---- types.json ---- */
@@ -994,11 +930,9 @@ render_tag_options(struct render_w *w, const struct ts_type *const *v,
  * break silently when either changed).
  */
 struct render_tpl {
-	const char	*dir;	/* in messages; RENDER_BUILTIN for the built-in set */
+	const char	*dir;	/* in messages; TPL_BUILTIN for the built-in set */
 	struct buf	 index, css, js, search;
 };
-
-#define RENDER_BUILTIN	"(built-in templates)"
 
 static const char *const render_tpl_names[] = {
 	"index.html", "index.css", "index.js", "neuron-search.js"
@@ -1008,17 +942,12 @@ static const char *const render_tpl_names[] = {
 static int
 render_builtin(const char *name, struct buf *out, char *err, size_t errlen)
 {
-	const struct tpl_file *f;
+	const struct tpl_file *f = tpl_get(name, err, errlen);
 
-	for (f = tpl_builtin; f->name != NULL; f++) {
-		if (strcmp(f->name, name) == 0) {
-			buf_append(out, f->data, f->len);
-			return 0;
-		}
-	}
-	/* A file render needs is missing from data/templates/meson.build. */
-	return render_fail(err, errlen, RENDER_BUILTIN, name,
-	    "not compiled in", ENOENT);
+	if (f == NULL)
+		return -ENOENT;
+	buf_append(out, f->data, f->len);
+	return 0;
 }
 
 /* Why a file missing from an override is an error, after its name. */
@@ -1053,7 +982,7 @@ render_tpl_load(struct render_tpl *t, const char *override, char *err,
 	size_t i;
 	int rc;
 
-	t->dir = override != NULL ? override : RENDER_BUILTIN;
+	t->dir = override != NULL ? override : TPL_BUILTIN;
 	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
 		rc = override != NULL ?
 		    render_load(override, render_tpl_names[i], dst[i], err,
@@ -1131,7 +1060,7 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
 	    "\xe2\x80\x94" : o->dataset_version);
 	render_text_var(&at, when);
 	if (rc == 0) {
-		const struct render_var vars[] = {
+		const struct tpl_var vars[] = {
 			{ "title", title.b.data, title.b.len },
 			RENDER_VAR("title_prefix", prefix),
 			RENDER_VAR("dataset", ds),
@@ -1179,7 +1108,7 @@ render_search_js(struct render_w *out, const struct render_tpl *tpl,
 	rc = render_search_data(&names, &data, v, n);
 	if (rc == 0) {
 		/* generated_at is fixed ASCII; safe in a JS comment. */
-		const struct render_var vars[] = {
+		const struct tpl_var vars[] = {
 			RENDER_VAR("types_json", names),
 			RENDER_VAR("data_json", data),
 			{ "generated_at", when, strlen(when) },
@@ -1194,7 +1123,7 @@ render_search_js(struct render_w *out, const struct render_tpl *tpl,
 	return rc;
 }
 
-static int
+int
 render_mkdir(const char *dir, const char *name, char *err, size_t errlen)
 {
 	char path[4096];

@@ -36,6 +36,12 @@ int	 render_all(const struct ts_type *types, size_t n,
 /* types.json alone (both layouts); V sorted by name. */
 int	 render_types_json_file(const struct ts_type *const *v, size_t n,
 	    const struct render_opts *o, char *err, size_t errlen);
+/*
+ * mkdir DIR/NAME (one level, 0755); one that exists is fine. 0, or negative
+ * errno and "DIR/NAME: mkdir: strerror".
+ */
+int	 render_mkdir(const char *dir, const char *name, char *err,
+	    size_t errlen);
 /* Write DIR/NAME atomically; creates no directories. */
 int	 render_write_atomic(const char *dir, const char *name,
 	    const void *data, size_t len, char *err, size_t errlen);

@@ -21,7 +21,7 @@
 #include "qp_build.h"
 #include "render_neuview.h"
 #include "render_typelist.h"
-#include "templates.h"
+#include "tpl.h"
 #include "xmalloc.h"
 
 /* What this step writes, relative to the output directory; dirs end in /. */
@@ -190,64 +190,21 @@ nv_data(const struct ts_type *const *v, size_t n, time_t when)
 	return root;
 }
 
-static const char *
-nv_template(const char *name)
+/* The built-in template NAME filled from V, as a string in *OUT. */
+static int
+nv_fill(char **out, const char *name, const struct tpl_var *v, size_t nv,
+    char *err, size_t errlen)
 {
-	const struct tpl_file *f;
+	struct buf b = BUF_INIT;
+	int rc;
 
-	for (f = tpl_builtin; f->name != NULL; f++)
-		if (strcmp(f->name, name) == 0)
-			return (const char *)f->data;
-	return NULL;
-}
-
-struct nv_var {
-	const char	*key;
-	const char	*val;
-};
-
-/*
- * The built-in template NAME with each {{key}} replaced by its value.
- * Values are inserted once and never scanned again, so data cannot add a
- * placeholder; an unknown key is an error (a typo in a template).
- */
-static char *
-nv_fill(const char *name, const struct nv_var *v, size_t nv, char *err,
-    size_t errlen)
-{
-	const char *tpl = nv_template(name), *p, *open, *key;
-	struct buf out = BUF_INIT;
-	size_t i, klen;
-
-	if (tpl == NULL) {
-		snprintf(err, errlen, "built-in template %s missing", name);
-		return NULL;
+	if ((rc = tpl_fill_builtin(&b, name, v, nv, err, errlen)) < 0) {
+		buf_free(&b);
+		return rc;
 	}
-	for (p = tpl; (open = strstr(p, "{{")) != NULL;) {
-		key = open + 2;
-		klen = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
-		if (klen == 0 || strncmp(key + klen, "}}", 2) != 0) {
-			buf_append(&out, p, (size_t)(key - p));
-			p = key;
-			continue;
-		}
-		for (i = 0; i < nv; i++)
-			if (strlen(v[i].key) == klen &&
-			    memcmp(v[i].key, key, klen) == 0)
-				break;
-		if (i == nv) {
-			snprintf(err, errlen, "built-in template %s: unknown "
-			    "placeholder {{%.*s}}", name, (int)klen, key);
-			buf_free(&out);
-			return NULL;
-		}
-		buf_append(&out, p, (size_t)(open - p));
-		buf_append(&out, v[i].val, strlen(v[i].val));
-		p = key + klen + 2;
-	}
-	buf_puts(&out, p);
-	buf_append(&out, "", 0);	/* an empty result is still a string */
-	return buf_steal(&out);
+	buf_append(&b, "", 0);	/* an empty result is still a string */
+	*out = buf_steal(&b);
+	return 0;
 }
 
 enum nv_stamp { NV_ISO, NV_SHOWN };
@@ -267,30 +224,13 @@ nv_stamp(char *dst, size_t len, time_t when, enum nv_stamp form)
 		snprintf(dst, len, "1970-01-01T00:00:00Z");
 }
 
-/* HTML text or a quoted attribute value; control characters replaced. */
+/* HTML text or a quoted attribute value (tpl_html), as a new string. */
 static char *
 nv_html(const char *s)
 {
 	struct buf b = BUF_INIT;
-	const char *rep;
-	unsigned char c;
 
-	for (s = s ? s : ""; (c = (unsigned char)*s) != '\0'; s++) {
-		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default:
-			rep = (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ?
-			    "&#xFFFD;" : NULL;
-		}
-		if (rep != NULL)
-			buf_puts(&b, rep);
-		else
-			buf_putc(&b, (char)c);
-	}
+	tpl_html(&b, s);
 	buf_append(&b, "", 0);
 	return buf_steal(&b);
 }
@@ -347,20 +287,24 @@ nv_thousands(char *dst, size_t len, int64_t n)
 }
 
 /* data/neurons.js: the comment header and the data (already JS-safe). */
-static char *
-nv_js(const char *json, size_t n, time_t when, char *err, size_t errlen)
+static int
+nv_js(char **out, const char *json, size_t n, time_t when, char *err,
+    size_t errlen)
 {
 	char stamp[32], count[32];
-	const struct nv_var vars[] = {
-		{ "data_json", json },
-		{ "generated_at", stamp },
-		{ "type_count", count },
-	};
 
 	nv_stamp(stamp, sizeof(stamp), when, NV_ISO);
 	snprintf(count, sizeof(count), "%zu", n);
-	return nv_fill("neurons.js", vars, sizeof(vars) / sizeof(vars[0]), err,
-	    errlen);
+	{
+		const struct tpl_var vars[] = {
+			TPL_STR("data_json", json),
+			TPL_STR("generated_at", stamp),
+			TPL_STR("type_count", count),
+		};
+
+		return nv_fill(out, "neurons.js", vars,
+		    sizeof(vars) / sizeof(vars[0]), err, errlen);
+	}
 }
 
 /* The values the shared pages show, each escaped for one target. */
@@ -428,43 +372,35 @@ nv_page_init(struct nv_page *p, const struct ts_type *const *v, size_t n,
 }
 
 /* index.html, help.html or README.md from its template NAME. */
-static char *
-nv_shared(const char *name, const struct ts_type *const *v, size_t n,
-    const struct render_opts *o, char *err, size_t errlen)
+static int
+nv_shared(char **out, const char *name, const struct ts_type *const *v,
+    size_t n, const struct render_opts *o, char *err, size_t errlen)
 {
 	struct nv_page p;
-	char *out;
+	int rc;
 
 	nv_page_init(&p, v, n, o, strstr(name, ".md") ? nv_line : nv_html);
 	{
-		const struct nv_var vars[] = {
-			{ "title", p.title }, { "dataset", p.dataset },
-			{ "server", p.server }, { "uuid", p.uuid },
-			{ "last_database_edit", p.edit },
-			{ "dataset_url", p.url }, { "type_count", p.types },
-			{ "neuron_count", p.neurons },
-			{ "synapse_count", p.synapses },
-			{ "generated_at", p.when }, { "generated_iso", p.iso },
-			{ "roi_threshold_pct", p.pct },
-			{ "version", QP_VERSION },
+		const struct tpl_var vars[] = {
+			TPL_STR("title", p.title),
+			TPL_STR("dataset", p.dataset),
+			TPL_STR("server", p.server),
+			TPL_STR("uuid", p.uuid),
+			TPL_STR("last_database_edit", p.edit),
+			TPL_STR("dataset_url", p.url),
+			TPL_STR("type_count", p.types),
+			TPL_STR("neuron_count", p.neurons),
+			TPL_STR("synapse_count", p.synapses),
+			TPL_STR("generated_at", p.when),
+			TPL_STR("generated_iso", p.iso),
+			TPL_STR("roi_threshold_pct", p.pct),
+			TPL_STR("version", QP_VERSION),
 		};
 
-		out = nv_fill(name, vars, sizeof(vars) / sizeof(vars[0]), err,
-		    errlen);
+		rc = nv_fill(out, name, vars, sizeof(vars) / sizeof(vars[0]),
+		    err, errlen);
 	}
 	nv_page_free(&p);
-	return out;
-}
-
-static int
-nv_mkdir(const char *dir, const char *rel, char *err, size_t errlen)
-{
-	char *path = xasprintf("%s/%s", dir, rel);
-	int rc = 0;
-
-	if (mkdir(path, 0755) == -1 && errno != EEXIST)
-		rc = nv_fail(err, errlen, dir, rel, strerror(errno), -errno);
-	free(path);
 	return rc;
 }
 
@@ -524,15 +460,15 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	pretty = cJSON_Print(data);
 	cJSON_Delete(data);
 	safe = nv_js_safe(pretty);
-	rc = -ENOENT;	/* a template missing or broken: a build error */
-	if ((js = nv_js(safe, n, o->generated_at, err, errlen)) == NULL)
+	/* A template missing or broken is a build error: nothing written. */
+	if ((rc = nv_js(&js, safe, n, o->generated_at, err, errlen)) < 0)
 		goto out;
 	for (i = 0; i < NV_NPAGES; i++)
-		if ((page[i] = nv_shared(nv_pages[i][0], v, n, o, err,
-		    errlen)) == NULL)
+		if ((rc = nv_shared(&page[i], nv_pages[i][0], v, n, o, err,
+		    errlen)) < 0)
 			goto out;
 	if ((rc = render_types_json_file(v, n, o, err, errlen)) < 0 ||
-	    (rc = nv_mkdir(o->out_dir, "data", err, errlen)) < 0 ||
+	    (rc = render_mkdir(o->out_dir, "data", err, errlen)) < 0 ||
 	    (rc = render_write_atomic(data_dir, "neurons.json", json,
 	    strlen(json), err, errlen)) < 0 ||
 	    (rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js),

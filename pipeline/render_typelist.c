@@ -17,8 +17,6 @@
  *   names, 13 soma neuromeres, 14 hemilineages, 15 ROIs as flat
  *   [string, pre per mille, post per mille, ...], 16 parents.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +28,7 @@
 
 #include "buf.h"
 #include "render_typelist.h"
-#include "templates.h"
+#include "tpl.h"
 #include "xmalloc.h"
 
 /* Side suffixes of neuView's page names, in SIDE_* order. */
@@ -256,29 +254,6 @@ tl_data(const struct ts_type *const *v, size_t n)
 	return buf_steal(&b);
 }
 
-/* HTML text or attribute value (always quoted with "). */
-static void
-tl_html(struct buf *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		switch (*p) {
-		case '&':  buf_puts(b, "&amp;"); break;
-		case '<':  buf_puts(b, "&lt;"); break;
-		case '>':  buf_puts(b, "&gt;"); break;
-		case '"':  buf_puts(b, "&quot;"); break;
-		case '\'': buf_puts(b, "&#39;"); break;
-		default:
-			if ((*p < 0x20 && *p != '\t' && *p != '\n' &&
-			    *p != '\r') || *p == 0x7f)
-				buf_puts(b, "&#xFFFD;");
-			else
-				buf_putc(b, (char)*p);
-		}
-	}
-}
-
 /* A relative path as an href: all but unreserved bytes and '/' encoded. */
 static void
 tl_url(struct buf *b, const char *s)
@@ -316,7 +291,7 @@ tl_noscript(const struct ts_type *const *v, size_t n)
 			buf_puts(&b, first ? "<a href=\"" : " <a href=\"");
 			tl_url(&b, v[i]->file[s]);
 			buf_puts(&b, "\">");
-			tl_html(&b, first ? v[i]->name : label[s]);
+			tpl_html(&b, first ? v[i]->name : label[s]);
 			buf_puts(&b, "</a>");
 			if (first && s > SIDE_BOTH) {
 				buf_puts(&b, " <a href=\"");
@@ -326,117 +301,77 @@ tl_noscript(const struct ts_type *const *v, size_t n)
 			first = 0;
 		}
 		if (first)
-			tl_html(&b, v[i]->name);
+			tpl_html(&b, v[i]->name);
 		buf_puts(&b, "</li>\n");
 	}
 	return buf_steal(&b);
 }
 
+/* The built-in template NAME as text, or NULL and a message. */
 static const char *
 tl_template(const char *name, char *err, size_t errlen)
 {
-	const struct tpl_file *f;
+	const struct tpl_file *f = tpl_get(name, err, errlen);
 
-	for (f = tpl_builtin; f->name != NULL; f++)
-		if (strcmp(f->name, name) == 0)
-			return (const char *)f->data;
-	snprintf(err, errlen, "built-in template %s missing", name);
-	return NULL;
+	return f != NULL ? (const char *)f->data : NULL;
 }
 
-struct tl_var {
-	const char	*key;	/* "{{key}}" */
-	const char	*val;
-};
-
-/* TPL with each {{key}} of VARS replaced; values are never rescanned. */
-static char *
-tl_fill(const char *tpl, const struct tl_var *vars, size_t nv)
-{
-	struct buf b = BUF_INIT;
-	const char *p = tpl, *open;
-	size_t i, k;
-
-	while ((open = strstr(p, "{{")) != NULL) {
-		buf_append(&b, p, (size_t)(open - p));
-		for (i = 0; i < nv; i++) {
-			k = strlen(vars[i].key);
-			if (strncmp(open + 2, vars[i].key, k) == 0 &&
-			    strncmp(open + 2 + k, "}}", 2) == 0)
-				break;
-		}
-		if (i == nv) {			/* not ours: keep it */
-			buf_append(&b, open, 2);
-			p = open + 2;
-			continue;
-		}
-		buf_puts(&b, vars[i].val);
-		p = open + 4 + k;
-	}
-	buf_puts(&b, p);
-	return buf_steal(&b);
-}
-
+/* types.html, as a string in *PAGE. */
 static int
-tl_mkdir(const char *dir, const char *rel, char *err, size_t errlen)
+tl_page(char **page, const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, const char *when, char *err, size_t errlen)
 {
-	char *path = xasprintf("%s/%s", dir, rel);
-	int rc = 0;
+	const char *css, *js;
+	struct buf title = BUF_INIT, dataset = BUF_INIT, b = BUF_INIT;
+	char count[32], *data, *list;
+	int rc;
 
-	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	}
-	free(path);
-	return rc;
-}
-
-static char *
-tl_page(const struct ts_type *const *v, size_t n, const struct render_opts *o,
-    const char *when, char *err, size_t errlen)
-{
-	const char *tpl, *css, *js;
-	struct buf title = BUF_INIT, dataset = BUF_INIT;
-	char count[32], *data, *list, *page;
-
-	if ((tpl = tl_template("types.html", err, errlen)) == NULL ||
-	    (css = tl_template("types.css", err, errlen)) == NULL ||
+	if ((css = tl_template("types.css", err, errlen)) == NULL ||
 	    (js = tl_template("types.js", err, errlen)) == NULL)
-		return NULL;
+		return -ENOENT;
 	buf_puts(&title, "");
 	if (o->title_prefix != NULL && *o->title_prefix != '\0') {
-		tl_html(&title, o->title_prefix);
+		tpl_html(&title, o->title_prefix);
 		buf_puts(&title, " \xe2\x80\x93 ");
 	}
 	buf_puts(&title, "Types List");
 	buf_puts(&dataset, "");
-	tl_html(&dataset, o->dataset ? o->dataset : "");
+	tpl_html(&dataset, o->dataset);
 	snprintf(count, sizeof(count), "%zu", n);
 	data = tl_data(v, n);
 	list = tl_noscript(v, n);
 	{
-		const struct tl_var vars[] = {
-			{ "title", title.data }, { "dataset", dataset.data },
-			{ "type_count", count }, { "generated_at", when },
-			{ "css", css }, { "js", js }, { "data", data },
-			{ "noscript", list },
+		/* css and js are values: their text is never scanned. */
+		const struct tpl_var vars[] = {
+			TPL_STR("title", title.data),
+			TPL_STR("dataset", dataset.data),
+			TPL_STR("type_count", count),
+			TPL_STR("generated_at", when),
+			TPL_STR("css", css), TPL_STR("js", js),
+			TPL_STR("data", data), TPL_STR("noscript", list),
 		};
 
-		page = tl_fill(tpl, vars, sizeof(vars) / sizeof(*vars));
+		rc = tpl_fill_builtin(&b, "types.html", vars,
+		    sizeof(vars) / sizeof(*vars), err, errlen);
 	}
 	free(data);
 	free(list);
 	buf_free(&title);
 	buf_free(&dataset);
-	return page;
+	if (rc < 0) {
+		buf_free(&b);
+		return rc;
+	}
+	*page = buf_steal(&b);
+	return 0;
 }
 
 int
 render_typelist_write(const struct ts_type *const *v, size_t n,
     const struct render_opts *o, char *err, size_t errlen)
 {
-	char when[32], count[32], *page, *js, *js_dir;
-	const char *tpl;
+	char when[32], count[32], *page = NULL, *js, *js_dir;
+	struct buf b = BUF_INIT;
 	struct tm tm;
 	int rc;
 
@@ -444,20 +379,26 @@ render_typelist_write(const struct ts_type *const *v, size_t n,
 	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
 	snprintf(count, sizeof(count), "%zu", n);
-	if ((tpl = tl_template("nv-search.js", err, errlen)) == NULL)
-		return -ENOENT;
-	if ((page = tl_page(v, n, o, when, err, errlen)) == NULL)
-		return -ENOENT;
 	{
-		const struct tl_var vars[] = {
-			{ "generated_at", when }, { "type_count", count },
+		const struct tpl_var vars[] = {
+			TPL_STR("generated_at", when),
+			TPL_STR("type_count", count),
 		};
 
-		js = tl_fill(tpl, vars, sizeof(vars) / sizeof(*vars));
+		rc = tpl_fill_builtin(&b, "nv-search.js", vars,
+		    sizeof(vars) / sizeof(*vars), err, errlen);
 	}
+	if (rc == 0)
+		rc = tl_page(&page, v, n, o, when, err, errlen);
+	if (rc < 0) {
+		buf_free(&b);
+		return rc;
+	}
+	buf_append(&b, "", 0);
+	js = buf_steal(&b);
 	js_dir = xasprintf("%s/static/js", o->out_dir);
-	if ((rc = tl_mkdir(o->out_dir, "static", err, errlen)) == 0 &&
-	    (rc = tl_mkdir(o->out_dir, "static/js", err, errlen)) == 0 &&
+	if ((rc = render_mkdir(o->out_dir, "static", err, errlen)) == 0 &&
+	    (rc = render_mkdir(o->out_dir, "static/js", err, errlen)) == 0 &&
 	    (rc = render_write_atomic(js_dir, "neuron-search.js", js,
 	    strlen(js), err, errlen)) == 0)
 		rc = render_write_atomic(o->out_dir, "types.html", page,

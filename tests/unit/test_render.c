@@ -1,7 +1,8 @@
 /*
  * test_render: types.json schema and values, neuron-search.js in node,
  * index.html escaping and grouping, atomic writes and their failure paths;
- * the neuview layout's shared pages (render_neuview).
+ * the neuview layout's shared pages (render_neuview); the helpers all three
+ * writers share (tpl.c: escaping, placeholders, built-ins; render_mkdir).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 #include "buf.h"
 #include "render.h"
 #include "render_neuview.h"
+#include "tpl.h"
 #include "xmalloc.h"
 
 #define TPL_DIR	QP_TEST_SRCDIR "/data/templates"
@@ -876,6 +878,221 @@ test_bad_placeholder(void **state)
 	free(out);
 }
 
+/* ---- the shared helpers (tpl.c, render_mkdir) ---- */
+
+static void
+html_of(struct buf *b, const char *s)
+{
+	buf_reset(b);
+	buf_append(b, "", 0);
+	tpl_html(b, s);
+}
+
+/*
+ * One escaping rule for every layout: the five specials as entities; tab,
+ * LF and CR kept (HTML whitespace); every other C0 control and DEL as
+ * U+FFFD; UTF-8 untouched; NULL adds nothing.
+ */
+static void
+test_tpl_html(void **state)
+{
+	struct buf b = BUF_INIT;
+	char in[2] = "";
+	int c;
+
+	(void)state;
+	html_of(&b, "a&b<c>d\"e'f");
+	assert_string_equal(b.data, "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+	html_of(&b, "\t\n\r");
+	assert_string_equal(b.data, "\t\n\r");
+	for (c = 1; c < 0x20; c++) {
+		if (c == '\t' || c == '\n' || c == '\r')
+			continue;
+		in[0] = (char)c;
+		html_of(&b, in);
+		assert_string_equal(b.data, "&#xFFFD;");
+	}
+	html_of(&b, "x\x7fy\x0cz");
+	assert_string_equal(b.data, "x&#xFFFD;y&#xFFFD;z");
+	html_of(&b, "\xc3\x9c" "ber\xe2\x80\xa8 ~");
+	assert_string_equal(b.data, "\xc3\x9c" "ber\xe2\x80\xa8 ~");
+	html_of(&b, NULL);
+	assert_string_equal(b.data, "");
+	/* Appends: what is already there stays. */
+	buf_reset(&b);
+	buf_puts(&b, "<p>");
+	tpl_html(&b, "&");
+	assert_string_equal(b.data, "<p>&amp;");
+	buf_free(&b);
+}
+
+static void
+test_tpl_fill(void **state)
+{
+	const struct tpl_var v[] = {
+		TPL_STR("a", "{{b}}"), TPL_STR("b", "B"), TPL_STR("x_1", "X"),
+		{ "cut", "12345", 2 },	/* LEN bytes, not the whole string */
+	};
+	const size_t nv = sizeof(v) / sizeof(v[0]);
+	struct buf b = BUF_INIT;
+	char err[256] = "";
+
+	(void)state;
+	/* A value is never scanned again: {{a}} yields "{{b}}", not "B". */
+	assert_int_equal(tpl_fill(&b, "[{{a}}|{{b}}|{{x_1}}|{{cut}}]", "t",
+	    v, nv, err, sizeof(err)), 0);
+	assert_string_equal(b.data, "[{{b}}|B|X|12]");
+	/* Only "{{" lower-case-key "}}" is a placeholder; the rest is text,
+	 * such as JavaScript's "{{" or a key with capitals or blanks. */
+	buf_reset(&b);
+	assert_int_equal(tpl_fill(&b, "{{ b }} {{}} {{B}} {{b-c}} {{{b}}} "
+	    "f(){{return 1}} {{b", "t", v, nv, err, sizeof(err)), 0);
+	assert_string_equal(b.data, "{{ b }} {{}} {{B}} {{b-c}} {{{b}}} "
+	    "f(){{return 1}} {{b");
+	/* An unknown well-formed key: an error naming template and key. */
+	buf_reset(&b);
+	assert_int_equal(tpl_fill(&b, "ok {{b}} {{nope_2}}", "dir/page.html",
+	    v, nv, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "dir/page.html: unknown placeholder "
+	    "{{nope_2}}");
+	/* The built-in variant names the set. */
+	buf_reset(&b);
+	assert_int_equal(tpl_fill_builtin(&b, "nv-search.js", v, nv, err,
+	    sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "(built-in templates)/nv-search.js: "
+	    "unknown placeholder {{"));
+	assert_int_equal(tpl_fill_builtin(&b, "nope.html", v, nv, err,
+	    sizeof(err)), -ENOENT);
+	assert_string_equal(err, "(built-in templates)/nope.html: not "
+	    "compiled in");
+	buf_free(&b);
+}
+
+/*
+ * Every file in data/templates is compiled in, byte for byte, and nothing
+ * else is.
+ */
+static void
+test_tpl_get(void **state)
+{
+	const struct tpl_file *f;
+	DIR *d = opendir(TPL_DIR);
+	struct dirent *e;
+	char err[256] = "", *want;
+	size_t n = 0, nbuiltin = 0;
+
+	(void)state;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "meson.build") == 0)
+			continue;
+		f = tpl_get(e->d_name, err, sizeof(err));
+		if (f == NULL)
+			fail_msg("%s", err);
+		want = slurp(TPL_DIR, e->d_name);
+		assert_int_equal(f->len, strlen(want));
+		assert_memory_equal(f->data, want, f->len);
+		assert_int_equal(f->data[f->len], '\0');
+		free(want);
+		n++;
+	}
+	closedir(d);
+	for (f = tpl_builtin; f->name != NULL; f++)
+		nbuiltin++;
+	assert_int_equal(n, nbuiltin);
+	assert_true(n >= 12);
+	assert_null(tpl_get("index.htm", err, sizeof(err)));
+	assert_string_equal(err, "(built-in templates)/index.htm: not "
+	    "compiled in");
+}
+
+/* No filled output keeps a placeholder (a key its writer does not have). */
+static void
+no_placeholder(const char *dir, const char *name)
+{
+	char *s = slurp(dir, name), *p = s;
+	size_t k;
+
+	while ((p = strstr(p, "{{")) != NULL) {
+		p += 2;
+		k = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (k > 0 && strncmp(p + k, "}}", 2) == 0)
+			fail_msg("%s/%s: placeholder {{%.*s}} left", dir, name,
+			    (int)k, p);
+	}
+	free(s);
+}
+
+/*
+ * Every built-in template renders with the strict rule (types.html and
+ * nv-search.js used to keep unknown keys), and all three writers escape
+ * alike: the page titles keep CR and replace other controls.
+ */
+static void
+test_every_template_renders(void **state)
+{
+	static const char *const flat[] = {
+		"index.html", "static/js/neuron-search.js"
+	};
+	static const char *const nv[] = {
+		"index.html", "help.html", "README.md", "types.html",
+		"data/neurons.js", "static/js/neuron-search.js"
+	};
+	struct ts_type *t = fx_types();
+	char *a = mktmp(), *b = mktmp(), *s;
+	struct render_opts o = nv_opts(a);
+	size_t i;
+
+	(void)state;
+	o.template_dir = NULL;		/* the built-in set */
+	o.title_prefix = "T\r\x01&";
+	render_ok(t, NFX, &o);
+	for (i = 0; i < sizeof(flat) / sizeof(flat[0]); i++)
+		no_placeholder(a, flat[i]);
+	s = slurp(a, "index.html");
+	assert_non_null(strstr(s, "<title>T\r&#xFFFD;&amp; Neuron Types"
+	    "</title>"));
+	free(s);
+	o.out_dir = b;
+	nv_ok(t, NFX, &o);
+	for (i = 0; i < sizeof(nv) / sizeof(nv[0]); i++)
+		no_placeholder(b, nv[i]);
+	s = slurp(b, "index.html");
+	assert_non_null(strstr(s, "<title>T\r&#xFFFD;&amp; \xe2\x80\x93 "
+	    "Neuron Types</title>"));
+	free(s);
+	s = slurp(b, "types.html");
+	assert_non_null(strstr(s, "<title>T\r&#xFFFD;&amp; \xe2\x80\x93 "
+	    "Types List</title>"));
+	free(s);
+	rm_rf(a);
+	rm_rf(b);
+	free(a);
+	free(b);
+	fx_free(t, NFX);
+}
+
+static void
+test_render_mkdir(void **state)
+{
+	char *out = mktmp(), err[512] = "", want[4096];
+
+	(void)state;
+	assert_int_equal(render_mkdir(out, "d", err, sizeof(err)), 0);
+	assert_true(exists(out, "d"));
+	/* One that exists is fine: every render makes its dirs again. */
+	assert_int_equal(render_mkdir(out, "d", err, sizeof(err)), 0);
+	assert_int_equal(render_mkdir(out, "d/e", err, sizeof(err)), 0);
+	assert_true(exists(out, "d/e"));
+	/* One level only; the error names the path and the call. */
+	assert_int_equal(render_mkdir(out, "x/y", err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "%s/x/y: mkdir: ", out);
+	assert_non_null(strstr(err, want));
+	assert_false(exists(out, "x"));
+	rm_rf(out);
+	free(out);
+}
+
 /* ---- atomic writes ---- */
 
 static void
@@ -1109,6 +1326,11 @@ main(void)
 		cmocka_unit_test(test_neuview_refuses_directory),
 		cmocka_unit_test(test_missing_template),
 		cmocka_unit_test(test_bad_placeholder),
+		cmocka_unit_test(test_tpl_html),
+		cmocka_unit_test(test_tpl_fill),
+		cmocka_unit_test(test_tpl_get),
+		cmocka_unit_test(test_every_template_renders),
+		cmocka_unit_test(test_render_mkdir),
 		cmocka_unit_test(test_atomic_sentinel),
 		cmocka_unit_test(test_atomic_enotdir),
 		cmocka_unit_test(test_atomic_rename_fails),
