@@ -30,6 +30,7 @@
 
 #include "qp_build.h"
 #include "limiter.h"
+#include "cachework.h"
 #include "cypher.h"
 #include "job.h"
 #include "render.h"
@@ -41,6 +42,7 @@
 struct ready {
 	STAILQ_ENTRY(ready) entry;
 	struct fetch_batch *b;
+	int		 cached;	/* served by the cache: not stored again */
 };
 
 /* One render on the thread pool; see the ownership rule above. */
@@ -80,6 +82,12 @@ struct job {
 	const char	**failures;
 	size_t		 nfailures;
 	struct render_work *render;	/* while the worker renders */
+	/* The persistent cache, see start_cache() */
+	int		 caching;	/* this run reads or writes it */
+	unsigned char	*have;		/* per stem: the cache served it */
+	struct cw_entries *learned;	/* fetched stems, to store */
+	struct cw_req	*cw;		/* a load or store out */
+	int		 storing;	/* the index is written, the store out */
 	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
@@ -186,15 +194,21 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 }
 
 static int
-roi_batch(struct job *j, struct fetch_batch *b)
+roi_batch(struct job *j, struct fetch_batch *b, int cached)
 {
+	const struct fetch_stem *fs;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < b->n; i++) {
-		if ((rc = roi_stem(j, &b->stems[i])) < 0)
+		fs = &b->stems[i];
+		if ((rc = roi_stem(j, fs)) < 0)
 			return rc;
 		j->s.done++;
+		/* What fetch learned, for the next run; failures are not. */
+		if (j->learned && !cached && fs->error == NULL)
+			cw_entries_add(j->learned, j->scan.stems[fs->stem].stem,
+			    fs->accs, fs->naccs);
 	}
 	return 0;
 }
@@ -257,6 +271,7 @@ render_work(uv_work_t *req)
 }
 
 static void job_destroy(struct job *j);
+static int store_cache(struct job *j);
 
 /*
  * Back on the loop. A render that ran decides the outcome even if a cancel
@@ -287,7 +302,8 @@ render_done(uv_work_t *req, int status)
 			    "%s/%s", j->o.site->output_dir,
 			    w->layout == SCAN_LAYOUT_NEUVIEW ?
 			    "types.json" : "index.html");
-			end(j, 0, NULL);
+			if (store_cache(j) < 0)
+				end(j, 0, NULL);
 		}
 	}
 	render_work_free(w);
@@ -371,6 +387,10 @@ finish(struct job *j)
 		up_cancel(j->meta_q);
 		j->meta_q = NULL;
 	}
+	if (j->cw) {	/* a load the job no longer waits for */
+		cw_abandon(j->cw);
+		j->cw = NULL;
+	}
 	enter(j, JOB_DONE);
 	j->s.wall_s = (double)(uv_hrtime() - j->t0) / 1e9;
 	j->cb(j->arg, j, j->end_rc, j->end_rc ? j->error : NULL);
@@ -384,7 +404,7 @@ step(uv_idle_t *h)
 	uint64_t t;
 	int rc;
 
-	if (j->render) {	/* render_done() wakes us */
+	if (j->render || j->storing) {	/* render_done(), stored() wake us */
 		uv_idle_stop(h);
 		return;
 	}
@@ -395,7 +415,7 @@ step(uv_idle_t *h)
 	t = uv_hrtime();
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
-		rc = roi_batch(j, r->b);
+		rc = roi_batch(j, r->b, r->cached);
 		fetch_batch_free(r->b);
 		free(r);
 		if (rc < 0) {
@@ -438,6 +458,7 @@ on_batch(void *arg, struct fetch_batch *b)
 		return;
 	}
 	r->b = b;
+	r->cached = 0;
 	STAILQ_INSERT_TAIL(&j->ready, r, entry);
 	wake(j);
 }
@@ -472,6 +493,7 @@ start_fetch(struct job *j)
 	fo.max_query_bytes = j->o.site->max_query_bytes;
 	fo.strategy = j->o.strategy;
 	fo.stats = &j->s.q;
+	fo.skip = j->have;
 	if ((rc = fetch_start(&fo, on_batch, on_fetch_done, j, &j->fetch)) < 0)
 		end(j, rc, "cannot start the fetch stage");
 }
@@ -526,6 +548,151 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- the persistent cache (cache.h, cachework.h) ---- */
+
+static void
+cache_warn(struct job *j, const char *what, const char *detail)
+{
+	size_t n = strlen(j->s.cache_warning);
+
+	snprintf(j->s.cache_warning + n, sizeof(j->s.cache_warning) - n,
+	    "%s%s%s%s", n ? "; " : "", what, detail ? ": " : "",
+	    detail ? detail : "");
+}
+
+static void
+cache_key(const struct job *j, struct cache_key *k)
+{
+	k->server = j->o.site->server;
+	k->dataset = j->o.site->dataset;
+	k->uuid = j->uuid;
+	k->edit = j->s.last_database_edit;
+	k->generation = CY_QUERY_GENERATION;
+	k->nprimary = (unsigned)roi_nprimary(j->meta);
+}
+
+/* Back on the loop with what the cache holds for this version. */
+static void
+on_loaded(void *arg, struct cw_loaded *res)
+{
+	struct job *j = arg;
+	struct ready *r;
+	char msg[64];
+
+	j->cw = NULL;
+	if (res->note[0])
+		cache_warn(j, res->note, NULL);
+	if (res->rc < 0) {
+		/* No cache this run (e.g. a full disk), never a failed index. */
+		cache_warn(j, "cache unavailable, running without it",
+		    res->err);
+		j->caching = 0;
+		j->s.cache_mode = "off";
+		cw_entries_free(j->learned);
+		j->learned = NULL;
+	}
+	if (res->bad) {
+		snprintf(msg, sizeof(msg), "%zu damaged cache entries "
+		    "ignored", res->bad);
+		cache_warn(j, msg, NULL);
+	}
+	j->have = res->have;
+	j->s.cache_hits = res->hits;
+	j->s.cache_misses = j->scan.nstems - res->hits;
+	if (res->batch) {
+		r = xcalloc(1, sizeof(*r));
+		r->b = res->batch;
+		r->cached = 1;
+		STAILQ_INSERT_TAIL(&j->ready, r, entry);
+		wake(j);
+	}
+	free(res);
+	if (!j->ending)
+		start_fetch(j);
+}
+
+/*
+ * Use the cache when the job has one and the dataset a version to key it
+ * by. 0: a load is out (on_loaded goes on); < 0: fetch now.
+ */
+static int
+start_cache(struct job *j)
+{
+	struct cache_key k;
+	int rc;
+
+	if (j->o.cache_dir == NULL || j->o.cache == JOB_CACHE_OFF ||
+	    j->o.strategy != FETCH_BATCHED || j->uuid[0] == '\0')
+		return -1;
+	j->caching = 1;
+	j->learned = cw_entries_new();
+	j->s.cache_misses = j->scan.nstems;
+	if (j->o.cache == JOB_CACHE_REFRESH) {
+		j->s.cache_mode = "refresh";
+		return -1;
+	}
+	j->s.cache_mode = "use";
+	cache_key(j, &k);
+	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
+	    &j->cw)) < 0) {
+		cache_warn(j, "cache unavailable", uv_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_stored(void *arg, int rc, const char *err, const char *note)
+{
+	struct job *j = arg;
+
+	j->cw = NULL;
+	j->storing = 0;
+	if (note)
+		cache_warn(j, note, NULL);
+	if (rc < 0) {
+		cache_warn(j, rc == -ENOSPC ? "cache not written (disk full); "
+		    "the index is fine" : "cache not written; the index is fine",
+		    err);
+		j->s.cache_stored = 0;
+	}
+	end(j, 0, NULL);
+	wake(j);
+}
+
+/*
+ * The index is written: store what this run fetched, note the run and
+ * drop the dataset's older versions (only now, so a failed run keeps
+ * them). 0: the store is out and on_stored ends the job.
+ */
+static int
+store_cache(struct job *j)
+{
+	struct cache_run run = { 0 };
+	struct cache_key k;
+	struct cw_entries *e;
+	int rc;
+
+	if (!j->caching)
+		return -1;
+	cache_key(j, &k);
+	run.mode = j->s.cache_mode;
+	run.hits = j->s.cache_hits;
+	run.misses = j->s.cache_misses;
+	/* The request owns the entries from here on, even if it fails. */
+	e = j->learned;
+	j->learned = NULL;
+	j->s.cache_stored = cw_entries_count(e);
+	if ((rc = cw_store(j->loop, j->o.cache_dir, &k, e, &run, 1, on_stored,
+	    j, &j->cw)) < 0) {
+		cache_warn(j, "cache not written", uv_strerror(rc));
+		j->s.cache_stored = 0;
+		return rc;
+	}
+	j->storing = 1;
+	return 0;
+}
+
 static double
 on_meta(void *arg, const struct up_result *r)
 {
@@ -546,7 +713,8 @@ on_meta(void *arg, const struct up_result *r)
 		end(j, -EBADMSG, err);
 		return 0;
 	}
-	start_fetch(j);
+	if (start_cache(j) < 0)
+		start_fetch(j);
 	return 0;
 }
 
@@ -609,6 +777,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	*out = j;
 
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
+	j->s.cache_mode = "off";
 	enter(j, JOB_SCAN);
 	rc = scan_site(o->site->output_dir, o->site->layout ==
 	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
@@ -648,7 +817,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 void
 job_cancel(struct job *j)
 {
-	if (j->ended)
+	if (j->ended || j->storing)	/* the index is written: it stands */
 		return;
 	end(j, -ECANCELED, "cancelled");
 	if (j->render)
@@ -686,6 +855,9 @@ job_destroy(struct job *j)
 		fetch_free(j->fetch);
 	if (j->meta_q)
 		up_cancel(j->meta_q);
+	cw_abandon(j->cw);
+	cw_entries_free(j->learned);
+	free(j->have);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);
@@ -826,5 +998,20 @@ job_summary_json(const struct job *j)
 	for (i = 0; i < j->nfailures; i++)
 		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));
 	cJSON_AddStringToObject(o, "index", s->index_path);
+	st = cJSON_AddObjectToObject(o, "cache");
+	cJSON_AddStringToObject(st, "mode", s->cache_mode ? s->cache_mode :
+	    "off");
+	cJSON_AddNumberToObject(st, "hits", (double)s->cache_hits);
+	cJSON_AddNumberToObject(st, "misses", (double)s->cache_misses);
+	cJSON_AddNumberToObject(st, "stored", (double)s->cache_stored);
+	/* The version the hits came from: the one this run was keyed by. */
+	if (s->cache_hits)
+		cJSON_AddStringToObject(st, "version", s->dataset_version);
+	else
+		cJSON_AddNullToObject(st, "version");
+	if (s->cache_warning[0])
+		cJSON_AddStringToObject(st, "warning", s->cache_warning);
+	else
+		cJSON_AddNullToObject(st, "warning");
 	return o;
 }
