@@ -31,6 +31,14 @@
 #define KEEP_RUNS	200		/* run records kept for stats */
 #define BUSY_MS		30000
 
+/*
+ * put_acc and get_acc write and read every field of struct ts_acc: a new
+ * field must be added to both and CACHE_SCHEMA_VERSION bumped. This trips
+ * (on 64-bit builds) when the struct changes, as a reminder.
+ */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct ts_acc) == 304,
+    "struct ts_acc changed: update the cache's entry encoding");
+
 struct cache {
 	sqlite3	*db;
 	char	*path;
