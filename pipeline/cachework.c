@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cachework.h"
 #include "xmalloc.h"
 
@@ -17,7 +19,7 @@ struct cw_entries {
 	size_t		 n, cap;
 };
 
-enum cw_kind { CW_LOAD, CW_STORE };
+enum cw_kind { CW_LOAD, CW_STORE, CW_ADMIN };
 
 struct cw_req {
 	uv_work_t	 req;
@@ -41,6 +43,10 @@ struct cw_req {
 	int		 rc;
 	char		 err[400];
 	char		 note[600];
+	/* admin */
+	int		 clear;
+	cw_admin_cb	 admin_cb;
+	cJSON		*result;
 };
 
 static struct cw_req *
@@ -52,9 +58,9 @@ req_new(const char *dir, const struct cache_key *k, enum cw_kind kind)
 	r->kind = kind;
 	r->dir = xstrdup(dir);
 	r->key = *k;
-	r->key.server = r->strs[0] = xstrdup(k->server);
-	r->key.dataset = r->strs[1] = xstrdup(k->dataset);
-	r->key.uuid = r->strs[2] = xstrdup(k->uuid);
+	r->key.server = r->strs[0] = k->server ? xstrdup(k->server) : NULL;
+	r->key.dataset = r->strs[1] = k->dataset ? xstrdup(k->dataset) : NULL;
+	r->key.uuid = r->strs[2] = k->uuid ? xstrdup(k->uuid) : NULL;
 	r->key.edit = r->strs[3] = xstrdup(k->edit ? k->edit : "");
 	return r;
 }
@@ -75,6 +81,7 @@ req_free(struct cw_req *r)
 		free(r->res);
 	}
 	cw_entries_free(r->e);
+	cJSON_Delete(r->result);
 	free(r->mode);
 	free(r->dir);
 	free(r);
@@ -178,6 +185,16 @@ after(uv_work_t *w, int status)
 			    uv_strerror(status));
 		}
 		r->load_cb(r->arg, res);
+	} else if (r->kind == CW_ADMIN) {
+		if (status < 0 && r->rc == 0) {
+			r->rc = status;
+			snprintf(r->err, sizeof(r->err), "cache: %s",
+			    uv_strerror(status));
+		}
+		r->admin_cb(r->arg, r->rc, r->rc < 0 ? NULL : r->result,
+		    r->rc < 0 ? r->err : NULL);
+		if (r->rc == 0)
+			r->result = NULL;	/* the callee's */
 	} else {
 		if (status < 0 && r->rc == 0) {
 			r->rc = status;
@@ -289,6 +306,54 @@ cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	r->store_cb = cb;
 	r->arg = arg;
 	if ((rc = uv_queue_work(loop, &r->req, store_work, after)) < 0) {
+		req_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+static void
+admin_work(uv_work_t *w)
+{
+	struct cw_req *r = w->data;
+	struct cache *c;
+	uint64_t n;
+
+	r->rc = cache_open(r->dir, &c, r->note, sizeof(r->note), r->err,
+	    sizeof(r->err));
+	if (r->rc < 0)
+		return;
+	if (r->clear) {
+		r->rc = cache_clear(c, r->key.server, r->key.dataset, &n, r->err,
+		    sizeof(r->err));
+		if (r->rc == 0) {
+			r->result = cJSON_CreateObject();
+			cJSON_AddNumberToObject(r->result, "cleared", (double)n);
+		}
+	} else
+		r->rc = cache_stats(c, r->key.server, r->key.dataset,
+		    &r->result, r->err, sizeof(r->err));
+	if (r->rc == 0 && r->note[0])
+		cJSON_AddStringToObject(r->result, "warning", r->note);
+	cache_close(c);
+}
+
+int
+cw_admin(uv_loop_t *loop, const char *dir, int clear, const char *server,
+    const char *dataset, cw_admin_cb cb, void *arg, struct cw_req **out)
+{
+	struct cache_key k = { 0 };
+	struct cw_req *r;
+	int rc;
+
+	k.server = server;
+	k.dataset = dataset;
+	r = req_new(dir, &k, CW_ADMIN);
+	r->clear = clear;
+	r->admin_cb = cb;
+	r->arg = arg;
+	if ((rc = uv_queue_work(loop, &r->req, admin_work, after)) < 0) {
 		req_free(r);
 		return rc;
 	}

@@ -62,6 +62,17 @@ int	 cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	    struct cw_entries *e, const struct cache_run *run, int prune,
 	    cw_store_cb cb, void *arg, struct cw_req **out);
 
+/*
+ * For `qpctl cache`: the cache's stats (cache_stats) or its clearing
+ * (cache_clear; RESULT {"cleared": entries}), for SERVER and DATASET or
+ * (both NULL) all. CB gets RESULT (it owns it) or RC < 0 and ERR.
+ */
+typedef void (*cw_admin_cb)(void *arg, int rc, struct cJSON *result,
+	    const char *err);
+int	 cw_admin(uv_loop_t *loop, const char *dir, int clear,
+	    const char *server, const char *dataset, cw_admin_cb cb, void *arg,
+	    struct cw_req **out);
+
 /* The callback of R will not run; R frees itself when its work ends. */
 void	 cw_abandon(struct cw_req *r);
 

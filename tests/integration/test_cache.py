@@ -381,3 +381,91 @@ class TestFullDisk(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestDaemon(unittest.TestCase):
+    """The daemon's cache (its cache_dir): submit modes, the summary, qpctl cache."""
+
+    def setUp(self):
+        import daemon_harness as dh
+        self.wd = h.Workdir()
+        self.work = os.path.realpath(self.wd.__enter__())
+        os.chmod(self.work, 0o755)
+        self.emu = h.Emulator(self.work, "tiny", 1)
+        self.out = os.path.join(self.work, "site-a")
+        h.make_pages(self.out, "tiny", 1)
+        cfg = h.write_config(os.path.join(self.work, "a.yaml"), self.emu.url, self.out,
+                             ca=self.emu.ca)
+        settings = dh.write_settings(os.path.join(self.work, "qp.yaml"), self.work,
+                                     {"a": cfg})
+        self.cache = os.path.join(self.work, "cache")
+        self.d = dh.Daemon(settings, self.work).start()
+
+    def tearDown(self):
+        try:
+            rc = self.d.stop()
+            log = self.d.log_text()
+        finally:
+            self.emu.stop()
+            self.wd.__exit__(None, None, None)
+        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
+            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
+
+    def job(self, *flags):
+        r = self.d.qpctl("submit", "create-index", "a", "--wait", *flags)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.split()[1]
+        r = self.d.qpctl("--json", "status", job_id)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["job"]["summary"]
+
+    def stats(self):
+        r = self.d.qpctl("--json", "cache", "stats", "a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["cache"]
+
+    def test_modes_summary_stats_clear(self):
+        cold = self.job()
+        self.assertEqual((cold["cache"]["mode"], cold["cache"]["hits"]), ("use", 0))
+        warm = self.job()
+        self.assertEqual(warm["requests"], 1)
+        self.assertEqual(warm["cache"]["hits"], warm["entries"])
+        self.assertEqual(warm["cache"]["version"], warm["dataset_version"])
+        h.assert_same_index(self, h.load_types(self.out), oracle(self.out))
+        off = self.job("--no-cache")
+        self.assertEqual(off["cache"]["mode"], "off")
+        self.assertEqual(off["requests"], cold["requests"])
+        ref = self.job("--refresh")
+        self.assertEqual((ref["cache"]["mode"], ref["cache"]["hits"]), ("refresh", 0))
+        self.assertEqual(ref["cache"]["stored"], ref["entries"])
+        st = self.stats()
+        self.assertEqual(st["entries"], warm["entries"])
+        self.assertEqual(len(st["versions"]), 1)
+        self.assertEqual(st["versions"][0]["version"], warm["dataset_version"])
+        self.assertGreater(st["bytes"], 0)
+        modes = [x["mode"] for x in st["runs"]]
+        self.assertEqual(modes, ["refresh", "use", "use"])	# newest first; off: none
+        self.assertAlmostEqual(st["hit_rate"], warm["entries"] / (3.0 * warm["entries"]))
+        r = self.d.qpctl("cache", "stats")		# the whole cache
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"entries"', r.stdout)
+        r = self.d.qpctl("cache", "clear", "a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("cache cleared: %d entries" % warm["entries"], r.stdout)
+        self.assertEqual(self.stats()["entries"], 0)
+        again = self.job()
+        self.assertEqual(again["cache"]["hits"], 0)
+        r = self.d.qpctl("cache", "stats", "nosuch")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no site named", r.stderr)
+
+    def test_damaged_file_logged_once(self):
+        self.job()
+        with open(os.path.join(self.cache, "cache.db"), "wb") as f:
+            f.write(b"garbage" * 1000)
+        s = self.job()
+        self.assertIn("moved aside", s["cache"]["warning"])
+        h.assert_same_index(self, h.load_types(self.out), oracle(self.out))
+        lines = [l for l in self.d.log_text().splitlines() if "moved aside" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertEqual(self.job()["requests"], 1)
