@@ -88,6 +88,7 @@ struct job {
 	struct cw_entries *learned;	/* fetched stems, to store */
 	struct cw_req	*cw;		/* a load or store out */
 	int		 storing;	/* the index is written, the store out */
+	char		*cache_dir;	/* j->o.cache_dir, our copy */
 	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
@@ -762,6 +763,9 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 		return -ENOMEM;
 	j->loop = loop;
 	j->o = *o;
+	/* Ours: the daemon's settings (and so the path) may be reloaded. */
+	j->o.cache_dir = j->cache_dir = o->cache_dir ? xstrdup(o->cache_dir) :
+	    NULL;
 	j->cb = cb;
 	j->arg = arg;
 	STAILQ_INIT(&j->ready);
@@ -769,6 +773,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	if (o->up)
 		j->trace_t0 = up_clock(o->up);
 	if ((j->idle = malloc(sizeof(*j->idle))) == NULL) {
+		free(j->cache_dir);
 		free(j);
 		return -ENOMEM;
 	}
@@ -858,6 +863,7 @@ job_destroy(struct job *j)
 	cw_abandon(j->cw);
 	cw_entries_free(j->learned);
 	free(j->have);
+	free(j->cache_dir);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);

@@ -36,7 +36,7 @@ struct job_opts {
 	 * The cache's directory, NULL: no cache. Only batched jobs with a
 	 * dataset uuid use it (per-type is the uncached reference).
 	 */
-	const char		*cache_dir;
+	const char		*cache_dir;	/* copied */
 	enum job_cache		 cache;
 };
 
