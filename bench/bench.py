@@ -234,8 +234,9 @@ def scenario_cache(work, scale, runs, reference):
 
 def daemon_job(d, site_name):
     t0 = time.monotonic()
+    # --no-cache: each job fetches everything, as the figures always meant.
     r = subprocess.run([os.environ["QPCTL"], "--socket", d.socket, "submit", "create-index",
-                        site_name, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        site_name, "--wait", "--no-cache"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=1800)
     if r.returncode != 0:
         raise RuntimeError("daemon job failed: " + r.stderr.strip())

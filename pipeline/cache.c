@@ -159,7 +159,7 @@ check_header(const char *path, char *why, size_t len)
 
 /* What is wrong with an open database as our cache: "" if nothing. */
 static void
-check_db(sqlite3 *db, char *why, size_t len)
+check_db(sqlite3 *db, int full, char *why, size_t len)
 {
 	sqlite3_stmt *st;
 	int64_t app, ver, tables;
@@ -185,6 +185,8 @@ check_db(sqlite3 *db, char *why, size_t len)
 		    "%d", (long long)ver, CACHE_SCHEMA_VERSION);
 		return;
 	}
+	if (!full)
+		return;
 	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		snprintf(why, len, "unreadable (%s)", sqlite3_errmsg(db));
@@ -302,8 +304,8 @@ make_dirs(const char *dir)
 }
 
 int
-cache_open(const char *dir, struct cache **out, char *note, size_t notelen,
-    char *err, size_t errlen)
+cache_open(const char *dir, unsigned flags, struct cache **out, char *note,
+    size_t notelen, char *err, size_t errlen)
 {
 	struct cache *c;
 	char why[300], *lock;
@@ -333,7 +335,8 @@ cache_open(const char *dir, struct cache **out, char *note, size_t notelen,
 	if (why[0] == '\0') {
 		if ((rc = db_connect(c->path, &c->db, err, errlen)) < 0)
 			goto fail;
-		check_db(c->db, why, sizeof(why));
+		check_db(c->db, (flags & CACHE_OPEN_CHECK) != 0, why,
+		    sizeof(why));
 		if (why[0] != '\0') {
 			sqlite3_close(c->db);
 			c->db = NULL;

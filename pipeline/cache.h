@@ -47,9 +47,13 @@ struct cache_key {
  * to CACHE_FILE.bad-TIME and a new one made; NOTE then holds one line
  * saying what and where (else ""). Errors (negative errno, SQLite's text in
  * err): the directory or file cannot be made or written, e.g. -ENOSPC.
+ * CACHE_OPEN_CHECK runs quick_check (reads the whole file); without it
+ * only the header, application_id and schema version are checked, for a
+ * store right after a checked load.
  */
-int	 cache_open(const char *dir, struct cache **out, char *note,
-	    size_t notelen, char *err, size_t errlen);
+#define CACHE_OPEN_CHECK	1
+int	 cache_open(const char *dir, unsigned flags, struct cache **out,
+	    char *note, size_t notelen, char *err, size_t errlen);
 void	 cache_close(struct cache *c);
 
 /* One stored stem: its name and its encoded entry (cache_encode). */

@@ -39,6 +39,7 @@ struct cw_req {
 	struct cache_run run;
 	char		*mode;
 	int		 prune;
+	int		 checked;	/* this run's load checked the file */
 	cw_store_cb	 store_cb;
 	int		 rc;
 	char		 err[400];
@@ -146,8 +147,8 @@ load_work(uv_work_t *w)
 	struct cache *c;
 	size_t bad = 0;
 
-	res->rc = cache_open(r->dir, &c, res->note, sizeof(res->note),
-	    res->err, sizeof(res->err));
+	res->rc = cache_open(r->dir, CACHE_OPEN_CHECK, &c, res->note,
+	    sizeof(res->note), res->err, sizeof(res->err));
 	if (res->rc < 0)
 		return;
 	g.b = xcalloc(1, sizeof(*g.b));
@@ -282,8 +283,8 @@ store_work(uv_work_t *w)
 	struct cw_req *r = w->data;
 	struct cache *c;
 
-	r->rc = cache_open(r->dir, &c, r->note, sizeof(r->note), r->err,
-	    sizeof(r->err));
+	r->rc = cache_open(r->dir, r->checked ? 0 : CACHE_OPEN_CHECK, &c,
+	    r->note, sizeof(r->note), r->err, sizeof(r->err));
 	if (r->rc < 0)
 		return;
 	r->rc = cache_store(c, &r->key, r->e->v, r->e->n, &r->run, r->prune,
@@ -293,7 +294,7 @@ store_work(uv_work_t *w)
 
 int
 cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
-    struct cw_entries *e, const struct cache_run *run, int prune,
+    struct cw_entries *e, const struct cache_run *run, int flags,
     cw_store_cb cb, void *arg, struct cw_req **out)
 {
 	struct cw_req *r = req_new(dir, k, CW_STORE);
@@ -302,7 +303,8 @@ cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	r->e = e ? e : cw_entries_new();
 	r->run = *run;
 	r->run.mode = r->mode = xstrdup(run->mode);
-	r->prune = prune;
+	r->prune = (flags & CW_PRUNE) != 0;
+	r->checked = (flags & CW_CHECKED) != 0;
 	r->store_cb = cb;
 	r->arg = arg;
 	if ((rc = uv_queue_work(loop, &r->req, store_work, after)) < 0) {
@@ -320,8 +322,8 @@ admin_work(uv_work_t *w)
 	struct cache *c;
 	uint64_t n;
 
-	r->rc = cache_open(r->dir, &c, r->note, sizeof(r->note), r->err,
-	    sizeof(r->err));
+	r->rc = cache_open(r->dir, CACHE_OPEN_CHECK, &c, r->note,
+	    sizeof(r->note), r->err, sizeof(r->err));
 	if (r->rc < 0)
 		return;
 	if (r->clear) {

@@ -56,10 +56,13 @@ void	 cw_entries_free(struct cw_entries *e);
 
 /*
  * Store E (taken, freed by the request) as version K in DIR's cache with
- * RUN noted; PRUNE drops K's other versions (cache_store).
+ * RUN noted. FLAGS: CW_PRUNE drops K's other versions (cache_store);
+ * CW_CHECKED skips quick_check on open (this run's load did it).
  */
+#define CW_PRUNE	1
+#define CW_CHECKED	2
 int	 cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
-	    struct cw_entries *e, const struct cache_run *run, int prune,
+	    struct cw_entries *e, const struct cache_run *run, int flags,
 	    cw_store_cb cb, void *arg, struct cw_req **out);
 
 /*

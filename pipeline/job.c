@@ -89,6 +89,8 @@ struct job {
 	struct cw_req	*cw;		/* a load or store out */
 	int		 storing;	/* the index is written, the store out */
 	char		*cache_dir;	/* j->o.cache_dir, our copy */
+	int		 loaded;	/* the load opened and checked the file */
+	uint64_t	 cw_t0;		/* uv_hrtime when the load or store went */
 	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
@@ -581,6 +583,7 @@ on_loaded(void *arg, struct cw_loaded *res)
 	char msg[64];
 
 	j->cw = NULL;
+	j->s.cache_load_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
 	if (res->note[0])
 		cache_warn(j, res->note, NULL);
 	if (res->rc < 0) {
@@ -598,6 +601,7 @@ on_loaded(void *arg, struct cw_loaded *res)
 		cache_warn(j, msg, NULL);
 	}
 	j->have = res->have;
+	j->loaded = res->rc == 0;
 	j->s.cache_hits = res->hits;
 	j->s.cache_misses = j->scan.nstems - res->hits;
 	if (res->batch) {
@@ -634,6 +638,7 @@ start_cache(struct job *j)
 	}
 	j->s.cache_mode = "use";
 	cache_key(j, &k);
+	j->cw_t0 = uv_hrtime();
 	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
 	    &j->cw)) < 0) {
 		cache_warn(j, "cache unavailable", uv_strerror(rc));
@@ -649,6 +654,7 @@ on_stored(void *arg, int rc, const char *err, const char *note)
 
 	j->cw = NULL;
 	j->storing = 0;
+	j->s.cache_store_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
 	if (note)
 		cache_warn(j, note, NULL);
 	if (rc < 0) {
@@ -684,8 +690,9 @@ store_cache(struct job *j)
 	e = j->learned;
 	j->learned = NULL;
 	j->s.cache_stored = cw_entries_count(e);
-	if ((rc = cw_store(j->loop, j->o.cache_dir, &k, e, &run, 1, on_stored,
-	    j, &j->cw)) < 0) {
+	j->cw_t0 = uv_hrtime();
+	if ((rc = cw_store(j->loop, j->o.cache_dir, &k, e, &run, CW_PRUNE |
+	    (j->loaded ? CW_CHECKED : 0), on_stored, j, &j->cw)) < 0) {
 		cache_warn(j, "cache not written", uv_strerror(rc));
 		j->s.cache_stored = 0;
 		return rc;
@@ -1010,6 +1017,8 @@ job_summary_json(const struct job *j)
 	cJSON_AddNumberToObject(st, "hits", (double)s->cache_hits);
 	cJSON_AddNumberToObject(st, "misses", (double)s->cache_misses);
 	cJSON_AddNumberToObject(st, "stored", (double)s->cache_stored);
+	cJSON_AddNumberToObject(st, "load_s", s->cache_load_s);
+	cJSON_AddNumberToObject(st, "store_s", s->cache_store_s);
 	/* The version the hits came from: the one this run was keyed by. */
 	if (s->cache_hits)
 		cJSON_AddStringToObject(st, "version", s->dataset_version);

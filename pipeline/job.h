@@ -59,6 +59,7 @@ struct job_summary {
 	/* The cache: "off", "use" or "refresh"; stems served and fetched. */
 	const char	*cache_mode;
 	size_t		 cache_hits, cache_misses, cache_stored;
+	double		 cache_load_s, cache_store_s;	/* wall, on the pool */
 	char		 cache_warning[700];	/* "" or one line: what went wrong */
 };
 

@@ -240,7 +240,7 @@ test_versions(void **state)
 
 	(void)state;
 	sub = xasprintf("%s/a/b", d);	/* made, with its parents */
-	assert_int_equal(cache_open(sub, &c, note, sizeof(note), err,
+	assert_int_equal(cache_open(sub, CACHE_OPEN_CHECK, &c, note, sizeof(note), err,
 	    sizeof(err)), 0);
 	assert_string_equal(note, "");
 	path = xasprintf("%s/%s", sub, CACHE_FILE);
@@ -305,7 +305,7 @@ test_bad_file_moved_aside(void **state)
 	fputs("this is not a database, but it is long enough to look like "
 	    "one might be: a hundred bytes and more of plain text here.\n", f);
 	fclose(f);
-	assert_int_equal(cache_open(d, &c, note, sizeof(note), err,
+	assert_int_equal(cache_open(d, CACHE_OPEN_CHECK, &c, note, sizeof(note), err,
 	    sizeof(err)), 0);
 	assert_non_null(strstr(note, "not a SQLite database"));
 	assert_non_null(strstr(note, "moved aside"));
@@ -320,7 +320,7 @@ test_bad_file_moved_aside(void **state)
 	closedir(dir);
 	assert_int_equal(aside, 1);
 	/* Now sound: opened again without a word. */
-	assert_int_equal(cache_open(d, &c, note, sizeof(note), err,
+	assert_int_equal(cache_open(d, CACHE_OPEN_CHECK, &c, note, sizeof(note), err,
 	    sizeof(err)), 0);
 	assert_string_equal(note, "");
 	cache_close(c);
