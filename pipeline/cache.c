@@ -428,6 +428,33 @@ cache_load(struct cache *c, const struct cache_key *k, cache_each_cb cb,
 	return rc;
 }
 
+int
+cache_latest(struct cache *c, const struct cache_key *k, char *uuid,
+    size_t uuidlen, char *edit, size_t editlen, unsigned *nprimary,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, s;
+
+	if ((rc = prep(c, "SELECT uuid, edit, nprimary FROM versions WHERE "
+	    "server = ?1 AND dataset = ?2 AND generation = ?3 ORDER BY used "
+	    "DESC, id DESC LIMIT 1", &st, err, errlen)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, k->server, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, k->dataset, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, k->generation);
+	if ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(uuid, uuidlen, "%s", sqlite3_column_text(st, 0));
+		snprintf(edit, editlen, "%s", sqlite3_column_text(st, 1));
+		*nprimary = (unsigned)sqlite3_column_int64(st, 2);
+		rc = 0;
+	} else
+		rc = s == SQLITE_DONE ? -ENOENT : db_err(c->db, err, errlen,
+		    "reading the cache");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* The id of version K, made if new. */
 static int
 version_id(struct cache *c, const struct cache_key *k, double now,

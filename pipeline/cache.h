@@ -68,6 +68,15 @@ int	 cache_load(struct cache *c, const struct cache_key *k,
 	    cache_each_cb cb, void *arg, size_t *bad, char *err,
 	    size_t errlen);
 
+/*
+ * The version of K's server, dataset and generation used last (K's uuid,
+ * edit and nprimary are ignored): its uuid and edit into the buffers,
+ * *NPRIMARY. 0; -ENOENT when none is stored; another negative errno.
+ */
+int	 cache_latest(struct cache *c, const struct cache_key *k, char *uuid,
+	    size_t uuidlen, char *edit, size_t editlen, unsigned *nprimary,
+	    char *err, size_t errlen);
+
 struct cache_entry {
 	const char	*stem;
 	const void	*data;

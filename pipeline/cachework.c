@@ -151,9 +151,27 @@ load_work(uv_work_t *w)
 	    sizeof(res->note), res->err, sizeof(res->err));
 	if (res->rc < 0)
 		return;
+	if (r->key.uuid == NULL) {
+		res->rc = cache_latest(c, &r->key, res->uuid, sizeof(res->uuid),
+		    res->edit, sizeof(res->edit), &r->key.nprimary, res->err,
+		    sizeof(res->err));
+		if (res->rc == -ENOENT) {	/* nothing of this dataset */
+			res->rc = 0;
+			cache_close(c);
+			return;
+		}
+		r->key.uuid = res->uuid;
+		r->key.edit = res->edit;
+	} else {
+		snprintf(res->uuid, sizeof(res->uuid), "%s", r->key.uuid);
+		snprintf(res->edit, sizeof(res->edit), "%s", r->key.edit);
+	}
+	res->found = res->rc == 0;
+	res->nprimary = r->key.nprimary;
 	g.b = xcalloc(1, sizeof(*g.b));
-	res->rc = cache_load(c, &r->key, take, &g, &bad, res->err,
-	    sizeof(res->err));
+	if (res->rc == 0)
+		res->rc = cache_load(c, &r->key, take, &g, &bad, res->err,
+		    sizeof(res->err));
 	res->bad += bad;
 	cache_close(c);
 	if (res->rc < 0 || g.b->n == 0) {

@@ -27,6 +27,10 @@ struct cw_loaded {
 	unsigned char	*have;		/* per stem of the scan: in BATCH */
 	size_t		 hits;
 	size_t		 bad;		/* entries that failed their check */
+	/* The version loaded (a load of the latest says which it was). */
+	int		 found;		/* some version of the dataset is stored */
+	char		 uuid[128], edit[64];
+	unsigned	 nprimary;
 	char		 note[600];	/* the file was moved aside: why */
 	char		 err[400];
 };
@@ -39,7 +43,9 @@ typedef void (*cw_store_cb)(void *arg, int rc, const char *err,
 /*
  * Load version K of the cache in DIR for the stems of SCAN. CB runs on
  * the loop, never before this returns. 0, or a negative errno from
- * uv_queue_work (then CB never runs).
+ * uv_queue_work (then CB never runs). K->uuid NULL: the version of K's
+ * server, dataset and generation used last, whichever it is (so a job can
+ * load while its META is out, and compare).
  */
 int	 cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	    const struct scan_result *scan, cw_load_cb cb, void *arg,

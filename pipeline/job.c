@@ -91,6 +91,9 @@ struct job {
 	char		*cache_dir;	/* j->o.cache_dir, our copy */
 	int		 loaded;	/* the load opened and checked the file */
 	uint64_t	 cw_t0;		/* uv_hrtime when the load or store went */
+	int		 preloading;	/* the load of the latest version is out */
+	int		 meta_in;	/* META came while it was */
+	struct cw_loaded *pre;		/* it came before META did */
 	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
@@ -574,16 +577,23 @@ cache_key(const struct job *j, struct cache_key *k)
 	k->nprimary = (unsigned)roi_nprimary(j->meta);
 }
 
-/* Back on the loop with what the cache holds for this version. */
 static void
-on_loaded(void *arg, struct cw_loaded *res)
+loaded_free(struct cw_loaded *res)
 {
-	struct job *j = arg;
+	if (res == NULL)
+		return;
+	fetch_batch_free(res->batch);
+	free(res->have);
+	free(res);
+}
+
+/* Serve what the cache holds for this version, then fetch the rest. */
+static void
+use_load(struct job *j, struct cw_loaded *res)
+{
 	struct ready *r;
 	char msg[64];
 
-	j->cw = NULL;
-	j->s.cache_load_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
 	if (res->note[0])
 		cache_warn(j, res->note, NULL);
 	if (res->rc < 0) {
@@ -601,50 +611,139 @@ on_loaded(void *arg, struct cw_loaded *res)
 		cache_warn(j, msg, NULL);
 	}
 	j->have = res->have;
+	res->have = NULL;
 	j->loaded = res->rc == 0;
 	j->s.cache_hits = res->hits;
 	j->s.cache_misses = j->scan.nstems - res->hits;
 	if (res->batch) {
 		r = xcalloc(1, sizeof(*r));
 		r->b = res->batch;
+		res->batch = NULL;
 		r->cached = 1;
 		STAILQ_INSERT_TAIL(&j->ready, r, entry);
 		wake(j);
 	}
-	free(res);
+	loaded_free(res);
 	if (!j->ending)
 		start_fetch(j);
 }
 
-/*
- * Use the cache when the job has one and the dataset a version to key it
- * by. 0: a load is out (on_loaded goes on); < 0: fetch now.
- */
+/* The cache may serve this job: batched, with a cache, not --no-cache. */
 static int
-start_cache(struct job *j)
+cache_wanted(const struct job *j)
+{
+	return j->o.cache_dir != NULL && j->o.cache != JOB_CACHE_OFF &&
+	    j->o.strategy == FETCH_BATCHED;
+}
+
+static void keyed_load(struct job *j);
+
+/*
+ * META and the load of the latest version are both in. The version META
+ * gave: serve it. None stored for the dataset (or no cache): nothing to
+ * serve. Another: that one may still be stored too (two jobs at once),
+ * so ask for it by its key.
+ */
+static void
+after_preload(struct job *j, struct cw_loaded *res)
+{
+	if (res->rc < 0 || !res->found || (strcmp(res->uuid, j->uuid) == 0 &&
+	    strcmp(res->edit, j->s.last_database_edit) == 0 &&
+	    res->nprimary == roi_nprimary(j->meta))) {
+		use_load(j, res);
+		return;
+	}
+	loaded_free(res);
+	keyed_load(j);
+}
+
+static void
+on_loaded(void *arg, struct cw_loaded *res)
+{
+	struct job *j = arg;
+
+	j->cw = NULL;
+	j->s.cache_load_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
+	if (!j->preloading) {
+		use_load(j, res);
+		return;
+	}
+	j->preloading = 0;
+	if (!j->meta_in) {
+		j->pre = res;	/* on_meta goes on */
+		return;
+	}
+	after_preload(j, res);
+}
+
+/*
+ * While META is out, load the version used last: most nights it is the
+ * one META will give, and the load then costs no time of its own.
+ */
+static void
+preload(struct job *j)
+{
+	struct cache_key k = { 0 };
+
+	if (!cache_wanted(j) || j->o.cache == JOB_CACHE_REFRESH)
+		return;
+	k.server = j->o.site->server;
+	k.dataset = j->o.site->dataset;
+	k.generation = CY_QUERY_GENERATION;
+	j->cw_t0 = uv_hrtime();
+	if (cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
+	    &j->cw) == 0)
+		j->preloading = 1;
+}
+
+static void
+keyed_load(struct job *j)
 {
 	struct cache_key k;
 	int rc;
 
-	if (j->o.cache_dir == NULL || j->o.cache == JOB_CACHE_OFF ||
-	    j->o.strategy != FETCH_BATCHED || j->uuid[0] == '\0')
-		return -1;
-	j->caching = 1;
-	j->learned = cw_entries_new();
-	j->s.cache_misses = j->scan.nstems;
-	if (j->o.cache == JOB_CACHE_REFRESH) {
-		j->s.cache_mode = "refresh";
-		return -1;
-	}
-	j->s.cache_mode = "use";
 	cache_key(j, &k);
 	j->cw_t0 = uv_hrtime();
 	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
 	    &j->cw)) < 0) {
 		cache_warn(j, "cache unavailable", uv_strerror(rc));
-		return -1;
+		start_fetch(j);
 	}
-	return 0;
+}
+
+/*
+ * After META: use the cache when the job may and the dataset has a
+ * version to key it by; on_loaded or after_preload go on to fetch.
+ */
+static void
+start_cache(struct job *j)
+{
+	struct cw_loaded *pre = j->pre;
+
+	j->pre = NULL;
+	if (!cache_wanted(j) || j->uuid[0] == '\0') {
+		loaded_free(pre);	/* and a preload still out is abandoned */
+		cw_abandon(j->cw);
+		j->cw = NULL;
+		j->preloading = 0;
+		start_fetch(j);
+		return;
+	}
+	j->caching = 1;
+	j->learned = cw_entries_new();
+	j->s.cache_misses = j->scan.nstems;
+	if (j->o.cache == JOB_CACHE_REFRESH) {
+		j->s.cache_mode = "refresh";
+		start_fetch(j);
+		return;
+	}
+	j->s.cache_mode = "use";
+	if (j->preloading)
+		j->meta_in = 1;		/* on_loaded goes on */
+	else if (pre)
+		after_preload(j, pre);
+	else
+		keyed_load(j);
 }
 
 static void
@@ -721,8 +820,7 @@ on_meta(void *arg, const struct up_result *r)
 		end(j, -EBADMSG, err);
 		return 0;
 	}
-	if (start_cache(j) < 0)
-		start_fetch(j);
+	start_cache(j);
 	return 0;
 }
 
@@ -737,6 +835,8 @@ start_meta(struct job *j)
 	if ((rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
 		up_submit(j->o.up, j->o.site->token, body.data, body.len,
 		    CY_OTHER, &j->s.q, on_meta, j, &j->meta_q);
+	if (rc == 0)
+		preload(j);
 	buf_free(&text);
 	buf_free(&body);
 	return rc;
@@ -871,6 +971,7 @@ job_destroy(struct job *j)
 	cw_entries_free(j->learned);
 	free(j->have);
 	free(j->cache_dir);
+	loaded_free(j->pre);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);
