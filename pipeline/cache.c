@@ -285,13 +285,13 @@ move_aside(const char *path, const char *why, char *note, size_t notelen)
 static int
 make_dirs(const char *dir)
 {
-	char *p = xstrdup(dir), *s;
+	char *p = xstrdup(dir), *s, c;
 	int rc = 0;
 
 	for (s = p + 1; rc == 0; s++) {
 		if (*s != '/' && *s != '\0')
 			continue;
-		char c = *s;
+		c = *s;
 		*s = '\0';
 		if (mkdir(p, 0700) < 0 && errno != EEXIST)
 			rc = -1;
@@ -420,7 +420,6 @@ cache_load(struct cache *c, const struct cache_key *k, cache_each_cb cb,
 		}
 		if (cb(arg, stem, data, len))
 			break;
-		s = SQLITE_DONE;
 	}
 	rc = s == SQLITE_DONE || s == SQLITE_ROW ? 0 :
 	    db_err(c->db, err, errlen, "reading the cache");
