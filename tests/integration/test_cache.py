@@ -76,13 +76,10 @@ class Base(unittest.TestCase):
     def setUp(self):
         self.wd = h.Workdir()
         self.work = self.wd.__enter__()
+        self.addCleanup(self.wd.__exit__, None, None, None)
         self.cache = os.path.join(self.work, "cache")
         self.emu = None
-
-    def tearDown(self):
-        if self.emu:
-            self.emu.stop()
-        self.wd.__exit__(None, None, None)
+        self.addCleanup(lambda: self.emu and self.emu.stop())
 
     def start_emu(self, *extra, port=None):
         if self.emu:
@@ -390,8 +387,10 @@ class TestDaemon(unittest.TestCase):
         import daemon_harness as dh
         self.wd = h.Workdir()
         self.work = os.path.realpath(self.wd.__enter__())
+        self.addCleanup(self.wd.__exit__, None, None, None)
         os.chmod(self.work, 0o755)
         self.emu = h.Emulator(self.work, "tiny", 1)
+        self.addCleanup(self.emu.stop)	# also when the daemon does not start
         self.out = os.path.join(self.work, "site-a")
         h.make_pages(self.out, "tiny", 1)
         cfg = h.write_config(os.path.join(self.work, "a.yaml"), self.emu.url, self.out,
@@ -402,12 +401,8 @@ class TestDaemon(unittest.TestCase):
         self.d = dh.Daemon(settings, self.work).start()
 
     def tearDown(self):
-        try:
-            rc = self.d.stop()
-            log = self.d.log_text()
-        finally:
-            self.emu.stop()
-            self.wd.__exit__(None, None, None)
+        rc = self.d.stop()
+        log = self.d.log_text()
         if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
             raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
