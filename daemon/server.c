@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "qp_build.h"
+#include "cache.h"
 #include "cachework.h"
 #include "config.h"
 #include "job.h"
@@ -548,7 +549,7 @@ op_cache(struct sess *s, long id, const cJSON *req)
 	const char *name = proto_str(req, "site"), *path;
 	struct cfg_site *site = NULL;
 	struct cw_req *cr;
-	char err[600];
+	char err[600], *srvkey;
 	int clear, rc;
 
 	if (action == NULL || (strcmp(action, "stats") != 0 &&
@@ -575,9 +576,10 @@ op_cache(struct sess *s, long id, const cJSON *req)
 			return;
 		}
 	}
-	rc = cw_admin(s->srv->loop, s->srv->set->cache_dir, clear,
-	    site ? site->server : NULL, site ? site->dataset : NULL,
-	    on_cache_done, s, &cr);
+	srvkey = site ? cache_server(site->server, site->ca_file) : NULL;
+	rc = cw_admin(s->srv->loop, s->srv->set->cache_dir, clear, srvkey,
+	    site ? site->dataset : NULL, on_cache_done, s, &cr);
+	free(srvkey);
 	cfg_site_free(site);
 	if (rc < 0) {
 		send_error(s, id, PROTO_E_INTERNAL, uv_strerror(rc));

@@ -63,6 +63,14 @@ static const char schema_v1[] =
     "PRAGMA application_id = " STR(CACHE_APP_ID) ";"
     "PRAGMA user_version = " STR(CACHE_SCHEMA_VERSION) ";";
 
+char *
+cache_server(const char *url, const char *ca_file)
+{
+	if (ca_file == NULL || ca_file[0] == '\0')
+		return xstrdup(url);
+	return xasprintf("%s (ca_file %s)", url, ca_file);
+}
+
 static int
 db_err(sqlite3 *db, char *err, size_t errlen, const char *what)
 {

@@ -31,6 +31,12 @@
 
 struct cache;
 
+/*
+ * The server of a key: the URL, and the CA file trusted for it when there
+ * is one (what another CA vouches for is another server). Caller frees.
+ */
+char	*cache_server(const char *url, const char *ca_file);
+
 struct cache_key {
 	const char	*server;
 	const char	*dataset;

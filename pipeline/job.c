@@ -30,6 +30,7 @@
 
 #include "qp_build.h"
 #include "limiter.h"
+#include "cache.h"
 #include "cachework.h"
 #include "cypher.h"
 #include "job.h"
@@ -89,6 +90,7 @@ struct job {
 	struct cw_req	*cw;		/* a load or store out */
 	int		 storing;	/* the index is written, the store out */
 	char		*cache_dir;	/* j->o.cache_dir, our copy */
+	char		*cache_srv;	/* the key's server (cache_server) */
 	int		 loaded;	/* the load opened and checked the file */
 	uint64_t	 cw_t0;		/* uv_hrtime when the load or store went */
 	int		 preloading;	/* the load of the latest version is out */
@@ -569,7 +571,7 @@ cache_warn(struct job *j, const char *what, const char *detail)
 static void
 cache_key(const struct job *j, struct cache_key *k)
 {
-	k->server = j->o.site->server;
+	k->server = j->cache_srv;
 	k->dataset = j->o.site->dataset;
 	k->uuid = j->uuid;
 	k->edit = j->s.last_database_edit;
@@ -687,7 +689,7 @@ preload(struct job *j)
 
 	if (!cache_wanted(j) || j->o.cache == JOB_CACHE_REFRESH)
 		return;
-	k.server = j->o.site->server;
+	k.server = j->cache_srv;
 	k.dataset = j->o.site->dataset;
 	k.generation = CY_QUERY_GENERATION;
 	j->cw_t0 = uv_hrtime();
@@ -887,6 +889,8 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	uv_idle_init(loop, j->idle);
 	j->idle->data = j;
 	*out = j;
+	if (j->cache_dir)
+		j->cache_srv = cache_server(o->site->server, o->site->ca_file);
 
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
 	j->s.cache_mode = "off";
@@ -971,6 +975,7 @@ job_destroy(struct job *j)
 	cw_entries_free(j->learned);
 	free(j->have);
 	free(j->cache_dir);
+	free(j->cache_srv);
 	loaded_free(j->pre);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
