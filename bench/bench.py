@@ -33,6 +33,12 @@ TARGETS = {
     "peak_rss_mb": ("peak RSS at cns, MB", "<=", 150),
     "daemon_idle_rss_mb": ("daemon idle RSS, MB", "<=", 10),
     "neuview_vs_flat": ("cold cns neuview-layout wall / flat wall (issue 14)", "<=", 1.25),
+    "warm_s": ("warm run (dataset unchanged) at cns, seconds", "<=", 0.5),
+    "warm_requests": ("warm run at cns, requests", "<=", 1),
+    "new1pct_s": ("1 % of the pages new at cns, seconds", "<=", 1.0),
+    "new1pct_requests": ("1 % of the pages new at cns, requests", "<=", 3),
+    "changed_vs_cold": ("dataset changed / cold (empty cache), wall", "<=", 1.1),
+    "cache_mb": ("cache file at cns, MB", "<=", 50),
 }
 
 
@@ -96,7 +102,7 @@ def scenario_cold(work, scale, runs):
     out = site(work, scale)
     res = {"scale": scale}
     with h.Emulator(work, scale) as emu:
-        res["runs"] = series(config(work, emu, out), runs)
+        res["runs"] = series(config(work, emu, out), runs, "--no-cache")
         st = emu.admin("/emu/stats")
         res["floor_s"] = st["floor_s"]
         res["emu_exec_model_s"] = st.get("exec_model_s")
@@ -166,7 +172,7 @@ def scenario_faults(work, scale, runs, reference):
         cfg = config(work, emu, out, "faults.yaml",
                      extra="  low_speed_time_s: 2\n  request_timeout_s: 30\n")
         for _ in range(runs):
-            s, wall, _ = run_job_rss(cfg)
+            s, wall, _ = run_job_rss(cfg, "--no-cache")
             res["runs"].append({"wall_s": wall, "requests": s["requests"],
                                 "retries": s["retries"],
                                 "retries_by_cause": s["retries_by_cause"]})
@@ -177,10 +183,86 @@ def scenario_faults(work, scale, runs, reference):
     return res
 
 
+def cache_bytes(d):
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
+               if f.startswith("cache.db") and ".bad-" not in f)
+
+
+def scenario_cache(work, scale, runs, reference):
+    """The persistent cache (issue 15), each figure beside a cold run with an
+    empty cache in the same emulator: warm (unchanged), 1 % of the pages new
+    (a set of types added), dataset changed (--mutate-frac: new uuid and
+    lastDatabaseEdit, same server)."""
+    out = site(work, scale)
+    cdir = os.path.join(work, "qp-cache")
+    res = {"scale": scale}
+
+    def one(cfg, *args):
+        s, wall, rss = run_job_rss(cfg, *args)
+        return {"wall_s": wall, "requests": s["requests"], "hits": s["cache"]["hits"],
+                "misses": s["cache"]["misses"], "peak_rss_mb": rss}
+
+    def summarize(name, rs):
+        res[name] = {"runs": rs}
+        for k in ("wall_s", "requests", "hits", "misses"):
+            res[name][k] = stats([r[k] for r in rs])
+
+    with h.Emulator(work, scale) as emu:
+        port = int(emu.url.rsplit(":", 1)[1])
+        cfg = config(work, emu, out, "cache.yaml", extra="  cache_dir: %s\n" % cdir)
+        cold = []
+        for _ in range(runs):
+            shutil.rmtree(cdir, ignore_errors=True)
+            cold.append(one(cfg))
+        summarize("cold", cold)
+        res["cache_bytes"] = cache_bytes(cdir)
+        summarize("warm", [one(cfg) for _ in range(runs)])
+        res["warm_identical"] = strip(out) == reference
+        # 1 %: the pages of 1 % of the stems (whole types) arrive after a run.
+        stems = sorted({p[:-5].rsplit("_", 1)[0] if p[:-5].rsplit("_", 1)[-1] in ("L", "R", "M")
+                        else p[:-5] for p in os.listdir(out)
+                        if p.endswith(".html") and p != "index.html"})
+        later = set(stems[::100])
+        held = os.path.join(work, "held")
+        moved = []
+        new = []
+        for _ in range(runs):
+            shutil.rmtree(cdir, ignore_errors=True)
+            os.makedirs(held, exist_ok=True)
+            for p in os.listdir(out):
+                if p.endswith(".html") and p != "index.html":
+                    b = p[:-5]
+                    st = b.rsplit("_", 1)[0] if b.rsplit("_", 1)[-1] in ("L", "R", "M") else b
+                    if st in later or b in later:
+                        shutil.move(os.path.join(out, p), held)
+                        moved.append(p)
+            one(cfg)
+            for p in moved:
+                shutil.move(os.path.join(held, p), out)
+            moved = []
+            new.append(one(cfg))
+        summarize("new_1pct", new)
+        res["new_1pct"]["stems_new"] = len(later)
+        res["new_identical"] = strip(out) == reference
+    # Dataset changed: the same server (port) comes back with another
+    # version, alternately mutated and not; each run follows a full cache
+    # of the other version.
+    changed = []
+    flags = [("--mutate-frac", "0.05"), ()]
+    for i in range(runs):
+        extra = list(flags[i % 2]) + ["--port", str(port)]
+        with h.Emulator(work, scale, extra=extra) as emu:
+            changed.append(one(cfg))
+    summarize("changed", changed)
+    res["changed_vs_cold"] = res["changed"]["wall_s"]["median"] / res["cold"]["wall_s"]["median"]
+    return res
+
+
 def daemon_job(d, site_name):
     t0 = time.monotonic()
+    # --no-cache: each job fetches everything, as the figures always meant.
     r = subprocess.run([os.environ["QPCTL"], "--socket", d.socket, "submit", "create-index",
-                        site_name, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        site_name, "--wait", "--no-cache"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=1800)
     if r.returncode != 0:
         raise RuntimeError("daemon job failed: " + r.stderr.strip())
@@ -267,6 +349,14 @@ def verdicts(r):
         got["scan_s"] = r["quick"]["scan_s"]["median"]
     if r.get("daemon"):
         got["daemon_idle_rss_mb"] = r["daemon"]["idle_rss_mb"]
+    c = r.get("cache")
+    if c and c["scale"] == "cns":
+        got["warm_s"] = c["warm"]["wall_s"]["median"]
+        got["warm_requests"] = c["warm"]["requests"]["max"]
+        got["new1pct_s"] = c["new_1pct"]["wall_s"]["median"]
+        got["new1pct_requests"] = c["new_1pct"]["requests"]["max"]
+        got["changed_vs_cold"] = c["changed_vs_cold"]
+        got["cache_mb"] = c["cache_bytes"] / 1e6
     out = []
     for k, (what, op, target) in TARGETS.items():
         v = got.get(k)
@@ -318,6 +408,22 @@ def markdown(r):
         lines.append("| faults 5%%, capacity 4 (%s) | %s | %s | - | retries %s; identical output: %s |" %
                      (f["scale"], fmt(f["wall_s"]), fmt(stats([x["requests"] for x in f["runs"]])),
                       fmt(f["retries"]), f["identical"]))
+    k = r.get("cache")
+    if k:
+        lines.append("| cache: cold, empty cache (%s) | %s | %s | - | writes the cache: %.1f MB |" %
+                     (k["scale"], fmt(k["cold"]["wall_s"]), fmt(k["cold"]["requests"]),
+                      k["cache_bytes"] / 1e6))
+        lines.append("| cache: warm, unchanged | %s | %s | - | hits %s; identical output: %s |" %
+                     (fmt(k["warm"]["wall_s"]), fmt(k["warm"]["requests"]),
+                      fmt(k["warm"]["hits"]), k["warm_identical"]))
+        lines.append("| cache: 1 %% of the pages new (%d types) | %s | %s | - | misses %s; "
+                     "identical output: %s |" %
+                     (k["new_1pct"]["stems_new"], fmt(k["new_1pct"]["wall_s"]),
+                      fmt(k["new_1pct"]["requests"]), fmt(k["new_1pct"]["misses"]),
+                      k["new_identical"]))
+        lines.append("| cache: dataset changed (--mutate-frac) | %s | %s | - | %.2f× the cold run |" %
+                     (fmt(k["changed"]["wall_s"]), fmt(k["changed"]["requests"]),
+                      k["changed_vs_cold"]))
     d = r.get("daemon")
     if d:
         sl = d["status_latency_ms"] or {}
@@ -358,7 +464,8 @@ def main():
              ("faults", lambda: scenario_faults(work, scale, 1 if a.quick else a.runs,
                                                 r["cold"]["reference"])),
              ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs)),
-             ("neuview", lambda: scenario_neuview(work, scale, a.runs))]
+             ("neuview", lambda: scenario_neuview(work, scale, a.runs)),
+             ("cache", lambda: scenario_cache(work, scale, a.runs, r["cold"]["reference"]))]
     if a.only:
         steps = [st for st in steps if st[0] == a.only]
         a.no_doc = True

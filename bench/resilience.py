@@ -129,7 +129,7 @@ def fixed():
                 for name, conc in runs:
                     emu.admin("/emu/stats/reset", {})
                     cfg = b.config(emu, batch_size=tr.BATCH, conc=conc)
-                    r, s = rh.run_json(cfg)
+                    r, s = rh.run_json(cfg, "--no-cache")  # each run fetches all
                     st = emu.admin("/emu/stats?floor=0")
                     if r.returncode != 0:
                         # Fixed above capacity + queue: 503s no retry can outlast.

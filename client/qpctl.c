@@ -40,11 +40,14 @@ usage(FILE *f)
 	    "usage: qpctl [--socket PATH] [--json] COMMAND\n"
 	    "  submit create-index (SITE | --config FILE) [--quick] "
 	    "[--wait | --follow]\n"
+	    "         [--no-cache | --refresh]\n"
 	    "  status [ID]      a job, or every queued and running job\n"
 	    "  list             recent jobs\n"
 	    "  cancel ID\n"
 	    "  watch ID         follow a job until it ends\n"
 	    "  stats\n"
+	    "  cache stats [SITE]   entries, bytes, versions, hit rate\n"
+	    "  cache clear [SITE]   drop the cache (root or the daemon's user)\n"
 	    "  ping\n"
 	    "The socket is --socket, else $QUICKPAGED_SOCKET, else "
 	    PROTO_DEFAULT_SOCKET ".\n");
@@ -397,6 +400,7 @@ cmd_submit(struct conn *c, int argc, char **argv)
 {
 	const char *config = NULL, *site = NULL;
 	int quick = 0, wait = 0, fol = 0, kind = 0, i, status;
+	const char *cache = NULL;
 	struct proto_job j;
 	cJSON *req, *r;
 	char *text;
@@ -408,6 +412,10 @@ cmd_submit(struct conn *c, int argc, char **argv)
 			quick = 1;
 		else if (strcmp(argv[i], "--wait") == 0)
 			wait = 1;
+		else if (strcmp(argv[i], "--no-cache") == 0 && cache == NULL)
+			cache = "off";
+		else if (strcmp(argv[i], "--refresh") == 0 && cache == NULL)
+			cache = "refresh";
 		else if (strcmp(argv[i], "--follow") == 0)
 			fol = 1;
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
@@ -430,10 +438,13 @@ cmd_submit(struct conn *c, int argc, char **argv)
 	}
 	if (!kind || (site == NULL) == (config == NULL) || (wait && fol)) {
 		fprintf(stderr, "qpctl: usage: qpctl submit create-index (SITE | "
-		    "--config FILE) [--quick] [--wait | --follow]\n");
+		    "--config FILE) [--quick] [--wait | --follow] "
+		    "[--no-cache | --refresh]\n");
 		return EX_USAGE;
 	}
 	req = proto_request(PROTO_SUBMIT, 1);
+	if (cache)
+		cJSON_AddStringToObject(req, "cache", cache);
 	cJSON_AddStringToObject(req, "kind", "create-index");
 	if (site)
 		cJSON_AddStringToObject(req, "site", site);
@@ -463,6 +474,38 @@ cmd_submit(struct conn *c, int argc, char **argv)
 		status = follow(c, j.id, fol);
 	proto_job_clear(&j);
 	return status;
+}
+
+/* qpctl cache stats|clear [SITE] */
+static int
+cmd_cache(struct conn *c, int argc, char **argv)
+{
+	cJSON *req, *r, *o;
+	char *txt;
+	int status;
+
+	if (argc < 2 || argc > 3 || (strcmp(argv[1], "stats") != 0 &&
+	    strcmp(argv[1], "clear") != 0)) {
+		fprintf(stderr, "qpctl: usage: qpctl cache stats|clear [SITE]\n");
+		return EX_USAGE;
+	}
+	req = proto_request(PROTO_CACHE, 1);
+	cJSON_AddStringToObject(req, "action", argv[1]);
+	if (argc == 3)
+		cJSON_AddStringToObject(req, "site", argv[2]);
+	if ((status = call(c, req, &r)) != EX_OK)
+		return status;
+	o = cJSON_GetObjectItemCaseSensitive(r, "cache");
+	if (!json_out && strcmp(argv[1], "clear") == 0)
+		printf("cache cleared: %.0f entries\n",
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "cleared")));
+	else if (!json_out) {
+		txt = cJSON_Print(o);
+		printf("%s\n", txt ? txt : "{}");
+		cJSON_free(txt);
+	}
+	cJSON_Delete(r);
+	return EX_OK;
 }
 
 static int64_t
@@ -594,6 +637,8 @@ main(int argc, char **argv)
 		return unreachable(&c, -rc);
 	if (k == PROTO_SUBMIT)
 		status = cmd_submit(&c, argc, argv);
+	else if (k == PROTO_CACHE)
+		status = cmd_cache(&c, argc, argv);
 	else
 		status = cmd_simple(&c, (enum proto_op)k, argc, argv);
 	conn_close(&c);

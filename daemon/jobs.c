@@ -60,6 +60,7 @@ struct djob {
 	struct sup	*sup;
 	struct job	*job;		/* while running */
 	int		 rc;		/* the pipeline's result */
+	int		 cache;		/* enum job_cache; a restart: use */
 	int		 requeue;	/* cancelled by shutdown: run again */
 	int		 retiring;	/* on js->retiring: final state written */
 	int		 kept;		/* its final write failed: kept to tell */
@@ -486,6 +487,9 @@ end_running(struct jobs *js, struct djob *j)
 		j->sup = NULL;
 		return;
 	}
+	if (job_summary(j->job)->cache_warning[0])
+		log_warn("job %lld (%s): %s", (long long)j->rec.id, j->rec.site,
+		    job_summary(j->job)->cache_warning);
 	free(j->rec.summary);
 	j->rec.summary = j->rc == 0 ? summary_text(j) : NULL;
 	if (j->rc == 0) {
@@ -568,6 +572,9 @@ start(struct jobs *js, struct djob *j)
 	jo.up = j->sup ? j->sup->up : NULL;
 	jo.quick = j->rec.quick;
 	jo.strategy = FETCH_BATCHED;
+	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
+	jo.cache_dir = js->set->cache_dir;
+	jo.cache = (enum job_cache)j->cache;
 	j->rec.state = PROTO_RUNNING;
 	j->rec.started = now_s();
 	j->rec.attempt++;
@@ -629,6 +636,7 @@ find_same(struct jobs *js, const struct djob *n)
 
 	TAILQ_FOREACH(j, &js->active, entry) {
 		if (j->job != NULL || j->rec.quick != n->rec.quick ||
+		    j->cache != n->cache ||
 		    strcmp(j->rec.output_dir, n->rec.output_dir) != 0)
 			continue;
 		if (n->sitename && j->sitename &&
@@ -750,6 +758,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	}
 	label(j);
 	j->rec.quick = s->quick;
+	j->cache = s->cache;
 	j->rec.uid = s->uid;
 	if ((same = find_same(js, j)) != NULL) {
 		djob_free(j);

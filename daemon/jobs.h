@@ -33,6 +33,7 @@ struct jobs_submit {
 	const char	*config;	/* or a config's text */
 	size_t		 config_len;
 	int		 quick;
+	int		 cache;		/* enum job_cache: use, refresh, off */
 	long		 uid;		/* the submitter */
 };
 

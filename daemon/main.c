@@ -25,6 +25,7 @@ usage(FILE *f)
 	    "usage: quickpaged --config SETTINGS.yaml\n"
 	    "       quickpaged --run create-index --config FILE [--quick]\n"
 	    "                  [--strategy batched|per-type] [--json]\n"
+	    "                  [--no-cache | --refresh]\n"
 	    "       quickpaged --version\n");
 }
 
@@ -37,6 +38,8 @@ main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "strategy", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-cache", no_argument, NULL, 'n' },
+		{ "refresh", no_argument, NULL, 'R' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -72,6 +75,14 @@ main(int argc, char **argv)
 			oneshot_only = 1;
 			o.json = 1;
 			break;
+		case 'n':
+			oneshot_only = 1;
+			o.no_cache = 1;
+			break;
+		case 'R':
+			oneshot_only = 1;
+			o.refresh = 1;
+			break;
 		case 'V':
 			/* The digest tells which page a binary writes. */
 			printf("quickpaged %s\ntemplates sha256:%s\n",
@@ -94,7 +105,8 @@ main(int argc, char **argv)
 		 */
 		return daemon_run(o.config);
 	}
-	if (run == NULL || o.config == NULL || optind != argc) {
+	if (run == NULL || o.config == NULL || optind != argc ||
+	    (o.no_cache && o.refresh)) {
 		usage(stderr);
 		return 2;
 	}

@@ -17,6 +17,7 @@
 #include "oneshot.h"
 #include "siteup.h"
 #include "upstream.h"
+#include "xmalloc.h"
 
 struct run {
 	struct job	*job;
@@ -63,6 +64,10 @@ print_text(const struct cfg_site *site, const struct job_summary *s,
 	    "render %.3f, total %.3f\n", s->stage_s[JOB_SCAN],
 	    s->stage_s[JOB_META], s->stage_s[JOB_FETCH], s->stage_s[JOB_ROI],
 	    s->stage_s[JOB_RENDER], s->wall_s);
+	if (strcmp(s->cache_mode, "off") != 0)
+		printf("cache (%s): %zu entries served, %zu fetched, %zu "
+		    "stored\n", s->cache_mode, s->cache_hits, s->cache_misses,
+		    s->cache_stored);
 	for (i = 0; i < nfail; i++)
 		printf("warning: no data for type %s\n", fail[i]);
 	printf("%s\n", s->index_path);
@@ -78,6 +83,24 @@ print_json(const struct job *j)
 	printf("%s\n", txt);
 	cJSON_free(txt);
 	cJSON_Delete(o);
+}
+
+/*
+ * The site's quickpaged.cache_dir, else $XDG_CACHE_HOME/quickpage, else
+ * ~/.cache/quickpage; NULL (no cache) when none can be named.
+ */
+static char *
+cache_dir(const struct cfg_site *site)
+{
+	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (site->cache_dir)
+		return xstrdup(site->cache_dir);
+	if (x && x[0] == '/')
+		return xasprintf("%s/quickpage", x);
+	if (home && home[0] == '/')
+		return xasprintf("%s/.cache/quickpage", home);
+	return NULL;
 }
 
 static void
@@ -98,7 +121,7 @@ oneshot_run(const struct oneshot_opts *o)
 	const char *const *fail;
 	uv_signal_t sigint, sigterm;
 	uv_loop_t loop;
-	char err[512];
+	char err[512], *cdir = NULL;
 	size_t nfail;
 	int rc, status;
 
@@ -118,6 +141,10 @@ oneshot_run(const struct oneshot_opts *o)
 	jo.up = up;
 	jo.quick = o->quick;
 	jo.strategy = o->per_type ? FETCH_PER_TYPE : FETCH_BATCHED;
+	cdir = o->no_cache ? NULL : cache_dir(site);
+	jo.cache_dir = cdir;
+	jo.cache = o->no_cache ? JOB_CACHE_OFF : o->refresh ?
+	    JOB_CACHE_REFRESH : JOB_CACHE_USE;
 	uv_signal_init(&loop, &sigint);
 	uv_signal_init(&loop, &sigterm);
 	sigint.data = sigterm.data = &r;
@@ -128,6 +155,9 @@ oneshot_run(const struct oneshot_opts *o)
 		;
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sigterm);
+	if (r.job && r.done && job_summary(r.job)->cache_warning[0])
+		fprintf(stderr, "quickpaged: warning: %s\n",
+		    job_summary(r.job)->cache_warning);
 	if (r.job && r.done && r.rc == 0) {
 		nfail = job_failures(r.job, &fail);
 		if (o->json)
@@ -147,5 +177,6 @@ oneshot_run(const struct oneshot_opts *o)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	cfg_site_free(site);
+	free(cdir);
 	return status;
 }

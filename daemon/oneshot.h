@@ -7,6 +7,8 @@ struct oneshot_opts {
 	int		 quick;
 	int		 per_type;
 	int		 json;		/* summary as one JSON object */
+	int		 no_cache;	/* --no-cache: neither read nor write */
+	int		 refresh;	/* --refresh: write, do not read */
 };
 
 /* Returns the process exit status: 0 success, 1 job failed, 2 bad config. */

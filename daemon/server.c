@@ -20,6 +20,10 @@
 #include <unistd.h>
 
 #include "qp_build.h"
+#include "cache.h"
+#include "cachework.h"
+#include "config.h"
+#include "job.h"
 #include "log.h"
 #include "protocol.h"
 #include "sd.h"
@@ -301,7 +305,7 @@ static void
 op_submit(struct sess *s, long id, const cJSON *req)
 {
 	struct jobs_submit sub = { 0 };
-	const char *kind = proto_str(req, "kind");
+	const char *kind = proto_str(req, "kind"), *cache;
 	struct proto_job j;
 	enum proto_err code;
 	char err[1024];
@@ -316,6 +320,18 @@ op_submit(struct sess *s, long id, const cJSON *req)
 	sub.config = proto_str(req, "config");
 	sub.config_len = sub.config ? strlen(sub.config) : 0;
 	sub.quick = proto_bool(req, "quick", 0);
+	cache = proto_str(req, "cache");
+	if (cache == NULL || strcmp(cache, "use") == 0)
+		sub.cache = JOB_CACHE_USE;
+	else if (strcmp(cache, "refresh") == 0)
+		sub.cache = JOB_CACHE_REFRESH;
+	else if (strcmp(cache, "off") == 0)
+		sub.cache = JOB_CACHE_OFF;
+	else {
+		send_error(s, id, PROTO_E_INVALID, "\"cache\" is \"use\", "
+		    "\"refresh\" or \"off\"");
+		return;
+	}
 	sub.uid = s->uid;
 	rc = jobs_submit(s->srv->jobs, &sub, on_reply, s, &j, &code, err,
 	    sizeof(err));
@@ -491,6 +507,90 @@ op_stats(struct sess *s, long id, const cJSON *req)
 	sess_send(s, r);
 }
 
+/* The cache's answer (on the loop): reply, then read on, as on_reply. */
+static void
+on_cache_done(void *arg, int rc, cJSON *result, const char *err)
+{
+	struct sess *s = arg;
+	cJSON *r;
+
+	s->waiting = 0;
+	if (s->open < 2 || uv_is_closing((uv_handle_t *)&s->pipe)) {
+		cJSON_Delete(result);
+		sess_free(s);
+		return;
+	}
+	if (rc < 0)
+		send_error(s, s->wait_req, PROTO_E_INTERNAL, err);
+	else {
+		r = proto_reply(s->wait_req);
+		cJSON_AddItemToObject(r, "cache", result);
+		sess_send(s, r);
+	}
+	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
+		return;
+	drain(s);
+	if (!s->ending && !s->waiting) {
+		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+		arm_idle(s);
+	}
+}
+
+/*
+ * {"action": "stats"|"clear", "site": NAME?}: the daemon's cache, all of
+ * it or a site's dataset. Anyone may read the stats; only root and the
+ * daemon's own user may clear. Opening (with its integrity check) and
+ * clearing run on the thread pool.
+ */
+static void
+op_cache(struct sess *s, long id, const cJSON *req)
+{
+	const char *action = proto_str(req, "action");
+	const char *name = proto_str(req, "site"), *path;
+	struct cfg_site *site = NULL;
+	struct cw_req *cr;
+	char err[600], *srvkey;
+	int clear, rc;
+
+	if (action == NULL || (strcmp(action, "stats") != 0 &&
+	    strcmp(action, "clear") != 0)) {
+		send_error(s, id, PROTO_E_INVALID, "\"action\" is \"stats\" "
+		    "or \"clear\"");
+		return;
+	}
+	clear = strcmp(action, "clear") == 0;
+	if (clear && s->uid != 0 && s->uid != (long)getuid()) {
+		send_error(s, id, PROTO_E_FORBIDDEN, "only root or the daemon's "
+		    "user may clear the cache");
+		return;
+	}
+	if (name != NULL) {
+		if ((path = settings_site(s->srv->set, name)) == NULL) {
+			snprintf(err, sizeof(err), "no site named '%s' in the "
+			    "settings", name);
+			send_error(s, id, PROTO_E_NOT_FOUND, err);
+			return;
+		}
+		if (cfg_site_load(path, &site, err, sizeof(err)) < 0) {
+			send_error(s, id, PROTO_E_BAD_CONFIG, err);
+			return;
+		}
+	}
+	srvkey = site ? cache_server(site->server, site->ca_file) : NULL;
+	rc = cw_admin(s->srv->loop, s->srv->set->cache_dir, clear, srvkey,
+	    site ? site->dataset : NULL, on_cache_done, s, &cr);
+	free(srvkey);
+	cfg_site_free(site);
+	if (rc < 0) {
+		send_error(s, id, PROTO_E_INTERNAL, uv_strerror(rc));
+		return;
+	}
+	if (clear)
+		log_info("cache %s cleared by uid %ld", name ? name : "(all)",
+		    s->uid);
+	wait_reply(s, id, -1);
+}
+
 static void (*const ops[PROTO_NOPS])(struct sess *, long, const cJSON *) = {
 	[PROTO_PING] = op_ping,
 	[PROTO_SUBMIT] = op_submit,
@@ -499,6 +599,7 @@ static void (*const ops[PROTO_NOPS])(struct sess *, long, const cJSON *) = {
 	[PROTO_CANCEL] = op_cancel,
 	[PROTO_WATCH] = op_watch,
 	[PROTO_STATS] = op_stats,
+	[PROTO_CACHE] = op_cache,
 };
 
 static void

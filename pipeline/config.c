@@ -29,7 +29,7 @@ struct raw_output { char *directory; };
 struct raw_html { char *title_prefix; };
 struct raw_conc { unsigned min, initial, max; };
 struct raw_qp {
-	char		*ca_file, *template_dir, *layout, *rules;
+	char		*ca_file, *template_dir, *layout, *rules, *cache_dir;
 	double		 roi_threshold_pct;
 	unsigned	 batch_size, max_candidates_underscores;
 	unsigned	 connect_timeout_s, request_timeout_s, low_speed_time_s;
@@ -72,6 +72,7 @@ static const cyaml_schema_field_t conc_fields[] = {
 static const cyaml_schema_field_t qp_fields[] = {
 	CYAML_FIELD_STRING_PTR("ca_file", OPTP, struct raw_qp, ca_file, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_STRING_PTR("template_dir", OPTP, struct raw_qp, template_dir, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_STRING_PTR("cache_dir", OPTP, struct raw_qp, cache_dir, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_STRING_PTR("layout", OPTP, struct raw_qp, layout, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_STRING_PTR("rules", OPTP, struct raw_qp, rules, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_FLOAT("roi_threshold_pct", OPT, struct raw_qp, roi_threshold_pct),
@@ -134,6 +135,7 @@ static const struct known known[] = {
 	{ "html", K_MAP }, { "html.title_prefix", K_STR },
 	{ "quickpaged", K_MAP }, { "quickpaged.ca_file", K_STR },
 	{ "quickpaged.template_dir", K_STR }, { "quickpaged.batch_size", K_UINT },
+	{ "quickpaged.cache_dir", K_STR },
 	{ "quickpaged.max_candidates_underscores", K_UINT },
 	{ "quickpaged.layout", K_STR }, { "quickpaged.rules", K_STR },
 	{ "quickpaged.roi_threshold_pct", K_FLOAT },
@@ -621,6 +623,9 @@ build(struct walk *w, const struct raw *r, const char *base,
 	if (q && (rc = set_path(w, &s->template_dir, q->template_dir, base,
 	    "quickpaged.template_dir")) < 0)
 		return rc;
+	if (q && (rc = set_path(w, &s->cache_dir, q->cache_dir, base,
+	    "quickpaged.cache_dir")) < 0)
+		return rc;
 	if ((rc = set_choices(w, s, q)) < 0)
 		return rc;
 	return set_numbers(w, s, q);
@@ -748,6 +753,7 @@ cfg_site_free(struct cfg_site *s)
 	free(s->output_dir);
 	free(s->title_prefix);
 	free(s->ca_file);
+	free(s->cache_dir);
 	free(s->template_dir);
 	free(s);
 }

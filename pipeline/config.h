@@ -27,6 +27,7 @@ struct cfg_site {
 	/* quickpaged: section */
 	char		*ca_file;	/* NULL: system trust store */
 	char		*template_dir;	/* NULL: the built-in set */
+	char		*cache_dir;	/* quickpaged.cache_dir; NULL: the runner's default */
 	enum cfg_layout	 layout;	/* quickpaged.layout, default auto */
 	enum cfg_rules	 rules;		/* quickpaged.rules */
 	double		 roi_threshold_pct;	/* default 1.5 */

@@ -27,6 +27,13 @@ enum cy_shape {
 	CY_OTHER,		/* META, TYPES: size not known */
 };
 
+/*
+ * The query generation: bump it whenever a query text below (or what
+ * fetch makes of the answers) changes, so the persistent cache (cache.h)
+ * never serves rows of another query.
+ */
+#define CY_QUERY_GENERATION	1
+
 /* Query texts; each appends the whole text to b. */
 void	 cy_meta_query(struct buf *b);
 void	 cy_cells_query(struct buf *b, const char *const *types, size_t n);

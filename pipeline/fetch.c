@@ -678,6 +678,8 @@ next_batch(struct fetch *f)
 	for (i = 0; i < n && f->next_stem < s->nstems; f->next_stem++) {
 		if (f->overflow[f->next_stem] && f->o.strategy != FETCH_PER_TYPE)
 			continue;
+		if (f->o.skip && f->o.skip[f->next_stem])
+			continue;	/* the cache had it */
 		if (i > 0 && used + f->cost[f->next_stem] > f->o.max_query_bytes)
 			break;
 		used += f->cost[f->next_stem];
@@ -841,6 +843,8 @@ size_stems(struct fetch *f, const char *dataset)
 		return rc;
 	f->fixed = f->body.len;
 	for (i = 0; i < s->nstems; i++) {
+		if (f->o.skip && f->o.skip[i])
+			continue;
 		u = count_underscores(s->stems[i].stem);
 		if (u > (int)f->o.max_underscores)
 			continue;	/* overflow already */
@@ -901,7 +905,8 @@ fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 	f->cost = xcalloc(o->scan->nstems ? o->scan->nstems : 1,
 	    sizeof(*f->cost));
 	for (i = 0; i < o->scan->nstems && !f->need_types; i++)
-		if (count_underscores(o->scan->stems[i].stem) >
+		if (!(o->skip && o->skip[i]) &&
+		    count_underscores(o->scan->stems[i].stem) >
 		    (int)o->max_underscores) {
 			f->overflow[i] = 1;
 			f->waiting[f->nwaiting++] = i;

@@ -33,6 +33,8 @@ struct fetch_opts {
 	size_t			 max_query_bytes;	/* per request body; 0: 256 KiB */
 	enum fetch_strategy	 strategy;
 	struct up_stats		*stats;		/* charged with every query */
+	/* per stem, NULL or nonzero: resolved already (the cache), not asked */
+	const unsigned char	*skip;
 };
 
 /* The rows of one stem: an accumulator per candidate type that had rows. */

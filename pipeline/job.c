@@ -30,6 +30,8 @@
 
 #include "qp_build.h"
 #include "limiter.h"
+#include "cache.h"
+#include "cachework.h"
 #include "cypher.h"
 #include "job.h"
 #include "render.h"
@@ -41,6 +43,7 @@
 struct ready {
 	STAILQ_ENTRY(ready) entry;
 	struct fetch_batch *b;
+	int		 cached;	/* served by the cache: not stored again */
 };
 
 /* One render on the thread pool; see the ownership rule above. */
@@ -80,6 +83,19 @@ struct job {
 	const char	**failures;
 	size_t		 nfailures;
 	struct render_work *render;	/* while the worker renders */
+	/* The persistent cache, see start_cache() */
+	int		 caching;	/* this run reads or writes it */
+	unsigned char	*have;		/* per stem: the cache served it */
+	struct cw_entries *learned;	/* fetched stems, to store */
+	struct cw_req	*cw;		/* a load or store out */
+	int		 storing;	/* the index is written, the store out */
+	char		*cache_dir;	/* j->o.cache_dir, our copy */
+	char		*cache_srv;	/* the key's server (cache_server) */
+	int		 loaded;	/* the load opened and checked the file */
+	uint64_t	 cw_t0;		/* uv_hrtime when the load or store went */
+	int		 preloading;	/* the load of the latest version is out */
+	int		 meta_in;	/* META came while it was */
+	struct cw_loaded *pre;		/* it came before META did */
 	int		 orphan;	/* job_free() came during the render */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
@@ -175,13 +191,19 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 }
 
 static void
-roi_batch(struct job *j, struct fetch_batch *b)
+roi_batch(struct job *j, struct fetch_batch *b, int cached)
 {
+	const struct fetch_stem *fs;
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
-		roi_stem(j, &b->stems[i]);
+		fs = &b->stems[i];
+		roi_stem(j, fs);
 		j->s.done++;
+		/* What fetch learned, for the next run; failures are not. */
+		if (j->learned && !cached && fs->error == NULL)
+			cw_entries_add(j->learned, j->scan.stems[fs->stem].stem,
+			    fs->accs, fs->naccs);
 	}
 }
 
@@ -243,6 +265,7 @@ render_work(uv_work_t *req)
 }
 
 static void job_destroy(struct job *j);
+static int store_cache(struct job *j);
 
 /*
  * Back on the loop. A render that ran decides the outcome even if a cancel
@@ -271,7 +294,8 @@ render_done(uv_work_t *req, int status)
 			/* Both layouts write their home page last. */
 			snprintf(j->s.index_path, sizeof(j->s.index_path),
 			    "%s/index.html", j->o.site->output_dir);
-			end(j, 0, NULL);
+			if (store_cache(j) < 0)
+				end(j, 0, NULL);
 		}
 	}
 	render_work_free(w);
@@ -357,6 +381,10 @@ finish(struct job *j)
 		up_cancel(j->meta_q);
 		j->meta_q = NULL;
 	}
+	if (j->cw) {	/* a load the job no longer waits for */
+		cw_abandon(j->cw);
+		j->cw = NULL;
+	}
 	enter(j, JOB_DONE);
 	j->s.wall_s = (double)(uv_hrtime() - j->t0) / 1e9;
 	j->cb(j->arg, j, j->end_rc, j->end_rc ? j->error : NULL);
@@ -369,7 +397,7 @@ step(uv_idle_t *h)
 	struct ready *r;
 	uint64_t t;
 
-	if (j->render) {	/* render_done() wakes us */
+	if (j->render || j->storing) {	/* render_done(), stored() wake us */
 		uv_idle_stop(h);
 		return;
 	}
@@ -380,7 +408,7 @@ step(uv_idle_t *h)
 	t = uv_hrtime();
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
-		roi_batch(j, r->b);
+		roi_batch(j, r->b, r->cached);
 		fetch_batch_free(r->b);
 		free(r);
 	}
@@ -415,6 +443,7 @@ on_batch(void *arg, struct fetch_batch *b)
 
 	r = xmalloc(sizeof(*r));
 	r->b = b;
+	r->cached = 0;
 	STAILQ_INSERT_TAIL(&j->ready, r, entry);
 	wake(j);
 }
@@ -449,6 +478,7 @@ start_fetch(struct job *j)
 	fo.max_query_bytes = j->o.site->max_query_bytes;
 	fo.strategy = j->o.strategy;
 	fo.stats = &j->s.q;
+	fo.skip = j->have;
 	if ((rc = fetch_start(&fo, on_batch, on_fetch_done, j, &j->fetch)) < 0)
 		end(j, rc, "cannot start the fetch stage");
 }
@@ -501,6 +531,252 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- the persistent cache (cache.h, cachework.h) ---- */
+
+static void
+cache_warn(struct job *j, const char *what, const char *detail)
+{
+	size_t n = strlen(j->s.cache_warning);
+
+	snprintf(j->s.cache_warning + n, sizeof(j->s.cache_warning) - n,
+	    "%s%s%s%s", n ? "; " : "", what, detail ? ": " : "",
+	    detail ? detail : "");
+}
+
+static void
+cache_key(const struct job *j, struct cache_key *k)
+{
+	k->server = j->cache_srv;
+	k->dataset = j->o.site->dataset;
+	k->uuid = j->uuid;
+	k->edit = j->s.last_database_edit;
+	k->generation = CY_QUERY_GENERATION;
+	k->nprimary = (unsigned)roi_nprimary(j->meta);
+}
+
+static void
+loaded_free(struct cw_loaded *res)
+{
+	if (res == NULL)
+		return;
+	fetch_batch_free(res->batch);
+	free(res->have);
+	free(res);
+}
+
+/* Serve what the cache holds for this version, then fetch the rest. */
+static void
+use_load(struct job *j, struct cw_loaded *res)
+{
+	struct ready *r;
+	char msg[64];
+
+	if (res->note[0])
+		cache_warn(j, res->note, NULL);
+	if (res->rc < 0) {
+		/* No cache this run (e.g. a full disk), never a failed index. */
+		cache_warn(j, "cache unavailable, running without it",
+		    res->err);
+		j->caching = 0;
+		j->s.cache_mode = "off";
+		cw_entries_free(j->learned);
+		j->learned = NULL;
+	}
+	if (res->bad) {
+		snprintf(msg, sizeof(msg), "%zu damaged cache entries "
+		    "ignored", res->bad);
+		cache_warn(j, msg, NULL);
+	}
+	j->have = res->have;
+	res->have = NULL;
+	j->loaded = res->rc == 0;
+	j->s.cache_hits = res->hits;
+	j->s.cache_misses = j->scan.nstems - res->hits;
+	if (res->batch) {
+		r = xcalloc(1, sizeof(*r));
+		r->b = res->batch;
+		res->batch = NULL;
+		r->cached = 1;
+		STAILQ_INSERT_TAIL(&j->ready, r, entry);
+		wake(j);
+	}
+	loaded_free(res);
+	if (!j->ending)
+		start_fetch(j);
+}
+
+/* The cache may serve this job: batched, with a cache, not --no-cache. */
+static int
+cache_wanted(const struct job *j)
+{
+	return j->o.cache_dir != NULL && j->o.cache != JOB_CACHE_OFF &&
+	    j->o.strategy == FETCH_BATCHED;
+}
+
+static void keyed_load(struct job *j);
+
+/*
+ * META and the load of the latest version are both in. The version META
+ * gave: serve it. None stored for the dataset (or no cache): nothing to
+ * serve. Another: that one may still be stored too (two jobs at once),
+ * so ask for it by its key.
+ */
+static void
+after_preload(struct job *j, struct cw_loaded *res)
+{
+	if (res->rc < 0 || !res->found || (strcmp(res->uuid, j->uuid) == 0 &&
+	    strcmp(res->edit, j->s.last_database_edit) == 0 &&
+	    res->nprimary == roi_nprimary(j->meta))) {
+		use_load(j, res);
+		return;
+	}
+	loaded_free(res);
+	keyed_load(j);
+}
+
+static void
+on_loaded(void *arg, struct cw_loaded *res)
+{
+	struct job *j = arg;
+
+	j->cw = NULL;
+	j->s.cache_load_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
+	if (!j->preloading) {
+		use_load(j, res);
+		return;
+	}
+	j->preloading = 0;
+	if (!j->meta_in) {
+		j->pre = res;	/* on_meta goes on */
+		return;
+	}
+	after_preload(j, res);
+}
+
+/*
+ * While META is out, load the version used last: most nights it is the
+ * one META will give, and the load then costs no time of its own.
+ */
+static void
+preload(struct job *j)
+{
+	struct cache_key k = { 0 };
+
+	if (!cache_wanted(j) || j->o.cache == JOB_CACHE_REFRESH)
+		return;
+	k.server = j->cache_srv;
+	k.dataset = j->o.site->dataset;
+	k.generation = CY_QUERY_GENERATION;
+	j->cw_t0 = uv_hrtime();
+	if (cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
+	    &j->cw) == 0)
+		j->preloading = 1;
+}
+
+static void
+keyed_load(struct job *j)
+{
+	struct cache_key k;
+	int rc;
+
+	cache_key(j, &k);
+	j->cw_t0 = uv_hrtime();
+	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
+	    &j->cw)) < 0) {
+		cache_warn(j, "cache unavailable", uv_strerror(rc));
+		start_fetch(j);
+	}
+}
+
+/*
+ * After META: use the cache when the job may and the dataset has a
+ * version to key it by; on_loaded or after_preload go on to fetch.
+ */
+static void
+start_cache(struct job *j)
+{
+	struct cw_loaded *pre = j->pre;
+
+	j->pre = NULL;
+	if (!cache_wanted(j) || j->uuid[0] == '\0') {
+		loaded_free(pre);	/* and a preload still out is abandoned */
+		cw_abandon(j->cw);
+		j->cw = NULL;
+		j->preloading = 0;
+		start_fetch(j);
+		return;
+	}
+	j->caching = 1;
+	j->learned = cw_entries_new();
+	j->s.cache_misses = j->scan.nstems;
+	if (j->o.cache == JOB_CACHE_REFRESH) {
+		j->s.cache_mode = "refresh";
+		start_fetch(j);
+		return;
+	}
+	j->s.cache_mode = "use";
+	if (j->preloading)
+		j->meta_in = 1;		/* on_loaded goes on */
+	else if (pre)
+		after_preload(j, pre);
+	else
+		keyed_load(j);
+}
+
+static void
+on_stored(void *arg, int rc, const char *err, const char *note)
+{
+	struct job *j = arg;
+
+	j->cw = NULL;
+	j->storing = 0;
+	j->s.cache_store_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
+	if (note)
+		cache_warn(j, note, NULL);
+	if (rc < 0) {
+		cache_warn(j, rc == -ENOSPC ? "cache not written (disk full); "
+		    "the index is fine" : "cache not written; the index is fine",
+		    err);
+		j->s.cache_stored = 0;
+	}
+	end(j, 0, NULL);
+	wake(j);
+}
+
+/*
+ * The index is written: store what this run fetched, note the run and
+ * drop the dataset's older versions (only now, so a failed run keeps
+ * them). 0: the store is out and on_stored ends the job.
+ */
+static int
+store_cache(struct job *j)
+{
+	struct cache_run run = { 0 };
+	struct cache_key k;
+	struct cw_entries *e;
+	int rc;
+
+	if (!j->caching)
+		return -1;
+	cache_key(j, &k);
+	run.mode = j->s.cache_mode;
+	run.hits = j->s.cache_hits;
+	run.misses = j->s.cache_misses;
+	/* The request owns the entries from here on, even if it fails. */
+	e = j->learned;
+	j->learned = NULL;
+	j->s.cache_stored = cw_entries_count(e);
+	j->cw_t0 = uv_hrtime();
+	if ((rc = cw_store(j->loop, j->o.cache_dir, &k, e, &run, CW_PRUNE |
+	    (j->loaded ? CW_CHECKED : 0), on_stored, j, &j->cw)) < 0) {
+		cache_warn(j, "cache not written", uv_strerror(rc));
+		j->s.cache_stored = 0;
+		return rc;
+	}
+	j->storing = 1;
+	return 0;
+}
+
 static double
 on_meta(void *arg, const struct up_result *r)
 {
@@ -521,7 +797,7 @@ on_meta(void *arg, const struct up_result *r)
 		end(j, -EBADMSG, err);
 		return 0;
 	}
-	start_fetch(j);
+	start_cache(j);
 	return 0;
 }
 
@@ -536,6 +812,8 @@ start_meta(struct job *j)
 	if ((rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
 		up_submit(j->o.up, j->o.site->token, body.data, body.len,
 		    CY_OTHER, &j->s.q, on_meta, j, &j->meta_q);
+	if (rc == 0)
+		preload(j);
 	buf_free(&text);
 	buf_free(&body);
 	return rc;
@@ -565,6 +843,9 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	j = xcalloc(1, sizeof(*j));
 	j->loop = loop;
 	j->o = *o;
+	/* Ours: the daemon's settings (and so the path) may be reloaded. */
+	j->o.cache_dir = j->cache_dir = o->cache_dir ? xstrdup(o->cache_dir) :
+	    NULL;
 	j->cb = cb;
 	j->arg = arg;
 	STAILQ_INIT(&j->ready);
@@ -575,8 +856,11 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	uv_idle_init(loop, j->idle);
 	j->idle->data = j;
 	*out = j;
+	if (j->cache_dir)
+		j->cache_srv = cache_server(o->site->server, o->site->ca_file);
 
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
+	j->s.cache_mode = "off";
 	enter(j, JOB_SCAN);
 	if (!o->quick && o->site->token == NULL) {
 		end(j, -EINVAL, o->site->no_token ? o->site->no_token :
@@ -616,7 +900,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 void
 job_cancel(struct job *j)
 {
-	if (j->ended)
+	if (j->ended || j->storing)	/* the index is written: it stands */
 		return;
 	end(j, -ECANCELED, "cancelled");
 	if (j->render)
@@ -654,6 +938,12 @@ job_destroy(struct job *j)
 		fetch_free(j->fetch);
 	if (j->meta_q)
 		up_cancel(j->meta_q);
+	cw_abandon(j->cw);
+	cw_entries_free(j->learned);
+	free(j->have);
+	free(j->cache_dir);
+	free(j->cache_srv);
+	loaded_free(j->pre);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);
@@ -793,5 +1083,22 @@ job_summary_json(const struct job *j)
 	for (i = 0; i < j->nfailures; i++)
 		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));
 	cJSON_AddStringToObject(o, "index", s->index_path);
+	st = cJSON_AddObjectToObject(o, "cache");
+	cJSON_AddStringToObject(st, "mode", s->cache_mode ? s->cache_mode :
+	    "off");
+	cJSON_AddNumberToObject(st, "hits", (double)s->cache_hits);
+	cJSON_AddNumberToObject(st, "misses", (double)s->cache_misses);
+	cJSON_AddNumberToObject(st, "stored", (double)s->cache_stored);
+	cJSON_AddNumberToObject(st, "load_s", s->cache_load_s);
+	cJSON_AddNumberToObject(st, "store_s", s->cache_store_s);
+	/* The version the hits came from: the one this run was keyed by. */
+	if (s->cache_hits)
+		cJSON_AddStringToObject(st, "version", s->dataset_version);
+	else
+		cJSON_AddNullToObject(st, "version");
+	if (s->cache_warning[0])
+		cJSON_AddStringToObject(st, "warning", s->cache_warning);
+	else
+		cJSON_AddNullToObject(st, "warning");
 	return o;
 }

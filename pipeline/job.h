@@ -21,11 +21,23 @@ enum job_stage {
 	JOB_NSTAGES
 };
 
+/*
+ * The persistent cache (cache.h): USE reads and writes it, REFRESH only
+ * writes (every stem is fetched), OFF neither.
+ */
+enum job_cache { JOB_CACHE_USE, JOB_CACHE_REFRESH, JOB_CACHE_OFF };
+
 struct job_opts {
 	const struct cfg_site	*site;	/* must outlive the job */
 	struct upstream		*up;	/* NULL with quick */
 	int			 quick;
 	enum fetch_strategy	 strategy;
+	/*
+	 * The cache's directory, NULL: no cache. Only batched jobs with a
+	 * dataset uuid use it (per-type is the uncached reference).
+	 */
+	const char		*cache_dir;	/* copied */
+	enum job_cache		 cache;
 };
 
 /* What a job did; read it any time, final once done. */
@@ -44,6 +56,11 @@ struct job_summary {
 	char		 index_path[4096];
 	char		 dataset_version[128];
 	char		 last_database_edit[64];	/* Meta.lastDatabaseEdit, "" if none */
+	/* The cache: "off", "use" or "refresh"; stems served and fetched. */
+	const char	*cache_mode;
+	size_t		 cache_hits, cache_misses, cache_stored;
+	double		 cache_load_s, cache_store_s;	/* wall, on the pool */
+	char		 cache_warning[700];	/* "" or one line: what went wrong */
 };
 
 struct job;

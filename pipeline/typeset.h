@@ -69,7 +69,10 @@ struct ts_strs {
 	size_t	 n;
 };
 
-/* Rows seen for one candidate type name. */
+/*
+ * Rows seen for one candidate type name. The persistent cache stores these
+ * field by field (pipeline/cache.c): a new field goes there too.
+ */
 struct ts_acc {
 	char	*name;
 	int64_t	 count[TS_NCOUNTS];	/* side from the properties */

@@ -10,6 +10,7 @@
 
 static const char *const op_names[PROTO_NOPS] = {
 	"ping", "submit", "status", "list", "cancel", "watch", "stats",
+	"cache",
 };
 
 static const char *const err_names[PROTO_NERRS] = {

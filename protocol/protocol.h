@@ -21,7 +21,7 @@
 
 enum proto_op {
 	PROTO_PING, PROTO_SUBMIT, PROTO_STATUS, PROTO_LIST, PROTO_CANCEL,
-	PROTO_WATCH, PROTO_STATS, PROTO_NOPS
+	PROTO_WATCH, PROTO_STATS, PROTO_CACHE, PROTO_NOPS
 };
 
 /* Error codes in replies ("error": {"code": ...}). */

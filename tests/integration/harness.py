@@ -135,6 +135,10 @@ def run(config, *args, timeout=600, env=None):
     e = dict(os.environ)
     e.pop("NEUPRINT_APPLICATION_CREDENTIALS", None)
     e.pop("NEUPRINT_TOKEN", None)
+    # The default cache (no quickpaged.cache_dir) beside the config, not
+    # in the user's ~/.cache.
+    e["XDG_CACHE_HOME"] = os.path.join(os.path.dirname(os.path.abspath(config)),
+                                       "xdg-cache")
     if env:
         e.update(env)
     return subprocess.run([QUICKPAGED, "--run", "create-index", "--config", config]

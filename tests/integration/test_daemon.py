@@ -555,8 +555,9 @@ class TestRenderOffLoop(unittest.TestCase):
             raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
     def submit(self, site, quick=False):
+        # cache off: every job fetches (a warm B would not overlap A's render)
         r = self.d.request({"op": "submit", "kind": "create-index", "site": site,
-                            "quick": quick})
+                            "quick": quick, "cache": "off"})
         self.assertTrue(r["ok"], r)
         return r["job"]["job_id"]
 

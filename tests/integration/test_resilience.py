@@ -68,7 +68,7 @@ class Base(unittest.TestCase):
         saved = emu.admin("/emu/config")
         emu.admin("/emu/config", dict(FAST, fault_rate=0, fail_types=[]))
         cfg = self.config(emu, "ref.yaml", batch_size=BATCH)
-        r, s = rh.run_json(cfg)
+        r, s = rh.run_json(cfg, "--no-cache")  # the run under test starts cold
         self.assertEqual(r.returncode, 0, r.stderr)
         ref = rh.without_generated_at(h.load_types(self.out))
         # The run under test must write its own.

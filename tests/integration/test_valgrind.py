@@ -46,8 +46,10 @@ class TestValgrind(unittest.TestCase):
         with h.Workdir() as work, h.Emulator(work, "tiny") as emu:
             out = os.path.join(work, "site")
             h.make_pages(out, "tiny")
-            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
-            for args in ((), ("--strategy", "per-type"), ("--quick",)):
+            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca,
+                                 extra="  cache_dir: %s/cache\n" % work)
+            # cold (fills the cache), warm (served by it), then uncached paths
+            for args in ((), (), ("--strategy", "per-type"), ("--quick",)):
                 self.assertEqual(self.grind(cfg, *args).returncode, 0)
             # A failure path too: the token refused.
             bad = h.write_config(os.path.join(work, "bad.yaml"), emu.url, out, emu.ca,

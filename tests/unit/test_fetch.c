@@ -40,6 +40,7 @@ struct rig {
 	struct got	 g;
 	struct fetch	*f;
 	size_t		 max_query;	/* fetch_opts.max_query_bytes */
+	unsigned char	*skip;		/* fetch_opts.skip */
 };
 
 static void
@@ -120,6 +121,7 @@ rig_start(struct rig *r, unsigned batch, enum fetch_strategy how)
 	o.strategy = how;
 	o.stats = &r->st;
 	o.max_query_bytes = r->max_query;
+	o.skip = r->skip;
 	assert_int_equal(fetch_start(&o, on_batch, on_done, &r->g, &r->f), 0);
 	assert_int_equal(r->g.done, 0);		/* nothing calls back inside */
 }
@@ -320,6 +322,43 @@ test_too_large_stem_rerouted(void **state)
 }
 
 /*
+ * Stems the cache served (fetch_opts.skip) are neither asked for nor
+ * handed on; the others are, in as few batches as without them. A skipped
+ * stem with too many underscores does not cost the TYPES query.
+ */
+static void
+test_skip(void **state)
+{
+	struct rig r;
+	size_t i;
+
+	(void)state;
+	rig_init(&r, 40, 30);
+	free(r.np.types[3].name);
+	r.np.types[3].name = xstrdup("A_b_c_d_e_f_g_h_i_j");	/* 9 '_' > 8 */
+	free(r.scan.stems[3].stem);
+	r.scan.stems[3].stem = xstrdup("A_b_c_d_e_f_g_h_i_j");
+	r.skip = xcalloc(r.scan.nstems, 1);
+	for (i = 0; i < 20; i++)
+		r.skip[i] = 1;
+	rig_start(&r, 5, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(r.g.pre[i], -1);
+		assert_null(r.g.error[i]);
+	}
+	for (i = 20; i < 30; i++)
+		assert_int_equal(r.g.pre[i], 10 * (int64_t)r.np.types[i].neurons);
+	assert_int_equal(r.g.pre[30], -1);
+	/* 11 stems in batches of 5: 3 batches, two queries each; no TYPES. */
+	assert_int_equal(r.np.types_queries, 0);
+	assert_int_equal(r.st.queries, 6);
+	free(r.skip);
+	rig_free(&r);
+}
+
+/*
  * max_query_bytes: batches are cut to fit, and the stem that fits in none
  * goes through the type list: nothing is refused.
  */
@@ -482,6 +521,7 @@ main(void)
 		cmocka_unit_test(test_label_in_name),
 		cmocka_unit_test(test_fatal_status),
 		cmocka_unit_test(test_per_type),
+		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_free_mid_flight),
 	};
 

@@ -1,0 +1,88 @@
+/*
+ * cachework: the cache (cache.h) on libuv's thread pool, for a job. A load
+ * opens the cache (checking it, moving a bad file aside), reads one
+ * version's entries for the job's stems and decodes them; a store writes
+ * a run's new entries and prunes. Both run in uv_queue_work, so no open,
+ * read, commit or fsync of the cache ever stalls the loop, and both own
+ * copies of everything they read: the job may go while one is out
+ * (cw_abandon), and the request then frees itself.
+ */
+#ifndef QP_CACHEWORK_H
+#define QP_CACHEWORK_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "cache.h"
+#include "fetch.h"
+#include "scan.h"
+
+struct cw_req;
+
+/* What a load found; the callee owns BATCH and HAVE (free them). */
+struct cw_loaded {
+	int		 rc;		/* < 0: no cache this run (err says why) */
+	struct fetch_batch *batch;	/* the cached stems, NULL when none */
+	unsigned char	*have;		/* per stem of the scan: in BATCH */
+	size_t		 hits;
+	size_t		 bad;		/* entries that failed their check */
+	/* The version loaded (a load of the latest says which it was). */
+	int		 found;		/* some version of the dataset is stored */
+	char		 uuid[128], edit[64];
+	unsigned	 nprimary;
+	char		 note[600];	/* the file was moved aside: why */
+	char		 err[400];
+};
+
+typedef void (*cw_load_cb)(void *arg, struct cw_loaded *res);
+/* RC 0 or a negative errno (-ENOSPC: the disk is full), ERR says why. */
+typedef void (*cw_store_cb)(void *arg, int rc, const char *err,
+	    const char *note);
+
+/*
+ * Load version K of the cache in DIR for the stems of SCAN. CB runs on
+ * the loop, never before this returns. 0, or a negative errno from
+ * uv_queue_work (then CB never runs). K->uuid NULL: the version of K's
+ * server, dataset and generation used last, whichever it is (so a job can
+ * load while its META is out, and compare).
+ */
+int	 cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
+	    const struct scan_result *scan, cw_load_cb cb, void *arg,
+	    struct cw_req **out);
+
+/* The entries a run learned, gathered on the loop for cw_store. */
+struct cw_entries;
+struct cw_entries *cw_entries_new(void);
+/* Encode the N accumulators of STEM (cache_encode) and keep them. */
+void	 cw_entries_add(struct cw_entries *e, const char *stem,
+	    struct ts_acc *const *accs, size_t n);
+size_t	 cw_entries_count(const struct cw_entries *e);
+void	 cw_entries_free(struct cw_entries *e);
+
+/*
+ * Store E (taken, freed by the request) as version K in DIR's cache with
+ * RUN noted. FLAGS: CW_PRUNE drops K's other versions (cache_store);
+ * CW_CHECKED skips quick_check on open (this run's load did it).
+ */
+#define CW_PRUNE	1
+#define CW_CHECKED	2
+int	 cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
+	    struct cw_entries *e, const struct cache_run *run, int flags,
+	    cw_store_cb cb, void *arg, struct cw_req **out);
+
+/*
+ * For `qpctl cache`: the cache's stats (cache_stats) or its clearing
+ * (cache_clear; RESULT {"cleared": entries}), for SERVER and DATASET or
+ * (both NULL) all. CB gets RESULT (it owns it) or RC < 0 and ERR.
+ */
+typedef void (*cw_admin_cb)(void *arg, int rc, struct cJSON *result,
+	    const char *err);
+int	 cw_admin(uv_loop_t *loop, const char *dir, int clear,
+	    const char *server, const char *dataset, cw_admin_cb cb, void *arg,
+	    struct cw_req **out);
+
+/* The callback of R will not run; R frees itself when its work ends. */
+void	 cw_abandon(struct cw_req *r);
+
+#endif
