@@ -231,31 +231,12 @@ w_html(struct render_w *w, const char *s)
 		tpl_html(&w->b, s);
 }
 
-/*
- * A relative file name as an href: everything outside the unreserved set
- * and '/' is percent-encoded, so '%', '#', '?', blanks, quotes and
- * non-ASCII bytes reach the file on disk unchanged. The result needs no
- * HTML escaping.
- */
+/* A relative file name as an href (tpl_url). */
 static void
 w_url(struct render_w *w, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	char esc[3];
-
-	for (; *p != '\0'; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
-			continue;
-		w_put(w, run, (size_t)(p - run));
-		esc[0] = '%';
-		esc[1] = hex[*p >> 4];
-		esc[2] = hex[*p & 15];
-		w_put(w, esc, 3);
-		run = p + 1;
-	}
-	w_put(w, run, (size_t)(p - run));
+	if (w->rc == 0)
+		tpl_url(&w->b, s);
 }
 
 /* "DIR/NAME" for messages; never fails (truncates). */

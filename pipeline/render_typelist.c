@@ -254,22 +254,6 @@ tl_data(const struct ts_type *const *v, size_t n)
 	return buf_steal(&b);
 }
 
-/* A relative path as an href: all but unreserved bytes and '/' encoded. */
-static void
-tl_url(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
-			buf_putc(b, (char)*p);
-		else
-			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
-	}
-}
-
 /*
  * The page without JavaScript: one link per type to its first page
  * (combined, left, right, middle), then its side pages.
@@ -289,13 +273,13 @@ tl_noscript(const struct ts_type *const *v, size_t n)
 			if (v[i]->file[s] == NULL)
 				continue;
 			buf_puts(&b, first ? "<a href=\"" : " <a href=\"");
-			tl_url(&b, v[i]->file[s]);
+			tpl_url(&b, v[i]->file[s]);
 			buf_puts(&b, "\">");
 			tpl_html(&b, first ? v[i]->name : label[s]);
 			buf_puts(&b, "</a>");
 			if (first && s > SIDE_BOTH) {
 				buf_puts(&b, " <a href=\"");
-				tl_url(&b, v[i]->file[s]);
+				tpl_url(&b, v[i]->file[s]);
 				buf_printf(&b, "\">%s</a>", label[s]);
 			}
 			first = 0;

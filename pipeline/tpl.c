@@ -109,3 +109,22 @@ tpl_html(struct buf *out, const char *s)
 	}
 	buf_append(out, run, (size_t)(p - run));
 }
+
+void
+tpl_url(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	char esc[3] = { '%', 0, 0 };
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL) {
+			buf_putc(out, (char)*p);
+			continue;
+		}
+		esc[1] = hex[*p >> 4];
+		esc[2] = hex[*p & 15];
+		buf_append(out, esc, 3);
+	}
+}

@@ -57,5 +57,11 @@ int	 tpl_fill_builtin(struct buf *out, const char *name,
  * bytes, UTF-8 included, as they are.
  */
 void	 tpl_html(struct buf *out, const char *s);
+/*
+ * S, a relative file name, as an href: everything outside the unreserved
+ * set and '/' percent-encoded, so '%', '#', '?', blanks, quotes and
+ * non-ASCII bytes reach the file on disk unchanged. Needs no HTML escaping.
+ */
+void	 tpl_url(struct buf *out, const char *s);
 
 #endif
