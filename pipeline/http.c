@@ -497,7 +497,7 @@ finish(struct http_req *r, CURLcode rc, const char *token_hdr)
 	long n = 0;
 	const char *msg;
 
-	res->fail = classify(rc);
+	res->fail = r->too_big ? HTTP_ERR_TOO_BIG : classify(rc);
 	res->retry_after_s = r->retry_after;
 	res->elapsed_s = secs_since(r->t0);
 	if (curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &v) == CURLE_OK)

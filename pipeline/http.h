@@ -19,7 +19,7 @@ struct http_opts {
 	long		 total_timeout_ms;
 	long		 low_speed_time_s;	/* abort below 1 B/s for this long; 0: off */
 	long		 max_host_connections;	/* 0: libcurl default */
-	size_t		 max_body_bytes;	/* bigger answers fail (HTTP_ERR_OTHER); 0: no cap */
+	size_t		 max_body_bytes;	/* bigger answers fail (HTTP_ERR_TOO_BIG); 0: no cap */
 };
 
 enum http_fail {
@@ -28,6 +28,7 @@ enum http_fail {
 	HTTP_ERR_TLS,		/* handshake or certificate verification */
 	HTTP_ERR_TIMEOUT,	/* connect, total or low-speed time-out */
 	HTTP_ERR_RESET,		/* connection reset or closed mid-response */
+	HTTP_ERR_TOO_BIG,	/* the answer passed max_body_bytes: not read on */
 	HTTP_ERR_OTHER,
 };
 

@@ -159,6 +159,8 @@ upstream_new(uv_loop_t *loop, const struct upstream_opts *o,
 		ho.total_timeout_ms = o->request_timeout_ms;
 		ho.low_speed_time_s = o->low_speed_time_s;
 		ho.max_host_connections = o->lim_max;
+		ho.max_body_bytes = o->max_answer_bytes ? o->max_answer_bytes :
+		    UP_MAX_ANSWER_BYTES;
 		if ((rc = http_client_new(loop, &ho, &u->http)) < 0)
 			goto fail;
 		u->tr = (struct up_transport){ http_tr_post, http_tr_cancel,
@@ -401,6 +403,13 @@ classify_transport(const struct up_attempt *a, struct up_verdict *v)
 		break;
 	case HTTP_ERR_CONNECT:
 		v->cause = UP_C_CONNECT;
+		break;
+	case HTTP_ERR_TOO_BIG:
+		/* The same query brings the same answer; half a batch, half. */
+		v->retry = 0;
+		v->status = UP_QUERY_ERROR;
+		v->too_large = 1;
+		v->lim = LIM_OK;
 		break;
 	case HTTP_ERR_TLS:
 		/* A certificate that fails now will fail on every retry. */

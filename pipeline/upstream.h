@@ -41,12 +41,21 @@ struct up_transport {
 	void	*ctx;
 };
 
+/* A cns CELLS batch answers ~0.1 MB; 256 MiB is far beyond any honest one. */
+#define UP_MAX_ANSWER_BYTES	((size_t)256 << 20)
+
 struct upstream_opts {
 	const char	*server;		/* https://host[:port] */
 	const char	*ca_file;
 	long		 connect_timeout_ms;
 	long		 request_timeout_ms;
 	long		 low_speed_time_s;
+	/*
+	 * The biggest answer read, in bytes; 0: UP_MAX_ANSWER_BYTES. A bigger
+	 * one is a query error the batch is split on, as 413 is: memory stays
+	 * bounded whatever a server or a proxy sends.
+	 */
+	size_t		 max_answer_bytes;
 	unsigned	 lim_min, lim_initial, lim_max;
 	unsigned	 max_retries;		/* attempts after the first */
 	double		 backoff_base_s;	/* first retry delay, default 0.25 */
@@ -121,7 +130,7 @@ struct up_result {
 	enum up_status	 status;
 	struct cy_result *rows;		/* UP_OK only; borrowed during the callback */
 	int		 timeout;	/* UP_QUERY_ERROR was a time-out */
-	int		 too_large;	/* UP_QUERY_ERROR was 413: the body is too big */
+	int		 too_large;	/* UP_QUERY_ERROR was 413 or a too big answer */
 	const char	*error;		/* one line, no secrets; NULL on success */
 };
 
@@ -142,7 +151,7 @@ struct up_verdict {
 	enum lim_outcome lim;		/* what the limiter is told */
 	enum up_status	 status;	/* the query's outcome, when not retried */
 	int		 timeout;	/* a time-out (split, do not resend as is) */
-	int		 too_large;	/* 413 */
+	int		 too_large;	/* 413, or the answer passed max_answer_bytes */
 	int		 hold;		/* the server may still be running it */
 };
 

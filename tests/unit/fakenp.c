@@ -846,6 +846,14 @@ fnp_serve(void *arg, const char *body, size_t len, double now,
 		else
 			abort();	/* no query upstream sends */
 		a->body = text;
+		if (n->max_answer > 0 && strlen(text) > n->max_answer) {
+			n->too_big++;
+			free(a->body);
+			a->body = NULL;
+			a->fail = HTTP_ERR_TOO_BIG;
+			a->error = "response body larger than the cap";
+			a->started = 1;
+		}
 	}
 	strv_free(names, k);
 	cJSON_Delete(req);

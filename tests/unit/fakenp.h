@@ -106,10 +106,12 @@ struct fnp {
 	int		 v19;			/* 400 texts as 1.9 words them */
 	double		 proxy_timeout;		/* > 0: 504 past it; the query goes on */
 	size_t		 max_body;		/* > 0: 413 above it, not run */
+	size_t		 max_answer;		/* > 0: a bigger answer fails as
+						   http.c's cap fails it */
 	unsigned	 transient_left;	/* the next N: 400 TransientError */
 	unsigned	 busy_left;		/* the next N: 400 "Timeout experienced" */
 	unsigned long	 identical_overlaps;	/* started while a copy was running */
-	unsigned long	 proxy_timeouts, too_large, types_queries;
+	unsigned long	 proxy_timeouts, too_large, too_big, types_queries;
 	/* counters */
 	unsigned long	 requests, rejected, by_shape[4];
 	unsigned long	 req_after, rej_after;	/* since t_after */

@@ -289,6 +289,32 @@ test_too_large_splits(void **state)
 	rig_free(&r);
 }
 
+/*
+ * Answers above the client's cap (max_answer_bytes) are not read: the
+ * batch is split as for a 413, never resent whole, and the halves pass
+ * (a batch of 16 stems answers ~1.6 KB here, its halves under 1 KB).
+ */
+static void
+test_too_big_answer_splits(void **state)
+{
+	struct rig r;
+	struct fetch_progress p;
+
+	(void)state;
+	rig_init(&r, 40, 31);
+	r.np.max_answer = 1500;
+	rig_start(&r, 16, FETCH_BATCHED);
+	rig_run(&r);
+	assert_int_equal(r.g.rc, 0);
+	check_all(&r, 31, (size_t)-1);
+	fetch_get_progress(r.f, &p);
+	assert_true(p.splits > 0);
+	assert_true(r.np.too_big > 0);
+	/* Halves sufficed: no stem needed the type list's detour. */
+	assert_int_equal(r.np.types_queries, 0);
+	rig_free(&r);
+}
+
 /* Type 3 renamed to a stem of 6 underscores: 729 spellings, ~13 KB. */
 static void
 long_stem(struct rig *r)
@@ -516,6 +542,7 @@ main(void)
 		cmocka_unit_test(test_transient_not_split),
 		cmocka_unit_test(test_proxy_timeout_splits),
 		cmocka_unit_test(test_too_large_splits),
+		cmocka_unit_test(test_too_big_answer_splits),
 		cmocka_unit_test(test_too_large_stem_rerouted),
 		cmocka_unit_test(test_max_query_bytes),
 		cmocka_unit_test(test_label_in_name),

@@ -457,7 +457,7 @@ test_max_body(void **state)
 	post(&x, "/big", TOKEN, 0, NULL);
 	post(&x, "/echo", TOKEN, 1, NULL);
 	run_until(&x, 2);
-	assert_int_equal(x.rec[0].fail, HTTP_ERR_OTHER);
+	assert_int_equal(x.rec[0].fail, HTTP_ERR_TOO_BIG);
 	assert_non_null(strstr(x.rec[0].error, "larger than 1000"));
 	assert_int_equal(x.rec[1].status, 200);
 	teardown(&x);

@@ -592,6 +592,8 @@ test_classify(void **state)
 		{ { 0, HTTP_ERR_RESET, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
 		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
 		{ { 0, HTTP_ERR_TLS, 0, 0, NULL, 0 }, 0, 0, LIM_ERROR, UP_UNAVAILABLE, 0, 0, 0 },
+		/* an answer past max_answer_bytes: split, do not resend */
+		{ { 0, HTTP_ERR_TOO_BIG, 0, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
 		{ { -EINVAL, 0, 0, 0, NULL, 0 }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE, 0, 0, 0 },
 	};
 	struct up_verdict v;
