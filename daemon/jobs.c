@@ -423,7 +423,9 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	j->rec.state = st;
 	j->rec.finished = now_s();
 	j->rec.eta_s = -1;
-	if (error)
+	/* ERROR may be the record's own text: copying it onto itself is
+	 * undefined (glibc left it empty: failed jobs had no error). */
+	if (error && error != j->rec.error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
 	js->finished_total++;
