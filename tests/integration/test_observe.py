@@ -255,6 +255,17 @@ class TestMetrics(ObserveCase):
                              state="succeeded"), 0)
         self.assertNotIn(harness.TOKEN, m.__repr__())
 
+        # A restart: counters start again, the last success comes from
+        # the job store.
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        m = parse(self.prometheus())
+        self.assertEqual(val(m, "quickpaged_queries_total", site="a"), 0)
+        self.assertEqual(val(m, "quickpaged_last_success_timestamp_seconds", site="a"),
+                         j2["finished"])
+        self.assertNotIn(("quickpaged_last_success_timestamp_seconds",
+                          frozenset({"site": "bad"}.items())), m)
+
     def test_bad_format(self):
         r = self.d.request({"op": "stats", "format": "xml"})
         self.assertFalse(r["ok"])
