@@ -528,16 +528,16 @@ end_running(struct jobs *js, struct djob *j)
 	 * result rather than run the job again. */
 	if (j->requeue && j->rc != 0) {
 		/* Stopped by shutdown: queued again, run again next start. */
+		log_info("job.requeued", "job=%lld site=%s stage=%s msg=%s",
+		    (long long)j->rec.id, j->rec.site, j->rec.stage,
+		    "stopped by the daemon's stop; runs again at the next "
+		    "start");
 		j->rec.state = PROTO_QUEUED;
 		j->rec.started = 0;
 		j->rec.error[0] = '\0';
 		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 		    job_stage_name(JOB_QUEUED));
 		store(js, j);
-		log_info("job.requeued", "job=%lld site=%s stage=%s msg=%s",
-		    (long long)j->rec.id, j->rec.site, j->rec.stage,
-		    "stopped by the daemon's stop; runs again at the next "
-		    "start");
 		account(js, j);
 		job_free(j->job);
 		j->job = NULL;
