@@ -45,7 +45,8 @@ usage(FILE *f)
 	    "  list             recent jobs\n"
 	    "  cancel ID\n"
 	    "  watch ID         follow a job until it ends\n"
-	    "  stats\n"
+	    "  stats [--prometheus]  daemon figures; --prometheus: the metrics as\n"
+	    "                        Prometheus text (as the metrics_file holds them)\n"
 	    "  cache stats [SITE]   entries, bytes, versions, hit rate\n"
 	    "  cache clear [SITE]   drop the cache (root or the daemon's user)\n"
 	    "  ping\n"
@@ -553,13 +554,49 @@ print_list(const cJSON *r)
 	}
 }
 
+/* qpctl stats [--prometheus] */
+static int
+cmd_stats(struct conn *c, int argc, char **argv)
+{
+	int prom = argc == 2 && strcmp(argv[1], "--prometheus") == 0;
+	const char *text;
+	cJSON *req, *r;
+	char *txt;
+	int status;
+
+	if (argc > 2 || (argc == 2 && !prom)) {
+		fprintf(stderr, "qpctl: usage: qpctl stats [--prometheus]\n");
+		return EX_USAGE;
+	}
+	req = proto_request(PROTO_STATS, 1);
+	if (prom)
+		cJSON_AddStringToObject(req, "format", "prometheus");
+	if ((status = call(c, req, &r)) != EX_OK)
+		return status;
+	if (json_out)
+		;	/* conn_recv printed the reply */
+	else if (prom) {
+		if ((text = proto_str(r, "prometheus")) == NULL) {
+			fprintf(stderr, "qpctl: the daemon's reply lacks the "
+			    "metrics (an older quickpaged?)\n");
+			status = EX_FAILED;
+		} else
+			fputs(text, stdout);
+	} else {
+		txt = cJSON_Print(cJSON_GetObjectItemCaseSensitive(r, "stats"));
+		printf("%s\n", txt ? txt : "{}");
+		cJSON_free(txt);
+	}
+	cJSON_Delete(r);
+	return status;
+}
+
 static int
 cmd_simple(struct conn *c, enum proto_op op, int argc, char **argv)
 {
 	struct proto_job j;
 	int64_t id = 0;
 	cJSON *req, *r;
-	char *txt;
 	int status;
 
 	if (argc > 2 || (argc == 2 && op != PROTO_STATUS && op !=
@@ -590,10 +627,6 @@ cmd_simple(struct conn *c, enum proto_op op, int argc, char **argv)
 		if (!json_out)
 			printf("job %lld: cancel requested\n", (long long)j.id);
 		proto_job_clear(&j);
-	} else if (op == PROTO_STATS && !json_out) {
-		txt = cJSON_Print(cJSON_GetObjectItemCaseSensitive(r, "stats"));
-		printf("%s\n", txt ? txt : "{}");
-		cJSON_free(txt);
 	}
 	cJSON_Delete(r);
 	return status;
@@ -639,6 +672,8 @@ main(int argc, char **argv)
 		status = cmd_submit(&c, argc, argv);
 	else if (k == PROTO_CACHE)
 		status = cmd_cache(&c, argc, argv);
+	else if (k == PROTO_STATS)
+		status = cmd_stats(&c, argc, argv);
 	else
 		status = cmd_simple(&c, (enum proto_op)k, argc, argv);
 	conn_close(&c);

@@ -17,10 +17,12 @@
 
 #include <uv.h>
 
+#include "qp_build.h"
 #include "daemon.h"
 #include "jobs.h"
 #include "jobstore.h"
 #include "log.h"
+#include "metfile.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
@@ -32,6 +34,7 @@ struct daemon {
 	struct js	*store;
 	struct jobs	*jobs;
 	struct srv	*srv;
+	struct mf	*mf;		/* metrics_file, NULL until started */
 	uv_signal_t	 sigterm, sigint, sighup;
 	uv_timer_t	 grace;
 	int		 stopping;
@@ -43,7 +46,8 @@ static void
 make_dir(const char *path, mode_t mode)
 {
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		log_warn("cannot create %s: %s", path, strerror(errno));
+		log_warn("dir.create_failed", "path=%s error=%s", path,
+		    strerror(errno));
 }
 
 /* One daemon per state directory: two would run each job twice. */
@@ -55,12 +59,16 @@ lock_state(struct daemon *d)
 	snprintf(path, sizeof(path), "%s/quickpaged.lock", d->set->state_dir);
 	d->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (d->lockfd < 0) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;
+
+		log_err("state.lock_failed", "path=%s error=%s", path,
+		    strerror(e));
+		return -e;
 	}
 	if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		log_err("another quickpaged uses %s; stop it first",
-		    d->set->state_dir);
+		log_err("state.locked", "state_dir=%s msg=%s",
+		    d->set->state_dir, "another quickpaged uses this state "
+		    "directory; stop it first");
 		return -EBUSY;
 	}
 	return 0;
@@ -77,6 +85,9 @@ finish(void *arg)
 	d->stopped = 1;
 	srv_free(d->srv);
 	d->srv = NULL;
+	/* Before the jobs go: its last write renders them (none running). */
+	mf_free(d->mf);
+	d->mf = NULL;
 	jobs_free(d->jobs);
 	d->jobs = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -88,8 +99,10 @@ finish(void *arg)
 static void
 on_grace(uv_timer_t *t)
 {
-	log_warn("jobs did not stop within %u s; exiting anyway (they run "
-	    "again at the next start)", ((struct daemon *)t->data)->set->stop_grace_s);
+	log_warn("daemon.stop_timeout", "stop_grace_s=%u msg=%s",
+	    ((struct daemon *)t->data)->set->stop_grace_s, "jobs did not stop "
+	    "within stop_grace_s; exiting anyway (they run again at the next "
+	    "start)");
 	finish(t->data);
 }
 
@@ -101,7 +114,8 @@ on_stop(uv_signal_t *s, int signum)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
-	log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_info("daemon.stopping", "signal=%s", signum == SIGTERM ?
+	    "SIGTERM" : "SIGINT");
 	sd_notify_state("STOPPING=1\nSTATUS=stopping");
 	srv_stop_listening(d->srv);
 	uv_timer_start(&d->grace, on_grace, 1000ULL * d->set->stop_grace_s, 0);
@@ -120,19 +134,34 @@ on_hup(uv_signal_t *s, int signum)
 		return;
 	sd_notify_state("RELOADING=1");
 	if (settings_load(d->file, &n, err, sizeof(err)) < 0) {
-		log_err("SIGHUP: keeping the current settings: %s", err);
+		log_err("settings.reload_failed", "error=%s msg=%s", err,
+		    "SIGHUP: keeping the current settings");
 		sd_notify_state("READY=1\nSTATUS=reload failed; see the log");
 		return;
 	}
 	if (strcmp(n->state_dir, d->set->state_dir) != 0)
-		log_warn("state_dir changes only at the next start");
+		log_warn("settings.not_applied", "key=state_dir msg=%s",
+		    "state_dir changes only at the next start");
 	log_set_level(n->log_level);
 	jobs_configure(d->jobs, n);
 	srv_configure(d->srv, n);
+	mf_configure(d->mf, n->metrics_file);
 	settings_free(d->set);
 	d->set = n;
-	log_info("SIGHUP: settings reloaded (%zu sites)", n->nsites);
+	log_info("settings.reloaded", "sites=%zu", n->nsites);
 	sd_notify_state("READY=1\nSTATUS=running; settings reloaded");
+}
+
+static void
+render_metrics(void *arg, struct buf *out)
+{
+	jobs_metrics(arg, out);
+}
+
+static void
+kick_metrics(void *arg)
+{
+	mf_kick(arg);
 }
 
 static int
@@ -147,17 +176,20 @@ start(struct daemon *d)
 		return rc;
 	if ((rc = js_open(&d->loop, d->set->state_dir, &d->store, err,
 	    sizeof(err))) < 0) {
-		log_err("job store: %s", err);
+		log_err("store.open_failed", "error=%s", err);
 		return rc;
 	}
 	jobs_new(&d->loop, d->store, d->set, &d->jobs);
+	mf_new(&d->loop, d->set->metrics_file, render_metrics, d->jobs, &d->mf);
+	jobs_on_ended(d->jobs, kick_metrics, d->mf);
 	if ((rc = srv_new(&d->loop, d->jobs, d->set, &d->srv, err,
 	    sizeof(err))) < 0) {
-		log_err("%s", err);
+		log_err("socket.failed", "error=%s", err);
 		return rc;
 	}
 	if ((rc = jobs_recover(d->jobs)) < 0) {
-		log_err("cannot read the job store to resume jobs");
+		log_err("store.resume_failed", "error=%s msg=%s", strerror(-rc),
+		    "cannot read the job store to resume jobs");
 		return rc;
 	}
 	return 0;
@@ -204,8 +236,9 @@ daemon_run(const char *file)
 		status = 1;
 		finish(&d);
 	} else {
-		log_info("listening on %s (%zu sites, %u jobs at once)",
-		    d.set->socket, d.set->nsites, d.set->max_parallel_jobs);
+		log_info("daemon.listening", "socket=%s sites=%zu "
+		    "max_parallel_jobs=%u version=%s", d.set->socket,
+		    d.set->nsites, d.set->max_parallel_jobs, QP_VERSION);
 		sd_notify_state("READY=1\nSTATUS=running");
 	}
 	/* Returns once the store has no write out and no render runs. */
@@ -219,7 +252,7 @@ daemon_run(const char *file)
 	if (d.lockfd >= 0)
 		close(d.lockfd);
 	if (status == 0)
-		log_info("stopped");
+		log_info("daemon.stopped", "status=%d", status);
 	settings_free(d.set);
 	return status;
 }

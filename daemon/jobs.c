@@ -26,6 +26,8 @@
 #include "job.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
+#include "qp_build.h"
 #include "siteup.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -33,6 +35,7 @@
 #define PROGRESS_MS	250	/* watchers see this often */
 #define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
 #define PRUNE_MS	(3600 * 1000)
+#define SEED_JOBS	1000	/* records read at start for each site's last success */
 
 /* One neuPrint server (URL + CA) and the jobs using it. */
 struct sup {
@@ -92,6 +95,9 @@ struct jobs {
 	void		*stop_arg;
 	double		 started;
 	uint64_t	 started_total, finished_total;
+	struct met	*met;		/* counters since the start (metrics.h) */
+	void		(*ended_cb)(void *);	/* a job ended: metrics changed */
+	void		*ended_arg;
 };
 
 static double
@@ -268,10 +274,11 @@ sup_get(struct jobs *js, const struct cfg_site *site, struct sup **out)
 
 /* The last job of a server gone, its connections go too (idle memory). */
 static void
-sup_put(struct sup *s)
+sup_put(struct jobs *js, struct sup *s)
 {
 	if (s == NULL || --s->refs > 0)
 		return;
+	met_server_idle(js->met, s->server, up_limit(s->up));
 	LIST_REMOVE(s, entry);
 	upstream_free(s->up);
 	free(s->server);
@@ -296,8 +303,8 @@ store(struct jobs *js, struct djob *j)
 static void
 store_failed(struct djob *j, int64_t id, const char *error)
 {
-	log_err("job %lld: the job store did not take its record: %s",
-	    (long long)id, error ? error : "?");
+	log_err("store.write_failed", "job=%lld error=%s", (long long)id,
+	    error ? error : "?");
 	if (j != NULL && j->rec.error[0] == '\0')
 		snprintf(j->rec.error, sizeof(j->rec.error), "the job store did "
 		    "not take this record: %s", error ? error : "?");
@@ -306,8 +313,10 @@ store_failed(struct djob *j, int64_t id, const char *error)
 static void
 maybe_free(struct jobs *js)
 {
-	if (js->freeing && js->closing == 0 && js->writes == 0)
+	if (js->freeing && js->closing == 0 && js->writes == 0) {
+		met_free(js->met);
 		free(js);
+	}
 }
 
 static void
@@ -373,12 +382,34 @@ djob_free(struct djob *j)
 		free(w);
 	}
 	job_free(j->job);
-	sup_put(j->sup);
+	sup_put(j->js, j->sup);
 	cfg_site_free(j->site);
 	proto_job_clear(&j->rec);
 	free(j->sitename);
 	free(j->config);
 	free(j);
+}
+
+static void
+account_to(struct met *m, const struct djob *j)
+{
+	if (j->job != NULL)
+		met_add_work(m, j->rec.site, j->sup ? j->sup->server : NULL,
+		    job_summary(j->job));
+}
+
+/* The work of J's pipeline, before it goes, joins the counters. */
+static void
+account(struct jobs *js, struct djob *j)
+{
+	account_to(js->met, j);
+}
+
+static void
+changed(struct jobs *js)
+{
+	if (js->ended_cb != NULL)
+		js->ended_cb(js->ended_arg);
 }
 
 /*
@@ -392,17 +423,43 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	j->rec.state = st;
 	j->rec.finished = now_s();
 	j->rec.eta_s = -1;
-	if (error)
+	/* ERROR may be the record's own text: copying it onto itself is
+	 * undefined (glibc left it empty: failed jobs had no error). */
+	if (error && error != j->rec.error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
 	js->finished_total++;
 	TAILQ_REMOVE(&js->active, j, entry);
 	TAILQ_INSERT_TAIL(&js->retiring, j, entry);
 	j->retiring = 1;
+	account(js, j);
 	job_free(j->job);
 	j->job = NULL;
-	sup_put(j->sup);
+	sup_put(js, j->sup);
 	j->sup = NULL;
+	met_job_ended(js->met, j->rec.site, st, j->rec.finished);
+	changed(js);
+}
+
+/*
+ * The job's end: failures at warning, so `journalctl -p warning` shows
+ * them; figures of the run for a success.
+ */
+static void
+log_end(const struct djob *j)
+{
+	double dur = j->rec.started > 0 ? j->rec.finished - j->rec.started : 0;
+
+	if (j->rec.state == PROTO_FAILED)
+		log_warn("job.end", "job=%lld site=%s state=%s stage=%s "
+		    "attempt=%u duration_s=%.3f error=%s", (long long)j->rec.id,
+		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
+		    j->rec.attempt, dur, j->rec.error);
+	else
+		log_info("job.end", "job=%lld site=%s state=%s stage=%s "
+		    "attempt=%u duration_s=%.3f entries=%llu", (long long)j->rec.id,
+		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
+		    j->rec.attempt, dur, (unsigned long long)j->rec.total);
 }
 
 /* J's final write is back (RC): report the end, answer a cancel, free. */
@@ -413,9 +470,7 @@ settle(struct jobs *js, struct djob *j, int rc, const char *error)
 	char msg[512];
 
 	j->reply = NULL;
-	log_info("job %lld (%s): %s%s%s", (long long)j->rec.id, j->rec.site,
-	    proto_state_name(j->rec.state), j->rec.error[0] ? ": " : "",
-	    j->rec.error);
+	log_end(j);
 	notify(j, 1);
 	if (rc < 0) {
 		/* The store still has the old state (a restart runs the job
@@ -473,22 +528,27 @@ end_running(struct jobs *js, struct djob *j)
 	 * result rather than run the job again. */
 	if (j->requeue && j->rc != 0) {
 		/* Stopped by shutdown: queued again, run again next start. */
+		log_info("job.requeued", "job=%lld site=%s stage=%s msg=%s",
+		    (long long)j->rec.id, j->rec.site, j->rec.stage,
+		    "stopped by the daemon's stop; runs again at the next "
+		    "start");
 		j->rec.state = PROTO_QUEUED;
 		j->rec.started = 0;
 		j->rec.error[0] = '\0';
 		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 		    job_stage_name(JOB_QUEUED));
 		store(js, j);
-		log_info("job %lld (%s): stopped, queued for the next start",
-		    (long long)j->rec.id, j->rec.site);
+		account(js, j);
 		job_free(j->job);
 		j->job = NULL;
-		sup_put(j->sup);
+		sup_put(js, j->sup);
 		j->sup = NULL;
+		changed(js);
 		return;
 	}
 	if (job_summary(j->job)->cache_warning[0])
-		log_warn("job %lld (%s): %s", (long long)j->rec.id, j->rec.site,
+		log_warn("job.cache_warning", "job=%lld site=%s warning=%s",
+		    (long long)j->rec.id, j->rec.site,
 		    job_summary(j->job)->cache_warning);
 	free(j->rec.summary);
 	j->rec.summary = j->rc == 0 ? summary_text(j) : NULL;
@@ -586,7 +646,7 @@ start(struct jobs *js, struct djob *j)
 	js->nrunning++;
 	js->started_total++;
 	snapshot(j);
-	log_info("job %lld (%s): running (attempt %u), output %s",
+	log_info("job.running", "job=%lld site=%s attempt=%u output=%s",
 	    (long long)j->rec.id, j->rec.site, j->rec.attempt,
 	    j->rec.output_dir);
 	notify(j, 0);
@@ -687,7 +747,8 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 	js->writes--;
 	j->reply = NULL;
 	if (rc < 0) {
-		log_err("cannot write a new job to the job store: %s", error);
+		log_err("store.insert_failed", "site=%s error=%s", j->rec.site,
+		    error);
 		snprintf(msg, sizeof(msg), "cannot write to the job store: %s",
 		    error);
 		cb(cb_arg, NULL, PROTO_E_INTERNAL, msg);
@@ -698,8 +759,10 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 	j->rec.id = id;
 	if (js->freeing) {
 		/* Stored as queued: the next start runs it. */
-		log_info("job %lld (%s): queued by uid %ld as the daemon stops",
-		    (long long)id, j->rec.site, j->rec.uid);
+		log_info("job.queued", "job=%lld site=%s uid=%ld output=%s "
+		    "msg=%s", (long long)id, j->rec.site, j->rec.uid,
+		    j->rec.output_dir, "the daemon stops; runs at the next "
+		    "start");
 		rec = j->rec;
 		djob_free(j);
 		cb(cb_arg, &rec, 0, NULL);
@@ -707,8 +770,8 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 		return;
 	}
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
-	log_info("job %lld (%s): queued by uid %ld", (long long)id, j->rec.site,
-	    j->rec.uid);
+	log_info("job.queued", "job=%lld site=%s uid=%ld output=%s",
+	    (long long)id, j->rec.site, j->rec.uid, j->rec.output_dir);
 	schedule(js);
 	snapshot(j);
 	rec = j->rec;
@@ -808,8 +871,20 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 		return 0;
 	}
 	store(js, j);
-	log_info("job %lld (%s): resumed after a restart", (long long)r->id,
-	    r->site);
+	log_info("job.resumed", "job=%lld site=%s attempt=%u",
+	    (long long)r->id, r->site, r->attempt);
+	return 0;
+}
+
+/* The store's last success per site, for the metrics after a restart. */
+static int
+seed_one(void *arg, const struct proto_job *r, const char *config)
+{
+	struct jobs *js = arg;
+
+	(void)config;
+	if (r->state == PROTO_SUCCEEDED)
+		met_last_success(js->met, r->site, r->finished);
 	return 0;
 }
 
@@ -818,7 +893,8 @@ jobs_recover(struct jobs *js)
 {
 	int rc;
 
-	if ((rc = js_unfinished(js->store, recover_one, js)) < 0)
+	if ((rc = js_list(js->store, SEED_JOBS, seed_one, js)) < 0 ||
+	    (rc = js_unfinished(js->store, recover_one, js)) < 0)
 		return rc;
 	schedule(js);
 	return 0;
@@ -962,6 +1038,50 @@ jobs_stats(struct jobs *js, cJSON *o)
 		    cJSON_CreateString(js->set->sites[i].name));
 }
 
+void
+jobs_metrics(struct jobs *js, struct buf *out)
+{
+	struct met_server_live *sv;
+	struct met_live lv = { 0 };
+	struct met *m = met_copy(js->met);
+	struct djob *j;
+	struct sup *s;
+	size_t i, n = 0;
+
+	TAILQ_FOREACH(j, &js->active, entry) {
+		if (j->job == NULL)
+			lv.queued++;
+		account_to(m, j);
+	}
+	/* Named sites show zeros before their first job. */
+	for (i = 0; i < js->set->nsites; i++)
+		met_add_site(m, js->set->sites[i].name);
+	LIST_FOREACH(s, &js->sups, entry)
+		n++;
+	sv = xcalloc(n + 1, sizeof(*sv));
+	n = 0;
+	LIST_FOREACH(s, &js->sups, entry)
+		sv[n++] = (struct met_server_live){ .server = s->server,
+		    .jobs = s->refs, .limit = up_limit(s->up),
+		    .in_flight = up_in_flight(s->up),
+		    .queued = up_queued(s->up) };
+	lv.version = QP_VERSION;
+	lv.start_time = js->started;
+	lv.running = js->nrunning;
+	lv.servers = sv;
+	lv.nservers = n;
+	met_render(m, &lv, out);
+	free(sv);
+	met_free(m);
+}
+
+void
+jobs_on_ended(struct jobs *js, void (*cb)(void *), void *arg)
+{
+	js->ended_cb = cb;
+	js->ended_arg = arg;
+}
+
 int
 jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
     struct jobs_watch **out)
@@ -1005,9 +1125,9 @@ on_pruned(void *arg, int rc, int64_t n, const char *error)
 
 	js->writes--;
 	if (rc < 0)
-		log_err("cannot remove old job records: %s", error);
+		log_err("store.prune_failed", "error=%s", error);
 	else if (n > 0 && !js->freeing)
-		log_info("removed %lld job records older than %u days",
+		log_info("store.pruned", "records=%lld history_days=%u",
 		    (long long)n, js->set->history_days);
 	maybe_free(js);
 }
@@ -1035,6 +1155,7 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	js->store = store;
 	js->set = set;
 	js->started = now_s();
+	met_new(&js->met);
 	TAILQ_INIT(&js->active);
 	TAILQ_INIT(&js->retiring);
 	STAILQ_INIT(&js->dead);
@@ -1093,8 +1214,10 @@ jobs_free(struct jobs *js)
 		if (j->job != NULL && j->requeue) {
 			/* Past the grace period: still stored as running,
 			 * so the next start runs it again. */
-			log_warn("job %lld did not stop in time",
-			    (long long)j->rec.id);
+			log_warn("job.stop_timeout", "job=%lld site=%s "
+			    "stage=%s msg=%s", (long long)j->rec.id,
+			    j->rec.site, j->rec.stage, "did not stop in time; "
+			    "runs again at the next start");
 		}
 		djob_free(j);
 	}
@@ -1109,6 +1232,7 @@ jobs_free(struct jobs *js)
 	/* The handles live in JS, and store callbacks get JS: free it once
 	 * the handles are closed and the writes are back (maybe_free). */
 	js->freeing = 1;
+	js->ended_cb = NULL;
 	js->closing = 3;
 	uv_close((uv_handle_t *)&js->reap, on_closed);
 	uv_close((uv_handle_t *)&js->tick, on_closed);

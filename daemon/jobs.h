@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "jobstore.h"
 #include "protocol.h"
 #include "settings.h"
@@ -72,6 +73,17 @@ int	 jobs_get(struct jobs *js, int64_t id, struct proto_job *out);
 /* Add up to LIMIT jobs, newest first, to the array A (ACTIVE: only queued and running). */
 int	 jobs_list(struct jobs *js, size_t limit, int active, cJSON *a);
 void	 jobs_stats(struct jobs *js, cJSON *o);
+/*
+ * The metrics (metrics.h) as Prometheus text, appended to OUT: the ended
+ * jobs' counters plus the running jobs' work so far, and the gauges now.
+ */
+void	 jobs_metrics(struct jobs *js, struct buf *out);
+/*
+ * CB runs each time a job ends or is queued again at a stop (the metrics
+ * changed), from inside the jobs module: it may only note it, not call
+ * back into jobs (mf_kick does so on its own timer).
+ */
+void	 jobs_on_ended(struct jobs *js, void (*cb)(void *), void *arg);
 
 /*
  * Watch job ID: CB runs with each progress snapshot and once, final, at

@@ -115,8 +115,8 @@ sess_send(struct sess *s, cJSON *msg)
 		return;
 	}
 	if (queued(s) + len > WQ_MAX) {
-		log_warn("client pid %ld does not read its replies; dropped",
-		    s->pid);
+		log_warn("client.dropped", "pid=%ld uid=%ld msg=%s", s->pid,
+		    s->uid, "the client does not read its replies");
 		free(line);
 		s->ending = 1;
 		sess_close(s);
@@ -212,7 +212,8 @@ sess_end(struct sess *s)
 static void
 sess_reject(struct sess *s, long id, enum proto_err code, const char *msg)
 {
-	log_debug("client pid %ld: %s: %s", s->pid, proto_err_name(code), msg);
+	log_debug("client.rejected", "pid=%ld code=%s error=%s", s->pid,
+	    proto_err_name(code), msg);
 	send_error(s, id, code, msg);
 	sess_end(s);
 }
@@ -418,7 +419,7 @@ op_cancel(struct sess *s, long id, const cJSON *req)
 		send_error(s, id, code, err);
 		return;
 	}
-	log_info("job %lld: cancel asked by uid %ld", (long long)n, s->uid);
+	log_info("job.cancel", "job=%lld uid=%ld", (long long)n, s->uid);
 	if (rc == 0)
 		reply_job(s, id, &j, -1);
 	else
@@ -491,9 +492,25 @@ rss_kb(void)
 static void
 op_stats(struct sess *s, long id, const cJSON *req)
 {
-	cJSON *r = proto_reply(id), *o;
+	const char *format = proto_str(req, "format");
+	struct buf b = BUF_INIT;
+	cJSON *r, *o;
 
-	(void)req;
+	if (format != NULL && strcmp(format, "prometheus") == 0) {
+		/* The same text as the metrics_file (jobs_metrics). */
+		r = proto_reply(id);
+		jobs_metrics(s->srv->jobs, &b);
+		cJSON_AddStringToObject(r, "prometheus", b.data ? b.data : "");
+		buf_free(&b);
+		sess_send(s, r);
+		return;
+	}
+	if (format != NULL && strcmp(format, "json") != 0) {
+		send_error(s, id, PROTO_E_INVALID, "\"format\" is \"json\" "
+		    "(the default) or \"prometheus\"");
+		return;
+	}
+	r = proto_reply(id);
 	o = cJSON_AddObjectToObject(r, "stats");
 	cJSON_AddStringToObject(o, "version", QP_VERSION);
 	cJSON_AddNumberToObject(o, "pid", getpid());
@@ -586,8 +603,8 @@ op_cache(struct sess *s, long id, const cJSON *req)
 		return;
 	}
 	if (clear)
-		log_info("cache %s cleared by uid %ld", name ? name : "(all)",
-		    s->uid);
+		log_info("cache.cleared", "site=%s uid=%ld", name ? name :
+		    "*", s->uid);
 	wait_reply(s, id, -1);
 }
 
@@ -843,8 +860,9 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 	n = sd_listen_count();
 	if (n > 0) {
 		if (n > 1)
-			log_warn("systemd passed %d sockets; using the first",
-			    n);
+			log_warn("socket.activation", "fds=%d msg=%s", n,
+			    "systemd passed more than one socket; using the "
+			    "first");
 		rc = uv_pipe_open(&v->listener, SD_LISTEN_FDS_START);
 		if (rc < 0)
 			snprintf(err, errlen, "cannot use the socket systemd "
@@ -866,8 +884,8 @@ void
 srv_configure(struct srv *v, const struct settings *set)
 {
 	if (strcmp(set->socket, v->path) != 0)
-		log_warn("the socket moves to %s only at the next start",
-		    set->socket);
+		log_warn("settings.not_applied", "key=socket socket=%s msg=%s",
+		    set->socket, "the socket moves only at the next start");
 	v->set = set;
 }
 

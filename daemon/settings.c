@@ -24,6 +24,7 @@ struct raw {
 	char		*socket_group;
 	char		*state_dir;
 	char		*cache_dir;
+	char		*metrics_file;
 	char		*log_level;
 	char		**roots;
 	unsigned	 roots_count;
@@ -47,6 +48,7 @@ static const cyaml_schema_field_t raw_fields[] = {
 	OPT_STR("socket_group", socket_group),
 	OPT_STR("state_dir", state_dir),
 	OPT_STR("cache_dir", cache_dir),
+	OPT_STR("metrics_file", metrics_file),
 	OPT_STR("log_level", log_level),
 	CYAML_FIELD_IGNORE("sites", CYAML_FLAG_OPTIONAL),
 	CYAML_FIELD_SEQUENCE("allowed_output_roots",
@@ -304,6 +306,13 @@ check_roots(const char *file, struct settings *s, char *err, size_t errlen)
 		    "'cache_dir' take absolute paths", file);
 		return -EINVAL;
 	}
+	if (s->metrics_file && (s->metrics_file[0] != '/' ||
+	    s->metrics_file[strlen(s->metrics_file) - 1] == '/')) {
+		snprintf(err, errlen, "%s: key 'metrics_file': '%s' is not the "
+		    "absolute path of a file (e.g. /var/lib/prometheus/"
+		    "node-exporter/quickpaged.prom)", file, s->metrics_file);
+		return -EINVAL;
+	}
 	if (s->max_parallel_jobs == 0) {
 		snprintf(err, errlen, "%s: key 'max_parallel_jobs': must be "
 		    "at least 1", file);
@@ -335,6 +344,7 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 	s->socket_group = r->socket_group ? xstrdup(r->socket_group) : NULL;
 	s->state_dir = dup_or(r->state_dir, "/var/lib/quickpaged");
 	s->cache_dir = dup_or(r->cache_dir, "/var/cache/quickpaged");
+	s->metrics_file = r->metrics_file ? xstrdup(r->metrics_file) : NULL;
 	s->max_parallel_jobs = uint_or(r->max_parallel_jobs, 4);
 	s->history_days = uint_or(r->history_days, 30);
 	s->idle_timeout_ms = uint_or(r->idle_timeout_ms, 30000);
@@ -405,6 +415,7 @@ settings_free(struct settings *s)
 	free(s->socket_group);
 	free(s->state_dir);
 	free(s->cache_dir);
+	free(s->metrics_file);
 	for (i = 0; i < s->nsites; i++) {
 		free(s->sites[i].name);
 		free(s->sites[i].config);

@@ -18,6 +18,7 @@ struct settings {
 	char		*socket_group;	/* NULL: the daemon's group */
 	char		*state_dir;	/* default /var/lib/quickpaged */
 	char		*cache_dir;	/* default /var/cache/quickpaged */
+	char		*metrics_file;	/* Prometheus textfile; NULL: none */
 	int		 log_level;	/* enum log_level */
 	struct settings_site *sites;
 	size_t		 nsites;

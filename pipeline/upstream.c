@@ -621,6 +621,27 @@ server_text(const struct http_response *r, char *msg, size_t len)
 		    "no error text");
 }
 
+static const double rtt_bounds[UP_RTT_BUCKETS] = {
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+};
+
+double
+up_rtt_bound(unsigned i)
+{
+	return i < UP_RTT_BUCKETS ? rtt_bounds[i] : INFINITY;
+}
+
+static void
+rtt_count(struct up_stats *st, double rtt_s)
+{
+	unsigned i = 0;
+
+	while (i < UP_RTT_BUCKETS && rtt_s > rtt_bounds[i])
+		i++;
+	st->rtt_hist[i]++;
+	st->rtt_sum_s += rtt_s;
+}
+
 static void
 http_done(void *arg, const struct http_response *r)
 {
@@ -659,6 +680,7 @@ http_done(void *arg, const struct http_response *r)
 		q->st->rtt[q->st->nrtt % UP_RTT_SAMPLES] = (struct up_rtt){
 			.t = up_clock(u), .rtt_s = r->elapsed_s };
 		q->st->nrtt++;
+		rtt_count(q->st, r->elapsed_s);
 	}
 	if (v.status == UP_OK && !v.retry) {
 		/* Only the caller can say what the answer covered. */

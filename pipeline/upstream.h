@@ -97,6 +97,13 @@ struct up_rtt {
 };
 #define UP_RTT_SAMPLES	512
 
+/*
+ * Every round trip also goes into a histogram (the daemon's metrics): the
+ * upper bounds of its buckets in seconds, a last bucket for the rest.
+ */
+#define UP_RTT_BUCKETS	12
+double	 up_rtt_bound(unsigned i);	/* i < UP_RTT_BUCKETS */
+
 /* Counters a job keeps for its own queries (the caller owns the struct). */
 struct up_stats {
 	unsigned long	 queries;	/* submitted */
@@ -108,6 +115,8 @@ struct up_stats {
 	unsigned long long bytes_in;
 	struct up_rtt	 rtt[UP_RTT_SAMPLES];	/* the last ones, a ring */
 	unsigned long	 nrtt;		/* recorded; the next goes at % N */
+	unsigned long	 rtt_hist[UP_RTT_BUCKETS + 1];	/* per bucket, not cumulative */
+	double		 rtt_sum_s;
 };
 
 unsigned long up_retries(const struct up_stats *st);	/* all causes */

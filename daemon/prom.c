@@ -1,0 +1,76 @@
+/* prom: see prom.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "prom.h"
+
+/* Escape \ and newline, and " too when QUOTE (label values). */
+static void
+escape(struct buf *b, const char *s, int quote)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			buf_puts(b, "\\\\");
+		else if (*s == '\n')
+			buf_puts(b, "\\n");
+		else if (*s == '"' && quote)
+			buf_puts(b, "\\\"");
+		else
+			buf_putc(b, *s);
+	}
+}
+
+void
+prom_family(struct buf *b, const char *name, const char *type,
+    const char *help)
+{
+	buf_printf(b, "# HELP %s ", name);
+	escape(b, help, 0);
+	buf_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+void
+prom_label(struct buf *l, const char *key, const char *value)
+{
+	if (l->len > 0)
+		buf_putc(l, ',');
+	buf_printf(l, "%s=\"", key);
+	escape(l, value, 1);
+	buf_putc(l, '"');
+}
+
+/* The shortest of %.15g..%.17g that reads back as V (0.2, not 0.200...01). */
+static const char *
+shortest(double v, char *s, size_t len)
+{
+	int p;
+
+	for (p = 15; p < 17; p++) {
+		snprintf(s, len, "%.*g", p, v);
+		if (strtod(s, NULL) == v)
+			return s;
+	}
+	snprintf(s, len, "%.17g", v);
+	return s;
+}
+
+void
+prom_sample(struct buf *b, const char *name, const struct buf *labels,
+    double value)
+{
+	char num[32];
+
+	buf_puts(b, name);
+	if (labels != NULL && labels->len > 0)
+		buf_printf(b, "{%s}", labels->data);
+	if (isnan(value))
+		buf_puts(b, " NaN\n");
+	else if (isinf(value))
+		buf_puts(b, value > 0 ? " +Inf\n" : " -Inf\n");
+	/* Counts print as integers; 2^53 is where doubles stop being exact. */
+	else if (value == floor(value) && fabs(value) < 9007199254740992.0)
+		buf_printf(b, " %.0f\n", value);
+	else
+		buf_printf(b, " %s\n", shortest(value, num, sizeof(num)));
+}
