@@ -26,6 +26,7 @@
 #include "job.h"
 #include "jobs.h"
 #include "log.h"
+#include "render.h"
 #include "siteup.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -169,10 +170,78 @@ replace_str(char **dst, const char *src)
 	*dst = xstrdup(src);
 }
 
-/* Load the site (by name or text), resolve and check its paths. */
+/*
+ * WHO may do MODE to PATH (resolved), WHAT in messages: else refused. The
+ * daemon opens a client's paths only as that client could.
+ */
+static int
+as_user(const struct acc_who *who, const char *what, const char *path,
+    int mode, int is_dir, enum proto_err *code, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 64];
+	int rc;
+
+	why[0] = '\0';
+	if ((rc = acc_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
+		return 0;
+	*code = PROTO_E_REFUSED;
+	snprintf(err, errlen, "%s: %s; the daemon reads and writes only what "
+	    "the submitting user could", what, why[0] ? why : strerror(-rc));
+	return rc;
+}
+
+/* A client's template_dir (resolved): the directory and each file in it. */
+static int
+check_templates(const struct acc_who *who, const char *dir,
+    enum proto_err *code, char *err, size_t errlen)
+{
+	char p[PATH_MAX];
+	size_t i;
+	int rc;
+
+	if ((rc = as_user(who, "template_dir", dir, R_OK | X_OK, 1, code, err,
+	    errlen)) < 0)
+		return rc;
+	for (i = 0; i < RENDER_NTPL; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, render_tpl_names[i]);
+		if ((rc = as_user(who, "template_dir", p, R_OK, 0, code, err,
+		    errlen)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A client's config: each path it names, resolved, as its user could
+ * use it. Its templates are then opened with no symlink in their path.
+ */
+static int
+check_client_paths(const struct acc_who *who, struct cfg_site *site,
+    enum proto_err *code, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = as_user(who, "output directory", site->output_dir,
+	    R_OK | W_OK | X_OK, 1, code, err, errlen)) < 0)
+		return rc;
+	if (site->ca_file && (rc = as_user(who, "ca_file", site->ca_file, R_OK,
+	    0, code, err, errlen)) < 0)
+		return rc;
+	if (site->template_dir && (rc = check_templates(who,
+	    site->template_dir, code, err, errlen)) < 0)
+		return rc;
+	site->strict_paths = 1;
+	return 0;
+}
+
+/*
+ * Load the site (by name or text), resolve and check its paths; a
+ * client's config also as its user WHO.
+ */
 static int
 prepare(struct jobs *js, const char *name, const char *text, size_t len,
-    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
+    const struct acc_who *who, struct cfg_site **out, enum proto_err *code,
+    char *err, size_t errlen)
 {
 	char dir[PATH_MAX], p[PATH_MAX], cerr[512];
 	struct cfg_site *site = NULL;
@@ -223,6 +292,9 @@ prepare(struct jobs *js, const char *name, const char *text, size_t len,
 			goto fail;
 		replace_str(&site->template_dir, p);
 	}
+	if (name == NULL && (rc = check_client_paths(who, site, code, err,
+	    errlen)) < 0)
+		goto fail;
 	*out = site;
 	return 0;
 fail:
@@ -722,6 +794,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
     size_t errlen)
 {
 	struct djob *j, *same;
+	struct acc_who who;
 	int rc;
 
 	if (js->stopping) {
@@ -743,8 +816,10 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		return -EINVAL;
 	}
 	j = djob_new(js, s->site, s->config, s->config_len);
-	if ((rc = prepare(js, s->site, s->config, s->config_len, &j->site,
-	    code, err, errlen)) < 0) {
+	if (s->who == NULL)
+		acc_who_user(s->uid, &who);
+	if ((rc = prepare(js, s->site, s->config, s->config_len,
+	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		djob_free(j);
 		return rc;
 	}
@@ -783,6 +858,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 {
 	struct jobs *js = arg;
 	enum proto_err code;
+	struct acc_who who;
 	struct djob *j;
 	char err[512];
 	int rc;
@@ -797,8 +873,10 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	/* The submitter's groups as the group database has them now. */
+	acc_who_user(r->uid, &who);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
-	    &j->site, &code, err, sizeof(err));
+	    &who, &j->site, &code, err, sizeof(err));
 	if (rc < 0) {
 		char msg[600];
 

@@ -21,6 +21,7 @@
 
 #include "qp_build.h"
 #include "cache.h"
+#include "access.h"
 #include "cachework.h"
 #include "config.h"
 #include "job.h"
@@ -45,9 +46,11 @@ struct sess {
 	char		*buf;
 	size_t		 len, cap;
 	long		 uid, gid, pid;
+	struct acc_who	 who;		/* uid and groups, for a client's paths */
 	struct jobs_watch *watch;
 	long		 watch_req;	/* request id of the watch */
 	int		 ending;	/* no more reading; closing soon */
+	int		 eof;		/* the peer shut its side: answer, then end */
 	int		 open;		/* handles not yet closed */
 	int		 waiting;	/* for a jobs_reply_cb */
 	long		 wait_req;	/* its request id */
@@ -77,9 +80,10 @@ struct wreq {
 static void sess_end(struct sess *s);
 static void sess_close(struct sess *s);
 static void maybe_free_srv(struct srv *v);
-static void drain(struct sess *s);
+static unsigned drain(struct sess *s);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void read_on(struct sess *s);
 
 /* ---- writing ---- */
 
@@ -240,6 +244,24 @@ arm_idle(struct sess *s)
 		    s->srv->set->idle_timeout_ms, 0);
 }
 
+/*
+ * After a request is answered and the buffer drained: read the next, or,
+ * once the peer has shut its side, end when nothing more is due.
+ */
+static void
+read_on(struct sess *s)
+{
+	if (s->ending || s->waiting)
+		return;
+	if (s->eof) {
+		if (s->watch == NULL)
+			sess_end(s);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+	arm_idle(s);
+}
+
 /* ---- operations ---- */
 
 static void
@@ -285,10 +307,7 @@ on_reply(void *arg, const struct proto_job *j, enum proto_err code,
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
 	drain(s);
-	if (!s->ending && !s->waiting) {
-		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-		arm_idle(s);
-	}
+	read_on(s);
 }
 
 static void
@@ -333,6 +352,7 @@ op_submit(struct sess *s, long id, const cJSON *req)
 		return;
 	}
 	sub.uid = s->uid;
+	sub.who = &s->who;
 	rc = jobs_submit(s->srv->jobs, &sub, on_reply, s, &j, &code, err,
 	    sizeof(err));
 	if (rc < 0)
@@ -439,6 +459,8 @@ on_watch(void *arg, const struct proto_job *j, int final)
 	e = proto_event(s->watch_req, final ? "end" : "progress");
 	cJSON_AddItemToObject(e, "job", proto_job_json(j));
 	sess_send(s, e);
+	if (final && s->eof && !s->ending)
+		sess_end(s);	/* half-closed: that was the last thing due */
 }
 
 static void
@@ -530,10 +552,7 @@ on_cache_done(void *arg, int rc, cJSON *result, const char *err)
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
 	drain(s);
-	if (!s->ending && !s->waiting) {
-		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-		arm_idle(s);
-	}
+	read_on(s);
 }
 
 /*
@@ -638,10 +657,14 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(s->buf + s->len, READ_CHUNK);
 }
 
-/* Handle every whole line in the buffer; keep the partial tail. */
-static void
+/*
+ * Handle every whole line in the buffer; keep the partial tail. Returns
+ * how many requests were handled.
+ */
+static unsigned
 drain(struct sess *s)
 {
+	unsigned n = 0;
 	size_t off = 0;
 	char *nl;
 
@@ -649,17 +672,18 @@ drain(struct sess *s)
 	    (nl = memchr(s->buf + off, '\n', s->len - off)) != NULL) {
 		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
 		off = (size_t)(nl - s->buf) + 1;
+		n++;
 	}
 	if (s->ending)
-		return;
+		return n;
 	memmove(s->buf, s->buf + off, s->len - off);
 	s->len -= off;
 	if (s->waiting)		/* what is left may hold whole requests */
-		return;
+		return n;
 	if (s->len > PROTO_MAX_LINE) {
 		sess_reject(s, 0, PROTO_E_TOO_LARGE, "a request is at most "
 		    "1 MiB on one line");
-		return;
+		return n;
 	}
 	/* An idle session gives its buffer back. */
 	if (s->len == 0 && s->cap > READ_CHUNK) {
@@ -667,6 +691,7 @@ drain(struct sess *s)
 		s->buf = NULL;
 		s->cap = 0;
 	}
+	return n;
 }
 
 static void
@@ -675,16 +700,30 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	struct sess *s = st->data;
 
 	(void)b;
+	if (n == UV_EOF) {
+		/*
+		 * The peer shut its side (or closed): what it asked is still
+		 * answered, then the session ends; a half-sent request is
+		 * dropped.
+		 */
+		s->eof = 1;
+		uv_read_stop(st);
+		read_on(s);
+		return;
+	}
 	if (n < 0) {
-		/* EOF: a half-sent request is dropped with the connection. */
 		sess_close(s);
 		return;
 	}
 	if (n == 0)
 		return;
 	s->len += (size_t)n;
-	drain(s);
-	arm_idle(s);
+	/*
+	 * Only a whole request restarts the idle timer: a client sending a
+	 * byte now and then (slowloris) is cut off like an idle one.
+	 */
+	if (drain(s) > 0)
+		arm_idle(s);
 }
 
 static void
@@ -700,7 +739,29 @@ peer_creds(struct sess *s)
 		s->uid = (long)cr.uid;
 		s->gid = (long)cr.gid;
 		s->pid = (long)cr.pid;
+		if (acc_who_peer(fd, &s->who) < 0)
+			s->uid = -1;	/* half known is unknown */
 	}
+}
+
+/*
+ * S's user already has max_clients_per_user sessions open: one user's
+ * flood cannot take every slot. Root and the daemon's own user are not
+ * counted (they could stop the daemon anyway; the nightly job runs as
+ * the latter).
+ */
+static int
+over_user_limit(const struct srv *v, const struct sess *s)
+{
+	const struct sess *o;
+	unsigned n = 0;
+
+	if (s->uid == 0 || s->uid == (long)getuid())
+		return 0;
+	LIST_FOREACH(o, &v->sessions, entry)
+		if (o->uid == s->uid && !o->ending)
+			n++;
+	return n > v->set->max_clients_per_user;
 }
 
 static void
@@ -708,6 +769,7 @@ on_connection(uv_stream_t *l, int status)
 {
 	struct srv *v = l->data;
 	struct sess *s;
+	char msg[160];
 
 	if (status < 0)
 		return;
@@ -729,6 +791,14 @@ on_connection(uv_stream_t *l, int status)
 		v->rejected++;
 		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
 		    "again shortly");
+		return;
+	}
+	if (over_user_limit(v, s)) {
+		v->rejected++;
+		snprintf(msg, sizeof(msg), "too many connections from uid %ld "
+		    "(max_clients_per_user is %u); close some and try again",
+		    s->uid, v->set->max_clients_per_user);
+		sess_reject(s, 0, PROTO_E_BUSY, msg);
 		return;
 	}
 	/* A peer with no credentials cannot be told apart: refuse it. */
