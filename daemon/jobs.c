@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "job.h"
 #include "jobs.h"
@@ -161,6 +162,34 @@ own_token(const struct cfg_site *site, const char *text, size_t len)
 {
 	return text && site->token && site->token[0] && memmem(text, len,
 	    site->token, strlen(site->token)) != NULL;
+}
+
+/*
+ * The stored copy of a client's config (jobs.db) keeps no token: each
+ * occurrence of it (own_token found it there verbatim) becomes
+ * TOKEN_GONE. A job from it cannot run again after a restart; it fails
+ * saying so (recover_one).
+ */
+#define TOKEN_GONE	"token-not-stored-by-quickpaged"
+
+static void
+redact(char **text, const char *token)
+{
+	size_t tl = strlen(token), gl = strlen(TOKEN_GONE);
+	struct buf b = { 0 };
+	const char *p = *text, *q;
+
+	if (tl == 0)
+		return;
+	while ((q = strstr(p, token)) != NULL) {
+		buf_append(&b, p, (size_t)(q - p));
+		buf_append(&b, TOKEN_GONE, gl);
+		p = q + tl;
+	}
+	buf_append(&b, p, strlen(p));
+	explicit_bzero(*text, strlen(*text));
+	free(*text);
+	*text = b.data;
 }
 
 static void
@@ -464,7 +493,9 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	j->rec.state = st;
 	j->rec.finished = now_s();
 	j->rec.eta_s = -1;
-	if (error)
+	/* ERROR may be rec.error itself (end_running): an overlapping
+	 * snprintf wrote "" there, and every failed job lost its reason. */
+	if (error && error != j->rec.error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
 	js->finished_total++;
@@ -701,6 +732,14 @@ find(struct jobs *js, int64_t id)
 }
 
 /* A queued job this submission would duplicate. */
+static int
+same_token(const struct cfg_site *a, const struct cfg_site *b)
+{
+	if (a == NULL || b == NULL || a->token == NULL || b->token == NULL)
+		return a != NULL && b != NULL && a->token == b->token;
+	return strcmp(a->token, b->token) == 0;
+}
+
 static struct djob *
 find_same(struct jobs *js, const struct djob *n)
 {
@@ -714,7 +753,9 @@ find_same(struct jobs *js, const struct djob *n)
 		if (n->sitename && j->sitename &&
 		    strcmp(n->sitename, j->sitename) == 0)
 			return j;
-		if (n->config && j->config && strcmp(n->config, j->config) == 0)
+		/* Stored texts are redacted: the tokens must match too. */
+		if (n->config && j->config && strcmp(n->config, j->config) == 0 &&
+		    same_token(n->site, j->site))
 			return j;
 	}
 	return NULL;
@@ -823,6 +864,8 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		djob_free(j);
 		return rc;
 	}
+	if (j->config && j->site->token)
+		redact(&j->config, j->site->token);
 	/* Only a --quick job runs without a token. */
 	if (!s->quick && j->site->token == NULL) {
 		*code = PROTO_E_BAD_CONFIG;
@@ -873,6 +916,12 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	if (config && !r->quick && strstr(config, TOKEN_GONE) != NULL) {
+		retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
+		    "daemon keeps no client's token on disk; submit the job "
+		    "again");
+		return 0;
+	}
 	/* The submitter's groups as the group database has them now. */
 	acc_who_user(r->uid, &who);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
