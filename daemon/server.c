@@ -36,20 +36,27 @@
 #define WQ_PROGRESS	(64 * 1024)	/* skip progress past this */
 #define LINGER_MS	2000		/* time to flush a last reply */
 #define LIST_MAX	1000
+#define TURN_MAX	4		/* requests per user per loop turn */
+#define LISTEN_BACKLOG	1024		/* a burst of connects waits here */
+#define ACCEPT_TURN	32		/* connections accepted per loop turn */
 
 struct sess {
 	LIST_ENTRY(sess) entry;
+	TAILQ_ENTRY(sess) turn;		/* in srv->backlog while backlogged */
 	struct srv	*srv;
 	uv_pipe_t	 pipe;
 	uv_timer_t	 timer;
 	uv_shutdown_t	 shut;
 	char		*buf;
 	size_t		 len, cap;
+	size_t		 scanned;	/* buf[0, scanned) holds no newline */
 	long		 uid, gid, pid;
 	struct acc_who	 who;		/* uid and groups, for a client's paths */
 	struct jobs_watch *watch;
 	long		 watch_req;	/* request id of the watch */
 	int		 ending;	/* no more reading; closing soon */
+	int		 live;		/* counted in srv->nlive (limits) */
+	int		 backlogged;	/* whole requests wait for a turn */
 	int		 eof;		/* the peer shut its side: answer, then end */
 	int		 open;		/* handles not yet closed */
 	int		 waiting;	/* for a jobs_reply_cb */
@@ -67,7 +74,13 @@ struct srv {
 	int		 bound;		/* we created the socket file */
 	char		*path;
 	LIST_HEAD(, sess) sessions;
-	unsigned	 nsessions;
+	unsigned	 nsessions;	/* allocated, closing ones too */
+	unsigned	 nlive;		/* accepted and not ending: the limits' count */
+	TAILQ_HEAD(sessq, sess) backlog;	/* round robin, TURN_MAX each */
+	uv_idle_t	 turn;
+	int		 turn_closed;
+	unsigned	 accepts_turn;	/* since the last turn */
+	int		 accept_deferred;	/* one waits in libuv for a turn */
 	int		 freeing;
 	unsigned long	 accepted, rejected;
 };
@@ -80,10 +93,15 @@ struct wreq {
 static void sess_end(struct sess *s);
 static void sess_close(struct sess *s);
 static void maybe_free_srv(struct srv *v);
-static unsigned drain(struct sess *s);
+static unsigned drain(struct sess *s, unsigned max);
+static int has_line(struct sess *s);
+static void queue_turn(struct sess *s);
+static void check_tail(struct sess *s);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 static void read_on(struct sess *s);
+static void on_turn(uv_idle_t *h);
+static void accept_one(struct srv *v);
 
 /* ---- writing ---- */
 
@@ -167,9 +185,24 @@ on_sess_closed(uv_handle_t *h)
 	sess_free(s);
 }
 
+/* S no longer counts against the limits nor waits for a turn. */
+static void
+sess_retire(struct sess *s)
+{
+	if (s->live) {
+		s->live = 0;
+		s->srv->nlive--;
+	}
+	if (s->backlogged) {
+		s->backlogged = 0;
+		TAILQ_REMOVE(&s->srv->backlog, s, turn);
+	}
+}
+
 static void
 sess_close(struct sess *s)
 {
+	sess_retire(s);
 	if (s->watch) {
 		jobs_unwatch(s->watch);
 		s->watch = NULL;
@@ -200,6 +233,7 @@ sess_end(struct sess *s)
 	if (s->ending)
 		return;
 	s->ending = 1;
+	sess_retire(s);
 	if (s->watch) {
 		jobs_unwatch(s->watch);
 		s->watch = NULL;
@@ -252,6 +286,13 @@ static void
 read_on(struct sess *s)
 {
 	if (s->ending || s->waiting)
+		return;
+	if (has_line(s)) {
+		queue_turn(s);	/* whole requests left: the next turn */
+		return;
+	}
+	check_tail(s);
+	if (s->ending)
 		return;
 	if (s->eof) {
 		if (s->watch == NULL)
@@ -306,7 +347,6 @@ on_reply(void *arg, const struct proto_job *j, enum proto_err code,
 		reply_job(s, s->wait_req, j, s->wait_merged);
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
-	drain(s);
 	read_on(s);
 }
 
@@ -520,7 +560,7 @@ op_stats(struct sess *s, long id, const cJSON *req)
 	cJSON_AddStringToObject(o, "version", QP_VERSION);
 	cJSON_AddNumberToObject(o, "pid", getpid());
 	cJSON_AddNumberToObject(o, "rss_kb", (double)rss_kb());
-	cJSON_AddNumberToObject(o, "connections", s->srv->nsessions);
+	cJSON_AddNumberToObject(o, "connections", s->srv->nlive);
 	cJSON_AddNumberToObject(o, "connections_accepted",
 	    (double)s->srv->accepted);
 	cJSON_AddNumberToObject(o, "connections_rejected",
@@ -551,7 +591,6 @@ on_cache_done(void *arg, int rc, cJSON *result, const char *err)
 	}
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
-	drain(s);
 	read_on(s);
 }
 
@@ -651,6 +690,9 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 	(void)hint;
 	if (want > s->cap) {
+		/* Doubling: a 1 MiB line costs a few copies, not sixteen. */
+		if (want < 2 * s->cap)
+			want = 2 * s->cap;
 		s->buf = xrealloc(s->buf, want);
 		s->cap = want;
 	}
@@ -658,40 +700,72 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 /*
- * Handle every whole line in the buffer; keep the partial tail. Returns
- * how many requests were handled.
+ * Handle up to MAX whole lines in the buffer; keep the rest. Returns how
+ * many requests were handled.
  */
 static unsigned
-drain(struct sess *s)
+drain(struct sess *s, unsigned max)
 {
+	size_t off = 0, from = s->scanned;
 	unsigned n = 0;
-	size_t off = 0;
 	char *nl;
 
-	while (!s->ending && !s->waiting && s->len > off &&
-	    (nl = memchr(s->buf + off, '\n', s->len - off)) != NULL) {
+	while (!s->ending && !s->waiting && n < max && s->len > from &&
+	    (nl = memchr(s->buf + from, '\n', s->len - from)) != NULL) {
 		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
-		off = (size_t)(nl - s->buf) + 1;
+		off = from = (size_t)(nl - s->buf) + 1;
 		n++;
 	}
 	if (s->ending)
 		return n;
 	memmove(s->buf, s->buf + off, s->len - off);
 	s->len -= off;
-	if (s->waiting)		/* what is left may hold whole requests */
-		return n;
+	/* Stopped for want of a newline: the tail holds none (a request
+	 * arriving in pieces is searched once, not on every read). */
+	s->scanned = !s->waiting && n < max ? s->len : 0;
+	return n;
+}
+
+/* A whole request waits in the buffer. */
+static int
+has_line(struct sess *s)
+{
+	char *nl;
+
+	if (s->scanned >= s->len)
+		return 0;
+	nl = memchr(s->buf + s->scanned, '\n', s->len - s->scanned);
+	if (nl == NULL)
+		s->scanned = s->len;
+	return nl != NULL;
+}
+
+/* Requests are handled on a turn (on_turn), never straight from a read. */
+static void
+queue_turn(struct sess *s)
+{
+	uv_read_stop((uv_stream_t *)&s->pipe);
+	if (s->backlogged)
+		return;
+	s->backlogged = 1;
+	TAILQ_INSERT_TAIL(&s->srv->backlog, s, turn);
+	uv_idle_start(&s->srv->turn, on_turn);
+}
+
+/* A partial request only: bounded, and an idle session's buffer goes back. */
+static void
+check_tail(struct sess *s)
+{
 	if (s->len > PROTO_MAX_LINE) {
 		sess_reject(s, 0, PROTO_E_TOO_LARGE, "a request is at most "
 		    "1 MiB on one line");
-		return n;
+		return;
 	}
-	/* An idle session gives its buffer back. */
 	if (s->len == 0 && s->cap > READ_CHUNK) {
 		free(s->buf);
 		s->buf = NULL;
 		s->cap = 0;
 	}
-	return n;
 }
 
 static void
@@ -719,11 +793,81 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		return;
 	s->len += (size_t)n;
 	/*
-	 * Only a whole request restarts the idle timer: a client sending a
-	 * byte now and then (slowloris) is cut off like an idle one.
+	 * Only a whole request restarts the idle timer (on its turn): a
+	 * client sending a byte now and then (slowloris) is cut off like an
+	 * idle one.
 	 */
-	if (drain(s) > 0)
-		arm_idle(s);
+	if (has_line(s))
+		queue_turn(s);
+	else
+		check_tail(s);
+}
+
+/* Requests handled for one user in this turn. */
+struct turn_use {
+	long		 uid;
+	unsigned	 n;
+};
+
+#define TURN_USERS	64
+
+static unsigned *
+turn_count(struct turn_use *u, size_t *nu, long uid, unsigned *spare)
+{
+	size_t i;
+
+	for (i = 0; i < *nu; i++)
+		if (u[i].uid == uid)
+			return &u[i].n;
+	if (*nu == TURN_USERS) {
+		*spare = 0;	/* more users than tracked: a fresh budget */
+		return spare;
+	}
+	u[*nu].uid = uid;
+	u[*nu].n = 0;
+	return &u[(*nu)++].n;
+}
+
+/*
+ * One turn of the loop: each user gets up to TURN_MAX requests, shared
+ * by its sessions in turn, so a client (or a user with many connections)
+ * that pipelines thousands of requests cannot keep the loop from the
+ * others; their accepts and reads run between turns.
+ */
+static void
+on_turn(uv_idle_t *h)
+{
+	struct srv *v = h->data;
+	struct turn_use use[TURN_USERS];
+	unsigned *used, spare, k;
+	size_t n = 0, nu = 0;
+	struct sess *s;
+
+	v->accepts_turn = 0;
+	if (v->accept_deferred) {
+		v->accept_deferred = 0;
+		if (v->listening)
+			accept_one(v);
+	}
+	TAILQ_FOREACH(s, &v->backlog, turn)
+		n++;
+	/* Those queued now, once each; one served may queue again. */
+	while (n-- > 0 && (s = TAILQ_FIRST(&v->backlog)) != NULL) {
+		TAILQ_REMOVE(&v->backlog, s, turn);
+		used = turn_count(use, &nu, s->uid, &spare);
+		if (*used >= TURN_MAX) {
+			TAILQ_INSERT_TAIL(&v->backlog, s, turn);
+			continue;	/* this user's share is spent */
+		}
+		s->backlogged = 0;
+		k = drain(s, TURN_MAX - *used);
+		*used += k;
+		if (k > 0)
+			arm_idle(s);
+		read_on(s);	/* reads on, or back in the queue */
+	}
+	if (TAILQ_EMPTY(&v->backlog) && !v->accept_deferred)
+		uv_idle_stop(h);
 }
 
 static void
@@ -759,20 +903,19 @@ over_user_limit(const struct srv *v, const struct sess *s)
 	if (s->uid == 0 || s->uid == (long)getuid())
 		return 0;
 	LIST_FOREACH(o, &v->sessions, entry)
-		if (o->uid == s->uid && !o->ending)
+		if (o->live && o->uid == s->uid)
 			n++;
-	return n > v->set->max_clients_per_user;
+	return n >= v->set->max_clients_per_user;
 }
 
 static void
-on_connection(uv_stream_t *l, int status)
+accept_one(struct srv *v)
 {
-	struct srv *v = l->data;
+	uv_stream_t *l = (uv_stream_t *)&v->listener;
 	struct sess *s;
 	char msg[160];
 
-	if (status < 0)
-		return;
+	v->accepts_turn++;
 	s = xcalloc(1, sizeof(*s));
 	s->srv = v;
 	uv_pipe_init(v->loop, &s->pipe, 0);
@@ -787,7 +930,8 @@ on_connection(uv_stream_t *l, int status)
 	}
 	peer_creds(s);
 	v->accepted++;
-	if (v->nsessions > v->set->max_clients) {
+	/* Refused ones close at once and count for neither limit. */
+	if (v->nlive >= v->set->max_clients) {
 		v->rejected++;
 		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
 		    "again shortly");
@@ -806,8 +950,32 @@ on_connection(uv_stream_t *l, int status)
 		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
 		return;
 	}
+	s->live = 1;
+	v->nlive++;
 	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
 	arm_idle(s);
+}
+
+/*
+ * At most ACCEPT_TURN connections per loop turn: libuv accepts until the
+ * backlog is empty, and a client reconnecting as fast as it is refused
+ * would keep it from ever reading the others. Not accepting in this
+ * callback pauses the listener; the next turn (on_turn) accepts the
+ * waiting one, which resumes it.
+ */
+static void
+on_connection(uv_stream_t *l, int status)
+{
+	struct srv *v = l->data;
+
+	if (status < 0)
+		return;
+	if (v->accepts_turn >= ACCEPT_TURN) {
+		v->accept_deferred = 1;
+		uv_idle_start(&v->turn, on_turn);
+		return;
+	}
+	accept_one(v);
 }
 
 /* ---- listening ---- */
@@ -906,6 +1074,9 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 	v->jobs = jobs;
 	v->set = set;
 	LIST_INIT(&v->sessions);
+	TAILQ_INIT(&v->backlog);
+	uv_idle_init(loop, &v->turn);
+	v->turn.data = v;
 	v->path = xstrdup(set->socket);
 	uv_pipe_init(loop, &v->listener, 0);
 	v->listener.data = v;
@@ -921,7 +1092,7 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 			    "passed: %s", uv_strerror(rc));
 	} else
 		rc = bind_path(v, err, errlen);
-	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, 128,
+	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, LISTEN_BACKLOG,
 	    on_connection)) < 0)
 		snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
 	if (rc < 0) {
@@ -962,10 +1133,24 @@ srv_stop_listening(struct srv *v)
 }
 
 static void
+on_turn_closed(uv_handle_t *h)
+{
+	struct srv *v = h->data;
+
+	v->turn_closed = 1;
+	maybe_free_srv(v);
+}
+
+static void
 maybe_free_srv(struct srv *v)
 {
 	if (!v->freeing || !v->listener_closed || v->nsessions > 0)
 		return;
+	if (!v->turn_closed) {
+		if (!uv_is_closing((uv_handle_t *)&v->turn))
+			uv_close((uv_handle_t *)&v->turn, on_turn_closed);
+		return;
+	}
 	free(v->path);
 	free(v);
 }

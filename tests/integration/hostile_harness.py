@@ -14,8 +14,7 @@ the same without reconnecting), slow (N
 connections each sending a ping one byte a second), noread (N
 connections asking for large replies and a watch, never reading),
 garbage (N at a time: random bytes and lines, then close), oversized (N
-connections each sending just under 1 MiB with no newline, then
-holding), halfclose (N at a time: half a request, shut the write side).
+connections each sending 2 MiB with no newline), halfclose (N at a time: half a request, shut the write side).
 Every attack reconnects when the daemon drops it, so the pressure stays.
 """
 import json
@@ -31,6 +30,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Debian's: another user may not run one under root's home (pyenv).
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PING = b'{"v":1,"op":"ping","id":1}\n'
 STOP = False
 
@@ -104,13 +105,12 @@ def attack(kind, path, n):
         if kind == "slow":
             socks[s] = PING
         elif kind == "noread":
-            socks[s] = (b'{"v":1,"op":"list","limit":1000}\n' * 400 +
-                        b'{"v":1,"op":"stats"}\n' * 400)
+            socks[s] = b'{"v":1,"op":"list","limit":1000}\n{"v":1,"op":"stats"}\n' * 400
         elif kind == "garbage":
             blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4096)))
             socks[s] = blob + b"\n" + b"{\"v\":1,\"op\":" + blob[:64] + b"\n"
         elif kind == "oversized":
-            socks[s] = b"{" + b" " * ((1 << 20) - 16)
+            socks[s] = b"{" + b" " * (2 << 20)
         elif kind == "halfclose":
             socks[s] = b'{"v":1,"op":"pi'
         else:
@@ -163,8 +163,8 @@ def probe(path, count, gap):
         t = time.monotonic()
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)     # blocking, as qpctl's: waits out a full backlog
             s.settimeout(10)
-            s.connect(path)
             s.sendall(PING)
             buf = b""
             while not buf.endswith(b"\n"):
@@ -209,7 +209,7 @@ class Attacker:
 
     def __init__(self, kind, sock, n, uid=65534, gid=65534):
         self.dir, script = _copy_self()
-        self.proc = subprocess.Popen([sys.executable, script, "attack", kind, sock, str(n)],
+        self.proc = subprocess.Popen([PYTHON, script, "attack", kind, sock, str(n)],
                                      stdout=subprocess.PIPE, text=True,
                                      preexec_fn=_as(uid, gid))
         line = self.proc.stdout.readline()
@@ -231,7 +231,7 @@ def probe_as(sock, count, gap, uid, gid):
     """Pings from another user: {"lat": [s, ...], "errors": [...]}."""
     d, script = _copy_self()
     try:
-        r = subprocess.run([sys.executable, script, "probe", sock, str(count), str(gap)],
+        r = subprocess.run([PYTHON, script, "probe", sock, str(count), str(gap)],
                            stdout=subprocess.PIPE, text=True, timeout=600,
                            preexec_fn=_as(uid, gid))
         return json.loads(r.stdout.strip().splitlines()[-1])
