@@ -32,6 +32,7 @@
 #include "xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
+#define BUF_MAX		(PROTO_MAX_LINE + READ_CHUNK + 1)	/* a request and a read */
 #define WQ_MAX		(1024 * 1024)	/* a reader this far behind is dropped */
 #define WQ_PROGRESS	(64 * 1024)	/* skip progress past this */
 #define LINGER_MS	2000		/* time to flush a last reply */
@@ -690,9 +691,13 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 	(void)hint;
 	if (want > s->cap) {
-		/* Doubling: a 1 MiB line costs a few copies, not sixteen. */
+		/* Doubling: a 1 MiB line costs a few copies, not sixteen;
+		 * never past what the longest request needs. */
 		if (want < 2 * s->cap)
 			want = 2 * s->cap;
+		if (want > BUF_MAX)
+			want = s->len + READ_CHUNK > BUF_MAX ? s->len +
+			    READ_CHUNK : BUF_MAX;
 		s->buf = xrealloc(s->buf, want);
 		s->cap = want;
 	}
