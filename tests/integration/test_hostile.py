@@ -237,14 +237,15 @@ class TestHalfClose(Base):
         self.assertTrue(all(x["ok"] for x in r))
 
     def test_submit(self):
-        """The submit's answer waits for the job store; the client had shut
-        its side long before (the answer was dropped before the fix)."""
+        """The submit's answer waits for the job store; the client has shut
+        its side meanwhile."""
         r = self.ask_then_shut({"op": "submit", "site": "a", "quick": True, "id": 5})
         self.assertEqual(len(r), 1, r)
         self.assertTrue(r[0]["ok"], r)
         self.assertGreater(r[0]["job"]["job_id"], 0)
 
     def test_watch_until_end(self):
+        """Before the fix the EOF ended the watch at once: no end event."""
         j = self.d.request({"op": "submit", "site": "a"})["job"]["job_id"]
         r = self.ask_then_shut({"op": "watch", "job_id": j, "id": 9})
         self.assertTrue(r[0]["ok"], r)
