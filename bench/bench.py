@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness as h  # noqa: E402
 import daemon_harness as dh  # noqa: E402
 import res_harness as rh  # noqa: E402
+import hostile_harness as hh  # noqa: E402
 
 TARGETS = {
     "cold_vs_floor": ("cold cns wall / floor_s", "<=", 1.5),
@@ -39,7 +40,15 @@ TARGETS = {
     "new1pct_requests": ("1 % of the pages new at cns, requests", "<=", 3),
     "changed_vs_cold": ("dataset changed / cold (empty cache), wall", "<=", 1.1),
     "cache_mb": ("cache file at cns, MB", "<=", 50),
+    "hostile_p99_ms": ("another user's ping p99 under the worst hostile-client attack, ms",
+                       "<=", 100),
+    "hostile_rss_mb": ("daemon peak RSS under the worst hostile-client attack, MB", "<=", 100),
 }
+
+# Attacks on the daemon's socket (tests/integration/hostile_harness.py):
+# kind, connections. As user 65534; the pings as user 4242.
+HOSTILE = [("flood", 1000), ("slow", 100), ("noread", 8), ("garbage", 16),
+           ("oversized", 64), ("halfclose", 64)]
 
 
 def stats(xs):
@@ -316,6 +325,71 @@ def scenario_daemon(work, scale, runs):
     return res
 
 
+def scenario_hostile(work, pings):
+    """Another user's ping latency and the daemon's RSS under each attack
+    (default settings: max_clients 128, max_clients_per_user 32,
+    idle_timeout_ms 30000). Needs root, to act as other users."""
+    if os.getuid() != 0:
+        raise RuntimeError("needs root (attackers and the pinging client run as other users)")
+    # its own directory: WORK is 0700, and the other users need the socket
+    dwork = tempfile.mkdtemp(prefix="qp-bench-hostile-")
+    os.chmod(dwork, 0o755)
+    settings = dh.write_settings(os.path.join(dwork, "qp.yaml"), dwork, {}, roots=[dwork],
+                                 extra={"log_level": "warning", "idle_timeout_ms": 30000})
+    d = dh.Daemon(settings, dwork).start()
+    os.chown(d.socket, -1, 65534)
+    res = {"pings": pings, "attacks": {}}
+    try:
+        def peak_during(fn):
+            peak, stop = [d.rss_kb()], threading.Event()
+
+            def watch():
+                while not stop.wait(0.05):
+                    peak.append(d.rss_kb())
+            th = threading.Thread(target=watch)
+            th.start()
+            try:
+                out = fn()
+            finally:
+                stop.set()
+                th.join()
+            return out, max(peak) / 1024.0
+
+        def summary(p, rss):
+            lat = p["lat"]
+            return {"served": len(lat), "errors": len(p["errors"]),
+                    "first_error": p["errors"][0] if p["errors"] else None,
+                    "p50_ms": 1e3 * hh.percentile(lat, 0.5) if lat else None,
+                    "p99_ms": 1e3 * hh.percentile(lat, 0.99) if lat else None,
+                    "max_ms": 1e3 * max(lat) if lat else None, "peak_rss_mb": rss}
+        time.sleep(1)
+        res["idle_rss_mb"] = d.rss_kb() / 1024.0
+        p, rss = peak_during(lambda: hh.probe_as(d.socket, pings, 0.01, 4242, 65534))
+        res["quiet"] = summary(p, rss)
+        for kind, n in HOSTILE:
+            def attacked():
+                a = hh.Attacker(kind, d.socket, n)
+                try:
+                    time.sleep(2)
+                    return hh.probe_as(d.socket, pings, 0.01, 4242, 65534)
+                finally:
+                    a.counts = a.stop()
+                    attacked.counts = a.counts
+            p, rss = peak_during(attacked)
+            res["attacks"][kind] = dict(summary(p, rss), n=n, attacker=attacked.counts)
+            # the next attack starts on a daemon that dropped this one
+            end = time.time() + 60
+            while d.request({"op": "stats"})["stats"]["connections"] > 1 and time.time() < end:
+                time.sleep(0.2)
+    finally:
+        d.stop()
+        shutil.rmtree(dwork, ignore_errors=True)
+    a = res["attacks"].values()
+    res["worst_p99_ms"] = max((x["p99_ms"] or float("inf")) for x in a)
+    res["worst_rss_mb"] = max(x["peak_rss_mb"] for x in a)
+    return res
+
+
 def machine():
     mem = 0
     with open("/proc/meminfo") as f:
@@ -349,6 +423,9 @@ def verdicts(r):
         got["scan_s"] = r["quick"]["scan_s"]["median"]
     if r.get("daemon"):
         got["daemon_idle_rss_mb"] = r["daemon"]["idle_rss_mb"]
+    if r.get("hostile"):
+        got["hostile_p99_ms"] = r["hostile"]["worst_p99_ms"]
+        got["hostile_rss_mb"] = r["hostile"]["worst_rss_mb"]
     c = r.get("cache")
     if c and c["scale"] == "cns":
         got["warm_s"] = c["warm"]["wall_s"]["median"]
@@ -434,6 +511,17 @@ def markdown(r):
                       fmt(d["idle_rss_mb"]), fmt(sl.get("median")), fmt(sl.get("p99")),
                       fmt(sl.get("max")), d["status_calls"], d["status_rate_per_s"],
                       d["slowdown"]))
+    hs = r.get("hostile")
+    if hs:
+        lines += ["", "Hostile clients (user 65534) while another user pings %d times on fresh "
+                  "connections; daemon idle RSS %.1f MB:" % (hs["pings"], hs["idle_rss_mb"]), "",
+                  "| attack | connections | pings served | p50 ms | p99 ms | max ms | "
+                  "daemon peak RSS MB |", "|---|---|---|---|---|---|---|"]
+        rows = [("none", "-", hs["quiet"])] + [(k, v["n"], v) for k, v in hs["attacks"].items()]
+        for k, n, v in rows:
+            lines.append("| %s | %s | %d/%d | %s | %s | %s | %s |" %
+                         (k, n, v["served"], hs["pings"], fmt(v["p50_ms"]), fmt(v["p99_ms"]),
+                          fmt(v["max_ms"]), fmt(v["peak_rss_mb"])))
     return "\n".join(lines) + "\n"
 
 
@@ -465,7 +553,8 @@ def main():
                                                 r["cold"]["reference"])),
              ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs)),
              ("neuview", lambda: scenario_neuview(work, scale, a.runs)),
-             ("cache", lambda: scenario_cache(work, scale, a.runs, r["cold"]["reference"]))]
+             ("cache", lambda: scenario_cache(work, scale, a.runs, r["cold"]["reference"])),
+             ("hostile", lambda: scenario_hostile(work, 100 if a.quick else 300))]
     if a.only:
         steps = [st for st in steps if st[0] == a.only]
         a.no_doc = True

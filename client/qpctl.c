@@ -244,10 +244,11 @@ state_status(enum proto_state s)
 static void
 print_outcome(const struct proto_job *j)
 {
-	cJSON *s = j->summary ? cJSON_Parse(j->summary) : NULL;
+	cJSON *s;
 
 	if (json_out)
-		return;
+		return;		/* the end event was printed as it came */
+	s = j->summary ? cJSON_Parse(j->summary) : NULL;
 	switch (j->state) {
 	case PROTO_SUCCEEDED:
 		printf("job %lld %s succeeded: %lld entries (%lld types, %lld "

@@ -22,12 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "job.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "qp_build.h"
+#include "render.h"
 #include "siteup.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -168,6 +170,34 @@ own_token(const struct cfg_site *site, const char *text, size_t len)
 	    site->token, strlen(site->token)) != NULL;
 }
 
+/*
+ * The stored copy of a client's config (jobs.db) keeps no token: each
+ * occurrence of it (own_token found it there verbatim) becomes
+ * TOKEN_GONE. A job from it cannot run again after a restart; it fails
+ * saying so (recover_one).
+ */
+#define TOKEN_GONE	"token-not-stored-by-quickpaged"
+
+static void
+redact(char **text, const char *token)
+{
+	size_t tl = strlen(token), gl = strlen(TOKEN_GONE);
+	struct buf b = { 0 };
+	const char *p = *text, *q;
+
+	if (tl == 0)
+		return;
+	while ((q = strstr(p, token)) != NULL) {
+		buf_append(&b, p, (size_t)(q - p));
+		buf_append(&b, TOKEN_GONE, gl);
+		p = q + tl;
+	}
+	buf_append(&b, p, strlen(p));
+	explicit_bzero(*text, strlen(*text));
+	free(*text);
+	*text = b.data;
+}
+
 static void
 replace_str(char **dst, const char *src)
 {
@@ -175,10 +205,78 @@ replace_str(char **dst, const char *src)
 	*dst = xstrdup(src);
 }
 
-/* Load the site (by name or text), resolve and check its paths. */
+/*
+ * WHO may do MODE to PATH (resolved), WHAT in messages: else refused. The
+ * daemon opens a client's paths only as that client could.
+ */
+static int
+as_user(const struct acc_who *who, const char *what, const char *path,
+    int mode, int is_dir, enum proto_err *code, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 64];
+	int rc;
+
+	why[0] = '\0';
+	if ((rc = acc_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
+		return 0;
+	*code = PROTO_E_REFUSED;
+	snprintf(err, errlen, "%s: %s; the daemon reads and writes only what "
+	    "the submitting user could", what, why[0] ? why : strerror(-rc));
+	return rc;
+}
+
+/* A client's template_dir (resolved): the directory and each file in it. */
+static int
+check_templates(const struct acc_who *who, const char *dir,
+    enum proto_err *code, char *err, size_t errlen)
+{
+	char p[PATH_MAX];
+	size_t i;
+	int rc;
+
+	if ((rc = as_user(who, "template_dir", dir, R_OK | X_OK, 1, code, err,
+	    errlen)) < 0)
+		return rc;
+	for (i = 0; i < RENDER_NTPL; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, render_tpl_names[i]);
+		if ((rc = as_user(who, "template_dir", p, R_OK, 0, code, err,
+		    errlen)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A client's config: each path it names, resolved, as its user could
+ * use it. Its templates are then opened with no symlink in their path.
+ */
+static int
+check_client_paths(const struct acc_who *who, struct cfg_site *site,
+    enum proto_err *code, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = as_user(who, "output directory", site->output_dir,
+	    R_OK | W_OK | X_OK, 1, code, err, errlen)) < 0)
+		return rc;
+	if (site->ca_file && (rc = as_user(who, "ca_file", site->ca_file, R_OK,
+	    0, code, err, errlen)) < 0)
+		return rc;
+	if (site->template_dir && (rc = check_templates(who,
+	    site->template_dir, code, err, errlen)) < 0)
+		return rc;
+	site->strict_paths = 1;
+	return 0;
+}
+
+/*
+ * Load the site (by name or text), resolve and check its paths; a
+ * client's config also as its user WHO.
+ */
 static int
 prepare(struct jobs *js, const char *name, const char *text, size_t len,
-    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
+    const struct acc_who *who, struct cfg_site **out, enum proto_err *code,
+    char *err, size_t errlen)
 {
 	char dir[PATH_MAX], p[PATH_MAX], cerr[512];
 	struct cfg_site *site = NULL;
@@ -229,6 +327,9 @@ prepare(struct jobs *js, const char *name, const char *text, size_t len,
 			goto fail;
 		replace_str(&site->template_dir, p);
 	}
+	if (name == NULL && (rc = check_client_paths(who, site, code, err,
+	    errlen)) < 0)
+		goto fail;
 	*out = site;
 	return 0;
 fail:
@@ -423,8 +524,8 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	j->rec.state = st;
 	j->rec.finished = now_s();
 	j->rec.eta_s = -1;
-	/* ERROR may be the record's own text: copying it onto itself is
-	 * undefined (glibc left it empty: failed jobs had no error). */
+	/* ERROR may be rec.error itself (end_running): an overlapping
+	 * snprintf wrote "" there, and every failed job lost its reason. */
 	if (error && error != j->rec.error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
@@ -689,6 +790,14 @@ find(struct jobs *js, int64_t id)
 }
 
 /* A queued job this submission would duplicate. */
+static int
+same_token(const struct cfg_site *a, const struct cfg_site *b)
+{
+	if (a == NULL || b == NULL || a->token == NULL || b->token == NULL)
+		return a != NULL && b != NULL && a->token == b->token;
+	return strcmp(a->token, b->token) == 0;
+}
+
 static struct djob *
 find_same(struct jobs *js, const struct djob *n)
 {
@@ -702,7 +811,9 @@ find_same(struct jobs *js, const struct djob *n)
 		if (n->sitename && j->sitename &&
 		    strcmp(n->sitename, j->sitename) == 0)
 			return j;
-		if (n->config && j->config && strcmp(n->config, j->config) == 0)
+		/* Stored texts are redacted: the tokens must match too. */
+		if (n->config && j->config && strcmp(n->config, j->config) == 0 &&
+		    same_token(n->site, j->site))
 			return j;
 	}
 	return NULL;
@@ -785,6 +896,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
     size_t errlen)
 {
 	struct djob *j, *same;
+	struct acc_who who;
 	int rc;
 
 	if (js->stopping) {
@@ -806,11 +918,15 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		return -EINVAL;
 	}
 	j = djob_new(js, s->site, s->config, s->config_len);
-	if ((rc = prepare(js, s->site, s->config, s->config_len, &j->site,
-	    code, err, errlen)) < 0) {
+	if (s->who == NULL)
+		acc_who_user(s->uid, &who);
+	if ((rc = prepare(js, s->site, s->config, s->config_len,
+	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		djob_free(j);
 		return rc;
 	}
+	if (j->config && j->site->token)
+		redact(&j->config, j->site->token);
 	/* Only a --quick job runs without a token. */
 	if (!s->quick && j->site->token == NULL) {
 		*code = PROTO_E_BAD_CONFIG;
@@ -846,6 +962,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 {
 	struct jobs *js = arg;
 	enum proto_err code;
+	struct acc_who who;
 	struct djob *j;
 	char err[512];
 	int rc;
@@ -860,8 +977,16 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
+	if (config && !r->quick && strstr(config, TOKEN_GONE) != NULL) {
+		retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
+		    "daemon keeps no client's token on disk; submit the job "
+		    "again");
+		return 0;
+	}
+	/* The submitter's groups as the group database has them now. */
+	acc_who_user(r->uid, &who);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
-	    &j->site, &code, err, sizeof(err));
+	    &who, &j->site, &code, err, sizeof(err));
 	if (rc < 0) {
 		char msg[600];
 

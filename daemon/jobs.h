@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "access.h"
 #include "buf.h"
 #include "jobstore.h"
 #include "protocol.h"
@@ -36,6 +37,7 @@ struct jobs_submit {
 	int		 quick;
 	int		 cache;		/* enum job_cache: use, refresh, off */
 	long		 uid;		/* the submitter */
+	const struct acc_who *who;	/* its credentials; NULL: uid's, looked up */
 };
 
 /*

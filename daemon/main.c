@@ -18,6 +18,34 @@
 #include "templates.h"
 #include "xmalloc.h"
 
+extern char **environ;
+
+/*
+ * Keep the token's variables for getenv but out of /proc/PID/environ,
+ * which shows the block the kernel put on the stack at exec: the value
+ * moves to the heap (setenv) and its bytes in that block are wiped.
+ * Before any thread, as setenv requires.
+ */
+static void
+hide_env(const char *name)
+{
+	size_t n = strlen(name);
+	char **e, *copy = NULL;
+
+	for (e = environ; *e != NULL; e++) {
+		if (strncmp(*e, name, n) != 0 || (*e)[n] != '=')
+			continue;
+		if (copy == NULL)
+			copy = xstrdup(*e + n + 1);
+		explicit_bzero(*e + n + 1, strlen(*e + n + 1));
+	}
+	if (copy == NULL)
+		return;
+	setenv(name, copy, 1);
+	explicit_bzero(copy, strlen(copy));
+	free(copy);
+}
+
 static void
 usage(FILE *f)
 {
@@ -49,6 +77,8 @@ main(int argc, char **argv)
 	int c, status, oneshot_only = 0;
 
 	xmalloc_install();
+	hide_env("NEUPRINT_TOKEN");
+	hide_env("NEUPRINT_APPLICATION_CREDENTIALS");
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':

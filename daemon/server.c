@@ -21,6 +21,7 @@
 
 #include "qp_build.h"
 #include "cache.h"
+#include "access.h"
 #include "cachework.h"
 #include "config.h"
 #include "job.h"
@@ -31,23 +32,33 @@
 #include "xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
+#define BUF_MAX		(PROTO_MAX_LINE + READ_CHUNK + 1)	/* a request and a read */
 #define WQ_MAX		(1024 * 1024)	/* a reader this far behind is dropped */
 #define WQ_PROGRESS	(64 * 1024)	/* skip progress past this */
 #define LINGER_MS	2000		/* time to flush a last reply */
 #define LIST_MAX	1000
+#define TURN_MAX	4		/* requests per user per loop turn */
+#define LISTEN_BACKLOG	1024		/* a burst of connects waits here */
+#define ACCEPT_TURN	32		/* connections accepted per loop turn */
 
 struct sess {
 	LIST_ENTRY(sess) entry;
+	TAILQ_ENTRY(sess) turn;		/* in srv->backlog while backlogged */
 	struct srv	*srv;
 	uv_pipe_t	 pipe;
 	uv_timer_t	 timer;
 	uv_shutdown_t	 shut;
 	char		*buf;
 	size_t		 len, cap;
+	size_t		 scanned;	/* buf[0, scanned) holds no newline */
 	long		 uid, gid, pid;
+	struct acc_who	 who;		/* uid and groups, for a client's paths */
 	struct jobs_watch *watch;
 	long		 watch_req;	/* request id of the watch */
 	int		 ending;	/* no more reading; closing soon */
+	int		 live;		/* counted in srv->nlive (limits) */
+	int		 backlogged;	/* whole requests wait for a turn */
+	int		 eof;		/* the peer shut its side: answer, then end */
 	int		 open;		/* handles not yet closed */
 	int		 waiting;	/* for a jobs_reply_cb */
 	long		 wait_req;	/* its request id */
@@ -64,7 +75,13 @@ struct srv {
 	int		 bound;		/* we created the socket file */
 	char		*path;
 	LIST_HEAD(, sess) sessions;
-	unsigned	 nsessions;
+	unsigned	 nsessions;	/* allocated, closing ones too */
+	unsigned	 nlive;		/* accepted and not ending: the limits' count */
+	TAILQ_HEAD(sessq, sess) backlog;	/* round robin, TURN_MAX each */
+	uv_idle_t	 turn;
+	int		 turn_closed;
+	unsigned	 accepts_turn;	/* since the last turn */
+	int		 accept_deferred;	/* one waits in libuv for a turn */
 	int		 freeing;
 	unsigned long	 accepted, rejected;
 };
@@ -77,9 +94,15 @@ struct wreq {
 static void sess_end(struct sess *s);
 static void sess_close(struct sess *s);
 static void maybe_free_srv(struct srv *v);
-static void drain(struct sess *s);
+static unsigned drain(struct sess *s, unsigned max);
+static int has_line(struct sess *s);
+static void queue_turn(struct sess *s);
+static void check_tail(struct sess *s);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void read_on(struct sess *s);
+static void on_turn(uv_idle_t *h);
+static void accept_one(struct srv *v);
 
 /* ---- writing ---- */
 
@@ -163,9 +186,24 @@ on_sess_closed(uv_handle_t *h)
 	sess_free(s);
 }
 
+/* S no longer counts against the limits nor waits for a turn. */
+static void
+sess_retire(struct sess *s)
+{
+	if (s->live) {
+		s->live = 0;
+		s->srv->nlive--;
+	}
+	if (s->backlogged) {
+		s->backlogged = 0;
+		TAILQ_REMOVE(&s->srv->backlog, s, turn);
+	}
+}
+
 static void
 sess_close(struct sess *s)
 {
+	sess_retire(s);
 	if (s->watch) {
 		jobs_unwatch(s->watch);
 		s->watch = NULL;
@@ -196,6 +234,7 @@ sess_end(struct sess *s)
 	if (s->ending)
 		return;
 	s->ending = 1;
+	sess_retire(s);
 	if (s->watch) {
 		jobs_unwatch(s->watch);
 		s->watch = NULL;
@@ -239,6 +278,31 @@ arm_idle(struct sess *s)
 	else
 		uv_timer_start(&s->timer, on_idle,
 		    s->srv->set->idle_timeout_ms, 0);
+}
+
+/*
+ * After a request is answered and the buffer drained: read the next, or,
+ * once the peer has shut its side, end when nothing more is due.
+ */
+static void
+read_on(struct sess *s)
+{
+	if (s->ending || s->waiting)
+		return;
+	if (has_line(s)) {
+		queue_turn(s);	/* whole requests left: the next turn */
+		return;
+	}
+	check_tail(s);
+	if (s->ending)
+		return;
+	if (s->eof) {
+		if (s->watch == NULL)
+			sess_end(s);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+	arm_idle(s);
 }
 
 /* ---- operations ---- */
@@ -285,11 +349,7 @@ on_reply(void *arg, const struct proto_job *j, enum proto_err code,
 		reply_job(s, s->wait_req, j, s->wait_merged);
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
-	drain(s);
-	if (!s->ending && !s->waiting) {
-		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-		arm_idle(s);
-	}
+	read_on(s);
 }
 
 static void
@@ -334,6 +394,7 @@ op_submit(struct sess *s, long id, const cJSON *req)
 		return;
 	}
 	sub.uid = s->uid;
+	sub.who = &s->who;
 	rc = jobs_submit(s->srv->jobs, &sub, on_reply, s, &j, &code, err,
 	    sizeof(err));
 	if (rc < 0)
@@ -440,6 +501,8 @@ on_watch(void *arg, const struct proto_job *j, int final)
 	e = proto_event(s->watch_req, final ? "end" : "progress");
 	cJSON_AddItemToObject(e, "job", proto_job_json(j));
 	sess_send(s, e);
+	if (final && s->eof && !s->ending)
+		sess_end(s);	/* half-closed: that was the last thing due */
 }
 
 static void
@@ -515,7 +578,7 @@ op_stats(struct sess *s, long id, const cJSON *req)
 	cJSON_AddStringToObject(o, "version", QP_VERSION);
 	cJSON_AddNumberToObject(o, "pid", getpid());
 	cJSON_AddNumberToObject(o, "rss_kb", (double)rss_kb());
-	cJSON_AddNumberToObject(o, "connections", s->srv->nsessions);
+	cJSON_AddNumberToObject(o, "connections", s->srv->nlive);
 	cJSON_AddNumberToObject(o, "connections_accepted",
 	    (double)s->srv->accepted);
 	cJSON_AddNumberToObject(o, "connections_rejected",
@@ -546,11 +609,7 @@ on_cache_done(void *arg, int rc, cJSON *result, const char *err)
 	}
 	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
 		return;
-	drain(s);
-	if (!s->ending && !s->waiting) {
-		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-		arm_idle(s);
-	}
+	read_on(s);
 }
 
 /*
@@ -649,36 +708,81 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 	(void)hint;
 	if (want > s->cap) {
+		/* Doubling: a 1 MiB line costs a few copies, not sixteen;
+		 * never past what the longest request needs. */
+		if (want < 2 * s->cap)
+			want = 2 * s->cap;
+		if (want > BUF_MAX)
+			want = s->len + READ_CHUNK > BUF_MAX ? s->len +
+			    READ_CHUNK : BUF_MAX;
 		s->buf = xrealloc(s->buf, want);
 		s->cap = want;
 	}
 	*b = uv_buf_init(s->buf + s->len, READ_CHUNK);
 }
 
-/* Handle every whole line in the buffer; keep the partial tail. */
-static void
-drain(struct sess *s)
+/*
+ * Handle up to MAX whole lines in the buffer; keep the rest. Returns how
+ * many requests were handled.
+ */
+static unsigned
+drain(struct sess *s, unsigned max)
 {
-	size_t off = 0;
+	size_t off = 0, from = s->scanned;
+	unsigned n = 0;
 	char *nl;
 
-	while (!s->ending && !s->waiting && s->len > off &&
-	    (nl = memchr(s->buf + off, '\n', s->len - off)) != NULL) {
+	while (!s->ending && !s->waiting && n < max && s->len > from &&
+	    (nl = memchr(s->buf + from, '\n', s->len - from)) != NULL) {
 		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
-		off = (size_t)(nl - s->buf) + 1;
+		off = from = (size_t)(nl - s->buf) + 1;
+		n++;
 	}
 	if (s->ending)
-		return;
+		return n;
 	memmove(s->buf, s->buf + off, s->len - off);
 	s->len -= off;
-	if (s->waiting)		/* what is left may hold whole requests */
+	/* Stopped for want of a newline: the tail holds none (a request
+	 * arriving in pieces is searched once, not on every read). */
+	s->scanned = !s->waiting && n < max ? s->len : 0;
+	return n;
+}
+
+/* A whole request waits in the buffer. */
+static int
+has_line(struct sess *s)
+{
+	char *nl;
+
+	if (s->scanned >= s->len)
+		return 0;
+	nl = memchr(s->buf + s->scanned, '\n', s->len - s->scanned);
+	if (nl == NULL)
+		s->scanned = s->len;
+	return nl != NULL;
+}
+
+/* Requests are handled on a turn (on_turn), never straight from a read. */
+static void
+queue_turn(struct sess *s)
+{
+	uv_read_stop((uv_stream_t *)&s->pipe);
+	if (s->backlogged)
 		return;
+	s->backlogged = 1;
+	TAILQ_INSERT_TAIL(&s->srv->backlog, s, turn);
+	uv_idle_start(&s->srv->turn, on_turn);
+}
+
+/* A partial request only: bounded, and an idle session's buffer goes back. */
+static void
+check_tail(struct sess *s)
+{
 	if (s->len > PROTO_MAX_LINE) {
 		sess_reject(s, 0, PROTO_E_TOO_LARGE, "a request is at most "
 		    "1 MiB on one line");
 		return;
 	}
-	/* An idle session gives its buffer back. */
 	if (s->len == 0 && s->cap > READ_CHUNK) {
 		free(s->buf);
 		s->buf = NULL;
@@ -692,16 +796,100 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	struct sess *s = st->data;
 
 	(void)b;
+	if (n == UV_EOF) {
+		/*
+		 * The peer shut its side (or closed): what it asked is still
+		 * answered, then the session ends; a half-sent request is
+		 * dropped.
+		 */
+		s->eof = 1;
+		uv_read_stop(st);
+		read_on(s);
+		return;
+	}
 	if (n < 0) {
-		/* EOF: a half-sent request is dropped with the connection. */
 		sess_close(s);
 		return;
 	}
 	if (n == 0)
 		return;
 	s->len += (size_t)n;
-	drain(s);
-	arm_idle(s);
+	/*
+	 * Only a whole request restarts the idle timer (on its turn): a
+	 * client sending a byte now and then (slowloris) is cut off like an
+	 * idle one.
+	 */
+	if (has_line(s))
+		queue_turn(s);
+	else
+		check_tail(s);
+}
+
+/* Requests handled for one user in this turn. */
+struct turn_use {
+	long		 uid;
+	unsigned	 n;
+};
+
+#define TURN_USERS	64
+
+static unsigned *
+turn_count(struct turn_use *u, size_t *nu, long uid, unsigned *spare)
+{
+	size_t i;
+
+	for (i = 0; i < *nu; i++)
+		if (u[i].uid == uid)
+			return &u[i].n;
+	if (*nu == TURN_USERS) {
+		*spare = 0;	/* more users than tracked: a fresh budget */
+		return spare;
+	}
+	u[*nu].uid = uid;
+	u[*nu].n = 0;
+	return &u[(*nu)++].n;
+}
+
+/*
+ * One turn of the loop: each user gets up to TURN_MAX requests, shared
+ * by its sessions in turn, so a client (or a user with many connections)
+ * that pipelines thousands of requests cannot keep the loop from the
+ * others; their accepts and reads run between turns.
+ */
+static void
+on_turn(uv_idle_t *h)
+{
+	struct srv *v = h->data;
+	struct turn_use use[TURN_USERS];
+	unsigned *used, spare, k;
+	size_t n = 0, nu = 0;
+	struct sess *s;
+
+	v->accepts_turn = 0;
+	if (v->accept_deferred) {
+		v->accept_deferred = 0;
+		if (v->listening)
+			accept_one(v);
+	}
+	TAILQ_FOREACH(s, &v->backlog, turn)
+		n++;
+	/* Those queued now, once each; one served may queue again. */
+	while (n-- > 0 && (s = TAILQ_FIRST(&v->backlog)) != NULL) {
+		TAILQ_REMOVE(&v->backlog, s, turn);
+		used = turn_count(use, &nu, s->uid, &spare);
+		if (*used >= TURN_MAX) {
+			TAILQ_INSERT_TAIL(&v->backlog, s, turn);
+			continue;	/* this user's share is spent */
+		}
+		s->backlogged = 0;
+		k = drain(s, TURN_MAX - *used);
+		*used += k;
+		if (k > 0)
+			arm_idle(s);
+		read_on(s);	/* reads on, or back in the queue */
+	}
+	if (TAILQ_EMPTY(&v->backlog) && !v->accept_deferred)
+		uv_idle_stop(h);
 }
 
 static void
@@ -717,17 +905,39 @@ peer_creds(struct sess *s)
 		s->uid = (long)cr.uid;
 		s->gid = (long)cr.gid;
 		s->pid = (long)cr.pid;
+		if (acc_who_peer(fd, &s->who) < 0)
+			s->uid = -1;	/* half known is unknown */
 	}
 }
 
-static void
-on_connection(uv_stream_t *l, int status)
+/*
+ * S's user already has max_clients_per_user sessions open: one user's
+ * flood cannot take every slot. Root and the daemon's own user are not
+ * counted (they could stop the daemon anyway; the nightly job runs as
+ * the latter).
+ */
+static int
+over_user_limit(const struct srv *v, const struct sess *s)
 {
-	struct srv *v = l->data;
-	struct sess *s;
+	const struct sess *o;
+	unsigned n = 0;
 
-	if (status < 0)
-		return;
+	if (s->uid == 0 || s->uid == (long)getuid())
+		return 0;
+	LIST_FOREACH(o, &v->sessions, entry)
+		if (o->live && o->uid == s->uid)
+			n++;
+	return n >= v->set->max_clients_per_user;
+}
+
+static void
+accept_one(struct srv *v)
+{
+	uv_stream_t *l = (uv_stream_t *)&v->listener;
+	struct sess *s;
+	char msg[160];
+
+	v->accepts_turn++;
 	s = xcalloc(1, sizeof(*s));
 	s->srv = v;
 	uv_pipe_init(v->loop, &s->pipe, 0);
@@ -742,10 +952,19 @@ on_connection(uv_stream_t *l, int status)
 	}
 	peer_creds(s);
 	v->accepted++;
-	if (v->nsessions > v->set->max_clients) {
+	/* Refused ones close at once and count for neither limit. */
+	if (v->nlive >= v->set->max_clients) {
 		v->rejected++;
 		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
 		    "again shortly");
+		return;
+	}
+	if (over_user_limit(v, s)) {
+		v->rejected++;
+		snprintf(msg, sizeof(msg), "too many connections from uid %ld "
+		    "(max_clients_per_user is %u); close some and try again",
+		    s->uid, v->set->max_clients_per_user);
+		sess_reject(s, 0, PROTO_E_BUSY, msg);
 		return;
 	}
 	/* A peer with no credentials cannot be told apart: refuse it. */
@@ -753,8 +972,32 @@ on_connection(uv_stream_t *l, int status)
 		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
 		return;
 	}
+	s->live = 1;
+	v->nlive++;
 	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
 	arm_idle(s);
+}
+
+/*
+ * At most ACCEPT_TURN connections per loop turn: libuv accepts until the
+ * backlog is empty, and a client reconnecting as fast as it is refused
+ * would keep it from ever reading the others. Not accepting in this
+ * callback pauses the listener; the next turn (on_turn) accepts the
+ * waiting one, which resumes it.
+ */
+static void
+on_connection(uv_stream_t *l, int status)
+{
+	struct srv *v = l->data;
+
+	if (status < 0)
+		return;
+	if (v->accepts_turn >= ACCEPT_TURN) {
+		v->accept_deferred = 1;
+		uv_idle_start(&v->turn, on_turn);
+		return;
+	}
+	accept_one(v);
 }
 
 /* ---- listening ---- */
@@ -853,6 +1096,9 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 	v->jobs = jobs;
 	v->set = set;
 	LIST_INIT(&v->sessions);
+	TAILQ_INIT(&v->backlog);
+	uv_idle_init(loop, &v->turn);
+	v->turn.data = v;
 	v->path = xstrdup(set->socket);
 	uv_pipe_init(loop, &v->listener, 0);
 	v->listener.data = v;
@@ -869,7 +1115,7 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 			    "passed: %s", uv_strerror(rc));
 	} else
 		rc = bind_path(v, err, errlen);
-	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, 128,
+	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, LISTEN_BACKLOG,
 	    on_connection)) < 0)
 		snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
 	if (rc < 0) {
@@ -910,10 +1156,24 @@ srv_stop_listening(struct srv *v)
 }
 
 static void
+on_turn_closed(uv_handle_t *h)
+{
+	struct srv *v = h->data;
+
+	v->turn_closed = 1;
+	maybe_free_srv(v);
+}
+
+static void
 maybe_free_srv(struct srv *v)
 {
 	if (!v->freeing || !v->listener_closed || v->nsessions > 0)
 		return;
+	if (!v->turn_closed) {
+		if (!uv_is_closing((uv_handle_t *)&v->turn))
+			uv_close((uv_handle_t *)&v->turn, on_turn_closed);
+		return;
+	}
 	free(v->path);
 	free(v);
 }

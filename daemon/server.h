@@ -2,10 +2,14 @@
  * server: the daemon's Unix socket. Each connection is a session reading
  * newline-delimited requests (docs/protocol.md) into a buffer capped at
  * PROTO_MAX_LINE, with an idle timer; the peer's uid comes from
- * SO_PEERCRED. Replies go out through libuv's write queue; a client that
+ * SO_PEERCRED (and its groups, SO_PEERGROUPS, for the paths of a config
+ * it sends). Replies go out through libuv's write queue; a client that
  * does not read is dropped once its queue passes a bound, and watch
- * progress is skipped while the queue is not nearly empty, so no client
- * can make the daemon's memory grow or stall its loop.
+ * progress is skipped while the queue is not nearly empty. Requests are
+ * handled in turns on an idle handle, a few per user per loop turn, and
+ * accepts are capped per turn, so no client can make the daemon's memory
+ * grow or keep the loop from the others (docs/daemon.md, Hostile
+ * clients).
  */
 #ifndef QP_SERVER_H
 #define QP_SERVER_H

@@ -33,6 +33,7 @@ struct raw {
 	unsigned	*idle_timeout_ms;
 	unsigned	*stop_grace_s;
 	unsigned	*max_clients;
+	unsigned	*max_clients_per_user;
 };
 
 static const cyaml_schema_value_t str_schema = {
@@ -74,6 +75,10 @@ static const cyaml_schema_field_t raw_fields[] = {
 	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
 	    .data_size = sizeof(unsigned) },
 	    .data_offset = offsetof(struct raw, max_clients) },
+	{ .key = "max_clients_per_user", .value = { .type = CYAML_UINT,
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+	    .data_size = sizeof(unsigned) },
+	    .data_offset = offsetof(struct raw, max_clients_per_user) },
 	CYAML_FIELD_END
 };
 
@@ -350,6 +355,7 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 	s->idle_timeout_ms = uint_or(r->idle_timeout_ms, 30000);
 	s->stop_grace_s = uint_or(r->stop_grace_s, 10);
 	s->max_clients = uint_or(r->max_clients, 128);
+	s->max_clients_per_user = uint_or(r->max_clients_per_user, 32);
 	s->roots = xcalloc(r->roots_count, sizeof(*s->roots));
 	for (i = 0; i < r->roots_count; i++)
 		s->roots[s->nroots++] = xstrdup(r->roots[i]);

@@ -29,6 +29,7 @@ struct settings {
 	unsigned	 idle_timeout_ms;	/* default 30000 */
 	unsigned	 stop_grace_s;		/* default 10 */
 	unsigned	 max_clients;		/* default 128 */
+	unsigned	 max_clients_per_user;	/* default 32; root and ours: none */
 };
 
 /*

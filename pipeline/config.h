@@ -27,6 +27,8 @@ struct cfg_site {
 	/* quickpaged: section */
 	char		*ca_file;	/* NULL: system trust store */
 	char		*template_dir;	/* NULL: the built-in set */
+	int		 strict_paths;	/* the daemon's, for a client's config:
+					   templates opened with no symlink in the path */
 	char		*cache_dir;	/* quickpaged.cache_dir; NULL: the runner's default */
 	enum cfg_layout	 layout;	/* quickpaged.layout, default auto */
 	enum cfg_rules	 rules;		/* quickpaged.rules */

@@ -318,6 +318,7 @@ render_stage(struct job *j)
 	w->layout = j->scan.layout;
 	w->ro.out_dir = own(w, 0, j->o.site->output_dir);
 	w->ro.template_dir = own(w, 1, j->o.site->template_dir);
+	w->ro.template_no_symlinks = j->o.site->strict_paths;
 	w->ro.title_prefix = own(w, 2, j->o.site->title_prefix);
 	w->ro.dataset = own(w, 3, j->o.site->dataset);
 	w->ro.dataset_version = own(w, 4, j->o.quick ? NULL :

@@ -21,8 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "buf.h"
 #include "render.h"
@@ -374,19 +377,44 @@ render_write_atomic(const char *dir, const char *name, const void *data,
 	return rc;
 }
 
+/*
+ * Open PATH for reading. NO_SYMLINKS (a daemon job from a client's
+ * config, its template_dir resolved at submission): no symlink anywhere
+ * in the path, so one swapped in after the daemon checked the files
+ * cannot lead it to a file the client may not read.
+ */
+static int
+render_open_tpl(const char *path, int no_symlinks)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+		.resolve = RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	if (!no_symlinks)
+		return open(path, O_RDONLY | O_CLOEXEC);
+	fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)	/* before Linux 5.6: the last one */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return (int)fd;
+}
+
 /* Read the template DIR/NAME whole. */
 static int
-render_load(const char *dir, const char *name, struct buf *out, char *err,
-    size_t errlen)
+render_load(const char *dir, const char *name, int no_symlinks,
+    struct buf *out, char *err, size_t errlen)
 {
 	char path[4096], chunk[65536];
 	ssize_t n;
 	int fd, rc = 0;
 
 	render_path(path, sizeof(path), dir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return render_fail(err, errlen, dir, name,
-		    "open template", errno);
+	if ((fd = render_open_tpl(path, no_symlinks)) < 0)
+		return render_fail(err, errlen, dir, name, errno == ELOOP ||
+		    errno == EXDEV ? "open template (symlinks are not "
+		    "followed for a client's config)" : "open template",
+		    errno);
 	for (;;) {
 		n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
@@ -915,7 +943,7 @@ struct render_tpl {
 	struct buf	 index, css, js, search;
 };
 
-static const char *const render_tpl_names[] = {
+const char *const render_tpl_names[RENDER_NTPL] = {
 	"index.html", "index.css", "index.js", "neuron-search.js"
 };
 
@@ -956,8 +984,8 @@ render_contains(const struct buf *b, const char *needle)
 }
 
 static int
-render_tpl_load(struct render_tpl *t, const char *override, char *err,
-    size_t errlen)
+render_tpl_load(struct render_tpl *t, const char *override, int no_symlinks,
+    char *err, size_t errlen)
 {
 	struct buf *const dst[] = { &t->index, &t->css, &t->js, &t->search };
 	size_t i;
@@ -966,8 +994,8 @@ render_tpl_load(struct render_tpl *t, const char *override, char *err,
 	t->dir = override != NULL ? override : TPL_BUILTIN;
 	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
 		rc = override != NULL ?
-		    render_load(override, render_tpl_names[i], dst[i], err,
-		    errlen) :
+		    render_load(override, render_tpl_names[i], no_symlinks,
+		    dst[i], err, errlen) :
 		    render_builtin(render_tpl_names[i], dst[i], err, errlen);
 		if (rc == -ENOENT && override != NULL)
 			render_whole_set(err, errlen);
@@ -1183,7 +1211,8 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), render_cmp_name);
 	/* Templates first: a bad template dir must not leave half the output. */
-	rc = render_tpl_load(&tpl, o->template_dir, err, errlen);
+	rc = render_tpl_load(&tpl, o->template_dir, o->template_no_symlinks,
+	    err, errlen);
 	if (rc == 0)
 		rc = render_outputs(&tpl, v, n, o, err, errlen);
 	render_tpl_free(&tpl);

@@ -17,6 +17,7 @@
 struct render_opts {
 	const char	*out_dir;
 	const char	*template_dir;	/* NULL: the built-in set */
+	int		 template_no_symlinks;	/* open templates with none in the path */
 	const char	*title_prefix;
 	const char	*dataset;
 	const char	*server;	/* https://host, for the neuview pages */
@@ -29,6 +30,10 @@ struct render_opts {
 	time_t		 generated_at;
 	int		 quick;
 };
+
+/* The files a template_dir must hold. */
+#define RENDER_NTPL	4
+extern const char *const render_tpl_names[RENDER_NTPL];
 
 /* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */
 int	 render_all(const struct ts_type *types, size_t n,

@@ -56,6 +56,7 @@ class Daemon:
             self.env.update(env)
         self.proc = None
         self.logs = 0
+        self.replies = []   # every reply and qpctl output, for the token scan
 
     def start(self, timeout=20):
         self.logs += 1
@@ -95,16 +96,46 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=30):
-        """SIGTERM and wait; returns the exit status."""
+        """SIGTERM and wait; returns the exit status. Then the token scan
+        (harness.assert_no_token) over the process, its logs, its job
+        store and cache, and every reply: a token found fails the test."""
         if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
+            rc = self.proc.returncode if self.proc else 0
+            self.assert_no_token()
+            return rc
+        self.assert_no_token(proc=True)
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise
+        self.assert_no_token()
+        return rc
+
+    def _setting(self, key, default):
+        with open(self.settings, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return line.split(":", 1)[1].strip()
+        return default
+
+    def assert_no_token(self, proc=False):
+        """No test token (harness.TOKEN_MARK) in /proc/PID/{cmdline,environ,
+        comm} (PROC), the daemon's logs, state_dir and cache_dir files, or
+        any reply this object has seen."""
+        places = []
+        if proc and self.proc is not None and self.proc.poll() is None:
+            for f in ("cmdline", "environ", "comm"):
+                places.append("/proc/%d/%s" % (self.pid, f))
+        places += [os.path.join(self.workdir, "quickpaged.%d.log" % i)
+                   for i in range(1, self.logs + 1)]
+        for d in (self._setting("state_dir", os.path.join(self.workdir, "state")),
+                  self._setting("cache_dir", os.path.join(self.workdir, "cache"))):
+            for root, _, files in os.walk(d):
+                places += [os.path.join(root, f) for f in files]
+        harness.assert_no_token(places, self.replies)
 
     def kill9(self):
         self.proc.kill()
@@ -124,7 +155,9 @@ class Daemon:
         msg.setdefault("id", 1)
         with self.connect(timeout) as s:
             s.sendall((json.dumps(msg) + "\n").encode())
-            return json.loads(read_line(s))
+            line = read_line(s)
+            self.replies.append(line)
+            return json.loads(line)
 
     def job(self, job_id):
         r = self.request({"op": "status", "job_id": job_id})
@@ -149,9 +182,11 @@ class Daemon:
                 os.setgroups([])
                 os.setgid(gid)
                 os.setuid(uid)
-        return subprocess.run([QPCTL, "--socket", self.socket] + list(args),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=timeout, preexec_fn=pre)
+        r = subprocess.run([QPCTL, "--socket", self.socket] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout, preexec_fn=pre)
+        self.replies += [r.stdout, r.stderr]
+        return r
 
 
 def read_line(s, limit=1 << 22):

@@ -17,7 +17,35 @@ EMU = os.path.join(ROOT, "tests", "neuprint-emu", "neuprint-emu")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
 BUILD = os.environ.get("QP_BUILD_DIR", os.path.join(ROOT, "build"))
 QUICKPAGED = os.environ.get("QUICKPAGED", os.path.join(BUILD, "daemon", "quickpaged"))
-TOKEN = "test-token-5ecr3t"
+# Every token a test uses holds TOKEN_MARK, so the token scan
+# (assert_no_token: at each daemon's stop over its process, logs, job
+# store, cache and replies; after each --run over its output) recognises
+# any of them wherever it turns up.
+TOKEN_MARK = "5ecr3t"
+TOKEN = "test-token-" + TOKEN_MARK
+
+
+def assert_no_token(paths=(), texts=()):
+    """No TOKEN_MARK in the files PATHS (missing ones skipped) or TEXTS."""
+    mark = TOKEN_MARK.encode()
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+            continue
+        if mark in data:
+            i = data.index(mark)
+            # the context before it only: this message lands in logs too
+            raise AssertionError("a test token leaked into %s: ...%r<TOKEN>" %
+                                 (p, data[max(0, i - 60):i]))
+    for t in texts:
+        if isinstance(t, str):
+            t = t.encode()
+        if t and mark in t:
+            i = t.index(mark)
+            raise AssertionError("a test token leaked into a reply or output: "
+                                 "...%r<TOKEN>" % t[max(0, i - 60):i])
 
 
 def data_flags(scale="tiny", seed=1, types_file=None, mutate=None):
@@ -141,9 +169,12 @@ def run(config, *args, timeout=600, env=None):
                                        "xdg-cache")
     if env:
         e.update(env)
-    return subprocess.run([QUICKPAGED, "--run", "create-index", "--config", config]
-                          + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout, env=e)
+    r = subprocess.run([QUICKPAGED, "--run", "create-index", "--config", config]
+                       + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout, env=e)
+    # The token scan: a token in what --run printed fails the test.
+    assert_no_token(texts=(r.stdout, r.stderr))
+    return r
 
 
 def load_types(out):

@@ -86,6 +86,7 @@ class Run:
             t.join()
         self.stdout = "".join(self._out)
         self.stderr = "".join(self._err)
+        h.assert_no_token(texts=(self.stdout, self.stderr))
         return self.proc.returncode
 
     def summary(self):

@@ -307,7 +307,7 @@ class TestCrashAndSharing(Base):
         time.sleep(0.5)
         self.assertIsNone(p.poll(), "the run ended before the kill")
         p.send_signal(signal.SIGKILL)
-        p.communicate()
+        h.assert_no_token(texts=p.communicate())
         got, err = self.run_json(cfg)
         self.assertEqual(err, "")
         self.assertGreater(got["cache"]["hits"], 0)
@@ -325,6 +325,7 @@ class TestCrashAndSharing(Base):
                  for _, c in sites]
         for pr in procs:
             o, e = pr.communicate(timeout=300)
+            h.assert_no_token(texts=(o, e))
             self.assertEqual(pr.returncode, 0, e)
             self.assertNotIn("moved aside", e)
         for out, cfg in sites:

@@ -161,9 +161,9 @@ class TestAuth(Base):
         self.assertIn("https://dsg.neuprint-emu.invalid/tos/", line)
 
     def test_no_access(self):
-        with self.emulator("--noaccess-token", "other-token") as emu:
+        with self.emulator("--noaccess-token", "other-" + h.TOKEN) as emu:
             self.fails(emu, "You do not have access to cns dataset",
-                       token="other-token")
+                       token="other-" + h.TOKEN)
 
     def test_unknown_dataset(self):
         with self.emulator() as emu:

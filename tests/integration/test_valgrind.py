@@ -53,7 +53,7 @@ class TestValgrind(unittest.TestCase):
                 self.assertEqual(self.grind(cfg, *args).returncode, 0)
             # A failure path too: the token refused.
             bad = h.write_config(os.path.join(work, "bad.yaml"), emu.url, out, emu.ca,
-                                 token="wrong")
+                                 token="wrong-" + h.TOKEN)
             self.assertEqual(self.grind(bad).returncode, 1)
 
 
