@@ -392,7 +392,9 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	j->rec.state = st;
 	j->rec.finished = now_s();
 	j->rec.eta_s = -1;
-	if (error)
+	/* ERROR is often j->rec.error itself: snprintf onto its own source
+	 * is undefined (glibc leaves it empty, and the record lost why). */
+	if (error && error != j->rec.error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	store(js, j);
 	js->finished_total++;
