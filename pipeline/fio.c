@@ -1,4 +1,5 @@
 /* fio: see fio.h. */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -20,7 +21,7 @@
 #define FIO_AGAIN_TRIES	8
 
 static const char *const fio_names[FIO_NOPS] = {
-	"open", "write", "fsync", "rename", "mkdir", "close",
+	"open", "write", "fsync", "rename", "mkdir", "close", "socket",
 };
 
 static const struct {
@@ -29,7 +30,7 @@ static const struct {
 } fio_errs[] = {
 	{ "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EDQUOT", EDQUOT },
 	{ "EROFS", EROFS }, { "EACCES", EACCES }, { "EPERM", EPERM },
-	{ "ENOENT", ENOENT },
+	{ "ENOENT", ENOENT }, { "EMFILE", EMFILE },
 };
 
 const char *
@@ -44,6 +45,12 @@ fio_none(struct fio *io)
 	memset(io, 0, sizeof(*io));
 	io->action = FIO_NONE;
 	io->only = -1;
+}
+
+int
+fio_active(const struct fio *io)
+{
+	return io != NULL && io->action != FIO_NONE;
 }
 
 static int
@@ -276,4 +283,12 @@ fio_close(struct fio *io, int fd)
 		return -1;
 	}
 	return close(fd);
+}
+
+int
+fio_socket(struct fio *io, int domain, int type, int protocol)
+{
+	if (fio_step(io, FIO_SOCKET) < 0)
+		return -1;
+	return socket(domain, type, protocol);
 }

@@ -6,10 +6,12 @@
  *
  * TEST HOOK, never set in production: QP_TEST_IO_FAULT=[OP:]N[:ACTION]
  * in the environment of quickpaged (--run or the daemon) acts on the N-th
- * operation (1-based) of each render, counting only operations of kind OP
- * (open, write, fsync, rename, mkdir, close) when given, all of them
- * otherwise. ACTION: an errno name (EIO, the default, ENOSPC, EDQUOT,
- * EROFS, EACCES, EPERM, ENOENT): the operation fails with it, undone;
+ * operation (1-based) of each render, and of each HTTP client (its
+ * sockets, http.c), each counting its own, counting only operations of
+ * kind OP (open, write, fsync, rename, mkdir, close, socket) when given,
+ * all of them otherwise. ACTION: an errno name (EIO, the default, ENOSPC,
+ * EDQUOT, EROFS, EACCES, EPERM, ENOENT, EMFILE): the operation fails with
+ * it, undone;
  * "kill": the process sends itself SIGKILL before the operation (the
  * kill -9 tests' deterministic crash points); "pause=MS": the operation
  * runs after MS milliseconds (a test swaps a symlink in meanwhile).
@@ -23,7 +25,7 @@
 
 enum fio_op {
 	FIO_OPEN, FIO_WRITE, FIO_FSYNC, FIO_RENAME, FIO_MKDIR, FIO_CLOSE,
-	FIO_NOPS
+	FIO_SOCKET, FIO_NOPS
 };
 
 enum fio_action { FIO_NONE, FIO_FAIL, FIO_KILL, FIO_PAUSE };
@@ -45,6 +47,8 @@ struct fio {
 int	 fio_from_env(struct fio *io);
 /* No fault: every call is the system call. */
 void	 fio_none(struct fio *io);
+/* 1 when IO injects something (a test hook is set). */
+int	 fio_active(const struct fio *io);
 const char *fio_op_name(enum fio_op op);
 
 /*
@@ -63,5 +67,6 @@ int	 fio_renameat2(struct fio *io, int odfd, const char *from, int ndfd,
 	    const char *to, unsigned flags);
 int	 fio_mkdirat(struct fio *io, int dfd, const char *path, mode_t mode);
 int	 fio_close(struct fio *io, int fd);
+int	 fio_socket(struct fio *io, int domain, int type, int protocol);
 
 #endif

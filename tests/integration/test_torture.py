@@ -2,7 +2,8 @@
 
 The file seam QP_TEST_IO_FAULT (pipeline/fio.h) fails the N-th file
 operation of the render, for every N of a tiny create-index job in both
-layouts, until a run meets no fault: each failed run exits 1 with one line
+layouts, until a run meets no fault (and the N-th socket of its HTTP
+client, which the upstream retries): each failed run exits 1 with one line
 naming the file and the call, no sanitizer report (leaks included), and
 leaves the previous index as it was, byte for byte and without temp files.
 A real full disk (a small tmpfs in a private mount namespace) does the
@@ -127,6 +128,36 @@ class TestTortureFlat(Base):
 
 class TestTortureNeuview(TestTortureFlat):
     layout = "neuview"
+
+
+class TestSocketTorture(unittest.TestCase):
+    """The job's sockets (curl's, through the seam): the N-th fails with
+    EMFILE, for every N until a run meets none. The upstream retries the
+    connect, the job succeeds with the right index, nothing leaks."""
+
+    def test_every_socket_fails(self):
+        with h.Workdir(prefix="qp-torture-s-") as work, h.Emulator(work, "tiny") as emu:
+            out = os.path.join(work, "site")
+            h.make_pages(out, "tiny")
+            cfg = h.write_config(os.path.join(work, "site.yaml"), emu.url, out, emu.ca)
+            want = h.oracle(out, "tiny")
+            n = 0
+            while True:
+                n += 1
+                self.assertLess(n, 100, "the fault never stops being met")
+                r = h.run(cfg, "--json", "--no-cache", timeout=120,
+                          env={"QP_TEST_IO_FAULT": "socket:%d:EMFILE" % n,
+                               "ASAN_OPTIONS": "detect_leaks=1"})
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, "")
+                s = json.loads(r.stdout.strip().splitlines()[-1])
+                h.assert_same_index(self, h.load_types(out), want)
+                if s["retries_by_cause"]["connect"] == 0:
+                    break
+                self.assertEqual(s["retries_by_cause"]["connect"], 1, s)
+            report("socket torture: %d sockets, each failed in turn (EMFILE): "
+                   "one connect retry each, index right" % (n - 1))
+            self.assertGreaterEqual(n - 1, 1)
 
 
 class TestFullDisk(Base):

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,6 +187,22 @@ test_fio_env(void **state)
 	assert_int_equal(io.only, FIO_WRITE);
 	assert_int_equal(io.err, ENOSPC);
 	assert_int_equal(io.at, 2);
+	setenv("QP_TEST_IO_FAULT", "socket:4:EMFILE", 1);
+	assert_int_equal(fio_from_env(&io), 0);
+	assert_int_equal(io.only, FIO_SOCKET);
+	assert_int_equal(io.err, EMFILE);
+	assert_true(fio_active(&io));
+	/* The socket fails, undone; the next one is real. */
+	io.at = 1;
+	errno = 0;
+	assert_int_equal(fio_socket(&io, AF_UNIX, SOCK_STREAM, 0), -1);
+	assert_int_equal(errno, EMFILE);
+	{
+		int fd = fio_socket(&io, AF_UNIX, SOCK_STREAM, 0);
+
+		assert_true(fd >= 0);
+		close(fd);
+	}
 	setenv("QP_TEST_IO_FAULT", "rename:1:kill", 1);
 	assert_int_equal(fio_from_env(&io), 0);
 	assert_int_equal(io.action, FIO_KILL);
