@@ -335,6 +335,7 @@ render_stage(struct job *j)
 	w->ro.layout = scan_layout_name(j->scan.layout);
 	w->ro.generated_at = time(NULL);
 	w->ro.quick = j->o.quick;
+	w->ro.out_dir_nofollow = j->o.out_dir_resolved;
 	w->delay_ms = render_delay_ms();
 	/* A malformed test hook is none (the test sees its fault not come). */
 	(void)fio_from_env(&w->io);

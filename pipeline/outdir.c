@@ -57,17 +57,49 @@ od_fail(char *err, size_t errlen, const struct od *d, const char *rel,
 	return e > 0 ? -e : e < 0 ? e : -EIO;
 }
 
-int
-od_open(struct od **out, const char *root, struct fio *io, char *err,
-    size_t errlen)
+/* Absolute PATH, no symlink on it: beneath "/" (RESOLVE_BENEATH refuses
+ * absolute paths themselves). */
+static int
+od_open_nofollow(struct fio *io, const char *path, int how)
 {
+	const char *p = path;
+	int slash, fd, e;
+
+	if (*p != '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	while (*p == '/')
+		p++;
+	if ((slash = open("/", how)) < 0 || *p == '\0')
+		return slash;
+	fd = fio_open_beneath(io, slash, p, how, 0);
+	e = errno;
+	close(slash);
+	errno = e;
+	return fd;
+}
+
+int
+od_open(struct od **out, const char *root, int nofollow, struct fio *io,
+    char *err, size_t errlen)
+{
+	const int how = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 	struct od *d = xcalloc(1, sizeof(*d));
 	int rc;
 
 	d->root = xstrdup(root);
 	d->io = io;
-	d->fd = fio_openat(io, AT_FDCWD, root, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC, 0);
+	d->fd = nofollow ? od_open_nofollow(io, root, how) :
+	    fio_openat(io, AT_FDCWD, root, how, 0);
+	if (d->fd < 0 && errno == ELOOP && nofollow) {
+		rc = od_fail(err, errlen, d, NULL, "a symlink is on the output "
+		    "directory's path now (there was none when the job was "
+		    "accepted); nothing written", -ELOOP);
+		od_free(d);
+		*out = NULL;
+		return rc;
+	}
 	if (d->fd < 0) {
 		rc = od_fail(err, errlen, d, NULL, "open", errno);
 		od_free(d);

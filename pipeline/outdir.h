@@ -2,8 +2,9 @@
  * outdir: a site's output directory as the one place a render writes.
  *
  * Beneath: the directory is opened once, by the path the config gives
- * (symlinks in that path followed: it is the site's choice, and the
- * daemon has resolved and checked it); everything else is reached from
+ * (symlinks in that path followed for a one-shot run, where it is the
+ * site's choice; none for the daemon, which resolved and checked the path
+ * when it took the job); everything else is reached from
  * that descriptor with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so
  * no symlink, whenever it is swapped in, leads a write out of it. A
  * symlink or a directory in an output's place is refused by name.
@@ -31,11 +32,13 @@
 struct od;
 
 /*
- * Open ROOT. IO is the fault seam (NULL: none); it must outlive the od.
- * 0, or negative errno and "ROOT: open: strerror" in ERR.
+ * Open ROOT; with NOFOLLOW a symlink anywhere on its path is refused (the
+ * daemon's output directories, resolved when the job was accepted). IO is
+ * the fault seam (NULL: none); it must outlive the od. 0, or negative
+ * errno and "ROOT: open: strerror" in ERR.
  */
-int	 od_open(struct od **out, const char *root, struct fio *io, char *err,
-	    size_t errlen);
+int	 od_open(struct od **out, const char *root, int nofollow,
+	    struct fio *io, char *err, size_t errlen);
 /*
  * Before anything is made: each of the N paths REL (a directory's ends in
  * '/'; a directory comes before what it holds) is missing or of its kind,

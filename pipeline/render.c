@@ -1032,7 +1032,8 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 	char when[32];
 	int rc;
 
-	if ((rc = od_open(&od, o->out_dir, o->io, err, errlen)) < 0)
+	if ((rc = od_open(&od, o->out_dir, o->out_dir_nofollow, o->io, err,
+	    errlen)) < 0)
 		return rc;
 	if ((rc = od_check(od, render_outputs_list,
 	    sizeof(render_outputs_list) / sizeof(*render_outputs_list), err,

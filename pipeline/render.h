@@ -31,6 +31,7 @@ struct render_opts {
 	time_t		 generated_at;
 	int		 quick;
 	struct fio	*io;		/* the file seam (fio.h); NULL: none */
+	int		 out_dir_nofollow;	/* no symlink on out_dir's path */
 };
 
 /* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */

@@ -395,7 +395,8 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	for (i = 0; i < n; i++)
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), nv_cmp);
-	if ((rc = od_open(&od, o->out_dir, o->io, err, errlen)) < 0 ||
+	if ((rc = od_open(&od, o->out_dir, o->out_dir_nofollow, o->io,
+	    err, errlen)) < 0 ||
 	    (rc = od_check(od, nv_outputs, sizeof(nv_outputs) /
 	    sizeof(*nv_outputs), err, errlen)) < 0)
 		goto out;

@@ -321,5 +321,70 @@ class TestSymlinkSwapNeuview(TestSymlinkSwap):
     open_static = 7     # after the root, types.json and data/'s two files
 
 
+class TestDaemonSwap(unittest.TestCase):
+    """The daemon resolved and checked the output directory when it took the
+    job; a symlink swapped in on that path, or under it, while the job is
+    held before its render leads no write out of the allowed root."""
+
+    def setUp(self):
+        self.wd = h.Workdir(prefix="qp-torture-w-")
+        self.work = os.path.realpath(self.wd.__enter__())
+        self.addCleanup(self.wd.__exit__, None, None, None)
+        os.chmod(self.work, 0o755)
+        self.root = os.path.join(self.work, "root")
+        self.site = os.path.join(self.root, "site")
+        h.make_pages(self.site, "tiny")
+        self.victim = os.path.join(self.work, "victim")  # outside the root
+        os.makedirs(os.path.join(self.victim, "static", "js"))
+        for rel in ("index.html", "types.json", "static/js/neuron-search.js"):
+            with open(os.path.join(self.victim, rel), "w") as f:
+                f.write("theirs")
+        cfg = h.write_config(os.path.join(self.work, "site.yaml"),
+                             "https://127.0.0.1:9", self.site)
+        settings = dh.write_settings(os.path.join(self.work, "quickpaged.yaml"),
+                                     self.work, {"s": cfg}, roots=[self.root])
+        self.d = dh.Daemon(settings, self.work,
+                           env={"QP_TEST_RENDER_DELAY_MS": "1500"}).start()
+        self.addCleanup(self.stop)
+
+    def stop(self):
+        rc = self.d.stop()
+        log = self.d.log_text()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn("Sanitizer", log)
+
+    def held_then(self, swap):
+        before = h.tree_digest(self.victim)
+        r = self.d.request({"op": "submit", "kind": "create-index", "site": "s",
+                            "quick": True})
+        self.assertTrue(r["ok"], r)
+        jid = r["job"]["job_id"]
+        self.d.wait_job(jid, lambda j: j["stage"] == "render", timeout=30)
+        swap()
+        j = self.d.wait_job(jid, lambda j: j["state"] not in ("queued", "running"),
+                            timeout=60)
+        self.assertEqual(h.tree_digest(self.victim), before)
+        return j
+
+    def test_output_dir_swapped(self):
+        def swap():
+            os.rename(self.site, self.site + ".moved")
+            os.symlink(self.victim, self.site)
+        j = self.held_then(swap)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn("a symlink is on the output directory's path", j["error"])
+
+    def test_static_swapped(self):
+        self.assertEqual(self.held_then(lambda: None)["state"], "succeeded")
+
+        def swap():
+            static = os.path.join(self.site, "static")
+            os.rename(static, static + ".moved")
+            os.symlink(os.path.join(self.victim, "static"), static)
+        j = self.held_then(swap)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn("static: a symlink", j["error"])
+
+
 if __name__ == "__main__":
     unittest.main()

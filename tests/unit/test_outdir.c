@@ -145,7 +145,7 @@ write_set(const char *out, struct fio *io, const char *const *kv, size_t n,
 	size_t i;
 	int rc;
 
-	if ((rc = od_open(&d, out, io, err, errlen)) < 0)
+	if ((rc = od_open(&d, out, 0, io, err, errlen)) < 0)
 		return rc;
 	for (i = 0; i + 1 < n && rc == 0; i += 2)
 		rc = od_stage(d, kv[i], kv[i + 1], strlen(kv[i + 1]), err,
@@ -230,7 +230,7 @@ test_mkdir(void **state)
 	struct od *d;
 
 	(void)state;
-	assert_int_equal(od_open(&d, out, NULL, err, sizeof(err)), 0);
+	assert_int_equal(od_open(&d, out, 0, NULL, err, sizeof(err)), 0);
 	assert_int_equal(od_mkdir(d, "d", err, sizeof(err)), 0);
 	assert_true(exists(out, "d"));
 	/* One that exists is fine: every render makes its dirs again. */
@@ -294,9 +294,40 @@ test_root_enotdir(void **state)
 	(void)state;
 	spit(out, "file", "x");
 	snprintf(dir, sizeof(dir), "%s/file/sub", out);
-	assert_int_equal(od_open(&d, dir, NULL, err, sizeof(err)), -ENOTDIR);
+	assert_int_equal(od_open(&d, dir, 0, NULL, err, sizeof(err)), -ENOTDIR);
 	assert_null(d);
 	assert_non_null(strstr(err, "/file/sub: open: "));
+	rm_rf(out);
+	free(out);
+}
+
+/* NOFOLLOW (the daemon's): no symlink anywhere on the root's path. */
+static void
+test_root_nofollow(void **state)
+{
+	char *out = mktmp(), err[512] = "", real[1024], link[1024];
+	struct od *d;
+
+	(void)state;
+	snprintf(real, sizeof(real), "%s/real", out);
+	snprintf(link, sizeof(link), "%s/link", out);
+	assert_int_equal(mkdir(real, 0755), 0);
+	assert_int_equal(symlink(real, link), 0);
+	assert_int_equal(od_open(&d, real, 1, NULL, err, sizeof(err)), 0);
+	od_free(d);
+	assert_int_equal(od_open(&d, "/", 1, NULL, err, sizeof(err)), 0);
+	od_free(d);
+	assert_int_equal(od_open(&d, link, 1, NULL, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "/link: a symlink is on the output "
+	    "directory's path"));
+	/* A symlink higher up counts too. */
+	snprintf(link, sizeof(link), "%s/link/.", out);
+	assert_int_equal(od_open(&d, link, 1, NULL, err, sizeof(err)), -ELOOP);
+	assert_int_equal(od_open(&d, "relative", 1, NULL, err, sizeof(err)),
+	    -EINVAL);
+	/* Without NOFOLLOW (a one-shot run's own config) it is followed. */
+	assert_int_equal(od_open(&d, link, 0, NULL, err, sizeof(err)), 0);
+	od_free(d);
 	rm_rf(out);
 	free(out);
 }
@@ -358,7 +389,7 @@ test_refuses_in_place(void **state)
 	assert_int_equal(count_hidden(outside), 0);
 	assert_false(exists(outside, "b.js"));
 	/* ... and od_check says so before anything is made. */
-	assert_int_equal(od_open(&d, out, NULL, err, sizeof(err)), 0);
+	assert_int_equal(od_open(&d, out, 0, NULL, err, sizeof(err)), 0);
 	assert_int_equal(od_check(d, check, 2, err, sizeof(err)), -ELOOP);
 	assert_non_null(strstr(err, "/d: a symlink"));
 	od_free(d);
@@ -385,7 +416,7 @@ test_swap_after_stage(void **state)
 	assert_int_equal(mkdir(path, 0755), 0);
 	spit(path, "b.js", "old");
 	spit(outside, "b.js", "theirs");
-	assert_int_equal(od_open(&d, out, NULL, err, sizeof(err)), 0);
+	assert_int_equal(od_open(&d, out, 0, NULL, err, sizeof(err)), 0);
 	assert_int_equal(od_stage(d, "d/b.js", "new", 3, err, sizeof(err)), 0);
 	snprintf(moved, sizeof(moved), "%s/d-moved", out);
 	assert_int_equal(rename(path, moved), 0);
@@ -439,7 +470,7 @@ test_every_fault(void **state)
 			io.err = errs[e];
 			io.at = at;
 			err[0] = '\0';
-			rc = od_open(&d, out, &io, err, sizeof(err));
+			rc = od_open(&d, out, 0, &io, err, sizeof(err));
 			if (rc == 0)
 				rc = od_mkdir(d, "d", err, sizeof(err));
 			for (k = 0; k + 1 < 6 && rc == 0; k += 2)
@@ -577,6 +608,7 @@ main(void)
 		cmocka_unit_test(test_mkdir),
 		cmocka_unit_test(test_commit),
 		cmocka_unit_test(test_root_enotdir),
+		cmocka_unit_test(test_root_nofollow),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_refuses_in_place),
 		cmocka_unit_test(test_swap_after_stage),
