@@ -19,7 +19,11 @@ seeded random generator, so a run is repeatable:
 
     KILL9_POINTS=20 KILL9_SEED=1 python3 -m unittest test_kill9   # the long run
 
-meson test runs KILL9_POINTS=4 (one of each) with the fixed seed.
+and inside a commit (the seam kills at the 2nd or 3rd rename: that set is
+caught with some files exchanged and the rest old, each whole, the home
+page old; the restart completes it).
+
+meson test runs KILL9_POINTS=5 (one of each) with the fixed seed.
 """
 import json
 import os
@@ -39,7 +43,7 @@ OUTPUTS = {
                 "README.md", "index.html"],
 }
 SITES = (("a", "quickpage"), ("b", "neuview"), ("c", "quickpage"))
-PHASES = ("fetch", "render", "commit", "cache")
+PHASES = ("fetch", "render", "commit", "cache", "rename")
 RENDER_OPS = {"quickpage": 22, "neuview": 51}   # test_torture's counts
 
 
@@ -58,7 +62,7 @@ def identity(path):
 class TestKill9(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.points = int(os.environ.get("KILL9_POINTS", "4"))
+        cls.points = int(os.environ.get("KILL9_POINTS", "5"))
         cls.seed = int(os.environ.get("KILL9_SEED", "17"))
         cls.wd = h.Workdir(prefix="qp-kill9-")
         cls.work = os.path.realpath(cls.wd.__enter__())
@@ -131,9 +135,13 @@ class TestKill9(unittest.TestCase):
         from RNG; returns (the job ids, what the point was)."""
         env = {}
         k = 0
-        if phase == "render":
-            k = rng.randint(1, RENDER_OPS["quickpage"])
-            env["QP_TEST_IO_FAULT"] = "%d:kill" % k
+        if phase in ("render", "rename"):
+            if phase == "render":
+                k = rng.randint(1, RENDER_OPS["quickpage"])
+                env["QP_TEST_IO_FAULT"] = "%d:kill" % k
+            else:   # inside the commit: some outputs exchanged, not all
+                k = rng.randint(2, 3)
+                env["QP_TEST_IO_FAULT"] = "rename:%d:kill" % k
             # Held before its render, so that the submissions are in first.
             env["QP_TEST_RENDER_DELAY_MS"] = "1500"
         elif phase == "cache":
@@ -147,7 +155,7 @@ class TestKill9(unittest.TestCase):
             except OSError:
                 # Only the seam's kill may come this early (a loaded
                 # machine); a job never acknowledged is not expected.
-                self.assertEqual(phase, "render")
+                self.assertIn(phase, ("render", "rename"))
                 break
         what = phase
         if phase == "fetch":
@@ -169,14 +177,15 @@ class TestKill9(unittest.TestCase):
             delay = rng.uniform(0.05, 2.0)
             time.sleep(delay)
             what = "cache write +%.0f ms" % (delay * 1000)
-        elif phase == "render":
+        elif phase in ("render", "rename"):
             # The seam kills; wait for it (the process must die by itself).
             try:
                 d.proc.wait(60)
             except Exception:
                 self.fail("render never reached file operation %d" % k)
             self.assertEqual(d.proc.returncode, -9)
-            what = "render, file operation %d" % k
+            what = ("render, file operation %d" % k if phase == "render" else
+                    "inside the commit, rename %d" % k)
         if d.proc.poll() is None:
             d.kill9()
         return ids, what
@@ -195,6 +204,7 @@ class TestKill9(unittest.TestCase):
         for i in range(self.points):
             phase = PHASES[i % len(PHASES)]
             before = self.files()
+            caught = False
             ids, what = self.kill_at(phase, rng)
             # Before any restart: every file whole; a new home page only
             # with the rest of its set new (the commit goes index last).
@@ -209,6 +219,10 @@ class TestKill9(unittest.TestCase):
                                      "%s: %s" % (name, what))
                 elif changed:
                     mixed += 1  # killed inside a commit: the restart ends it
+                    self.assertEqual(phase, "rename", (name, changed, what))
+                    caught = True
+            if phase == "rename":
+                self.assertTrue(caught, "no set was caught inside its commit")
             self.assert_integrity(os.path.join(self.work, "state", "jobs.db"))
             d = self.daemon()
             for jid in ids:
