@@ -315,15 +315,14 @@ od_stage(struct od *d, const char *rel, const void *data, size_t len,
     char *err, size_t errlen)
 {
 	struct od_file f;
-	const char *op = "create temp file";
+	const char *op = "create temp file", *name;
 	int fd, rc;
 
 	memset(&f, 0, sizeof(f));
-	if ((f.dfd = od_parent(d, rel, (const char **)&f.name, err,
-	    errlen)) < 0)
+	if ((f.dfd = od_parent(d, rel, &name, err, errlen)) < 0)
 		return f.dfd;
 	f.rel = xstrdup(rel);
-	f.name = f.rel + (size_t)(f.name - rel);
+	f.name = f.rel + (size_t)(name - rel);	/* the same, in our copy */
 	if ((rc = od_target(d, f.dfd, f.name, rel, err, errlen)) < 0) {
 		od_file_free(&f);
 		return rc;
