@@ -143,7 +143,7 @@ class TestKill9(unittest.TestCase):
                 k = rng.randint(2, 3)
                 env["QP_TEST_IO_FAULT"] = "rename:%d:kill" % k
             # Held before its render, so that the submissions are in first.
-            env["QP_TEST_RENDER_DELAY_MS"] = "1500"
+            env["QP_TEST_RENDER_DELAY_MS"] = "3000"
         elif phase == "cache":
             env["QP_TEST_CACHE_STORE_DELAY_MS"] = "4000"
         d = self.daemon(env)
