@@ -6,10 +6,10 @@
  *
  * TEST HOOK, never set in production: QP_TEST_IO_FAULT=[OP:]N[:ACTION]
  * in the environment of quickpaged (--run or the daemon) acts on the N-th
- * operation (1-based) of each render, and of each HTTP client (its
- * sockets, http.c), each counting its own, counting only operations of
- * kind OP (open, write, fsync, rename, mkdir, close, socket) when given,
- * all of them otherwise. ACTION: an errno name (EIO, the default, ENOSPC,
+ * operation (1-based) of each render, counting only operations of kind OP
+ * (open, write, fsync, rename, mkdir, close) when given, all of them
+ * otherwise; with OP "socket", on the N-th socket of each HTTP client
+ * (http.c) instead. ACTION: an errno name (EIO, the default, ENOSPC,
  * EDQUOT, EROFS, EACCES, EPERM, ENOENT, EMFILE): the operation fails with
  * it, undone;
  * "kill": the process sends itself SIGKILL before the operation (the

@@ -242,8 +242,10 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
 	TAILQ_INIT(&c->active);
 	TAILQ_INIT(&c->done);
 	LIST_INIT(&c->socks);
-	/* A malformed test hook is none (the test sees its fault not come). */
-	(void)fio_from_env(&c->io);
+	/* A malformed test hook is none (the test sees its fault not come);
+	 * one not for sockets is the render's. */
+	if (fio_from_env(&c->io) < 0 || c->io.only != FIO_SOCKET)
+		fio_none(&c->io);
 	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
 	c->multi = curl_multi_init();
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
