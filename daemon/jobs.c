@@ -736,6 +736,7 @@ start(struct jobs *js, struct djob *j)
 	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
 	jo.cache_dir = js->set->cache_dir;
 	jo.cache = (enum job_cache)j->cache;
+	jo.out_dir_resolved = 1;	/* check_path's realpath */
 	j->rec.state = PROTO_RUNNING;
 	j->rec.started = now_s();
 	j->rec.attempt++;

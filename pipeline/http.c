@@ -19,6 +19,7 @@
  * checked for the token before it is handed out.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "fio.h"
 #include "http.h"
 #include "xmalloc.h"
 
@@ -80,6 +82,7 @@ struct http_client {
 	int			 closing;
 	unsigned		 closes_pending;	/* uv_close callbacks to come */
 	struct http_stats	 stats;
+	struct fio		 io;	/* socket faults, QP_TEST_IO_FAULT */
 };
 
 static void	check_multi_info(struct http_client *);
@@ -239,6 +242,10 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
 	TAILQ_INIT(&c->active);
 	TAILQ_INIT(&c->done);
 	LIST_INIT(&c->socks);
+	/* A malformed test hook is none (the test sees its fault not come);
+	 * one not for sockets is the render's. */
+	if (fio_from_env(&c->io) < 0 || c->io.only != FIO_SOCKET)
+		fio_none(&c->io);
 	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
 	c->multi = curl_multi_init();
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -348,6 +355,22 @@ make_headers(struct http_req *r, const char *token)
 	buf_free(&auth);
 }
 
+/*
+ * Only with the test hook set: curl's sockets through the file seam, so a
+ * test can fail the N-th (fio.h). SOCK_CLOEXEC, as curl's own socket().
+ */
+static curl_socket_t
+on_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_client *c = arg;
+	int fd;
+
+	(void)purpose;
+	fd = fio_socket(&c->io, a->family, a->socktype | SOCK_CLOEXEC,
+	    a->protocol);
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static int
 setup_easy(struct http_req *r, const char *url, const char *body, size_t len)
 {
@@ -376,6 +399,10 @@ setup_easy(struct http_req *r, const char *url, const char *body, size_t len)
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
 	SET(CURLOPT_PRIVATE, r);
+	if (fio_active(&r->c->io)) {
+		SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+		SET(CURLOPT_OPENSOCKETDATA, r->c);
+	}
 	if (o->connect_timeout_ms > 0)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 	if (o->total_timeout_ms > 0)

@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "cachework.h"
 #include "cypher.h"
+#include "fio.h"
 #include "job.h"
 #include "render.h"
 #include "render_neuview.h"
@@ -56,6 +57,7 @@ struct render_work {
 	char		*strs[8];	/* the worker's copies of ro's strings */
 	enum scan_layout layout;	/* which render module writes */
 	unsigned	 delay_ms;	/* test hook, see render_delay_ms() */
+	struct fio	 io;		/* the file seam, QP_TEST_IO_FAULT */
 	int		 rc;
 	char		 err[512];
 };
@@ -334,7 +336,11 @@ render_stage(struct job *j)
 	w->ro.layout = scan_layout_name(j->scan.layout);
 	w->ro.generated_at = time(NULL);
 	w->ro.quick = j->o.quick;
+	w->ro.out_dir_nofollow = j->o.out_dir_resolved;
 	w->delay_ms = render_delay_ms();
+	/* A malformed test hook is none (the test sees its fault not come). */
+	(void)fio_from_env(&w->io);
+	w->ro.io = &w->io;
 	if ((rc = uv_queue_work(j->loop, &w->req, render_work,
 	    render_done)) < 0) {
 		render_work_free(w);

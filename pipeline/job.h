@@ -38,6 +38,12 @@ struct job_opts {
 	 */
 	const char		*cache_dir;	/* copied */
 	enum job_cache		 cache;
+	/*
+	 * site->output_dir was resolved (realpath) and checked when the job
+	 * was accepted (the daemon): the render follows no symlink on its
+	 * path either, so one swapped in meanwhile leads nowhere.
+	 */
+	int			 out_dir_resolved;
 };
 
 /* What a job did; read it any time, final once done. */

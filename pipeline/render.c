@@ -1,15 +1,16 @@
 /*
  * render: types.json, static/js/neuron-search.js and index.html.
  *
- * Every output is built in one buf and written with render_write_atomic.
+ * Every output is built in one buf and staged in the output directory
+ * (outdir.h); when all are staged they are committed together.
  * Page text lives in template files (docs/output.md), compiled in
  * (templates.h) or read from quickpaged.template_dir; this file only fills
  * their {{placeholders}} with escaped data (both by tpl.c).
  *
  * Thread-safe: job.c runs render_all on libuv's thread pool, several jobs'
  * renders at once. Nothing here keeps state between calls (the tables are
- * const), and only reentrant libc calls are made (gmtime_r, strerror_r,
- * arc4random_buf); everything a call touches is its arguments or its own.
+ * const), and only reentrant libc calls are made (gmtime_r, strerror_r);
+ * everything a call touches is its arguments or its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,11 +29,10 @@
 #include <linux/openat2.h>
 
 #include "buf.h"
+#include "outdir.h"
 #include "render.h"
 #include "tpl.h"
 #include "xmalloc.h"
-
-#define RENDER_TMP_TRIES	64
 
 static const char *const render_side_key[SIDE_COUNT] = {
 	"both", "left", "right", "middle"
@@ -271,110 +271,6 @@ render_fail(char *err, size_t errlen, const char *dir, const char *name,
 		    strerror_r(e, ebuf, sizeof(ebuf)));
 	}
 	return -e;
-}
-
-static int
-render_write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Create ".NAME.XXXXXX" in DFD; the name is left in TMP. */
-static int
-render_tmp_open(int dfd, const char *name, char *tmp, size_t tmplen)
-{
-	static const char set[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[6];
-	char sfx[7];
-	int fd, i, try;
-
-	for (try = 0; try < RENDER_TMP_TRIES; try++) {
-		arc4random_buf(rnd, sizeof(rnd));
-		for (i = 0; i < 6; i++)
-			sfx[i] = set[rnd[i] % (sizeof(set) - 1)];
-		sfx[6] = '\0';
-		if ((size_t)snprintf(tmp, tmplen, ".%s.%s", name, sfx) >= tmplen)
-			return -ENAMETOOLONG;
-		/* 0644 goes through the umask like any created file. */
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0644);
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : -errno;
-	}
-	return -EEXIST;
-}
-
-/* Fill the temp file, make it durable, then move it over NAME. */
-static int
-render_commit(int dfd, int fd, const char *tmp, const char *name,
-    const void *data, size_t len, const char **op)
-{
-	int rc;
-
-	*op = "write";
-	if ((rc = render_write_all(fd, data, len)) < 0)
-		return rc;
-	*op = "fsync";
-	if (fsync(fd) < 0)
-		return -errno;
-	*op = "rename";
-	if (renameat(dfd, tmp, dfd, name) < 0)
-		return -errno;
-	return 0;
-}
-
-int
-render_write_atomic(const char *dir, const char *name, const void *data,
-    size_t len, char *err, size_t errlen)
-{
-	char tmp[512];
-	const char *op = "open";
-	int dfd, fd, rc;
-
-	if (*name == '\0' || strchr(name, '/') != NULL)
-		return render_fail(err, errlen, dir, name, "bad file name",
-		    EINVAL);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return render_fail(err, errlen, dir, NULL, "open", errno);
-	if ((fd = render_tmp_open(dfd, name, tmp, sizeof(tmp))) < 0) {
-		rc = render_fail(err, errlen, dir, name, "create temp file",
-		    -fd);
-		close(dfd);
-		return rc;
-	}
-	rc = render_commit(dfd, fd, tmp, name, data, len, &op);
-	if (close(fd) < 0 && rc == 0) {
-		/* Only reached if rename was done: report, file is in place. */
-		rc = -errno;
-		op = "close";
-	}
-	if (rc < 0) {
-		if (strcmp(op, "close") != 0)
-			unlinkat(dfd, tmp, 0);
-		rc = render_fail(err, errlen, dir, name, op, -rc);
-		close(dfd);
-		return rc;
-	}
-	/* The rename is only durable once the directory is; EINVAL: the fs
-	 * cannot sync directories, nothing more to do. */
-	if (fsync(dfd) < 0 && errno != EINVAL)
-		rc = render_fail(err, errlen, dir, NULL, "fsync", errno);
-	close(dfd);
-	return rc;
 }
 
 /*
@@ -1132,64 +1028,73 @@ render_search_js(struct render_w *out, const struct render_tpl *tpl,
 	return rc;
 }
 
-int
-render_mkdir(const char *dir, const char *name, char *err, size_t errlen)
-{
-	char path[4096];
-
-	render_path(path, sizeof(path), dir, name);
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return render_fail(err, errlen, dir, name, "mkdir", errno);
-	return 0;
-}
-
 /*
- * Write what was built into W, or report why building failed: a template
- * error has its message already, anything else (a conversion buf_vprintf
- * refused) gets one.
+ * Stage what was built into W as REL, or report why building failed: a
+ * template error has its message already, anything else (a conversion
+ * buf_vprintf refused) gets one.
  */
 static int
-render_emit(struct render_w *w, int rc, const char *dir, const char *name,
-    char *err, size_t errlen)
+render_emit(struct render_w *w, int rc, struct od *od, const char *dir,
+    const char *rel, char *err, size_t errlen)
 {
 	if (rc < 0 && err != NULL && errlen > 0 && err[0] != '\0')
 		return rc;
 	if (rc < 0)
-		return render_fail(err, errlen, dir, name, "render", -rc);
-	return render_write_atomic(dir, name, w->b.data, w->b.len, err,
-	    errlen);
+		return render_fail(err, errlen, dir, rel, "render", -rc);
+	return od_stage(od, rel, w->b.data, w->b.len, err, errlen);
 }
 
+/* What render_all writes, relative to the output directory; dirs end in /. */
+static const char *const render_outputs_list[] = {
+	"types.json", "static/", "static/js/", "static/js/neuron-search.js",
+	"index.html",
+};
+
+/* Built and staged one by one (one buffer), committed together. */
 static int
 render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
     size_t n, const struct render_opts *o, char *err, size_t errlen)
 {
 	struct render_w w = RENDER_W_INIT;
-	char when[32], js_dir[4096];
+	struct od *od;
+	char when[32];
 	int rc;
 
+	if ((rc = od_open(&od, o->out_dir, o->out_dir_nofollow, o->io, err,
+	    errlen)) < 0)
+		return rc;
+	if ((rc = od_check(od, render_outputs_list,
+	    sizeof(render_outputs_list) / sizeof(*render_outputs_list), err,
+	    errlen)) < 0) {
+		od_free(od);
+		return rc;
+	}
 	/* The index is the largest output: size the one buffer for it. */
 	if (n < SIZE_MAX / 1024)
 		buf_reserve(&w.b, n * 680 + 65536);
 
 	render_iso8601(when, sizeof(when), o->generated_at);
-	render_path(js_dir, sizeof(js_dir), o->out_dir, "static/js");
-	if ((rc = render_mkdir(o->out_dir, "static", err, errlen)) < 0 ||
-	    (rc = render_mkdir(o->out_dir, "static/js", err, errlen)) < 0)
-		return rc;
+	if ((rc = od_mkdir(od, "static", err, errlen)) < 0 ||
+	    (rc = od_mkdir(od, "static/js", err, errlen)) < 0)
+		goto out;
 	rc = render_types_json(&w, v, n, o, when);
-	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
+	rc = render_emit(&w, rc, od, o->out_dir, "types.json", err, errlen);
 	if (rc == 0) {
 		buf_reset(&w.b);
 		rc = render_search_js(&w, tpl, v, n, when, err, errlen);
-		rc = render_emit(&w, rc, js_dir, "neuron-search.js", err,
-		    errlen);
+		rc = render_emit(&w, rc, od, o->out_dir,
+		    "static/js/neuron-search.js", err, errlen);
 	}
 	if (rc == 0) {
 		buf_reset(&w.b);
 		rc = render_index(&w, tpl, v, n, o, when, err, errlen);
-		rc = render_emit(&w, rc, o->out_dir, "index.html", err, errlen);
+		rc = render_emit(&w, rc, od, o->out_dir, "index.html", err,
+		    errlen);
 	}
+	if (rc == 0)
+		rc = od_commit(od, err, errlen);
+out:
+	od_free(od);
 	buf_free(&w.b);
 	return rc;
 }
@@ -1221,8 +1126,8 @@ render_all(const struct ts_type *types, size_t n, const struct render_opts *o,
 }
 
 int
-render_types_json_file(const struct ts_type *const *v, size_t n,
-    const struct render_opts *o, char *err, size_t errlen)
+render_types_json_stage(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, struct od *od, char *err, size_t errlen)
 {
 	struct render_w w = RENDER_W_INIT;
 	char when[32];
@@ -1232,7 +1137,7 @@ render_types_json_file(const struct ts_type *const *v, size_t n,
 		err[0] = '\0';
 	render_iso8601(when, sizeof(when), o->generated_at);
 	rc = render_types_json(&w, v, n, o, when);
-	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
+	rc = render_emit(&w, rc, od, o->out_dir, "types.json", err, errlen);
 	buf_free(&w.b);
 	return rc;
 }

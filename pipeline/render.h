@@ -1,7 +1,7 @@
 /*
- * render: index.html, static/js/neuron-search.js and types.json, each
- * written atomically (temp file in the same directory, fsync, rename, fsync
- * of the directory). Templates, CSS and JS are data/templates, compiled in
+ * render: index.html, static/js/neuron-search.js and types.json, staged
+ * beneath the output directory and committed together, the index last
+ * (outdir.h: no symlink followed, all old or all new on a failure). Templates, CSS and JS are data/templates, compiled in
  * at build time (templates.h), never C string literals in this code. Safe
  * to call from any thread, several at once, as long as nobody changes the
  * arguments meanwhile.
@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "fio.h"
+#include "outdir.h"
 #include "typeset.h"
 
 struct render_opts {
@@ -29,6 +31,8 @@ struct render_opts {
 	double		 roi_threshold_pct;	/* what the neuview help page says */
 	time_t		 generated_at;
 	int		 quick;
+	struct fio	*io;		/* the file seam (fio.h); NULL: none */
+	int		 out_dir_nofollow;	/* no symlink on out_dir's path */
 };
 
 /* The files a template_dir must hold. */
@@ -38,17 +42,9 @@ extern const char *const render_tpl_names[RENDER_NTPL];
 /* TYPES sorted by name (ts_cmp_name). 0, or negative errno + message. */
 int	 render_all(const struct ts_type *types, size_t n,
 	    const struct render_opts *o, char *err, size_t errlen);
-/* types.json alone (both layouts); V sorted by name. */
-int	 render_types_json_file(const struct ts_type *const *v, size_t n,
-	    const struct render_opts *o, char *err, size_t errlen);
-/*
- * mkdir DIR/NAME (one level, 0755); one that exists is fine. 0, or negative
- * errno and "DIR/NAME: mkdir: strerror".
- */
-int	 render_mkdir(const char *dir, const char *name, char *err,
+/* Stage types.json in OD (both layouts); V sorted by name. */
+int	 render_types_json_stage(const struct ts_type *const *v, size_t n,
+	    const struct render_opts *o, struct od *od, char *err,
 	    size_t errlen);
-/* Write DIR/NAME atomically; creates no directories. */
-int	 render_write_atomic(const char *dir, const char *name,
-	    const void *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "outdir.h"
 #include "qp_build.h"
 #include "render_neuview.h"
 #include "render_typelist.h"
@@ -29,65 +30,6 @@ static const char *const nv_outputs[] = {
 	"types.json", "data/", "data/neurons.json", "data/neurons.js",
 	RENDER_TYPELIST_OUTPUTS, "help.html", "README.md", "index.html",
 };
-
-static int
-nv_fail(char *err, size_t errlen, const char *dir, const char *rel,
-    const char *what, int rc)
-{
-	snprintf(err, errlen, "%s/%s: %s", dir, rel, what);
-	return rc;
-}
-
-/* 1 when PATH resolves inside ROOT (a resolved directory). */
-static int
-nv_inside(const char *root, const char *path)
-{
-	char *real = realpath(path, NULL);
-	size_t n = strlen(root);
-	int in;
-
-	if (real == NULL)
-		return 0;	/* dangling: it would lead nowhere we own */
-	in = strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == '\0');
-	free(real);
-	return in;
-}
-
-static int
-nv_check(const char *dir, char *err, size_t errlen)
-{
-	char *root = realpath(dir, NULL), *path, *rel;
-	struct stat st;
-	size_t i, len;
-	int rc = 0;
-
-	if (root == NULL)
-		return nv_fail(err, errlen, dir, ".", strerror(errno), -errno);
-	for (i = 0; rc == 0 && i < sizeof(nv_outputs) / sizeof(*nv_outputs);
-	    i++) {
-		rel = xstrdup(nv_outputs[i]);
-		len = strlen(rel);
-		if (rel[len - 1] == '/')
-			rel[len - 1] = '\0';
-		path = xasprintf("%s/%s", dir, rel);
-		if (lstat(path, &st) == 0) {
-			if (S_ISLNK(st.st_mode) && !nv_inside(root, path))
-				rc = nv_fail(err, errlen, dir, rel, "a symlink "
-				    "leading out of the output directory is "
-				    "in an output's place; nothing written",
-				    -ELOOP);
-			else if (nv_outputs[i][len - 1] != '/' &&
-			    S_ISDIR(st.st_mode))
-				rc = nv_fail(err, errlen, dir, rel, "a directory "
-				    "is in an output's place; nothing written",
-				    -EISDIR);
-		}
-		free(path);
-		free(rel);
-	}
-	free(root);
-	return rc;
-}
 
 static int
 nv_cmp(const void *a, const void *b)
@@ -443,8 +385,9 @@ render_neuview_all(const struct ts_type *types, size_t n,
     const struct render_opts *o, char *err, size_t errlen)
 {
 	const struct ts_type **v = xcalloc(n ? n : 1, sizeof(*v));
-	char *json = NULL, *pretty = NULL, *safe = NULL, *js = NULL, *data_dir;
+	char *json = NULL, *pretty = NULL, *safe = NULL, *js = NULL;
 	char *page[NV_NPAGES] = { NULL };
+	struct od *od = NULL;
 	cJSON *data;
 	size_t i;
 	int rc;
@@ -452,8 +395,10 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	for (i = 0; i < n; i++)
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), nv_cmp);
-	data_dir = xasprintf("%s/data", o->out_dir);
-	if ((rc = nv_check(o->out_dir, err, errlen)) < 0)
+	if ((rc = od_open(&od, o->out_dir, o->out_dir_nofollow, o->io,
+	    err, errlen)) < 0 ||
+	    (rc = od_check(od, nv_outputs, sizeof(nv_outputs) /
+	    sizeof(*nv_outputs), err, errlen)) < 0)
 		goto out;
 	data = nv_data(v, n, o->generated_at);
 	json = cJSON_PrintUnformatted(data);
@@ -467,26 +412,28 @@ render_neuview_all(const struct ts_type *types, size_t n,
 		if ((rc = nv_shared(&page[i], nv_pages[i][0], v, n, o, err,
 		    errlen)) < 0)
 			goto out;
-	if ((rc = render_types_json_file(v, n, o, err, errlen)) < 0 ||
-	    (rc = render_mkdir(o->out_dir, "data", err, errlen)) < 0 ||
-	    (rc = render_write_atomic(data_dir, "neurons.json", json,
-	    strlen(json), err, errlen)) < 0 ||
-	    (rc = render_write_atomic(data_dir, "neurons.js", js, strlen(js),
-	    err, errlen)) < 0)
+	if ((rc = render_types_json_stage(v, n, o, od, err, errlen)) < 0 ||
+	    (rc = od_mkdir(od, "data", err, errlen)) < 0 ||
+	    (rc = od_stage(od, "data/neurons.json", json, strlen(json), err,
+	    errlen)) < 0 ||
+	    (rc = od_stage(od, "data/neurons.js", js, strlen(js), err,
+	    errlen)) < 0)
 		goto out;
-	/* The type list before the home page, which is written last. */
-	rc = render_typelist_write(v, n, o, err, errlen);
+	/* The type list before the home page, which is committed last. */
+	rc = render_typelist_stage(v, n, o, od, err, errlen);
 	for (i = 0; i < NV_NPAGES && rc == 0; i++)
-		rc = render_write_atomic(o->out_dir, nv_pages[i][1], page[i],
-		    strlen(page[i]), err, errlen);
+		rc = od_stage(od, nv_pages[i][1], page[i], strlen(page[i]), err,
+		    errlen);
+	if (rc == 0)
+		rc = od_commit(od, err, errlen);
 out:
+	od_free(od);
 	for (i = 0; i < NV_NPAGES; i++)
 		free(page[i]);
 	cJSON_free(json);
 	cJSON_free(pretty);
 	free(safe);
 	free(js);
-	free(data_dir);
 	free(v);
 	return rc;
 }

@@ -2,10 +2,10 @@
  * render_neuview: the index step's outputs in neuView's site layout
  * (docs/output.md, "neuview layout"): types.json, data/neurons.json and
  * data/neurons.js in neuView's shape, help.html, README.md and index.html
- * (written last). Nothing under types/ is written.
- * Every output path is checked before anything is written: a directory,
- * or a symlink leading out of the output directory, in an output's place
- * is refused with a message naming it.
+ * (committed last). Nothing under types/ is written.
+ * Every output path is checked before anything is written: a directory or
+ * a symlink in an output's place is refused with a message naming it. All
+ * are staged, then committed together (outdir.h).
  */
 #ifndef QP_RENDER_NEUVIEW_H
 #define QP_RENDER_NEUVIEW_H

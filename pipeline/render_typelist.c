@@ -351,10 +351,10 @@ tl_page(char **page, const struct ts_type *const *v, size_t n,
 }
 
 int
-render_typelist_write(const struct ts_type *const *v, size_t n,
-    const struct render_opts *o, char *err, size_t errlen)
+render_typelist_stage(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, struct od *od, char *err, size_t errlen)
 {
-	char when[32], count[32], *page = NULL, *js, *js_dir;
+	char when[32], count[32], *page = NULL, *js;
 	struct buf b = BUF_INIT;
 	struct tm tm;
 	int rc;
@@ -380,14 +380,12 @@ render_typelist_write(const struct ts_type *const *v, size_t n,
 	}
 	buf_append(&b, "", 0);
 	js = buf_steal(&b);
-	js_dir = xasprintf("%s/static/js", o->out_dir);
-	if ((rc = render_mkdir(o->out_dir, "static", err, errlen)) == 0 &&
-	    (rc = render_mkdir(o->out_dir, "static/js", err, errlen)) == 0 &&
-	    (rc = render_write_atomic(js_dir, "neuron-search.js", js,
-	    strlen(js), err, errlen)) == 0)
-		rc = render_write_atomic(o->out_dir, "types.html", page,
-		    strlen(page), err, errlen);
-	free(js_dir);
+	if ((rc = od_mkdir(od, "static", err, errlen)) == 0 &&
+	    (rc = od_mkdir(od, "static/js", err, errlen)) == 0 &&
+	    (rc = od_stage(od, "static/js/neuron-search.js", js, strlen(js),
+	    err, errlen)) == 0)
+		rc = od_stage(od, "types.html", page, strlen(page), err,
+		    errlen);
 	free(js);
 	free(page);
 	return rc;

@@ -17,16 +17,17 @@
 #include "render.h"
 #include "typeset.h"
 
-/* What render_typelist_write writes, relative to the output directory. */
+/* What render_typelist_stage writes, relative to the output directory. */
 #define RENDER_TYPELIST_OUTPUTS \
 	"types.html", "static/", "static/js/", "static/js/neuron-search.js"
 
 /*
- * V sorted by name. Writes OUT_DIR/types.html and
- * OUT_DIR/static/js/neuron-search.js, each atomically, creating static/js
- * when missing. 0, or negative errno + message naming the path.
+ * V sorted by name. Stages static/js/neuron-search.js and types.html in
+ * OD (outdir.h), creating static/js when missing; the caller commits.
+ * 0, or negative errno + message naming the path.
  */
-int	 render_typelist_write(const struct ts_type *const *v, size_t n,
-	    const struct render_opts *o, char *err, size_t errlen);
+int	 render_typelist_stage(const struct ts_type *const *v, size_t n,
+	    const struct render_opts *o, struct od *od, char *err,
+	    size_t errlen);
 
 #endif

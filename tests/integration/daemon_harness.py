@@ -41,8 +41,11 @@ def write_settings(path, workdir, sites, roots=None, extra=None):
 class Daemon:
     """quickpaged --config SETTINGS in the foreground."""
 
-    def __init__(self, settings, workdir, env=None):
+    def __init__(self, settings, workdir, env=None, argv_prefix=None):
+        """ARGV_PREFIX: a command that execs the daemon's command line given
+        after it (unshare -m sh -c ...): the pid stays the daemon's."""
         self.settings = settings
+        self.argv_prefix = list(argv_prefix or [])
         self.workdir = workdir
         self.socket = os.path.join(workdir, "qp.sock")
         self.env = dict(os.environ)
@@ -61,7 +64,8 @@ class Daemon:
     def start(self, timeout=20):
         self.logs += 1
         self.log = os.path.join(self.workdir, "quickpaged.%d.log" % self.logs)
-        self.proc = subprocess.Popen([harness.QUICKPAGED, "--config", self.settings],
+        self.proc = subprocess.Popen(self.argv_prefix +
+                                     [harness.QUICKPAGED, "--config", self.settings],
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "w"), env=self.env)
         end = time.time() + timeout

@@ -1,8 +1,9 @@
 /*
  * test_render: types.json schema and values, neuron-search.js in node,
- * index.html escaping and grouping, atomic writes and their failure paths;
- * the neuview layout's shared pages (render_neuview); the helpers all three
- * writers share (tpl.c: escaping, placeholders, built-ins; render_mkdir).
+ * index.html escaping and grouping, the files left in place (sentinel, no
+ * temp files); the neuview layout's shared pages (render_neuview); the
+ * helpers all three writers share (tpl.c: escaping, placeholders,
+ * built-ins). The writes themselves: test_outdir.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1072,27 +1073,6 @@ test_every_template_renders(void **state)
 	fx_free(t, NFX);
 }
 
-static void
-test_render_mkdir(void **state)
-{
-	char *out = mktmp(), err[512] = "", want[4096];
-
-	(void)state;
-	assert_int_equal(render_mkdir(out, "d", err, sizeof(err)), 0);
-	assert_true(exists(out, "d"));
-	/* One that exists is fine: every render makes its dirs again. */
-	assert_int_equal(render_mkdir(out, "d", err, sizeof(err)), 0);
-	assert_int_equal(render_mkdir(out, "d/e", err, sizeof(err)), 0);
-	assert_true(exists(out, "d/e"));
-	/* One level only; the error names the path and the call. */
-	assert_int_equal(render_mkdir(out, "x/y", err, sizeof(err)), -ENOENT);
-	snprintf(want, sizeof(want), "%s/x/y: mkdir: ", out);
-	assert_non_null(strstr(err, want));
-	assert_false(exists(out, "x"));
-	rm_rf(out);
-	free(out);
-}
-
 /* ---- atomic writes ---- */
 
 static void
@@ -1130,140 +1110,6 @@ test_atomic_sentinel(void **state)
 	rm_rf(out);
 	free(out);
 	fx_free(t, NFX);
-}
-
-static void
-test_atomic_enotdir(void **state)
-{
-	char *out = mktmp(), err[512] = "", dir[1024];
-
-	(void)state;
-	spit(out, "file", "x");
-	snprintf(dir, sizeof(dir), "%s/file/sub", out);
-	assert_int_equal(render_write_atomic(dir, "a.json", "{}", 2, err,
-	    sizeof(err)), -ENOTDIR);
-	assert_non_null(strstr(err, "/file/sub: open: "));
-	rm_rf(out);
-	free(out);
-}
-
-/* NAME is a non-empty directory: rename fails, the temp must go. */
-static void
-test_atomic_rename_fails(void **state)
-{
-	char *out = mktmp(), err[512] = "", sub[1024];
-
-	(void)state;
-	snprintf(sub, sizeof(sub), "%s/index.html", out);
-	assert_int_equal(mkdir(sub, 0755), 0);
-	spit(sub, "inner", "x");
-	assert_true(render_write_atomic(out, "index.html", "new", 3, err,
-	    sizeof(err)) < 0);
-	assert_non_null(strstr(err, "/index.html: rename: "));
-	assert_int_equal(count_hidden(out), 0);
-	assert_true(exists(sub, "inner"));
-	rm_rf(out);
-	free(out);
-}
-
-/* A write that fails half way (file size limit) keeps the old file. */
-static void
-test_atomic_write_fails(void **state)
-{
-	char *out = mktmp(), err[512] = "", *s, *big;
-	struct rlimit old, lim;
-	void (*prev)(int);
-	int rc;
-
-	(void)state;
-	assert_int_equal(render_write_atomic(out, "types.json", "old", 3, err,
-	    sizeof(err)), 0);
-	big = xmalloc(65536);
-	memset(big, 'x', 65536);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = 4096;
-	prev = signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	rc = render_write_atomic(out, "types.json", big, 65536, err,
-	    sizeof(err));
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, prev);
-	assert_int_equal(rc, -EFBIG);
-	assert_non_null(strstr(err, "/types.json: write: "));
-	s = slurp(out, "types.json");
-	assert_string_equal(s, "old");
-	assert_int_equal(count_hidden(out), 0);
-	free(s);
-	free(big);
-	rm_rf(out);
-	free(out);
-}
-
-/*
- * A read-only directory refuses the write and keeps the old file. Root
- * bypasses permissions, so as root the write runs in a child that has
- * dropped to nobody (65534).
- */
-static int
-write_as_nobody(const char *dir, char *err, size_t errlen)
-{
-	int pfd[2], st, rc;
-	ssize_t n;
-	pid_t pid;
-
-	if (geteuid() != 0)
-		return render_write_atomic(dir, "index.html", "new", 3, err,
-		    errlen);
-	assert_int_equal(pipe(pfd), 0);
-	assert_true((pid = fork()) >= 0);
-	if (pid == 0) {
-		close(pfd[0]);
-		if (setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(100);
-		rc = render_write_atomic(dir, "index.html", "new", 3, err,
-		    errlen);
-		(void)!write(pfd[1], err, strlen(err));
-		_exit(rc == -EACCES ? 0 : 101);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], err, errlen - 1);
-	err[n > 0 ? n : 0] = '\0';
-	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		assert_int_equal(errno, EINTR);
-	assert_true(WIFEXITED(st));
-	assert_int_not_equal(WEXITSTATUS(st), 100);	/* could not drop root */
-	return WEXITSTATUS(st) == 0 ? -EACCES : -EIO;
-}
-
-static void
-test_atomic_readonly(void **state)
-{
-	char *out = mktmp(), err[512] = "", *s;
-
-	(void)state;
-	spit(out, "index.html", "old");
-	assert_int_equal(chmod(out, 0555), 0);
-	assert_int_equal(write_as_nobody(out, err, sizeof(err)), -EACCES);
-	assert_non_null(strstr(err, "Permission denied"));
-	s = slurp(out, "index.html");
-	assert_string_equal(s, "old");
-	free(s);
-	rm_rf(out);
-	free(out);
-}
-
-static void
-test_atomic_badname(void **state)
-{
-	char err[512] = "";
-
-	(void)state;
-	assert_int_equal(render_write_atomic("/tmp", "a/b", "", 0, err,
-	    sizeof(err)), -EINVAL);
-	assert_int_equal(render_write_atomic("/tmp", "", "", 0, err,
-	    sizeof(err)), -EINVAL);
 }
 
 /* ---- scale ---- */
@@ -1330,13 +1176,7 @@ main(void)
 		cmocka_unit_test(test_tpl_fill),
 		cmocka_unit_test(test_tpl_get),
 		cmocka_unit_test(test_every_template_renders),
-		cmocka_unit_test(test_render_mkdir),
 		cmocka_unit_test(test_atomic_sentinel),
-		cmocka_unit_test(test_atomic_enotdir),
-		cmocka_unit_test(test_atomic_rename_fails),
-		cmocka_unit_test(test_atomic_write_fails),
-		cmocka_unit_test(test_atomic_readonly),
-		cmocka_unit_test(test_atomic_badname),
 		cmocka_unit_test(test_scale),
 	};
 
