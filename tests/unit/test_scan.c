@@ -273,23 +273,17 @@ test_dir_random(void **state)
 	rm_tree(dir);
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Male-CNS scale: 33,000 pages. The limit is loose for sanitizer builds. */
+/*
+ * Male-CNS scale, 33,000 pages created out of order: every one found,
+ * grouped and sorted, five times over (no state kept between scans). How
+ * fast is a benchmark's question: bench/run's "scan" scenario.
+ */
 static void
-test_dir_speed(void **state)
+test_dir_large(void **state)
 {
 	static const char *const suf[] = { "", "_L", "_R", "_M" };
 	char dir[] = "/tmp/qp-scan-XXXXXX", err[256], name[64];
 	struct scan_result r;
-	double t0, best = 1e9;
 	int i, s, rep;
 
 	(void)state;
@@ -301,10 +295,7 @@ test_dir_speed(void **state)
 			touch(dir, name);
 		}
 	for (rep = 0; rep < 5; rep++) {
-		t0 = now_ms();
 		assert_int_equal(scan_dir(dir, &r, err, sizeof(err)), 0);
-		if (now_ms() - t0 < best)
-			best = now_ms() - t0;
 		assert_int_equal(r.nfiles, 33000);
 		assert_int_equal(r.nstems, 8250);
 		assert_string_equal(r.stems[0].stem, "T00000_x");
@@ -313,8 +304,6 @@ test_dir_speed(void **state)
 		    "T08249_x_M.html");
 		scan_free(&r);
 	}
-	printf("# scan_dir: 33000 pages in %.2f ms (best of 5)\n", best);
-	assert_true(best < 250.0);
 	rm_tree(dir);
 }
 
@@ -416,7 +405,7 @@ main(void)
 		cmocka_unit_test(test_dir_empty),
 		cmocka_unit_test(test_dir_errors),
 		cmocka_unit_test(test_dir_random),
-		cmocka_unit_test(test_dir_speed),
+		cmocka_unit_test(test_dir_large),
 		cmocka_unit_test(test_stem_of),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_resolve),
