@@ -42,6 +42,12 @@ int	 render_types_json_file(const struct ts_type *const *v, size_t n,
  */
 int	 render_mkdir(const char *dir, const char *name, char *err,
 	    size_t errlen);
+/*
+ * The stem every page of T shares, PREFIX <stem> <""|_L|_R|_M> ".html"
+ * (malloc'd), or NULL when its pages do not follow that pattern. The pages
+ * store a type's links as a side bit mask and this stem.
+ */
+char	*render_stem(const struct ts_type *t, const char *prefix);
 /* Write DIR/NAME atomically; creates no directories. */
 int	 render_write_atomic(const char *dir, const char *name,
 	    const void *data, size_t len, char *err, size_t errlen);
