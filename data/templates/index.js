@@ -10,7 +10,7 @@
 (function (root) {
   "use strict";
 
-  var PAGE = 100;
+  var PAGE = 50;
   var SUFFIX = ["", "_L", "_R", "_M"];
   var LETTER = ["B", "L", "R", "M"];
   var TITLE = ["Combined", "Left", "Right", "Middle"];

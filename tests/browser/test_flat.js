@@ -73,7 +73,7 @@ function shownText(k, n) {
 async function check(page, e, st, what) {
   const w = want(e, st), n = e.rows.length, long = w.length > 200;
   const got = await show(page, Object.assign({ window: long }, st));
-  eq(got.names, long ? w.slice(0, 100) : w, what + " rows");
+  eq(got.names, long ? w.slice(0, 50) : w, what + " rows");
   eq(got.shown, shownText(w.length, n), what + " count");
   /* Section counts: shown / all of that region. */
   const per = {};
