@@ -483,11 +483,12 @@ def markdown(r):
             p = w[name]
             lines.append("| browser: %s %s (%s) | load %.2f, interactive %.2f | - | %.2f raw, "
                          "%.2f gzip | first paint %.0f ms; keystroke p50 %.1f / p95 %.1f ms; "
-                         "filter change p50 %.1f / p95 %.1f ms%s |" %
+                         "filter change p50 %.1f / p95 %.1f ms; handlers alone p50 %.1f / "
+                         "p95 %.1f ms%s |" %
                          (name, p["page"], w["scale"], p["load_ms"] / 1e3, p["tti_ms"] / 1e3,
                           p["bytes"] / 1e6, p["gzip_bytes"] / 1e6, p["fcp_ms"],
                           p["key_p50_ms"], p["key_p95_ms"], p["change_p50_ms"],
-                          p["change_p95_ms"],
+                          p["change_p95_ms"], p["handler_p50_ms"], p["handler_p95_ms"],
                           "; %.0f %% of neuView's list" % (100 * p["vs_neuview_list"])
                           if "vs_neuview_list" in p else ""))
         lines.append("| browser: load average (1 min) before / after | %.1f / %.1f | - | - | - |"
