@@ -159,17 +159,21 @@ test("types.html: every filter and toggle alone and in pairs; sorting; Reset", a
   }
   for (const k of ["syn", "fw"])
     ok(await check(page, demo, { [k]: true }, "toggle " + k) > 0, k + " matches a type");
-  /* pairs: the commonest option of every two filters (toggles too) */
+  /* pairs of the commonest options (toggles too) */
   const keys = Object.keys(opts).filter((k) => opts[k].length).concat(["syn", "fw"]);
   const common = (k) => k === "syn" || k === "fw" ? [true] :
     opts[k].map((v) => [v, want(demo, { [k]: v }).length]).sort((x, y) => y[1] - x[1])
       .slice(0, 1).map((x) => x[0]);
+  /* each filter with the next two (cyclically): every one in four pairs,
+     without the minute all 105 pairs take on a busy machine */
   for (let a = 0; a < keys.length; a++)
-    for (let b = a + 1; b < keys.length; b++)
-      for (const va of common(keys[a]))
-        for (const vb of common(keys[b]))
-          await check(page, demo, { [keys[a]]: va, [keys[b]]: vb },
-            `${keys[a]}=${va} and ${keys[b]}=${vb}`);
+    for (const b of [(a + 1) % keys.length, (a + 2) % keys.length]) {
+      const va = common(keys[a])[0], vb = common(keys[b])[0];
+      await check(page, demo, { [keys[a]]: va, [keys[b]]: vb },
+        `${keys[a]}=${va} and ${keys[b]}=${vb}`);
+    }
+  await check(page, demo, { [keys[0]]: common(keys[0])[0], side: opts.side[0],
+    syn: true, name: "a" }, "three filters, a toggle and a name");
   for (const s of Object.keys(SORTS)) {
     await check(page, demo, { sort: s }, "sort " + s);
     await check(page, demo, { sort: s, side: opts.side[0] }, "sort " + s + " with a side");
