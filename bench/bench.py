@@ -43,12 +43,20 @@ TARGETS = {
     "hostile_p99_ms": ("another user's ping p99 under the worst hostile-client attack, ms",
                        "<=", 100),
     "hostile_rss_mb": ("daemon peak RSS under the worst hostile-client attack, MB", "<=", 100),
+    "browser_fcp_s": ("first contentful paint at cns, both layouts, worst, s (issue 16)", "<=", 0.5),
+    "browser_tti_s": ("interactive at cns, both layouts, worst, s", "<=", 1.0),
+    "browser_key_p95_ms": ("search keystroke p95 at cns, worst layout, ms", "<=", 50),
+    "browser_change_p95_ms": ("filter change p95 at cns, worst layout, ms", "<=", 50),
+    "types_html_vs_neuview": ("types.html bytes / neuView's list (1.56 KB a type)", "<=", 0.5),
 }
 
 # Attacks on the daemon's socket (tests/integration/hostile_harness.py):
 # kind, connections. As user 65534; the pings as user 4242.
 HOSTILE = [("flood", 1000), ("slow", 100), ("noread", 8), ("garbage", 16),
            ("oversized", 64), ("halfclose", 64)]
+
+# neuView's own type list, whitespace collapsed, per type (issue 16).
+NEUVIEW_LIST_BYTES_PER_TYPE = 1560
 
 
 def stats(xs):
@@ -189,6 +197,43 @@ def scenario_faults(work, scale, runs, reference):
             res["identical"] = res["identical"] and strip(out) == reference
     res["wall_s"] = stats([r["wall_s"] for r in res["runs"]])
     res["retries"] = stats([r["retries"] for r in res["runs"]])
+    return res
+
+
+def page_bytes(path):
+    import gzip
+    with open(path, "rb") as f:
+        raw = f.read()
+    return {"bytes": len(raw), "gzip_bytes": len(gzip.compress(raw, 6))}
+
+
+def scenario_browser(work, scale, runs):
+    """Issue 16: the index pages of both layouts in headless Chromium
+    (bench/browser.js, over loopback HTTP): bytes raw and gzip, first
+    contentful paint, interactive, keystroke and filter-change p50/p95,
+    median of RUNS page loads. The machine's load average is recorded
+    beside them: on a shared machine it moves every figure."""
+    flat = site(work, scale)
+    nv = os.path.join(work, "site-%s-neuview" % scale)
+    if not os.path.isdir(nv):
+        h.make_pages(nv, scale, layout="neuview")
+    with h.Emulator(work, scale) as emu:
+        run_job_rss(config(work, emu, flat, name="bflat.yaml"), "--no-cache")
+        run_job_rss(config(work, emu, nv, name="bneuview.yaml"), "--no-cache")
+    load0 = os.getloadavg()
+    r = subprocess.run(["node", os.path.join(ROOT, "bench", "browser.js"), "--runs", str(runs),
+                        "flat=" + os.path.join(flat, "index.html"),
+                        "neuview=" + os.path.join(nv, "types.html")],
+                       stdout=subprocess.PIPE, check=True, timeout=1800)
+    res = json.loads(r.stdout)
+    res["scale"] = scale
+    res["loadavg_before_after"] = [load0[0], os.getloadavg()[0]]
+    n = len(h.load_types(nv)["types"])
+    res["types"] = n
+    res["neuview"]["neuview_list_bytes"] = NEUVIEW_LIST_BYTES_PER_TYPE * n
+    res["neuview"]["vs_neuview_list"] = res["neuview"]["bytes"] / (NEUVIEW_LIST_BYTES_PER_TYPE * n)
+    res["neuview_home"] = page_bytes(os.path.join(nv, "index.html"))
+    res["flat_types_json"] = page_bytes(os.path.join(flat, "types.json"))
     return res
 
 
@@ -434,6 +479,14 @@ def verdicts(r):
         got["new1pct_requests"] = c["new_1pct"]["requests"]["max"]
         got["changed_vs_cold"] = c["changed_vs_cold"]
         got["cache_mb"] = c["cache_bytes"] / 1e6
+    b = r.get("browser")
+    if b and b["scale"] == "cns":
+        pages = (b["flat"], b["neuview"])
+        got["browser_fcp_s"] = max(p["fcp_ms"] for p in pages) / 1e3
+        got["browser_tti_s"] = max(p["tti_ms"] for p in pages) / 1e3
+        got["browser_key_p95_ms"] = max(p["key_p95_ms"] for p in pages)
+        got["browser_change_p95_ms"] = max(p["change_p95_ms"] for p in pages)
+        got["types_html_vs_neuview"] = b["neuview"]["vs_neuview_list"]
     out = []
     for k, (what, op, target) in TARGETS.items():
         v = got.get(k)
@@ -501,6 +554,22 @@ def markdown(r):
         lines.append("| cache: dataset changed (--mutate-frac) | %s | %s | - | %.2f× the cold run |" %
                      (fmt(k["changed"]["wall_s"]), fmt(k["changed"]["requests"]),
                       k["changed_vs_cold"]))
+    w = r.get("browser")
+    if w:
+        for name in ("flat", "neuview"):
+            p = w[name]
+            lines.append("| browser: %s %s (%s) | load %.2f, interactive %.2f | - | %.2f raw, "
+                         "%.2f gzip | first paint %.0f ms; keystroke p50 %.1f / p95 %.1f ms; "
+                         "filter change p50 %.1f / p95 %.1f ms; handlers alone p50 %.1f / "
+                         "p95 %.1f ms%s |" %
+                         (name, p["page"], w["scale"], p["load_ms"] / 1e3, p["tti_ms"] / 1e3,
+                          p["bytes"] / 1e6, p["gzip_bytes"] / 1e6, p["fcp_ms"],
+                          p["key_p50_ms"], p["key_p95_ms"], p["change_p50_ms"],
+                          p["change_p95_ms"], p["handler_p50_ms"], p["handler_p95_ms"],
+                          "; %.0f %% of neuView's list" % (100 * p["vs_neuview_list"])
+                          if "vs_neuview_list" in p else ""))
+        lines.append("| browser: load average (1 min) before / after | %.1f / %.1f | - | - | - |"
+                     % tuple(w["loadavg_before_after"]))
     d = r.get("daemon")
     if d:
         sl = d["status_latency_ms"] or {}
@@ -554,7 +623,8 @@ def main():
              ("daemon", lambda: scenario_daemon(work, scale, 1 if a.quick else a.runs)),
              ("neuview", lambda: scenario_neuview(work, scale, a.runs)),
              ("cache", lambda: scenario_cache(work, scale, a.runs, r["cold"]["reference"])),
-             ("hostile", lambda: scenario_hostile(work, 100 if a.quick else 300))]
+             ("hostile", lambda: scenario_hostile(work, 100 if a.quick else 300)),
+             ("browser", lambda: scenario_browser(work, scale, a.runs))]
     if a.only:
         steps = [st for st in steps if st[0] == a.only]
         a.no_doc = True
@@ -577,6 +647,8 @@ def main():
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(r, f, indent=1)
+    if a.only and a.only in r:
+        print(json.dumps(r[a.only], indent=1))
     if "cold" in r:
         md = markdown(r)
         print(md)

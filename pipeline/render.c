@@ -40,9 +40,6 @@ static const char *const render_side_key[SIDE_COUNT] = {
 static const char *const render_side_letter[SIDE_COUNT] = {
 	"B", "L", "R", "M"
 };
-static const char *const render_side_title[SIDE_COUNT] = {
-	"Combined", "Left", "Right", "Middle"
-};
 /* primary_url: both, then left, right, middle (docs/create-index.md). */
 static const int render_primary_order[SIDE_COUNT] = {
 	SIDE_BOTH, SIDE_LEFT, SIDE_RIGHT, SIDE_MIDDLE
@@ -98,21 +95,6 @@ w_int(struct render_w *w, int64_t v)
 	if (v < 0)
 		*--p = '-';
 	w_put(w, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-/* A percentage with one decimal for hover titles; printf's %f is slow. */
-static void
-w_pct1(struct render_w *w, double d)
-{
-	int64_t v;
-
-	if (!isfinite(d) || d < 0 || d > 1e15)
-		d = 0;
-	v = (int64_t)(d * 10 + 0.5);
-	w_int(w, v / 10);
-	w_put(w, ".", 1);
-	w_int(w, v % 10);
-	w_put(w, "%", 1);
 }
 
 /* Shortest %g that reads back as the same double; "x.0" for integers. */
@@ -618,184 +600,246 @@ render_same_group(const struct ts_type *a, const struct ts_type *b)
 	return strcmp(a->roi.parent, b->roi.parent) == 0;
 }
 
+/*
+ * The strings rows refer to by index: every ROI name and NT once, sorted
+ * (byte order). Built once per render, looked up by bsearch: linear-log.
+ */
+struct render_strs {
+	const char	**v;
+	size_t		 n;
+};
+
 static void
-render_row_name(struct render_w *w, const struct ts_type *t, int quick)
+render_strs_build(struct render_strs *s, const struct ts_type *const *v,
+    size_t n)
 {
-	w_puts(w, "<td class=\"c-name\">");
+	size_t i, k, out, cap = 0;
+
+	for (i = 0; i < n; i++)
+		cap += v[i]->roi.n + (v[i]->nt != NULL);
+	s->v = xreallocarray(NULL, cap ? cap : 1, sizeof(*s->v));
+	s->n = 0;
+	for (i = 0; i < n; i++) {
+		if (v[i]->nt != NULL)
+			s->v[s->n++] = v[i]->nt;
+		for (k = 0; k < v[i]->roi.n; k++)
+			s->v[s->n++] = v[i]->roi.e[k].name;
+	}
+	if (s->n == 0)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), render_cmp_str);
+	for (i = 1, out = 1; i < s->n; i++)
+		if (strcmp(s->v[i], s->v[out - 1]) != 0)
+			s->v[out++] = s->v[i];
+	s->n = out;
+}
+
+static int64_t
+render_strs_idx(const struct render_strs *s, const char *str)
+{
+	const char **hit;
+
+	if (str == NULL || s->n == 0)
+		return -1;
+	hit = bsearch(&str, s->v, s->n, sizeof(*s->v), render_cmp_str);
+	return hit ? (int64_t)(hit - s->v) : -1;
+}
+
+/* Side suffixes of page names, in SIDE_* order. */
+static const char *const render_suffix[SIDE_COUNT] = { "", "_L", "_R", "_M" };
+
+char *
+render_stem(const struct ts_type *t, const char *prefix)
+{
+	size_t len, pl = strlen(prefix), sl;
+	char *stem = NULL, *want;
+	int s, ok = 1;
+
+	for (s = 0; s < SIDE_COUNT && ok; s++) {
+		const char *f = t->file[s];
+
+		if (f == NULL)
+			continue;
+		len = strlen(f);
+		sl = strlen(render_suffix[s]) + 5;	/* suffix + ".html" */
+		if (stem == NULL) {
+			if (strncmp(f, prefix, pl) != 0 || len < pl + sl + 1) {
+				ok = 0;
+				break;
+			}
+			stem = xstrndup(f + pl, len - pl - sl);
+		}
+		want = xasprintf("%s%s%s.html", prefix, stem, render_suffix[s]);
+		ok = strcmp(want, f) == 0;
+		free(want);
+	}
+	if (!ok) {
+		free(stem);
+		return NULL;
+	}
+	return stem;
+}
+
+/* Row fields 1 and 2: side bit mask and stem (0: the name), or paths. */
+static void
+render_data_pages(struct render_w *w, const struct ts_type *t)
+{
+	char *stem = render_stem(t, "");
+	int s, mask = 0;
+
+	if (stem == NULL) {
+		w_puts(w, "[");
+		for (s = 0; s < SIDE_COUNT; s++) {
+			w_puts(w, s ? "," : "");
+			w_json_or_null(w, t->file[s], 1);
+		}
+		w_puts(w, "],0");
+		return;
+	}
+	for (s = 0; s < SIDE_COUNT; s++)
+		if (t->file[s] != NULL)
+			mask |= 1 << s;
+	w_int(w, mask);
+	w_puts(w, ",");
+	if (strcmp(stem, t->name) == 0)
+		w_puts(w, "0");
+	else
+		w_json(w, stem, 1);
+	free(stem);
+}
+
+/*
+ * One row of the page's data (docs/output.md, "index.html data"):
+ * [name, pages, stem, group, [total,L,R,M], pre, post, nt, [roi, pre per
+ * mille, post per mille, ...], state (0 ok, 1 not in dataset, or the
+ * error text)].
+ */
+static void
+render_data_row(struct render_w *w, const struct render_strs *s,
+    const struct ts_type *t, size_t group, int quick)
+{
+	size_t i;
+	int c;
+
+	w_puts(w, "[");
+	w_json(w, t->name, 1);
+	w_puts(w, ",");
+	render_data_pages(w, t);
+	w_puts(w, ",");
+	w_int(w, (int64_t)group);
+	w_puts(w, ",[");
+	for (c = TS_TOTAL; c <= TS_MIDDLE; c++) {
+		w_puts(w, c ? "," : "");
+		w_int(w, t->count[c]);
+	}
+	w_puts(w, "],");
+	w_int(w, t->pre);
+	w_puts(w, ",");
+	w_int(w, t->post);
+	w_puts(w, ",");
+	w_int(w, render_strs_idx(s, t->nt));
+	w_puts(w, ",[");
+	for (i = 0; i < t->roi.n; i++) {
+		const struct roi_entry *e = &t->roi.e[i];
+
+		w_puts(w, i ? "," : "");
+		w_int(w, render_strs_idx(s, e->name));
+		w_puts(w, ",");
+		w_int(w, isfinite(e->pre_pct) ? (int64_t)llround(e->pre_pct * 10) : 0);
+		w_puts(w, ",");
+		w_int(w, isfinite(e->post_pct) ? (int64_t)llround(e->post_pct * 10) : 0);
+	}
+	w_puts(w, "],");
+	if (t->error != NULL)
+		w_json(w, t->error, 1);
+	else
+		w_puts(w, !t->matched && !quick ? "1" : "0");
+	w_puts(w, "]");
+}
+
+/* One type of the list shown without JavaScript: its pages' links. */
+static void
+render_plain_row(struct render_w *w, const struct ts_type *t)
+{
+	int s;
+
+	w_puts(w, "<li>");
 	if (t->file[SIDE_BOTH] != NULL) {
 		w_puts(w, "<a href=\"");
 		w_url(w, t->file[SIDE_BOTH]);
 		w_puts(w, "\">");
 		w_html(w, t->name);
 		w_puts(w, "</a>");
-	} else {
-		w_puts(w, "<span class=\"nolink\">");
+	} else
 		w_html(w, t->name);
-		w_puts(w, "</span>");
-	}
-	if (t->error != NULL) {
-		w_puts(w, " <span class=\"badge err\" title=\"");
-		w_html(w, t->error);
-		w_puts(w, "\">no data</span>");
-	} else if (!t->matched && !quick)
-		w_puts(w, " <span class=\"badge nf\" title=\"No type of this "
-		    "name in the dataset\">not in dataset</span>");
-	w_puts(w, "</td>");
-}
-
-static void
-render_row_sides(struct render_w *w, const struct ts_type *t)
-{
-	int s;
-
-	w_puts(w, "<td class=\"c-pages\">");
 	for (s = SIDE_LEFT; s < SIDE_COUNT; s++) {
-		if (t->file[s] == NULL) {
-			w_puts(w, "<span class=\"side off\">");
-			w_puts(w, render_side_letter[s]);
-			w_puts(w, "</span>");
+		if (t->file[s] == NULL)
 			continue;
-		}
-		w_puts(w, "<a class=\"side\" href=\"");
+		w_puts(w, " <a href=\"");
 		w_url(w, t->file[s]);
-		w_puts(w, "\" title=\"");
-		w_puts(w, render_side_title[s]);
-		w_puts(w, " page\">");
+		w_puts(w, "\">");
 		w_puts(w, render_side_letter[s]);
 		w_puts(w, "</a>");
 	}
-	w_puts(w, "</td>");
+	w_puts(w, "</li>\n");
 }
 
-static void
-render_row_rois(struct render_w *w, const struct ts_type *t)
-{
-	const struct roi_entry *e;
-	size_t i;
-
-	w_puts(w, "<td class=\"c-rois\">");
-	for (i = 0; i < t->roi.n; i++) {
-		e = &t->roi.e[i];
-		w_puts(w, "<span class=\"tag\" title=\"pre ");
-		w_pct1(w, e->pre_pct);
-		w_puts(w, " \xc2\xb7 post ");
-		w_pct1(w, e->post_pct);
-		w_puts(w, "\">");
-		w_html(w, e->name);
-		w_puts(w, "</span>");
-	}
-	w_puts(w, "</td>");
-}
-
-static void
-render_row_counts(struct render_w *w, const struct ts_type *t)
-{
-	int c;
-
-	w_puts(w, "<td class=\"c-num total\" title=\"synapses: pre ");
-	w_int(w, t->pre);
-	w_puts(w, ", post ");
-	w_int(w, t->post);
-	w_puts(w, "\">");
-	w_int(w, t->count[TS_TOTAL]);
-	w_puts(w, "</td>");
-	for (c = TS_LEFT; c <= TS_MIDDLE; c++) {
-		w_puts(w, t->count[c] ? "<td class=\"c-num\">" :
-		    "<td class=\"c-num zero\">");
-		w_int(w, t->count[c]);
-		w_puts(w, "</td>");
-	}
-	w_puts(w, "<td class=\"c-nt\">");
-	if (t->nt != NULL)
-		w_html(w, t->nt);
-	else
-		w_puts(w, "<span class=\"muted\">\xe2\x80\x94</span>");
-	w_puts(w, "</td>");
-}
-
-/* One <tr>; data- attributes carry what the filters need. */
-static void
-render_row(struct render_w *w, struct render_w *tmp, const struct ts_type *t,
-    int quick)
-{
-	size_t i;
-	int s;
-
-	w_puts(w, "<tr data-name=\"");
-	w_html(w, t->name);
-	w_puts(w, "\" data-sides=\"");
-	for (s = 0; s < SIDE_COUNT; s++)
-		if (t->file[s] != NULL)
-			w_puts(w, render_side_letter[s]);
-	/* Tags as a JSON array: any ROI name survives, JSON.parse reads it. */
-	buf_reset(&tmp->b);
-	w_puts(tmp, "[");
-	for (i = 0; i < t->roi.n; i++) {
-		w_puts(tmp, i ? "," : "");
-		w_json(tmp, t->roi.e[i].name, 0);
-	}
-	w_puts(tmp, "]");
-	w_puts(w, "\" data-tags=\"");
-	if (tmp->rc == 0)
-		w_html(w, tmp->b.data);
-	w->rc = w->rc ? w->rc : tmp->rc;
-	w_puts(w, t->matched || quick ? "\">" : "\" class=\"nf\">");
-	render_row_name(w, t, quick);
-	render_row_sides(w, t);
-	if (!quick) {
-		render_row_rois(w, t);
-		render_row_counts(w, t);
-	}
-	w_puts(w, "</tr>\n");
-}
-
-static void
-render_group_head(struct render_w *w, struct render_w *opts, size_t gi,
-    const char *title, size_t count, int quick)
-{
-	w_printf(w, "<section class=\"group\" id=\"g%zu\" data-group=\"g%zu\">\n"
-	    "<h2><span class=\"g-name\">", gi, gi);
-	w_html(w, title);
-	w_printf(w, "</span> <span class=\"g-count\">%zu</span></h2>\n"
-	    "<table class=\"types\"><thead><tr><th class=\"c-name\">Type</th>"
-	    "<th class=\"c-pages\">Pages</th>", count);
-	if (!quick)
-		w_puts(w, "<th class=\"c-rois\">ROIs</th>"
-		    "<th class=\"c-num\" title=\"cells, all sides\">Cells</th>"
-		    "<th class=\"c-num\" title=\"left cells\">L</th>"
-		    "<th class=\"c-num\" title=\"right cells\">R</th>"
-		    "<th class=\"c-num\" title=\"middle cells\">M</th>"
-		    "<th class=\"c-nt\" title=\"consensus neurotransmitter\">NT</th>");
-	w_puts(w, "</tr></thead>\n<tbody>\n");
-	w_printf(opts, "<option value=\"g%zu\">", gi);
-	w_html(opts, title);
-	w_printf(opts, " (%zu)</option>\n", count);
-}
-
-/* All groups into W, one <option> per group into OPTS. */
+/*
+ * G sorted by group (render_cmp_group). Into DATA the page's JSON
+ * {"v":1,"s":[strings],"g":[group names],"r":[rows]}, "<" ">" "&"
+ * escaped so it is safe in a <script>; into PLAIN every group as a
+ * <section> of links (the page without JavaScript); into OPTS one
+ * <option> per group.
+ */
 static int
-render_groups(struct render_w *w, struct render_w *opts,
-    const struct ts_type **g, size_t n, int quick, size_t *ngroups)
+render_groups(struct render_w *data, struct render_w *plain,
+    struct render_w *opts, const struct ts_type **g, size_t n, int quick,
+    size_t *ngroups)
 {
-	struct render_w tmp = RENDER_W_INIT;
-	size_t i, j, gi = 0;
+	struct render_strs s;
+	size_t i, j, k, gi;
 
-	/* About 600 bytes a row: one allocation instead of ~20 doublings. */
-	if (n < SIZE_MAX / 1024)
-		buf_reserve(&w->b, n * 640 + 4096);
-
-	for (i = 0; i < n; i = j) {
+	render_strs_build(&s, g, n);
+	/* About 110 bytes a row of data, 90 of links: no doublings. */
+	if (n < SIZE_MAX / 1024) {
+		buf_reserve(&data->b, n * 128 + 4096);
+		buf_reserve(&plain->b, n * 100 + 4096);
+	}
+	w_puts(data, "{\"v\":1,\"s\":[");
+	for (i = 0; i < s.n; i++) {
+		w_puts(data, i ? "," : "");
+		w_json(data, s.v[i], 1);
+	}
+	w_puts(data, "],\"g\":[");
+	for (i = 0, gi = 0; i < n; i = j, gi++) {
 		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
 			;
-		render_group_head(w, opts, gi++, render_is_other(g[i]) ?
-		    "Other" : g[i]->roi.parent, j - i, quick);
-		for (; i < j; i++)
-			render_row(w, &tmp, g[i], quick);
-		w_puts(w, "</tbody></table>\n</section>\n");
+		w_puts(data, gi ? "," : "");
+		w_json(data, render_is_other(g[i]) ? "Other" : g[i]->roi.parent,
+		    1);
+		w_printf(plain, "<section id=\"g%zu\"><h2>", gi);
+		w_html(plain, render_is_other(g[i]) ? "Other" : g[i]->roi.parent);
+		w_printf(plain, " (%zu)</h2>\n<ul class=\"plain\">\n", j - i);
+		w_printf(opts, "<option value=\"%zu\">", gi);
+		w_html(opts, render_is_other(g[i]) ? "Other" : g[i]->roi.parent);
+		w_printf(opts, " (%zu)</option>\n", j - i);
+		for (k = i; k < j; k++)
+			render_plain_row(plain, g[k]);
+		w_puts(plain, "</ul></section>\n");
 	}
-	buf_free(&tmp.b);
+	w_puts(data, "],\"r\":[");
+	for (i = 0, gi = 0; i < n; i = j, gi++) {
+		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
+			;
+		for (k = i; k < j; k++) {
+			w_puts(data, k ? ",\n" : "\n");
+			render_data_row(data, &s, g[k], gi, quick);
+		}
+	}
+	w_puts(data, "]}");
+	free(s.v);
 	*ngroups = gi;
-	return w->rc ? w->rc : opts->rc;
+	return data->rc ? data->rc : plain->rc ? plain->rc : opts->rc;
 }
 
 /* Every ROI tag once, sorted, as <option>s. */
@@ -934,6 +978,7 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
     const char *when, char *err, size_t errlen)
 {
 	struct render_w groups = RENDER_W_INIT, regions = RENDER_W_INIT;
+	struct render_w data = RENDER_W_INIT;
 	struct render_w tags = RENDER_W_INIT, title = RENDER_W_INIT;
 	struct render_w prefix = RENDER_W_INIT, ds = RENDER_W_INIT;
 	struct render_w ver = RENDER_W_INIT, at = RENDER_W_INIT;
@@ -945,7 +990,8 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
 	g = xreallocarray(NULL, n ? n : 1, sizeof(*g));
 	memcpy(g, v, n * sizeof(*g));
 	qsort(g, n, sizeof(*g), render_cmp_group);
-	rc = render_groups(&groups, &regions, g, n, o->quick, &ngroups);
+	rc = render_groups(&data, &groups, &regions, g, n, o->quick,
+	    &ngroups);
 	free(g);
 	if (rc == 0)
 		rc = render_tag_options(&tags, v, n);
@@ -981,6 +1027,7 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
 			RENDER_VAR("region_options", regions),
 			RENDER_VAR("tag_options", tags),
 			RENDER_VAR("groups", groups),
+			RENDER_VAR("data", data),
 		};
 		rc = title.rc ? title.rc : prefix.rc ? prefix.rc : ds.rc ?
 		    ds.rc : ver.rc ? ver.rc : at.rc;
@@ -990,6 +1037,7 @@ render_index(struct render_w *out, const struct render_tpl *tpl,
 			    err, errlen);
 	}
 	buf_free(&groups.b);
+	buf_free(&data.b);
 	buf_free(&regions.b);
 	buf_free(&tags.b);
 	buf_free(&title.b);
@@ -1069,9 +1117,9 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 		od_free(od);
 		return rc;
 	}
-	/* The index is the largest output: size the one buffer for it. */
+	/* types.json is the largest output: size the one buffer for it. */
 	if (n < SIZE_MAX / 1024)
-		buf_reserve(&w.b, n * 680 + 65536);
+		buf_reserve(&w.b, n * 960 + 65536);
 
 	render_iso8601(when, sizeof(when), o->generated_at);
 	if ((rc = od_mkdir(od, "static", err, errlen)) < 0 ||

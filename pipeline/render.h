@@ -46,5 +46,11 @@ int	 render_all(const struct ts_type *types, size_t n,
 int	 render_types_json_stage(const struct ts_type *const *v, size_t n,
 	    const struct render_opts *o, struct od *od, char *err,
 	    size_t errlen);
+/*
+ * The stem every page of T shares, PREFIX <stem> <""|_L|_R|_M> ".html"
+ * (malloc'd), or NULL when its pages do not follow that pattern. The pages
+ * store a type's links as a side bit mask and this stem.
+ */
+char	*render_stem(const struct ts_type *t, const char *prefix);
 
 #endif

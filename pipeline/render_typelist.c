@@ -31,9 +31,6 @@
 #include "tpl.h"
 #include "xmalloc.h"
 
-/* Side suffixes of neuView's page names, in SIDE_* order. */
-static const char *const tl_suffix[SIDE_COUNT] = { "", "_L", "_R", "_M" };
-
 /* The shared strings: sorted, distinct. */
 struct tl_strs {
 	const char	**v;
@@ -110,46 +107,10 @@ tl_idx_list(const struct tl_strs *s, char *const *v, size_t n)
 	return a;
 }
 
-/*
- * The stem every page of T shares ("types/<stem><suffix>.html"), or NULL
- * when the pages do not follow that pattern (then row[1] lists paths).
- */
-static char *
-tl_stem(const struct ts_type *t)
-{
-	char *stem = NULL, *want;
-	size_t len, sl;
-	int s, ok = 1;
-
-	for (s = 0; s < SIDE_COUNT && ok; s++) {
-		const char *f = t->file[s];
-
-		if (f == NULL)
-			continue;
-		len = strlen(f);
-		sl = strlen(tl_suffix[s]) + 5;		/* suffix + ".html" */
-		if (stem == NULL) {
-			if (strncmp(f, "types/", 6) != 0 || len < 6 + sl + 1) {
-				ok = 0;
-				break;
-			}
-			stem = xstrndup(f + 6, len - 6 - sl);
-		}
-		want = xasprintf("types/%s%s.html", stem, tl_suffix[s]);
-		ok = strcmp(want, f) == 0;
-		free(want);
-	}
-	if (!ok) {
-		free(stem);
-		return NULL;
-	}
-	return stem;
-}
-
 static void
 tl_pages(cJSON *row, const struct ts_type *t)
 {
-	char *stem = tl_stem(t);
+	char *stem = render_stem(t, "types/");
 	cJSON *a;
 	int s, mask = 0;
 

@@ -1,149 +1,255 @@
 /*
- * quickpage index: search by name and filter by region, side and ROI tag.
- * Works from file:// with no network: everything it needs is in the rows'
- * data- attributes (data-name, data-sides, data-tags as a JSON array).
+ * quickpage index: the rows are built here from the compact data in
+ * <script id="index-data"> (docs/output.md, "index.html data"), a window
+ * of PAGE rows at a time, so the page stays fast at 10,000+ types: a
+ * keystroke or a filter change is one pass over the data plus one window
+ * of rows, never a walk over every row of the DOM. Works from file://
+ * with no network. The pure part (FlatIndex.model, .filter, .pages, .row)
+ * needs no DOM, so tests run it in node.
  */
-(function () {
+(function (root) {
   "use strict";
 
-  var q = document.getElementById("q");
-  var fRegion = document.getElementById("f-region");
-  var fSide = document.getElementById("f-side");
-  var fTag = document.getElementById("f-tag");
-  var shown = document.getElementById("shown");
-  var none = document.getElementById("none");
-  var groups = [];
-  var total = 0;
-  var timer = 0;
+  var PAGE = 50;
+  var SUFFIX = ["", "_L", "_R", "_M"];
+  var LETTER = ["B", "L", "R", "M"];
+  var TITLE = ["Combined", "Left", "Right", "Middle"];
 
-  function tagsOf(tr) {
-    try {
-      return JSON.parse(tr.getAttribute("data-tags") || "[]");
-    } catch (e) {
-      return [];
-    }
+  /* Page paths of row R (relative to the index), in B, L, R, M order. */
+  function pages(r) {
+    if (typeof r[1] !== "number")
+      return r[1];
+    var stem = r[2] || r[0], out = [];
+    for (var s = 0; s < 4; s++)
+      out.push(r[1] & (1 << s) ? stem + SUFFIX[s] + ".html" : null);
+    return out;
   }
 
-  /* Read the rows once; filtering then touches no attributes. */
-  function collect() {
-    var secs = document.querySelectorAll("section.group");
-    for (var i = 0; i < secs.length; i++) {
-      var trs = secs[i].querySelectorAll("tbody tr");
-      var g = {
-        el: secs[i],
-        id: secs[i].getAttribute("data-group"),
-        count: secs[i].querySelector(".g-count"),
-        rows: []
-      };
-      for (var j = 0; j < trs.length; j++) {
-        g.rows.push({
-          el: trs[j],
-          name: (trs[j].getAttribute("data-name") || "").toLowerCase(),
-          sides: trs[j].getAttribute("data-sides") || "",
-          tags: tagsOf(trs[j]),
-          shown: true
-        });
+  function href(path) {
+    return path.split("/").map(encodeURIComponent).join("/");
+  }
+
+  /* The decoded data plus what the filters compare, worked out once. */
+  function model(data) {
+    var m = { s: data.s, g: data.g, rows: data.r, name: [], sides: [],
+      roi: {}, size: [] };
+    for (var i = 0; i < data.s.length; i++)
+      m.roi[data.s[i]] = i;
+    for (i = 0; i < data.g.length; i++)
+      m.size.push(0);
+    for (i = 0; i < m.rows.length; i++) {
+      var r = m.rows[i], p = pages(r), sd = "";
+      for (var s = 0; s < 4; s++)
+        if (p[s])
+          sd += LETTER[s];
+      m.name.push(r[0].toLowerCase());
+      m.sides.push(sd);
+      m.size[r[3]]++;
+    }
+    return m;
+  }
+
+  function hasRoi(r, k) {
+    for (var j = 0; j < r[8].length; j += 3)
+      if (r[8][j] === k)
+        return true;
+    return false;
+  }
+
+  /*
+   * Indices of the rows matching ST: {q: search text, region: group index
+   * as a string or "", side: "B"/"L"/"R"/"M" or "", tag: ROI name or ""}.
+   * Every word of q must be in the name (any case). Rows keep their order
+   * (by region, then name).
+   */
+  function filter(m, st) {
+    var terms = (st.q || "").toLowerCase().split(/\s+/).filter(Boolean);
+    var region = st.region === "" || st.region === undefined ? -1 : +st.region;
+    var side = st.side || "", tag = -1, out = [];
+    if (st.tag) {
+      tag = m.roi[st.tag];
+      if (tag === undefined)
+        return out;
+    }
+    for (var i = 0; i < m.rows.length; i++) {
+      var r = m.rows[i], ok = region < 0 || r[3] === region;
+      for (var t = 0; ok && t < terms.length; t++)
+        ok = m.name[i].indexOf(terms[t]) >= 0;
+      if (ok && side)
+        ok = m.sides[i].indexOf(side) >= 0;
+      if (ok && tag >= 0)
+        ok = hasRoi(r, tag);
+      if (ok)
+        out.push(i);
+    }
+    return out;
+  }
+
+  var ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" };
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) { return ESC[c]; });
+  }
+
+  function pct(v) {
+    return (v / 10).toFixed(1) + "%";
+  }
+
+  /* Row I as a <tr>; TAG (an ROI name) marks its tag pressed. */
+  function row(m, i, tag, quick) {
+    var r = m.rows[i], p = pages(r), h = [], s, c = r[4];
+    h.push(r[9] === 1 ? "<tr class=\"nf\"><td class=\"c-name\">" :
+      "<tr><td class=\"c-name\">");
+    h.push(p[0] ? "<a href=\"" + esc(href(p[0])) + "\">" + esc(r[0]) + "</a>" :
+      "<span class=\"nolink\">" + esc(r[0]) + "</span>");
+    if (typeof r[9] === "string")
+      h.push(" <span class=\"badge err\" title=\"" + esc(r[9]) + "\">no data</span>");
+    else if (r[9] === 1)
+      h.push(" <span class=\"badge nf\" title=\"No type of this name in the " +
+        "dataset\">not in dataset</span>");
+    h.push("</td><td class=\"c-pages\">");
+    for (s = 1; s < 4; s++)
+      h.push(p[s] ? "<a class=\"side\" href=\"" + esc(href(p[s])) + "\" title=\"" +
+        TITLE[s] + " page\" aria-label=\"" + esc(r[0]) + ", " + TITLE[s].toLowerCase() +
+        " page\">" + LETTER[s] + "</a>" :
+        "<span class=\"side off\" aria-hidden=\"true\">" + LETTER[s] + "</span>");
+    h.push("</td>");
+    if (quick)
+      return h.join("") + "</tr>";
+    h.push("<td class=\"c-rois\">");
+    for (s = 0; s < r[8].length; s += 3) {
+      var n = m.s[r[8][s]];
+      h.push("<button type=\"button\" class=\"tag\" aria-pressed=\"" + (n === tag) +
+        "\" title=\"pre " + pct(r[8][s + 1]) + " \u00b7 post " + pct(r[8][s + 2]) +
+        "\">" + esc(n) + "</button>");
+    }
+    h.push("</td><td class=\"c-num total\" title=\"synapses: pre " + r[5] + ", post " +
+      r[6] + "\">" + c[0] + "</td>");
+    for (s = 1; s < 4; s++)
+      h.push("<td class=\"c-num c-side" + (c[s] ? "" : " zero") + "\">" + c[s] + "</td>");
+    h.push("<td class=\"c-nt\">" + (r[7] >= 0 ? esc(m.s[r[7]]) :
+      "<span class=\"muted\">\u2014</span>") + "</td></tr>");
+    return h.join("");
+  }
+
+  function head(quick) {
+    return "<thead><tr><th class=\"c-name\">Type</th><th class=\"c-pages\">Pages</th>" +
+      (quick ? "" : "<th class=\"c-rois\">ROIs</th>" +
+      "<th class=\"c-num\" title=\"cells, all sides\">Cells</th>" +
+      "<th class=\"c-num c-side\" title=\"left cells\">L</th>" +
+      "<th class=\"c-num c-side\" title=\"right cells\">R</th>" +
+      "<th class=\"c-num c-side\" title=\"middle cells\">M</th>" +
+      "<th class=\"c-nt\" title=\"consensus neurotransmitter\">NT</th>") +
+      "</tr></thead>";
+  }
+
+  root.FlatIndex = { model: model, filter: filter, pages: pages, href: href,
+    row: row };
+
+  if (typeof document === "undefined" || !document.getElementById("index-data"))
+    return;
+
+  /* ---- the page ---- */
+  var el = function (id) { return document.getElementById(id); };
+  var m = model(JSON.parse(el("index-data").textContent));
+  var form = el("filters"), q = el("q"), fRegion = el("f-region");
+  var fSide = el("f-side"), fTag = el("f-tag"), shown = el("shown");
+  var none = el("none"), more = el("more"), groupsEl = el("groups");
+  var quick = document.body.classList.contains("quick");
+  var total = m.rows.length, hits = [], drawn = 0, inGroup = [], tag = "";
+  var tbody = null, lastGroup = -1;
+
+  function state() {
+    return { q: q.value, region: fRegion.value, side: fSide.value,
+      tag: fTag.value };
+  }
+
+  /* Append rows up to UPTO, opening a section whenever the region changes. */
+  function draw(upto) {
+    while (drawn < upto && drawn < hits.length) {
+      var g = m.rows[hits[drawn]][3], h = [];
+      for (; drawn < upto && drawn < hits.length &&
+          m.rows[hits[drawn]][3] === g; drawn++)
+        h.push(row(m, hits[drawn], tag, quick));
+      if (g !== lastGroup) {
+        var k = inGroup[g], n = m.size[g];
+        groupsEl.insertAdjacentHTML("beforeend", "<section class=\"group\" id=\"g" +
+          g + "\"><h2><span class=\"g-name\">" + esc(m.g[g]) +
+          "</span> <span class=\"g-count\">" + (k === n ? n : k + " / " + n) +
+          "</span></h2><table class=\"types\">" + head(quick) +
+          "<tbody></tbody></table></section>");
+        tbody = groupsEl.lastChild.querySelector("tbody");
+        lastGroup = g;
       }
-      total += g.rows.length;
-      groups.push(g);
+      tbody.insertAdjacentHTML("beforeend", h.join(""));
     }
-  }
-
-  function matches(r, terms, side, tag) {
-    for (var i = 0; i < terms.length; i++)
-      if (r.name.indexOf(terms[i]) < 0)
-        return false;
-    if (side && r.sides.indexOf(side) < 0)
-      return false;
-    if (tag && r.tags.indexOf(tag) < 0)
-      return false;
-    return true;
+    more.hidden = drawn >= hits.length;
+    if (!more.hidden)
+      more.textContent = "Show more (" + (hits.length - drawn) + " left)";
   }
 
   function apply() {
-    var terms = q.value.toLowerCase().split(/\s+/).filter(Boolean);
-    var region = fRegion ? fRegion.value : "";
-    var side = fSide ? fSide.value : "";
-    var tag = fTag ? fTag.value : "";
-    var n = 0;
-
-    for (var i = 0; i < groups.length; i++) {
-      var g = groups[i], k = 0;
-      var inRegion = !region || g.id === region;
-      for (var j = 0; j < g.rows.length; j++) {
-        var r = g.rows[j];
-        var on = inRegion && matches(r, terms, side, tag);
-        if (on !== r.shown) {
-          r.el.hidden = !on;
-          r.shown = on;
-        }
-        if (on)
-          k++;
-      }
-      g.el.hidden = k === 0;
-      if (g.count)
-        g.count.textContent = k === g.rows.length ? String(k) : k + " / " + g.rows.length;
-      n += k;
-    }
-    shown.textContent = n === total ? total + " types" : n + " of " + total + " types";
-    none.hidden = n !== 0;
-    markTags(tag);
+    var st = state();
+    tag = st.tag;
+    hits = filter(m, st);
+    inGroup = m.size.map(function () { return 0; });
+    for (var i = 0; i < hits.length; i++)
+      inGroup[m.rows[hits[i]][3]]++;
+    drawn = 0;
+    lastGroup = -1;
+    groupsEl.textContent = "";
+    draw(PAGE);
+    none.hidden = hits.length !== 0;
+    shown.textContent = hits.length === total ? total + " types" :
+      hits.length + " of " + total + " types";
   }
 
-  function markTags(tag) {
-    var on = document.querySelectorAll(".tag.on");
-    for (var i = 0; i < on.length; i++)
-      on[i].classList.remove("on");
-    if (!tag)
+  form.hidden = false;
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
+  q.addEventListener("input", apply);
+  /* Enter opens the first shown type's first page (combined, L, R, M). */
+  q.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !hits.length)
       return;
-    var all = document.querySelectorAll("tr:not([hidden]) .tag");
-    for (var j = 0; j < all.length; j++)
-      if (all[j].textContent === tag)
-        all[j].classList.add("on");
-  }
-
-  function later() {
-    clearTimeout(timer);
-    timer = setTimeout(apply, 60);
-  }
-
-  function reset() {
-    q.value = "";
-    if (fRegion) fRegion.value = "";
-    if (fSide) fSide.value = "";
-    if (fTag) fTag.value = "";
+    e.preventDefault();
+    var p = pages(m.rows[hits[0]]).filter(Boolean);
+    if (p.length)
+      root.location.href = href(p[0]);
+  });
+  [fRegion, fSide, fTag].forEach(function (s) {
+    s.addEventListener("change", apply);
+  });
+  el("f-reset").addEventListener("click", function () {
+    form.reset();
     apply();
     q.focus();
-  }
-
-  collect();
-  q.addEventListener("input", later);
-  [fRegion, fSide, fTag].forEach(function (s) {
-    if (s) s.addEventListener("change", apply);
   });
-  document.getElementById("f-reset").addEventListener("click", reset);
+  more.addEventListener("click", function () { draw(drawn + PAGE); });
+  if (typeof IntersectionObserver === "function")
+    new IntersectionObserver(function (es) {
+      if (es[0].isIntersecting && !more.hidden)
+        draw(drawn + PAGE);
+    }, { rootMargin: "800px" }).observe(more);
 
-  /* A click on an ROI tag filters by it; a second click clears it. */
-  document.getElementById("types").addEventListener("click", function (e) {
-    var t = e.target;
-    if (!fTag || !t.classList || !t.classList.contains("tag"))
+  /* An ROI tag (a button: Tab reaches it, Enter presses it) filters by it; again clears. */
+  groupsEl.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest("button.tag");
+    if (!t)
       return;
     fTag.value = fTag.value === t.textContent ? "" : t.textContent;
     apply();
   });
 
   document.addEventListener("keydown", function (e) {
-    if (e.key === "/" && document.activeElement !== q) {
+    var a = document.activeElement, typing = a && (a.tagName === "INPUT" ||
+      a.tagName === "SELECT" || a.tagName === "TEXTAREA" || a.isContentEditable);
+    if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
       e.preventDefault();
       q.focus();
-    } else if (e.key === "Escape" && document.activeElement === q) {
+    } else if (e.key === "Escape" && a === q && q.value) {
       q.value = "";
       apply();
     }
   });
 
-  /* The browser may restore form values on back/forward. */
-  if (q.value || (fRegion && fRegion.value) || (fSide && fSide.value) ||
-      (fTag && fTag.value))
-    apply();
-})();
+  apply();	/* also picks up values the browser restored */
+})(this);

@@ -245,11 +245,13 @@
     if (sides.length === 0 && e.urls && e.urls.combined)
       sides = [["combined", "Combined"]];
     for (var k = 0; k < sides.length; k++) {
-      var a = document.createElement("a");
+      /* Not an <a>: an option holds no focusable element (ARIA); the
+         list's mousedown opens data-url, the keyboard the primary page. */
+      var a = document.createElement("span");
       a.textContent = sides[k][1];
-      a.href = pageUrl(base, e.urls[sides[k][0]]);
-      a.setAttribute("data-url", a.href);
-      a.style.cssText = "margin-left:8px;color:#0645ad;font-size:12px";
+      a.setAttribute("data-url", pageUrl(base, e.urls[sides[k][0]]));
+      a.style.cssText = "margin-left:8px;color:#0645ad;font-size:12px;" +
+        "text-decoration:underline";
       div.appendChild(a);
     }
     var aka = aliases(e);

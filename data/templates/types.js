@@ -355,6 +355,15 @@
     apply();
     name.focus();
   });
+  /* Enter in the Name box opens the first shown type's first page. */
+  name.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !hits.length)
+      return;
+    e.preventDefault();
+    var p = pages(m.rows[hits[0]]).filter(Boolean);
+    if (p.length)
+      root.location.href = href(p[0]);
+  });
   more.addEventListener("click", function () { draw(drawn + PAGE); });
   if (typeof IntersectionObserver === "function")
     new IntersectionObserver(function (es) {

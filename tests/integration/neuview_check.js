@@ -290,7 +290,7 @@ async function searchFrom(label, pageUrl, scriptUrl, ids, box) {
       if (q === e.name && lower(shown[0]) !== ql && exact <= 10 && !shown.slice(0, exact).includes(e.name))
         fail(`${label}: ${JSON.stringify(q)}: exact match not first (${shown})`);
       for (const it of items) {
-        const links = [it].concat(it.children.filter((c) => c.tagName === "A"));
+        const links = [it].concat(it.children.filter((c) => c.getAttribute("data-url") !== null));
         for (const a of links) {
           const u = a.getAttribute("data-url");
           if (!u || !u.startsWith(root + "types/") || !fs.existsSync(w.toFile(u)))

@@ -456,13 +456,15 @@ test_types_json(void **state)
 	fx_free(t, NFX);
 }
 
+static cJSON	*index_data(const char *);
+
 static void
 test_quick(void **state)
 {
 	struct ts_type *t = fx_types();
 	char *out = mktmp(), *text, *html;
 	struct render_opts o = opts(out);
-	cJSON *root;
+	cJSON *root, *row;
 	size_t i;
 
 	(void)state;
@@ -478,8 +480,12 @@ test_quick(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root,
 	    "unmatched")), 0);
 	html = slurp(out, "index.html");
-	assert_null(strstr(html, "not in dataset</span>"));
 	assert_non_null(strstr(html, "<body class=\"quick\">"));
+	cJSON_Delete(root);
+	/* --quick: no type is "not in dataset" (nothing was asked). */
+	root = index_data(html);
+	cJSON_ArrayForEach(row, cJSON_GetObjectItem(root, "r"))
+		assert_int_equal(cJSON_GetArrayItem(row, 9)->valuedouble, 0);
 	cJSON_Delete(root);
 	free(text);
 	free(html);
@@ -579,6 +585,53 @@ html_esc(struct buf *b, const char *s)
 	}
 }
 
+/* The page's data: the JSON of <script type="application/json" id="index-data">. */
+static cJSON *
+index_data(const char *html)
+{
+	static const char open[] =
+	    "<script type=\"application/json\" id=\"index-data\">";
+	const char *p = strstr(html, open), *e;
+	cJSON *j;
+	char *s;
+
+	assert_non_null(p);
+	p += strlen(open);
+	assert_non_null(e = strstr(p, "</script>"));
+	s = xstrndup(p, (size_t)(e - p));
+	/* Safe in a <script>: no < at all, so no </script or <!--. */
+	assert_null(strchr(s, '<'));
+	assert_non_null(j = cJSON_Parse(s));
+	free(s);
+	return j;
+}
+
+/* Row of NAME in the data (fails if absent); its position in *AT. */
+static cJSON *
+index_row(cJSON *data, const char *name, int *at)
+{
+	cJSON *r;
+	int i = 0;
+
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(data, "r")) {
+		if (strcmp(cJSON_GetArrayItem(r, 0)->valuestring, name) == 0) {
+			if (at)
+				*at = i;
+			return r;
+		}
+		i++;
+	}
+	fail_msg("no row %s", name);
+	return NULL;
+}
+
+static const char *
+index_str(cJSON *data, cJSON *idx)
+{
+	return cJSON_GetArrayItem(cJSON_GetObjectItem(data, "s"),
+	    (int)idx->valuedouble)->valuestring;
+}
+
 static void
 test_index_html(void **state)
 {
@@ -587,59 +640,102 @@ test_index_html(void **state)
 	struct render_opts o = opts(out);
 	struct buf b = BUF_INIT;
 	const char *p, *cx, *ol, *other;
+	cJSON *d, *r, *g;
+	int a, z;
 	size_t i;
 
 	(void)state;
 	render_ok(t, NFX, &o);
 	html = slurp(out, "index.html");
 	tpl = slurp(TPL_DIR, "index.html");
-	/* Every name, escaped, as a row attribute and as text. */
+	d = index_data(html);
+	/* Every name, escaped, in the list without JavaScript, and in the data. */
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "r")), NFX);
 	for (i = 0; i < NFX; i++) {
 		html_esc(&b, fx[i].name);
-		assert_true(count_str(html, b.data, 0) >= 2);
+		assert_non_null(strstr(html, b.data));
+		(void)index_row(d, fx[i].name, NULL);
 	}
-	/* The only </script> is the template's own. */
+	/* The only </script> are the template's own. */
 	assert_int_equal(count_str(html, "</script", 1),
 	    count_str(tpl, "</script", 1));
 	assert_null(strstr(html, "<b>bold"));
-	/* Three groups: CX, OL, then Other last. */
-	assert_int_equal(count_str(html, "<section class=\"group\"", 0), 3);
-	assert_non_null(cx = strstr(html, "<span class=\"g-name\">CX</span>"));
-	assert_non_null(ol = strstr(html, "<span class=\"g-name\">OL</span>"));
-	assert_non_null(other = strstr(html,
-	    "<span class=\"g-name\">Other</span>"));
+	/* Three groups: CX, OL, then Other last; rows point at them. */
+	g = cJSON_GetObjectItem(d, "g");
+	assert_int_equal(cJSON_GetArraySize(g), 3);
+	assert_string_equal(cJSON_GetArrayItem(g, 0)->valuestring, "CX");
+	assert_string_equal(cJSON_GetArrayItem(g, 1)->valuestring, "OL");
+	assert_string_equal(cJSON_GetArrayItem(g, 2)->valuestring, "Other");
+	assert_int_equal(count_str(html, "<section id=\"g", 0), 3);
+	assert_non_null(cx = strstr(html, "<h2>CX (2)</h2>"));
+	assert_non_null(ol = strstr(html, "<h2>OL (2)</h2>"));
+	assert_non_null(other = strstr(html, "<h2>Other (3)</h2>"));
 	assert_true(cx < ol && ol < other);
-	assert_null(strstr(other, "<section class=\"group\""));
+	assert_non_null(strstr(html, "<option value=\"0\">CX (2)</option>"));
+	assert_non_null(strstr(html, "<option value=\"2\">Other (3)</option>"));
 	/* Within CX: the </script> type before Zeta (byte order). */
-	p = strstr(cx, "data-name=\"&lt;/script&gt;");
-	assert_true(p != NULL && p < strstr(cx, "data-name=\"Zeta\""));
-	/* Unmatched in Other, marked; hrefs percent-encoded. */
-	p = strstr(html, "data-name=\"100%#1?\"");
-	assert_true(p != NULL && p > other);
-	assert_non_null(strstr(p, "not in dataset"));
-	assert_non_null(strstr(html, "href=\"100%25%231%3F_R.html\""));
-	assert_non_null(strstr(html, "href=\"Tom_%26_Jerry.html\""));
-	assert_non_null(strstr(html, "href=\"%3C_script%3E%3Cb%3Ebold%3C_b%3E_L.html\""));
+	r = index_row(d, "</script><b>bold</b>", &a);
+	(void)index_row(d, "Zeta", &z);
+	assert_true(a < z);
+	assert_int_equal(cJSON_GetArrayItem(r, 3)->valuedouble, 0);
+	assert_int_equal(cJSON_GetArrayItem(index_row(d, "Zeta", NULL), 3)->valuedouble, 0);
+	/* Pages: a side mask and the stem when it is not the name. */
+	assert_int_equal(cJSON_GetArrayItem(r, 1)->valuedouble, 2 | 4);
+	assert_string_equal(cJSON_GetArrayItem(r, 2)->valuestring,
+	    "<_script><b>bold<_b>");
+	r = index_row(d, "Tom & Jerry", NULL);
+	assert_int_equal(cJSON_GetArrayItem(r, 1)->valuedouble, 1 | 8);
+	assert_string_equal(cJSON_GetArrayItem(r, 2)->valuestring, "Tom_&_Jerry");
+	r = index_row(d, "100%#1?", NULL);
+	assert_int_equal(cJSON_GetArrayItem(r, 1)->valuedouble, 1 | 4);
+	assert_int_equal(cJSON_GetArrayItem(r, 2)->valuedouble, 0);
+	/* Unmatched in Other, marked 1; a failed type carries its error. */
+	assert_int_equal(cJSON_GetArrayItem(r, 3)->valuedouble, 2);
+	assert_int_equal(cJSON_GetArrayItem(r, 9)->valuedouble, 1);
+	r = index_row(d, "Broken", NULL);
+	assert_string_equal(cJSON_GetArrayItem(r, 9)->valuestring,
+	    "neuPrint: <timeout> & \"retry\"");
+	r = index_row(d, "A \"quoted\" 'x'", NULL);
+	assert_int_equal(cJSON_GetArrayItem(r, 9)->valuedouble, 0);
+	/* Counts, synapses (exact beyond 2^53), NT, ROIs with per mille shares. */
+	r = index_row(d, "Zeta", NULL);
+	assert_int_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(r, 4), 0)->valuedouble,
+	    2 * 6 + 4);
+	p = strstr(html, "[\"Zeta\",8,0,0,[16,6,7,2],9007199254740993,6007,");
+	assert_non_null(p);
+	assert_string_equal(index_str(d, cJSON_GetArrayItem(r, 7)), "dopamine");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(r, 8)), 9);
+	assert_string_equal(index_str(d, cJSON_GetArrayItem(cJSON_GetArrayItem(r, 8), 6)),
+	    "PB");
+	assert_int_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(r, 8), 7)->valuedouble,
+	    llround(fx_pct(6, 2, 0) * 10));
+	assert_int_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(r, 8), 8)->valuedouble,
+	    llround(fx_pct(6, 2, 1) * 10));
+	assert_string_equal(index_str(d, cJSON_GetArrayItem(cJSON_GetArrayItem(
+	    index_row(d, "</script><b>bold</b>", NULL), 8), 0)), "</script>");
+	/* No NT: -1. */
+	assert_int_equal(cJSON_GetArrayItem(index_row(d, "Tom & Jerry", NULL), 7)
+	    ->valuedouble, -1);
+	/* The list without JavaScript: hrefs percent-encoded, side links. */
+	assert_non_null(strstr(html, "href=\"100%25%231%3F_R.html\">R</a>"));
+	assert_non_null(strstr(html, "href=\"Tom_%26_Jerry.html\">Tom &amp; Jerry</a>"));
+	assert_non_null(strstr(html, "href=\"%3C_script%3E%3Cb%3Ebold%3C_b%3E_L.html\">L</a>"));
 	assert_non_null(strstr(html, "href=\"A_%22quoted%22_%27x%27.html\""));
 	assert_non_null(strstr(html, "href=\"%C3%9Cber%E2%80%A8line.html\""));
-	/* No combined page: plain text, not a link. */
-	assert_non_null(strstr(html, "<span class=\"nolink\">Zeta</span>"));
+	/* No combined page: the name as text, then the side links. */
+	assert_non_null(strstr(html, "<li>Zeta <a href=\"Zeta_M.html\">M</a></li>"));
 	/* Header facts, escaped. */
 	assert_non_null(strstr(html, "<title>CNS &lt;&amp;&gt; Neuron Types</title>"));
 	assert_non_null(strstr(html, "cns:v1 &quot;x&quot;"));
 	assert_non_null(strstr(html, "2026-11-23T21:00:00Z"));
-	assert_non_null(strstr(html, "title=\"neuPrint: &lt;timeout&gt; &amp; "
-	    "&quot;retry&quot;\">no data</span>"));
-	/* ROI tag filter lists every tag once, escaped; tags carry pcts. */
+	/* ROI tag filter lists every tag once, escaped. */
 	assert_int_equal(count_str(html, "<option value=\"FB\">", 0), 1);
 	assert_non_null(strstr(html, "<option value=\"&lt;/script&gt;\">"));
-	assert_non_null(strstr(html, "data-tags=\"[&quot;&lt;/script&gt;&quot;,"
-	    "&quot;FB&quot;]\""));
-	assert_non_null(strstr(html, "<span class=\"tag\" title=\"pre "));
 	/* Self-contained: no external resources. */
 	assert_null(strstr(html, "src=\"http"));
 	assert_null(strstr(html, "<link "));
 	assert_null(strstr(html, "{{"));
+	cJSON_Delete(d);
 	buf_free(&b);
 	free(html);
 	free(tpl);
