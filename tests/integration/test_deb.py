@@ -306,7 +306,9 @@ def pwd_in(root, db, name):
 def main():
     sys.stdout.reconfigure(line_buffering=True)
     if os.geteuid() != 0:
-        raise SystemExit("FAIL: test_deb needs root (chroot, mount, apt in the root)")
+        # As tests/pyunit does: a skip (77) outside CI, a failure under it.
+        print("test_deb needs root (chroot, mount, apt in the root)", file=sys.stderr)
+        sys.exit(1 if os.environ.get("CI", "") not in ("", "0", "false") else 77)
     for tool in ("dpkg-buildpackage", "lintian", "debootstrap", "git"):
         if shutil.which(tool) is None:
             raise SystemExit("FAIL: %s not found (tools/deps installs it)" % tool)
