@@ -104,6 +104,11 @@ def check_deb(changes):
         raise SystemExit("FAIL: lintian reports %d errors (exit %d):\n%s"
                          % (len(errors), r.returncode, r.stdout))
     deb = glob.glob(os.path.join(os.path.dirname(changes), "quickpage_*_*.deb"))[0]
+    # debian/changelog's version is the project's (meson.build).
+    with open(os.path.join(ROOT, "meson.build")) as f:
+        version = re.search(r"(?<!\w)version\s*:\s*'([^']+)'", f.read()).group(1)
+    if run(["dpkg-deb", "-f", deb, "Version"]).strip() != version:
+        raise SystemExit("FAIL: debian/changelog's version is not meson.build's %s" % version)
     listing = run(["dpkg-deb", "-c", deb])
     paths = {l.split()[5].lstrip(".") for l in listing.splitlines()}
     want = ["/usr/sbin/quickpaged", "/usr/bin/qpctl",
