@@ -159,6 +159,7 @@ def base_tarball():
     t0 = time.time()
     os.makedirs(os.path.dirname(tar), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="minbase.", dir=os.path.dirname(tar))
+    os.chmod(tmp, 0o755)    # the root's /, as on an installed system (mkdtemp: 0700)
     try:
         run(["debootstrap", "--variant=minbase", DIST, tmp, mirror()])
         fd, part = tempfile.mkstemp(prefix=os.path.basename(tar) + ".",
@@ -199,6 +200,9 @@ def fresh_root(work, tar):
         run(["rm", "-rf", "--one-file-system", root])
     os.makedirs(root)
     run(["tar", "-C", root, "-xf", tar])
+    # / as an installer leaves it, whatever the tarball says (a 0700 one
+    # keeps the daemon's user from its own binary).
+    os.chmod(root, 0o755)
     host = os.uname().nodename
     with open(os.path.join(root, "etc/hostname"), "w") as f:
         f.write(host + "\n")
