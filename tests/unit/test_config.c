@@ -117,6 +117,9 @@ assert_prefix(const char *s, const char *prefix)
  * YAML must fail to load; ERR must start with PREFIX (NULL: skip) and hold
  * every further string up to NULL. The token is never in ERR.
  */
+static void expect_fail(const char *, const char *, ...)
+    __attribute__((sentinel));
+
 static void
 expect_fail(const char *yaml, const char *prefix, ...)
 {
@@ -950,9 +953,9 @@ test_ranges(void **state)
 	expect_fail(BASE "quickpaged:\n  max_candidates_underscores: 21\n",
 	    NAME ":8:3: key 'quickpaged.max_candidates_underscores'", NULL);
 	expect_fail(BASE "quickpaged:\n  layout: flat\n",
-	    NAME ":8:3: key 'quickpaged.layout'", "flat");
+	    NAME ":8:3: key 'quickpaged.layout'", "flat", NULL);
 	expect_fail(BASE "quickpaged:\n  rules: auto\n",
-	    NAME ":8:3: key 'quickpaged.rules'", "neuview or quickpage");
+	    NAME ":8:3: key 'quickpaged.rules'", "neuview or quickpage", NULL);
 	expect_fail(BASE "quickpaged:\n  roi_threshold_pct: 101\n",
 	    NAME ":8:3: key 'quickpaged.roi_threshold_pct'", NULL);
 	expect_fail(BASE "quickpaged:\n  connect_timeout_s: 0\n",
