@@ -101,6 +101,10 @@ _qpctl()
 		((${#args[@]} == 0)) &&
 			COMPREPLY=($(compgen -W "$(_qpctl_ask active)" -- "$cur"))
 		;;
+	stats)
+		((${#args[@]} == 0)) &&
+			COMPREPLY=($(compgen -W "--prometheus" -- "$cur"))
+		;;
 	cache)
 		if ((${#args[@]} == 0)); then
 			COMPREPLY=($(compgen -W "stats clear" -- "$cur"))
