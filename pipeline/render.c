@@ -1,7 +1,9 @@
 /*
  * render: types.json, static/js/neuron-search.js and index.html.
  *
- * Every output is built in one buf and written with render_write_atomic.
+ * Every output is built in a buf of its own, on a thread of its own
+ * (render_outputs), staged as a durable temp file, and the three are
+ * renamed into place together, the home page last.
  * Page text lives in template files (docs/output.md), compiled in
  * (templates.h) or read from quickpaged.template_dir; this file only fills
  * their {{placeholders}} with escaped data (both by tpl.c).
@@ -10,6 +12,8 @@
  * renders at once. Nothing here keeps state between calls (the tables are
  * const), and only reentrant libc calls are made (gmtime_r, strerror_r,
  * arc4random_buf); everything a call touches is its arguments or its own.
+ * The threads render_all starts only read the shared arguments, and are
+ * joined before it returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "buf.h"
+#include "dbl.h"
 #include "render.h"
 #include "tpl.h"
 #include "xmalloc.h"
@@ -81,6 +88,16 @@ w_printf(struct render_w *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* SEP "KEY": (a JSON key of ours, needing no escapes), without printf. */
+static void
+w_key(struct render_w *w, const char *sep, const char *key)
+{
+	w_puts(w, sep);
+	w_put(w, "\"", 1);
+	w_puts(w, key);
+	w_put(w, "\": ", 3);
+}
+
 /* Faster than printf for the many counts of a large index. */
 static void
 w_int(struct render_w *w, int64_t v)
@@ -116,21 +133,9 @@ w_pct1(struct render_w *w, double d)
 static void
 w_double(struct render_w *w, double d)
 {
-	char tmp[40];
-	int prec;
+	char tmp[DBL_FMT_MAX];
 
-	if (!isfinite(d))
-		d = 0;
-	for (prec = 15; prec < 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-		if (strtod(tmp, NULL) == d)
-			break;
-	}
-	if (prec == 17)
-		snprintf(tmp, sizeof(tmp), "%.17g", d);
-	w_puts(w, tmp);
-	if (tmp[strspn(tmp, "-0123456789")] == '\0')
-		w_puts(w, ".0");
+	w_put(w, tmp, dbl_fmt(tmp, d));
 }
 
 /*
@@ -314,22 +319,87 @@ render_tmp_open(int dfd, const char *name, char *tmp, size_t tmplen)
 	return -EEXIST;
 }
 
-/* Fill the temp file, make it durable, then move it over NAME. */
-static int
-render_commit(int dfd, int fd, const char *tmp, const char *name,
-    const void *data, size_t len, const char **op)
-{
-	int rc;
+/*
+ * A file written and made durable under a temporary name, not yet in
+ * place: render_publish renames it over its name, render_unstage drops it.
+ * Several outputs are staged first and published together, so either all
+ * of them are replaced or none is.
+ */
+struct render_staged {
+	const char	*dir, *name;
+	int		 dfd;	/* -1: nothing staged */
+	char		 tmp[512];
+};
 
-	*op = "write";
-	if ((rc = render_write_all(fd, data, len)) < 0)
+static void
+render_unstage(struct render_staged *s)
+{
+	if (s->dfd < 0)
+		return;
+	unlinkat(s->dfd, s->tmp, 0);
+	close(s->dfd);
+	s->dfd = -1;
+}
+
+/* DATA into a new temp file beside DIR/NAME, fsynced and closed. */
+static int
+render_stage(const char *dir, const char *name, const void *data, size_t len,
+    struct render_staged *s, char *err, size_t errlen)
+{
+	const char *op = "write";
+	int fd, rc;
+
+	s->dir = dir;
+	s->name = name;
+	s->dfd = -1;
+	if (*name == '\0' || strchr(name, '/') != NULL)
+		return render_fail(err, errlen, dir, name, "bad file name",
+		    EINVAL);
+	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dfd < 0)
+		return render_fail(err, errlen, dir, NULL, "open", errno);
+	if ((fd = render_tmp_open(s->dfd, name, s->tmp, sizeof(s->tmp))) < 0) {
+		rc = render_fail(err, errlen, dir, name, "create temp file",
+		    -fd);
+		close(s->dfd);
+		s->dfd = -1;
 		return rc;
-	*op = "fsync";
-	if (fsync(fd) < 0)
-		return -errno;
-	*op = "rename";
-	if (renameat(dfd, tmp, dfd, name) < 0)
-		return -errno;
+	}
+	if ((rc = render_write_all(fd, data, len)) == 0) {
+		op = "fsync";
+		rc = fsync(fd) < 0 ? -errno : 0;
+	}
+	if (close(fd) < 0 && rc == 0) {
+		op = "close";
+		rc = -errno;
+	}
+	if (rc < 0) {
+		render_unstage(s);
+		return render_fail(err, errlen, dir, name, op, -rc);
+	}
+	return 0;
+}
+
+/* Move the staged file over its name; the directory's fsync is left. */
+static int
+render_publish(struct render_staged *s, char *err, size_t errlen)
+{
+	if (renameat(s->dfd, s->tmp, s->dfd, s->name) < 0) {
+		int e = errno;
+
+		render_unstage(s);
+		return render_fail(err, errlen, s->dir, s->name, "rename", e);
+	}
+	return 0;
+}
+
+/* The renames into DFD are only durable once the directory is. */
+static int
+render_sync_dir(int dfd, const char *dir, char *err, size_t errlen)
+{
+	/* EINVAL: the fs cannot sync directories, nothing more to do. */
+	if (fsync(dfd) < 0 && errno != EINVAL)
+		return render_fail(err, errlen, dir, NULL, "fsync", errno);
 	return 0;
 }
 
@@ -337,40 +407,15 @@ int
 render_write_atomic(const char *dir, const char *name, const void *data,
     size_t len, char *err, size_t errlen)
 {
-	char tmp[512];
-	const char *op = "open";
-	int dfd, fd, rc;
+	struct render_staged s;
+	int rc;
 
-	if (*name == '\0' || strchr(name, '/') != NULL)
-		return render_fail(err, errlen, dir, name, "bad file name",
-		    EINVAL);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return render_fail(err, errlen, dir, NULL, "open", errno);
-	if ((fd = render_tmp_open(dfd, name, tmp, sizeof(tmp))) < 0) {
-		rc = render_fail(err, errlen, dir, name, "create temp file",
-		    -fd);
-		close(dfd);
+	if ((rc = render_stage(dir, name, data, len, &s, err, errlen)) < 0)
 		return rc;
-	}
-	rc = render_commit(dfd, fd, tmp, name, data, len, &op);
-	if (close(fd) < 0 && rc == 0) {
-		/* Only reached if rename was done: report, file is in place. */
-		rc = -errno;
-		op = "close";
-	}
-	if (rc < 0) {
-		if (strcmp(op, "close") != 0)
-			unlinkat(dfd, tmp, 0);
-		rc = render_fail(err, errlen, dir, name, op, -rc);
-		close(dfd);
+	if ((rc = render_publish(&s, err, errlen)) < 0)
 		return rc;
-	}
-	/* The rename is only durable once the directory is; EINVAL: the fs
-	 * cannot sync directories, nothing more to do. */
-	if (fsync(dfd) < 0 && errno != EINVAL)
-		rc = render_fail(err, errlen, dir, NULL, "fsync", errno);
-	close(dfd);
+	rc = render_sync_dir(s.dfd, dir, err, errlen);
+	close(s.dfd);
 	return rc;
 }
 
@@ -459,7 +504,7 @@ render_json_urls2(struct render_w *w, const struct ts_type *t)
 	for (s = 0; s < SIDE_COUNT; s++) {
 		if (t->file[s] == NULL)
 			continue;
-		w_printf(w, "%s\"%s\": ", first ? "" : ", ", key[s]);
+		w_key(w, first ? "" : ", ", key[s]);
 		w_json(w, t->file[s], 0);
 		first = 0;
 	}
@@ -518,7 +563,7 @@ render_json_type(struct render_w *w, const struct ts_type *t)
 	render_json_urls2(w, t);
 	w_puts(w, ", \"counts\": {");
 	for (c = 0; c < TS_NCOUNTS; c++) {
-		w_printf(w, "%s\"%s\": ", c ? ", " : "", ckey[c]);
+		w_key(w, c ? ", " : "", ckey[c]);
 		w_int(w, t->count[c]);
 	}
 	w_puts(w, "}, \"synapses\": {\"pre\": ");
@@ -528,7 +573,7 @@ render_json_type(struct render_w *w, const struct ts_type *t)
 	w_puts(w, "}, \"nt\": ");
 	w_json_or_null(w, t->nt, 0);
 	for (l = TS_SUPERCLASS; l <= TS_SUBCLASS; l++) {
-		w_printf(w, ", \"%s\": ", lkey[l]);
+		w_key(w, ", ", lkey[l]);
 		render_json_strs(w, t->list[l], t->nlist[l]);
 	}
 	w_puts(w, ", \"dimorphism\": ");
@@ -536,7 +581,7 @@ render_json_type(struct render_w *w, const struct ts_type *t)
 	w_puts(w, ", \"synonyms\": ");
 	w_json_or_null(w, t->synonyms, 0);
 	for (l = TS_FLYWIRE; l < TS_NLISTS; l++) {
-		w_printf(w, ", \"%s\": ", lkey[l]);
+		w_key(w, ", ", lkey[l]);
 		render_json_strs(w, t->list[l], t->nlist[l]);
 	}
 	w_puts(w, ", \"roi_summary\": ");
@@ -856,9 +901,9 @@ render_groups(struct render_w *w, struct render_w *opts,
 	struct render_w tmp = RENDER_W_INIT;
 	size_t i, j, gi = 0;
 
-	/* About 600 bytes a row: one allocation instead of ~20 doublings. */
+	/* About 800 bytes a row: one allocation instead of ~20 doublings. */
 	if (n < SIZE_MAX / 1024)
-		buf_reserve(&w->b, n * 640 + 4096);
+		buf_reserve(&w->b, n * 900 + 4096);
 
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
@@ -874,26 +919,49 @@ render_groups(struct render_w *w, struct render_w *opts,
 	return w->rc ? w->rc : opts->rc;
 }
 
-/* Every ROI tag once, sorted, as <option>s. */
+/* FNV-1a of S, for render_tag_options' set. */
+static uint64_t
+render_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	return h;
+}
+
+/*
+ * Every ROI tag once, sorted, as <option>s. The types carry ten times
+ * more tags than there are distinct ones: they go through a hash set
+ * first, and only the distinct ones are sorted.
+ */
 static int
 render_tag_options(struct render_w *w, const struct ts_type *const *v,
     size_t n)
 {
-	const char **tags;
-	size_t i, k, nt = 0;
+	const char **set, **tags, *s;
+	size_t i, k, h, cap, nt = 0;
 
 	for (i = 0; i < n; i++)
 		nt += v[i]->roi.n;
 	if (nt == 0)
 		return 0;
+	for (cap = 16; cap < 2 * nt; cap *= 2)
+		;
+	set = xcalloc(cap, sizeof(*set));
 	tags = xreallocarray(NULL, nt, sizeof(*tags));
 	for (i = 0, nt = 0; i < n; i++)
-		for (k = 0; k < v[i]->roi.n; k++)
-			tags[nt++] = v[i]->roi.e[k].name;
+		for (k = 0; k < v[i]->roi.n; k++) {
+			s = v[i]->roi.e[k].name;
+			for (h = render_hash(s) & (cap - 1); set[h] != NULL &&
+			    strcmp(set[h], s) != 0; h = (h + 1) & (cap - 1))
+				;
+			if (set[h] == NULL)
+				set[h] = tags[nt++] = s;
+		}
+	free(set);
 	qsort(tags, nt, sizeof(*tags), render_cmp_str);
 	for (i = 0; i < nt; i++) {
-		if (i > 0 && strcmp(tags[i], tags[i - 1]) == 0)
-			continue;
 		w_puts(w, "<option value=\"");
 		w_html(w, tags[i]);
 		w_puts(w, "\">");
@@ -1132,37 +1200,130 @@ render_emit(struct render_w *w, int rc, const char *dir, const char *name,
 	    errlen);
 }
 
+/*
+ * One output of render_outputs, built and staged on a thread of its own:
+ * the three are independent, so on a multi-core machine the index costs
+ * the largest of them instead of their sum, and each file's write and
+ * fsync overlap the others' building.
+ */
+struct render_out {
+	uv_thread_t	 th;
+	int		 started;
+	int		 (*build)(struct render_out *);
+	size_t		 reserve;	/* about the output's size */
+	const struct render_tpl *tpl;
+	const struct ts_type *const *v;
+	size_t		 n;
+	const struct render_opts *o;
+	const char	*when;
+	const char	*dir, *name;
+	struct render_w	 w;
+	struct render_staged st;
+	int		 rc;
+	char		 err[1024];
+};
+
+static int
+render_out_types(struct render_out *x)
+{
+	return render_types_json(&x->w, x->v, x->n, x->o, x->when);
+}
+
+static int
+render_out_search(struct render_out *x)
+{
+	return render_search_js(&x->w, x->tpl, x->v, x->n, x->when, x->err,
+	    sizeof(x->err));
+}
+
+static int
+render_out_index(struct render_out *x)
+{
+	return render_index(&x->w, x->tpl, x->v, x->n, x->o, x->when, x->err,
+	    sizeof(x->err));
+}
+
+/* Build into X->w, stage it beside X->dir/X->name; touches only X. */
+static void
+render_out_run(void *arg)
+{
+	struct render_out *x = arg;
+
+	buf_reserve(&x->w.b, x->reserve);
+	x->rc = x->build(x);
+	/* A template error has its message; a refused conversion gets one. */
+	if (x->rc < 0 && x->err[0] == '\0')
+		x->rc = render_fail(x->err, sizeof(x->err), x->dir, x->name,
+		    "render", -x->rc);
+	if (x->rc == 0)
+		x->rc = render_stage(x->dir, x->name, x->w.b.data, x->w.b.len,
+		    &x->st, x->err, sizeof(x->err));
+	buf_free(&x->w.b);
+}
+
+/*
+ * types.json, neuron-search.js, index.html: all built and staged, then
+ * renamed in that order (the home page last) and their directories
+ * synced once each. A failure before the renames replaces nothing.
+ */
 static int
 render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
     size_t n, const struct render_opts *o, char *err, size_t errlen)
 {
-	struct render_w w = RENDER_W_INIT;
+	struct render_out out[3];
 	char when[32], js_dir[4096];
-	int rc;
-
-	/* The index is the largest output: size the one buffer for it. */
-	if (n < SIZE_MAX / 1024)
-		buf_reserve(&w.b, n * 680 + 65536);
+	size_t i, per_type[3] = { 1024, 192, 1024 };
+	int (*const build[3])(struct render_out *) = {
+		render_out_types, render_out_search, render_out_index
+	};
+	const char *const name[3] = {
+		"types.json", "neuron-search.js", "index.html"
+	};
+	int rc = 0;
 
 	render_iso8601(when, sizeof(when), o->generated_at);
 	render_path(js_dir, sizeof(js_dir), o->out_dir, "static/js");
 	if ((rc = render_mkdir(o->out_dir, "static", err, errlen)) < 0 ||
 	    (rc = render_mkdir(o->out_dir, "static/js", err, errlen)) < 0)
 		return rc;
-	rc = render_types_json(&w, v, n, o, when);
-	rc = render_emit(&w, rc, o->out_dir, "types.json", err, errlen);
-	if (rc == 0) {
-		buf_reset(&w.b);
-		rc = render_search_js(&w, tpl, v, n, when, err, errlen);
-		rc = render_emit(&w, rc, js_dir, "neuron-search.js", err,
-		    errlen);
+	memset(out, 0, sizeof(out));
+	for (i = 0; i < 3; i++) {
+		out[i].build = build[i];
+		out[i].reserve = n < SIZE_MAX / 2048 ? n * per_type[i] + 65536 :
+		    0;
+		out[i].tpl = tpl;
+		out[i].v = v;
+		out[i].n = n;
+		out[i].o = o;
+		out[i].when = when;
+		out[i].dir = i == 1 ? js_dir : o->out_dir;
+		out[i].name = name[i];
+		out[i].st.dfd = -1;
+		/* No thread to be had: build it here, just slower. */
+		out[i].started = uv_thread_create(&out[i].th, render_out_run,
+		    &out[i]) == 0;
+		if (!out[i].started)
+			render_out_run(&out[i]);
 	}
-	if (rc == 0) {
-		buf_reset(&w.b);
-		rc = render_index(&w, tpl, v, n, o, when, err, errlen);
-		rc = render_emit(&w, rc, o->out_dir, "index.html", err, errlen);
+	for (i = 0; i < 3; i++)
+		if (out[i].started)
+			uv_thread_join(&out[i].th);
+	for (i = 0; i < 3 && rc == 0; i++)
+		if ((rc = out[i].rc) < 0 && err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", out[i].err);
+	for (i = 0; i < 3 && rc == 0; i++)
+		rc = render_publish(&out[i].st, err, errlen);
+	/* index.html's directory is types.json's: one fsync covers both. */
+	if (rc == 0)
+		rc = render_sync_dir(out[2].st.dfd, o->out_dir, err, errlen);
+	if (rc == 0)
+		rc = render_sync_dir(out[1].st.dfd, js_dir, err, errlen);
+	for (i = 0; i < 3; i++) {
+		if (rc < 0)	/* unpublished temp files go */
+			render_unstage(&out[i].st);
+		else if (out[i].st.dfd >= 0)
+			close(out[i].st.dfd);
 	}
-	buf_free(&w.b);
 	return rc;
 }
 
