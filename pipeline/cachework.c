@@ -32,12 +32,17 @@ struct cw_req {
 	/* load */
 	char		**stems;	/* the scan's, sorted (scan.h) */
 	size_t		 nstems;
+	int		 roi;		/* run the ROI stage (cw_roi) */
+	struct roi_rules rules;
+	enum ts_adapter	 ad;
+	char		*meta;		/* cw_roi.meta, ours */
 	cw_load_cb	 load_cb;
 	struct cw_loaded *res;
 	/* store */
 	struct cw_entries *e;
 	struct cache_run run;
 	char		*mode;
+	char		*run_meta;	/* run.meta, ours */
 	int		 prune;
 	int		 checked;	/* this run's load checked the file */
 	cw_store_cb	 store_cb;
@@ -76,16 +81,110 @@ req_free(struct cw_req *r)
 	for (i = 0; i < r->nstems; i++)
 		free(r->stems[i]);
 	free(r->stems);
-	if (r->res) {
-		fetch_batch_free(r->res->batch);
-		free(r->res->have);
-		free(r->res);
-	}
+	cw_loaded_free(r->res);
+	free(r->meta);
 	cw_entries_free(r->e);
 	cJSON_Delete(r->result);
 	free(r->mode);
+	free(r->run_meta);
 	free(r->dir);
 	free(r);
+}
+
+void
+cw_loaded_free(struct cw_loaded *res)
+{
+	size_t i;
+
+	if (res == NULL)
+		return;
+	fetch_batch_free(res->batch);
+	for (i = 0; i < res->nrecords; i++)
+		ts_type_free(&res->records[i].t);
+	free(res->records);
+	free(res->meta);
+	free(res->have);
+	free(res);
+}
+
+char *
+cw_meta_text(const char *const *primary, size_t n, const char *hierarchy)
+{
+	cJSON *a = cJSON_CreateArray(), *p = cJSON_CreateArray();
+	char *txt;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(p, cJSON_CreateString(primary[i]));
+	cJSON_AddItemToArray(a, p);
+	cJSON_AddItemToArray(a, cJSON_CreateString(hierarchy));
+	txt = cJSON_PrintUnformatted(a);	/* xmalloc'd: never NULL */
+	cJSON_Delete(a);
+	return txt;
+}
+
+/* The roi_meta of a meta text (cw_meta_text); NULL if it is not one. */
+static struct roi_meta *
+meta_of(const char *text, const struct roi_rules *rules)
+{
+	struct roi_meta *m = NULL;
+	const cJSON *p, *h, *e;
+	const char **prim;
+	cJSON *a;
+	char err[200];
+	size_t n = 0;
+
+	if ((a = cJSON_Parse(text)) == NULL)
+		return NULL;
+	p = cJSON_GetArrayItem(a, 0);
+	h = cJSON_GetArrayItem(a, 1);
+	if (cJSON_IsArray(p) && cJSON_IsString(h)) {
+		prim = xcalloc((size_t)cJSON_GetArraySize(p) + 1,
+		    sizeof(*prim));
+		cJSON_ArrayForEach(e, p)
+			if (cJSON_IsString(e))
+				prim[n++] = e->valuestring;
+		if (roi_meta_new(prim, n, h->valuestring, &m, err,
+		    sizeof(err)) < 0)
+			m = NULL;
+		free(prim);
+	}
+	if (m != NULL)
+		roi_meta_set_rules(m, rules);
+	cJSON_Delete(a);
+	return m;
+}
+
+/*
+ * The ROI stage on the batch, as job.c's roi_stem does it on the loop;
+ * the accumulators are freed here too, so neither costs the loop. The
+ * batch stays when META is not known (no meta text stored).
+ */
+static void
+load_roi(struct cw_req *r, const char *meta)
+{
+	struct cw_loaded *res = r->res;
+	struct fetch_batch *b = res->batch;
+	const struct ts_acc *win;
+	struct cw_record *rec;
+	struct roi_meta *m;
+	size_t i;
+
+	if (b == NULL || meta == NULL || (m = meta_of(meta, &r->rules)) == NULL)
+		return;
+	res->records = xcalloc(b->n ? b->n : 1, sizeof(*res->records));
+	for (i = 0; i < b->n; i++) {
+		rec = &res->records[res->nrecords++];
+		rec->stem = b->stems[i].stem;
+		win = ts_winner(r->stems[rec->stem], b->stems[i].accs,
+		    b->stems[i].naccs);
+		if ((rec->matched = win != NULL))
+			ts_summarize(&rec->t, win, m, r->ad);
+	}
+	roi_meta_free(m);
+	fetch_batch_free(b);
+	res->batch = NULL;
+	res->meta = xstrdup(meta);
 }
 
 static int
@@ -145,6 +244,7 @@ load_work(uv_work_t *w)
 	struct cw_loaded *res = r->res;
 	struct gather g = { r, NULL, 0 };
 	struct cache *c;
+	char *stored = NULL;
 	size_t bad = 0;
 
 	res->rc = cache_open(r->dir, CACHE_OPEN_CHECK, &c, res->note,
@@ -153,8 +253,8 @@ load_work(uv_work_t *w)
 		return;
 	if (r->key.uuid == NULL) {
 		res->rc = cache_latest(c, &r->key, res->uuid, sizeof(res->uuid),
-		    res->edit, sizeof(res->edit), &r->key.nprimary, res->err,
-		    sizeof(res->err));
+		    res->edit, sizeof(res->edit), &r->key.nprimary, &stored,
+		    res->err, sizeof(res->err));
 		if (res->rc == -ENOENT) {	/* nothing of this dataset */
 			res->rc = 0;
 			cache_close(c);
@@ -180,9 +280,13 @@ load_work(uv_work_t *w)
 			memset(res->have, 0, r->nstems ? r->nstems : 1);
 			res->hits = 0;
 		}
+		free(stored);
 		return;
 	}
 	res->batch = g.b;
+	if (r->roi)
+		load_roi(r, r->meta ? r->meta : stored);
+	free(stored);
 }
 
 static void
@@ -228,8 +332,8 @@ after(uv_work_t *w, int status)
 
 int
 cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
-    const struct scan_result *scan, cw_load_cb cb, void *arg,
-    struct cw_req **out)
+    const struct scan_result *scan, const struct cw_roi *roi,
+    cw_load_cb cb, void *arg, struct cw_req **out)
 {
 	struct cw_req *r = req_new(dir, k, CW_LOAD);
 	size_t i;
@@ -237,6 +341,12 @@ cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 
 	r->load_cb = cb;
 	r->arg = arg;
+	if (roi != NULL) {
+		r->roi = 1;
+		r->rules = roi->rules;
+		r->ad = roi->ad;
+		r->meta = roi->meta ? xstrdup(roi->meta) : NULL;
+	}
 	r->stems = xcalloc(scan->nstems ? scan->nstems : 1, sizeof(char *));
 	for (i = 0; i < scan->nstems; i++)
 		r->stems[i] = xstrdup(scan->stems[i].stem);
@@ -321,6 +431,7 @@ cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	r->e = e ? e : cw_entries_new();
 	r->run = *run;
 	r->run.mode = r->mode = xstrdup(run->mode);
+	r->run.meta = r->run_meta = run->meta ? xstrdup(run->meta) : NULL;
 	r->prune = (flags & CW_PRUNE) != 0;
 	r->checked = (flags & CW_CHECKED) != 0;
 	r->store_cb = cb;
