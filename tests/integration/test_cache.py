@@ -266,6 +266,25 @@ class TestDamage(Base):
             c.close()
         self.damaged(spoil, "schema version 99")
 
+    def test_stored_meta_differs_or_is_garbage(self):
+        """The ROI stage a load runs before META is back uses the META
+        answer stored with the version; one that differs from the
+        server's (here rewritten) or does not parse never shapes the
+        index: the run is still warm and writes what a cold run does."""
+        self.start_emu()
+        out, cfg = self.site()
+        self.run_json(cfg)
+        want = outputs(out)
+        for meta in ('[["ME(R)"],"{}"]', "not json"):
+            c = sqlite3.connect(os.path.join(self.cache, "cache.db"))
+            c.execute("UPDATE versions SET meta = ?", (meta,))
+            c.commit()
+            c.close()
+            got, err = self.run_json(cfg)
+            self.assertEqual(err, "")
+            self.assertEqual((got["requests"], got["cache"]["misses"]), (1, 0))
+            self.assertEqual(outputs(out), want, meta)
+
     def test_damaged_entry_not_served(self):
         self.start_emu()
         out, cfg = self.site()
