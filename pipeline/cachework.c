@@ -155,49 +155,68 @@ meta_of(const char *text, const struct roi_rules *rules)
 	return m;
 }
 
-/*
- * The ROI stage on the batch, as job.c's roi_stem does it on the loop;
- * the accumulators are freed here too, so neither costs the loop. The
- * batch stays when META is not known (no meta text stored).
- */
-static void
-load_roi(struct cw_req *r, const char *meta)
-{
-	struct cw_loaded *res = r->res;
-	struct fetch_batch *b = res->batch;
-	const struct ts_acc *win;
-	struct cw_record *rec;
-	struct roi_meta *m;
-	size_t i;
-
-	if (b == NULL || meta == NULL || (m = meta_of(meta, &r->rules)) == NULL)
-		return;
-	res->records = xcalloc(b->n ? b->n : 1, sizeof(*res->records));
-	for (i = 0; i < b->n; i++) {
-		rec = &res->records[res->nrecords++];
-		rec->stem = b->stems[i].stem;
-		win = ts_winner(r->stems[rec->stem], b->stems[i].accs,
-		    b->stems[i].naccs);
-		if ((rec->matched = win != NULL))
-			ts_summarize(&rec->t, win, m, r->ad);
-	}
-	roi_meta_free(m);
-	fetch_batch_free(b);
-	res->batch = NULL;
-	res->meta = xstrdup(meta);
-}
-
 static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Entries as cache_load hands them out. With M, each goes through the ROI
+ * stage as job.c's roi_stem would take it on the loop, and its
+ * accumulators are freed at once: a warm run's records are ready when
+ * META is back, and the accumulators never all live at the same time.
+ * Without M (no META text to go by) they are kept in the batch.
+ */
 struct gather {
 	struct cw_req	*r;
+	struct roi_meta	*m;
 	struct fetch_batch *b;
 	size_t		 cap;
 };
+
+static void
+add_record(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
+{
+	struct cw_loaded *res = g->r->res;
+	const struct ts_acc *win;
+	struct cw_record *rec;
+	size_t i;
+
+	if (res->nrecords == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 256;
+		res->records = xreallocarray(res->records, g->cap,
+		    sizeof(*res->records));
+	}
+	rec = &res->records[res->nrecords++];
+	memset(rec, 0, sizeof(*rec));
+	rec->stem = idx;
+	win = ts_winner(g->r->stems[idx], accs, n);
+	if ((rec->matched = win != NULL))
+		ts_summarize(&rec->t, win, g->m, g->r->ad);
+	for (i = 0; i < n; i++) {
+		ts_acc_free(accs[i]);
+		free(accs[i]);
+	}
+	free(accs);
+}
+
+static void
+add_stem(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
+{
+	struct fetch_stem *s;
+
+	if (g->b->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 256;
+		g->b->stems = xreallocarray(g->b->stems, g->cap,
+		    sizeof(*g->b->stems));
+	}
+	s = &g->b->stems[g->b->n++];
+	memset(s, 0, sizeof(*s));
+	s->stem = idx;
+	s->accs = accs;
+	s->naccs = n;
+}
 
 /* One stored entry: kept when its stem is one of the job's. */
 static int
@@ -206,7 +225,6 @@ take(void *arg, const char *stem, const void *data, size_t len)
 	struct gather *g = arg;
 	struct cw_req *r = g->r;
 	struct cw_loaded *res = r->res;
-	struct fetch_stem *s;
 	struct ts_acc **accs;
 	const char *key = stem;
 	char **hit;
@@ -222,16 +240,10 @@ take(void *arg, const char *stem, const void *data, size_t len)
 		res->bad++;	/* checksum right, bytes wrong: not served */
 		return 0;
 	}
-	if (g->b->n == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 256;
-		g->b->stems = xreallocarray(g->b->stems, g->cap,
-		    sizeof(*g->b->stems));
-	}
-	s = &g->b->stems[g->b->n++];
-	memset(s, 0, sizeof(*s));
-	s->stem = idx;
-	s->accs = accs;
-	s->naccs = n;
+	if (g->m)
+		add_record(g, idx, accs, n);
+	else
+		add_stem(g, idx, accs, n);
 	res->have[idx] = 1;
 	res->hits++;
 	return 0;
@@ -242,10 +254,11 @@ load_work(uv_work_t *w)
 {
 	struct cw_req *r = w->data;
 	struct cw_loaded *res = r->res;
-	struct gather g = { r, NULL, 0 };
+	struct gather g = { r, NULL, NULL, 0 };
 	struct cache *c;
 	char *stored = NULL;
-	size_t bad = 0;
+	const char *meta;
+	size_t i, bad = 0;
 
 	res->rc = cache_open(r->dir, CACHE_OPEN_CHECK, &c, res->note,
 	    sizeof(res->note), res->err, sizeof(res->err));
@@ -268,25 +281,30 @@ load_work(uv_work_t *w)
 	}
 	res->found = res->rc == 0;
 	res->nprimary = r->key.nprimary;
+	meta = r->meta ? r->meta : stored;
+	if (r->roi && meta != NULL && (g.m = meta_of(meta, &r->rules)) != NULL)
+		res->meta = xstrdup(meta);
 	g.b = xcalloc(1, sizeof(*g.b));
 	if (res->rc == 0)
 		res->rc = cache_load(c, &r->key, take, &g, &bad, res->err,
 		    sizeof(res->err));
 	res->bad += bad;
 	cache_close(c);
-	if (res->rc < 0 || g.b->n == 0) {
-		fetch_batch_free(g.b);
-		if (res->rc < 0) {
-			memset(res->have, 0, r->nstems ? r->nstems : 1);
-			res->hits = 0;
-		}
-		free(stored);
-		return;
-	}
-	res->batch = g.b;
-	if (r->roi)
-		load_roi(r, r->meta ? r->meta : stored);
+	roi_meta_free(g.m);
 	free(stored);
+	if (res->rc < 0) {	/* nothing served */
+		memset(res->have, 0, r->nstems ? r->nstems : 1);
+		res->hits = 0;
+		for (i = 0; i < res->nrecords; i++)
+			ts_type_free(&res->records[i].t);
+		free(res->records);
+		res->records = NULL;
+		res->nrecords = 0;
+	}
+	if (res->rc < 0 || g.b->n == 0)
+		fetch_batch_free(g.b);
+	else
+		res->batch = g.b;
 }
 
 static void
