@@ -24,8 +24,9 @@ buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
+/* buf_append when B must grow first. */
 void
-buf_append(struct buf *b, const void *p, size_t n)
+buf_append_grow(struct buf *b, const void *p, size_t n)
 {
 	buf_reserve(b, n);
 	if (n)

@@ -44,13 +44,14 @@ struct cache {
 	char	*path;
 };
 
-static const char schema_v1[] =
+static const char schema[] =
     "CREATE TABLE versions("
     " id INTEGER PRIMARY KEY,"
     " server TEXT NOT NULL, dataset TEXT NOT NULL,"
     " uuid TEXT NOT NULL, edit TEXT NOT NULL,"
     " generation INTEGER NOT NULL, nprimary INTEGER NOT NULL,"
     " created REAL NOT NULL, used REAL NOT NULL,"
+    " meta TEXT,"
     " UNIQUE(server, dataset, uuid, edit, generation, nprimary));"
     "CREATE TABLE stems("
     " version INTEGER NOT NULL, stem TEXT NOT NULL,"
@@ -188,7 +189,8 @@ check_db(sqlite3 *db, int full, char *why, size_t len)
 		    "(application_id %lld)", (long long)app);
 		return;
 	}
-	if (ver != CACHE_SCHEMA_VERSION) {
+	/* Version 1 lacks versions.meta: db_setup adds it. */
+	if (ver != CACHE_SCHEMA_VERSION && ver != 1) {
 		snprintf(why, len, "schema version %lld, this quickpaged uses "
 		    "%d", (long long)ver, CACHE_SCHEMA_VERSION);
 		return;
@@ -247,13 +249,18 @@ db_setup(sqlite3 *db, const char *path, char *err, size_t errlen)
 	if (exec(db, "PRAGMA journal_mode=WAL") < 0 ||
 	    exec(db, "PRAGMA synchronous=NORMAL") < 0)
 		return db_err(db, err, errlen, path);
-	if (pragma_int(db, "SELECT count(*) FROM sqlite_master") > 0)
+	if (pragma_int(db, "SELECT count(*) FROM sqlite_master") > 0 &&
+	    pragma_int(db, "PRAGMA user_version") == CACHE_SCHEMA_VERSION)
 		return 0;
 	if (exec(db, "BEGIN IMMEDIATE") < 0)
 		return db_err(db, err, errlen, path);
-	/* Another process may have made it meanwhile. */
+	/* Another process may have made or upgraded it meanwhile. */
 	if ((pragma_int(db, "SELECT count(*) FROM sqlite_master") == 0 &&
-	    exec(db, schema_v1) < 0) || exec(db, "COMMIT") < 0) {
+	    exec(db, schema) < 0) ||
+	    (pragma_int(db, "PRAGMA user_version") == 1 &&
+	    exec(db, "ALTER TABLE versions ADD COLUMN meta TEXT;"
+	    "PRAGMA user_version = " STR(CACHE_SCHEMA_VERSION)) < 0) ||
+	    exec(db, "COMMIT") < 0) {
 		rc = db_err(db, err, errlen, path);
 		exec(db, "ROLLBACK");
 		return rc;
@@ -438,12 +445,14 @@ cache_load(struct cache *c, const struct cache_key *k, cache_each_cb cb,
 int
 cache_latest(struct cache *c, const struct cache_key *k, char *uuid,
     size_t uuidlen, char *edit, size_t editlen, unsigned *nprimary,
-    char *err, size_t errlen)
+    char **meta, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
+	const char *m;
 	int rc, s;
 
-	if ((rc = prep(c, "SELECT uuid, edit, nprimary FROM versions WHERE "
+	*meta = NULL;
+	if ((rc = prep(c, "SELECT uuid, edit, nprimary, meta FROM versions WHERE "
 	    "server = ?1 AND dataset = ?2 AND generation = ?3 ORDER BY used "
 	    "DESC, id DESC LIMIT 1", &st, err, errlen)) < 0)
 		return rc;
@@ -454,6 +463,8 @@ cache_latest(struct cache *c, const struct cache_key *k, char *uuid,
 		snprintf(uuid, uuidlen, "%s", sqlite3_column_text(st, 0));
 		snprintf(edit, editlen, "%s", sqlite3_column_text(st, 1));
 		*nprimary = (unsigned)sqlite3_column_int64(st, 2);
+		if ((m = (const char *)sqlite3_column_text(st, 3)) != NULL)
+			*meta = xstrdup(m);
 		rc = 0;
 	} else
 		rc = s == SQLITE_DONE ? -ENOENT : db_err(c->db, err, errlen,
@@ -489,6 +500,25 @@ version_id(struct cache *c, const struct cache_key *k, double now,
 	rc = sqlite3_step(st) == SQLITE_ROW ? 0 :
 	    db_err(c->db, err, errlen, "writing the cache");
 	*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* META's answer for version ID (cache_run.meta). */
+static int
+put_meta(struct cache *c, int64_t id, const char *meta, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prep(c, "UPDATE versions SET meta = ?1 WHERE id = ?2", &st,
+	    err, errlen)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, meta, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+	    db_err(c->db, err, errlen, "writing the cache");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -625,6 +655,8 @@ cache_store(struct cache *c, const struct cache_key *k,
 	if (exec(c->db, "BEGIN IMMEDIATE") < 0)
 		return db_err(c->db, err, errlen, "writing the cache");
 	rc = version_id(c, k, now, &id, err, errlen);
+	if (rc == 0 && run && run->meta)
+		rc = put_meta(c, id, run->meta, err, errlen);
 	if (rc == 0)
 		rc = put_entries(c, id, e, n, err, errlen);
 	if (rc == 0 && run)

@@ -26,7 +26,8 @@
 #include "roi.h"
 #include "typeset.h"
 
-#define CACHE_SCHEMA_VERSION	1	/* PRAGMA user_version of the file */
+/* PRAGMA user_version of the file; cache_open upgrades a version 1 file. */
+#define CACHE_SCHEMA_VERSION	2
 #define CACHE_FILE		"cache.db"
 
 struct cache;
@@ -77,11 +78,12 @@ int	 cache_load(struct cache *c, const struct cache_key *k,
 /*
  * The version of K's server, dataset and generation used last (K's uuid,
  * edit and nprimary are ignored): its uuid and edit into the buffers,
- * *NPRIMARY. 0; -ENOENT when none is stored; another negative errno.
+ * *NPRIMARY, and *META (caller frees; NULL if none was stored: see
+ * cache_run). 0; -ENOENT when none is stored; another negative errno.
  */
 int	 cache_latest(struct cache *c, const struct cache_key *k, char *uuid,
 	    size_t uuidlen, char *edit, size_t editlen, unsigned *nprimary,
-	    char *err, size_t errlen);
+	    char **meta, char *err, size_t errlen);
 
 struct cache_entry {
 	const char	*stem;
@@ -93,6 +95,11 @@ struct cache_entry {
 struct cache_run {
 	const char	*mode;		/* "use", "refresh" */
 	uint64_t	 hits, misses;
+	/*
+	 * The version's META answer as the job keys its ROI stage by it
+	 * (job.c, meta_text), stored with the version; NULL: left as it is.
+	 */
+	const char	*meta;
 };
 
 /*

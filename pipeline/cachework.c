@@ -32,12 +32,17 @@ struct cw_req {
 	/* load */
 	char		**stems;	/* the scan's, sorted (scan.h) */
 	size_t		 nstems;
+	int		 roi;		/* run the ROI stage (cw_roi) */
+	struct roi_rules rules;
+	enum ts_adapter	 ad;
+	char		*meta;		/* cw_roi.meta, ours */
 	cw_load_cb	 load_cb;
 	struct cw_loaded *res;
 	/* store */
 	struct cw_entries *e;
 	struct cache_run run;
 	char		*mode;
+	char		*run_meta;	/* run.meta, ours */
 	int		 prune;
 	int		 checked;	/* this run's load checked the file */
 	cw_store_cb	 store_cb;
@@ -76,16 +81,78 @@ req_free(struct cw_req *r)
 	for (i = 0; i < r->nstems; i++)
 		free(r->stems[i]);
 	free(r->stems);
-	if (r->res) {
-		fetch_batch_free(r->res->batch);
-		free(r->res->have);
-		free(r->res);
-	}
+	cw_loaded_free(r->res);
+	free(r->meta);
 	cw_entries_free(r->e);
 	cJSON_Delete(r->result);
 	free(r->mode);
+	free(r->run_meta);
 	free(r->dir);
 	free(r);
+}
+
+void
+cw_loaded_free(struct cw_loaded *res)
+{
+	size_t i;
+
+	if (res == NULL)
+		return;
+	fetch_batch_free(res->batch);
+	for (i = 0; i < res->nrecords; i++)
+		ts_type_free(&res->records[i].t);
+	free(res->records);
+	free(res->meta);
+	free(res->have);
+	free(res);
+}
+
+char *
+cw_meta_text(const char *const *primary, size_t n, const char *hierarchy)
+{
+	cJSON *a = cJSON_CreateArray(), *p = cJSON_CreateArray();
+	char *txt;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(p, cJSON_CreateString(primary[i]));
+	cJSON_AddItemToArray(a, p);
+	cJSON_AddItemToArray(a, cJSON_CreateString(hierarchy));
+	txt = cJSON_PrintUnformatted(a);	/* xmalloc'd: never NULL */
+	cJSON_Delete(a);
+	return txt;
+}
+
+/* The roi_meta of a meta text (cw_meta_text); NULL if it is not one. */
+static struct roi_meta *
+meta_of(const char *text, const struct roi_rules *rules)
+{
+	struct roi_meta *m = NULL;
+	const cJSON *p, *h, *e;
+	const char **prim;
+	cJSON *a;
+	char err[200];
+	size_t n = 0;
+
+	if ((a = cJSON_Parse(text)) == NULL)
+		return NULL;
+	p = cJSON_GetArrayItem(a, 0);
+	h = cJSON_GetArrayItem(a, 1);
+	if (cJSON_IsArray(p) && cJSON_IsString(h)) {
+		prim = xcalloc((size_t)cJSON_GetArraySize(p) + 1,
+		    sizeof(*prim));
+		cJSON_ArrayForEach(e, p)
+			if (cJSON_IsString(e))
+				prim[n++] = e->valuestring;
+		if (roi_meta_new(prim, n, h->valuestring, &m, err,
+		    sizeof(err)) < 0)
+			m = NULL;
+		free(prim);
+	}
+	if (m != NULL)
+		roi_meta_set_rules(m, rules);
+	cJSON_Delete(a);
+	return m;
 }
 
 static int
@@ -94,11 +161,62 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Entries as cache_load hands them out. With M, each goes through the ROI
+ * stage as job.c's roi_stem would take it on the loop, and its
+ * accumulators are freed at once: a warm run's records are ready when
+ * META is back, and the accumulators never all live at the same time.
+ * Without M (no META text to go by) they are kept in the batch.
+ */
 struct gather {
 	struct cw_req	*r;
+	struct roi_meta	*m;
 	struct fetch_batch *b;
 	size_t		 cap;
 };
+
+static void
+add_record(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
+{
+	struct cw_loaded *res = g->r->res;
+	const struct ts_acc *win;
+	struct cw_record *rec;
+	size_t i;
+
+	if (res->nrecords == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 256;
+		res->records = xreallocarray(res->records, g->cap,
+		    sizeof(*res->records));
+	}
+	rec = &res->records[res->nrecords++];
+	memset(rec, 0, sizeof(*rec));
+	rec->stem = idx;
+	win = ts_winner(g->r->stems[idx], accs, n);
+	if ((rec->matched = win != NULL))
+		ts_summarize(&rec->t, win, g->m, g->r->ad);
+	for (i = 0; i < n; i++) {
+		ts_acc_free(accs[i]);
+		free(accs[i]);
+	}
+	free(accs);
+}
+
+static void
+add_stem(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
+{
+	struct fetch_stem *s;
+
+	if (g->b->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 256;
+		g->b->stems = xreallocarray(g->b->stems, g->cap,
+		    sizeof(*g->b->stems));
+	}
+	s = &g->b->stems[g->b->n++];
+	memset(s, 0, sizeof(*s));
+	s->stem = idx;
+	s->accs = accs;
+	s->naccs = n;
+}
 
 /* One stored entry: kept when its stem is one of the job's. */
 static int
@@ -107,7 +225,6 @@ take(void *arg, const char *stem, const void *data, size_t len)
 	struct gather *g = arg;
 	struct cw_req *r = g->r;
 	struct cw_loaded *res = r->res;
-	struct fetch_stem *s;
 	struct ts_acc **accs;
 	const char *key = stem;
 	char **hit;
@@ -123,16 +240,10 @@ take(void *arg, const char *stem, const void *data, size_t len)
 		res->bad++;	/* checksum right, bytes wrong: not served */
 		return 0;
 	}
-	if (g->b->n == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 256;
-		g->b->stems = xreallocarray(g->b->stems, g->cap,
-		    sizeof(*g->b->stems));
-	}
-	s = &g->b->stems[g->b->n++];
-	memset(s, 0, sizeof(*s));
-	s->stem = idx;
-	s->accs = accs;
-	s->naccs = n;
+	if (g->m)
+		add_record(g, idx, accs, n);
+	else
+		add_stem(g, idx, accs, n);
 	res->have[idx] = 1;
 	res->hits++;
 	return 0;
@@ -143,9 +254,11 @@ load_work(uv_work_t *w)
 {
 	struct cw_req *r = w->data;
 	struct cw_loaded *res = r->res;
-	struct gather g = { r, NULL, 0 };
+	struct gather g = { r, NULL, NULL, 0 };
 	struct cache *c;
-	size_t bad = 0;
+	char *stored = NULL;
+	const char *meta;
+	size_t i, bad = 0;
 
 	res->rc = cache_open(r->dir, CACHE_OPEN_CHECK, &c, res->note,
 	    sizeof(res->note), res->err, sizeof(res->err));
@@ -153,8 +266,8 @@ load_work(uv_work_t *w)
 		return;
 	if (r->key.uuid == NULL) {
 		res->rc = cache_latest(c, &r->key, res->uuid, sizeof(res->uuid),
-		    res->edit, sizeof(res->edit), &r->key.nprimary, res->err,
-		    sizeof(res->err));
+		    res->edit, sizeof(res->edit), &r->key.nprimary, &stored,
+		    res->err, sizeof(res->err));
 		if (res->rc == -ENOENT) {	/* nothing of this dataset */
 			res->rc = 0;
 			cache_close(c);
@@ -168,21 +281,30 @@ load_work(uv_work_t *w)
 	}
 	res->found = res->rc == 0;
 	res->nprimary = r->key.nprimary;
+	meta = r->meta ? r->meta : stored;
+	if (r->roi && meta != NULL && (g.m = meta_of(meta, &r->rules)) != NULL)
+		res->meta = xstrdup(meta);
 	g.b = xcalloc(1, sizeof(*g.b));
 	if (res->rc == 0)
 		res->rc = cache_load(c, &r->key, take, &g, &bad, res->err,
 		    sizeof(res->err));
 	res->bad += bad;
 	cache_close(c);
-	if (res->rc < 0 || g.b->n == 0) {
-		fetch_batch_free(g.b);
-		if (res->rc < 0) {
-			memset(res->have, 0, r->nstems ? r->nstems : 1);
-			res->hits = 0;
-		}
-		return;
+	roi_meta_free(g.m);
+	free(stored);
+	if (res->rc < 0) {	/* nothing served */
+		memset(res->have, 0, r->nstems ? r->nstems : 1);
+		res->hits = 0;
+		for (i = 0; i < res->nrecords; i++)
+			ts_type_free(&res->records[i].t);
+		free(res->records);
+		res->records = NULL;
+		res->nrecords = 0;
 	}
-	res->batch = g.b;
+	if (res->rc < 0 || g.b->n == 0)
+		fetch_batch_free(g.b);
+	else
+		res->batch = g.b;
 }
 
 static void
@@ -228,8 +350,8 @@ after(uv_work_t *w, int status)
 
 int
 cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
-    const struct scan_result *scan, cw_load_cb cb, void *arg,
-    struct cw_req **out)
+    const struct scan_result *scan, const struct cw_roi *roi,
+    cw_load_cb cb, void *arg, struct cw_req **out)
 {
 	struct cw_req *r = req_new(dir, k, CW_LOAD);
 	size_t i;
@@ -237,6 +359,12 @@ cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 
 	r->load_cb = cb;
 	r->arg = arg;
+	if (roi != NULL) {
+		r->roi = 1;
+		r->rules = roi->rules;
+		r->ad = roi->ad;
+		r->meta = roi->meta ? xstrdup(roi->meta) : NULL;
+	}
 	r->stems = xcalloc(scan->nstems ? scan->nstems : 1, sizeof(char *));
 	for (i = 0; i < scan->nstems; i++)
 		r->stems[i] = xstrdup(scan->stems[i].stem);
@@ -321,6 +449,7 @@ cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	r->e = e ? e : cw_entries_new();
 	r->run = *run;
 	r->run.mode = r->mode = xstrdup(run->mode);
+	r->run.meta = r->run_meta = run->meta ? xstrdup(run->meta) : NULL;
 	r->prune = (flags & CW_PRUNE) != 0;
 	r->checked = (flags & CW_CHECKED) != 0;
 	r->store_cb = cb;

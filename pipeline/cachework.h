@@ -20,11 +20,39 @@
 
 struct cw_req;
 
-/* What a load found; the callee owns BATCH and HAVE (free them). */
+/*
+ * A load may also run the ROI stage on what it found, so that a warm run
+ * has its records by the time META is back: with these rules and adapter
+ * and the roi_meta made from META (the job's meta text: a JSON array of
+ * primaryRois and roiHierarchy, see cw_meta_text). META NULL: the answer
+ * stored with the version loaded, for a load that goes before META does;
+ * the job keeps the records only if its META's text is the same.
+ */
+struct cw_roi {
+	struct roi_rules rules;
+	enum ts_adapter	 ad;
+	const char	*meta;
+};
+
+/* One cached stem through the ROI stage (ts_summarize; no files yet). */
+struct cw_record {
+	size_t		 stem;		/* index in the scan */
+	int		 matched;	/* else unmatched: T is empty */
+	struct ts_type	 t;
+};
+
+/*
+ * What a load found; the callee owns BATCH, HAVE, META and RECORDS (free
+ * them with cw_loaded_free). With the ROI stage run, the stems it served
+ * are in RECORDS and BATCH is NULL; else they are in BATCH.
+ */
 struct cw_loaded {
 	int		 rc;		/* < 0: no cache this run (err says why) */
 	struct fetch_batch *batch;	/* the cached stems, NULL when none */
-	unsigned char	*have;		/* per stem of the scan: in BATCH */
+	unsigned char	*have;		/* per stem of the scan: served */
+	char		*meta;		/* the meta text RECORDS were made by */
+	struct cw_record *records;
+	size_t		 nrecords;
 	size_t		 hits;
 	size_t		 bad;		/* entries that failed their check */
 	/* The version loaded (a load of the latest says which it was). */
@@ -36,20 +64,29 @@ struct cw_loaded {
 };
 
 typedef void (*cw_load_cb)(void *arg, struct cw_loaded *res);
+void	 cw_loaded_free(struct cw_loaded *res);
+
+/*
+ * META's answer as the cache keeps it and cw_roi names it: the N primary
+ * ROIs and the hierarchy text, as one JSON text (caller frees).
+ */
+char	*cw_meta_text(const char *const *primary, size_t n,
+	    const char *hierarchy);
 /* RC 0 or a negative errno (-ENOSPC: the disk is full), ERR says why. */
 typedef void (*cw_store_cb)(void *arg, int rc, const char *err,
 	    const char *note);
 
 /*
- * Load version K of the cache in DIR for the stems of SCAN. CB runs on
+ * Load version K of the cache in DIR for the stems of SCAN, and with ROI
+ * (may be NULL) run the ROI stage on them. CB runs on
  * the loop, never before this returns. 0, or a negative errno from
  * uv_queue_work (then CB never runs). K->uuid NULL: the version of K's
  * server, dataset and generation used last, whichever it is (so a job can
  * load while its META is out, and compare).
  */
 int	 cw_load(uv_loop_t *loop, const char *dir, const struct cache_key *k,
-	    const struct scan_result *scan, cw_load_cb cb, void *arg,
-	    struct cw_req **out);
+	    const struct scan_result *scan, const struct cw_roi *roi,
+	    cw_load_cb cb, void *arg, struct cw_req **out);
 
 /* The entries a run learned, gathered on the loop for cw_store. */
 struct cw_entries;

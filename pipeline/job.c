@@ -73,6 +73,7 @@ struct job {
 	struct roi_meta	*meta;
 	struct roi_rules rules;		/* quickpaged.rules, or the layout's */
 	char		 uuid[128];	/* Meta.uuid, "" if none */
+	char		*meta_text;	/* META's answer, cw_meta_text */
 	struct up_query	*meta_q;
 	struct fetch	*fetch;
 	int		 fetch_done;
@@ -162,10 +163,7 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 {
 	const struct scan_stem *st = &j->scan.stems[fs->stem];
 	struct ts_type *t = &j->types[fs->stem];
-	const struct ts_acc *win = NULL;
-	const char **names;
-	const char *w;
-	size_t i;
+	const struct ts_acc *win;
 
 	if (fs->error) {
 		j->s.failed++;
@@ -173,17 +171,7 @@ roi_stem(struct job *j, const struct fetch_stem *fs)
 		add_failure(j, st->stem, fs->error);
 		return;
 	}
-	if (fs->naccs > 0) {
-		names = xcalloc(fs->naccs, sizeof(*names));
-		for (i = 0; i < fs->naccs; i++)
-			names[i] = fs->accs[i]->name;
-		w = scan_resolve(st->stem, names, fs->naccs);
-		for (i = 0; i < fs->naccs; i++)
-			if (names[i] == w)
-				win = fs->accs[i];
-		free(names);
-	}
-	if (win == NULL) {
+	if ((win = ts_winner(st->stem, fs->accs, fs->naccs)) == NULL) {
 		j->s.unmatched++;
 		ts_unmatched(t, st, NULL);
 		return;
@@ -498,7 +486,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	int cu = cy_column(r, "uuid");
 	const cJSON *row, *list, *e;
 	const char **prim;
-	const char *uuid, *edit;
+	const char *uuid, *edit, *hier;
 	size_t n = 0;
 	int rc;
 
@@ -517,8 +505,10 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	cJSON_ArrayForEach(e, list)
 		if (cJSON_IsString(e))
 			prim[n++] = e->valuestring;
-	rc = roi_meta_new(prim, n, cy_str(row, ch) ? cy_str(row, ch) : "{}",
-	    &j->meta, err, errlen);
+	hier = cy_str(row, ch) ? cy_str(row, ch) : "{}";
+	rc = roi_meta_new(prim, n, hier, &j->meta, err, errlen);
+	/* What the cache's ROI stage is keyed by (cw_roi). */
+	j->meta_text = cw_meta_text(prim, n, hier);
 	free(prim);
 	/*
 	 * uuid stays when only annotations (types, NT) change; lastDatabaseEdit
@@ -561,14 +551,31 @@ cache_key(const struct job *j, struct cache_key *k)
 	k->nprimary = (unsigned)roi_nprimary(j->meta);
 }
 
+/*
+ * The records the load's ROI stage made (cw_roi) go in place: the same
+ * as roi_batch would have made of the batch, files added from the scan.
+ */
 static void
-loaded_free(struct cw_loaded *res)
+take_records(struct job *j, struct cw_loaded *res)
 {
-	if (res == NULL)
-		return;
-	fetch_batch_free(res->batch);
-	free(res->have);
-	free(res);
+	const struct scan_stem *st;
+	struct cw_record *rec;
+	size_t i;
+
+	for (i = 0; i < res->nrecords; i++) {
+		rec = &res->records[i];
+		st = &j->scan.stems[rec->stem];
+		if (rec->matched) {
+			j->types[rec->stem] = rec->t;
+			memset(&rec->t, 0, sizeof(rec->t));	/* moved */
+			ts_add_files(&j->types[rec->stem], st);
+			j->s.types++;
+		} else {
+			ts_unmatched(&j->types[rec->stem], st, NULL);
+			j->s.unmatched++;
+		}
+		j->s.done++;
+	}
 }
 
 /* Serve what the cache holds for this version, then fetch the rest. */
@@ -599,6 +606,8 @@ use_load(struct job *j, struct cw_loaded *res)
 	j->loaded = res->rc == 0;
 	j->s.cache_hits = res->hits;
 	j->s.cache_misses = j->scan.nstems - res->hits;
+	if (res->records)
+		take_records(j, res);
 	if (res->batch) {
 		r = xcalloc(1, sizeof(*r));
 		r->b = res->batch;
@@ -607,7 +616,7 @@ use_load(struct job *j, struct cw_loaded *res)
 		STAILQ_INSERT_TAIL(&j->ready, r, entry);
 		wake(j);
 	}
-	loaded_free(res);
+	cw_loaded_free(res);
 	if (!j->ending)
 		start_fetch(j);
 }
@@ -622,22 +631,36 @@ cache_wanted(const struct job *j)
 
 static void keyed_load(struct job *j);
 
+/* The cache's ROI stage, with META's text or (NULL) the stored one's. */
+static void
+roi_opts(const struct job *j, const char *meta, struct cw_roi *roi)
+{
+	roi->rules = j->rules;
+	roi->ad = ts_adapter_for(j->o.site->dataset);
+	roi->meta = meta;
+}
+
 /*
  * META and the load of the latest version are both in. The version META
- * gave: serve it. None stored for the dataset (or no cache): nothing to
- * serve. Another: that one may still be stored too (two jobs at once),
- * so ask for it by its key.
+ * gave: serve it, with the records the load made if they were made by
+ * the same META (else load it again: rare, the hierarchy changed with
+ * the version staying). None stored for the dataset (or no cache):
+ * nothing to serve. Another: that one may still be stored too (two jobs
+ * at once), so ask for it by its key.
  */
 static void
 after_preload(struct job *j, struct cw_loaded *res)
 {
-	if (res->rc < 0 || !res->found || (strcmp(res->uuid, j->uuid) == 0 &&
+	int same = res->found && strcmp(res->uuid, j->uuid) == 0 &&
 	    strcmp(res->edit, j->s.last_database_edit) == 0 &&
-	    res->nprimary == roi_nprimary(j->meta))) {
+	    res->nprimary == roi_nprimary(j->meta);
+
+	if (res->rc < 0 || !res->found || (same && (res->records == NULL ||
+	    strcmp(res->meta, j->meta_text) == 0))) {
 		use_load(j, res);
 		return;
 	}
-	loaded_free(res);
+	cw_loaded_free(res);
 	keyed_load(j);
 }
 
@@ -668,14 +691,16 @@ static void
 preload(struct job *j)
 {
 	struct cache_key k = { 0 };
+	struct cw_roi roi;
 
 	if (!cache_wanted(j) || j->o.cache == JOB_CACHE_REFRESH)
 		return;
 	k.server = j->cache_srv;
 	k.dataset = j->o.site->dataset;
 	k.generation = CY_QUERY_GENERATION;
+	roi_opts(j, NULL, &roi);
 	j->cw_t0 = uv_hrtime();
-	if (cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
+	if (cw_load(j->loop, j->o.cache_dir, &k, &j->scan, &roi, on_loaded, j,
 	    &j->cw) == 0)
 		j->preloading = 1;
 }
@@ -684,12 +709,14 @@ static void
 keyed_load(struct job *j)
 {
 	struct cache_key k;
+	struct cw_roi roi;
 	int rc;
 
 	cache_key(j, &k);
+	roi_opts(j, j->meta_text, &roi);
 	j->cw_t0 = uv_hrtime();
-	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, on_loaded, j,
-	    &j->cw)) < 0) {
+	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, &roi,
+	    on_loaded, j, &j->cw)) < 0) {
 		cache_warn(j, "cache unavailable", uv_strerror(rc));
 		start_fetch(j);
 	}
@@ -706,7 +733,7 @@ start_cache(struct job *j)
 
 	j->pre = NULL;
 	if (!cache_wanted(j) || j->uuid[0] == '\0') {
-		loaded_free(pre);	/* and a preload still out is abandoned */
+		cw_loaded_free(pre);	/* and a preload still out is abandoned */
 		cw_abandon(j->cw);
 		j->cw = NULL;
 		j->preloading = 0;
@@ -769,6 +796,7 @@ store_cache(struct job *j)
 	run.mode = j->s.cache_mode;
 	run.hits = j->s.cache_hits;
 	run.misses = j->s.cache_misses;
+	run.meta = j->meta_text;
 	/* The request owns the entries from here on, even if it fails. */
 	e = j->learned;
 	j->learned = NULL;
@@ -950,7 +978,8 @@ job_destroy(struct job *j)
 	free(j->have);
 	free(j->cache_dir);
 	free(j->cache_srv);
-	loaded_free(j->pre);
+	free(j->meta_text);
+	cw_loaded_free(j->pre);
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);

@@ -333,19 +333,15 @@ dup_or_null(const char *s)
 }
 
 void
-ts_finish(struct ts_type *t, const struct scan_stem *s,
-    const struct ts_acc *winner, const struct roi_meta *m, enum ts_adapter ad)
+ts_summarize(struct ts_type *t, const struct ts_acc *winner,
+    const struct roi_meta *m, enum ts_adapter ad)
 {
 	const int64_t *c;
 	const char *nt;
 	int i;
 
-	if (winner == NULL) {
-		ts_unmatched(t, s, NULL);
-		return;
-	}
 	memset(t, 0, sizeof(*t));
-	copy_page(t, s, winner->name);
+	t->name = xstrdup(winner->name);
 	t->matched = 1;
 	/* hemibrain, optic-lobe: the instance only when no neuron has a side. */
 	c = winner->count;
@@ -364,6 +360,49 @@ ts_finish(struct ts_type *t, const struct scan_stem *s,
 	for (i = 0; i < TS_NLISTS; i++)
 		sorted_distinct(&winner->list[i], &t->list[i], &t->nlist[i]);
 	roi_summarize(m, &winner->roi, &t->roi);
+}
+
+void
+ts_add_files(struct ts_type *t, const struct scan_stem *s)
+{
+	int i;
+
+	for (i = 0; i < SIDE_COUNT; i++)
+		if (s->file[i] != NULL && t->file[i] == NULL)
+			t->file[i] = xstrdup(s->file[i]);
+}
+
+void
+ts_finish(struct ts_type *t, const struct scan_stem *s,
+    const struct ts_acc *winner, const struct roi_meta *m, enum ts_adapter ad)
+{
+	if (winner == NULL) {
+		ts_unmatched(t, s, NULL);
+		return;
+	}
+	ts_summarize(t, winner, m, ad);
+	ts_add_files(t, s);
+}
+
+const struct ts_acc *
+ts_winner(const char *stem, struct ts_acc *const *accs, size_t n)
+{
+	const struct ts_acc *win = NULL;
+	const char **names;
+	const char *w;
+	size_t i;
+
+	if (n == 0)
+		return NULL;
+	names = xcalloc(n, sizeof(*names));
+	for (i = 0; i < n; i++)
+		names[i] = accs[i]->name;
+	w = scan_resolve(stem, names, n);
+	for (i = 0; i < n; i++)
+		if (names[i] == w)
+			win = accs[i];
+	free(names);
+	return win;
 }
 
 void

@@ -109,6 +109,20 @@ int	 ts_acc_add_neuron(struct ts_acc *a, enum ts_adapter ad,
 void	 ts_finish(struct ts_type *t, const struct scan_stem *s,
 	    const struct ts_acc *winner, const struct roi_meta *m,
 	    enum ts_adapter ad);
+/*
+ * ts_finish in two halves, for a worker that has the accumulators but not
+ * the scan: ts_summarize fills everything but the page files (WINNER not
+ * NULL), ts_add_files adds them from S.
+ */
+void	 ts_summarize(struct ts_type *t, const struct ts_acc *winner,
+	    const struct roi_meta *m, enum ts_adapter ad);
+void	 ts_add_files(struct ts_type *t, const struct scan_stem *s);
+/*
+ * The accumulator page stem STEM stands for among the N that had rows
+ * (scan_resolve's choice), NULL if none.
+ */
+const struct ts_acc *ts_winner(const char *stem, struct ts_acc *const *accs,
+	    size_t n);
 /* An unmatched / failed record (ERROR may be NULL). */
 void	 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *error);
 void	 ts_type_free(struct ts_type *t);

@@ -267,6 +267,25 @@ class TestDamage(Base):
             c.close()
         self.damaged(spoil, "schema version 99")
 
+    def test_stored_meta_differs_or_is_garbage(self):
+        """The ROI stage a load runs before META is back uses the META
+        answer stored with the version; one that differs from the
+        server's (here rewritten) or does not parse never shapes the
+        index: the run is still warm and writes what a cold run does."""
+        self.start_emu()
+        out, cfg = self.site()
+        self.run_json(cfg)
+        want = outputs(out)
+        for meta in ('[["ME(R)"],"{}"]', "not json"):
+            c = sqlite3.connect(os.path.join(self.cache, "cache.db"))
+            c.execute("UPDATE versions SET meta = ?", (meta,))
+            c.commit()
+            c.close()
+            got, err = self.run_json(cfg)
+            self.assertEqual(err, "")
+            self.assertEqual((got["requests"], got["cache"]["misses"]), (1, 0))
+            self.assertEqual(outputs(out), want, meta)
+
     def test_damaged_entry_not_served(self):
         self.start_emu()
         out, cfg = self.site()
@@ -397,8 +416,13 @@ class TestDaemon(unittest.TestCase):
         h.make_pages(self.out, "tiny", 1)
         cfg = h.write_config(os.path.join(self.work, "a.yaml"), self.emu.url, self.out,
                              ca=self.emu.ca)
+        # b: the same dataset and pages, another output directory
+        self.out_b = os.path.join(self.work, "site-b")
+        h.make_pages(self.out_b, "tiny", 1)
+        cfg_b = h.write_config(os.path.join(self.work, "b.yaml"), self.emu.url,
+                               self.out_b, ca=self.emu.ca)
         settings = dh.write_settings(os.path.join(self.work, "qp.yaml"), self.work,
-                                     {"a": cfg})
+                                     {"a": cfg, "b": cfg_b})
         self.cache = os.path.join(self.work, "cache")
         self.d = dh.Daemon(settings, self.work).start()
 
@@ -408,13 +432,90 @@ class TestDaemon(unittest.TestCase):
         if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
             raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
-    def job(self, *flags):
-        r = self.d.qpctl("submit", "create-index", "a", "--wait", *flags)
+    def job(self, *flags, site="a"):
+        r = self.d.qpctl("submit", "create-index", site, "--wait", *flags)
         self.assertEqual(r.returncode, 0, r.stderr)
-        job_id = r.stdout.split()[1]
-        r = self.d.qpctl("--json", "status", job_id)
+        return self.summary(r.stdout.split()[1])
+
+    def summary(self, job_id):
+        r = self.d.qpctl("--json", "status", str(job_id))
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)["job"]["summary"]
+
+    def jobs_at_once(self, sites):
+        """One job per site, submitted together; their summaries."""
+        import daemon_harness as dh
+        procs = [subprocess.Popen([dh.QPCTL, "--socket", self.d.socket, "submit",
+                                   "create-index", s, "--wait"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for s in sites]
+        ids = []
+        for p in procs:
+            o, e = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, e)
+            ids.append(o.split()[1])
+        return [self.summary(i) for i in ids]
+
+    def integrity(self):
+        db = sqlite3.connect(os.path.join(self.cache, "cache.db"))
+        try:
+            return (db.execute("PRAGMA integrity_check").fetchone()[0],
+                    db.execute("SELECT count(*) FROM versions").fetchone()[0],
+                    db.execute("SELECT count(*) FROM stems").fetchone()[0])
+        finally:
+            db.close()
+
+    def test_two_sites_one_cache_at_once(self):
+        """Two jobs of one dataset into two output directories, at once,
+        cold and then warm: both indexes right, the file sound, one
+        version with each stem once, and every stem a hit or a miss."""
+        for warm in (False, True):
+            got = self.jobs_at_once(["a", "b"])
+            for s in got:
+                c = s["cache"]
+                self.assertEqual(c["mode"], "use")
+                self.assertEqual(c["hits"] + c["misses"], s["entries"])
+                if warm:
+                    self.assertEqual((s["requests"], c["hits"]), (1, s["entries"]))
+                else:
+                    # Cold: a job that started after the other's store is warm.
+                    self.assertIn(c["hits"], (0, s["entries"]))
+                self.assertIsNone(c["warning"])
+            for out in (self.out, self.out_b):
+                h.assert_same_index(self, h.load_types(out), oracle(out))
+            self.assertEqual(outputs(self.out), outputs(self.out_b))
+            self.assertEqual(self.integrity(), ("ok", 1, got[0]["entries"]))
+        self.assertNotIn("moved aside", self.d.log_text())
+
+    def test_restart_keeps_default_mode(self):
+        """The cache and the default mode outlive the daemon: after a
+        restart a plain submission is warm, and a --no-cache job cut off by
+        kill -9 runs again in the default mode (the job store does not keep
+        the mode, docs/daemon.md), warm too."""
+        cold = self.job()
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        warm = self.job()
+        self.assertEqual((warm["cache"]["mode"], warm["requests"], warm["cache"]["hits"]),
+                         ("use", 1, cold["entries"]))
+        # Held in its render (test hook), a --no-cache job is killed.
+        self.assertEqual(self.d.stop(), 0)
+        self.d.env["QP_TEST_RENDER_DELAY_MS"] = "60000"
+        self.d.start()
+        r = self.d.request({"op": "submit", "kind": "create-index", "site": "a",
+                            "cache": "off"})
+        self.assertTrue(r["ok"], r)
+        job_id = r["job"]["job_id"]
+        self.d.wait_job(job_id, lambda j: j["stage"] == "render", timeout=60)
+        self.d.kill9()
+        del self.d.env["QP_TEST_RENDER_DELAY_MS"]
+        self.d.start()
+        j = self.d.wait_job(job_id, lambda j: j["state"] not in ("queued", "running"),
+                            timeout=120)
+        self.assertEqual((j["state"], j["attempt"]), ("succeeded", 2), j)
+        again = self.summary(job_id)
+        self.assertEqual((again["cache"]["mode"], again["requests"],
+                          again["cache"]["hits"]), ("use", 1, cold["entries"]))
+        h.assert_same_index(self, h.load_types(self.out), oracle(self.out))
 
     def stats(self):
         r = self.d.qpctl("--json", "cache", "stats", "a")

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include "cache.h"
 #include "xmalloc.h"
@@ -231,7 +232,7 @@ test_versions(void **state)
 	struct cache_key k2 = k1, k3 = k1;
 	struct cache_entry e[2] = { { "Tm1", "\xc1\x00", 2 },
 	    { "Mi1", "\xc1\x00", 2 } };
-	struct cache_run run = { "use", 0, 2 };
+	struct cache_run run = { "use", 0, 2, NULL };
 	struct cache *c;
 	struct stat sb;
 	char note[600], err[256], *path, *d = tmpdir(), *sub;
@@ -329,6 +330,62 @@ test_bad_file_moved_aside(void **state)
 	free(d);
 }
 
+/*
+ * META's answer is kept with its version and comes back with the latest
+ * version; a store without one leaves it. A version 1 file (no meta
+ * column) is upgraded in place, its entries kept.
+ */
+static void
+test_meta_and_upgrade(void **state)
+{
+	struct cache_key k = { "https://np", "cns", "u1", "e1", 1, 3 };
+	struct cache_entry e = { "Tm1", "\xc1\x00", 2 };
+	struct cache_run run = { "use", 0, 1, "[[\"FB\"],\"{}\"]" };
+	struct cache *c;
+	char note[600], err[256], uuid[64], edit[64], *m, *path, *d = tmpdir();
+	unsigned np;
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(cache_open(d, CACHE_OPEN_CHECK, &c, note,
+	    sizeof(note), err, sizeof(err)), 0);
+	assert_int_equal(cache_store(c, &k, &e, 1, &run, 1, err, sizeof(err)),
+	    0);
+	run.meta = NULL;
+	assert_int_equal(cache_store(c, &k, &e, 1, &run, 1, err, sizeof(err)),
+	    0);
+	assert_int_equal(cache_latest(c, &k, uuid, sizeof(uuid), edit,
+	    sizeof(edit), &np, &m, err, sizeof(err)), 0);
+	assert_string_equal(uuid, "u1");
+	assert_int_equal(np, 3);
+	assert_non_null(m);
+	assert_string_equal(m, "[[\"FB\"],\"{}\"]");
+	free(m);
+	cache_close(c);
+
+	/* Back to version 1 as that quickpaged wrote it. */
+	path = xasprintf("%s/%s", d, CACHE_FILE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE versions DROP COLUMN "
+	    "meta; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(cache_open(d, CACHE_OPEN_CHECK, &c, note,
+	    sizeof(note), err, sizeof(err)), 0);
+	assert_string_equal(note, "");		/* not moved aside */
+	assert_int_equal(load(c, &k), 1);
+	assert_int_equal(cache_latest(c, &k, uuid, sizeof(uuid), edit,
+	    sizeof(edit), &np, &m, err, sizeof(err)), 0);
+	assert_null(m);
+	cache_close(c);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT meta FROM versions", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	rmtree(d);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -337,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_damaged_entries),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_bad_file_moved_aside),
+		cmocka_unit_test(test_meta_and_upgrade),
 	};
 
 	xmalloc_install();
