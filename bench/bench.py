@@ -610,7 +610,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
-    ap.add_argument("--only", help="run just this scenario (e.g. neuview); implies --no-doc")
+    ap.add_argument("--only", help="run just these scenarios (e.g. neuview, or cold,cache: cache needs cold); implies --no-doc")
     a = ap.parse_args()
     scale = "demo" if a.quick else "cns"
     r = {"quick_mode": a.quick, "runs": a.runs, "machine": machine()}
@@ -626,7 +626,7 @@ def main():
              ("hostile", lambda: scenario_hostile(work, 100 if a.quick else 300)),
              ("browser", lambda: scenario_browser(work, scale, a.runs))]
     if a.only:
-        steps = [st for st in steps if st[0] == a.only]
+        steps = [st for st in steps if st[0] in a.only.split(",")]
         a.no_doc = True
         if not steps:
             ap.error("no scenario %r" % a.only)
