@@ -104,6 +104,11 @@ struct logbuf {
 	char	 text[256];
 };
 
+/* libcyaml passes a printf format: clang checks the vsnprintf on it. */
+static void
+log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {

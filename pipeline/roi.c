@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cypher.h"
 #include "roi.h"
 #include "xmalloc.h"
 
@@ -359,6 +360,38 @@ roi_meta_new(const char *const *primary, size_t nprimary,
 	}
 	*out = m;
 	return 0;
+}
+
+int
+roi_meta_parse(const struct cy_result *r, struct roi_meta **out, char *err,
+    size_t errlen)
+{
+	int cp = cy_column(r, "primaryRois"), ch = cy_column(r, "roiHierarchy");
+	const cJSON *row, *list, *e;
+	const char **prim;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (r->nrows != 1 || cp < 0 || ch < 0) {
+		snprintf(err, errlen, "the dataset's Meta node is missing or "
+		    "lacks primaryRois/roiHierarchy/uuid");
+		return -EBADMSG;
+	}
+	row = cy_row(r, 0);
+	list = cJSON_GetArrayItem(row, cp);
+	if (!cJSON_IsArray(list)) {
+		snprintf(err, errlen, "Meta.primaryRois is not a list");
+		return -EBADMSG;
+	}
+	prim = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*prim));
+	cJSON_ArrayForEach(e, list)
+		if (cJSON_IsString(e))
+			prim[n++] = e->valuestring;
+	rc = roi_meta_new(prim, n, cy_str(row, ch) ? cy_str(row, ch) : "{}",
+	    out, err, errlen);
+	free(prim);
+	return rc;
 }
 
 void

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cypher.h"
+
 #define ROI_SUMMARY_MAX	5	/* quickpage rules: ROIs kept at most */
 #define ROI_THRESHOLD_PCT 1.5	/* default share an ROI needs to be kept */
 
@@ -31,6 +33,13 @@ struct roi_rules {
  */
 int	 roi_meta_new(const char *const *primary, size_t nprimary,
 	    const char *hierarchy_json, struct roi_meta **out,
+	    char *err, size_t errlen);
+/*
+ * The same from the META answer (docs/queries.md): its one row's
+ * primaryRois (a list; entries that are not strings are skipped) and
+ * roiHierarchy (JSON text; null reads as {}). -EBADMSG with a message.
+ */
+int	 roi_meta_parse(const struct cy_result *r, struct roi_meta **out,
 	    char *err, size_t errlen);
 void	 roi_meta_free(struct roi_meta *m);
 /* Rules for every later roi_summarize (default quickpage, 1.5 %). */
