@@ -479,13 +479,23 @@ roi_acc_init(struct roi_acc *a, const struct roi_meta *m)
 	a->post = xcalloc(a->n, sizeof(*a->post));
 }
 
+int64_t
+roi_count_add(int64_t a, int64_t b)
+{
+	int64_t s;
+
+	if (__builtin_add_overflow(a, b, &s))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return s;
+}
+
 void
 roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post)
 {
 	if (idx < 0 || (size_t)idx >= a->n)
 		return;
-	a->pre[idx] += pre;
-	a->post[idx] += post;
+	a->pre[idx] = roi_count_add(a->pre[idx], pre);
+	a->post[idx] = roi_count_add(a->post[idx], post);
 }
 
 /* A count in roiInfo: an integral JSON number, else 0. */
@@ -547,8 +557,8 @@ rank_cmp(const void *x, const void *y, void *arg)
 {
 	const struct rank *r = arg;
 	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int64_t si = r->a->pre[i] + r->a->post[i];
-	int64_t sj = r->a->pre[j] + r->a->post[j];
+	int64_t si = roi_count_add(r->a->pre[i], r->a->post[i]);
+	int64_t sj = roi_count_add(r->a->pre[j], r->a->post[j]);
 
 	if (si != sj)
 		return si > sj ? -1 : 1;
@@ -596,8 +606,8 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 	size_t i, k;
 
 	for (i = 0; i < a->n; i++) {
-		tpre += a->pre[i];
-		tpost += a->post[i];
+		tpre = roi_count_add(tpre, a->pre[i]);
+		tpost = roi_count_add(tpost, a->post[i]);
 	}
 	out->e = xcalloc(n ? n : 1, sizeof(*out->e));
 	for (i = 0; i < n && (nv || out->n < ROI_SUMMARY_MAX); i++) {

@@ -68,6 +68,13 @@ struct roi_acc {
 	size_t	 n;
 };
 
+/*
+ * A + B held at INT64_MAX or INT64_MIN instead of overflowing: every count
+ * comes from the server, whose answers may sum past int64 (each cell is
+ * only checked to be exact, <= 2^53). Every sum of counts goes through it.
+ */
+int64_t	 roi_count_add(int64_t a, int64_t b);
+
 void	 roi_acc_init(struct roi_acc *a, const struct roi_meta *m);
 void	 roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post);
 /* Add a neuron's roiInfo JSON string (primary ROIs only). -EBADMSG if bad. */

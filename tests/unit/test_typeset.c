@@ -313,6 +313,34 @@ test_finish(void **state)
 	roi_meta_free(m);
 }
 
+/*
+ * Found with the answers fuzz harness on a crafted input
+ * (tests/fuzz/corpus/answers/overflow-cells): 1100 CELLS
+ * rows of 2^53 synapses each summed past int64 (UBSan aborted the daemon).
+ * The sums hold at INT64_MAX.
+ */
+static void
+test_count_overflow(void **state)
+{
+	const int64_t big = INT64_C(9007199254740992);	/* 2^53 */
+	struct roi_meta *m = meta();
+	struct ts_acc a;
+	int i;
+
+	(void)state;
+	ts_acc_init(&a, "T1", m);
+	for (i = 0; i < 1100; i++)
+		add(&a, TS_ADAPT_CNS, cells("L", NULL, "T1_L", big, big, big));
+	assert_int_equal(a.count[TS_TOTAL], INT64_MAX);
+	assert_int_equal(a.count[TS_LEFT], INT64_MAX);
+	assert_int_equal(a.count_inst[TS_TOTAL], INT64_MAX);
+	assert_int_equal(a.count_inst[TS_LEFT], INT64_MAX);
+	assert_int_equal(a.pre, INT64_MAX);
+	assert_int_equal(a.post, INT64_MAX);
+	ts_acc_free(&a);
+	roi_meta_free(m);
+}
+
 static void
 test_neuron(void **state)
 {
@@ -412,6 +440,7 @@ main(void)
 		cmocka_unit_test(test_neuron),
 		cmocka_unit_test(test_unmatched),
 		cmocka_unit_test(test_cmp),
+		cmocka_unit_test(test_count_overflow),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */
