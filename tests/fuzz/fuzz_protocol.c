@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness: one socket line as the daemon (proto_parse_request)
- * and qpctl (proto_parse_reply, proto_job_parse) read it. Whatever parses
+ * and qpctl (proto_parse_reply, proto_job_parse, the progress line) read it. Whatever parses
  * is re-encoded and parsed again: a message the daemon accepts must
  * survive its own encoder (replies echo request fields).
  */
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "protocol.h"
 #include "xmalloc.h"
 
@@ -29,12 +30,13 @@ static void
 job_round_trip(const cJSON *o)
 {
 	struct proto_job j;
+	char *line, text[512];
 	cJSON *back;
-	char *line;
 	size_t len;
 
 	if (proto_job_parse(o, &j) < 0)
 		return;
+	progress_format(&j, text, sizeof(text));	/* qpctl --follow, watch */
 	back = proto_job_json(&j);
 	line = proto_encode(back, &len);
 	if (len == 0 || line[len - 1] != '\n')
