@@ -14,6 +14,7 @@
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
+#include "config.h"
 #include "log.h"
 #include "settings.h"
 #include "xmalloc.h"
@@ -364,6 +365,8 @@ settings_parse(const char *file, const char *text, size_t len,
 
 	*out = NULL;
 	err[0] = '\0';
+	if ((rc = cfg_yaml_check(file, text, len, err, errlen)) < 0)
+		return rc;
 	e = cyaml_load_data((const uint8_t *)text, len, cy_config(&l, &cc),
 	    &raw_schema, (cyaml_data_t **)&r, NULL);
 	if (e != CYAML_OK) {
