@@ -176,7 +176,8 @@ value_text(const cJSON *v)
 		return xstrdup(v->valuestring);
 	if (cJSON_IsNumber(v)) {
 		d = v->valuedouble;
-		if (d == (double)(int64_t)d && d > -9.2e18 && d < 9.2e18)
+		/* Range first: (int64_t) of a double past int64 is undefined. */
+		if (d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d)
 			return xasprintf("%" PRId64, (int64_t)d);
 		return xasprintf("%.17g", d);
 	}

@@ -262,6 +262,38 @@ test_lists(void **state)
 	roi_meta_free(m);
 }
 
+/*
+ * Found with the answers fuzz harness on a crafted input
+ * (tests/fuzz/corpus/answers/list-big): a number past int64 in a list cell
+ * ([1e300]) was converted to int64 before its range was checked, which is
+ * undefined (UBSan aborted). It is written as %.17g, an integer as one.
+ */
+static void
+test_list_big_number(void **state)
+{
+	struct scan_stem s = { .stem = "T1" };
+	struct roi_meta *m = meta();
+	cJSON *v = cJSON_Parse("[1e300, -1e300, 3, 2.5]");
+	struct ts_row r = cells("L", NULL, NULL, 1, 1, 1);
+	struct ts_type t;
+	struct ts_acc a;
+
+	(void)state;
+	ts_acc_init(&a, "T1", m);
+	r.list[TS_SUPERCLASS] = v;
+	ts_acc_add_cells(&a, TS_ADAPT_CNS, &r);
+	ts_finish(&t, &s, &a, m, TS_ADAPT_CNS);
+	assert_int_equal(t.nlist[TS_SUPERCLASS], 4);
+	assert_string_equal(t.list[TS_SUPERCLASS][0], "-1.0000000000000001e+300");
+	assert_string_equal(t.list[TS_SUPERCLASS][1], "1.0000000000000001e+300");
+	assert_string_equal(t.list[TS_SUPERCLASS][2], "2.5");
+	assert_string_equal(t.list[TS_SUPERCLASS][3], "3");
+	ts_type_free(&t);
+	ts_acc_free(&a);
+	cJSON_Delete(v);
+	roi_meta_free(m);
+}
+
 static void
 test_finish(void **state)
 {
@@ -441,6 +473,7 @@ main(void)
 		cmocka_unit_test(test_unmatched),
 		cmocka_unit_test(test_cmp),
 		cmocka_unit_test(test_count_overflow),
+		cmocka_unit_test(test_list_big_number),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */
