@@ -28,7 +28,11 @@ progress_init(struct progress *p, FILE *f)
 static void
 eta(double s, char *buf, size_t len)
 {
-	if (s < 0)
+	/*
+	 * A reply's eta_s is any JSON number: (int) of one past INT_MAX is
+	 * undefined (tests/fuzz: protocol), and 30 years is no estimate.
+	 */
+	if (s < 0 || !(s < 1e9))
 		snprintf(buf, len, "?");
 	else if (s < 60)
 		snprintf(buf, len, "%.0fs", s);

@@ -14,6 +14,7 @@
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
+#include "config.h"
 #include "log.h"
 #include "settings.h"
 #include "xmalloc.h"
@@ -91,6 +92,11 @@ struct cylog {
 	char	 text[1024];
 	size_t	 len;
 };
+
+/* libcyaml passes a printf format: clang checks the vsnprintf on it. */
+static void
+cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 static void
 cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
@@ -246,15 +252,15 @@ skip_value(yaml_parser_t *p, yaml_event_t *ev)
 
 /* Walk the top-level mapping to `sites:`. libcyaml has already checked syntax. */
 static int
-read_sites(FILE *f, const char *file, struct settings *s, char *err,
-    size_t errlen)
+read_sites(const char *text, size_t len, const char *file, struct settings *s,
+    char *err, size_t errlen)
 {
 	yaml_parser_t p;
 	yaml_event_t ev, v;
 	int depth = 0, rc = 0, done = 0, is_sites;
 
 	yaml_parser_initialize(&p);
-	yaml_parser_set_input_file(&p, f);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	while (!done && rc == 0) {
 		if (!yaml_parser_parse(&p, &ev)) {
 			rc = -EINVAL;
@@ -363,30 +369,25 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 }
 
 int
-settings_load(const char *file, struct settings **out, char *err,
-    size_t errlen)
+settings_parse(const char *file, const char *text, size_t len,
+    struct settings **out, char *err, size_t errlen)
 {
 	struct cylog l = { .len = 0 };
 	struct settings *s;
 	struct raw *r = NULL;
 	cyaml_config_t cc;
 	cyaml_err_t e;
-	FILE *f;
 	int rc;
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((f = fopen(file, "r")) == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+	if ((rc = cfg_yaml_check(file, text, len, err, errlen)) < 0)
 		return rc;
-	}
-	e = cyaml_load_file(file, cy_config(&l, &cc), &raw_schema,
-	    (cyaml_data_t **)&r, NULL);
+	e = cyaml_load_data((const uint8_t *)text, len, cy_config(&l, &cc),
+	    &raw_schema, (cyaml_data_t **)&r, NULL);
 	if (e != CYAML_OK) {
 		snprintf(err, errlen, "%s: %s", file, l.len ? l.text :
 		    cyaml_strerror(e));
-		fclose(f);
 		return -EINVAL;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -398,7 +399,7 @@ settings_load(const char *file, struct settings **out, char *err,
 		rc = from_raw(file, &empty, s, err, errlen);
 	}
 	if (rc == 0)
-		rc = read_sites(f, file, s, err, errlen);
+		rc = read_sites(text, len, file, s, err, errlen);
 	if (rc < 0 && err[0] == '\0')
 		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
 	if (rc < 0)
@@ -406,7 +407,44 @@ settings_load(const char *file, struct settings **out, char *err,
 	else
 		*out = s;
 	cyaml_free(&cc, &raw_schema, r, 0);
+	return rc;
+}
+
+/* As config.c: past 16 MiB it is no settings file. */
+#define SETTINGS_MAX_BYTES	(1u << 24)
+
+int
+settings_load(const char *file, struct settings **out, char *err,
+    size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	err[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+		return rc;
+	}
+	do {
+		if (len + 4096 > cap)
+			text = xrealloc(text, cap = cap ? cap * 2 : 8192);
+		n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0 && len <= SETTINGS_MAX_BYTES);
+	rc = ferror(f) ? -EIO : len > SETTINGS_MAX_BYTES ? -EFBIG : 0;
 	fclose(f);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", file, rc == -EFBIG ?
+		    "larger than 16 MiB: not a settings file" : strerror(-rc));
+	else {
+		text[len] = '\0';
+		rc = settings_parse(file, text, len, out, err, errlen);
+	}
+	free(text);
 	return rc;
 }
 

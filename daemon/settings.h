@@ -38,6 +38,9 @@ struct settings {
  */
 int	 settings_load(const char *file, struct settings **out, char *err,
 	    size_t errlen);
+/* The same from the file's text in memory; FILE names it in messages. */
+int	 settings_parse(const char *file, const char *text, size_t len,
+	    struct settings **out, char *err, size_t errlen);
 void	 settings_free(struct settings *s);
 /* The config path of site NAME, or NULL. */
 const char *settings_site(const struct settings *s, const char *name);

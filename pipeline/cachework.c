@@ -108,16 +108,22 @@ cw_loaded_free(struct cw_loaded *res)
 }
 
 char *
-cw_meta_text(const char *const *primary, size_t n, const char *hierarchy)
+cw_meta_text(const struct cy_result *r)
 {
+	const cJSON *row = cy_row(r, 0), *list, *e;
+	const char *hier;
 	cJSON *a = cJSON_CreateArray(), *p = cJSON_CreateArray();
 	char *txt;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		cJSON_AddItemToArray(p, cJSON_CreateString(primary[i]));
+	/* The strings roi_meta_parse takes, in its order: equal answers,
+	 * equal texts. */
+	list = cJSON_GetArrayItem(row, cy_column(r, "primaryRois"));
+	cJSON_ArrayForEach(e, list)
+		if (cJSON_IsString(e))
+			cJSON_AddItemToArray(p, cJSON_CreateString(e->valuestring));
+	hier = cy_str(row, cy_column(r, "roiHierarchy"));
 	cJSON_AddItemToArray(a, p);
-	cJSON_AddItemToArray(a, cJSON_CreateString(hierarchy));
+	cJSON_AddItemToArray(a, cJSON_CreateString(hier ? hier : "{}"));
 	txt = cJSON_PrintUnformatted(a);	/* xmalloc'd: never NULL */
 	cJSON_Delete(a);
 	return txt;

@@ -67,11 +67,11 @@ typedef void (*cw_load_cb)(void *arg, struct cw_loaded *res);
 void	 cw_loaded_free(struct cw_loaded *res);
 
 /*
- * META's answer as the cache keeps it and cw_roi names it: the N primary
- * ROIs and the hierarchy text, as one JSON text (caller frees).
+ * META's answer as the cache keeps it and cw_roi names it: its primary
+ * ROIs and hierarchy text, as one JSON text (caller frees). R is a META
+ * answer roi_meta_parse accepted.
  */
-char	*cw_meta_text(const char *const *primary, size_t n,
-	    const char *hierarchy);
+char	*cw_meta_text(const struct cy_result *r);
 /* RC 0 or a negative errno (-ENOSPC: the disk is full), ERR says why. */
 typedef void (*cw_store_cb)(void *arg, int rc, const char *err,
 	    const char *note);

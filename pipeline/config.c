@@ -104,6 +104,11 @@ struct logbuf {
 	char	 text[256];
 };
 
+/* libcyaml passes a printf format: clang checks the vsnprintf on it. */
+static void
+log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {
@@ -335,6 +340,142 @@ walk_map(struct walk *w, yaml_node_t *map, const char *prefix, int strict)
 			return rc;
 	}
 	return 0;
+}
+
+/* ---- limits on any YAML document, before libyaml's loader and libcyaml ---- */
+
+/*
+ * A few hundred bytes of YAML can cost the reader without bound: libyaml's
+ * scanner takes time quadratic in the flow nesting depth ("[[[[..."; 20,000
+ * levels took 12 s), and libcyaml replays an anchor's events at each alias,
+ * so aliases of aliases ("billion laughs") stand for billions of nodes, all
+ * allocated. Configs come from clients over the socket. Both found with
+ * the config fuzz harness (tests/fuzz). One event pass, stopped at the
+ * first breach, bounds both; no real config comes near.
+ */
+#define CFG_YAML_MAX_DEPTH	64
+#define CFG_YAML_MAX_NODES	100000
+
+struct ychk_anchor {
+	char	*name;
+	size_t	 size;		/* nodes once expanded; 0 while still open */
+};
+
+struct ychk {
+	struct ychk_anchor *a;
+	size_t	 na;
+	size_t	 open[CFG_YAML_MAX_DEPTH + 1];	/* per level: anchor + 1, 0 none */
+	size_t	 start[CFG_YAML_MAX_DEPTH + 1];	/* nodes when the level began */
+	int	 depth;
+	size_t	 nodes;		/* so far, aliases expanded */
+};
+
+static size_t
+ychk_define(struct ychk *c, const unsigned char *name, size_t size)
+{
+	c->a = xreallocarray(c->a, c->na + 1, sizeof(*c->a));
+	c->a[c->na].name = xstrdup((const char *)name);
+	c->a[c->na].size = size;
+	return ++c->na;		/* index + 1 */
+}
+
+/* The latest anchor NAME (YAML lets a name be reused), or NULL. */
+static struct ychk_anchor *
+ychk_find(struct ychk *c, const unsigned char *name)
+{
+	size_t i;
+
+	for (i = c->na; i-- > 0; )
+		if (strcmp(c->a[i].name, (const char *)name) == 0)
+			return &c->a[i];
+	return NULL;
+}
+
+/* One event: 0, 1 at the stream's end, or a message in WHAT. */
+static int
+ychk_event(struct ychk *c, const yaml_event_t *ev, const char **what)
+{
+	const unsigned char *anchor = NULL;
+	struct ychk_anchor *a;
+
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		return 1;
+	case YAML_SCALAR_EVENT:
+		c->nodes++;
+		if (ev->data.scalar.anchor != NULL)
+			ychk_define(c, ev->data.scalar.anchor, 1);
+		break;
+	case YAML_ALIAS_EVENT:
+		/* Unknown anchors are the loader's to report, with a place. */
+		if ((a = ychk_find(c, ev->data.alias.anchor)) == NULL)
+			c->nodes++;
+		else if (a->size == 0) {
+			*what = "an alias refers to the anchor it is inside of";
+			return -1;
+		} else
+			c->nodes += a->size;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->type == YAML_SEQUENCE_START_EVENT ?
+		    ev->data.sequence_start.anchor :
+		    ev->data.mapping_start.anchor;
+		if (c->depth == CFG_YAML_MAX_DEPTH) {
+			*what = "nested more than 64 levels deep";
+			return -1;
+		}
+		c->depth++;
+		c->start[c->depth] = c->nodes++;
+		c->open[c->depth] = anchor ? ychk_define(c, anchor, 0) : 0;
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (c->depth > 0 && c->open[c->depth] != 0)
+			c->a[c->open[c->depth] - 1].size =
+			    c->nodes - c->start[c->depth];
+		if (c->depth > 0)
+			c->depth--;
+		break;
+	default:
+		break;
+	}
+	if (c->nodes > CFG_YAML_MAX_NODES) {
+		*what = "more than 100000 values once its aliases are expanded";
+		return -1;
+	}
+	return 0;
+}
+
+int
+cfg_yaml_check(const char *name, const char *text, size_t len, char *err,
+    size_t errlen)
+{
+	struct ychk c = { .na = 0 };
+	const char *what = NULL;
+	yaml_parser_t p;
+	yaml_event_t ev;
+	size_t i, line = 0;
+	int rc = 0;
+
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (rc == 0) {
+		/* Syntax errors are the loaders' to report: stop quietly. */
+		if (!yaml_parser_parse(&p, &ev))
+			break;
+		rc = ychk_event(&c, &ev, &what);
+		line = ev.start_mark.line + 1;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	for (i = 0; i < c.na; i++)
+		free(c.a[i].name);
+	free(c.a);
+	if (rc >= 0)
+		return 0;
+	snprintf(err, errlen, "%s:%zu: the document is %s", name, line, what);
+	return -EINVAL;
 }
 
 static int
@@ -648,7 +789,8 @@ parse(const char *name, const char *text, size_t len, const char *base,
 	int rc;
 
 	*out = NULL;
-	if ((rc = walk_document(&w, text, len)) < 0)
+	if ((rc = cfg_yaml_check(name, text, len, err, errlen)) < 0 ||
+	    (rc = walk_document(&w, text, len)) < 0)
 		return rc;
 	ce = cyaml_load_data((const uint8_t *)text, len, &cc, &top_schema,
 	    (cyaml_data_t **)&r, NULL);

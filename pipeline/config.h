@@ -58,5 +58,13 @@ int	 cfg_site_load(const char *file, struct cfg_site **out, char *err, size_t er
 int	 cfg_site_parse(const char *name, const char *yaml, size_t len,
 	    struct cfg_site **out, char *err, size_t errlen);
 void	 cfg_site_free(struct cfg_site *site);
+/*
+ * The limits any YAML document we read keeps (site configs, the daemon's
+ * settings): flow nesting at most 64 deep, at most 100,000 values with
+ * every alias expanded. 0, or -EINVAL with "NAME:LINE: the document is
+ * ..." in err. Syntax errors pass: the loader reports them.
+ */
+int	 cfg_yaml_check(const char *name, const char *text, size_t len,
+	    char *err, size_t errlen);
 
 #endif

@@ -478,38 +478,24 @@ start_fetch(struct job *j)
 		end(j, rc, "cannot start the fetch stage");
 }
 
-/* META row: primaryRois (list), roiHierarchy (JSON text), uuid, lastDatabaseEdit. */
+/* META row: primaryRois and roiHierarchy (roi_meta_parse), uuid, lastDatabaseEdit. */
 static int
 take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 {
-	int cp = cy_column(r, "primaryRois"), ch = cy_column(r, "roiHierarchy");
 	int cu = cy_column(r, "uuid");
-	const cJSON *row, *list, *e;
-	const char **prim;
-	const char *uuid, *edit, *hier;
-	size_t n = 0;
+	const cJSON *row;
+	const char *uuid, *edit;
 	int rc;
 
-	if (r->nrows != 1 || cp < 0 || ch < 0 || cu < 0) {
+	if (r->nrows != 1 || cu < 0) {
 		snprintf(err, errlen, "the dataset's Meta node is missing or "
 		    "lacks primaryRois/roiHierarchy/uuid");
 		return -EBADMSG;
 	}
+	rc = roi_meta_parse(r, &j->meta, err, errlen);
+	if (rc == 0)	/* what the cache's ROI stage is keyed by (cw_roi) */
+		j->meta_text = cw_meta_text(r);
 	row = cy_row(r, 0);
-	list = cJSON_GetArrayItem(row, cp);
-	if (!cJSON_IsArray(list)) {
-		snprintf(err, errlen, "Meta.primaryRois is not a list");
-		return -EBADMSG;
-	}
-	prim = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*prim));
-	cJSON_ArrayForEach(e, list)
-		if (cJSON_IsString(e))
-			prim[n++] = e->valuestring;
-	hier = cy_str(row, ch) ? cy_str(row, ch) : "{}";
-	rc = roi_meta_new(prim, n, hier, &j->meta, err, errlen);
-	/* What the cache's ROI stage is keyed by (cw_roi). */
-	j->meta_text = cw_meta_text(prim, n, hier);
-	free(prim);
 	/*
 	 * uuid stays when only annotations (types, NT) change; lastDatabaseEdit
 	 * moves then too, so the version is both (docs/output.md).

@@ -279,8 +279,9 @@ nv_page_init(struct nv_page *p, const struct ts_type *const *v, size_t n,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		cells += v[i]->count[TS_TOTAL];
-		syn += v[i]->pre + v[i]->post;
+		/* the server's counts: summed without overflow */
+		cells = roi_count_add(cells, v[i]->count[TS_TOTAL]);
+		syn = roi_count_add(syn, roi_count_add(v[i]->pre, v[i]->post));
 	}
 	title = xasprintf("%s%sNeuron Types",
 	    o->title_prefix ? o->title_prefix : "",

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cypher.h"
 #include "roi.h"
 #include "xmalloc.h"
 
@@ -361,6 +362,38 @@ roi_meta_new(const char *const *primary, size_t nprimary,
 	return 0;
 }
 
+int
+roi_meta_parse(const struct cy_result *r, struct roi_meta **out, char *err,
+    size_t errlen)
+{
+	int cp = cy_column(r, "primaryRois"), ch = cy_column(r, "roiHierarchy");
+	const cJSON *row, *list, *e;
+	const char **prim;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (r->nrows != 1 || cp < 0 || ch < 0) {
+		snprintf(err, errlen, "the dataset's Meta node is missing or "
+		    "lacks primaryRois/roiHierarchy/uuid");
+		return -EBADMSG;
+	}
+	row = cy_row(r, 0);
+	list = cJSON_GetArrayItem(row, cp);
+	if (!cJSON_IsArray(list)) {
+		snprintf(err, errlen, "Meta.primaryRois is not a list");
+		return -EBADMSG;
+	}
+	prim = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*prim));
+	cJSON_ArrayForEach(e, list)
+		if (cJSON_IsString(e))
+			prim[n++] = e->valuestring;
+	rc = roi_meta_new(prim, n, cy_str(row, ch) ? cy_str(row, ch) : "{}",
+	    out, err, errlen);
+	free(prim);
+	return rc;
+}
+
 void
 roi_meta_free(struct roi_meta *m)
 {
@@ -446,13 +479,23 @@ roi_acc_init(struct roi_acc *a, const struct roi_meta *m)
 	a->post = xcalloc(a->n, sizeof(*a->post));
 }
 
+int64_t
+roi_count_add(int64_t a, int64_t b)
+{
+	int64_t s;
+
+	if (__builtin_add_overflow(a, b, &s))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return s;
+}
+
 void
 roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post)
 {
 	if (idx < 0 || (size_t)idx >= a->n)
 		return;
-	a->pre[idx] += pre;
-	a->post[idx] += post;
+	a->pre[idx] = roi_count_add(a->pre[idx], pre);
+	a->post[idx] = roi_count_add(a->post[idx], post);
 }
 
 /* A count in roiInfo: an integral JSON number, else 0. */
@@ -514,8 +557,8 @@ rank_cmp(const void *x, const void *y, void *arg)
 {
 	const struct rank *r = arg;
 	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int64_t si = r->a->pre[i] + r->a->post[i];
-	int64_t sj = r->a->pre[j] + r->a->post[j];
+	int64_t si = roi_count_add(r->a->pre[i], r->a->post[i]);
+	int64_t sj = roi_count_add(r->a->pre[j], r->a->post[j]);
 
 	if (si != sj)
 		return si > sj ? -1 : 1;
@@ -563,8 +606,8 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 	size_t i, k;
 
 	for (i = 0; i < a->n; i++) {
-		tpre += a->pre[i];
-		tpost += a->post[i];
+		tpre = roi_count_add(tpre, a->pre[i]);
+		tpost = roi_count_add(tpost, a->post[i]);
 	}
 	out->e = xcalloc(n ? n : 1, sizeof(*out->e));
 	for (i = 0; i < n && (nv || out->n < ROI_SUMMARY_MAX); i++) {

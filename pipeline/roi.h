@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cypher.h"
+
 #define ROI_SUMMARY_MAX	5	/* quickpage rules: ROIs kept at most */
 #define ROI_THRESHOLD_PCT 1.5	/* default share an ROI needs to be kept */
 
@@ -31,6 +33,13 @@ struct roi_rules {
  */
 int	 roi_meta_new(const char *const *primary, size_t nprimary,
 	    const char *hierarchy_json, struct roi_meta **out,
+	    char *err, size_t errlen);
+/*
+ * The same from the META answer (docs/queries.md): its one row's
+ * primaryRois (a list; entries that are not strings are skipped) and
+ * roiHierarchy (JSON text; null reads as {}). -EBADMSG with a message.
+ */
+int	 roi_meta_parse(const struct cy_result *r, struct roi_meta **out,
 	    char *err, size_t errlen);
 void	 roi_meta_free(struct roi_meta *m);
 /* Rules for every later roi_summarize (default quickpage, 1.5 %). */
@@ -58,6 +67,13 @@ struct roi_acc {
 	int64_t	*post;
 	size_t	 n;
 };
+
+/*
+ * A + B held at INT64_MAX or INT64_MIN instead of overflowing: every count
+ * comes from the server, whose answers may sum past int64 (each cell is
+ * only checked to be exact, <= 2^53). Every sum of counts goes through it.
+ */
+int64_t	 roi_count_add(int64_t a, int64_t b);
 
 void	 roi_acc_init(struct roi_acc *a, const struct roi_meta *m);
 void	 roi_acc_add(struct roi_acc *a, int idx, int64_t pre, int64_t post);

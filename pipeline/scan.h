@@ -37,6 +37,14 @@ int	 scan_dir(const char *dir, struct scan_result *out, char *err, size_t errlen
  */
 int	 scan_site(const char *dir, enum scan_layout layout,
 	    struct scan_result *out, char *err, size_t errlen);
+/*
+ * What scan_dir makes of a directory holding the files NAMES (distinct, as
+ * a directory's are; ALL: every page counts, as in neuView's types/): the
+ * pages among them, grouped by stem. Every name is taken as a regular
+ * file's.
+ */
+void	 scan_names(const char *const *names, size_t n, int all,
+	    struct scan_result *out);
 const char *scan_layout_name(enum scan_layout l);
 void	 scan_free(struct scan_result *res);
 

@@ -176,7 +176,8 @@ value_text(const cJSON *v)
 		return xstrdup(v->valuestring);
 	if (cJSON_IsNumber(v)) {
 		d = v->valuedouble;
-		if (d == (double)(int64_t)d && d > -9.2e18 && d < 9.2e18)
+		/* Range first: (int64_t) of a double past int64 is undefined. */
+		if (d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d)
 			return xasprintf("%" PRId64, (int64_t)d);
 		return xasprintf("%.17g", d);
 	}
@@ -242,14 +243,17 @@ ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 	int s = side_props(ad, r), i;
 
 	a->seen = 1;
-	a->count[TS_TOTAL] += r->cells;
-	a->count[s] += r->cells;
-	a->count_inst[TS_TOTAL] += r->cells;
-	a->count_inst[side_instance(ad, r->instance)] += r->cells;
+	/* Counts are the server's: summed without overflow (roi_count_add). */
+	a->count[TS_TOTAL] = roi_count_add(a->count[TS_TOTAL], r->cells);
+	a->count[s] = roi_count_add(a->count[s], r->cells);
+	a->count_inst[TS_TOTAL] = roi_count_add(a->count_inst[TS_TOTAL],
+	    r->cells);
+	i = side_instance(ad, r->instance);
+	a->count_inst[i] = roi_count_add(a->count_inst[i], r->cells);
 	if (r->root_side != NULL || r->soma_side != NULL)
 		a->side_prop = 1;
-	a->pre += r->pre;
-	a->post += r->post;
+	a->pre = roi_count_add(a->pre, r->pre);
+	a->post = roi_count_add(a->post, r->post);
 	for (i = 0; i < TS_NFIRST; i++) {
 		if (r->first[i] == NULL || (a->first[i] != NULL &&
 		    a->first_body[i] <= r->first_body))

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "config.h"
 #include "xmalloc.h"
 
@@ -1311,6 +1312,52 @@ test_length_bounded(void **state)
 	free(text);
 }
 
+/*
+ * Found with the config fuzz harness on crafted inputs
+ * (tests/fuzz/corpus/config/laughs, deep): nine anchors
+ * of ten aliases each ("billion laughs", 500 bytes) made libcyaml allocate
+ * past 2 GB, and 20,000 nested "[" took libyaml 12 s; a client can send
+ * either over the socket. Both are refused at once, with the line.
+ */
+static void
+test_yaml_limits(void **state)
+{
+	struct buf b = BUF_INIT;
+	int i;
+
+	(void)state;
+	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (i = 1; i < 9; i++)
+		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
+		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	buf_puts(&b, BASE);
+	expect_fail(b.data, NAME ":5: ", "100000 values", NULL);
+	buf_reset(&b);
+	buf_puts(&b, BASE "x: ");
+	for (i = 0; i < 20000; i++)
+		buf_putc(&b, '[');
+	for (i = 0; i < 20000; i++)
+		buf_putc(&b, ']');
+	expect_fail(b.data, NAME ":7: ", "64 levels", NULL);
+	/* an alias inside its own anchor */
+	expect_fail(BASE "x: &r [1, *r]\n", NAME ":7: ", "inside", NULL);
+	/* within the limits: 63 levels, aliases worth 10,000 values */
+	buf_reset(&b);
+	buf_puts(&b, BASE "x: ");
+	for (i = 0; i < 62; i++)
+		buf_putc(&b, '[');
+	for (i = 0; i < 62; i++)
+		buf_putc(&b, ']');
+	buf_puts(&b, "\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (i = 1; i < 4; i++)
+		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
+		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	cfg_site_free(expect_ok(b.data));
+	buf_free(&b);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1341,6 +1388,7 @@ main(void)
 		T(test_token_not_in_errors),
 		T(test_short_err_buffer),
 		T(test_length_bounded),
+		T(test_yaml_limits),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */

@@ -861,6 +861,33 @@ test_neuview_shared(void **state)
 	fx_free(t, NFX);
 }
 
+/*
+ * Counts from the server may sum past int64 over the types (typeset holds
+ * each type's at INT64_MAX, roi_count_add): the home page's totals hold
+ * there too instead of overflowing (UBSan aborted the render).
+ */
+static void
+test_neuview_count_overflow(void **state)
+{
+	struct ts_type *t = fx_types();
+	char *out = mktmp(), *html;
+	struct render_opts o = nv_opts(out);
+
+	(void)state;
+	t[0].count[TS_TOTAL] = t[1].count[TS_TOTAL] = INT64_MAX;
+	t[0].pre = t[0].post = INT64_MAX;
+	nv_ok(t, NFX, &o);
+	assert_non_null(html = slurp(out, "index.html"));
+	assert_non_null(strstr(html, "<span class=\"n\">9,223,372,036,854,"
+	    "775,807</span> neurons"));
+	assert_non_null(strstr(html, "<span class=\"n\">9,223,372,036,854,"
+	    "775,807</span> synapses"));
+	free(html);
+	rm_rf(out);
+	free(out);
+	fx_free(t, NFX);
+}
+
 /* --quick asks nothing: the figures and the version are unknown, not 0. */
 static void
 test_neuview_quick(void **state)
@@ -1265,6 +1292,7 @@ main(void)
 		cmocka_unit_test(test_index_html),
 		cmocka_unit_test(test_neuview_shared),
 		cmocka_unit_test(test_neuview_quick),
+		cmocka_unit_test(test_neuview_count_overflow),
 		cmocka_unit_test(test_neuview_refuses_directory),
 		cmocka_unit_test(test_missing_template),
 		cmocka_unit_test(test_bad_placeholder),

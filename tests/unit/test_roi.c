@@ -379,6 +379,42 @@ test_add_info(void **state)
 	roi_meta_free(m);
 }
 
+/*
+ * Found with the answers fuzz harness on a crafted input (a random search
+ * needs 1,025 rows; tests/fuzz/corpus/answers/overflow-rois): counts are the
+ * server's, each exact (<= 2^53) but their sums past int64; UBSan aborted
+ * the daemon on the overflow. Sums now hold at INT64_MAX (or INT64_MIN),
+ * and the summary still ranks and keeps the ROI.
+ */
+static void
+test_count_overflow(void **state)
+{
+	const int64_t big = INT64_C(9007199254740992);	/* 2^53 */
+	struct roi_meta *m = meta();
+	struct roi_summary s;
+	struct roi_acc a;
+	int i, me = roi_primary_index(m, "ME(R)"), fb = roi_primary_index(m, "FB");
+
+	(void)state;
+	assert_int_equal(roi_count_add(INT64_MAX - 1, 5), INT64_MAX);
+	assert_int_equal(roi_count_add(INT64_MIN + 1, -5), INT64_MIN);
+	assert_int_equal(roi_count_add(40, -2), 38);
+	roi_acc_init(&a, m);
+	for (i = 0; i < 1100; i++)	/* 1100 * 2^53 > INT64_MAX */
+		roi_acc_add(&a, me, big, big);
+	assert_int_equal(a.pre[me], INT64_MAX);
+	assert_int_equal(a.post[me], INT64_MAX);
+	/* ME's pre + post ranks at INT64_MAX; FB has half of all pre */
+	roi_acc_add(&a, fb, INT64_MAX / 2, 0);
+	roi_summarize(m, &a, &s);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.e[0].name, "ME");
+	assert_string_equal(s.e[1].name, "FB");
+	roi_summary_free(&s);
+	roi_acc_free(&a);
+	roi_meta_free(m);
+}
+
 /* 200 primary ROIs through the hash: every one found at its index. */
 static void
 test_many(void **state)
@@ -417,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_parent),
 		cmocka_unit_test(test_add_info),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_count_overflow),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */

@@ -262,6 +262,38 @@ test_lists(void **state)
 	roi_meta_free(m);
 }
 
+/*
+ * Found with the answers fuzz harness on a crafted input
+ * (tests/fuzz/corpus/answers/list-big): a number past int64 in a list cell
+ * ([1e300]) was converted to int64 before its range was checked, which is
+ * undefined (UBSan aborted). It is written as %.17g, an integer as one.
+ */
+static void
+test_list_big_number(void **state)
+{
+	struct scan_stem s = { .stem = "T1" };
+	struct roi_meta *m = meta();
+	cJSON *v = cJSON_Parse("[1e300, -1e300, 3, 2.5]");
+	struct ts_row r = cells("L", NULL, NULL, 1, 1, 1);
+	struct ts_type t;
+	struct ts_acc a;
+
+	(void)state;
+	ts_acc_init(&a, "T1", m);
+	r.list[TS_SUPERCLASS] = v;
+	ts_acc_add_cells(&a, TS_ADAPT_CNS, &r);
+	ts_finish(&t, &s, &a, m, TS_ADAPT_CNS);
+	assert_int_equal(t.nlist[TS_SUPERCLASS], 4);
+	assert_string_equal(t.list[TS_SUPERCLASS][0], "-1.0000000000000001e+300");
+	assert_string_equal(t.list[TS_SUPERCLASS][1], "1.0000000000000001e+300");
+	assert_string_equal(t.list[TS_SUPERCLASS][2], "2.5");
+	assert_string_equal(t.list[TS_SUPERCLASS][3], "3");
+	ts_type_free(&t);
+	ts_acc_free(&a);
+	cJSON_Delete(v);
+	roi_meta_free(m);
+}
+
 static void
 test_finish(void **state)
 {
@@ -310,6 +342,34 @@ test_finish(void **state)
 	assert_int_equal(t.roi.nparents, 1);
 	assert_string_equal(t.roi.parents[0], "OL");
 	ts_type_free(&t);
+	roi_meta_free(m);
+}
+
+/*
+ * Found with the answers fuzz harness on a crafted input
+ * (tests/fuzz/corpus/answers/overflow-cells): 1100 CELLS
+ * rows of 2^53 synapses each summed past int64 (UBSan aborted the daemon).
+ * The sums hold at INT64_MAX.
+ */
+static void
+test_count_overflow(void **state)
+{
+	const int64_t big = INT64_C(9007199254740992);	/* 2^53 */
+	struct roi_meta *m = meta();
+	struct ts_acc a;
+	int i;
+
+	(void)state;
+	ts_acc_init(&a, "T1", m);
+	for (i = 0; i < 1100; i++)
+		add(&a, TS_ADAPT_CNS, cells("L", NULL, "T1_L", big, big, big));
+	assert_int_equal(a.count[TS_TOTAL], INT64_MAX);
+	assert_int_equal(a.count[TS_LEFT], INT64_MAX);
+	assert_int_equal(a.count_inst[TS_TOTAL], INT64_MAX);
+	assert_int_equal(a.count_inst[TS_LEFT], INT64_MAX);
+	assert_int_equal(a.pre, INT64_MAX);
+	assert_int_equal(a.post, INT64_MAX);
+	ts_acc_free(&a);
 	roi_meta_free(m);
 }
 
@@ -412,6 +472,8 @@ main(void)
 		cmocka_unit_test(test_neuron),
 		cmocka_unit_test(test_unmatched),
 		cmocka_unit_test(test_cmp),
+		cmocka_unit_test(test_count_overflow),
+		cmocka_unit_test(test_list_big_number),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */

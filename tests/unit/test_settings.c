@@ -1,0 +1,117 @@
+/*
+ * settings tests: the daemon's settings file read from memory
+ * (settings_parse, what settings_load runs on the file's text): defaults,
+ * every key, the sites mapping, and the refusals that name the key.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "settings.h"
+#include "xmalloc.h"
+
+static char err[512];
+
+static struct settings *
+ok(const char *text)
+{
+	struct settings *s = NULL;
+
+	if (settings_parse("s.yaml", text, strlen(text), &s, err,
+	    sizeof(err)) != 0)
+		fail_msg("settings_parse: %s", err);
+	assert_non_null(s);
+	return s;
+}
+
+static void
+refused(const char *text, const char *want)
+{
+	struct settings *s = (struct settings *)1;
+
+	assert_int_equal(settings_parse("s.yaml", text, strlen(text), &s, err,
+	    sizeof(err)), -EINVAL);
+	assert_null(s);
+	if (strstr(err, want) == NULL || strncmp(err, "s.yaml:", 7) != 0)
+		fail_msg("'%s' lacks '%s'", err, want);
+}
+
+static void
+test_defaults_and_keys(void **state)
+{
+	struct settings *s;
+
+	(void)state;
+	s = ok("");
+	assert_string_equal(s->socket, "/run/quickpaged/quickpaged.sock");
+	assert_string_equal(s->state_dir, "/var/lib/quickpaged");
+	assert_int_equal(s->max_parallel_jobs, 4);
+	assert_int_equal(s->nsites, 0);
+	settings_free(s);
+	s = ok("socket: /tmp/q.sock\nmax_parallel_jobs: 2\n"
+	    "allowed_output_roots: [/srv/a]\nsites:\n  cns: /etc/cns.yaml\n"
+	    "  hemi: /etc/hemi.yaml\n");
+	assert_string_equal(s->socket, "/tmp/q.sock");
+	assert_int_equal(s->max_parallel_jobs, 2);
+	assert_int_equal(s->nroots, 1);
+	assert_string_equal(s->roots[0], "/srv/a");
+	assert_string_equal(settings_site(s, "hemi"), "/etc/hemi.yaml");
+	assert_null(settings_site(s, "nope"));
+	settings_free(s);
+}
+
+static void
+test_refusals(void **state)
+{
+	(void)state;
+	refused("sites:\n  cns: relative.yaml\n", "key 'sites.cns'");
+	refused("sites:\n  a: /x\n  a: /y\n", "listed twice");
+	refused("log_level: loud\n", "key 'log_level'");
+	refused("max_parallel_jobs: 0\n", "max_parallel_jobs");
+}
+
+/*
+ * Found with the config fuzz harness (the settings are read by the same
+ * libraries): aliases of aliases and deep nesting are refused before
+ * libcyaml or libyaml's loader sees them (cfg_yaml_check).
+ */
+static void
+test_yaml_limits(void **state)
+{
+	struct buf b = BUF_INIT;
+	int i;
+
+	(void)state;
+	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (i = 1; i < 9; i++)
+		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
+		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	refused(b.data, "100000 values");
+	buf_reset(&b);
+	buf_puts(&b, "x: ");
+	for (i = 0; i < 20000; i++)
+		buf_putc(&b, '{');
+	refused(b.data, "64 levels");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_keys),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_yaml_limits),
+	};
+
+	xmalloc_install();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
