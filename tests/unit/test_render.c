@@ -713,9 +713,9 @@ test_index_html(void **state)
 	    llround(fx_pct(6, 2, 1) * 10));
 	assert_string_equal(index_str(d, cJSON_GetArrayItem(cJSON_GetArrayItem(
 	    index_row(d, "</script><b>bold</b>", NULL), 8), 0)), "</script>");
-	/* No NT: -1. */
-	assert_int_equal(cJSON_GetArrayItem(index_row(d, "Tom & Jerry", NULL), 7)
-	    ->valuedouble, -1);
+	/* No NT: -1 (compared as a double: cmocka's integers are unsigned). */
+	assert_true(cJSON_GetArrayItem(index_row(d, "Tom & Jerry", NULL), 7)
+	    ->valuedouble == -1);
 	/* The list without JavaScript: hrefs percent-encoded, side links. */
 	assert_non_null(strstr(html, "href=\"100%25%231%3F_R.html\">R</a>"));
 	assert_non_null(strstr(html, "href=\"Tom_%26_Jerry.html\">Tom &amp; Jerry</a>"));
