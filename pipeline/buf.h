@@ -37,7 +37,9 @@ void	 buf_free(struct buf *b);
 static inline void
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	if (b->cap - b->len <= n) {
+	/* An empty buf (BUF_INIT) has cap 0 and so always grows; saying so
+	 * lets gcc's analyzer see that data is never NULL below. */
+	if (b->data == NULL || b->cap - b->len <= n) {
 		buf_append_grow(b, p, n);
 		return;
 	}
