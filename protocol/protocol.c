@@ -175,6 +175,22 @@ fail(enum proto_err *code, enum proto_err c, char *err, size_t errlen,
 	return -EBADMSG;
 }
 
+/* Names the ops from op_names, so the message never lags the table. */
+static int
+unknown_op(enum proto_err *code, char *err, size_t errlen)
+{
+	size_t i, at;
+
+	*code = PROTO_E_UNKNOWN_OP;
+	at = (size_t)snprintf(err, errlen, "unknown or missing \"op\" (");
+	for (i = 0; i < PROTO_NOPS && at < errlen; i++)
+		at += (size_t)snprintf(err + at, errlen - at, "%s%s",
+		    i ? ", " : "", op_names[i]);
+	if (at < errlen)
+		snprintf(err + at, errlen - at, ")");
+	return -EBADMSG;
+}
+
 int
 proto_parse_request(const char *line, size_t len, cJSON **out,
     enum proto_op *op, long *id, enum proto_err *code, char *err,
@@ -207,9 +223,7 @@ proto_parse_request(const char *line, size_t len, cJSON **out,
 	k = proto_op_parse(proto_str(o, "op"));
 	if (k < 0) {
 		cJSON_Delete(o);
-		return fail(code, PROTO_E_UNKNOWN_OP, err, errlen,
-		    "unknown or missing \"op\" (ping, submit, status, list, "
-		    "cancel, watch, stats)");
+		return unknown_op(code, err, errlen);
 	}
 	*op = (enum proto_op)k;
 	*out = o;

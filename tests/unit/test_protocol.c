@@ -27,6 +27,23 @@ test_names(void **state)
 	assert_int_equal(proto_op_parse(NULL), -1);
 }
 
+/* The refusal lists every op the daemon takes, cache included. */
+static void
+unknown_op_names_every_op(void)
+{
+	static const char line[] = "{\"v\":1,\"op\":\"x\"}";
+	char err[256];
+	enum proto_err code;
+	enum proto_op op;
+	cJSON *o;
+	long id;
+
+	assert_int_equal(proto_parse_request(line, strlen(line), &o, &op, &id,
+	    &code, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "unknown or missing \"op\" (ping, submit, "
+	    "status, list, cancel, watch, stats, cache)");
+}
+
 static int
 parse(const char *line, enum proto_op *op, long *id, enum proto_err *code)
 {
@@ -71,6 +88,7 @@ test_requests(void **state)
 	assert_int_equal(parse("{\"v\":1,\"op\":\"x\"}", &op, &id, &code),
 	    -EBADMSG);
 	assert_int_equal(code, PROTO_E_UNKNOWN_OP);
+	unknown_op_names_every_op();
 	assert_int_equal(parse("{\"v\":1,\"op\":\"ping\",\"id\":1.5}", &op,
 	    &id, &code), -EBADMSG);
 	assert_int_equal(code, PROTO_E_BAD_REQUEST);
