@@ -410,40 +410,20 @@ settings_parse(const char *file, const char *text, size_t len,
 	return rc;
 }
 
-/* As config.c: past 16 MiB it is no settings file. */
-#define SETTINGS_MAX_BYTES	(1u << 24)
-
 int
 settings_load(const char *file, struct settings **out, char *err,
     size_t errlen)
 {
-	char *text = NULL;
-	size_t len = 0, cap = 0, n;
-	FILE *f;
+	char *text;
+	size_t len;
 	int rc;
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((f = fopen(file, "r")) == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+	if ((rc = cfg_read_file(file, "a settings file", &text, &len, err,
+	    errlen)) < 0)
 		return rc;
-	}
-	do {
-		if (len + 4096 > cap)
-			text = xrealloc(text, cap = cap ? cap * 2 : 8192);
-		n = fread(text + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0 && len <= SETTINGS_MAX_BYTES);
-	rc = ferror(f) ? -EIO : len > SETTINGS_MAX_BYTES ? -EFBIG : 0;
-	fclose(f);
-	if (rc < 0)
-		snprintf(err, errlen, "%s: %s", file, rc == -EFBIG ?
-		    "larger than 16 MiB: not a settings file" : strerror(-rc));
-	else {
-		text[len] = '\0';
-		rc = settings_parse(file, text, len, out, err, errlen);
-	}
+	rc = settings_parse(file, text, len, out, err, errlen);
 	free(text);
 	return rc;
 }

@@ -835,37 +835,57 @@ dir_of(const char *file)
 }
 
 int
-cfg_site_load(const char *file, struct cfg_site **out, char *err,
-    size_t errlen)
+cfg_read_file(const char *file, const char *what, char **text, size_t *len,
+    char *err, size_t errlen)
 {
+	char *t = NULL;
+	size_t n, l = 0, cap = 0;
 	FILE *f;
-	char *text = NULL, *base;
-	size_t len = 0, cap = 0, n;
 	int rc;
 
-	*out = NULL;
+	*text = NULL;
+	*len = 0;
 	if ((f = fopen(file, "r")) == NULL) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
 		return rc;
 	}
 	do {
-		if (len + 4096 > cap)
-			text = xrealloc(text, cap = cap ? cap * 2 : 8192);
-		n = fread(text + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0 && len < (1u << 24));
-	rc = ferror(f) ? -EIO : 0;
+		if (l + 4096 > cap)
+			t = xrealloc(t, cap = cap ? cap * 2 : 8192);
+		n = fread(t + l, 1, cap - l - 1, f);
+		l += n;
+	} while (n > 0 && l < CFG_MAX_FILE_BYTES);
+	rc = ferror(f) ? -EIO : l >= CFG_MAX_FILE_BYTES ? -EFBIG : 0;
 	fclose(f);
-	if (rc == 0 && len >= (1u << 24))
-		rc = -EFBIG;
 	if (rc < 0) {
-		snprintf(err, errlen, "%s: %s", file, rc == -EFBIG ?
-		    "larger than 16 MiB: not a config" : strerror(-rc));
-		free(text);
+		if (rc == -EFBIG)
+			snprintf(err, errlen, "%s: larger than 16 MiB: not %s",
+			    file, what);
+		else
+			snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+		explicit_bzero(t, l);	/* it may hold a token */
+		free(t);
 		return rc;
 	}
-	text[len] = '\0';
+	t[l] = '\0';
+	*text = t;
+	*len = l;
+	return 0;
+}
+
+int
+cfg_site_load(const char *file, struct cfg_site **out, char *err,
+    size_t errlen)
+{
+	char *text, *base;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cfg_read_file(file, "a config", &text, &len, err,
+	    errlen)) < 0)
+		return rc;
 	base = dir_of(file);
 	rc = parse(file, text, len, base, out, err, errlen);
 	free(base);
