@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "metfile.h"
+#include "outdir.h"
 #include "xmalloc.h"
 
 struct mf {
@@ -39,65 +40,32 @@ struct mf_work {
 	char		*text;
 	size_t		 len;
 	int		 rc;		/* 0 or a negative errno */
-	char		 what[64];	/* the step that failed */
+	char		 what[512];	/* why it failed: "PATH: step: error" */
 };
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-fail(struct mf_work *w, const char *what, int rc)
-{
-	snprintf(w->what, sizeof(w->what), "%s", what);
-	return rc;
-}
-
 /*
- * Temp file beside the target (rename is atomic within a file system),
- * named with a leading dot and no .prom suffix, so the collector never
- * reads it. 0644: node_exporter runs as another user.
+ * Written as a render writes (outdir: a hidden temp file beside the
+ * target, fsync, rename), so the collector never reads half a file; the
+ * temp name has no .prom suffix, so it never reads that either. 0644:
+ * node_exporter runs as another user, past the service's umask.
  */
 static int
 write_file(struct mf_work *w)
 {
-	char *dir, *tmp;
-	int fd, rc;
+	char *dir;
+	struct od *od;
+	int rc;
 
 	dir = xstrdup(w->path);
-	tmp = xasprintf("%s/.%s.XXXXXX", dirname(dir), strrchr(w->path, '/') + 1);
+	rc = od_open(&od, dirname(dir), 0, NULL, w->what, sizeof(w->what));
 	free(dir);
-	if ((fd = mkstemp(tmp)) < 0) {
-		rc = fail(w, "creating a temp file", -errno);
-		free(tmp);
-		return rc;
-	}
-	if (fchmod(fd, 0644) < 0)
-		rc = fail(w, "chmod", -errno);
-	else if ((rc = write_all(fd, w->text, w->len)) < 0)
-		(void)fail(w, "writing", rc);
-	else if (fsync(fd) < 0)
-		rc = fail(w, "fsync", -errno);
-	if (close(fd) < 0 && rc == 0)
-		rc = fail(w, "closing", -errno);
-	if (rc == 0 && rename(tmp, w->path) < 0)
-		rc = fail(w, "renaming", -errno);
 	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
+		return rc;
+	od_set_mode(od, 0644);
+	if ((rc = od_stage(od, strrchr(w->path, '/') + 1, w->text, w->len,
+	    w->what, sizeof(w->what))) == 0)
+		rc = od_commit(od, w->what, sizeof(w->what));
+	od_free(od);
 	return rc;
 }
 
@@ -124,8 +92,8 @@ work_done(uv_work_t *req, int status)
 	f->out = NULL;
 	/* Once per outage, not every period. */
 	if (w->rc < 0 && !f->failing)
-		log_warn("metrics.write_failed", "file=%s step=%s error=%s",
-		    w->path, w->what, strerror(-w->rc));
+		log_warn("metrics.write_failed", "file=%s error=%s", w->path,
+		    w->what[0] ? w->what : strerror(-w->rc));
 	else if (w->rc == 0 && f->failing)
 		log_info("metrics.written", "file=%s msg=%s", w->path,
 		    "the metrics file is written again");

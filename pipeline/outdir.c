@@ -35,6 +35,7 @@ struct od {
 	struct fio	*io;
 	struct od_file	*f;
 	size_t		 n, cap;
+	mode_t		 mode;		/* 0: 0644 minus the umask */
 };
 
 /* "ROOT/REL: WHAT: strerror(E)" (WHAT alone when E is 0); -E or -EIO. */
@@ -279,6 +280,12 @@ od_fill(struct od *d, int fd, const char *p, size_t len, const char **op)
 	ssize_t n;
 	int e;
 
+	*op = "chmod";
+	if (d->mode != 0 && fchmod(fd, d->mode) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
 	*op = "write";
 	while (len > 0) {
 		n = fio_write(d->io, fd, p, len);
@@ -308,6 +315,12 @@ od_file_free(struct od_file *f)
 	free(f->rel);
 	if (f->dfd >= 0)
 		close(f->dfd);
+}
+
+void
+od_set_mode(struct od *d, mode_t mode)
+{
+	d->mode = mode;
 }
 
 int

@@ -26,6 +26,7 @@
 #define QP_OUTDIR_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fio.h"
 
@@ -49,6 +50,12 @@ int	 od_check(struct od *d, const char *const *rel, size_t n, char *err,
 /* mkdir REL (0755) beneath the root; its parent must exist; one there is
  * fine if it is a directory. */
 int	 od_mkdir(struct od *d, const char *rel, char *err, size_t errlen);
+/*
+ * Files staged from now on get exactly MODE, past the umask (a file
+ * another user's program reads, as the metrics_file); 0: 0644 through the
+ * umask, as any created file.
+ */
+void	 od_set_mode(struct od *d, mode_t mode);
 /* Stage DATA as REL (a path beneath the root, its directory existing). */
 int	 od_stage(struct od *d, const char *rel, const void *data, size_t len,
 	    char *err, size_t errlen);
