@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dbl.h"
 #include "prom.h"
 
 /* Escape \ and newline, and " too when QUOTE (label values). */
@@ -40,26 +41,11 @@ prom_label(struct buf *l, const char *key, const char *value)
 	buf_putc(l, '"');
 }
 
-/* The shortest of %.15g..%.17g that reads back as V (0.2, not 0.200...01). */
-static const char *
-shortest(double v, char *s, size_t len)
-{
-	int p;
-
-	for (p = 15; p < 17; p++) {
-		snprintf(s, len, "%.*g", p, v);
-		if (strtod(s, NULL) == v)
-			return s;
-	}
-	snprintf(s, len, "%.17g", v);
-	return s;
-}
-
 void
 prom_sample(struct buf *b, const char *name, const struct buf *labels,
     double value)
 {
-	char num[32];
+	char num[DBL_FMT_MAX];
 
 	buf_puts(b, name);
 	if (labels != NULL && labels->len > 0)
@@ -71,6 +57,9 @@ prom_sample(struct buf *b, const char *name, const struct buf *labels,
 	/* Counts print as integers; 2^53 is where doubles stop being exact. */
 	else if (value == floor(value) && fabs(value) < 9007199254740992.0)
 		buf_printf(b, " %.0f\n", value);
-	else
-		buf_printf(b, " %s\n", shortest(value, num, sizeof(num)));
+	else {
+		/* The shortest text that reads back as VALUE (0.2, not 0.2000..1). */
+		(void)dbl_fmt(num, value);	/* NUL-terminated */
+		buf_printf(b, " %s\n", num);
+	}
 }
