@@ -99,6 +99,14 @@ class Daemon:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def stop_clean(self):
+        """stop(), then fail unless the daemon exited 0 with no sanitizer
+        report in its log: the end of every test class that runs one."""
+        rc = self.stop()
+        log = self.log_text()
+        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
+            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
+
     def stop(self, timeout=30):
         """SIGTERM and wait; returns the exit status. Then the token scan
         (harness.assert_no_token) over the process, its logs, its job

@@ -427,10 +427,7 @@ class TestDaemon(unittest.TestCase):
         self.d = dh.Daemon(settings, self.work).start()
 
     def tearDown(self):
-        rc = self.d.stop()
-        log = self.d.log_text()
-        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
-            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
+        self.d.stop_clean()
 
     def job(self, *flags, site="a"):
         r = self.d.qpctl("submit", "create-index", site, "--wait", *flags)

@@ -70,13 +70,10 @@ class Base(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.d.stop()
-            log = cls.d.log_text()
+            cls.d.stop_clean()
         finally:
             cls.emu.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
-        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
-            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
 
 class RssWatch:

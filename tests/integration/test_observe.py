@@ -133,13 +133,10 @@ class ObserveCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.d.stop()
-            log = cls.d.log_text()
+            cls.d.stop_clean()
         finally:
             cls.emu.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
-        if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error" in log:
-            raise AssertionError("quickpaged exited %d:\n%s" % (rc, log[-4000:]))
 
     def prometheus(self):
         r = self.d.qpctl("stats", "--prometheus")
