@@ -15,6 +15,13 @@
  * and, through the records, j->meta; the loop touches none of them until
  * render_done() runs on the loop again. job_free() then only marks the
  * job and render_done() frees it.
+ *
+ * The scan of the site's pages runs there too (a directory of 33,000
+ * pages is tens of milliseconds of disk work), after META has gone out:
+ * the round trip and the scan overlap. The worker owns its struct
+ * scan_work, the job takes the result in scan_done(), and META's answer
+ * waits for it (meta_ok) if it comes first, since the rule set, and so
+ * everything after META, depends on the layout the scan finds.
  */
 #include <sys/queue.h>
 
@@ -62,6 +69,17 @@ struct render_work {
 	char		 err[512];
 };
 
+/* The scan on the thread pool; the job takes SCAN in scan_done(). */
+struct scan_work {
+	uv_work_t	 req;
+	struct job	*j;
+	char		*dir;		/* the worker's copy */
+	enum scan_layout layout;	/* asked for: AUTO finds out */
+	struct scan_result scan;
+	int		 rc;
+	char		 err[512];
+};
+
 struct job {
 	uv_loop_t	*loop;
 	struct job_opts	 o;
@@ -86,6 +104,9 @@ struct job {
 	const char	**failures;
 	size_t		 nfailures;
 	struct render_work *render;	/* while the worker renders */
+	struct scan_work *scanning;	/* while the worker scans */
+	int		 scanned;	/* j->scan, j->types and the rules are set */
+	int		 meta_ok;	/* META is in and taken */
 	/* The persistent cache, see start_cache() */
 	int		 caching;	/* this run reads or writes it */
 	unsigned char	*have;		/* per stem: the cache served it */
@@ -99,7 +120,7 @@ struct job {
 	int		 preloading;	/* the load of the latest version is out */
 	int		 meta_in;	/* META came while it was */
 	struct cw_loaded *pre;		/* it came before META did */
-	int		 orphan;	/* job_free() came during the render */
+	int		 orphan;	/* job_free() came during a worker's turn */
 	int		 end_rc;	/* set: the job ends at the next step */
 	int		 ending;
 	int		 ended;
@@ -271,7 +292,8 @@ render_done(uv_work_t *req, int status)
 	j->render = NULL;
 	if (j->orphan) {
 		render_work_free(w);
-		job_destroy(j);
+		if (j->scanning == NULL)
+			job_destroy(j);
 		return;
 	}
 	if (status == UV_ECANCELED) {
@@ -392,7 +414,8 @@ step(uv_idle_t *h)
 	struct ready *r;
 	uint64_t t;
 
-	if (j->render || j->storing) {	/* render_done(), stored() wake us */
+	if (j->render || j->storing || j->scanning) {
+		/* render_done(), on_stored(), scan_done() wake us */
 		uv_idle_stop(h);
 		return;
 	}
@@ -509,8 +532,6 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	if (edit != NULL)
 		snprintf(j->s.last_database_edit,
 		    sizeof(j->s.last_database_edit), "%s", edit);
-	if (rc == 0)
-		roi_meta_set_rules(j->meta, &j->rules);
 	return rc;
 }
 
@@ -798,6 +819,14 @@ store_cache(struct job *j)
 	return 0;
 }
 
+/* META and the scan are both in: the rules are known, go on to the cache. */
+static void
+after_meta(struct job *j)
+{
+	roi_meta_set_rules(j->meta, &j->rules);
+	start_cache(j);
+}
+
 static double
 on_meta(void *arg, const struct up_result *r)
 {
@@ -818,7 +847,9 @@ on_meta(void *arg, const struct up_result *r)
 		end(j, -EBADMSG, err);
 		return 0;
 	}
-	start_cache(j);
+	j->meta_ok = 1;
+	if (j->scanned)		/* else scan_done() goes on */
+		after_meta(j);
 	return 0;
 }
 
@@ -828,13 +859,10 @@ start_meta(struct job *j)
 	struct buf text = BUF_INIT, body = BUF_INIT;
 	int rc;
 
-	enter(j, JOB_META);
 	cy_meta_query(&text);
 	if ((rc = cy_request_body(&body, text.data, j->o.site->dataset)) == 0)
 		up_submit(j->o.up, j->o.site->token, body.data, body.len,
 		    CY_OTHER, &j->s.q, on_meta, j, &j->meta_q);
-	if (rc == 0)
-		preload(j);
 	buf_free(&text);
 	buf_free(&body);
 	return rc;
@@ -853,12 +881,105 @@ quick_entries(struct job *j)
 	j->fetch_done = 1;
 }
 
+/* On a pool thread: touches only W. */
+static void
+scan_work(uv_work_t *req)
+{
+	struct scan_work *w = req->data;
+
+	w->rc = scan_site(w->dir, w->layout, &w->scan, w->err,
+	    sizeof(w->err));
+}
+
+static void
+scan_work_free(struct scan_work *w)
+{
+	scan_free(&w->scan);
+	free(w->dir);
+	free(w);
+}
+
+/* The pages are known: the rule set, the types, then META's turn. */
+static void
+take_scan(struct job *j, struct scan_work *w)
+{
+	j->scan = w->scan;
+	memset(&w->scan, 0, sizeof(w->scan));
+	j->scanned = 1;
+	/* Each layout has its default rule set; quickpaged.rules overrides. */
+	j->rules.set = j->o.site->rules == CFG_RULES_NEUVIEW ||
+	    (j->o.site->rules == CFG_RULES_DEFAULT &&
+	    j->scan.layout == SCAN_LAYOUT_NEUVIEW) ? ROI_RULES_NEUVIEW :
+	    ROI_RULES_QUICKPAGE;
+	j->s.pages = j->scan.nfiles;
+	j->s.stems = j->scan.nstems;
+	j->types = xcalloc(j->scan.nstems ? j->scan.nstems : 1,
+	    sizeof(*j->types));
+	if (j->o.quick) {
+		quick_entries(j);
+		wake(j);
+		return;
+	}
+	if (j->meta_ok) {	/* META came first (a slow disk) */
+		after_meta(j);
+		return;
+	}
+	enter(j, JOB_META);
+	preload(j);
+}
+
+/* Back on the loop, as render_done() is for the render. */
+static void
+scan_done(uv_work_t *req, int status)
+{
+	struct scan_work *w = req->data;
+	struct job *j = w->j;
+
+	j->scanning = NULL;
+	if (j->orphan) {
+		scan_work_free(w);
+		if (j->render == NULL)
+			job_destroy(j);
+		return;
+	}
+	if (status == UV_ECANCELED)
+		end(j, -ECANCELED, "cancelled");	/* ending already */
+	else if (w->rc < 0)
+		end(j, w->rc, w->err);
+	else if (!j->ending)
+		take_scan(j, w);
+	scan_work_free(w);
+	wake(j);
+}
+
+static int
+start_scan(struct job *j)
+{
+	const struct cfg_site *site = j->o.site;
+	struct scan_work *w;
+	int rc;
+
+	w = xcalloc(1, sizeof(*w));
+	w->req.data = w;
+	w->j = j;
+	w->dir = xstrdup(site->output_dir);
+	w->layout = site->layout == CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW :
+	    site->layout == CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE :
+	    SCAN_LAYOUT_AUTO;
+	if ((rc = uv_queue_work(j->loop, &w->req, scan_work,
+	    scan_done)) < 0) {
+		scan_work_free(w);
+		return rc;
+	}
+	j->scanning = w;
+	return 0;
+}
+
 void
 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
     void *arg, struct job **out)
 {
 	struct job *j;
-	char err[512];
 	int rc;
 
 	j = xcalloc(1, sizeof(*j));
@@ -888,30 +1009,13 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 		    "no neuPrint token");
 		return;
 	}
-	rc = scan_site(o->site->output_dir, o->site->layout ==
-	    CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW : o->site->layout ==
-	    CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE : SCAN_LAYOUT_AUTO,
-	    &j->scan, err, sizeof(err));
-	if (rc < 0) {
-		end(j, rc, err);
-		return;
-	}
-	/* Each layout has its default rule set; quickpaged.rules overrides. */
-	j->rules.set = o->site->rules == CFG_RULES_NEUVIEW ||
-	    (o->site->rules == CFG_RULES_DEFAULT &&
-	    j->scan.layout == SCAN_LAYOUT_NEUVIEW) ? ROI_RULES_NEUVIEW :
-	    ROI_RULES_QUICKPAGE;
-	j->s.pages = j->scan.nfiles;
-	j->s.stems = j->scan.nstems;
-	j->types = xcalloc(j->scan.nstems ? j->scan.nstems : 1,
-	    sizeof(*j->types));
-	if (o->quick) {
-		quick_entries(j);
-		wake(j);
-		return;
-	}
-	if ((rc = start_meta(j)) < 0)
+	/* META first: its round trip overlaps the scan. */
+	if (!o->quick && (rc = start_meta(j)) < 0) {
 		end(j, rc, "cannot send the metadata query");
+		return;
+	}
+	if ((rc = start_scan(j)) < 0)
+		end(j, rc, "cannot start the scan");
 }
 
 /*
@@ -926,6 +1030,8 @@ job_cancel(struct job *j)
 	end(j, -ECANCELED, "cancelled");
 	if (j->render)
 		uv_cancel((uv_req_t *)&j->render->req);
+	if (j->scanning)
+		uv_cancel((uv_req_t *)&j->scanning->req);
 }
 
 static void
@@ -939,11 +1045,14 @@ job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
-	if (j->render) {
-		/* The worker still reads the job: render_done() frees it. */
+	if (j->render || j->scanning) {
+		/* A worker is out: render_done() or scan_done() frees it. */
 		j->orphan = 1;
 		uv_idle_stop(j->idle);
-		uv_cancel((uv_req_t *)&j->render->req);
+		if (j->render)
+			uv_cancel((uv_req_t *)&j->render->req);
+		if (j->scanning)
+			uv_cancel((uv_req_t *)&j->scanning->req);
 		return;
 	}
 	job_destroy(j);

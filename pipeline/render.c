@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "dbl.h"
 #include "outdir.h"
+#include "par.h"
 #include "render.h"
 #include "tpl.h"
 #include "xmalloc.h"
@@ -1097,13 +1098,40 @@ static const char *const render_outputs_list[] = {
 	"index.html",
 };
 
-/* Built and staged one by one (one buffer), committed together. */
+/* index.html, built on a second thread while the rest is built and staged. */
+struct render_index_job {
+	const struct render_tpl		 *tpl;
+	const struct ts_type *const	 *v;
+	size_t				  n;
+	const struct render_opts	 *o;
+	const char			 *when;
+	struct render_w			  w;
+	int				  rc;
+	char				  err[512];
+};
+
+static void
+render_index_run(void *arg)
+{
+	struct render_index_job *ij = arg;
+
+	ij->rc = render_index(&ij->w, ij->tpl, ij->v, ij->n, ij->o, ij->when,
+	    ij->err, sizeof(ij->err));
+}
+
+/*
+ * Built in parallel (index.html on its own thread, types.json and the
+ * search script here), staged in order, committed together. The first
+ * error in staging order is the one reported.
+ */
 static int
 render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
     size_t n, const struct render_opts *o, char *err, size_t errlen)
 {
+	struct render_index_job ij;
 	struct render_w w = RENDER_W_INIT;
 	struct od *od;
+	struct par par;
 	char when[32];
 	int rc;
 
@@ -1116,14 +1144,24 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 		od_free(od);
 		return rc;
 	}
+	render_iso8601(when, sizeof(when), o->generated_at);
+	if ((rc = od_mkdir(od, "static", err, errlen)) < 0 ||
+	    (rc = od_mkdir(od, "static/js", err, errlen)) < 0) {
+		od_free(od);
+		return rc;
+	}
+	memset(&ij, 0, sizeof(ij));
+	ij.tpl = tpl;
+	ij.v = v;
+	ij.n = n;
+	ij.o = o;
+	ij.when = when;
+	ij.w = (struct render_w)RENDER_W_INIT;
+	par_run(&par, render_index_run, &ij);
+
 	/* types.json is the largest output: size the one buffer for it. */
 	if (n < SIZE_MAX / 1024)
 		buf_reserve(&w.b, n * 960 + 65536);
-
-	render_iso8601(when, sizeof(when), o->generated_at);
-	if ((rc = od_mkdir(od, "static", err, errlen)) < 0 ||
-	    (rc = od_mkdir(od, "static/js", err, errlen)) < 0)
-		goto out;
 	rc = render_types_json(&w, v, n, o, when);
 	rc = render_emit(&w, rc, od, o->out_dir, "types.json", err, errlen);
 	if (rc == 0) {
@@ -1132,17 +1170,18 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 		rc = render_emit(&w, rc, od, o->out_dir,
 		    "static/js/neuron-search.js", err, errlen);
 	}
-	if (rc == 0) {
-		buf_reset(&w.b);
-		rc = render_index(&w, tpl, v, n, o, when, err, errlen);
-		rc = render_emit(&w, rc, od, o->out_dir, "index.html", err,
-		    errlen);
-	}
+	par_wait(&par);
+	if (rc == 0 && ij.rc < 0 && ij.err[0] != '\0' && err != NULL &&
+	    errlen > 0)
+		snprintf(err, errlen, "%s", ij.err);
+	if (rc == 0)
+		rc = render_emit(&ij.w, ij.rc, od, o->out_dir, "index.html",
+		    err, errlen);
 	if (rc == 0)
 		rc = od_commit(od, err, errlen);
-out:
 	od_free(od);
 	buf_free(&w.b);
+	buf_free(&ij.w.b);
 	return rc;
 }
 

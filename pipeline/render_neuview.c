@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "outdir.h"
+#include "par.h"
 #include "qp_build.h"
 #include "render_neuview.h"
 #include "render_typelist.h"
@@ -381,6 +382,25 @@ static const char *const nv_pages[][2] = {
 };
 #define NV_NPAGES	(sizeof(nv_pages) / sizeof(nv_pages[0]))
 
+/* types.html, built on a second thread while the rest is built and staged. */
+struct nv_list_job {
+	const struct ts_type *const	 *v;
+	size_t				  n;
+	const struct render_opts	 *o;
+	struct render_typelist		  tl;
+	int				  rc;
+	char				  err[512];
+};
+
+static void
+nv_list_run(void *arg)
+{
+	struct nv_list_job *lj = arg;
+
+	lj->rc = render_typelist_build(lj->v, lj->n, lj->o, &lj->tl, lj->err,
+	    sizeof(lj->err));
+}
+
 int
 render_neuview_all(const struct ts_type *types, size_t n,
     const struct render_opts *o, char *err, size_t errlen)
@@ -388,11 +408,15 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	const struct ts_type **v = xcalloc(n ? n : 1, sizeof(*v));
 	char *json = NULL, *pretty = NULL, *safe = NULL, *js = NULL;
 	char *page[NV_NPAGES] = { NULL };
+	struct nv_list_job lj;
 	struct od *od = NULL;
+	struct par par;
+	int started = 0;
 	cJSON *data;
 	size_t i;
 	int rc;
 
+	memset(&lj, 0, sizeof(lj));
 	for (i = 0; i < n; i++)
 		v[i] = &types[i];
 	qsort(v, n, sizeof(*v), nv_cmp);
@@ -401,6 +425,11 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	    (rc = od_check(od, nv_outputs, sizeof(nv_outputs) /
 	    sizeof(*nv_outputs), err, errlen)) < 0)
 		goto out;
+	lj.v = v;
+	lj.n = n;
+	lj.o = o;
+	par_run(&par, nv_list_run, &lj);
+	started = 1;
 	data = nv_data(v, n, o->generated_at);
 	json = cJSON_PrintUnformatted(data);
 	pretty = cJSON_Print(data);
@@ -421,13 +450,21 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	    errlen)) < 0)
 		goto out;
 	/* The type list before the home page, which is committed last. */
-	rc = render_typelist_stage(v, n, o, od, err, errlen);
+	par_wait(&par);
+	started = 0;
+	if ((rc = lj.rc) < 0 && err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", lj.err);
+	if (rc == 0)
+		rc = render_typelist_put(&lj.tl, od, err, errlen);
 	for (i = 0; i < NV_NPAGES && rc == 0; i++)
 		rc = od_stage(od, nv_pages[i][1], page[i], strlen(page[i]), err,
 		    errlen);
 	if (rc == 0)
 		rc = od_commit(od, err, errlen);
 out:
+	if (started)	/* an earlier step failed: the list is not wanted */
+		par_wait(&par);
+	render_typelist_free(&lj.tl);
 	od_free(od);
 	for (i = 0; i < NV_NPAGES; i++)
 		free(page[i]);

@@ -312,14 +312,16 @@ tl_page(char **page, const struct ts_type *const *v, size_t n,
 }
 
 int
-render_typelist_stage(const struct ts_type *const *v, size_t n,
-    const struct render_opts *o, struct od *od, char *err, size_t errlen)
+render_typelist_build(const struct ts_type *const *v, size_t n,
+    const struct render_opts *o, struct render_typelist *out, char *err,
+    size_t errlen)
 {
-	char when[32], count[32], *page = NULL, *js;
+	char when[32], count[32];
 	struct buf b = BUF_INIT;
 	struct tm tm;
 	int rc;
 
+	out->page = out->js = NULL;
 	if (gmtime_r(&o->generated_at, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
@@ -334,20 +336,37 @@ render_typelist_stage(const struct ts_type *const *v, size_t n,
 		    sizeof(vars) / sizeof(*vars), err, errlen);
 	}
 	if (rc == 0)
-		rc = tl_page(&page, v, n, o, when, err, errlen);
+		rc = tl_page(&out->page, v, n, o, when, err, errlen);
 	if (rc < 0) {
 		buf_free(&b);
+		free(out->page);
+		out->page = NULL;
 		return rc;
 	}
 	buf_append(&b, "", 0);
-	js = buf_steal(&b);
+	out->js = buf_steal(&b);
+	return 0;
+}
+
+int
+render_typelist_put(const struct render_typelist *tl, struct od *od,
+    char *err, size_t errlen)
+{
+	int rc;
+
 	if ((rc = od_mkdir(od, "static", err, errlen)) == 0 &&
 	    (rc = od_mkdir(od, "static/js", err, errlen)) == 0 &&
-	    (rc = od_stage(od, "static/js/neuron-search.js", js, strlen(js),
-	    err, errlen)) == 0)
-		rc = od_stage(od, "types.html", page, strlen(page), err,
+	    (rc = od_stage(od, "static/js/neuron-search.js", tl->js,
+	    strlen(tl->js), err, errlen)) == 0)
+		rc = od_stage(od, "types.html", tl->page, strlen(tl->page), err,
 		    errlen);
-	free(js);
-	free(page);
 	return rc;
+}
+
+void
+render_typelist_free(struct render_typelist *tl)
+{
+	free(tl->page);
+	free(tl->js);
+	tl->page = tl->js = NULL;
 }

@@ -17,17 +17,33 @@
 #include "render.h"
 #include "typeset.h"
 
-/* What render_typelist_stage writes, relative to the output directory. */
+/* What render_typelist_put writes, relative to the output directory. */
 #define RENDER_TYPELIST_OUTPUTS \
 	"types.html", "static/", "static/js/", "static/js/neuron-search.js"
 
+/* The two files, built. */
+struct render_typelist {
+	char	*page;		/* types.html */
+	char	*js;		/* static/js/neuron-search.js */
+};
+
 /*
- * V sorted by name. Stages static/js/neuron-search.js and types.html in
- * OD (outdir.h), creating static/js when missing; the caller commits.
- * 0, or negative errno + message naming the path.
+ * V sorted by name. Builds both files into OUT, touching nothing but V,
+ * O and OUT (so it may run on a thread of its own); 0, or negative errno
+ * + message (OUT then holds nothing).
  */
-int	 render_typelist_stage(const struct ts_type *const *v, size_t n,
-	    const struct render_opts *o, struct od *od, char *err,
-	    size_t errlen);
+int	 render_typelist_build(const struct ts_type *const *v, size_t n,
+	    const struct render_opts *o, struct render_typelist *out,
+	    char *err, size_t errlen);
+
+/*
+ * Stages what render_typelist_build made in OD (outdir.h), creating
+ * static/js when missing; the caller commits. 0, or negative errno +
+ * message naming the path.
+ */
+int	 render_typelist_put(const struct render_typelist *tl, struct od *od,
+	    char *err, size_t errlen);
+
+void	 render_typelist_free(struct render_typelist *tl);
 
 #endif

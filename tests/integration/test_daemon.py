@@ -609,19 +609,22 @@ class TestRenderOffLoop(unittest.TestCase):
 
     def render_a_then_queue_c(self):
         """A in its render (holding the daemon's one pool thread: the class
-        sets UV_THREADPOOL_SIZE=1), then C (--quick, fast) at its render
-        too: C's render waits in the pool behind A's."""
+        sets UV_THREADPOOL_SIZE=1), then C (--quick, fast): C's first pool
+        work, the scan of its pages, waits in the pool behind A's render."""
         a = self.submit("a")
         self.d.wait_job(a, lambda j: j["stage"] == "render", timeout=120)
         c = self.submit("c", quick=True)
-        self.d.wait_job(c, lambda j: j["stage"] == "render", timeout=30)
+        self.d.wait_job(c, lambda j: j["stage"] == "scan", timeout=30)
+        time.sleep(0.5)  # a tiny site's scan takes a millisecond on its own
+        self.assertEqual(self.d.job(c)["stage"], "scan",
+                         "C's scan did not wait for the pool thread")
         self.assertEqual(self.d.job(a)["stage"], "render",
-                         "A's render ended before C's began")
+                         "A's render ended before C was queued behind it")
         return a, c
 
     def test_cancel_and_sigterm_during_render(self):
-        """Cancel and SIGTERM while jobs render. A render still waiting for
-        a pool thread (C's) is abandoned: cancelled, or queued again on
+        """Cancel and SIGTERM while jobs render. Work still waiting for a
+        pool thread (C's scan) is abandoned: cancelled, or queued again on
         SIGTERM, and nothing of it reaches the disk. A render under way
         (A's, in the test hook's delay) finishes whole and decides the
         outcome: succeeded, not run again. Whether A's pool thread had

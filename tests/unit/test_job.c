@@ -286,6 +286,103 @@ test_cancel(void **state)
 	rig_free(&r);
 }
 
+/*
+ * The pool's one thread (main sets UV_THREADPOOL_SIZE=1), held until
+ * released, so that a job's scan waits in the pool while the simulated
+ * server answers META: the order a slow disk gives.
+ */
+struct hold {
+	uv_work_t	 req;
+	uv_sem_t	 go;
+};
+
+static void
+hold_work(uv_work_t *req)
+{
+	struct hold *h = req->data;
+
+	uv_sem_wait(&h->go);
+}
+
+static void
+hold_done(uv_work_t *req, int status)
+{
+	(void)req;
+	assert_int_equal(status, 0);
+}
+
+static void
+hold_pool(struct rig *r, struct hold *h)
+{
+	assert_int_equal(uv_sem_init(&h->go, 0), 0);
+	h->req.data = h;
+	assert_int_equal(uv_queue_work(&r->loop, &h->req, hold_work,
+	    hold_done), 0);
+}
+
+/* Every simulated event while the scan waits: META's round trip only. */
+static void
+answer_while_held(struct rig *r, struct hold *h)
+{
+	const struct fake_post *p;
+	int k;
+
+	for (k = 0; k < 100000 && !r->done; k++) {
+		uv_run(&r->loop, UV_RUN_NOWAIT);
+		if (!sim_step(r->sim))
+			break;
+	}
+	assert_int_equal(fake_tr_posts(r->tr, &p), 1);	/* META, nothing else */
+	assert_int_equal(job_summary(r->job)->stage, JOB_SCAN);
+	uv_sem_post(&h->go);
+}
+
+/* META answered before the scan is done: the job waits, then goes on. */
+static void
+test_meta_before_scan(void **state)
+{
+	struct rig r;
+	struct hold h;
+	const struct job_summary *s;
+
+	(void)state;
+	rig_init(&r, 30, 20, NULL);
+	hold_pool(&r, &h);
+	start(&r);
+	answer_while_held(&r, &h);
+	rig_run(&r);
+	assert_int_equal(r.rc, 0);
+	s = job_summary(r.job);
+	assert_int_equal(s->stems, 21);
+	assert_int_equal(s->types, 20);
+	assert_int_equal(s->unmatched, 1);
+	assert_string_equal(s->dataset_version, "sim-uuid@2024-01-01");
+	assert_true(exists(r.dir, "index.html"));
+	uv_sem_destroy(&h.go);
+	rig_free(&r);
+}
+
+/* META refused while the scan waits: the refusal, once the scan is back. */
+static void
+test_refused_before_scan(void **state)
+{
+	struct rig r;
+	struct hold h;
+
+	(void)state;
+	rig_init(&r, 5, 5, refuse);
+	hold_pool(&r, &h);
+	start(&r);
+	answer_while_held(&r, &h);
+	rig_run(&r);
+	assert_int_equal(r.rc, -EACCES);
+	assert_string_equal(r.error, "neuPrint refused access: HTTP 403: "
+	    "no access to dataset sim");
+	assert_false(exists(r.dir, "index.html"));
+	uv_sem_destroy(&h.go);
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -293,8 +390,12 @@ main(void)
 		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_meta_before_scan),
+		cmocka_unit_test(test_refused_before_scan),
 	};
 
+	/* One pool thread, before the pool starts: hold_pool() needs it. */
+	setenv("UV_THREADPOOL_SIZE", "1", 1);
 	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
