@@ -517,6 +517,8 @@ class App:
         with self.stats.lock:
             self.stats.running = running       # still on the server
             self.stats.peak_identical = max(running.values(), default=0)
+        if self.memo is not None:
+            self.memo.hits = self.memo.misses = 0     # its rows stay: they are the dataset's
         with self.admission.cv:
             self.admission.peak_executing = self.admission.executing
             self.admission.peak_waiting = len(self.admission.waiting)

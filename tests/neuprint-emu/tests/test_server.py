@@ -756,6 +756,10 @@ class TestWarmQueries(unittest.TestCase):
             st = warmed.stats_doc(with_floor=False)
             self.assertEqual(st["memo"]["misses"], 0)
             self.assertEqual(st["queries_executed"], len(texts))
+            rows = warmed.memo.rows
+            warmed.reset_stats()
+            self.assertEqual(warmed.stats_doc(with_floor=False)["memo"],
+                             {"hits": 0, "misses": 0, "rows": rows})
 
 
 class TestV19(unittest.TestCase):
