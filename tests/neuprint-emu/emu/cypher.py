@@ -1,6 +1,9 @@
 """Cypher subset engine of the neuPrint emulator (standard library only).
 
-    execute(dataset, text) -> Result      run one query against a Dataset
+    execute(dataset, text[, label_prefix, memo]) -> Result
+                                          run one query against a Dataset
+    Memo()                                per-type answers of batched queries,
+                                          for a dataset that never changes
     shape_of(text) -> str                 the query with literals as ?, for stats
 
 A real tokenizer and recursive-descent parser turn the text into clauses; the
@@ -18,7 +21,7 @@ import threading
 from collections import OrderedDict
 from decimal import Decimal
 
-__all__ = ["CypherError", "Cost", "Result", "execute", "shape_of"]
+__all__ = ["CypherError", "Cost", "Result", "Memo", "execute", "shape_of"]
 
 
 # --------------------------------------------------------------------------
@@ -1476,6 +1479,7 @@ class _Compiler:
         self.typeseek = set()   # py names of neurons reached by the type index
         self.loops = []         # (body index, indent) of open loop headers
         self.level = {}         # py name -> number of enclosing loops
+        self.unwind_const = None  # const of a leading UNWIND of a literal list
 
     def loop(self, header):
         self.loops.append((len(self.body), self.ind))
@@ -1593,7 +1597,10 @@ class _Compiler:
         cv = _constval(X) if X.k == "list" else _NOCONST
         st = None
         if cv is not _NOCONST:
-            self.loop("for %s in %s:" % (py, self.const(tuple(cv))))
+            name = self.const(tuple(cv))
+            if not scope and not self.loops and self.unwind_const is None:
+                self.unwind_const = name        # see _split_plan
+            self.loop("for %s in %s:" % (py, name))
             if cv and all(type(x) is str for x in cv):
                 st = "str"
         elif X.k == "call" and X.a[0] == "keys":
@@ -2395,18 +2402,122 @@ class _Compiler:
 # compile cache and entry points
 
 class _Compiled:
-    __slots__ = ("fn", "columns", "source")
+    __slots__ = ("fn", "columns", "source", "code", "ns", "split", "memo_key")
 
-    def __init__(self, fn, columns, source):
+    def __init__(self, fn, columns, source, code=None, ns=None, split=None, memo_key=None):
         self.fn = fn
         self.columns = columns
         self.source = source
+        self.code = code
+        self.ns = ns
+        self.split = split          # global name of the UNWIND list, see _split_plan
+        self.memo_key = memo_key
 
 
 _CACHE = OrderedDict()          # query text -> _Compiled
 _CODE_CACHE = OrderedDict()     # generated source -> code object
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 512
+
+
+def _elem_key(e, tvar, nodes):
+    """Is expression E's value fixed by the UNWIND element alone: the
+    variable TVAR, or `n.type` of a node NODES names (matched by the type
+    index on n.type = TVAR)?"""
+    if e.k == "var":
+        return e.a[0] == tvar
+    return (e.k == "prop" and e.a[1] == "type" and e.a[0].k == "var"
+            and e.a[0].a[0] in nodes)
+
+
+def _is_type_seek(cond, n, t):
+    if cond is None or cond.k != "cmp" or cond.a[0] != "=":
+        return False
+    a, b = cond.a[1], cond.a[2]
+    for x, y in ((a, b), (b, a)):
+        if (x.k == "prop" and x.a[1] == "type" and x.a[0].k == "var" and x.a[0].a[0] == n
+                and y.k == "var" and y.a[0] == t):
+            return True
+    return False
+
+
+def _split_plan(clauses, comp):
+    """Whether the query's answer for `UNWIND [t1, t2, ...]` is the answer
+    for [t1], then for [t2], ... concatenated, so that each part can be
+    computed once and memoized (execute's memo). Only a plain shape is
+    accepted, checked on the clauses:
+      UNWIND <distinct string literals> AS t
+      MATCH (n:Neuron) WHERE n.type = t
+      then UNWINDs and WITHs that only map or filter rows (no aggregate,
+      DISTINCT, ORDER BY, SKIP, LIMIT, *),
+      RETURN with an aggregate and a grouping key fixed by t (t itself, or
+      n.type, or a name a WITH gave one of those); no DISTINCT, ORDER BY,
+      SKIP, LIMIT, *.
+    Then every group holds the rows of one t (n.type = t, and distinct
+    strings never share a group), groups are emitted in the order first
+    seen, which is t's order, and the cost counters add up per t."""
+    if comp.unwind_const is None or len(clauses) < 3:
+        return False
+    u, m, last = clauses[0], clauses[1], clauses[-1]
+    vals = comp.consts.get(comp.unwind_const)
+    if (u.kind != "UNWIND" or not vals or any(type(x) is not str for x in vals)
+            or len(set(vals)) != len(vals)):
+        return False
+    if m.kind != "MATCH" or len(m.patterns) != 1:
+        return False
+    var, _, labels, props, _ = m.patterns[0]
+    if var is None or props or len(labels) != 1 \
+            or comp.label_kind(labels[0][0]) not in ("Neuron", "Segment"):
+        return False
+    if not _is_type_seek(m.where, var, u.alias):
+        return False
+    tnames, nodes = {u.alias}, {var}
+    for cl in clauses[2:]:
+        if cl.kind == "UNWIND":
+            continue
+        if cl.kind == "MATCH":
+            return False
+        if cl.distinct or cl.star or cl.order or cl.skip is not None or cl.limit is not None:
+            return False
+        if cl.kind == "RETURN":
+            break
+        if any(_has_agg(e) for e, _, _, _ in cl.items) or (
+                cl.where is not None and _has_agg(cl.where)):
+            return False
+        nt, nn = set(), set()
+        for e, alias, _, _ in cl.items:
+            name = alias if alias is not None else (e.a[0] if e.k == "var" else None)
+            if name is None:
+                continue
+            if e.k == "var" and e.a[0] in nodes:
+                nn.add(name)
+            elif _elem_key(e, None, nodes) or (e.k == "var" and e.a[0] in tnames):
+                nt.add(name)
+        tnames, nodes = nt, nn
+    if last.kind != "RETURN":
+        return False
+    aggs = [e for e, _, _, _ in last.items if _has_agg(e)]
+    keys = [e for e, _, _, _ in last.items if not _has_agg(e)]
+    if not aggs:
+        return False
+    return any(_elem_key(e, None, nodes) or (e.k == "var" and e.a[0] in tnames)
+               for e in keys)
+
+
+def _hashable(v):
+    c = v.__class__
+    if c is tuple or c is list:
+        return (c.__name__,) + tuple(_hashable(x) for x in v)
+    if c is set or c is frozenset:
+        return ("set", frozenset(_hashable(x) for x in v))
+    if c is dict:
+        return ("dict",) + tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    if c is float:
+        return ("f", repr(v))
+    if c is bool:
+        return ("b", v)
+    hash(v)
+    return (c.__name__, v)
 
 
 def _compile(text, label_prefix=None):
@@ -2435,7 +2546,15 @@ def _compile(text, label_prefix=None):
             while len(_CODE_CACHE) > _CACHE_MAX:
                 _CODE_CACHE.popitem(last=False)
     exec(code, ns)
-    return _Compiled(ns["_run"], comp.columns, src)
+    split = memo_key = None
+    if _split_plan(clauses, comp):
+        try:
+            memo_key = (label_prefix, src, tuple(sorted(
+                (k, _hashable(v)) for k, v in comp.consts.items() if k != comp.unwind_const)))
+            split = "_G" + comp.unwind_const
+        except TypeError:
+            split = memo_key = None
+    return _Compiled(ns["_run"], comp.columns, src, code, ns, split, memo_key)
 
 
 def _get(text, label_prefix=None):
@@ -2453,12 +2572,85 @@ def _get(text, label_prefix=None):
     return q
 
 
-def execute(dataset, text, label_prefix=None):
+class Memo:
+    """Answers of one UNWIND element of the queries _split_plan accepts,
+    for one dataset that does not change while it is served (the server's).
+    Bounded by the rows it holds: the least recently used go first."""
+
+    def __init__(self, max_rows=2_000_000):
+        self.max_rows = max_rows
+        self.rows = 0
+        self.hits = 0
+        self.misses = 0
+        self._d = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            v = self._d.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._d.move_to_end(key)
+            self.hits += 1
+            return v
+
+    def put(self, key, v):
+        n = len(v[0])
+        if n > self.max_rows:
+            return
+        with self._lock:
+            old = self._d.pop(key, None)
+            if old is not None:
+                self.rows -= len(old[0])
+            self._d[key] = v
+            self.rows += n
+            while self.rows > self.max_rows:
+                _, ev = self._d.popitem(last=False)
+                self.rows -= len(ev[0])
+
+
+def _run_split(q, dataset, C, memo):
+    """q's answer as the concatenation of its answers for each UNWIND
+    element, each taken from MEMO or computed (by the same code, with a
+    one-element list) and put there."""
+    ns = None
+    run = None
+    out = []
+    bt = dataset.by_type
+    for t in q.ns[q.split]:
+        if t not in bt:
+            continue        # the MATCH on the type index finds nothing: no rows, no cost
+        key = (q.memo_key, t)
+        hit = memo.get(key)
+        if hit is None:
+            if ns is None:
+                ns = dict(q.ns)         # q.ns is shared by every thread
+                exec(q.code, ns)
+                run = ns["_run"]
+            ns[q.split] = (t,)
+            c = [0, 0, 0]
+            rows = run(dataset, c)
+            hit = (rows, c[0], c[1], c[2])
+            memo.put(key, hit)
+        out.extend(hit[0])
+        C[0] += hit[1]
+        C[1] += hit[2]
+        C[2] += hit[3]
+    return out
+
+
+def execute(dataset, text, label_prefix=None, memo=None):
     """Run one query of the subset against ``dataset``; raise CypherError.
 
     label_prefix: the dataset name whose prefixed labels (`<prefix>_Neuron`,
     `_Segment`, `_Meta`, as neuPrintHTTP rewrites them) name this dataset's
     nodes; other prefixed labels match nothing.
+
+    memo: a Memo, only for a dataset that never changes: the answers of
+    batched per-type queries (_split_plan) are then computed per type once
+    and reused, whatever batch a type comes in. The answer and the cost
+    counters are the same as without it.
 
     The cyclic garbage collector is paused while the query runs: queries
     allocate many small containers, and every collection would otherwise walk
@@ -2472,7 +2664,10 @@ def execute(dataset, text, label_prefix=None):
         gc.disable()
     try:
         q = _get(text, label_prefix)
-        rows = q.fn(dataset, C)
+        if memo is not None and q.split is not None:
+            rows = _run_split(q, dataset, C, memo)
+        else:
+            rows = q.fn(dataset, C)
     except CypherError:
         raise
     except RecursionError:
@@ -2490,9 +2685,29 @@ _LIST_AFTER = {"IN", "UNWIND", "RETURN", "WITH", "AND", "OR", "XOR", "NOT",
                "THEN", "ELSE", "CASE", "IS"}
 
 
+_SHAPES = OrderedDict()         # query text -> shape_of(text)
+
+
 def shape_of(text):
     """The query with every literal replaced by ? and every list literal by
-    [?], whitespace (and comments) collapsed: a key for per-shape stats."""
+    [?], whitespace (and comments) collapsed: a key for per-shape stats.
+    Cached by text, as compiled queries are (a job repeats its queries)."""
+    if text.__class__ is not str:
+        return _shape_of(text)
+    with _CACHE_LOCK:
+        s = _SHAPES.get(text)
+        if s is not None:
+            _SHAPES.move_to_end(text)
+            return s
+    s = _shape_of(text)
+    with _CACHE_LOCK:
+        _SHAPES[text] = s
+        while len(_SHAPES) > _CACHE_MAX:
+            _SHAPES.popitem(last=False)
+    return s
+
+
+def _shape_of(text):
     try:
         toks = _tokenize(text)
     except CypherError:

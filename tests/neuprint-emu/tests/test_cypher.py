@@ -339,6 +339,135 @@ class ProductQueries(Base):
         self.assertEqual(r.rows, [[ids[1]]])
 
 
+# CELLS as quickpage sends it today (docs/queries.md), beside the older CELLS_Q
+CELLS2_Q = ("UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
+            "n.rootSide AS rootSide, n.somaSide AS somaSide, n.side AS side, n.instance AS "
+            "instance, n.consensusNt AS nt, coalesce(n.celltypePredictedNt, n.predictedNt) AS "
+            "pnt, n.dimorphism AS dimorphism, n.synonyms AS synonyms, min(n.bodyId) AS first, "
+            "count(n) AS cells, sum(n.pre) AS pre, sum(n.post) AS post, "
+            "collect(DISTINCT n.superclass) AS superclass, collect(DISTINCT n.class) AS class, "
+            "collect(DISTINCT n.subclass) AS subclass, collect(DISTINCT n.flywireType) AS "
+            "flywireType, collect(DISTINCT n.somaNeuromere) AS somaNeuromere, "
+            "collect(DISTINCT n.trumanHl) AS trumanHl")
+
+
+class Memoized(Base):
+    """execute(..., memo=Memo()), as the server runs queries: the batched
+    per-type queries are answered per type from the memo, with the answer
+    and the cost counters of the plain run, whatever batches the types come
+    in; every other query runs as without a memo."""
+
+    def same(self, text, memo):
+        try:
+            want = execute(self.ds, text)
+        except CypherError as e:
+            with self.assertRaises(CypherError) as cm:
+                execute(self.ds, text, memo=memo)
+            self.assertEqual(cm.exception.message, e.message)
+            return None
+        got = execute(self.ds, text, memo=memo)
+        self.assertEqual(got.columns, want.columns, text)
+        self.assertEqual(got.rows, want.rows, text)
+        self.assertEqual(json.dumps(got.rows), json.dumps(want.rows), text)
+        self.assertEqual(got.cost.as_dict(), want.cost.as_dict(), text)
+        return got
+
+    def batches(self, seed):
+        rng = random.Random(seed)
+        names = TYPES + ["not a type", "LC10", "t4"]
+        out = []
+        for _ in range(12):
+            b = rng.sample(names, rng.randint(1, len(names)))
+            out.append(b)
+        return out + [[t] for t in names]
+
+    def test_product_queries_split_and_match(self):
+        primary = self.ds.meta["primaryRois"]
+        self.ds.neurons[0]["synonyms"] = "x: y"
+        self.ds.neurons[1]["superclass"] = ["a list", 1]   # collect(DISTINCT) keys
+        for shape in (CELLS_Q, CELLS2_Q, ROIS_Q):
+            memo = cypher.Memo()
+            for rep in range(2):          # the second pass is answered from the memo
+                for b in self.batches(rep):
+                    for quote in (q1, q2):
+                        text = (shape % (qlist(b, quote), qlist(primary)) if shape is ROIS_Q
+                                else shape % qlist(b, quote))
+                        self.assertIsNotNone(cypher._get(text).split, text)
+                        self.same(text, memo)
+            self.assertGreater(memo.hits, memo.misses)
+
+    def test_others_unsplit_and_match(self):
+        lst = qlist(TYPES[:6] + ["nope"])
+        texts = [
+            CELLS_Q % qlist(["LC10a", "T4", "LC10a"]),      # a type twice: counted twice
+            # groups that hold several types
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.somaSide AS s, "
+            "count(n) AS c" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN count(n) AS c" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t WITH n.somaSide AS type "
+            "RETURN type, count(*) AS c" % lst,
+            # order, paging, distinct, aggregates before the last clause
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
+            "count(n) AS c ORDER BY c DESC, type" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
+            "count(n) AS c LIMIT 2" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN DISTINCT n.type AS "
+            "type, count(n) AS c" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t WITH n.type AS type, count(n) "
+            "AS c RETURN type, sum(c) AS s" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t MATCH (m:Neuron) WHERE "
+            "m.type = n.type RETURN n.type AS type, count(m) AS c" % lst,
+            # not the type index on the UNWIND element
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.instance = t RETURN n.type AS type, "
+            "count(n) AS c" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t AND n.pre > 10 RETURN "
+            "n.type AS type, count(n) AS c" % lst,
+            "UNWIND [1, 2] AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
+            "count(n) AS c",
+            # no aggregate: no grouping to rely on
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type" % lst,
+        ]
+        memo = cypher.Memo()
+        for text in texts:
+            self.assertIsNone(cypher._get(text).split, text)
+            for _ in range(2):
+                self.same(text, memo)
+        self.assertEqual((memo.hits, memo.misses, memo.rows), (0, 0, 0))
+
+    def test_split_shapes_with_t_and_aliases(self):
+        lst = qlist(TYPES[:7] + ["nope"])
+        texts = [
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE t = n.type RETURN t, n.somaSide AS s, "
+            "count(n) AS c, collect(n.bodyId) AS ids" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t WITH n AS m, n.type AS ty "
+            "WITH m, ty AS k WHERE m.pre > 100 RETURN k, avg(m.post) AS a, max(m.bodyId) "
+            "AS b" % lst,
+            "UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t WITH n RETURN n.type AS ty, "
+            "min(n.instance) AS i" % lst,
+        ]
+        memo = cypher.Memo()
+        for text in texts:
+            self.assertIsNotNone(cypher._get(text).split, text)
+            for _ in range(2):
+                self.same(text, memo)
+        self.assertGreater(memo.hits, 0)
+
+    def test_error_same_message(self):
+        text = ("UNWIND %s AS t MATCH (n:Neuron) WHERE n.type = t RETURN n.type AS type, "
+                "sum(n.instance) AS s" % qlist(TYPES[:3]))
+        self.assertIsNotNone(cypher._get(text).split)
+        memo = cypher.Memo()
+        for _ in range(2):
+            self.assertIsNone(self.same(text, memo))
+
+    def test_memo_bounded_by_rows(self):
+        memo = cypher.Memo(max_rows=3)
+        for rep in range(2):
+            for t in TYPES:
+                self.same(CELLS_Q % qlist([t]), memo)
+                self.assertLessEqual(memo.rows, 3)
+
+
 class Literals(Base):
     def test_escapes_both_quotes(self):
         r = self.run_q(r"""RETURN 'a\'b' AS a, "a\"b" AS b, 'a"b' AS c, "a'b" AS d, """

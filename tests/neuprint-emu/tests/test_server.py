@@ -689,6 +689,79 @@ def raw_response(e, body, token=TOKEN):
     return out
 
 
+class TestWarmQueries(unittest.TestCase):
+    """serve runs quickpage's batched queries over every type before it
+    listens (emu/warm.py, App.warm_queries): a job's CELLS and ROIS answers
+    then come from the memo, byte for byte what the engine computes, with
+    the same modelled cost."""
+
+    @classmethod
+    def setUpClass(cls):
+        from emu import cypher, dataset
+        cls.cypher = cypher
+        cls.ds = dataset.build(scale="tiny", seed=2, cache_dir=False)
+        cls.ds.warm()
+
+    def app(self, version, memo=True, warm=False):
+        from emu import warm as warm_mod
+        cfg = server.Config(latency_ms=0, row_us=20, json_us=30, out_us=2,
+                            bandwidth_mbit=0, query_timeout_s=3600)
+        app = server.App(self.ds, self.cypher, dataset_name="male-cns:v1.0", token=TOKEN,
+                         config=cfg, server_version=version)
+        if not memo:
+            app.memo = None
+        if warm:
+            app.warm_queries(warm_mod.texts(self.ds))
+        h = object.__new__(server.Handler)
+        h.app = app
+        return app, h
+
+    def test_shapes_are_quickpages_queries(self):
+        # docs/queries.md holds quickpage's texts (tests/unit/test_cypher.c)
+        from emu import warm
+        path = os.path.join(HERE, "..", "..", "..", "docs", "queries.md")
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        for shape in warm.SHAPES:
+            text = shape % {"types": warm.qlist(["LC10a", "KCa'b'-ap1"]),
+                            "rois": warm.qlist(["ME(R)", "LO(R)"])}
+            self.assertIn(text, lines)
+
+    def test_answers_and_costs_unchanged(self):
+        from emu import warm
+        import random
+        rng = random.Random(5)
+        types = sorted(self.ds.by_type)
+        rois = self.ds.meta["primaryRois"]
+        texts = []
+        for _ in range(6):
+            b = rng.sample(types, rng.randint(1, len(types))) + ["not a type"]
+            rng.shuffle(b)
+            texts.append(warm.CELLS % {"types": warm.qlist(b)})
+            texts.append(warm.ROIS % {"types": warm.qlist(b), "rois": warm.qlist(rois)})
+        for version in ("1.9.2", "1.7.2"):
+            plain, hp = self.app(version, memo=False)
+            warmed, hw = self.app(version, warm=True)
+            self.assertGreater(warmed.memo.rows, 0)
+            for text in texts:
+                body = json.dumps({"cypher": text, "dataset": "male-cns:v1.0"}).encode()
+                a, b = hp._custom(body, "user"), hw._custom(body, "user")
+                self.assertEqual(a.status, 200, a.body[:200])
+                self.assertEqual(a.body, b.body)
+                ha, hb = dict(a.headers), dict(b.headers)
+                self.assertEqual(ha["X-Emu-Exec-Ms"], hb["X-Emu-Exec-Ms"])
+            # every type was answered from what the start-up computed
+            self.assertEqual(warmed.memo.misses, 0, version)
+            self.assertGreater(warmed.memo.hits, 0, version)
+            st = warmed.stats_doc(with_floor=False)
+            self.assertEqual(st["memo"]["misses"], 0)
+            self.assertEqual(st["queries_executed"], len(texts))
+            rows = warmed.memo.rows
+            warmed.reset_stats()
+            self.assertEqual(warmed.stats_doc(with_floor=False)["memo"],
+                             {"hits": 0, "misses": 0, "rows": rows})
+
+
 class TestV19(unittest.TestCase):
     """neuPrintHTTP 1.9.2 with DatasetGateway auth (the default mode)."""
 
