@@ -345,13 +345,48 @@
   var later = root.requestIdleCallback || function (f) { return setTimeout(f, 50); };
   var unlater = root.cancelIdleCallback || clearTimeout;
 
-  for (var i = 0; i < selects.length; i++) {
-    var opts = options(m, selects[i].getAttribute("data-key")), html = [];
-    for (var j = 0; j < opts.length; j++)
-      html.push("<option value=\"" + esc(opts[j][0]) + "\">" + esc(opts[j][1]) +
+  /*
+   * The option lists are built after the first screen, when the page is
+   * idle, OPTS_CHUNK options a task, or at once when a select is focused
+   * or pressed or a tag sets it: at cns scale there are over 5,000 (3,500
+   * subclasses), and each costs its share of building and style. The form
+   * is aria-busy until all are in. pending: [select, options, count in].
+   */
+  var OPTS_CHUNK = 400, pending = [];
+  for (var i = 0; i < selects.length; i++)
+    pending.push([selects[i], null, 0]);
+  form.setAttribute("aria-busy", "true");
+
+  /* Put up to N more options into pending[K]'s select (all: Infinity). */
+  function fillSome(k, n) {
+    var p = pending[k], s = p[0], h = [], j;
+    if (!p[1]) {
+      p[1] = options(m, s.getAttribute("data-key"));
+      s.disabled = p[1].length === 0;
+    }
+    for (j = p[2]; j < p[1].length && j < p[2] + n; j++)
+      h.push("<option value=\"" + esc(p[1][j][0]) + "\">" + esc(p[1][j][1]) +
         "</option>");
-    selects[i].insertAdjacentHTML("beforeend", html.join(""));
-    selects[i].disabled = opts.length === 0;
+    s.insertAdjacentHTML("beforeend", h.join(""));
+    p[2] = j;
+    if (j >= p[1].length) {
+      pending.splice(k, 1);
+      if (!pending.length)
+        form.removeAttribute("aria-busy");
+    }
+  }
+
+  function fillNow(s) {
+    for (var k = 0; k < pending.length; k++)
+      if (pending[k][0] === s)
+        return fillSome(k, Infinity);
+  }
+
+  function fillLater() {
+    if (pending.length) {
+      fillSome(0, OPTS_CHUNK);
+      later(fillLater, { timeout: 200 });
+    }
   }
 
   function state() {
@@ -418,6 +453,13 @@
   }
 
   form.hidden = false;
+  /* Before a select opens or takes a key: its options in place. */
+  ["focusin", "pointerdown"].forEach(function (ev) {
+    form.addEventListener(ev, function (e) {
+      if (e.target.tagName === "SELECT")
+        fillNow(e.target);
+    }, true);
+  });
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);
   form.addEventListener("submit", function (e) { e.preventDefault(); });
@@ -460,6 +502,7 @@
       name.value = lower(name.value.trim()) === lower(v) ? "" : v;
     else {
       var s = form.querySelector("select[data-key=\"" + k + "\"]");
+      fillNow(s);
       s.value = s.value === v ? "" : v;
     }
     apply();
@@ -491,4 +534,5 @@
   });
 
   apply();	/* also picks up values the browser restored */
+  later(fillLater, { timeout: 200 });
 })(this);

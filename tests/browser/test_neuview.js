@@ -116,7 +116,9 @@ async function check(page, site, st, what) {
   return w.length;
 }
 
+/* The option lists, once the page has put them all in (the form is aria-busy till then). */
 async function labels(page) {
+  await page.waitForSelector("#filters:not([aria-busy])", { state: "attached" });
   return page.evaluate(() => {
     const out = {};
     for (const s of document.querySelectorAll("#filters select[data-key]"))
@@ -152,7 +154,11 @@ test("types.html loads from file:// and HTTP, all cards, nothing from outside", 
 test("types.html: every filter and toggle alone and in pairs; sorting; Reset", async () => {
   const ctx = await B.newContext();
   const { page, outside } = await open(ctx, L.fileBase(demo.dir), "types.html");
+  /* Filled in when the page is idle, but a focused select has its options at once. */
+  const atFocus = await page.evaluate(() => [...document.querySelectorAll(
+    "#filters select[data-key]")].map((s) => { s.focus(); return s.options.length - 1; }));
   const opts = await labels(page);
+  eq(atFocus, Object.values(opts).map((v) => v.length), "options in place when focused");
   let n = 0;
   for (const [k, vs] of Object.entries(opts)) {
     ok(vs.length > 0 || k === "dimorphism", `filter ${k} has options`);
