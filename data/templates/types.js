@@ -128,37 +128,59 @@
     return "";
   }
 
-  /* Does row I pass filter KEY = V (V a string as a <select> holds it)? */
-  function test(m, i, key, v) {
-    var r = m.rows[i];
+  /*
+   * Whether row I passes filter KEY = V (V a string as a <select> holds
+   * it), as a function of I: the key is looked at and V converted once per
+   * keystroke, not once per row (that was most of a filter's time).
+   */
+  function test(m, key, v) {
+    var rows = m.rows, n = +v, col = LIST_KEYS[key];
     switch (key) {
-    case "name": return m.hay[i].indexOf(v) >= 0;
-    case "roi": return hasRoi(r, +v);
-    case "region": return r[16].indexOf(+v) >= 0;
-    case "nt": return r[6] === +v;
-    case "dimorphism": return r[10] === +v;
-    case "side": return v === "U" ? r[3][4] > 0 : sideOf(r[3]) === v;
-    case "count": return rangeOf(r[3][0]) === +v;
-    case "syn": return r[11] !== "";
-    case "fw": return fwOf(m, i).length > 0;
-    default: return r[LIST_KEYS[key]].indexOf(+v) >= 0;
+    case "name": return function (i) { return m.hay[i].indexOf(v) >= 0; };
+    case "roi": return function (i) { return hasRoi(rows[i], n); };
+    case "region": return function (i) { return rows[i][16].indexOf(n) >= 0; };
+    case "nt": return function (i) { return rows[i][6] === n; };
+    case "dimorphism": return function (i) { return rows[i][10] === n; };
+    case "side": return v === "U" ? function (i) { return rows[i][3][4] > 0; } :
+      function (i) { return sideOf(rows[i][3]) === v; };
+    case "count":
+      var lo = RANGES[n] ? RANGES[n][0] : 1, hi = RANGES[n] ? RANGES[n][1] : 0;
+      return function (i) { return rows[i][3][0] >= lo && rows[i][3][0] <= hi; };
+    case "syn": return function (i) { return rows[i][11] !== ""; };
+    case "fw": return function (i) { return fwOf(m, i).length > 0; };
+    default: return function (i) { return rows[i][col].indexOf(n) >= 0; };
     }
   }
 
   function sortKey(m, key) {
     if (m.order[key])
       return m.order[key];
-    var idx = m.rows.map(function (_, i) { return i; }), rows = m.rows;
-    var val = key.indexOf("cells") === 0 ?
-      function (i) { return rows[i][3][0]; } :
-      function (i) { return rows[i][4] + rows[i][5]; };
-    var dir = /-asc$/.test(key) ? 1 : -1;
-    if (key !== "name")
-      idx.sort(function (a, b) {
-        return (val(a) - val(b)) * dir || a - b;	/* ties: by name */
-      });
-    m.order[key] = idx;
-    return idx;
+    var rows = m.rows, n = rows.length, idx = new Array(n), i;
+    if (key === "name") {
+      for (i = 0; i < n; i++)
+        idx[i] = i;
+      return (m.order[key] = idx);
+    }
+    /*
+     * Sorted as numbers with no comparator (a comparator called 130,000
+     * times took 15 ms): value * SH + row index, ties so by name (rows
+     * are in name order); descending sorts max - value. Counts are whole
+     * numbers well under 2^53 / SH.
+     */
+    var cells = key.indexOf("cells") === 0, asc = /-asc$/.test(key);
+    var val = new Float64Array(n), max = 0, SH = 1;
+    while (SH <= n)
+      SH *= 2;
+    for (i = 0; i < n; i++) {
+      val[i] = cells ? rows[i][3][0] : rows[i][4] + rows[i][5];
+      max = Math.max(max, val[i]);
+    }
+    for (i = 0; i < n; i++)
+      val[i] = (asc ? val[i] : max - val[i]) * SH + i;
+    val.sort();
+    for (i = 0; i < n; i++)
+      idx[i] = val[i] % SH;
+    return (m.order[key] = idx);
   }
 
   /*
@@ -171,10 +193,11 @@
         st[k] !== undefined;
     });
     var ord = sortKey(m, st.sort || "name"), out = [];
+    var tests = keys.map(function (k) { return test(m, k, st[k]); });
     for (var j = 0; j < ord.length; j++) {
       var i = ord[j], ok = true;
-      for (var k = 0; k < keys.length && ok; k++)
-        ok = test(m, i, keys[k], st[keys[k]]);
+      for (var k = 0; k < tests.length && ok; k++)
+        ok = tests[k](i);
       if (ok)
         out.push(i);
     }
