@@ -1,16 +1,23 @@
 /*
  * quickpage index: the rows are built here from the compact data in
- * <script id="index-data"> (docs/output.md, "index.html data"), a window
- * of PAGE rows at a time, so the page stays fast at 10,000+ types: a
- * keystroke or a filter change is one pass over the data plus one window
- * of rows, never a walk over every row of the DOM. Works from file://
- * with no network. The pure part (FlatIndex.model, .filter, .pages, .row)
- * needs no DOM, so tests run it in node.
+ * <script id="index-data"> (docs/output.md, "index.html data"), about a
+ * screenful at a time, so the page stays fast at 10,000+ types: a
+ * keystroke or a filter change is one pass over the data plus the rows
+ * that fill the screen, never a walk over every row of the DOM; the rows
+ * below are drawn as the "Show more" button nears the screen. Works from
+ * file:// with no network. The pure part (FlatIndex.model, .filter,
+ * .pages, .row, .fill) needs no DOM, so tests run it in node.
  */
 (function (root) {
   "use strict";
 
-  var PAGE = 50;
+  var PAGE = 50;	/* rows per "Show more" click */
+  /*
+   * At least the height of a row and of a section's heading and table
+   * head, in CSS pixels (index.css), to guess how many rows fill the
+   * screen from the data alone: measuring would force a layout.
+   */
+  var ROW_PX = 30, SECTION_PX = 80;
   var SUFFIX = ["", "_L", "_R", "_M"];
   var LETTER = ["B", "L", "R", "M"];
   var TITLE = ["Combined", "Left", "Right", "Middle"];
@@ -94,7 +101,30 @@
     return (v / 10).toFixed(1) + "%";
   }
 
-  /* Row I as a <tr>; TAG (an ROI name) marks its tag pressed. */
+  /*
+   * How far into HITS (row indices) the rows from FROM on fill PX pixels,
+   * when the row before FROM was in section LAST (-1: none yet). An
+   * estimate that errs towards drawing more: rows are ROW_PX or taller.
+   */
+  function fill(m, hits, from, last, px) {
+    var k = from;
+    for (; k < hits.length && px > 0; k++) {
+      var g = m.rows[hits[k]][3];
+      if (g !== last) {
+        px -= SECTION_PX;
+        last = g;
+      }
+      px -= ROW_PX;
+    }
+    return k;
+  }
+
+  /*
+   * Row I as a <tr>; TAG (an ROI name) marks its tag pressed. The ROI tags
+   * are inline <span role="button">s, not <button>s: a button is a box of
+   * its own to lay out (a flex box in Chromium), and a row has up to five;
+   * the page's keydown handler gives them Enter and Space.
+   */
   function row(m, i, tag, quick) {
     var r = m.rows[i], p = pages(r), h = [], s, c = r[4];
     h.push(r[9] === 1 ? "<tr class=\"nf\"><td class=\"c-name\">" :
@@ -118,9 +148,9 @@
     h.push("<td class=\"c-rois\">");
     for (s = 0; s < r[8].length; s += 3) {
       var n = m.s[r[8][s]];
-      h.push("<button type=\"button\" class=\"tag\" aria-pressed=\"" + (n === tag) +
-        "\" title=\"pre " + pct(r[8][s + 1]) + " \u00b7 post " + pct(r[8][s + 2]) +
-        "\">" + esc(n) + "</button>");
+      h.push("<span role=\"button\" tabindex=\"0\" class=\"tag\" aria-pressed=\"" +
+        (n === tag) + "\" title=\"pre " + pct(r[8][s + 1]) + " \u00b7 post " +
+        pct(r[8][s + 2]) + "\">" + esc(n) + "</span>");
     }
     h.push("</td><td class=\"c-num total\" title=\"synapses: pre " + r[5] + ", post " +
       r[6] + "\">" + c[0] + "</td>");
@@ -143,7 +173,7 @@
   }
 
   root.FlatIndex = { model: model, filter: filter, pages: pages, href: href,
-    row: row };
+    row: row, fill: fill };
 
   if (typeof document === "undefined" || !document.getElementById("index-data"))
     return;
@@ -156,7 +186,9 @@
   var none = el("none"), more = el("more"), groupsEl = el("groups");
   var quick = document.body.classList.contains("quick");
   var total = m.rows.length, hits = [], drawn = 0, inGroup = [], tag = "";
-  var tbody = null, lastGroup = -1;
+  var tbody = null, lastGroup = -1, io = null, idle = 0;
+  var later = root.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+  var unlater = root.cancelIdleCallback || clearTimeout;
 
   function state() {
     return { q: q.value, region: fRegion.value, side: fSide.value,
@@ -187,7 +219,38 @@
       more.textContent = "Show more (" + (hits.length - drawn) + " left)";
   }
 
+  /* Draw about PX more pixels of rows. */
+  function drawPx(px) {
+    draw(fill(m, hits, drawn, lastGroup, px));
+  }
+
+  function screen() {
+    return root.innerHeight || 800;
+  }
+
+  /*
+   * Ask the observer afresh where the button is, dropping what it saw
+   * before: it reports only changes, and an old "near" would draw a
+   * screen more of rows for the list that is gone.
+   */
+  function watch() {
+    unlater(idle);
+    idle = 0;
+    if (io) {
+      io.takeRecords();
+      io.unobserve(more);
+      io.observe(more);
+    }
+  }
+
   function apply() {
+    /*
+     * The rows to draw now are those between the list's top and the
+     * screen's bottom (the list's top is above the screen when scrolled
+     * into it). Read before the list changes, this layout costs little:
+     * only the search box or a select is out of date.
+     */
+    var px = screen() - groupsEl.getBoundingClientRect().top;
     var st = state();
     tag = st.tag;
     hits = filter(m, st);
@@ -197,7 +260,8 @@
     drawn = 0;
     lastGroup = -1;
     groupsEl.textContent = "";
-    draw(PAGE);
+    drawPx(Math.min(Math.max(px, ROW_PX), 3 * screen()));
+    watch();
     none.hidden = hits.length !== 0;
     shown.textContent = hits.length === total ? total + " types" :
       hits.length + " of " + total + " types";
@@ -224,19 +288,39 @@
     q.focus();
   });
   more.addEventListener("click", function () { draw(drawn + PAGE); });
+  /*
+   * A screen more whenever the button is within a screen of the bottom,
+   * drawn when the page is idle (within 100 ms), each in a frame of its
+   * own after the one that showed the first screen: a keystroke never
+   * waits for rows below the screen.
+   */
   if (typeof IntersectionObserver === "function")
-    new IntersectionObserver(function (es) {
-      if (es[0].isIntersecting && !more.hidden)
-        draw(drawn + PAGE);
-    }, { rootMargin: "800px" }).observe(more);
+    io = new IntersectionObserver(function (es) {
+      if (es[es.length - 1].isIntersecting && !more.hidden && !idle)
+        idle = later(function () {
+          idle = 0;
+          drawPx(screen());
+          watch();
+        }, { timeout: 100 });
+    }, { rootMargin: "0px 0px 100% 0px" });
 
-  /* An ROI tag (a button: Tab reaches it, Enter presses it) filters by it; again clears. */
-  groupsEl.addEventListener("click", function (e) {
-    var t = e.target.closest && e.target.closest("button.tag");
-    if (!t)
-      return;
+  /* An ROI tag (role=button: Tab reaches it, Enter or Space presses it) filters by it; again clears. */
+  function press(t) {
     fTag.value = fTag.value === t.textContent ? "" : t.textContent;
     apply();
+  }
+  groupsEl.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest(".tag");
+    if (t)
+      press(t);
+  });
+  groupsEl.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if ((e.key === "Enter" || e.key === " ") && t.classList &&
+        t.classList.contains("tag")) {
+      e.preventDefault();	/* Space would scroll */
+      press(t);
+    }
   });
 
   document.addEventListener("keydown", function (e) {

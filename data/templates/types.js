@@ -1,7 +1,8 @@
 /*
  * types.html (neuview layout): the rows are built here from the compact
- * data in <script id="type-data"> (render_typelist.c describes a row), a
- * window of PAGE cards at a time, so the page stays fast at 10,000+ types.
+ * data in <script id="type-data"> (render_typelist.c describes a row),
+ * about a screenful at a time, so the page stays fast at 10,000+ types;
+ * the cards below are drawn as the "Show more" button nears the screen.
  * Filtering and sorting run on the data, never on the DOM. The pure part
  * (TypeList.model, .filter, .options, .tags, .card) needs no DOM, so tests
  * run it in node.
@@ -9,7 +10,14 @@
 (function (root) {
   "use strict";
 
-  var PAGE = 60;
+  var PAGE = 60;	/* cards per "Show more" click */
+  /*
+   * A card is at least CARD_PX tall and CARD_W wide with GAP between
+   * (types.css), to guess how many fill the screen: measuring the cards
+   * would force a layout.
+   */
+  var CARD_PX = 160, CARD_W = 304, GAP = 10;
+  var LONG_TAG = 30;	/* characters; a longer tag may wrap (types.css) */
   var SIDES = ["combined", "left", "right", "middle"];
   var SUFFIX = ["", "_L", "_R", "_M"];
   /* neuView's count ranges, without its overlap at 10. */
@@ -120,37 +128,59 @@
     return "";
   }
 
-  /* Does row I pass filter KEY = V (V a string as a <select> holds it)? */
-  function test(m, i, key, v) {
-    var r = m.rows[i];
+  /*
+   * Whether row I passes filter KEY = V (V a string as a <select> holds
+   * it), as a function of I: the key is looked at and V converted once per
+   * keystroke, not once per row (that was most of a filter's time).
+   */
+  function test(m, key, v) {
+    var rows = m.rows, n = +v, col = LIST_KEYS[key];
     switch (key) {
-    case "name": return m.hay[i].indexOf(v) >= 0;
-    case "roi": return hasRoi(r, +v);
-    case "region": return r[16].indexOf(+v) >= 0;
-    case "nt": return r[6] === +v;
-    case "dimorphism": return r[10] === +v;
-    case "side": return v === "U" ? r[3][4] > 0 : sideOf(r[3]) === v;
-    case "count": return rangeOf(r[3][0]) === +v;
-    case "syn": return r[11] !== "";
-    case "fw": return fwOf(m, i).length > 0;
-    default: return r[LIST_KEYS[key]].indexOf(+v) >= 0;
+    case "name": return function (i) { return m.hay[i].indexOf(v) >= 0; };
+    case "roi": return function (i) { return hasRoi(rows[i], n); };
+    case "region": return function (i) { return rows[i][16].indexOf(n) >= 0; };
+    case "nt": return function (i) { return rows[i][6] === n; };
+    case "dimorphism": return function (i) { return rows[i][10] === n; };
+    case "side": return v === "U" ? function (i) { return rows[i][3][4] > 0; } :
+      function (i) { return sideOf(rows[i][3]) === v; };
+    case "count":
+      var lo = RANGES[n] ? RANGES[n][0] : 1, hi = RANGES[n] ? RANGES[n][1] : 0;
+      return function (i) { return rows[i][3][0] >= lo && rows[i][3][0] <= hi; };
+    case "syn": return function (i) { return rows[i][11] !== ""; };
+    case "fw": return function (i) { return fwOf(m, i).length > 0; };
+    default: return function (i) { return rows[i][col].indexOf(n) >= 0; };
     }
   }
 
   function sortKey(m, key) {
     if (m.order[key])
       return m.order[key];
-    var idx = m.rows.map(function (_, i) { return i; }), rows = m.rows;
-    var val = key.indexOf("cells") === 0 ?
-      function (i) { return rows[i][3][0]; } :
-      function (i) { return rows[i][4] + rows[i][5]; };
-    var dir = /-asc$/.test(key) ? 1 : -1;
-    if (key !== "name")
-      idx.sort(function (a, b) {
-        return (val(a) - val(b)) * dir || a - b;	/* ties: by name */
-      });
-    m.order[key] = idx;
-    return idx;
+    var rows = m.rows, n = rows.length, idx = new Array(n), i;
+    if (key === "name") {
+      for (i = 0; i < n; i++)
+        idx[i] = i;
+      return (m.order[key] = idx);
+    }
+    /*
+     * Sorted as numbers with no comparator (a comparator called 130,000
+     * times took 15 ms): value * SH + row index, ties so by name (rows
+     * are in name order); descending sorts max - value. Counts are whole
+     * numbers well under 2^53 / SH.
+     */
+    var cells = key.indexOf("cells") === 0, asc = /-asc$/.test(key);
+    var val = new Float64Array(n), max = 0, SH = 1;
+    while (SH <= n)
+      SH *= 2;
+    for (i = 0; i < n; i++) {
+      val[i] = cells ? rows[i][3][0] : rows[i][4] + rows[i][5];
+      max = Math.max(max, val[i]);
+    }
+    for (i = 0; i < n; i++)
+      val[i] = (asc ? val[i] : max - val[i]) * SH + i;
+    val.sort();
+    for (i = 0; i < n; i++)
+      idx[i] = val[i] % SH;
+    return (m.order[key] = idx);
   }
 
   /*
@@ -163,47 +193,70 @@
         st[k] !== undefined;
     });
     var ord = sortKey(m, st.sort || "name"), out = [];
+    var tests = keys.map(function (k) { return test(m, k, st[k]); });
     for (var j = 0; j < ord.length; j++) {
       var i = ord[j], ok = true;
-      for (var k = 0; k < keys.length && ok; k++)
-        ok = test(m, i, keys[k], st[keys[k]]);
+      for (var k = 0; k < tests.length && ok; k++)
+        ok = tests[k](i);
       if (ok)
         out.push(i);
     }
     return out;
   }
 
-  function byString(m) {
-    return function (a, b) { return a - b; };	/* "s" is in byte order */
+  /*
+   * Which values of every filter some type has, in one pass over the rows
+   * (m.seen[key][value] is 1): the page builds a dozen option lists, and a
+   * pass each was a tenth of a second at 10,000 types. Values index "s"
+   * (count: RANGES; side: U, L, R, M), so arrays serve.
+   */
+  function seenAll(m) {
+    if (m.seen)
+      return m.seen;
+    var n = m.s.length, sn = {}, i, k, r, c, key;
+    function arr(len) {
+      var a = new Array(len);
+      for (var j = 0; j < len; j++)
+        a[j] = 0;
+      return a;
+    }
+    ["roi", "region", "nt", "dimorphism"].concat(Object.keys(LIST_KEYS))
+      .forEach(function (key) { sn[key] = arr(n); });
+    sn.count = arr(RANGES.length);
+    sn.side = {};
+    for (i = 0; i < m.rows.length; i++) {
+      r = m.rows[i];
+      for (k = 0; k < r[15].length; k += 3)
+        sn.roi[r[15][k]] = 1;
+      for (k = 0; k < r[16].length; k++)
+        sn.roi[r[16][k]] = sn.region[r[16][k]] = 1;
+      if (r[6] >= 0)
+        sn.nt[r[6]] = 1;
+      if (r[10] >= 0)
+        sn.dimorphism[r[10]] = 1;
+      if ((k = rangeOf(r[3][0])) >= 0)
+        sn.count[k] = 1;
+      if (r[3][4] > 0)
+        sn.side.U = 1;
+      if ((k = sideOf(r[3])))
+        sn.side[k] = 1;
+      for (key in LIST_KEYS)
+        for (k = 0, c = r[LIST_KEYS[key]]; k < c.length; k++)
+          sn[key][c[k]] = 1;
+    }
+    m.seen = sn;
+    return sn;
   }
 
   /* [[value, label]] of filter KEY: only values some type has. */
   function options(m, key) {
-    var seen = {}, out = [], i, k, r;
-    for (i = 0; i < m.rows.length; i++) {
-      r = m.rows[i];
-      if (key === "roi") {
-        for (k = 0; k < r[15].length; k += 3) seen[r[15][k]] = 1;
-        for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
-      } else if (key === "region") {
-        for (k = 0; k < r[16].length; k++) seen[r[16][k]] = 1;
-      } else if (key === "nt" || key === "dimorphism") {
-        k = r[key === "nt" ? 6 : 10];
-        if (k >= 0) seen[k] = 1;
-      } else if (key === "count") {
-        if ((k = rangeOf(r[3][0])) >= 0) seen[k] = 1;
-      } else if (key === "side") {
-        if (r[3][4] > 0) seen.U = 1;
-        if ((k = sideOf(r[3]))) seen[k] = 1;
-      } else {
-        for (k = 0; k < r[LIST_KEYS[key]].length; k++)
-          seen[r[LIST_KEYS[key]][k]] = 1;
-      }
-    }
+    var seen = seenAll(m)[key], vals = [], out, v;
     if (key === "side")
       return [["U", "Undefined"], ["R", "only Right"], ["L", "only Left"],
         ["M", "only Middle"]].filter(function (o) { return seen[o[0]]; });
-    var vals = Object.keys(seen).map(Number).sort(byString(m));
+    for (v = 0; v < seen.length; v++)	/* "s" is in byte order */
+      if (seen[v])
+        vals.push(v);
     if (key === "count")
       return vals.map(function (v) { return [String(v), rangeLabel(v)]; });
     out = vals.map(function (v) { return [String(v), m.s[v]]; });
@@ -258,7 +311,12 @@
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
 
-  /* One card as HTML; ST marks the tags whose filter is on. */
+  /*
+   * One card as HTML; ST marks the tags whose filter is on. The tags are
+   * inline <span role="button">s, not <button>s: a button is a box of its
+   * own to lay out (a flex box in Chromium) and a card has about fifteen;
+   * the page's keydown handler gives them Enter and Space.
+   */
   function card(m, i, st) {
     var r = m.rows[i], p = pages(r), h = [], j, first = -1, c = r[3];
     for (j = 0; j < 4; j++)
@@ -283,10 +341,10 @@
     for (j = 0; j < tg.length; j++) {
       var on = st && st[tg[j][0]] !== undefined && st[tg[j][0]] !== "" &&
         String(st[tg[j][0]]) === (tg[j][0] === "name" ? lower(tg[j][1]) : tg[j][1]);
-      h.push("<button type=\"button\" class=\"tag " + tg[j][3] + "\" data-k=\"" +
-        tg[j][0] + "\" data-v=\"" + esc(tg[j][1]) + "\" aria-pressed=\"" + !!on +
-        "\"" + (tg[j][4] ? " title=\"" + esc(tg[j][4]) + "\"" : "") + ">" +
-        esc(tg[j][2]) + "</button>");
+      h.push("<span role=\"button\" tabindex=\"0\" class=\"tag " + tg[j][3] +
+        (tg[j][2].length > LONG_TAG ? " t-long" : "") + "\" data-k=\"" + tg[j][0] + "\" data-v=\"" + esc(tg[j][1]) +
+        "\" aria-pressed=\"" + !!on + "\"" + (tg[j][4] ? " title=\"" +
+        esc(tg[j][4]) + "\"" : "") + ">" + esc(tg[j][2]) + "</span> ");
     }
     h.push("</div></li>");
     return h.join("");
@@ -306,15 +364,52 @@
   var shown = el("shown"), none = el("none"), more = el("more");
   var sort = el("f-sort"), syn = el("f-syn"), fw = el("f-fw");
   var selects = form.querySelectorAll("select[data-key]");
-  var total = m.rows.length, hits = [], drawn = 0, st = {};
+  var total = m.rows.length, hits = [], drawn = 0, st = {}, io = null, idle = 0;
+  var later = root.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+  var unlater = root.cancelIdleCallback || clearTimeout;
 
-  for (var i = 0; i < selects.length; i++) {
-    var opts = options(m, selects[i].getAttribute("data-key")), html = [];
-    for (var j = 0; j < opts.length; j++)
-      html.push("<option value=\"" + esc(opts[j][0]) + "\">" + esc(opts[j][1]) +
+  /*
+   * The option lists are built after the first screen, when the page is
+   * idle, OPTS_CHUNK options a task, or at once when a select is focused
+   * or pressed or a tag sets it: at cns scale there are over 5,000 (3,500
+   * subclasses), and each costs its share of building and style. The form
+   * is aria-busy until all are in. pending: [select, options, count in].
+   */
+  var OPTS_CHUNK = 400, pending = [];
+  for (var i = 0; i < selects.length; i++)
+    pending.push([selects[i], null, 0]);
+  form.setAttribute("aria-busy", "true");
+
+  /* Put up to N more options into pending[K]'s select (all: Infinity). */
+  function fillSome(k, n) {
+    var p = pending[k], s = p[0], h = [], j;
+    if (!p[1]) {
+      p[1] = options(m, s.getAttribute("data-key"));
+      s.disabled = p[1].length === 0;
+    }
+    for (j = p[2]; j < p[1].length && j < p[2] + n; j++)
+      h.push("<option value=\"" + esc(p[1][j][0]) + "\">" + esc(p[1][j][1]) +
         "</option>");
-    selects[i].insertAdjacentHTML("beforeend", html.join(""));
-    selects[i].disabled = opts.length === 0;
+    s.insertAdjacentHTML("beforeend", h.join(""));
+    p[2] = j;
+    if (j >= p[1].length) {
+      pending.splice(k, 1);
+      if (!pending.length)
+        form.removeAttribute("aria-busy");
+    }
+  }
+
+  function fillNow(s) {
+    for (var k = 0; k < pending.length; k++)
+      if (pending[k][0] === s)
+        return fillSome(k, Infinity);
+  }
+
+  function fillLater() {
+    if (pending.length) {
+      fillSome(0, OPTS_CHUNK);
+      later(fillLater, { timeout: 200 });
+    }
   }
 
   function state() {
@@ -335,18 +430,59 @@
       more.textContent = "Show more (" + (hits.length - drawn) + " left)";
   }
 
+  function screen() {
+    return root.innerHeight || 800;
+  }
+
+  /* As many cards as fill about PX pixels of the list, WIDTH wide. */
+  function cardsFor(px, width) {
+    var cols = Math.max(1, Math.floor((width + GAP) / (CARD_W + GAP)));
+    return cols * Math.max(1, Math.ceil(px / CARD_PX));
+  }
+
+  /*
+   * Ask the observer afresh where the button is, dropping what it saw
+   * before: it reports only changes, and an old "near" would draw a
+   * screen more of cards for the list that is gone.
+   */
+  function watch() {
+    unlater(idle);
+    idle = 0;
+    if (io) {
+      io.takeRecords();
+      io.unobserve(more);
+      io.observe(more);
+    }
+  }
+
   function apply() {
+    /*
+     * The cards to draw now are those between the list's top and the
+     * screen's bottom (the list's top is above the screen when scrolled
+     * into it). Read before the list changes, this layout costs little:
+     * only the search box or a select is out of date.
+     */
+    var box = rowsEl.getBoundingClientRect();
+    var px = Math.min(Math.max(screen() - box.top, CARD_PX), 3 * screen());
     st = state();
     hits = filter(m, st);
     drawn = 0;
     rowsEl.textContent = "";
-    draw(PAGE);
+    draw(cardsFor(px, box.width));
+    watch();
     none.hidden = hits.length !== 0;
     shown.textContent = hits.length === total ? "Showing all " + total + " types" :
       hits.length + " of " + total + " types shown";
   }
 
   form.hidden = false;
+  /* Before a select opens or takes a key: its options in place. */
+  ["focusin", "pointerdown"].forEach(function (ev) {
+    form.addEventListener(ev, function (e) {
+      if (e.target.tagName === "SELECT")
+        fillNow(e.target);
+    }, true);
+  });
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);
   form.addEventListener("submit", function (e) { e.preventDefault(); });
@@ -365,25 +501,47 @@
       root.location.href = href(p[0]);
   });
   more.addEventListener("click", function () { draw(drawn + PAGE); });
+  /*
+   * A screen more whenever the button is within a screen of the bottom,
+   * drawn when the page is idle (within 100 ms), each in a frame of its
+   * own after the one that showed the first screen: a keystroke never
+   * waits for cards below the screen.
+   */
   if (typeof IntersectionObserver === "function")
-    new IntersectionObserver(function (es) {
-      if (es[0].isIntersecting && !more.hidden)
-        draw(drawn + PAGE);
-    }, { rootMargin: "600px" }).observe(more);
+    io = new IntersectionObserver(function (es) {
+      var e = es[es.length - 1];
+      if (e.isIntersecting && !more.hidden && !idle)
+        idle = later(function () {
+          idle = 0;
+          draw(drawn + cardsFor(screen(), rowsEl.clientWidth));
+          watch();
+        }, { timeout: 100 });
+    }, { rootMargin: "0px 0px 100% 0px" });
 
-  /* A tag (a button: Tab reaches it, Enter and Space press it) sets its filter, or clears it. */
-  rowsEl.addEventListener("click", function (e) {
-    var t = e.target.closest && e.target.closest("button.tag");
-    if (!t)
-      return;
+  /* A tag (role=button: Tab reaches it, Enter and Space press it) sets its filter, or clears it. */
+  function press(t) {
     var k = t.getAttribute("data-k"), v = t.getAttribute("data-v");
     if (k === "name")
       name.value = lower(name.value.trim()) === lower(v) ? "" : v;
     else {
       var s = form.querySelector("select[data-key=\"" + k + "\"]");
+      fillNow(s);
       s.value = s.value === v ? "" : v;
     }
     apply();
+  }
+  rowsEl.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest(".tag");
+    if (t)
+      press(t);
+  });
+  rowsEl.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if ((e.key === "Enter" || e.key === " ") && t.classList &&
+        t.classList.contains("tag")) {
+      e.preventDefault();	/* Space would scroll */
+      press(t);
+    }
   });
 
   document.addEventListener("keydown", function (e) {
@@ -399,4 +557,5 @@
   });
 
   apply();	/* also picks up values the browser restored */
+  later(fillLater, { timeout: 200 });
 })(this);

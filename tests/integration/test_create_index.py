@@ -184,7 +184,10 @@ class Links(IndexPage):
             self.hrefs.append(a["href"])
         if tag == "h2":
             self.h2.append("")
-        if tag == "button" and "tag" in a.get("class", "").split():
+        # A tag is a <button>, or an inline <span role="button"> that Tab
+        # reaches (types.js: a <button> is a layout box of its own).
+        if "tag" in a.get("class", "").split() and (
+                tag == "button" or (a.get("role") == "button" and a.get("tabindex") == "0")):
             self.buttons += 1
 
     def handle_data(self, data):
