@@ -74,8 +74,14 @@ function shownText(k, n) {
 async function check(page, e, st, what) {
   const w = want(e, st), n = e.rows.length, long = w.length > 200;
   const got = await show(page, Object.assign({ window: long }, st));
-  if (long)
+  if (long) {
     ok(got.names.length >= 5, what + ": a screenful of rows, got " + got.names.length);
+    /* The estimate of a screenful must never leave the screen's bottom empty. */
+    ok(await page.evaluate(() => {
+      const r = document.querySelectorAll("#groups tbody tr");
+      return r[r.length - 1].getBoundingClientRect().bottom >= innerHeight;
+    }), what + ": the rows reach the bottom of the screen");
+  }
   eq(got.names, long ? w.slice(0, got.names.length) : w, what + " rows");
   eq(got.shown, shownText(w.length, n), what + " count");
   /* Section counts: shown / all of that region. */

@@ -109,8 +109,14 @@ function shownText(k, n) {
 async function check(page, site, st, what) {
   const w = want(site, st), long = w.length > 120;
   const got = await show(page, Object.assign({ window: long }, st));
-  if (long)
+  if (long) {
     ok(got.names.length >= 8, what + ": a screenful of cards, got " + got.names.length);
+    /* The estimate of a screenful must never leave the screen's bottom empty. */
+    ok(await page.evaluate(() => {
+      const c = document.querySelectorAll("#rows .card");
+      return c[c.length - 1].getBoundingClientRect().bottom >= innerHeight;
+    }), what + ": the cards reach the bottom of the screen");
+  }
   eq(got.names, long ? w.slice(0, got.names.length) : w, what);
   eq(got.shown, shownText(w.length, site.types.length), what + ": count");
   return w.length;
