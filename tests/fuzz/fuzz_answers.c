@@ -24,7 +24,6 @@
 #include "typeset.h"
 #include "xmalloc.h"
 
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { A_CELLS, A_ROIS, A_TYPE, A_TYPES, A_N };
@@ -47,15 +46,6 @@ struct run {
 	unsigned	 handed[NSTEMS];
 	int		 done, rc;
 };
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xmalloc_install();
-	return 0;
-}
 
 static void
 serve(void *arg, const char *body, size_t len, double now,

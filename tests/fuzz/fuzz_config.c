@@ -12,20 +12,7 @@
 #include "config.h"
 #include "xmalloc.h"
 
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xmalloc_install();
-	/* No token from the environment: only the document's own. */
-	unsetenv("NEUPRINT_APPLICATION_CREDENTIALS");
-	unsetenv("NEUPRINT_TOKEN");
-	return 0;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,17 +14,7 @@
 #include "roi.h"
 #include "xmalloc.h"
 
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xmalloc_install();
-	return 0;
-}
 
 static void
 summarize(struct roi_meta *m, enum roi_ruleset set)

@@ -13,17 +13,7 @@
 #include "protocol.h"
 #include "xmalloc.h"
 
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xmalloc_install();	/* allocate as the daemon does */
-	return 0;
-}
 
 /* A job record as qpctl reads it from a reply, and back. */
 static void

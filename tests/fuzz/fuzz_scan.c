@@ -14,17 +14,7 @@
 #include "scan.h"
 #include "xmalloc.h"
 
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	xmalloc_install();
-	return 0;
-}
 
 /* The file rule's promises for one stem. */
 static void
