@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "config.h"
 #include "xmalloc.h"
+#include "yamlgen.h"
 
 /* A JWT-shaped token; no error message may ever contain any part of it. */
 #define TOKEN	"eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.S3cr3tSig"
@@ -1323,37 +1324,23 @@ static void
 test_yaml_limits(void **state)
 {
 	struct buf b = BUF_INIT;
-	int i;
 
 	(void)state;
-	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-	for (i = 1; i < 9; i++)
-		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
-		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
-		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	yg_laughs(&b, 9);
 	buf_puts(&b, BASE);
 	expect_fail(b.data, NAME ":5: ", "100000 values", NULL);
 	buf_reset(&b);
 	buf_puts(&b, BASE "x: ");
-	for (i = 0; i < 20000; i++)
-		buf_putc(&b, '[');
-	for (i = 0; i < 20000; i++)
-		buf_putc(&b, ']');
+	yg_nest(&b, 20000, '[', ']');
 	expect_fail(b.data, NAME ":7: ", "64 levels", NULL);
 	/* an alias inside its own anchor */
 	expect_fail(BASE "x: &r [1, *r]\n", NAME ":7: ", "inside", NULL);
 	/* within the limits: 63 levels, aliases worth 10,000 values */
 	buf_reset(&b);
 	buf_puts(&b, BASE "x: ");
-	for (i = 0; i < 62; i++)
-		buf_putc(&b, '[');
-	for (i = 0; i < 62; i++)
-		buf_putc(&b, ']');
-	buf_puts(&b, "\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-	for (i = 1; i < 4; i++)
-		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
-		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
-		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	yg_nest(&b, 62, '[', ']');
+	buf_puts(&b, "\n");
+	yg_laughs(&b, 4);
 	cfg_site_free(expect_ok(b.data));
 	buf_free(&b);
 }

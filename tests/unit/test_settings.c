@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "settings.h"
 #include "xmalloc.h"
+#include "yamlgen.h"
 
 static char err[512];
 
@@ -86,19 +87,13 @@ static void
 test_yaml_limits(void **state)
 {
 	struct buf b = BUF_INIT;
-	int i;
 
 	(void)state;
-	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-	for (i = 1; i < 9; i++)
-		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
-		    "*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1,
-		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	yg_laughs(&b, 9);
 	refused(b.data, "100000 values");
 	buf_reset(&b);
 	buf_puts(&b, "x: ");
-	for (i = 0; i < 20000; i++)
-		buf_putc(&b, '{');
+	yg_nest(&b, 20000, '{', '\0');
 	refused(b.data, "64 levels");
 	buf_free(&b);
 }
