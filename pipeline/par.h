@@ -2,7 +2,8 @@
  * par: one function run on a second thread while the caller goes on, for
  * the render stage, whose outputs are built from the same read-only types
  * and are independent until they are staged. par_run starts FN(ARG);
- * par_wait returns once it has returned. When no thread can be made, FN
+ * par_wait returns once it has returned, and returns at once on a par
+ * that is zeroed or already waited for. When no thread can be made, FN
  * runs inside par_run instead: the same result, later.
  */
 #ifndef QP_PAR_H

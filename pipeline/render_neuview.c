@@ -410,8 +410,7 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	char *page[NV_NPAGES] = { NULL };
 	struct nv_list_job lj;
 	struct od *od = NULL;
-	struct par par;
-	int started = 0;
+	struct par par = { 0 };	/* par_wait on it is a no-op till par_run */
 	cJSON *data;
 	size_t i;
 	int rc;
@@ -429,7 +428,6 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	lj.n = n;
 	lj.o = o;
 	par_run(&par, nv_list_run, &lj);
-	started = 1;
 	data = nv_data(v, n, o->generated_at);
 	json = cJSON_PrintUnformatted(data);
 	pretty = cJSON_Print(data);
@@ -451,7 +449,6 @@ render_neuview_all(const struct ts_type *types, size_t n,
 		goto out;
 	/* The type list before the home page, which is committed last. */
 	par_wait(&par);
-	started = 0;
 	if ((rc = lj.rc) < 0 && err != NULL && errlen > 0)
 		snprintf(err, errlen, "%s", lj.err);
 	if (rc == 0)
@@ -462,8 +459,7 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	if (rc == 0)
 		rc = od_commit(od, err, errlen);
 out:
-	if (started)	/* an earlier step failed: the list is not wanted */
-		par_wait(&par);
+	par_wait(&par);	/* an earlier step failed: the list is not wanted */
 	render_typelist_free(&lj.tl);
 	od_free(od);
 	for (i = 0; i < NV_NPAGES; i++)
