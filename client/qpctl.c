@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,11 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: qpctl [--socket PATH] [--json] COMMAND\n"
-	    "  submit create-index (SITE | --config FILE) [--quick] "
+	    "  submit create-index (SITE | -c|--config FILE) [--quick] "
 	    "[--wait | --follow]\n"
-	    "         [--no-cache | --refresh]\n"
+	    "         [--no-cache | --refresh] [--output-dir DIR]\n"
+	    "         (create-list: neuView's name for create-index; without\n"
+	    "         SITE or --config, ./config.yaml, as neuView reads)\n"
 	    "  status [ID]      a job, or every queued and running job\n"
 	    "  list             recent jobs\n"
 	    "  cancel ID\n"
@@ -397,68 +400,138 @@ read_file(const char *path, size_t *len)
 	return text;
 }
 
+struct submit {
+	const char	*kind;		/* create-index or create-list */
+	const char	*site, *config, *output_dir, *cache;
+	int		 quick, wait, follow;
+};
+
+/* A value option: --NAME VALUE or --NAME=VALUE (and SHORT VALUE). */
+static int
+valopt(int argc, char **argv, int *i, const char *name, const char *shrt,
+    const char **dst)
+{
+	size_t n = strlen(name);
+
+	if (*dst == NULL && ((strcmp(argv[*i], name) == 0 ||
+	    (shrt && strcmp(argv[*i], shrt) == 0)) && *i + 1 < argc)) {
+		*dst = argv[++*i];
+		return 1;
+	}
+	if (*dst == NULL && strncmp(argv[*i], name, n) == 0 &&
+	    argv[*i][n] == '=') {
+		*dst = argv[*i] + n + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Options may come anywhere after "submit". */
+static int
+submit_args(int argc, char **argv, struct submit *a)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			a->quick = 1;
+		else if (strcmp(argv[i], "--wait") == 0)
+			a->wait = 1;
+		else if (strcmp(argv[i], "--follow") == 0)
+			a->follow = 1;
+		else if (strcmp(argv[i], "--no-cache") == 0 && !a->cache)
+			a->cache = "off";
+		else if (strcmp(argv[i], "--refresh") == 0 && !a->cache)
+			a->cache = "refresh";
+		/* neuView minifies unless told not to; ours is compact. */
+		else if (strcmp(argv[i], "--minify") == 0 ||
+		    strcmp(argv[i], "--no-minify") == 0)
+			;
+		else if (valopt(argc, argv, &i, "--config", "-c", &a->config) ||
+		    valopt(argc, argv, &i, "--output-dir", NULL,
+		    &a->output_dir))
+			;
+		else if (argv[i][0] == '-') {
+			fprintf(stderr, "qpctl: unknown option '%s'\n", argv[i]);
+			return -1;
+		} else if (!a->kind && (strcmp(argv[i], "create-index") == 0 ||
+		    strcmp(argv[i], "create-list") == 0))
+			a->kind = argv[i];
+		else if (a->kind && a->site == NULL)
+			a->site = argv[i];
+		else {
+			fprintf(stderr, "qpctl: submit what? The one job is "
+			    "create-index (or create-list): qpctl submit "
+			    "create-index SITE\n");
+			return -1;
+		}
+	}
+	if (!a->kind || (a->site && a->config) || (a->wait && a->follow)) {
+		fprintf(stderr, "qpctl: usage: qpctl submit create-index|"
+		    "create-list (SITE | -c FILE) [--quick] [--wait | "
+		    "--follow] [--no-cache | --refresh] [--output-dir DIR]\n");
+		return -1;
+	}
+	/* QuickPage and neuView read ./config.yaml when not told. */
+	if (a->site == NULL && a->config == NULL)
+		a->config = "config.yaml";
+	return 0;
+}
+
+/*
+ * A config goes with what the daemon needs to read it as neuView would
+ * here: our working directory (its relative paths resolve there) and our
+ * NEUPRINT_* variables (its token when the file names none; the daemon
+ * never lends out its own).
+ */
+static int
+add_config(cJSON *req, const struct submit *a)
+{
+	static const char *const vars[] = {
+		"NEUPRINT_TOKEN", "NEUPRINT_APPLICATION_CREDENTIALS"
+	};
+	char cwd[PATH_MAX], *text;
+	cJSON *env;
+	size_t len, i;
+	const char *v;
+
+	if ((text = read_file(a->config, &len)) == NULL)
+		return -1;
+	cJSON_AddStringToObject(req, "config", text);
+	explicit_bzero(text, len);	/* it may hold the token */
+	free(text);
+	if (getcwd(cwd, sizeof(cwd)) != NULL)
+		cJSON_AddStringToObject(req, "cwd", cwd);
+	env = cJSON_AddObjectToObject(req, "env");
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if ((v = getenv(vars[i])) != NULL && *v)
+			cJSON_AddStringToObject(env, vars[i], v);
+	return 0;
+}
+
 static int
 cmd_submit(struct conn *c, int argc, char **argv)
 {
-	const char *config = NULL, *site = NULL;
-	int quick = 0, wait = 0, fol = 0, kind = 0, i, status;
-	const char *cache = NULL;
+	struct submit a = { 0 };
 	struct proto_job j;
 	cJSON *req, *r;
-	char *text;
-	size_t len;
+	int status;
 
-	/* Options may come anywhere after "submit". */
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--quick") == 0)
-			quick = 1;
-		else if (strcmp(argv[i], "--wait") == 0)
-			wait = 1;
-		else if (strcmp(argv[i], "--no-cache") == 0 && cache == NULL)
-			cache = "off";
-		else if (strcmp(argv[i], "--refresh") == 0 && cache == NULL)
-			cache = "refresh";
-		else if (strcmp(argv[i], "--follow") == 0)
-			fol = 1;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
-		    config == NULL)
-			config = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0 && !config)
-			config = argv[i] + 9;
-		else if (argv[i][0] == '-') {
-			fprintf(stderr, "qpctl: unknown option '%s'\n", argv[i]);
-			return EX_USAGE;
-		} else if (!kind && strcmp(argv[i], "create-index") == 0)
-			kind = 1;
-		else if (kind && site == NULL)
-			site = argv[i];
-		else {
-			fprintf(stderr, "qpctl: submit what? The one job is "
-			    "create-index: qpctl submit create-index SITE\n");
-			return EX_USAGE;
-		}
-	}
-	if (!kind || (site == NULL) == (config == NULL) || (wait && fol)) {
-		fprintf(stderr, "qpctl: usage: qpctl submit create-index (SITE | "
-		    "--config FILE) [--quick] [--wait | --follow] "
-		    "[--no-cache | --refresh]\n");
+	if (submit_args(argc, argv, &a) < 0)
+		return EX_USAGE;
+	req = proto_request(PROTO_SUBMIT, 1);
+	if (a.cache)
+		cJSON_AddStringToObject(req, "cache", a.cache);
+	cJSON_AddStringToObject(req, "kind", a.kind);
+	if (a.site)
+		cJSON_AddStringToObject(req, "site", a.site);
+	else if (add_config(req, &a) < 0) {
+		cJSON_Delete(req);
 		return EX_USAGE;
 	}
-	req = proto_request(PROTO_SUBMIT, 1);
-	if (cache)
-		cJSON_AddStringToObject(req, "cache", cache);
-	cJSON_AddStringToObject(req, "kind", "create-index");
-	if (site)
-		cJSON_AddStringToObject(req, "site", site);
-	else {
-		if ((text = read_file(config, &len)) == NULL) {
-			cJSON_Delete(req);
-			return EX_USAGE;
-		}
-		cJSON_AddStringToObject(req, "config", text);
-		free(text);
-	}
-	cJSON_AddBoolToObject(req, "quick", quick);
+	if (a.output_dir)
+		cJSON_AddStringToObject(req, "output_dir", a.output_dir);
+	cJSON_AddBoolToObject(req, "quick", a.quick);
 	if ((status = call(c, req, &r)) != EX_OK)
 		return status;
 	if (get_job(r, &j) < 0) {
@@ -472,8 +545,8 @@ cmd_submit(struct conn *c, int argc, char **argv)
 	fflush(stdout);
 	cJSON_Delete(r);
 	status = EX_OK;
-	if (wait || fol)
-		status = follow(c, j.id, fol);
+	if (a.wait || a.follow)
+		status = follow(c, j.id, a.follow);
 	proto_job_clear(&j);
 	return status;
 }

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "buf.h"
 #include "config.h"
 #include "job.h"
@@ -61,6 +63,7 @@ struct djob {
 	struct proto_job rec;
 	char		*sitename;	/* NULL for a client-sent config */
 	char		*config;	/* client-sent text, or NULL */
+	char		*origin;	/* where it came from (origin_json), or NULL */
 	struct cfg_site	*site;
 	struct sup	*sup;
 	struct job	*job;		/* while running */
@@ -159,15 +162,74 @@ check_path(const struct settings *set, const char *what, const char *path,
 }
 
 /*
- * A client-sent config must carry its own token: if the parser took the
- * daemon's NEUPRINT_* environment instead, a client could have the daemon
- * send that token to any server it names.
+ * Whether the token is written in the config TEXT. A client's config may
+ * also take it from the client's own environment (jobs_from); the daemon
+ * never lends out its own, which is why a client's config is read with
+ * the client's variables and never with getenv(3).
  */
 static int
 own_token(const struct cfg_site *site, const char *text, size_t len)
 {
 	return text && site->token && site->token[0] && memmem(text, len,
 	    site->token, strlen(site->token)) != NULL;
+}
+
+/* cfg_origin's getenv over the NEUPRINT_* variables a client sent. */
+static const char *
+client_env(void *arg, const char *name)
+{
+	const struct jobs_from *f = arg;
+
+	if (strcmp(name, "NEUPRINT_TOKEN") == 0)
+		return f->token;
+	if (strcmp(name, "NEUPRINT_APPLICATION_CREDENTIALS") == 0)
+		return f->credentials;
+	return NULL;
+}
+
+/*
+ * What a restart needs to read a client's config as its first run did,
+ * as JSON for the store: the working directory, --output-dir, and
+ * whether the token came from the client's environment (which the
+ * daemon does not keep: such a job cannot resume).
+ */
+static char *
+origin_json(const struct jobs_from *f, int env_token)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	if (f->cwd)
+		cJSON_AddStringToObject(o, "cwd", f->cwd);
+	if (f->output_dir)
+		cJSON_AddStringToObject(o, "output_dir", f->output_dir);
+	if (env_token)
+		cJSON_AddTrueToObject(o, "token_from_client_env");
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return txt;
+}
+
+/*
+ * The stored origin back (ENV_TOKEN set from it); a record of an older
+ * quickpaged has none. Its strings point into *DOC, which the caller
+ * deletes.
+ */
+static void
+origin_parse(const char *text, struct jobs_from *f, int *env_token,
+    cJSON **doc)
+{
+	memset(f, 0, sizeof(*f));
+	*env_token = 0;
+	if (text == NULL || (*doc = cJSON_Parse(text)) == NULL) {
+		*doc = NULL;
+		return;
+	}
+	f->cwd = cJSON_GetStringValue(cJSON_GetObjectItem(*doc, "cwd"));
+	f->output_dir = cJSON_GetStringValue(cJSON_GetObjectItem(*doc,
+	    "output_dir"));
+	*env_token = cJSON_IsTrue(cJSON_GetObjectItem(*doc,
+	    "token_from_client_env"));
 }
 
 /*
@@ -270,46 +332,85 @@ check_client_paths(const struct acc_who *who, struct cfg_site *site,
 }
 
 /*
- * Load the site (by name or text), resolve and check its paths; a
- * client's config also as its user WHO.
+ * A client's working directory, as its user could enter it: relative
+ * paths in its config resolve against it (as QuickPage's and neuView's
+ * do against theirs), then each is checked like any other path.
  */
 static int
-prepare(struct jobs *js, const char *name, const char *text, size_t len,
-    const struct acc_who *who, struct cfg_site **out, enum proto_err *code,
+check_cwd(const struct acc_who *who, const char *cwd, enum proto_err *code,
     char *err, size_t errlen)
 {
-	char dir[PATH_MAX], p[PATH_MAX], cerr[512];
-	struct cfg_site *site = NULL;
-	const char *path;
+	if (cwd == NULL)
+		return 0;
+	if (cwd[0] != '/') {
+		*code = PROTO_E_INVALID;
+		snprintf(err, errlen, "\"cwd\" '%.200s' is not an absolute "
+		    "path", cwd);
+		return -EINVAL;
+	}
+	return as_user(who, "working directory", cwd, X_OK, 1, code, err,
+	    errlen);
+}
+
+/* Read the site: by name as the daemon's, a client's text as F says. */
+static int
+load_site(struct jobs *js, const char *name, const char *text, size_t len,
+    const struct jobs_from *f, struct cfg_site **site, enum proto_err *code,
+    char *err, size_t errlen)
+{
+	struct cfg_origin o = {
+		.cwd = f->cwd, .no_cwd = "the client sent no working directory",
+		.getenv = client_env, .env_arg = (void *)(uintptr_t)f,
+		.output_dir = f->output_dir,
+	};
+	char cerr[512];
 	int rc;
 
-	*out = NULL;
-	if (name != NULL) {
-		if ((path = settings_site(js->set, name)) == NULL) {
-			*code = PROTO_E_NOT_FOUND;
-			snprintf(err, errlen, "no site '%s' in the daemon's "
-			    "settings; `qpctl stats` lists the sites", name);
-			return -ENOENT;
-		}
-		rc = cfg_site_load(path, &site, cerr, sizeof(cerr));
-	} else
-		rc = cfg_site_parse("client config", text, len, &site, cerr,
+	if (name != NULL && f->output_dir != NULL) {
+		*code = PROTO_E_INVALID;
+		snprintf(err, errlen, "site '%s' writes where the daemon's "
+		    "settings say; --output-dir goes with --config", name);
+		return -EINVAL;
+	}
+	if (name != NULL)
+		rc = settings_site_load(js->set, name, site, cerr,
 		    sizeof(cerr));
+	else
+		rc = cfg_site_parse("client config", text, len, &o, site, cerr,
+		    sizeof(cerr));
+	if (rc == -ENOENT && name != NULL && settings_site(js->set, name) ==
+	    NULL) {
+		*code = PROTO_E_NOT_FOUND;
+		snprintf(err, errlen, "%s", cerr);
+		return rc;
+	}
 	if (rc < 0) {
 		*code = PROTO_E_BAD_CONFIG;
 		snprintf(err, errlen, "the site config does not load: %s", cerr);
+	}
+	return rc;
+}
+
+/*
+ * Load the site (by name or text), resolve and check its paths; a
+ * client's config also as its user WHO, from where F says.
+ */
+static int
+prepare(struct jobs *js, const char *name, const char *text, size_t len,
+    const struct jobs_from *f, const struct acc_who *who,
+    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], p[PATH_MAX];
+	struct cfg_site *site = NULL;
+	int rc;
+
+	*out = NULL;
+	if (name == NULL && (rc = check_cwd(who, f->cwd, code, err,
+	    errlen)) < 0)
 		return rc;
-	}
-	/* No token at all lends nothing: a --quick job needs none. */
-	if (name == NULL && site->token != NULL &&
-	    !own_token(site, text, len)) {
-		*code = PROTO_E_REFUSED;
-		snprintf(err, errlen, "a config sent to the daemon must hold its "
-		    "own neuprint.token (the daemon's environment is not lent "
-		    "out)");
-		rc = -EPERM;
-		goto fail;
-	}
+	if ((rc = load_site(js, name, text, len, f, &site, code, err,
+	    errlen)) < 0)
+		return rc;
 	if ((rc = check_path(js->set, "output directory", site->output_dir,
 	    dir, code, err, errlen)) < 0)
 		goto fail;
@@ -488,6 +589,7 @@ djob_free(struct djob *j)
 	proto_job_clear(&j->rec);
 	free(j->sitename);
 	free(j->config);
+	free(j->origin);
 	free(j);
 }
 
@@ -799,6 +901,12 @@ same_token(const struct cfg_site *a, const struct cfg_site *b)
 	return strcmp(a->token, b->token) == 0;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static struct djob *
 find_same(struct jobs *js, const struct djob *n)
 {
@@ -814,6 +922,7 @@ find_same(struct jobs *js, const struct djob *n)
 			return j;
 		/* Stored texts are redacted: the tokens must match too. */
 		if (n->config && j->config && strcmp(n->config, j->config) == 0 &&
+		    same_str(n->origin, j->origin) &&
 		    same_token(n->site, j->site))
 			return j;
 	}
@@ -921,11 +1030,14 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j = djob_new(js, s->site, s->config, s->config_len);
 	if (s->who == NULL)
 		acc_who_user(s->uid, &who);
-	if ((rc = prepare(js, s->site, s->config, s->config_len,
+	if ((rc = prepare(js, s->site, s->config, s->config_len, &s->from,
 	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		djob_free(j);
 		return rc;
 	}
+	if (j->config)
+		j->origin = origin_json(&s->from, j->site->token != NULL &&
+		    !own_token(j->site, s->config, s->config_len));
 	if (j->config && j->site->token)
 		redact(&j->config, j->site->token);
 	/* Only a --quick job runs without a token. */
@@ -954,22 +1066,26 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j->reply = cb;
 	j->reply_arg = arg;
 	js->writes++;
-	js_insert(js->store, &j->rec, j->config, on_inserted, j);
+	js_insert(js->store, &j->rec, j->config, j->origin, on_inserted, j);
 	return 1;
 }
 
 static int
-recover_one(void *arg, const struct proto_job *r, const char *config)
+recover_one(void *arg, const struct proto_job *r, const char *config,
+    const char *origin)
 {
 	struct jobs *js = arg;
+	struct jobs_from from;
 	enum proto_err code;
 	struct acc_who who;
 	struct djob *j;
+	cJSON *doc;
 	char err[512];
-	int rc;
+	int rc, env_token;
 
 	j = djob_new(js, config ? NULL : r->site, config,
 	    config ? strlen(config) : 0);
+	j->origin = origin ? xstrdup(origin) : NULL;
 	j->rec = *r;
 	j->rec.summary = NULL;
 	j->rec.state = PROTO_QUEUED;
@@ -978,7 +1094,10 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
-	if (config && !r->quick && strstr(config, TOKEN_GONE) != NULL) {
+	origin_parse(origin, &from, &env_token, &doc);
+	if (config && !r->quick && (env_token ||
+	    strstr(config, TOKEN_GONE) != NULL)) {
+		cJSON_Delete(doc);
 		retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
 		    "daemon keeps no client's token on disk; submit the job "
 		    "again");
@@ -987,7 +1106,8 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 	/* The submitter's groups as the group database has them now. */
 	acc_who_user(r->uid, &who);
 	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
-	    &who, &j->site, &code, err, sizeof(err));
+	    &from, &who, &j->site, &code, err, sizeof(err));
+	cJSON_Delete(doc);
 	if (rc < 0) {
 		char msg[600];
 
@@ -1004,11 +1124,13 @@ recover_one(void *arg, const struct proto_job *r, const char *config)
 
 /* The store's last success per site, for the metrics after a restart. */
 static int
-seed_one(void *arg, const struct proto_job *r, const char *config)
+seed_one(void *arg, const struct proto_job *r, const char *config,
+    const char *origin)
 {
 	struct jobs *js = arg;
 
 	(void)config;
+	(void)origin;
 	if (r->state == PROTO_SUCCEEDED)
 		met_last_success(js->met, r->site, r->finished);
 	return 0;
@@ -1093,12 +1215,14 @@ struct listing {
 };
 
 static int
-list_one(void *arg, const struct proto_job *r, const char *config)
+list_one(void *arg, const struct proto_job *r, const char *config,
+    const char *origin)
 {
 	struct listing *l = arg;
 	struct djob *j = find(l->js, r->id);
 
 	(void)config;
+	(void)origin;
 	if (j != NULL)
 		snapshot(j);
 	cJSON_AddItemToArray(l->a, proto_job_json(j ? &j->rec : r));

@@ -31,6 +31,7 @@ struct js_op {
 	enum js_kind	 kind;
 	struct proto_job rec;		/* its own copy (and summary) */
 	char		*config;
+	char		*origin;
 	double		 before;
 	js_cb		 cb;
 	void		*arg;
@@ -74,8 +75,17 @@ static const char schema_v1[] =
     "CREATE INDEX jobs_state ON jobs(state);"
     "PRAGMA user_version = 1;";
 
+/*
+ * 2: where a client's config came from (its working directory, its
+ * --output-dir: JSON, jobs.c's business), which a restart needs to
+ * resolve the config's relative paths as the first run did.
+ */
+static const char schema_v2[] =
+    "ALTER TABLE jobs ADD COLUMN origin TEXT;"
+    "PRAGMA user_version = 2;";
+
 #define COLS "id, site, output_dir, quick, uid, state, created, started, " \
-	"finished, stage, done, total, attempt, summary, error, config"
+	"finished, stage, done, total, attempt, summary, error, config, origin"
 
 /*
  * DB is never NULL: sqlite3_open_v2 leaves it NULL only when it cannot
@@ -109,11 +119,29 @@ user_version(sqlite3 *db)
 	return v;
 }
 
-/* Bring the schema to JS_SCHEMA_VERSION; each step is one transaction. */
+/* One step of the schema, in its own transaction. */
+static int
+step(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	if (exec(db, "BEGIN IMMEDIATE") < 0 || exec(db, sql) < 0) {
+		db_error(db, err, errlen, "upgrading the schema");
+		exec(db, "ROLLBACK");
+		return -EIO;
+	}
+	if (exec(db, "COMMIT") < 0)
+		return db_error(db, err, errlen, "upgrading the schema");
+	return 0;
+}
+
+/*
+ * Bring the schema to JS_SCHEMA_VERSION, a step at a time: a file of an
+ * older quickpaged is upgraded in place and keeps its jobs.
+ */
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	int v = user_version(db);
+	static const char *const steps[] = { schema_v1, schema_v2 };
+	int v = user_version(db), rc;
 
 	if (v < 0)
 		return db_error(db, err, errlen, "reading the schema version");
@@ -123,15 +151,11 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		    "move the database away", v, JS_SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	if (v == 0) {
-		if (exec(db, "BEGIN IMMEDIATE") < 0 || exec(db, schema_v1) < 0) {
-			db_error(db, err, errlen, "creating the schema");
-			exec(db, "ROLLBACK");
-			return -EIO;
-		}
-		if (exec(db, "COMMIT") < 0)
-			return db_error(db, err, errlen, "creating the schema");
-	}
+	_Static_assert(sizeof(steps) / sizeof(steps[0]) == JS_SCHEMA_VERSION,
+	    "one step per schema version");
+	for (; v < JS_SCHEMA_VERSION; v++)
+		if ((rc = step(db, steps[v], err, errlen)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -227,6 +251,7 @@ op_free(struct js_op *op)
 {
 	free(op->rec.summary);
 	free(op->config);
+	free(op->origin);
 	free(op);
 }
 
@@ -298,8 +323,9 @@ w_insert(sqlite3 *db, struct js_op *op)
 	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO jobs (site, config, "
-	    "output_dir, quick, uid, state, created, stage, attempt) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	    "output_dir, quick, uid, state, created, stage, attempt, origin) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return w_fail(op, db, "inserting a job");
 	sqlite3_bind_text(st, 1, j->site, -1, SQLITE_STATIC);
 	bind_text(st, 2, op->config);
@@ -312,6 +338,7 @@ w_insert(sqlite3 *db, struct js_op *op)
 	sqlite3_bind_text(st, 8, j->stage[0] ? j->stage : "queued", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, (int)j->attempt);
+	bind_text(st, 10, op->origin);
 	if (w_run(op, db, st, "inserting a job") < 0)
 		return -EIO;
 	op->n = sqlite3_last_insert_rowid(db);
@@ -458,11 +485,12 @@ op_new(enum js_kind kind, const struct proto_job *j)
 
 void
 js_insert(struct js *s, const struct proto_job *j, const char *config,
-    js_cb cb, void *arg)
+    const char *origin, js_cb cb, void *arg)
 {
 	struct js_op *op = op_new(JS_INSERT, j);
 
 	op->config = config ? xstrdup(config) : NULL;
+	op->origin = origin ? xstrdup(origin) : NULL;
 	queue(s, op, cb, arg);
 }
 
@@ -549,7 +577,8 @@ each(sqlite3_stmt *st, js_each_cb cb, void *arg)
 
 	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_job(st, &j);
-		stop = cb(arg, &j, (const char *)sqlite3_column_text(st, 15));
+		stop = cb(arg, &j, (const char *)sqlite3_column_text(st, 15),
+		    (const char *)sqlite3_column_text(st, 16));
 		proto_job_clear(&j);
 	}
 	if (!stop && rc != SQLITE_DONE) {

@@ -20,7 +20,7 @@
 
 #include "protocol.h"
 
-#define JS_SCHEMA_VERSION 1
+#define JS_SCHEMA_VERSION 2
 
 struct js;
 
@@ -51,9 +51,12 @@ int	 js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
  * and close; the loop must run once more to release the handle.
  */
 void	 js_close(struct js *s);
-/* Insert J (its id is ignored) with CONFIG (may be NULL); both are copied. */
+/*
+ * Insert J (its id is ignored) with CONFIG and ORIGIN (either may be
+ * NULL: texts the job runner gave and reads back); all are copied.
+ */
 void	 js_insert(struct js *s, const struct proto_job *j, const char *config,
-	    js_cb cb, void *arg);
+	    const char *origin, js_cb cb, void *arg);
 /* Write J's state, times, progress, summary and error (copied). -ENOENT. */
 void	 js_update(struct js *s, const struct proto_job *j, js_cb cb,
 	    void *arg);
@@ -65,9 +68,9 @@ void	 js_sync(struct js *s, js_cb cb, void *arg);
 /* -ENOENT when there is no such job. OUT's summary must be cleared. */
 int	 js_get(struct js *s, int64_t id, struct proto_job *out);
 
-/* CB gets each job (and its config text or NULL); nonzero stops. */
+/* CB gets each job (and its config and origin texts or NULL); nonzero stops. */
 typedef int (*js_each_cb)(void *arg, const struct proto_job *j,
-	    const char *config);
+	    const char *config, const char *origin);
 /* The LIMIT newest jobs, newest first. */
 int	 js_list(struct js *s, size_t limit, js_each_cb cb, void *arg);
 /* Queued and running jobs, oldest first: what a restart resumes. */

@@ -1,7 +1,9 @@
 /*
  * quickpaged: builds the index of a QuickPage site.
- *   quickpaged --run create-index --config FILE [--quick] [--strategy S] [--json]
- *     runs one job in the foreground and exits.
+ *   quickpaged --run create-index|create-list [-c FILE] [--output-dir DIR]
+ *              [--quick] [--strategy S] [--json]
+ *     runs one job in the foreground and exits (create-list is neuView's
+ *     name for the same job, with neuView's spellings).
  *   quickpaged --config FILE
  *     runs the job daemon in the foreground (docs/daemon.md).
  */
@@ -51,9 +53,10 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: quickpaged --config SETTINGS.yaml\n"
-	    "       quickpaged --run create-index --config FILE [--quick]\n"
-	    "                  [--strategy batched|per-type] [--json]\n"
-	    "                  [--no-cache | --refresh]\n"
+	    "       quickpaged --run create-index|create-list [-c|--config FILE]\n"
+	    "                  [--output-dir DIR] [--quick] [--json]\n"
+	    "                  [--strategy batched|per-type]\n"
+	    "                  [--no-cache | --refresh] [--minify | --no-minify]\n"
 	    "       quickpaged --version\n");
 }
 
@@ -68,6 +71,9 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-cache", no_argument, NULL, 'n' },
 		{ "refresh", no_argument, NULL, 'R' },
+		{ "output-dir", required_argument, NULL, 'o' },
+		{ "minify", no_argument, NULL, 'm' },
+		{ "no-minify", no_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -113,6 +119,18 @@ main(int argc, char **argv)
 			oneshot_only = 1;
 			o.refresh = 1;
 			break;
+		case 'o':
+			oneshot_only = 1;
+			o.output_dir = optarg;
+			break;
+		case 'm':
+			/*
+			 * neuView's create-list minifies its HTML unless told
+			 * not to; ours is written compact either way, so both
+			 * spellings are taken and change nothing.
+			 */
+			oneshot_only = 1;
+			break;
 		case 'V':
 			/* The digest tells which page a binary writes. */
 			printf("quickpaged %s\ntemplates sha256:%s\n",
@@ -135,16 +153,21 @@ main(int argc, char **argv)
 		 */
 		return daemon_run(o.config);
 	}
-	if (run == NULL || o.config == NULL || optind != argc ||
-	    (o.no_cache && o.refresh)) {
+	if (run == NULL || optind != argc || (o.no_cache && o.refresh)) {
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(run, "create-index") != 0) {
+	if (strcmp(run, "create-index") != 0 &&
+	    strcmp(run, "create-list") != 0) {
 		fprintf(stderr, "quickpaged: unknown job '%s' (known: "
-		    "create-index)\n", run);
+		    "create-index, and neuView's name for it, create-list)\n",
+		    run);
 		return 2;
 	}
+	/* QuickPage and neuView read ./config.yaml when not told. */
+	if (o.config == NULL)
+		o.config = "config.yaml";
+	o.job = run;
 	/* Once, before any thread or handle exists, as libcurl requires. */
 	if (xmalloc_curl_init() < 0) {
 		fprintf(stderr, "quickpaged: libcurl failed to initialize\n");

@@ -1,13 +1,15 @@
 /*
- * oneshot: run one create-index job on a private loop and report it.
+ * oneshot: run one create-index (create-list) job on a private loop and report it.
  * The summary goes to stdout; its last line is the index path, so scripts
  * can take `tail -n1`. Failures are one line on stderr.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <uv.h>
@@ -49,13 +51,14 @@ on_signal(uv_signal_t *s, int signum)
 }
 
 static void
-print_text(const struct cfg_site *site, const struct job_summary *s,
-    const char *const *fail, size_t nfail)
+print_text(const char *job, const struct cfg_site *site,
+    const struct job_summary *s, const char *const *fail, size_t nfail)
 {
 	size_t i;
 
-	printf("create-index %s: %zu entries from %zu pages: %zu types, "
-	    "%zu unmatched pages, %zu failed types\n", site->dataset, s->stems,
+	printf("%s %s: %zu entries from %zu pages: %zu types, "
+	    "%zu unmatched pages, %zu failed types\n", job, site->dataset,
+	    s->stems,
 	    s->pages, s->types, s->unmatched, s->failed);
 	printf("queries %lu (%lu requests, %lu retries, %zu splits), "
 	    "received %.2f MB\n", s->q.queries, s->q.attempts, up_retries(&s->q),
@@ -121,11 +124,16 @@ oneshot_run(const struct oneshot_opts *o)
 	const char *const *fail;
 	uv_signal_t sigint, sigterm;
 	uv_loop_t loop;
-	char err[512], *cdir = NULL;
+	struct cfg_origin from = { .getenv = cfg_process_env };
+	char err[512], cwd[PATH_MAX], *cdir = NULL;
 	size_t nfail;
 	int rc, status;
 
-	if ((rc = cfg_site_load(o->config, &site, err, sizeof(err))) < 0) {
+	/* Relative paths: against our working directory, as neuView's. */
+	from.cwd = getcwd(cwd, sizeof(cwd));
+	from.output_dir = o->output_dir;
+	if ((rc = cfg_site_load(o->config, &from, &site, err,
+	    sizeof(err))) < 0) {
 		fprintf(stderr, "quickpaged: %s\n", err);
 		return 2;
 	}
@@ -163,11 +171,12 @@ oneshot_run(const struct oneshot_opts *o)
 		if (o->json)
 			print_json(r.job);
 		else
-			print_text(site, job_summary(r.job), fail, nfail);
+			print_text(o->job, site, job_summary(r.job), fail,
+			    nfail);
 		status = 0;
 	} else {
-		fprintf(stderr, "quickpaged: create-index failed: %s "
-		    "(the previous index, if any, is untouched)\n",
+		fprintf(stderr, "quickpaged: %s failed: %s (the previous "
+		    "index, if any, is untouched)\n", o->job,
 		    r.error[0] ? r.error : "unknown error");
 		status = 1;
 	}

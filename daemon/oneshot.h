@@ -1,9 +1,14 @@
-/* oneshot: `quickpaged --run create-index`: one job in the foreground. */
+/*
+ * oneshot: `quickpaged --run create-index` (or neuView's `create-list`):
+ * one job in the foreground.
+ */
 #ifndef QP_ONESHOT_H
 #define QP_ONESHOT_H
 
 struct oneshot_opts {
+	const char	*job;		/* "create-index" or "create-list" (messages) */
 	const char	*config;	/* site config file */
+	const char	*output_dir;	/* --output-dir: replaces output.directory */
 	int		 quick;
 	int		 per_type;
 	int		 json;		/* summary as one JSON object */

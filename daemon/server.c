@@ -367,19 +367,28 @@ op_submit(struct sess *s, long id, const cJSON *req)
 {
 	struct jobs_submit sub = { 0 };
 	const char *kind = proto_str(req, "kind"), *cache;
+	const cJSON *env;
 	struct proto_job j;
 	enum proto_err code;
 	char err[1024];
 	int rc;
 
-	if (kind != NULL && strcmp(kind, "create-index") != 0) {
+	/* create-list is neuView's name for the same job. */
+	if (kind != NULL && strcmp(kind, "create-index") != 0 &&
+	    strcmp(kind, "create-list") != 0) {
 		send_error(s, id, PROTO_E_INVALID, "the only job kind is "
-		    "create-index");
+		    "create-index (or neuView's name for it, create-list)");
 		return;
 	}
 	sub.site = proto_str(req, "site");
 	sub.config = proto_str(req, "config");
 	sub.config_len = sub.config ? strlen(sub.config) : 0;
+	sub.from.cwd = proto_str(req, "cwd");
+	sub.from.output_dir = proto_str(req, "output_dir");
+	env = cJSON_GetObjectItemCaseSensitive(req, "env");
+	sub.from.token = proto_str(env, "NEUPRINT_TOKEN");
+	sub.from.credentials = proto_str(env,
+	    "NEUPRINT_APPLICATION_CREDENTIALS");
 	sub.quick = proto_bool(req, "quick", 0);
 	cache = proto_str(req, "cache");
 	if (cache == NULL || strcmp(cache, "use") == 0)
@@ -622,7 +631,7 @@ static void
 op_cache(struct sess *s, long id, const cJSON *req)
 {
 	const char *action = proto_str(req, "action");
-	const char *name = proto_str(req, "site"), *path;
+	const char *name = proto_str(req, "site");
 	struct cfg_site *site = NULL;
 	struct cw_req *cr;
 	char err[600], *srvkey;
@@ -640,17 +649,11 @@ op_cache(struct sess *s, long id, const cJSON *req)
 		    "user may clear the cache");
 		return;
 	}
-	if (name != NULL) {
-		if ((path = settings_site(s->srv->set, name)) == NULL) {
-			snprintf(err, sizeof(err), "no site named '%s' in the "
-			    "settings", name);
-			send_error(s, id, PROTO_E_NOT_FOUND, err);
-			return;
-		}
-		if (cfg_site_load(path, &site, err, sizeof(err)) < 0) {
-			send_error(s, id, PROTO_E_BAD_CONFIG, err);
-			return;
-		}
+	if (name != NULL && settings_site_load(s->srv->set, name, &site, err,
+	    sizeof(err)) < 0) {
+		send_error(s, id, settings_site(s->srv->set, name) ?
+		    PROTO_E_BAD_CONFIG : PROTO_E_NOT_FOUND, err);
+		return;
 	}
 	srvkey = site ? cache_server(site->server, site->ca_file) : NULL;
 	rc = cw_admin(s->srv->loop, s->srv->set->cache_dir, clear, srvkey,

@@ -461,3 +461,24 @@ settings_site(const struct settings *s, const char *name)
 			return s->sites[i].config;
 	return NULL;
 }
+
+int
+settings_site_load(const struct settings *s, const char *name,
+    struct cfg_site **out, char *err, size_t errlen)
+{
+	const struct cfg_origin o = {
+		.no_cwd = "a site named in the daemon's settings is read by "
+		    "no command, so it has no working directory to resolve "
+		    "it against",
+		.getenv = cfg_process_env,
+	};
+	const char *path = settings_site(s, name);
+
+	*out = NULL;
+	if (path == NULL) {
+		snprintf(err, errlen, "no site '%s' in the daemon's settings; "
+		    "`qpctl stats` lists the sites", name);
+		return -ENOENT;
+	}
+	return cfg_site_load(path, &o, out, err, errlen);
+}

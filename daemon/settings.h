@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+struct cfg_site;
+
 struct settings_site {
 	char		*name;
 	char		*config;	/* absolute path of a QuickPage config */
@@ -44,5 +46,13 @@ int	 settings_parse(const char *file, const char *text, size_t len,
 void	 settings_free(struct settings *s);
 /* The config path of site NAME, or NULL. */
 const char *settings_site(const struct settings *s, const char *name);
+/*
+ * Load site NAME's config as the daemon reads it: with the daemon's
+ * environment, and no working directory (no command reads a named site),
+ * so a relative path in it is refused. -ENOENT when there is no such
+ * site; else cfg_site_load's result. A message in err either way.
+ */
+int	 settings_site_load(const struct settings *s, const char *name,
+	    struct cfg_site **out, char *err, size_t errlen);
 
 #endif

@@ -558,8 +558,22 @@ token_from_credentials(const char *v)
 	return tok;
 }
 
+const char *
+cfg_process_env(void *arg, const char *name)
+{
+	(void)arg;
+	return getenv(name);
+}
+
+static const char *
+env(const struct cfg_origin *o, const char *name)
+{
+	return o->getenv ? o->getenv(o->env_arg, name) : NULL;
+}
+
 static int
-resolve_token(struct walk *w, struct cfg_site *s, const char *given)
+resolve_token(struct walk *w, struct cfg_site *s, const char *given,
+    const struct cfg_origin *o)
 {
 	const char *v;
 
@@ -567,14 +581,14 @@ resolve_token(struct walk *w, struct cfg_site *s, const char *given)
 		s->token = xstrdup(given);
 		return 0;
 	}
-	if ((v = getenv("NEUPRINT_APPLICATION_CREDENTIALS")) && *v) {
+	if ((v = env(o, "NEUPRINT_APPLICATION_CREDENTIALS")) && *v) {
 		if ((s->token = token_from_credentials(v)) == NULL)
 			return fail_key(w, "neuprint.token", "no token: "
 			    "NEUPRINT_APPLICATION_CREDENTIALS holds a ':', so "
 			    "it must be JSON {\"token\": \"...\"}, and is not");
 		return 0;
 	}
-	if ((v = getenv("NEUPRINT_TOKEN")) && *v) {
+	if ((v = env(o, "NEUPRINT_TOKEN")) && *v) {
 		s->token = xstrdup(v);
 		return 0;
 	}
@@ -615,21 +629,36 @@ set_server(struct walk *w, struct cfg_site *s, const char *v)
 	return 0;
 }
 
-/* Relative paths are relative to the config file; BASE NULL: refuse them. */
+/*
+ * V made absolute against CWD (the command's working directory, as
+ * QuickPage and neuView read it), a leading "./" dropped so messages name
+ * the path as a user would; CWD NULL: a relative V is refused.
+ */
 static int
-set_path(struct walk *w, char **dst, const char *v, const char *base,
-    const char *path)
+set_path(struct walk *w, char **dst, const char *v,
+    const struct cfg_origin *o, const char *path)
 {
+	const char *cwd = o->cwd;
+
 	if (v == NULL)
 		return 0;
 	if (*v == '\0')
 		return fail_key(w, path, "empty path");
-	if (v[0] == '/')
+	if (v[0] == '/') {
 		*dst = xstrdup(v);
-	else if (base == NULL)
-		return fail_key(w, path, "must be an absolute path");
+		return 0;
+	}
+	if (cwd == NULL)
+		return fail_key(w, path, "'%.200s' is relative, and %s: write "
+		    "it as an absolute path", v, o->no_cwd ? o->no_cwd :
+		    "the working directory cannot be read");
+	while (v[0] == '.' && v[1] == '/')
+		for (v += 2; *v == '/'; v++)
+			;
+	if (*v == '\0' || strcmp(v, ".") == 0)
+		*dst = xstrdup(cwd);
 	else
-		*dst = xasprintf("%s/%s", base, v);
+		*dst = xasprintf("%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", v);
 	return 0;
 }
 
@@ -735,7 +764,7 @@ set_choices(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 }
 
 static int
-build(struct walk *w, const struct raw *r, const char *base,
+build(struct walk *w, const struct raw *r, const struct cfg_origin *o,
     struct cfg_site *s)
 {
 	const struct raw_neuprint *np = r->neuprint;
@@ -748,23 +777,28 @@ build(struct walk *w, const struct raw *r, const char *base,
 		return fail_key(w, "neuprint.dataset", "missing (e.g. "
 		    "male-cns:v0.9)");
 	s->dataset = xstrdup(np->dataset);
-	if ((rc = resolve_token(w, s, np->token)) < 0)
+	if ((rc = resolve_token(w, s, np->token, o)) < 0)
 		return rc;
-	if (r->output == NULL || r->output->directory == NULL)
+	if (o->output_dir != NULL)
+		rc = set_path(w, &s->output_dir, o->output_dir, o,
+		    "--output-dir");
+	else if (r->output == NULL || r->output->directory == NULL)
 		return fail_key(w, "output.directory", "missing: the directory "
 		    "holding the QuickPage pages");
-	if ((rc = set_path(w, &s->output_dir, r->output->directory, base,
-	    "output.directory")) < 0)
+	else
+		rc = set_path(w, &s->output_dir, r->output->directory, o,
+		    "output.directory");
+	if (rc < 0)
 		return rc;
 	s->title_prefix = xstrdup(r->html && r->html->title_prefix ?
 	    r->html->title_prefix : "");
-	if (q && (rc = set_path(w, &s->ca_file, q->ca_file, base,
+	if (q && (rc = set_path(w, &s->ca_file, q->ca_file, o,
 	    "quickpaged.ca_file")) < 0)
 		return rc;
-	if (q && (rc = set_path(w, &s->template_dir, q->template_dir, base,
+	if (q && (rc = set_path(w, &s->template_dir, q->template_dir, o,
 	    "quickpaged.template_dir")) < 0)
 		return rc;
-	if (q && (rc = set_path(w, &s->cache_dir, q->cache_dir, base,
+	if (q && (rc = set_path(w, &s->cache_dir, q->cache_dir, o,
 	    "quickpaged.cache_dir")) < 0)
 		return rc;
 	if ((rc = set_choices(w, s, q)) < 0)
@@ -773,8 +807,9 @@ build(struct walk *w, const struct raw *r, const char *base,
 }
 
 static int
-parse(const char *name, const char *text, size_t len, const char *base,
-    struct cfg_site **out, char *err, size_t errlen)
+parse(const char *name, const char *text, size_t len,
+    const struct cfg_origin *o, struct cfg_site **out, char *err,
+    size_t errlen)
 {
 	struct logbuf lb = { "" };
 	cyaml_config_t cc = {
@@ -800,7 +835,7 @@ parse(const char *name, const char *text, size_t len, const char *base,
 		return -EINVAL;
 	}
 	s = xcalloc(1, sizeof(*s));
-	if ((rc = build(&w, r, base, s)) < 0) {
+	if ((rc = build(&w, r, o, s)) < 0) {
 		cfg_site_free(s);
 		s = NULL;
 	}
@@ -809,29 +844,31 @@ parse(const char *name, const char *text, size_t len, const char *base,
 	return rc;
 }
 
-int
-cfg_site_parse(const char *name, const char *yaml, size_t len,
-    struct cfg_site **out, char *err, size_t errlen)
+/* The process's working directory and environment: how `--run` reads. */
+static void
+with_process(const struct cfg_origin *given, char *cwd, size_t cwdlen,
+    struct cfg_origin *o)
 {
-	return parse(name, yaml, len, NULL, out, err, errlen);
+	if (given != NULL) {
+		*o = *given;
+		return;
+	}
+	memset(o, 0, sizeof(*o));
+	o->getenv = cfg_process_env;
+	/* An unreadable working directory: relative paths are refused. */
+	o->cwd = getcwd(cwd, cwdlen);
 }
 
-static char *
-dir_of(const char *file)
+int
+cfg_site_parse(const char *name, const char *yaml, size_t len,
+    const struct cfg_origin *origin, struct cfg_site **out, char *err,
+    size_t errlen)
 {
-	const char *slash = strrchr(file, '/');
 	char cwd[PATH_MAX];
+	struct cfg_origin o;
 
-	if (slash == file)
-		return xstrdup("/");
-	if (file[0] == '/')
-		return xstrndup(file, (size_t)(slash - file));
-	/* An unreadable working directory: relative paths are refused. */
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		return NULL;
-	if (slash == NULL)
-		return xstrdup(cwd);
-	return xasprintf("%s/%.*s", cwd, (int)(slash - file), file);
+	with_process(origin, cwd, sizeof(cwd), &o);
+	return parse(name, yaml, len, &o, out, err, errlen);
 }
 
 int
@@ -875,10 +912,10 @@ cfg_read_file(const char *file, const char *what, char **text, size_t *len,
 }
 
 int
-cfg_site_load(const char *file, struct cfg_site **out, char *err,
-    size_t errlen)
+cfg_site_load(const char *file, const struct cfg_origin *origin,
+    struct cfg_site **out, char *err, size_t errlen)
 {
-	char *text, *base;
+	char *text;
 	size_t len;
 	int rc;
 
@@ -886,9 +923,7 @@ cfg_site_load(const char *file, struct cfg_site **out, char *err,
 	if ((rc = cfg_read_file(file, "a config", &text, &len, err,
 	    errlen)) < 0)
 		return rc;
-	base = dir_of(file);
-	rc = parse(file, text, len, base, out, err, errlen);
-	free(base);
+	rc = cfg_site_parse(file, text, len, origin, out, err, errlen);
 	explicit_bzero(text, len);	/* it may hold the token */
 	free(text);
 	return rc;

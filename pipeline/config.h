@@ -47,16 +47,45 @@ struct cfg_site {
 };
 
 /*
- * Load FILE. The token comes from neuprint.token, else
- * NEUPRINT_APPLICATION_CREDENTIALS (plain, or JSON {"token": ...} when it
- * holds ':'), else NEUPRINT_TOKEN; with none, token is NULL and no_token
- * says so (only --quick runs without one). Returns 0, or a negative errno
- * with a message "FILE:LINE:COL: key 'a.b': what is wrong" in err.
+ * Where a site config comes from, which decides what it leans on. QuickPage
+ * and neuView resolve every relative path against the working directory of
+ * the command that reads the config, not against the config's folder: so
+ * does CWD here (`--run`: the process's; a client's config: the client's).
+ * A site named in the daemon's settings has no command and so no working
+ * directory: CWD NULL, and a relative path is refused. GETENV looks up the
+ * NEUPRINT_* variables when the file names no token: the process's for
+ * `--run` and named sites, the client's (sent with the request) for a
+ * client's config, never the daemon's; NULL: no environment. OUTPUT_DIR,
+ * when set, replaces output.directory (neuView's --output-dir), resolved
+ * against CWD as well.
  */
-int	 cfg_site_load(const char *file, struct cfg_site **out, char *err, size_t errlen);
+struct cfg_origin {
+	const char	*cwd;
+	const char	*no_cwd;	/* CWD NULL: why, for the refusal */
+	const char	*(*getenv)(void *arg, const char *name);
+	void		*env_arg;
+	const char	*output_dir;
+};
+
+/* getenv(3) in cfg_origin's shape: the process's own environment. */
+const char *cfg_process_env(void *arg, const char *name);
+
+/*
+ * Load FILE as ORIGIN says (NULL: the process's working directory and
+ * environment, as `--run` reads it). The token comes from neuprint.token,
+ * else NEUPRINT_APPLICATION_CREDENTIALS (plain, or JSON {"token": ...}
+ * when it holds ':'), else NEUPRINT_TOKEN; with none, token is NULL and
+ * no_token says so (only --quick runs without one). Relative paths are
+ * made absolute against the working directory (output_dir names the
+ * directory as resolved). Returns 0, or a negative errno with a message
+ * "FILE:LINE:COL: key 'a.b': what is wrong" in err.
+ */
+int	 cfg_site_load(const char *file, const struct cfg_origin *origin,
+	    struct cfg_site **out, char *err, size_t errlen);
 /* The same from a YAML document in memory; NAME is used in messages. */
 int	 cfg_site_parse(const char *name, const char *yaml, size_t len,
-	    struct cfg_site **out, char *err, size_t errlen);
+	    const struct cfg_origin *origin, struct cfg_site **out, char *err,
+	    size_t errlen);
 void	 cfg_site_free(struct cfg_site *site);
 /*
  * The limits any YAML document we read keeps (site configs, the daemon's

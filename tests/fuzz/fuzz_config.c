@@ -17,13 +17,15 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* A client's config as the daemon reads it: its cwd, no environment. */
+	static const struct cfg_origin from = { .cwd = "/srv/lab" };
 	struct cfg_site *s;
 	char err[512];
 	int rc;
 
 	err[0] = '\0';
-	rc = cfg_site_parse("fuzz.yaml", (const char *)data, size, &s, err,
-	    sizeof(err));
+	rc = cfg_site_parse("fuzz.yaml", (const char *)data, size, &from, &s,
+	    err, sizeof(err));
 	if (rc < 0) {
 		if (s != NULL || err[0] == '\0')
 			abort();	/* a refusal frees and says why */

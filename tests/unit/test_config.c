@@ -84,12 +84,21 @@ teardown(void **state)
 
 static char err[1024];
 
+/*
+ * parse() reads as the daemon reads a named site: its environment, no
+ * working directory (relative paths refused).
+ */
+static const struct cfg_origin named = {
+	.no_cwd = "no working directory here", .getenv = cfg_process_env,
+};
+
 static int
 parse(const char *yaml, struct cfg_site **out)
 {
 	memset(err, 'X', sizeof(err));
 	err[sizeof(err) - 1] = '\0';
-	return cfg_site_parse(NAME, yaml, strlen(yaml), out, err, sizeof(err));
+	return cfg_site_parse(NAME, yaml, strlen(yaml), &named, out, err,
+	    sizeof(err));
 }
 
 static void
@@ -331,7 +340,7 @@ test_example_file(void **state)
 
 	(void)state;
 	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
-	rc = cfg_site_load(QP_TEST_SRCDIR "/data/examples/site.yaml", &s, err,
+	rc = cfg_site_load(QP_TEST_SRCDIR "/data/examples/site.yaml", NULL, &s, err,
 	    sizeof(err));
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
@@ -693,15 +702,20 @@ test_neuview_configs(void **state)
 		{ "neuprint.janelia.org", "optic-lobe:v1.1" },
 		{ "neuprint.janelia.org", "hemibrain:v1.2.1" },
 	};
-	char *dir = mktmp(), *file, *want, *text;
+	char *dir = mktmp(), *sub, *file, *want, *text;
+	struct cfg_origin root = { .getenv = cfg_process_env };
 	struct cfg_site *s = NULL;
 	size_t i;
 	int rc;
 
 	(void)state;
-	file = path_join(dir, "config.cns.yaml");
+	/* A checkout: config/config.cns.yaml, run from its root. */
+	sub = path_join(dir, "config");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	file = path_join(sub, "config.cns.yaml");
 	write_file(file, neuview_cns);
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	root.cwd = dir;
+	rc = cfg_site_load(file, &root, &s, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
 	assert_string_equal(s->server, "https://neuprint.janelia.org");
@@ -717,7 +731,7 @@ test_neuview_configs(void **state)
 	cfg_site_free(s);
 	/* As neuView runs it: the token in the environment. */
 	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_load(file, &root, &s, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_string_equal(s->token, TOKEN3);
 	assert_null(s->no_token);
@@ -728,7 +742,7 @@ test_neuview_configs(void **state)
 		    "  dataset: \"%s\"\n%s", other[i][0], other[i][1],
 		    strstr(neuview_cns, "\noutput:") + 1) > 0);
 		write_file(file, text);
-		rc = cfg_site_load(file, &s, err, sizeof(err));
+		rc = cfg_site_load(file, &root, &s, err, sizeof(err));
 		if (rc != 0)
 			fail_msg("rc %d: %s", rc, err);
 		assert_string_equal(s->dataset, other[i][1]);
@@ -737,7 +751,9 @@ test_neuview_configs(void **state)
 		free(text);
 	}
 	unlink(file);
+	rmdir(sub);
 	rmdir(dir);
+	free(sub);
 	free(file);
 	free(dir);
 }
@@ -1012,80 +1028,87 @@ test_yaml_syntax(void **state)
 
 /* ---- relative paths ---- */
 
+/* A named site has no working directory: a relative path is refused. */
 static void
 test_relative_refused_by_parse(void **state)
 {
 	(void)state;
 	expect_fail("neuprint:\n  server: h\n  dataset: d\n  token: " TOKEN
 	    "\noutput:\n  directory: out\n", NAME ":6:3: key 'output.directory'",
-	    "absolute", NULL);
+	    "'out' is relative, and no working directory here", "absolute",
+	    NULL);
 	expect_fail(BASE "quickpaged:\n  ca_file: ca.pem\n",
 	    NAME ":8:3: key 'quickpaged.ca_file'", "absolute", NULL);
 	expect_fail(BASE "quickpaged:\n  template_dir: ./templates\n",
 	    NAME ":8:3: key 'quickpaged.template_dir'", "absolute", NULL);
 }
 
+/*
+ * Relative paths resolve against the working directory of the command
+ * (as QuickPage and neuView resolve them), never against the config's
+ * folder; --output-dir replaces output.directory, resolved the same way.
+ */
 static void
 test_load_resolves_relative(void **state)
 {
+	static const char text[] = "neuprint:\n  server: h\n  dataset: d\n"
+	    "  token: " TOKEN "\noutput:\n  directory: ./output\n"
+	    "quickpaged:\n  ca_file: ../ca.pem\n  template_dir: tpl/x\n"
+	    "  cache_dir: .\n";
+	struct cfg_origin o = { .cwd = "/home/lab/neuView" };
 	char *dir = mktmp(), *sub, *file, *want;
 	char cwd[PATH_MAX];
 	struct cfg_site *s = NULL;
-	int rc, ok = 0;
+	int rc;
 
 	(void)state;
-	sub = path_join(dir, "sites");
-	assert_int_equal(mkdir(sub, 0700), 0);
-	file = path_join(sub, "cns.yaml");
-	write_file(file, "neuprint:\n  server: h\n  dataset: d\n  token: "
-	    TOKEN "\noutput:\n  directory: ../pages\nquickpaged:\n"
-	    "  ca_file: ca.pem\n  template_dir: tpl/x\n");
-
-	/* An absolute file name. */
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_parse(NAME, text, strlen(text), &o, &s, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
-	want = path_join(sub, "../pages");
-	assert_string_equal(s->output_dir, want);
-	free(want);
-	want = path_join(sub, "ca.pem");
-	assert_string_equal(s->ca_file, want);
-	free(want);
-	want = path_join(sub, "tpl/x");
-	assert_string_equal(s->template_dir, want);
-	free(want);
-	assert_string_equal(s->token, TOKEN);
+	assert_string_equal(s->output_dir, "/home/lab/neuView/output");
+	assert_string_equal(s->ca_file, "/home/lab/neuView/../ca.pem");
+	assert_string_equal(s->template_dir, "/home/lab/neuView/tpl/x");
+	assert_string_equal(s->cache_dir, "/home/lab/neuView");
+	cfg_site_free(s);
+	o.output_dir = "site/out";
+	assert_int_equal(cfg_site_parse(NAME, text, strlen(text), &o, &s, err,
+	    sizeof(err)), 0);
+	assert_string_equal(s->output_dir, "/home/lab/neuView/site/out");
+	cfg_site_free(s);
+	o.output_dir = "/srv/www";
+	assert_int_equal(cfg_site_parse(NAME, text, strlen(text), &o, &s, err,
+	    sizeof(err)), 0);
+	assert_string_equal(s->output_dir, "/srv/www");
+	cfg_site_free(s);
+	o.cwd = "/";
+	o.output_dir = NULL;
+	assert_int_equal(cfg_site_parse(NAME, text, strlen(text), &o, &s, err,
+	    sizeof(err)), 0);
+	assert_string_equal(s->output_dir, "/output");
 	cfg_site_free(s);
 
-	/* Relative file names: against the working directory. */
+	/* cfg_site_load with no origin: this process's working directory. */
+	sub = path_join(dir, "config");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	file = path_join(sub, "config.cns.yaml");
+	write_file(file, text);
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(dir), 0);
-	rc = cfg_site_load("sites/cns.yaml", &s, err, sizeof(err));
-	if (rc == 0) {
-		want = path_join(sub, "ca.pem");
-		ok = strcmp(s->ca_file, want) == 0;
-		free(want);
-		cfg_site_free(s);
-	}
-	if (rc == 0 && ok && chdir(sub) == 0) {
-		rc = cfg_site_load("cns.yaml", &s, err, sizeof(err));
-		if (rc == 0) {
-			want = path_join(sub, "../pages");
-			ok = strcmp(s->output_dir, want) == 0;
-			free(want);
-			cfg_site_free(s);
-		}
-	}
+	rc = cfg_site_load("config/config.cns.yaml", NULL, &s, err,
+	    sizeof(err));
 	assert_int_equal(chdir(cwd), 0);	/* before any assertion fails */
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
-	assert_true(ok);
+	want = path_join(dir, "output");	/* not config/output */
+	assert_string_equal(s->output_dir, want);
+	free(want);
+	cfg_site_free(s);
 
 	/* Absolute paths are kept as written. */
 	write_file(file, "neuprint:\n  server: h\n  dataset: d\n  token: "
 	    TOKEN "\noutput:\n  directory: /srv/pages\nquickpaged:\n"
 	    "  ca_file: /etc/ca.pem\n");
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_load(file, &named, &s, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
 	assert_string_equal(s->output_dir, "/srv/pages");
@@ -1097,6 +1120,37 @@ test_load_resolves_relative(void **state)
 	free(sub);
 	rm_rf(dir);
 	free(dir);
+}
+
+/* A client's config sees the client's variables, never this process's. */
+static const char *
+fake_env(void *arg, const char *name)
+{
+	return strcmp(name, "NEUPRINT_TOKEN") == 0 ? arg : NULL;
+}
+
+static void
+test_origin_env(void **state)
+{
+	struct cfg_origin o = { .cwd = "/x", .getenv = fake_env,
+	    .env_arg = (void *)TOKEN2 };
+	struct cfg_site *s = NULL;
+	const char *text = "neuprint: {server: h, dataset: d}\n"
+	    "output: {directory: o}\n";
+
+	(void)state;
+	assert_int_equal(setenv("NEUPRINT_TOKEN", TOKEN3, 1), 0);
+	assert_int_equal(cfg_site_parse(NAME, text, strlen(text), &o, &s, err,
+	    sizeof(err)), 0);
+	assert_string_equal(s->token, TOKEN2);
+	cfg_site_free(s);
+	o.getenv = NULL;	/* no environment: no token, and says so */
+	assert_int_equal(cfg_site_parse(NAME, text, strlen(text), &o, &s, err,
+	    sizeof(err)), 0);
+	assert_null(s->token);
+	assert_contains(s->no_token, "NEUPRINT_TOKEN");
+	cfg_site_free(s);
+	assert_int_equal(unsetenv("NEUPRINT_TOKEN"), 0);
 }
 
 /* ---- cfg_site_load's own errors ---- */
@@ -1114,7 +1168,7 @@ load_unprivileged(const char *file, char *msg, size_t msglen)
 	pid_t pid;
 
 	if (geteuid() != 0) {
-		rc = cfg_site_load(file, &s, msg, msglen);
+		rc = cfg_site_load(file, NULL, &s, msg, msglen);
 		cfg_site_free(s);
 		return rc;
 	}
@@ -1124,7 +1178,7 @@ load_unprivileged(const char *file, char *msg, size_t msglen)
 		close(pfd[0]);
 		if (setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(100);
-		rc = cfg_site_load(file, &s, msg, msglen);
+		rc = cfg_site_load(file, NULL, &s, msg, msglen);
 		(void)!write(pfd[1], msg, strlen(msg));
 		/* A negative errno fits an exit status (errno < 100). */
 		_exit(rc == 0 ? 0 : rc < 0 && rc > -100 ? -rc : 101);
@@ -1150,7 +1204,7 @@ test_load_errors(void **state)
 
 	(void)state;
 	missing = path_join(dir, "no-such.yaml");
-	rc = cfg_site_load(missing, &s, err, sizeof(err));
+	rc = cfg_site_load(missing, NULL, &s, err, sizeof(err));
 	assert_int_equal(rc, -ENOENT);
 	assert_null(s);
 	assert_prefix(err, missing);
@@ -1158,7 +1212,7 @@ test_load_errors(void **state)
 
 	/* A directory is not a config. */
 	s = (struct cfg_site *)1;
-	rc = cfg_site_load(dir, &s, err, sizeof(err));
+	rc = cfg_site_load(dir, NULL, &s, err, sizeof(err));
 	assert_true(rc < 0);
 	assert_null(s);
 	assert_prefix(err, dir);
@@ -1167,7 +1221,7 @@ test_load_errors(void **state)
 	file = path_join(dir, "site.yaml");
 	write_file(file, BASE "quickpaged:\n  batch_size: many\n");
 	s = (struct cfg_site *)1;
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_load(file, NULL, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(s);
 	prefix = xasprintf("%s:8:15: key 'quickpaged.batch_size'", file);
@@ -1177,7 +1231,7 @@ test_load_errors(void **state)
 
 	write_file(file, BASE "quickpaged:\n  concurrency: {min: 9, "
 	    "initial: 8}\n");
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_load(file, NULL, &s, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	prefix = xasprintf("%s:8:3: key 'quickpaged.concurrency'", file);
 	assert_prefix(err, prefix);
@@ -1187,7 +1241,7 @@ test_load_errors(void **state)
 	write_file(file, "neuprint:\n  server: h\n  dataset: d\n"
 	    "output:\n  directory: out\n");
 	/* No token loads; the message a run would give names the file. */
-	rc = cfg_site_load(file, &s, err, sizeof(err));
+	rc = cfg_site_load(file, NULL, &s, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	prefix = xasprintf("%s: key 'neuprint.token'", file);
 	assert_prefix(s->no_token, prefix);
@@ -1279,7 +1333,8 @@ test_short_err_buffer(void **state)
 
 	(void)state;
 	memset(small, 'X', sizeof(small));
-	rc = cfg_site_parse(NAME, yaml, strlen(yaml), &s, small, sizeof(small));
+	rc = cfg_site_parse(NAME, yaml, strlen(yaml), &named, &s, small,
+	    sizeof(small));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(s);
 	assert_int_equal(strlen(small), sizeof(small) - 1);
@@ -1299,14 +1354,14 @@ test_length_bounded(void **state)
 	(void)state;
 	text = xmalloc(len);
 	memcpy(text, BASE, len);
-	rc = cfg_site_parse(NAME, text, len, &s, err, sizeof(err));
+	rc = cfg_site_parse(NAME, text, len, &named, &s, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("rc %d: %s", rc, err);
 	assert_string_equal(s->output_dir, "/srv/quickpage/cns");
 	cfg_site_free(s);
 	/* Only the part before LEN counts. */
 	rc = cfg_site_parse(NAME, BASE "quickpaged: {batch_size: 0}\n",
-	    len, &s, err, sizeof(err));
+	    len, &named, &s, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(s->batch_size, 200);
 	cfg_site_free(s);
@@ -1371,6 +1426,7 @@ main(void)
 		T(test_yaml_syntax),
 		T(test_relative_refused_by_parse),
 		T(test_load_resolves_relative),
+		T(test_origin_env),
 		T(test_load_errors),
 		T(test_token_not_in_errors),
 		T(test_short_err_buffer),

@@ -65,6 +65,7 @@ job(const char *site, enum proto_state st, double finished)
 struct seen {
 	int64_t	 ids[16];
 	char	 configs[16][32];
+	char	 origins[16][32];
 	int	 n;
 };
 
@@ -132,7 +133,8 @@ insert(uv_loop_t *loop, struct js *s, const struct proto_job *j,
 	struct done d = { 0 };
 
 	check_id = 0;
-	js_insert(s, j, config, on_done, &d);
+	js_insert(s, j, config, config ? "{\"cwd\":\"/x\"}" : NULL, on_done,
+	    &d);
 	assert_int_equal(d.ran, 0);	/* never before the call returns */
 	wait_done(loop, &d);
 	assert_int_equal(d.rc, 0);
@@ -173,13 +175,16 @@ close_store(uv_loop_t *loop, struct js *s)
 }
 
 static int
-collect(void *arg, const struct proto_job *j, const char *config)
+collect(void *arg, const struct proto_job *j, const char *config,
+    const char *origin)
 {
 	struct seen *s = arg;
 
 	s->ids[s->n] = j->id;
 	snprintf(s->configs[s->n], sizeof(s->configs[0]), "%s",
 	    config ? config : "-");
+	snprintf(s->origins[s->n], sizeof(s->origins[0]), "%s",
+	    origin ? origin : "-");
 	s->n++;
 	return 0;
 }
@@ -227,6 +232,9 @@ test_records(void **state)
 	assert_int_equal(seen.ids[0], a.id);
 	assert_string_equal(seen.configs[0], "-");
 	assert_string_equal(seen.configs[1], "neuprint: {}");
+	/* Where a client's config came from goes with it (jobs.c's text). */
+	assert_string_equal(seen.origins[0], "-");
+	assert_string_equal(seen.origins[1], "{\"cwd\":\"/x\"}");
 
 	b.state = PROTO_SUCCEEDED;
 	b.finished = 200;
@@ -337,6 +345,57 @@ test_newer_schema_refused(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/*
+ * A jobs.db of quickpaged 0.1.0 (schema 1, as its js_open made it, with a
+ * queued job) is upgraded in place: the job is there to resume, and jobs
+ * inserted after the upgrade keep their origin.
+ */
+static void
+test_schema1_upgraded(void **state)
+{
+	static const char v1[] =
+	    "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " site TEXT NOT NULL, config TEXT, output_dir TEXT NOT NULL,"
+	    " quick INTEGER NOT NULL DEFAULT 0, uid INTEGER NOT NULL,"
+	    " state TEXT NOT NULL, created REAL NOT NULL,"
+	    " started REAL NOT NULL DEFAULT 0, finished REAL NOT NULL DEFAULT 0,"
+	    " stage TEXT NOT NULL DEFAULT 'queued',"
+	    " done INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,"
+	    " attempt INTEGER NOT NULL DEFAULT 0, summary TEXT, error TEXT);"
+	    "CREATE INDEX jobs_state ON jobs(state);"
+	    "INSERT INTO jobs (site, config, output_dir, uid, state, created)"
+	    " VALUES ('old', 'neuprint: {}', '/srv/old', 7, 'queued', 50);"
+	    "PRAGMA user_version = 1;";
+	struct proto_job b = job("b", PROTO_QUEUED, 0);
+	struct seen seen = { .n = 0 };
+	char err[256], path[256];
+	struct js *s;
+	sqlite3 *db;
+	uv_loop_t loop;
+
+	(void)state;
+	uv_loop_init(&loop);
+	snprintf(path, sizeof(path), "%s/jobs.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	if (js_open(&loop, dir, &s, err, sizeof(err)) != 0)
+		fail_msg("a schema-1 file refused: %s", err);
+	b.id = insert(&loop, s, &b, "neuprint: {b}");
+	assert_int_equal(js_unfinished(s, collect, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.configs[0], "neuprint: {}");
+	assert_string_equal(seen.origins[0], "-");	/* 0.1.0 kept none */
+	assert_int_equal(seen.ids[1], b.id);
+	assert_string_equal(seen.origins[1], "{\"cwd\":\"/x\"}");
+	close_store(&loop, s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT origin FROM jobs", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int
 main(void)
 {
@@ -345,6 +404,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema1_upgraded,
 		    setup, teardown),
 	};
 
