@@ -52,9 +52,11 @@ on_signal(uv_signal_t *s, int signum)
 
 static void
 print_text(const char *job, const struct cfg_site *site,
-    const struct job_summary *s, const char *const *fail, size_t nfail)
+    const struct job *j, const char *const *fail, size_t nfail)
 {
-	size_t i;
+	const struct job_summary *s = job_summary(j);
+	const char *const *dup;
+	size_t i, ndup = job_duplicates(j, &dup);
 
 	printf("%s %s: %zu entries from %zu pages: %zu types, "
 	    "%zu unmatched pages, %zu failed types\n", job, site->dataset,
@@ -73,6 +75,9 @@ print_text(const char *job, const struct cfg_site *site,
 		    s->cache_stored);
 	for (i = 0; i < nfail; i++)
 		printf("warning: no data for type %s\n", fail[i]);
+	for (i = 0; i < ndup; i++)
+		printf("warning: page %s names a type another page of the "
+		    "site already names; the index links that one\n", dup[i]);
 	printf("%s\n", s->index_path);
 }
 
@@ -171,8 +176,7 @@ oneshot_run(const struct oneshot_opts *o)
 		if (o->json)
 			print_json(r.job);
 		else
-			print_text(o->job, site, job_summary(r.job), fail,
-			    nfail);
+			print_text(o->job, site, r.job, fail, nfail);
 		status = 0;
 	} else {
 		fprintf(stderr, "quickpaged: %s failed: %s (the previous "

@@ -22,13 +22,21 @@ struct cand {
 	size_t	 slot;		/* index into batch->stems */
 };
 
+/* Slot SLOT asked for cands[CAND] as well (distinct_cands). */
+struct also {
+	size_t	 cand;
+	size_t	 slot;
+};
+
 struct batch {
 	TAILQ_ENTRY(batch) entry;
 	struct fetch	*f;
 	size_t		*stems;		/* stem indices */
 	size_t		 n;
-	struct cand	*cands;		/* sorted by name */
+	struct cand	*cands;		/* sorted by name, each name once */
 	size_t		 ncands;
+	struct also	*also;		/* names other slots asked for too */
+	size_t		 nalso;
 	struct ts_acc	**acc;		/* per cand, made on its first row */
 	struct up_query	*q[2];
 	int		 pending;
@@ -88,6 +96,7 @@ batch_free(struct batch *b)
 		}
 	}
 	free(b->cands);
+	free(b->also);
 	free(b->acc);
 	free(b->stems);
 	free(b->error);
@@ -174,27 +183,28 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 {
 	const char *stem = f->o.scan->stems[b->stems[slot]].stem;
 	const char **found;
-	char **v;
-	size_t first, n, i;
+	char **v, *key;
+	size_t first, n, i, k = 0;
 
 	/* neuPrint's names are JSON strings: a stem that is not UTF-8 is no type. */
 	if (!cy_utf8_valid(stem))
 		return;
 	if (f->o.strategy == FETCH_PER_TYPE || f->overflow[b->stems[slot]]) {
-		n = types_of_stem(f, stem, &first);
-		if (n == 0)
-			return;
-		if (f->o.strategy == FETCH_PER_TYPE) {
-			/* One query for the winner only, as QuickPage did. */
-			found = xcalloc(n, sizeof(*found));
-			for (i = 0; i < n; i++)
-				found[i] = f->types[first + i].type;
-			add_cand(b, cap, scan_resolve(stem, found, n), slot);
-			free(found);
-			return;
-		}
+		/* The types of the rule's stem that STEM spells (scan_spells). */
+		key = scan_stem_of(stem);
+		n = types_of_stem(f, key, &first);
+		free(key);
+		found = xcalloc(n ? n : 1, sizeof(*found));
 		for (i = 0; i < n; i++)
-			add_cand(b, cap, f->types[first + i].type, slot);
+			if (scan_spells(stem, f->types[first + i].type))
+				found[k++] = f->types[first + i].type;
+		/* Per type: one query for the winner only, as QuickPage did. */
+		if (k > 0 && f->o.strategy == FETCH_PER_TYPE)
+			add_cand(b, cap, scan_resolve(stem, found, k), slot);
+		else
+			for (i = 0; i < k; i++)
+				add_cand(b, cap, found[i], slot);
+		free(found);
 		return;
 	}
 	/*
@@ -206,6 +216,35 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 	for (i = 0; i < n; i++)
 		add_cand(b, cap, v[i], slot);
 	scan_strv_free(v, n);
+}
+
+/*
+ * Each name once in a query: two stems may both stand for a type (a stray
+ * "X Y.html" beside the rule's "X_Y.html" both stand for type "X Y"), and
+ * a name twice in UNWIND makes the server count the type's neurons twice.
+ * The other slots that asked for a name go to ALSO and get a copy of its
+ * rows (hand_on), so each stem sees the same rows whatever the batching.
+ */
+static void
+distinct_cands(struct batch *b)
+{
+	size_t i, k = 0, cap = 0;
+
+	for (i = 0; i < b->ncands; i++) {
+		if (k == 0 || strcmp(b->cands[i].name,
+		    b->cands[k - 1].name) != 0) {
+			b->cands[k++] = b->cands[i];
+			continue;
+		}
+		if (b->nalso == cap) {
+			cap = cap ? cap * 2 : 8;
+			b->also = xreallocarray(b->also, cap, sizeof(*b->also));
+		}
+		b->also[b->nalso].cand = k - 1;
+		b->also[b->nalso++].slot = b->cands[i].slot;
+		free(b->cands[i].name);
+	}
+	b->ncands = k;
 }
 
 static struct batch *
@@ -223,8 +262,16 @@ batch_new(struct fetch *f, const size_t *stems, size_t n)
 		add_stem_cands(f, b, &cap, i);
 	if (b->ncands)
 		qsort(b->cands, b->ncands, sizeof(*b->cands), cmp_cand);
+	distinct_cands(b);
 	b->acc = xcalloc(b->ncands ? b->ncands : 1, sizeof(*b->acc));
 	return b;
+}
+
+static void
+give_acc(struct fetch_stem *s, struct ts_acc *a)
+{
+	s->accs = xreallocarray(s->accs, s->naccs + 1, sizeof(*s->accs));
+	s->accs[s->naccs++] = a;
 }
 
 /* Hand a batch whose rows are all in to the ROI stage. */
@@ -243,13 +290,14 @@ hand_on(struct batch *b)
 		if (b->error)
 			fb->stems[i].error = xstrdup(b->error);
 	}
+	for (k = 0; k < b->nalso; k++)
+		if (b->acc[b->also[k].cand] != NULL)
+			give_acc(&fb->stems[b->also[k].slot],
+			    ts_acc_copy(b->acc[b->also[k].cand]));
 	for (k = 0; k < b->ncands; k++) {
-		struct fetch_stem *s = &fb->stems[b->cands[k].slot];
-
 		if (b->acc[k] == NULL)
 			continue;
-		s->accs = xreallocarray(s->accs, s->naccs + 1, sizeof(*s->accs));
-		s->accs[s->naccs++] = b->acc[k];
+		give_acc(&fb->stems[b->cands[k].slot], b->acc[k]);
 		b->acc[k] = NULL;
 	}
 	f->on_batch(f->arg, fb);

@@ -103,6 +103,8 @@ struct job {
 
 	const char	**failures;
 	size_t		 nfailures;
+	char		**dups;		/* pages not linked (ts_merge_names) */
+	size_t		 ntypes;	/* records in types once merged */
 	struct render_work *render;	/* while the worker renders */
 	struct scan_work *scanning;	/* while the worker scans */
 	int		 scanned;	/* j->scan, j->types and the rules are set */
@@ -322,11 +324,15 @@ render_stage(struct job *j)
 
 	enter(j, JOB_RENDER);
 	qsort(j->types, j->scan.nstems, sizeof(*j->types), ts_cmp_name);
+	j->ntypes = ts_merge_names(j->types, j->scan.nstems, &j->dups,
+	    &j->s.duplicates);
+	j->s.stems -= j->scan.nstems - j->ntypes;
+	j->s.types -= j->scan.nstems - j->ntypes;	/* only matched ones merge */
 	w = xcalloc(1, sizeof(*w));
 	w->req.data = w;
 	w->j = j;
 	w->types = j->types;
-	w->n = j->scan.nstems;
+	w->n = j->ntypes;
 	w->layout = j->scan.layout;
 	w->ro.out_dir = own(w, 0, j->o.site->output_dir);
 	w->ro.template_dir = own(w, 1, j->o.site->template_dir);
@@ -1090,6 +1096,9 @@ job_destroy(struct job *j)
 	for (i = 0; i < j->nfailures; i++)
 		free((char *)j->failures[i]);
 	free(j->failures);
+	for (i = 0; i < j->s.duplicates; i++)
+		free(j->dups[i]);
+	free(j->dups);
 	free(j);
 }
 
@@ -1097,6 +1106,13 @@ const struct job_summary *
 job_summary(const struct job *j)
 {
 	return &j->s;
+}
+
+size_t
+job_duplicates(const struct job *j, const char *const **out)
+{
+	*out = (const char *const *)j->dups;
+	return j->s.duplicates;
 }
 
 size_t
@@ -1213,6 +1229,9 @@ job_summary_json(const struct job *j)
 	st = cJSON_AddArrayToObject(o, "failures");
 	for (i = 0; i < j->nfailures; i++)
 		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));
+	st = cJSON_AddArrayToObject(o, "duplicate_pages");
+	for (i = 0; i < j->s.duplicates; i++)
+		cJSON_AddItemToArray(st, cJSON_CreateString(j->dups[i]));
 	cJSON_AddStringToObject(o, "index", s->index_path);
 	st = cJSON_AddObjectToObject(o, "cache");
 	cJSON_AddStringToObject(st, "mode", s->cache_mode ? s->cache_mode :

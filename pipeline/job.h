@@ -54,6 +54,7 @@ struct job_summary {
 	size_t		 types;		/* entries matched to a dataset type */
 	size_t		 unmatched;	/* pages whose stem matches no type */
 	size_t		 failed;	/* types whose queries failed */
+	size_t		 duplicates;	/* pages not linked: another names their type */
 	size_t		 done;		/* entries through the ROI stage */
 	size_t		 splits;
 	struct up_stats	 q;		/* queries, retries, bytes */
@@ -90,6 +91,11 @@ void	 job_free(struct job *j);
 const struct job_summary *job_summary(const struct job *j);
 /* Names and errors of failed types, one "name: error" per entry. */
 size_t	 job_failures(const struct job *j, const char *const **out);
+/*
+ * Pages not linked because another page of theirs names the same type
+ * (ts_merge_names: "X Y.html" beside "X_Y.html"), once the render began.
+ */
+size_t	 job_duplicates(const struct job *j, const char *const **out);
 const char *job_stage_name(enum job_stage s);
 /*
  * The summary as a JSON object (caller frees with cJSON_Delete): counts,

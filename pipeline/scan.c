@@ -448,6 +448,16 @@ scan_candidates(const char *stem, unsigned max_underscores, char ***out,
 	return 0;
 }
 
+int
+scan_spells(const char *stem, const char *type)
+{
+	for (; *stem && *type; stem++, type++)
+		if (*stem != *type && !(*stem == '_' && (*type == '/' ||
+		    *type == ' ')))
+			return 0;
+	return *stem == *type;
+}
+
 const char *
 scan_resolve(const char *stem, const char *const *found, size_t n)
 {

@@ -63,6 +63,14 @@ int	 scan_candidates(const char *stem, unsigned max_underscores,
 void	 scan_strv_free(char **v, size_t n);
 
 /*
+ * Whether page stem STEM stands for type name TYPE: each '_' of STEM is
+ * '_', '/' or ' ' in TYPE, everything else equal (scan_candidates' set).
+ * So the file rule's stem of TYPE, or a stray page's that kept some of
+ * TYPE's spaces ("X Y.html" beside "X_Y.html") stand for TYPE.
+ */
+int	 scan_spells(const char *stem, const char *type);
+
+/*
  * Of the type names FOUND (all mapping to STEM), the one that wins: the one
  * equal to STEM, else the smallest by strcmp. NULL when n == 0.
  */

@@ -65,6 +65,34 @@ ts_acc_free(struct ts_acc *a)
 	memset(a, 0, sizeof(*a));
 }
 
+struct ts_acc *
+ts_acc_copy(const struct ts_acc *a)
+{
+	struct ts_acc *c = xmalloc(sizeof(*c));
+	size_t i, k;
+
+	*c = *a;
+	c->name = xstrdup(a->name);
+	for (i = 0; i < TS_NFIRST; i++)
+		c->first[i] = a->first[i] ? xstrdup(a->first[i]) : NULL;
+	for (i = 0; i < TS_NLISTS; i++) {
+		c->list[i].v = xreallocarray(NULL, a->list[i].n ? a->list[i].n :
+		    1, sizeof(*c->list[i].v));
+		for (k = 0; k < a->list[i].n; k++)
+			c->list[i].v[k] = xstrdup(a->list[i].v[k]);
+	}
+	c->roi.pre = xreallocarray(NULL, a->roi.n ? a->roi.n : 1,
+	    sizeof(*c->roi.pre));
+	c->roi.post = xreallocarray(NULL, a->roi.n ? a->roi.n : 1,
+	    sizeof(*c->roi.post));
+	if (a->roi.n) {
+		memcpy(c->roi.pre, a->roi.pre, a->roi.n * sizeof(*a->roi.pre));
+		memcpy(c->roi.post, a->roi.post, a->roi.n *
+		    sizeof(*a->roi.post));
+	}
+	return c;
+}
+
 /* Only the values L, R and M are sides. */
 static int
 lrm(const char *s)
@@ -437,4 +465,91 @@ ts_cmp_name(const void *a, const void *b)
 	const struct ts_type *x = a, *y = b;
 
 	return strcmp(x->name, y->name);
+}
+
+/* FILE (a page path) is the file rule's spelling of type NAME's page. */
+static int
+rule_spelled(const char *file, const char *name)
+{
+	const char *base = strrchr(file, '/');
+	char *stem = scan_stem_of(name);
+	size_t n = strlen(stem);
+	int ok;
+
+	base = base ? base + 1 : file;
+	ok = strncmp(base, stem, n) == 0 && (strcmp(base + n, ".html") == 0 ||
+	    (base[n] == '_' && strchr("LRM", base[n + 1]) && base[n + 1] &&
+	    strcmp(base + n + 2, ".html") == 0));
+	free(stem);
+	return ok;
+}
+
+/* Of two pages of type NAME for one side: the rule's spelling, else the smaller. */
+static int
+better(const char *x, const char *y, const char *name)
+{
+	int rx = rule_spelled(x, name), ry = rule_spelled(y, name);
+
+	return rx != ry ? rx : strcmp(x, y) < 0;
+}
+
+static void
+drop(char ***dropped, size_t *n, char *file)
+{
+	*dropped = xreallocarray(*dropped, *n + 1, sizeof(**dropped));
+	(*dropped)[(*n)++] = file;
+}
+
+/* Fold record B's pages into A's (same type), B's own data dropped. */
+static void
+merge_pages(struct ts_type *a, struct ts_type *b, char ***dropped,
+    size_t *ndropped)
+{
+	char *tmp;
+	int i;
+
+	for (i = 0; i < SIDE_COUNT; i++) {
+		if (b->file[i] == NULL)
+			continue;
+		if (a->file[i] == NULL) {
+			a->file[i] = b->file[i];
+		} else {
+			if (better(b->file[i], a->file[i], a->name)) {
+				tmp = a->file[i];
+				a->file[i] = b->file[i];
+				b->file[i] = tmp;
+			}
+			drop(dropped, ndropped, b->file[i]);
+		}
+		b->file[i] = NULL;
+	}
+}
+
+size_t
+ts_merge_names(struct ts_type *v, size_t n, char ***dropped,
+    size_t *ndropped)
+{
+	struct ts_type tmp;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (k == 0 || !v[i].matched || !v[k - 1].matched ||
+		    strcmp(v[i].name, v[k - 1].name) != 0) {
+			if (k != i)
+				v[k] = v[i];
+			k++;
+			continue;
+		}
+		/* The same type: keep the record that has data. */
+		if (v[k - 1].error != NULL && v[i].error == NULL) {
+			tmp = v[k - 1];
+			v[k - 1] = v[i];
+			v[i] = tmp;
+		}
+		merge_pages(&v[k - 1], &v[i], dropped, ndropped);
+		ts_type_free(&v[i]);
+	}
+	for (i = k; i < n; i++)
+		memset(&v[i], 0, sizeof(v[i]));
+	return k;
 }

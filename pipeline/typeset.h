@@ -88,6 +88,8 @@ struct ts_acc {
 
 void	 ts_acc_init(struct ts_acc *a, const char *name, const struct roi_meta *m);
 void	 ts_acc_free(struct ts_acc *a);
+/* A deep copy of A, for a second page stem the same type name stands for. */
+struct ts_acc *ts_acc_copy(const struct ts_acc *a);
 /* One CELLS row. */
 void	 ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad,
 	    const struct ts_row *r);
@@ -128,5 +130,16 @@ void	 ts_unmatched(struct ts_type *t, const struct scan_stem *s, const char *err
 void	 ts_type_free(struct ts_type *t);
 /* qsort comparator: by name, byte order. */
 int	 ts_cmp_name(const void *a, const void *b);
+/*
+ * V (N records sorted by name) with the matched records of one type made
+ * one: a stray page that keeps a space ("X Y.html") stands for the same
+ * type as the file rule's "X_Y.html", and a type is one entry. Per side
+ * the page kept is the file rule's spelling, else the smaller name; each
+ * page not kept is appended to *DROPPED (*NDROPPED; the caller frees).
+ * A record with data wins over one whose queries failed. The records
+ * merged away are freed and the rest moved up: returns the new count.
+ */
+size_t	 ts_merge_names(struct ts_type *v, size_t n, char ***dropped,
+	    size_t *ndropped);
 
 #endif

@@ -435,6 +435,44 @@ test_label_in_name(void **state)
 	rig_free(&r);
 }
 
+/*
+ * A stray page keeping a space ("X Y.html") beside the rule's "X_Y.html":
+ * both stand for type "X Y", which is asked for once per query (twice in
+ * UNWIND, the server counts its neurons twice), and each stem gets its
+ * rows, in one batch or two, in either strategy.
+ */
+static void
+test_two_stems_one_type(void **state)
+{
+	static const unsigned batch[] = { 40, 2 };
+	struct rig r;
+	int64_t want;
+	size_t i, k;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		rig_init(&r, 40, 31);
+		free(r.np.types[5].name);
+		r.np.types[5].name = xstrdup("X Y");
+		free(r.scan.stems[5].stem);
+		r.scan.stems[5].stem = xstrdup("X Y");
+		free(r.scan.stems[6].stem);	/* type 6 loses its page */
+		r.scan.stems[6].stem = xstrdup("X_Y");
+		rig_start(&r, k < 2 ? batch[k] : 1, k < 2 ? FETCH_BATCHED :
+		    FETCH_PER_TYPE);
+		rig_run(&r);
+		assert_int_equal(r.g.rc, 0);
+		want = 10 * (int64_t)r.np.types[5].neurons;
+		assert_int_equal(r.g.pre[5], want);
+		assert_int_equal(r.g.pre[6], want);
+		for (i = 0; i < 31; i++)
+			if (i != 5 && i != 6)
+				assert_int_equal(r.g.pre[i],
+				    10 * (int64_t)r.np.types[i].neurons);
+		rig_free(&r);
+	}
+}
+
 /* A count that is no number fails its batch, naming the column. */
 static void
 test_malformed_count(void **state)
@@ -546,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_too_large_stem_rerouted),
 		cmocka_unit_test(test_max_query_bytes),
 		cmocka_unit_test(test_label_in_name),
+		cmocka_unit_test(test_two_stems_one_type),
 		cmocka_unit_test(test_fatal_status),
 		cmocka_unit_test(test_per_type),
 		cmocka_unit_test(test_skip),

@@ -397,6 +397,32 @@ test_resolve(void **state)
 	assert_null(scan_resolve("x_y", one, 0));
 }
 
+/* A stem stands for the names scan_candidates spells, and only those. */
+static void
+test_spells(void **state)
+{
+	char **v;
+	size_t n, i;
+
+	(void)state;
+	assert_true(scan_spells("X_Y", "X Y"));
+	assert_true(scan_spells("X_Y", "X/Y"));
+	assert_true(scan_spells("X_Y", "X_Y"));
+	assert_true(scan_spells("X Y", "X Y"));	/* a stray page's stem */
+	assert_false(scan_spells("X Y", "X_Y"));
+	assert_false(scan_spells("X Y", "X/Y"));
+	assert_false(scan_spells("X_Y", "X_Y_"));
+	assert_false(scan_spells("X_Y_", "X_Y"));
+	assert_false(scan_spells("X_Y", "XaY"));
+	assert_true(scan_spells("Acc._tr_flexor_MN_a", "Acc. tr flexor MN_a"));
+	assert_true(scan_spells("Acc. tr flexor MN_a", "Acc. tr flexor MN_a"));
+	assert_true(scan_spells("", ""));
+	assert_int_equal(scan_candidates("a_b c_d", 8, &v, &n), 0);
+	for (i = 0; i < n; i++)
+		assert_true(scan_spells("a_b c_d", v[i]));
+	scan_strv_free(v, n);
+}
+
 int
 main(void)
 {
@@ -409,6 +435,7 @@ main(void)
 		cmocka_unit_test(test_stem_of),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_spells),
 	};
 
 	xmalloc_install();	/* allocate as the daemon does */

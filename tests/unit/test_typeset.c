@@ -460,6 +460,100 @@ test_cmp(void **state)
 	}
 }
 
+/* A copy is deep: freeing the original leaves it whole. */
+static void
+test_acc_copy(void **state)
+{
+	struct roi_meta *m = meta();
+	struct ts_type t1, t2;
+	struct ts_acc a, *c;
+	struct ts_row r = cells("R", NULL, NULL, 2, 100, 900);
+	cJSON *cls = cJSON_CreateString("LC");
+
+	(void)state;
+	ts_acc_init(&a, "X Y", m);
+	r.first[TS_CONSENSUS_NT] = "gaba";
+	r.first_body = 7;
+	r.list[TS_CLASS] = cls;
+	add(&a, TS_ADAPT_CNS, r);
+	ts_acc_add_roi(&a, m, "ME(R)", 60, 600);
+	ts_summarize(&t1, &a, m, TS_ADAPT_CNS);
+	c = ts_acc_copy(&a);
+	ts_acc_free(&a);
+	ts_summarize(&t2, c, m, TS_ADAPT_CNS);
+	ts_acc_free(c);
+	free(c);
+	assert_string_equal(t2.name, "X Y");
+	assert_int_equal(t2.count[TS_TOTAL], t1.count[TS_TOTAL]);
+	assert_int_equal(t2.pre, 100);
+	assert_string_equal(t2.nt, "gaba");
+	assert_int_equal(t2.nlist[TS_CLASS], 1);
+	assert_string_equal(t2.list[TS_CLASS][0], "LC");
+	assert_int_equal(t2.roi.n, t1.roi.n);
+	assert_int_equal(t2.roi.e[0].pre, 60);
+	ts_type_free(&t1);
+	ts_type_free(&t2);
+	cJSON_Delete(cls);
+	roi_meta_free(m);
+}
+
+/* A matched record of NAME with the page FILE (side both) and PRE. */
+static void
+rec(struct ts_type *t, const char *name, const char *file, int64_t pre,
+    const char *error)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(name);
+	t->file[SIDE_BOTH] = file ? xstrdup(file) : NULL;
+	t->matched = 1;
+	t->pre = pre;
+	t->error = error ? xstrdup(error) : NULL;
+	roi_summary_empty(&t->roi);
+}
+
+static void
+test_merge_names(void **state)
+{
+	struct ts_type v[6];
+	char **dropped = NULL;
+	size_t n, nd = 0, i;
+
+	(void)state;
+	/* As sorted by ts_cmp_name: equal names in either order. */
+	rec(&v[0], "A", "A.html", 1, NULL);
+	rec(&v[1], "X Y", "X Y.html", 5, NULL);
+	rec(&v[2], "X Y", "X_Y.html", 5, NULL);
+	v[2].file[SIDE_LEFT] = xstrdup("X_Y_L.html");
+	rec(&v[3], "X_Y", "X_Y.html", 9, NULL);	/* another type */
+	rec(&v[4], "Z Z Z", "Z Z_Z.html", 0, "HTTP 500");
+	rec(&v[5], "Z Z Z", "Z_Z Z.html", 3, NULL);
+	n = ts_merge_names(v, 6, &dropped, &nd);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].name, "A");
+	assert_string_equal(v[1].name, "X Y");
+	/* The rule's spelling is linked; the stray is reported. */
+	assert_string_equal(v[1].file[SIDE_BOTH], "X_Y.html");
+	assert_string_equal(v[1].file[SIDE_LEFT], "X_Y_L.html");
+	assert_int_equal(v[1].pre, 5);
+	assert_string_equal(v[2].name, "X_Y");
+	assert_int_equal(v[2].pre, 9);
+	/* The record with data wins over the failed one. */
+	assert_string_equal(v[3].name, "Z Z Z");
+	assert_null(v[3].error);
+	assert_int_equal(v[3].pre, 3);
+	assert_int_equal(nd, 2);
+	assert_string_equal(dropped[0], "X Y.html");
+	/* Neither is the rule's "Z_Z_Z.html": the smaller name is kept. */
+	assert_string_equal(v[3].file[SIDE_BOTH], "Z Z_Z.html");
+	assert_string_equal(dropped[1], "Z_Z Z.html");
+	assert_null(v[4].name);		/* merged away: zeroed */
+	for (i = 0; i < 6; i++)
+		ts_type_free(&v[i]);
+	for (i = 0; i < nd; i++)
+		free(dropped[i]);
+	free(dropped);
+}
+
 int
 main(void)
 {
@@ -472,6 +566,8 @@ main(void)
 		cmocka_unit_test(test_neuron),
 		cmocka_unit_test(test_unmatched),
 		cmocka_unit_test(test_cmp),
+		cmocka_unit_test(test_acc_copy),
+		cmocka_unit_test(test_merge_names),
 		cmocka_unit_test(test_count_overflow),
 		cmocka_unit_test(test_list_big_number),
 	};

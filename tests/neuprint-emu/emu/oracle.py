@@ -70,6 +70,53 @@ def _stem_owner(type_names):
     return owner
 
 
+def spells(stem, t):
+    """Whether page stem STEM stands for type T: the file rule's stem of T,
+    or that with some of T's spaces kept (a stray page, "X Y.html" beside
+    "X_Y.html"): each '_' of STEM is '_', '/' or ' ' in T, all else equal."""
+    return len(stem) == len(t) and all(
+        a == b or (a == "_" and b in "/ ") for a, b in zip(stem, t))
+
+
+def _stem_types(type_names):
+    """file_stem -> the type names that give it."""
+    groups = {}
+    for t in type_names:
+        groups.setdefault(file_stem(t), []).append(t)
+    return groups
+
+
+def _resolve(stem, groups):
+    """The type page stem STEM stands for: of the types it spells, the one
+    equal to STEM, else the smallest by bytes; None when none."""
+    names = [t for t in groups.get(file_stem(stem), ()) if spells(stem, t)]
+    if not names:
+        return None
+    return stem if stem in names else min(names, key=_b)
+
+
+def _rule_spelled(url, name):
+    base = url.rsplit("/", 1)[-1]
+    st = file_stem(name)
+    return base in (st + ".html", st + "_L.html", st + "_R.html", st + "_M.html")
+
+
+def _merge_urls(name, a, b, dropped):
+    """Pages of two stems that stand for type NAME, as one entry's: per side
+    the file rule's spelling, else the smaller name; the other is dropped."""
+    out = dict(a)
+    for key, url in b.items():
+        have = out.get(key)
+        if have is None:
+            out[key] = url
+            continue
+        ra, rb = _rule_spelled(have, name), _rule_spelled(url, name)
+        keep = url if (rb and not ra) or (ra == rb and _b(url) < _b(have)) else have
+        dropped.append(url if keep == have else have)
+        out[key] = keep
+    return out
+
+
 def _stub(title):
     t = html.escape(title, quote=True)
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
@@ -383,10 +430,12 @@ def oracle(dataset, dataset_name, pages_dir, layout="quickpage", rules=None,
     primary = {r: True for r in meta.get("primaryRois") or []}
     walk = _roi_tree_parents(json.loads(meta["roiHierarchy"]))
     by_type = _types_with_neurons(dataset)
-    owner = _stem_owner(by_type)
+    groups = _stem_types(by_type)
     adapter = adapter_for(dataset_name)
     types = []
     unmatched = []
+    pages_of = {}   # type -> urls, every stem that stands for it
+    dropped = []
     if layout == "neuview":
         found_pages = scan_pages(os.path.join(pages_dir, "types"), not_types=())
         prefix = "types/"
@@ -398,13 +447,17 @@ def oracle(dataset, dataset_name, pages_dir, layout="quickpage", rules=None,
         for s, key in SIDE_KEYS:
             if s in found:
                 urls[key] = prefix + found[s]
-        t = owner.get(stem)
+        t = _resolve(stem, groups)
         if t is None:
             unmatched.append(stem)
             types.append(_entry(stem, urls))
+        elif t in pages_of:
+            pages_of[t] = _merge_urls(t, pages_of[t], urls, dropped)
         else:
-            types.append(_type_entry(t, urls, by_type[t], primary, walk, adapter,
-                                     rules, threshold))
+            pages_of[t] = urls
+    for t, urls in pages_of.items():
+        types.append(_type_entry(t, urls, by_type[t], primary, walk, adapter,
+                                 rules, threshold))
     types.sort(key=lambda e: _b(e["name"]))
     unmatched.sort(key=_b)
     return {"version": 2, "layout": layout, "rules": rules, "dataset": dataset_name,
