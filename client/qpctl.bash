@@ -34,7 +34,8 @@ _qpctl()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	local commands="submit status list cancel watch stats cache ping"
 	local globals="--socket --json --help --version"
-	local submit_opts="--config --quick --wait --follow --no-cache --refresh"
+	local submit_opts="--config --output-dir --quick --wait --follow --no-cache
+		--refresh --minify --no-minify"
 	local i w cmd="" config=0
 	local -a _qpctl_sock=() args=()
 
@@ -56,8 +57,9 @@ _qpctl()
 			esac
 		else
 			case $w in
-			--config) config=1; ((i++)) ;;
+			--config | -c) config=1; ((i++)) ;;
 			--config=*) config=1 ;;
+			--output-dir) ((i++)) ;;
 			-*) ;;
 			*) args+=("$w") ;;
 			esac
@@ -82,12 +84,14 @@ _qpctl()
 
 	case $cmd in
 	submit)
-		if [[ $prev == --config ]]; then
+		if [[ $prev == --config || $prev == -c ]]; then
 			COMPREPLY=($(compgen -f -- "$cur"))
+		elif [[ $prev == --output-dir ]]; then
+			COMPREPLY=($(compgen -d -- "$cur"))
 		elif [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "$submit_opts" -- "$cur"))
 		elif ((${#args[@]} == 0)); then
-			COMPREPLY=($(compgen -W "create-index" -- "$cur"))
+			COMPREPLY=($(compgen -W "create-index create-list" -- "$cur"))
 		elif ((${#args[@]} == 1 && !config)); then
 			# A site, unless --config names a file instead.
 			COMPREPLY=($(compgen -W "$(_qpctl_ask sites)" -- "$cur"))

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "qp_build.h"
+#include "dotenv.h"
 #include "progress.h"
 #include "protocol.h"
 #include "xmalloc.h"
@@ -481,8 +482,8 @@ submit_args(int argc, char **argv, struct submit *a)
 /*
  * A config goes with what the daemon needs to read it as neuView would
  * here: our working directory (its relative paths resolve there) and our
- * NEUPRINT_* variables (its token when the file names none; the daemon
- * never lends out its own).
+ * NEUPRINT_* variables, else ./.env's (its token when the file names
+ * none; the daemon never lends out its own).
  */
 static int
 add_config(cJSON *req, const struct submit *a)
@@ -490,7 +491,7 @@ add_config(cJSON *req, const struct submit *a)
 	static const char *const vars[] = {
 		"NEUPRINT_TOKEN", "NEUPRINT_APPLICATION_CREDENTIALS"
 	};
-	char cwd[PATH_MAX], *text;
+	char cwd[PATH_MAX], *text, *dot;
 	cJSON *env;
 	size_t len, i;
 	const char *v;
@@ -503,9 +504,19 @@ add_config(cJSON *req, const struct submit *a)
 	if (getcwd(cwd, sizeof(cwd)) != NULL)
 		cJSON_AddStringToObject(req, "cwd", cwd);
 	env = cJSON_AddObjectToObject(req, "env");
-	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-		if ((v = getenv(vars[i])) != NULL && *v)
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((v = getenv(vars[i])) != NULL && *v) {
 			cJSON_AddStringToObject(env, vars[i], v);
+			continue;
+		}
+		/* ./.env, as neuView reads it (dotenv.h). */
+		if ((dot = dotenv_get(".env", vars[i])) != NULL && *dot)
+			cJSON_AddStringToObject(env, vars[i], dot);
+		if (dot != NULL) {
+			explicit_bzero(dot, strlen(dot));
+			free(dot);
+		}
+	}
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "qp_build.h"
+#include "config.h"
 #include "daemon.h"
 #include "jobs.h"
 #include "jobstore.h"
@@ -122,6 +123,29 @@ on_stop(uv_signal_t *s, int signum)
 	jobs_stop(d->jobs, finish, d);
 }
 
+/*
+ * Each named site's config, read now so that one the daemon cannot use
+ * (a relative path, which no command's working directory resolves, a
+ * syntax error) shows in the log at the start or reload, not first at a
+ * nightly submit. A submit reads it again, as it is then.
+ */
+static void
+check_sites(const struct settings *set)
+{
+	struct cfg_site *site;
+	char err[1024];
+	size_t i;
+
+	for (i = 0; i < set->nsites; i++) {
+		if (settings_site_load(set, set->sites[i].name, &site, err,
+		    sizeof(err)) < 0)
+			log_warn("site.unusable", "site=%s error=%s msg=%s",
+			    set->sites[i].name, err, "its jobs will be refused "
+			    "until its config is mended");
+		cfg_site_free(site);
+	}
+}
+
 static void
 on_hup(uv_signal_t *s, int signum)
 {
@@ -143,6 +167,7 @@ on_hup(uv_signal_t *s, int signum)
 		log_warn("settings.not_applied", "key=state_dir msg=%s",
 		    "state_dir changes only at the next start");
 	log_set_level(n->log_level);
+	check_sites(n);
 	jobs_configure(d->jobs, n);
 	srv_configure(d->srv, n);
 	mf_configure(d->mf, n->metrics_file);
@@ -228,6 +253,7 @@ daemon_run(const char *file)
 		return 2;
 	}
 	log_init(d.set->log_level);
+	check_sites(d.set);
 	/* A client that hangs up must not kill us on write. */
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&d.loop);

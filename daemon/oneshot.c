@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dotenv.h"
 #include "job.h"
 #include "oneshot.h"
 #include "siteup.h"
@@ -111,6 +112,30 @@ cache_dir(const struct cfg_site *site)
 	return NULL;
 }
 
+/*
+ * neuView reads ./.env into its environment (python-dotenv, never over a
+ * variable already set), and labs keep their token there: so do we, for
+ * the two variables a token comes from. Before any thread: setenv.
+ */
+static void
+load_dotenv(void)
+{
+	static const char *const vars[] = {
+		"NEUPRINT_TOKEN", "NEUPRINT_APPLICATION_CREDENTIALS"
+	};
+	size_t i;
+	char *v;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (getenv(vars[i]) != NULL || (v = dotenv_get(".env",
+		    vars[i])) == NULL)
+			continue;
+		setenv(vars[i], v, 0);
+		explicit_bzero(v, strlen(v));
+		free(v);
+	}
+}
+
 static void
 walk_close(uv_handle_t *h, void *arg)
 {
@@ -136,6 +161,7 @@ oneshot_run(const struct oneshot_opts *o)
 
 	/* Relative paths: against our working directory, as neuView's. */
 	from.cwd = getcwd(cwd, sizeof(cwd));
+	load_dotenv();
 	from.output_dir = o->output_dir;
 	if ((rc = cfg_site_load(o->config, &from, &site, err,
 	    sizeof(err))) < 0) {

@@ -63,6 +63,10 @@ def argv_literals(rel):
     """The literals REL compares an argv word with: (options, words)."""
     text = _strip_comments(_read(rel))
     lits = re.findall(r'str(?:n)?cmp\(\s*argv\[[^\]]*\]\s*,\s*"([^"]+)"', text)
+    # qpctl's value options: valopt(argc, argv, &i, "--long", "-s" or NULL, ...)
+    for m in re.findall(r'valopt\(\s*argc\s*,\s*argv\s*,[^,]+,\s*"([^"]+)"\s*,\s*'
+                        r'(?:"([^"]+)"|NULL)', text):
+        lits += [x for x in m if x]
     opts = {re.sub(r"=.*", "", s) for s in lits if s.startswith("-")}
     words = {s for s in lits if not s.startswith("-")}
     return opts, words

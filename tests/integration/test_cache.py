@@ -552,7 +552,7 @@ class TestDaemon(unittest.TestCase):
         self.assertEqual(again["cache"]["hits"], 0)
         r = self.d.qpctl("cache", "stats", "nosuch")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("no site named", r.stderr)
+        self.assertIn("no site 'nosuch' in the daemon's settings", r.stderr)
 
     def test_damaged_file_logged_once(self):
         self.job()

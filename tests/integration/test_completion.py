@@ -91,7 +91,7 @@ class TestCompletion(unittest.TestCase):
         self.assertEqual(self.complete("--"), want)
 
     def test_submit(self):
-        self.assertEqual(self.complete("submit", ""), {"create-index"})
+        self.assertEqual(self.complete("submit", ""), {"create-index", "create-list"})
         want = {w for _, _, ws in cf.documented("qpctl.1", ["SUBMIT OPTIONS"])
                 for w in ws if w.startswith("--")}
         self.assertEqual(self.complete("submit", "create-index", "--"), want)
@@ -107,6 +107,9 @@ class TestCompletion(unittest.TestCase):
         self.assertEqual(self.complete("submit", "create-index", "fib", ""), set())
         self.assertEqual(self.complete("submit", "create-index", "--config", "x.yaml", ""),
                          set())
+        self.assertEqual(self.complete("submit", "create-list", "-c", "x.yaml", ""), set())
+        self.assertEqual(self.complete("submit", "create-list", "--output-dir", "o", ""),
+                         set(SITES))
 
     def test_socket_on_the_command_line(self):
         self.assertEqual(self.complete("--socket", self.d.socket, "submit", "create-index",

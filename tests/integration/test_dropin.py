@@ -72,8 +72,11 @@ def run_in(cwd, *args, env=None):
     e.pop("NEUPRINT_APPLICATION_CREDENTIALS", None)
     e["NEUPRINT_TOKEN"] = h.TOKEN
     e["XDG_CACHE_HOME"] = os.path.join(cwd, ".xdg-cache")
-    if env:
-        e.update(env)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     r = subprocess.run([h.QUICKPAGED] + list(args), cwd=cwd, env=e,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=300)
@@ -159,6 +162,20 @@ class TestRunCreateList(unittest.TestCase):
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn(os.path.join(elsewhere, "config", "ca.pem"), r.stderr)
 
+    def test_token_from_dotenv(self):
+        """neuView's ./.env holds the token (python-dotenv); the environment
+        wins over it, as with neuView."""
+        with open(os.path.join(self.root, ".env"), "w") as f:
+            f.write("# neuView\nexport NEUPRINT_TOKEN='%s'\n" % h.TOKEN)
+        r = run_in(self.root, "--run", "create-list", "-c", "config/config.cns.yaml",
+                   env={"NEUPRINT_TOKEN": None})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_index(self.out)
+        r = run_in(self.root, "--run", "create-list", "-c", "config/config.cns.yaml",
+                   env={"NEUPRINT_TOKEN": "wrong-" + h.TOKEN_MARK})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("401", r.stderr)
+
     def test_create_index_is_the_same_job(self):
         r = run_in(self.root, "--run", "create-index", "--config",
                    "config/config.cns.yaml")
@@ -221,6 +238,15 @@ class TestDaemonCreateList(unittest.TestCase):
         other = os.path.join(self.root, "site2")
         h.assert_same_index(self, h.load_types(other), h.oracle(other, layout="neuview"))
         self.assertFalse(os.path.exists(os.path.join(self.out, "types.json")))
+
+    def test_token_from_dotenv(self):
+        with open(os.path.join(self.root, ".env"), "w") as f:
+            f.write("NEUPRINT_TOKEN=%s\n" % h.TOKEN)
+        r = self.qpctl("submit", "create-list", "-c", "config/config.cns.yaml", "--wait",
+                       token=None)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        h.assert_same_index(self, h.load_types(self.out),
+                            h.oracle(self.out, layout="neuview"))
 
     def test_no_token_anywhere(self):
         """Neither the config nor qpctl's environment holds a token: refused,
