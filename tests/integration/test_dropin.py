@@ -269,6 +269,24 @@ class TestDaemonCreateList(unittest.TestCase):
         r = self.qpctl("submit", "create-list", "cns", "--output-dir", "x")
         self.assertNotEqual(r.returncode, 0)
 
+    def test_named_site_with_relative_path_refused(self):
+        """A site named in the settings has no command and so no working
+        directory: its relative path is refused, in the log at the start
+        and in the reply, naming the key and the path."""
+        self.d.stop_clean()
+        cfg = os.path.join(self.root, "config", "config.cns.yaml")
+        settings = dh.write_settings(os.path.join(self.work, "q2.yaml"), self.work,
+                                     {"cns": cfg})
+        self.d = dh.Daemon(settings, self.work)
+        self.d.start()
+        r = self.qpctl("submit", "create-list", "cns", "--wait")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("key 'output.directory': 'output' is relative, and a site named "
+                      "in the daemon's settings", r.stderr)
+        log = self.d.log_text()
+        self.assertIn("event=site.unusable site=cns", log)
+        self.assertIn("'output' is relative", log)
+
     def test_resumes_after_kill9_with_its_cwd(self):
         """A queued job of a client's config with relative paths runs after
         kill -9 exactly as first resolved; one whose token came from qpctl's
