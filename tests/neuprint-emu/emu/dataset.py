@@ -957,7 +957,8 @@ def _core(neurons, profiles, scale, seed):
         n["mito"] = int(size / 4e6 * math.exp(rng.gauss(0.0, 0.3)))
         if r() < tc["soma"]:
             n["somaLocation"] = _soma_location(rng, _soma_side(rng, n), tc["family"])
-            n["somaRadius"] = round(2 * math.exp(rng.gauss(math.log(300), 0.35))) / 2
+            radius = min(1200.0, max(120.0, math.exp(rng.gauss(math.log(300), 0.35))))
+            n["somaRadius"] = round(2 * radius) / 2
             if tc["cbf"] is not None and r() < 0.95:
                 n["cellBodyFiber"] = tc["cbf"]
 
