@@ -442,7 +442,7 @@ class CoreColumns(unittest.TestCase):
                 self.assertNotIn("cellBodyFiber", n)                 # central brain only
             if "cellBodyFiber" in n:
                 self.assertIn("somaLocation", n)
-                self.assertRegex(n["cellBodyFiber"], r"^[ADPV][DV][LM]\d\d$")
+                self.assertRegex(n["cellBodyFiber"], r"^[AP][DV][LM]\d\d$")
                 m = re.match(r"\((\w+)\)", n["instance"])
                 if m:                                                # untyped: "(PDM07)_L"
                     self.assertEqual(n["cellBodyFiber"], m.group(1))
