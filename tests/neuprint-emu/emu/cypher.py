@@ -314,7 +314,7 @@ _FUNCS = {
     "keys": (1, 1), "size": (1, 1), "tolower": (1, 1), "toupper": (1, 1),
     "coalesce": (1, None), "tostring": (1, 1), "tointeger": (1, 1),
     "tofloat": (1, 1), "head": (1, 1), "last": (1, 1), "exists": (1, 1),
-    "trim": (1, 1),
+    "trim": (1, 1), "properties": (1, 1),
     "apoc.convert.fromjsonmap": (1, 1), "apoc.convert.fromjsonlist": (1, 1),
 }
 
@@ -747,8 +747,7 @@ class _Parser:
                 return _E("lit", ({"TRUE": True, "FALSE": False}.get(u),),
                           t.pos, t.end)
             if u == "CASE":
-                self.unsupported(t, "CASE expressions are not supported by the "
-                                 "emulator")
+                return self.p_case()
             if u in ("EXISTS", "COUNT", "COLLECT") and self.is_op("{", k=1):
                 self.unsupported(t, "subqueries are not supported by the "
                                  "emulator")
@@ -766,6 +765,28 @@ class _Parser:
             self.adv()
             return _E("var", (t.val,), t.pos, t.end)
         self.fail("an expression")
+
+    def p_case(self):
+        """CASE [subject] WHEN x THEN y ... [ELSE z] END: without a subject
+        each x is a predicate; with one, x is compared with it by `=`."""
+        t = self.adv()
+        subject = None if self.is_kw("WHEN") else self.p_expr()
+        pairs = []
+        while self.is_kw("WHEN"):
+            self.adv()
+            w = self.p_expr()
+            self.expect_kw("THEN")
+            pairs.append((w, self.p_expr()))
+        if not pairs:
+            self.fail("'WHEN'")
+        other = None
+        if self.is_kw("ELSE"):
+            self.adv()
+            other = self.p_expr()
+        if not self.is_kw("END"):
+            self.fail("'WHEN', 'ELSE' or 'END'" if other is None else "'END'")
+        end = self.adv()
+        return _E("case", (subject, tuple(pairs), other), t.pos, end.end)
 
     def p_call(self, t, name):
         lname = name.lower()
@@ -1294,6 +1315,15 @@ def _coalesce(*args):
     return None
 
 
+def _props(v):
+    """properties(x): a copy of a node's or a map's properties."""
+    if v is None:
+        return None
+    if v.__class__ is dict:
+        return dict(v)
+    raise CypherError("Type mismatch: expected a map but was %s" % _tn(v))
+
+
 def _head(v):
     if v is None:
         return None
@@ -1415,7 +1445,7 @@ _HELPERS = {name: obj for name, obj in globals().items()
                 "_and", "_or", "_xor", "_not", "_strop", "_add", "_sub",
                 "_mul", "_div", "_mod", "_pow", "_neg", "_prop", "_index",
                 "_unw", "_keys", "_size", "_lower", "_upper", "_trim",
-                "_coalesce", "_head", "_last", "_fjn", "_fjm", "_fjl",
+                "_coalesce", "_props", "_head", "_last", "_fjn", "_fjm", "_fjl",
                 "_seekvals", "_bseek", "_cp", "_body_index"}}
 _HELPERS["_Done"] = _Done
 _HELPERS["_NUMT"] = _NUMT
@@ -1427,13 +1457,13 @@ _HELPERS["__builtins__"] = __builtins__
 _SIMPLE_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 _NODE_KINDS = ("neuron", "meta")
 _SCALAR_FUNCS = {"keys", "size", "tolower", "toupper", "tostring", "tointeger",
-                 "tofloat", "exists", "trim", "count", "sum", "avg",
+                 "tofloat", "exists", "trim", "count", "sum", "avg", "properties",
                  "apoc.convert.fromjsonmap", "apoc.convert.fromjsonlist"}
 _SIMPLE_FUNCS = {"keys": "_keys", "size": "_size", "tolower": "_lower",
                  "toupper": "_upper", "tostring": "_tostring",
                  "tointeger": "_tointeger", "tofloat": "_tofloat",
                  "head": "_head", "last": "_last", "trim": "_trim",
-                 "coalesce": "_coalesce"}
+                 "coalesce": "_coalesce", "properties": "_props"}
 _BIN = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod",
         "^": "_pow"}
 _CMP = {"=": "_eq", "<>": "_ne", "<": "_lt", ">": "_gt", "<=": "_le",
@@ -1750,6 +1780,9 @@ class _Compiler:
             return any(self.may_node(x, scope) for x in e.a if isinstance(x, _E))
         if k == "map":
             return any(self.may_node(x[1], scope) for x in e.a)
+        if k == "case":
+            return any(self.may_node(x, scope) for x in [t for _, t in e.a[1]] + [e.a[2]]
+                       if x is not None)
         if k == "idx":
             return self.may_node(e.a[0], scope)
         if k == "call":
@@ -2354,6 +2387,21 @@ class _Compiler:
         op, a, b = e.a
         return "%s(%s, %s)" % (_BIN[op], self.val(a, scope, emap),
                                self.val(b, scope, emap))
+
+    def v_case(self, e, scope, emap):
+        """Nested conditional expressions: only the chosen branch runs, and a
+        WHEN that is null or false falls through, as in Cypher."""
+        subject, pairs, other = e.a
+        out = "None" if other is None else self.val(other, scope, emap)
+        if subject is None:
+            conds = [self.pred(w, scope, emap) for w, _ in pairs]
+        else:
+            f, l = self.hold(self.val(subject, scope, emap))
+            conds = ["(_eq(%s, %s) is True)" % (f if i == 0 else l, self.val(w, scope, emap))
+                     for i, (w, _) in enumerate(pairs)]
+        for c, (_, then) in reversed(list(zip(conds, pairs))):
+            out = "(%s if %s else %s)" % (self.val(then, scope, emap), c, out)
+        return out
 
     def v_neg(self, e, scope, emap):
         return "_neg(%s)" % self.val(e.a[0], scope, emap)

@@ -18,11 +18,12 @@ import re
 import tempfile
 from datetime import datetime, timezone
 
-GENERATOR_VERSION = "emu-data-6"
+GENERATOR_VERSION = "emu-data-7"
 # The random streams of the base data (names, sizes, sides, roiInfo) are
 # derived from this string, not from GENERATOR_VERSION, so that the data
 # model could grow (emu-data-6: the male-cns v1.0 properties, column ROIs,
-# zero fields dropped) without moving every type's numbers.
+# zero fields dropped; emu-data-7: neuprint-python's core neuron columns)
+# without moving every type's numbers.
 STREAM = "emu-data-5"
 DATASET_NAME = "male-cns"
 DATASET_TAG = "v1.0"
@@ -848,6 +849,120 @@ def _columns_into(rng, n, name):
             n[k] = True
 
 
+# --------------------------------------------------------------------------
+# neuprint-python's core neuron columns (CORE_NEURON_COLS): upstream,
+# downstream, mito, size, statusLabel, cropped, cellBodyFiber, somaRadius,
+# somaLocation. A stream of their own, drawn after everything above, so no
+# earlier number moves. inputRois/outputRois are no :Neuron properties: the
+# client derives them from roiInfo.
+# --------------------------------------------------------------------------
+
+_STATUS_LABELS = {
+    "Traced": [("Traced", 80), ("Roughly traced", 14), ("Prelim Roughly traced", 6)],
+    "Anchor": [("Anchor", 45), ("Soma Anchor", 30), ("Cervical Anchor", 15),
+               ("Sensory Anchor", 10)],
+    "Roughly traced": [("Roughly traced", 1)],
+}
+_CBF_FAMILIES = ("CB", "CX", "MB", "AL", "DN")     # cell body fibers: central brain
+_CBF_HEADS = ("ADL", "ADM", "AVL", "AVM", "PDL", "PDM", "PVL", "PVM")
+# neuPrintHTTP's JSON for a Neo4j point (neuprint-python keeps 'coordinates')
+_CRS = {"srid": 9157, "name": "cartesian-3d", "type": "link",
+        "properties": {"href": "http://spatialreference.org/ref/sr-org/9157/ogcwkt/",
+                       "type": "ogcwkt"}}
+_MIDLINE_X = 47500
+
+
+def _set_flow(n, primary):
+    """Neuron upstream/downstream from its roiInfo: upstream is its post
+    count (one connection per PSD, as the ROI entries have it); downstream is
+    the primary ROIs' downstream plus the synapses outside them, each with
+    a fan-out of 3..8 fixed by the bodyId. No random draw: a mutated neuron
+    gets its numbers without moving the mutation's stream."""
+    ds = pre_in = 0
+    for k, v in json.loads(n["roiInfo"]).items():
+        if k in primary:
+            ds += v.get("downstream", 0)
+            pre_in += v.get("pre", 0)
+    n["upstream"] = n.get("post", 0)
+    n["downstream"] = ds + max(0, n.get("pre", 0) - pre_in) * (3 + n["bodyId"] % 6)
+
+
+def _soma_odds(name, family):
+    """Probability that a neuron of this type has its soma in the volume:
+    sensory neurons (ORNs, SN*, CV fragments) mostly do not."""
+    if family == "CVX" or (family == "VNC" and name.startswith("SN")) \
+            or (family == "AL" and name.startswith("ORN")):
+        return 0.03
+    return 0.93
+
+
+def _soma_side(rng, n):
+    s = n.get("somaSide") or n.get("rootSide")
+    if s in ("L", "R", "M"):
+        return s
+    inst = n.get("instance", "")
+    if inst.endswith(("_L", "_R", "_M")):
+        return inst[-1]
+    return "L" if rng.random() < 0.5 else "R"
+
+
+def _soma_location(rng, side, family):
+    """A Point in 8 nm voxels: R somas left of the midline in x, L right of
+    it, M on it; optic-lobe somas lateral, VNC/AN somas below the brain."""
+    r = rng.random
+    if side == "M":
+        dx = int(r() * 3000) - 1500
+    else:
+        lo, hi = (28000, 42000) if family == "OL" else (3000, 26000)
+        dx = lo + int(r() * (hi - lo))
+        dx = -dx if side == "R" else dx
+    z = 85000 + int(r() * 80000) if family in ("VNC", "AN") else 5000 + int(r() * 65000)
+    return {"type": "Point", "crs": _CRS,
+            "coordinates": [_MIDLINE_X + dx, 8000 + int(r() * 52000), z]}
+
+
+def _type_core(rng, name, family):
+    cbf = None
+    if family in _CBF_FAMILIES and rng.random() < 0.85:
+        cbf = "%s%02d" % (rng.choice(_CBF_HEADS), 1 + int(rng.random() * 30))
+    return {"cbf": cbf, "soma": _soma_odds(name, family), "family": family}
+
+
+def _core(neurons, profiles, scale, seed):
+    """Give every neuron the core columns. Null rates (cns): statusLabel,
+    size, mito, upstream, downstream never absent; cropped absent on ~3%;
+    soma fields absent on sensory neurons and ~7% of the rest; cellBodyFiber
+    only on central-brain types (not optic lobe, VNC, AN)."""
+    rng = random.Random(_derive("emu-core", STREAM, scale, seed))
+    primary = frozenset(roi_model().primary)
+    per_type = {t: _type_core(rng, t, p["family"])
+                for t, p in sorted(profiles.items(), key=lambda x: x[0].encode("utf-8"))}
+    labels = {s: ([x for x, _ in w], [c for _, c in w]) for s, w in _STATUS_LABELS.items()}
+    r = rng.random
+    for n in neurons:
+        tc = per_type.get(n.get("type"))
+        if tc is None:                          # untyped: (PDM07)_L names its fiber
+            m = re.match(r"\(([A-Z]{3}\d\d)\)", n.get("instance", ""))
+            tc = {"cbf": m.group(1) if m else None, "soma": 0.3, "family": "CB"}
+        _set_flow(n, primary)
+        st = n.get("status")
+        if st in labels:
+            names, weights = labels[st]
+            n["statusLabel"] = rng.choices(names, weights)[0]
+        if r() < 0.97:
+            n["cropped"] = r() < (0.15 if tc["soma"] < 0.5 else 0.02)
+        syn = n.get("pre", 0) + n.get("post", 0)
+        size = int((syn + 50) * math.exp(rng.gauss(math.log(3.5e5), 0.5)))
+        n["size"] = size
+        n["mito"] = int(size / 4e6 * math.exp(rng.gauss(0.0, 0.3)))
+        if r() < tc["soma"]:
+            n["somaLocation"] = _soma_location(rng, _soma_side(rng, n), tc["family"])
+            radius = min(1200.0, max(120.0, math.exp(rng.gauss(math.log(300), 0.35))))
+            n["somaRadius"] = round(2 * radius) / 2
+            if tc["cbf"] is not None and r() < 0.95:
+                n["cellBodyFiber"] = tc["cbf"]
+
+
 def _generate(scale, seed, types_file):
     rng = random.Random(_derive("emu-dataset", STREAM, scale, seed))
     roi = roi_model()
@@ -925,6 +1040,7 @@ def _generate(scale, seed, types_file):
         "lastDatabaseEdit": _timestamp(rng),
     }
     _annotate(neurons, profiles, scale, seed)
+    _core(neurons, profiles, scale, seed)
     return neurons, meta, profiles
 
 
@@ -980,6 +1096,7 @@ def _mutate(neurons, meta, profiles, seed, frac, annotations_only=False):
                         if not annotations_only else
                         _derive("emu-annotate", STREAM, seed, repr(float(frac))))
     roi = roi_model()
+    primary = frozenset(roi.primary)
     nmut = int(round(frac * len(neurons)))
     types = sorted((t for t in profiles), key=lambda s: s.encode("utf-8"))
     idx = sorted(rng.sample(range(len(neurons)), nmut)) if nmut else []
@@ -1013,6 +1130,7 @@ def _mutate(neurons, meta, profiles, seed, frac, annotations_only=False):
             info.update(_add_columns(rng, info, t))
             info = dict(sorted(info.items()))
         _set_roi(n, info, npre, npost, old_keys)
+        _set_flow(n, primary)
         neurons[i] = n
     if not annotations_only:
         meta["uuid"] = "%032x" % rng.getrandbits(128)

@@ -825,7 +825,6 @@ class Errors(Base):
                 ("MATCH (n) RETURN n", "needs a label"),
                 ("MATCH (n:Synapse) RETURN n", "Unknown label ':Synapse'"),
                 ("MATCH p = (n:Neuron) RETURN p", "named paths"),
-                ("RETURN CASE WHEN true THEN 1 END", "CASE"),
                 ("MATCH (n:Neuron) WHERE n.bodyId = $id RETURN n",
                  "Expected parameter(s): id"),
                 ("MATCH (n:Neuron) WHERE n.type =~ 'LC.*' RETURN n",
@@ -870,6 +869,143 @@ class Errors(Base):
             self.assertIn("line 1", ex.message)
         else:
             self.fail("no error")
+
+
+# neuView's get_soma_sides_for_type (reiserlab/neuView, src/neuview/neuprint_connector.py)
+# and the count query of its neuron selection (services/neuron_selection_service.py),
+# as their f-strings produce them
+SOMA_SIDE_Q = """
+            MATCH (n:Neuron)
+            WHERE n.type = "%s" AND (n.rootSide IS NOT NULL OR n.somaSide IS NOT NULL)
+            RETURN DISTINCT
+                CASE
+                    WHEN n.rootSide IS NOT NULL THEN n.rootSide
+                    ELSE n.somaSide
+                END as soma_side
+            ORDER BY soma_side
+            """
+SIDE_COUNT_Q = """
+                        MATCH (n:Neuron)
+                        WHERE n.type = "%s"
+                        WITH n,
+                            CASE
+                                WHEN n.rootSide IS NOT NULL THEN n.rootSide
+                                WHEN n.somaSide IS NOT NULL THEN n.somaSide
+                                WHEN n.side IS NOT NULL THEN
+                                    CASE n.side
+                                        WHEN 'left' THEN 'L'
+                                        WHEN 'right' THEN 'R'
+                                        WHEN 'center' THEN 'M'
+                                        ELSE n.side
+                                    END
+                                ELSE NULL
+                            END as normalizedSide
+                        RETURN
+                            COUNT(CASE WHEN normalizedSide = 'L' THEN 1 END) as leftCount,
+                            COUNT(CASE WHEN normalizedSide = 'R' THEN 1 END) as rightCount,
+                            COUNT(CASE WHEN normalizedSide = 'M' THEN 1 END) as middleCount,
+                            COUNT(*) as totalCount
+"""
+
+
+def dq(s):
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def neuview_side(n):
+    if n.get("rootSide") is not None:
+        return n["rootSide"]
+    if n.get("somaSide") is not None:
+        return n["somaSide"]
+    return {"left": "L", "right": "R", "center": "M"}.get(n.get("side"), n.get("side"))
+
+
+class CaseAndProperties(Base):
+    """What neuView asks beyond quickpage's subset: CASE (its soma-side
+    queries) and properties(m) (create-list's Meta query)."""
+
+    def sided(self):
+        """The fake neurons with a rootSide that disagrees with somaSide on
+        some, and FlyWire's `side` alone on others."""
+        ns = []
+        for i, n in enumerate(self.ds.neurons):
+            n = dict(n)
+            if i % 3 == 0:
+                n["rootSide"] = "R" if n.get("somaSide") == "L" else "L"
+            elif i % 5 == 1:
+                n.pop("somaSide", None)
+                n["side"] = ("left", "right", "center", "other")[i % 4]
+            ns.append(n)
+        return FakeDataset(ns, self.ds.meta)
+
+    def test_neuview_soma_side_query(self):
+        ds = self.sided()
+        seen = set()
+        for t in TYPES:
+            r = self.run_q(SOMA_SIDE_Q % dq(t), ds)
+            self.assertEqual(r.columns, ["soma_side"])
+            want = sorted({n.get("rootSide") or n.get("somaSide") for n in ds.by_type[t]} - {None})
+            self.assertEqual(r.rows, [[x] for x in want], t)
+            seen.update(want)
+        self.assertEqual(seen, {"L", "R", "M"})
+
+    def test_neuview_side_count_query(self):
+        ds = self.sided()
+        for t in TYPES:
+            sides = [neuview_side(n) for n in ds.by_type[t]]
+            r = self.run_q(SIDE_COUNT_Q % dq(t), ds)
+            self.assertEqual(r.columns, ["leftCount", "rightCount", "middleCount", "totalCount"])
+            self.assertEqual(r.rows, [[sides.count("L"), sides.count("R"), sides.count("M"),
+                                       len(sides)]], t)
+
+    def test_case_semantics(self):
+        self.assertEqual(self.rows("RETURN CASE WHEN null THEN 1 WHEN false THEN 2 "
+                                   "WHEN 1 = 1 THEN 3 ELSE 4 END AS x"), [[3]])
+        self.assertEqual(self.rows("RETURN CASE WHEN false THEN 1 END AS x"), [[None]])
+        # only the chosen branch runs
+        self.assertEqual(self.rows("RETURN CASE WHEN true THEN 1 ELSE 1 / 0 END AS x"), [[1]])
+        # simple form: compared by =, so null matches nothing
+        self.assertEqual(self.rows("RETURN CASE 2 WHEN 1 THEN 'a' WHEN 2.0 THEN 'b' END AS x, "
+                                   "CASE null WHEN null THEN 'n' ELSE 'e' END AS y, "
+                                   "CASE [1] WHEN [1] THEN 'l' END AS z"),
+                         [["b", "e", "l"]])
+        # in WHERE, grouping keys and ORDER BY
+        r = self.rows("MATCH (n:Neuron) WHERE CASE n.somaSide WHEN 'L' THEN true ELSE false END "
+                      "RETURN count(*) AS c")
+        self.assertEqual(r, [[sum(1 for n in self.ds.neurons if n.get("somaSide") == "L")]])
+        r = self.rows("MATCH (n:Neuron) RETURN CASE WHEN n.pre > 200 THEN 'big' ELSE 'small' END "
+                      "AS k, count(*) AS c ORDER BY k")
+        big = sum(1 for n in self.ds.neurons if n["pre"] > 200)
+        self.assertEqual(r, [["big", big], ["small", len(self.ds.neurons) - big]])
+
+    def test_case_errors(self):
+        self.assertCypherError("RETURN CASE WHEN true THEN 1", "Unexpected end of input",
+                               "'WHEN', 'ELSE' or 'END'")
+        self.assertCypherError("RETURN CASE 1 ELSE 2 END", "Invalid input 'ELSE'", "'WHEN'")
+        self.assertCypherError("RETURN CASE WHEN true 1 END", "'THEN'")
+        self.assertCypherError("RETURN CASE WHEN true THEN 1 ELSE 2 AS x", "'END'")
+
+    def test_properties_of_meta(self):
+        r = self.run_q("MATCH (m:Meta)\nRETURN properties(m) as all_properties\nLIMIT 1")
+        self.assertEqual(r.columns, ["all_properties"])
+        self.assertEqual(r.rows, [[self.ds.meta]])
+        r.rows[0][0]["uuid"] = "changed"                  # a copy
+        self.assertEqual(self.ds.meta["uuid"], "abc123")
+
+    def test_properties_of_neurons_and_maps(self):
+        n = self.ds.neurons[4]
+        r = self.run_q("MATCH (n:Neuron) WHERE n.bodyId = %d RETURN properties(n) AS p, "
+                       "keys(properties(n)) AS k, properties(n).status AS s" % n["bodyId"])
+        self.assertEqual(r.rows, [[n, list(n), n["status"]]])
+        self.assertIsNot(r.rows[0][0], n)
+        self.assertEqual(self.rows("RETURN properties({a: 1, b: [2]}) AS p, properties(null) AS q"),
+                         [[{"a": 1, "b": [2]}, None]])
+        self.assertCypherError("RETURN properties('x') AS p", "Type mismatch")
+        self.assertCypherError("RETURN properties() AS p", "Insufficient parameters")
+        # grouping on a map: one group per distinct property set
+        r = self.rows("MATCH (n:Neuron) WHERE n.bodyId = %d RETURN properties(n) AS p, count(*) AS c"
+                      % n["bodyId"])
+        self.assertEqual(r, [[n, 1]])
 
 
 class Shape(unittest.TestCase):

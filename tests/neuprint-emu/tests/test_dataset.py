@@ -27,6 +27,12 @@ def dump(ds):
     return json.dumps((ds.neurons, ds.meta), sort_keys=True).encode("utf-8")
 
 
+def roi_flags(n):
+    """The ROI properties (`"ME(R)": true`); `cropped` is the one other
+    boolean a neuron has."""
+    return sorted(k for k, v in n.items() if v is True and k != "cropped")
+
+
 def stem(name):
     return name.replace("/", "_").replace(" ", "_")
 
@@ -94,8 +100,7 @@ class Neurons(unittest.TestCase):
             self.assertIn(n.get("somaSide", "L"), ("L", "R", "M"))
             ri = json.loads(n["roiInfo"])
             self.assertTrue(ri)
-            bools = sorted(k for k, v in n.items() if v is True)
-            self.assertEqual(bools, sorted(ri))
+            self.assertEqual(roi_flags(n), sorted(ri))
             ppre = sum(v.get("pre", 0) for k, v in ri.items() if k in primary)
             ppost = sum(v.get("post", 0) for k, v in ri.items() if k in primary)
             # neuPrint leaves zero counts out of roiInfo
@@ -259,8 +264,7 @@ class Mutate(unittest.TestCase):
         self.assertGreater(retyped, 0)
         self.assertEqual(m.meta["totalPreCount"], sum(n["pre"] for n in m.neurons))
         for n in m.neurons:
-            self.assertEqual(sorted(k for k, v in n.items() if v is True),
-                             sorted(json.loads(n["roiInfo"])))
+            self.assertEqual(roi_flags(n), sorted(json.loads(n["roiInfo"])))
 
 
 class CacheAndHelpers(unittest.TestCase):
@@ -304,10 +308,6 @@ class CacheAndHelpers(unittest.TestCase):
         self.assertGreater(g["bytes"], len(t) * g["rows"])
         self.assertLess(g["bytes"], f["bytes"])
         self.assertEqual(f["rows"], sum(ds.floor_inputs([x])["rows"] for x in ds.by_type))
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class MaleCnsV10(unittest.TestCase):
@@ -384,3 +384,135 @@ class MaleCnsV10(unittest.TestCase):
         self.assertTrue(any(n["instance"].endswith(("-R", "(L)", "-L", "(R)")) for n in ol.neurons))
         with self.assertRaises(ValueError):
             dataset.build("tiny", 1, flavor="nope", cache_dir=False)
+
+
+CORE = ("upstream", "downstream", "mito", "size", "status", "statusLabel", "cropped",
+        "cellBodyFiber", "somaRadius", "somaLocation")
+SENSORY = re.compile(r"SN|ORN_|CV-dominant")
+
+
+def absent(ds, key, neurons=None):
+    ns = ds.neurons if neurons is None else neurons
+    return sum(1 for n in ns if n.get(key) is None) / len(ns)
+
+
+class CoreColumns(unittest.TestCase):
+    """neuprint-python's CORE_NEURON_COLS on every neuron, with the null rates
+    of a whole-CNS dataset (issue 24, part 4)."""
+
+    def test_present_and_typed(self):
+        ds = get("demo")
+        for n in ds.neurons:
+            for k in ("upstream", "downstream", "mito", "size"):
+                self.assertIs(type(n[k]), int, (k, n["bodyId"]))
+                self.assertGreaterEqual(n[k], 0)
+            self.assertIsInstance(n["statusLabel"], str)
+            self.assertIn(n.get("cropped", False), (True, False))
+            loc = n.get("somaLocation")
+            self.assertEqual(loc is None, n.get("somaRadius") is None)
+            if loc is not None:
+                self.assertEqual(loc["type"], "Point")
+                self.assertEqual(loc["crs"]["name"], "cartesian-3d")
+                self.assertEqual([type(c) for c in loc["coordinates"]], [int] * 3)
+                self.assertTrue(120 <= n["somaRadius"] <= 1200, n["somaRadius"])
+        labels = {(n["status"], n["statusLabel"]) for n in ds.neurons}
+        self.assertTrue({l for s, l in labels if s == "Traced"}
+                        <= {"Traced", "Roughly traced", "Prelim Roughly traced"}, labels)
+        self.assertTrue(all(l.endswith("Anchor") for s, l in labels if s == "Anchor"), labels)
+        # size grows with the synapse count; mito with the size
+        big = sorted(ds.neurons, key=lambda n: n["pre"] + n["post"])
+        lo, hi = big[:1000], big[-1000:]
+        self.assertGreater(sum(n["size"] for n in hi), 5 * sum(n["size"] for n in lo))
+        self.assertGreater(sum(n["mito"] for n in hi), 5 * sum(n["mito"] for n in lo))
+
+    def test_null_rates(self):
+        ds = get("demo")
+        for k in ("upstream", "downstream", "mito", "size", "status", "statusLabel"):
+            self.assertEqual(absent(ds, k), 0.0, k)
+        self.assertTrue(0.01 <= absent(ds, "cropped") <= 0.06, absent(ds, "cropped"))
+        self.assertTrue(0.05 <= absent(ds, "somaLocation") <= 0.25, absent(ds, "somaLocation"))
+        self.assertTrue(0.5 <= absent(ds, "cellBodyFiber") <= 0.85, absent(ds, "cellBodyFiber"))
+        fam = {t: p["family"] for t, p in ds.profiles.items()}
+        sensory = [n for n in ds.neurons if SENSORY.match(n.get("type") or "")]
+        self.assertGreater(len(sensory), 20)
+        self.assertGreater(absent(ds, "somaLocation", sensory), 0.8)   # no soma in the volume
+        for n in ds.neurons:
+            f = fam.get(n.get("type"))
+            if f in ("OL", "VNC", "AN", "CVX"):
+                self.assertNotIn("cellBodyFiber", n)                 # central brain only
+            if "cellBodyFiber" in n:
+                self.assertIn("somaLocation", n)
+                self.assertRegex(n["cellBodyFiber"], r"^[AP][DV][LM]\d\d$")
+                m = re.match(r"\((\w+)\)", n["instance"])
+                if m:                                                # untyped: "(PDM07)_L"
+                    self.assertEqual(n["cellBodyFiber"], m.group(1))
+        # one fiber per type
+        for t, ns in ds.by_type.items():
+            self.assertLessEqual(len({n["cellBodyFiber"] for n in ns if "cellBodyFiber" in n}), 1, t)
+
+    def test_soma_on_its_side(self):
+        ds = get("demo")
+        seen = 0
+        for n in ds.neurons:
+            loc = n.get("somaLocation")
+            if loc is None or n.get("somaSide") not in ("L", "R", "M"):
+                continue
+            x = loc["coordinates"][0] - dataset._MIDLINE_X
+            side = n["somaSide"]
+            self.assertTrue(x < 0 if side == "R" else (x > 0 if side == "L" else abs(x) <= 1500),
+                            (side, loc))
+            seen += 1
+        self.assertGreater(seen, len(ds.neurons) / 2)
+
+    def check_flow(self, ds, neurons):
+        """upstream/downstream agree with roiInfo: per ROI upstream = post and
+        downstream = pre x 3..8; the neuron's totals are the primary ROIs' sums
+        plus what lies outside them (neuprint-python's NotPrimary row), never
+        less."""
+        primary = set(ds.meta["primaryRois"])
+        for n in neurons:
+            ri = json.loads(n["roiInfo"])
+            sums = dict.fromkeys(("pre", "post", "upstream", "downstream"), 0)
+            for k, v in ri.items():
+                self.assertEqual(v.get("upstream", 0), v.get("post", 0), (k, v))
+                p = v.get("pre", 0)
+                self.assertGreaterEqual(v.get("downstream", 0), 3 * p, (k, v))
+                if k in primary:
+                    self.assertLessEqual(v.get("downstream", 0), 8 * p, (k, v))
+                    for f in sums:
+                        sums[f] += v.get(f, 0)
+            self.assertEqual(n["upstream"], n["post"])
+            outside = n["pre"] - sums["pre"]
+            self.assertGreaterEqual(outside, 0)
+            self.assertGreaterEqual(n["upstream"], sums["upstream"])
+            self.assertTrue(sums["downstream"] + 3 * outside <= n["downstream"]
+                            <= sums["downstream"] + 8 * outside, n["bodyId"])
+
+    def test_roi_info_flow_matches_totals(self):
+        ds = get("demo")
+        self.check_flow(ds, ds.neurons)
+        self.assertGreater(sum(n["downstream"] for n in ds.neurons),
+                           3 * sum(n["pre"] for n in ds.neurons))
+
+    def test_mutated_neurons_keep_the_flow(self):
+        base, m = get("demo"), get("demo", mutate=0.1)
+        changed = [b for a, b in zip(base.neurons, m.neurons) if a["roiInfo"] != b["roiInfo"]]
+        self.assertGreater(len(changed), 500)
+        self.check_flow(m, changed)
+
+    def test_flavors_keep_them(self):
+        for fl in ("fafb", "hemibrain", "manc", "optic-lobe"):
+            f = dataset.build("tiny", 1, flavor=fl, cache_dir=False)
+            for k in ("upstream", "downstream", "mito", "size", "statusLabel"):
+                self.assertEqual(absent(f, k), 0.0, (fl, k))
+            self.assertLess(absent(f, "somaLocation"), 0.5, fl)
+
+    def test_not_roi_lists(self):
+        # neuprint-python derives inputRois/outputRois from roiInfo: a
+        # :Neuron has no such property
+        ds = get("tiny")
+        self.assertFalse(any("inputRois" in n or "outputRois" in n for n in ds.neurons))
+
+
+if __name__ == "__main__":
+    unittest.main()

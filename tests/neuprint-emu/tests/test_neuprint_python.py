@@ -88,11 +88,40 @@ class TestNeuprintPython(unittest.TestCase):
         for col in ("rootSide", "somaSide", "celltypePredictedNt", "superclass"):
             self.assertIn(col, neurons.columns)
         self.assertTrue(roi_counts["roi"].str.contains("_col_").any())   # column ROIs
+        self.check_core(neurons, roi_counts, rois)
         df = c.fetch_custom("MATCH (n:Neuron) WHERE n.type = 'T4a' RETURN count(n) AS c")
         self.assertEqual(int(df["c"][0]), len(neurons))
         # the 1.9 rewrite reaches into literals (the client cannot help it)
         df = c.fetch_custom("RETURN 'x:Neuron' AS s")
         self.assertEqual(df["s"][0], "x:`%s_Neuron`" % name.split(":")[0] if v19 else "x:Neuron")
+
+    def check_core(self, neurons, roi_counts, primary):
+        """The client's core columns (CORE_NEURON_COLS) are all there, with
+        the lists it derives from roiInfo; its ROI table has upstream and
+        downstream beside pre and post, and its NotPrimary rows (totals minus
+        the primary ROIs) are never negative."""
+        from neuprint.queries.neurons import CORE_NEURON_COLS
+        # the stored ones first, in the client's order; the ROI lists it adds
+        stored = [c for c in CORE_NEURON_COLS if c not in ("inputRois", "outputRois")]
+        self.assertEqual(list(neurons.columns[:len(stored)]), stored)
+        self.assertLessEqual(set(CORE_NEURON_COLS), set(neurons.columns))
+        for col in ("upstream", "downstream", "mito", "size", "statusLabel"):
+            self.assertFalse(neurons[col].isnull().any(), col)
+        self.assertTrue((neurons["upstream"] == neurons["post"]).all())
+        self.assertTrue((neurons["downstream"] >= 3 * neurons["pre"]).all())
+        self.assertTrue(neurons["somaLocation"].dropna().map(len).eq(3).all())  # [x, y, z]
+        self.assertTrue(neurons["inputRois"].map(len).gt(0).all())
+        for col in ("pre", "post", "downstream", "upstream", "mito"):
+            self.assertIn(col, roi_counts.columns)
+        self.assertTrue((roi_counts[["pre", "post", "downstream", "upstream"]] >= 0).all().all())
+        prim = roi_counts[roi_counts["roi"].isin(primary)]
+        self.assertTrue((prim["upstream"] == prim["post"]).all())
+        self.assertGreater(int(prim["downstream"].sum()), 3 * int(prim["pre"].sum()) - 1)
+        # per neuron, the primary rows plus NotPrimary give the neuron's totals
+        rows = roi_counts[roi_counts["roi"].isin(primary) | (roi_counts["roi"] == "NotPrimary")]
+        per = rows.groupby("bodyId")[["upstream", "downstream"]].sum()
+        tot = neurons.set_index("bodyId")[["upstream", "downstream"]].loc[per.index]
+        self.assertTrue((per == tot).all().all())
 
 
 if __name__ == "__main__":

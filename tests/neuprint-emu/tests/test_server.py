@@ -248,6 +248,62 @@ class TestNeuprintPython(Base):
             c.close()
 
 
+class TestNeuviewQueries(Base):
+    """neuView's Meta query (create-list), its soma-side CASE query and
+    neuprint-python's fetch_neurons text over HTTP, against the dataset the
+    server holds (built again here from the same cache)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from emu import dataset
+        cls.ds = dataset.build("tiny", 1, cache_dir=SHARED_CACHE)
+
+    def answer(self, text):
+        r = self.emu.query(text)
+        self.assertEqual(r.status, 200, r.data)
+        return json.loads(r.data)
+
+    def test_properties_of_meta(self):
+        d = self.answer("\n            MATCH (m:Meta)\n            RETURN properties(m) as "
+                        "all_properties\n            LIMIT 1\n            ")
+        self.assertEqual(d["columns"], ["all_properties"])
+        self.assertEqual(d["data"], [[json.loads(json.dumps(self.ds.meta))]])
+
+    def test_soma_side_case(self):
+        sides = set()
+        for t in list(self.ds.by_type)[:20] + ["KCa'b'-ap1"]:
+            q = ('MATCH (n:Neuron)\n WHERE n.type = "%s" AND (n.rootSide IS NOT NULL OR '
+                 'n.somaSide IS NOT NULL)\n RETURN DISTINCT\n CASE\n WHEN n.rootSide IS NOT NULL '
+                 'THEN n.rootSide\n ELSE n.somaSide\n END as soma_side\n ORDER BY soma_side'
+                 % t.replace("\\", "\\\\").replace('"', '\\"'))
+            want = sorted({n.get("rootSide") or n.get("somaSide") for n in self.ds.by_type[t]}
+                          - {None})
+            d = self.answer(q)
+            self.assertEqual(d["columns"], ["soma_side"])
+            self.assertEqual(d["data"], [[x] for x in want], t)
+            sides.update(want)
+        self.assertTrue({"L", "R"} <= sides, sides)
+
+    def test_fetch_neurons_core_columns(self):
+        cols = ["bodyId", "instance", "type", "pre", "post", "downstream", "upstream", "mito",
+                "size", "status", "cropped", "statusLabel", "cellBodyFiber", "somaRadius",
+                "somaLocation", "roiInfo"]
+        t = max(self.ds.by_type, key=lambda x: len(self.ds.by_type[x]))
+        q = ("\n        MATCH (n :Neuron)\n        WHERE n.type = %s\n        RETURN %s\n"
+             "        ORDER BY n.bodyId\n    " % (sq(t), ",\n               ".join(
+                 "n.%s as %s" % (c, c) for c in cols)))
+        d = self.answer(q)
+        self.assertEqual(d["columns"], cols)
+        ns = sorted(self.ds.by_type[t], key=lambda n: n["bodyId"])
+        self.assertEqual(d["data"], [[json.loads(json.dumps(n.get(c))) for c in cols] for n in ns])
+        for row in d["data"]:
+            r = dict(zip(cols, row))
+            self.assertEqual(r["upstream"], r["post"])
+            self.assertGreaterEqual(r["downstream"], 3 * r["pre"])
+            if r["somaLocation"] is not None:
+                self.assertEqual(len(r["somaLocation"]["coordinates"]), 3)
+
+
 class TestCapacity(Base):
     def test_queue_full_503(self):
         # 500 neurons scanned * 1000 us = 0.5 s per query
