@@ -193,15 +193,24 @@ def scenario_qppattern(work, scale, n, cold, newer):
     to every type; the ratio is to quickpaged's cold run of the site."""
     out = site(work, scale)
     names = qpp.type_names(out)
-    picked = qpp.sample(names, n, QP_SEED)
-    res = {"scale": scale, "types": len(names), "sampled": len(picked), "seed": QP_SEED,
+    res = {"scale": scale, "types": len(names), "seed": QP_SEED,
            "quickpage": "floesche/neuView 56a65d8"}
     for key, versions in [("np051", False)] + ([("np052", True)] if newer else []):
         with h.Emulator(work, scale) as emu:
-            run = qpp.replay(emu.url, emu.ca, emu.token, emu.dataset, picked, versions)
-        est = qpp.extrapolate(run, len(names))
+            if "strata" not in res:
+                groups = qpp.strata(names, qpp.dataset_types(emu.url, emu.ca, emu.token,
+                                                             emu.dataset))
+                picked = qpp.sample(groups, n, QP_SEED)
+                res["strata"] = {g: len(v) for g, v in groups.items()}
+                res["sampled"] = sum(len(v) for v in picked.values())
+                res["sampled_strata"] = {g: len(v) for g, v in picked.items()}
+            run = qpp.replay(emu.url, emu.ca, emu.token, emu.dataset,
+                             sorted(x for v in picked.values() for x in v), versions)
+        est = qpp.extrapolate(run, groups, picked)
         r = {"sample": {k: run[k] for k in ("wall_s", "requests", "bytes_in", "once",
                                            "by_kind", "reconnects")},
+             "per_type": [[p["name"], round(p["wall_s"], 4), p["requests"], p["bytes_in"]]
+                          for p in run["per_type"]],
              "estimate": est}
         if cold:
             r["vs_cold"] = est["wall_s"]["estimate"] / cold["wall_s"]["median"]
@@ -663,8 +672,10 @@ def qp_rows(p):
                       if st != "200")
         sent = sum(smp["by_kind"].get(k, {}).get("requests", 0)
                    for k in ("upstream", "downstream"))
-        est = ("extrapolated from %d of %d types (seed %d), 95 %% interval %.0f–%.0f s"
-               % (p["sampled"], p["types"], p["seed"], e["wall_s"]["low"], e["wall_s"]["high"])
+        est = ("extrapolated from %d of %d types (seed %d; %d of the %d that name a type), "
+               "95 %% interval %.0f–%.0f s"
+               % (p["sampled"], p["types"], p["seed"], p["sampled_strata"]["found"],
+                  p["strata"]["found"], e["wall_s"]["low"], e["wall_s"]["high"])
                if p["sampled"] < p["types"] else "every type replayed")
         rows.append("| QuickPage 56a65d8's pattern, %s (%s) | %.0f | %.0f | %.0f | %s; "
                     "sample: %.1f s, %d requests, partner queries %d sent, %d refused; "

@@ -399,7 +399,7 @@ def replay(url, ca, token, dataset, names, versions=False, trace=None):
             wall = time.monotonic() - t
             mine = wire.log[i:]
             once = [x for x in mine if x[4]]
-            per_type.append({"wall_s": wall - sum(x[3] for x in once),
+            per_type.append({"name": name, "wall_s": wall - sum(x[3] for x in once),
                              "requests": len(mine) - len(once),
                              "bytes_in": sum(x[2] for x in mine if not x[4])})
     finally:
@@ -419,28 +419,63 @@ def replay(url, ca, token, dataset, names, versions=False, trace=None):
             "per_type": per_type, "by_kind": by_kind, "reconnects": wire.reconnects}
 
 
-def sample(names, n, seed):
-    """A fixed seeded sample of N names, in create-index's (sorted) order;
-    all of them when N is 0 or not smaller."""
-    if not n or n >= len(names):
-        return list(names)
-    return sorted(random.Random(seed).sample(names, n))
+TYPES_Q = "MATCH (n:Neuron) WHERE n.type IS NOT NULL RETURN DISTINCT n.type AS type"
 
 
-def extrapolate(run, total):
-    """Whole-site estimates from a sample: one-off part + mean per type x
-    TOTAL, with a 95 % interval (normal, finite population correction)."""
-    pts = run["per_type"]
-    n = len(pts)
+def dataset_types(url, ca, token, dataset):
+    """Every type name of the dataset, on a connection of its own and
+    outside the figures: the sample's strata (below)."""
+    w = Wire(url, ca, token)
+    try:
+        body = json.dumps({"cypher": TYPES_Q, "dataset": dataset}).encode()
+        return {r[0] for r in w.call("types", "POST", "/api/custom/custom", body)["data"]}
+    finally:
+        w.close()
+
+
+def strata(names, types):
+    """Stems QuickPage will find (n.type = stem matches: ~3 requests and
+    ~0.8 MB) and the others (one small request): two strata, sampled and
+    extrapolated apart, so a sample's share of misses does not bias it."""
+    return {"found": [n for n in names if n in types],
+            "missing": [n for n in names if n not in types]}
+
+
+def sample(groups, n, seed):
+    """A fixed seeded sample of about N names from GROUPS (stratum ->
+    names), each stratum in proportion but at least 2 (all of it when
+    smaller); every name when N is 0 or not smaller than the whole."""
+    total = sum(len(v) for v in groups.values())
+    rnd = random.Random(seed)
+    out = {}
+    if not n or n >= total:
+        return {k: list(v) for k, v in groups.items()}
+    want = {k: min(len(v), max(2, round(n * len(v) / total))) for k, v in groups.items()}
+    big = max(groups, key=lambda k: len(groups[k]))
+    want[big] = min(len(groups[big]), max(2, n - sum(w for k, w in want.items() if k != big)))
+    for k in sorted(groups):
+        out[k] = sorted(rnd.sample(groups[k], want[k]))
+    return out
+
+
+def extrapolate(run, groups, picked):
+    """Whole-site estimates from a stratified sample: the one-off part +
+    for each stratum its size x its sample's mean per type, with a 95 %
+    interval (normal, finite population correction per stratum)."""
+    by_name = {p["name"]: p for p in run["per_type"]}
     out = {}
     for k in ("wall_s", "requests", "bytes_in"):
-        xs = [p[k] for p in pts]
-        mean = statistics.fmean(xs) if xs else 0.0
-        est = run["once"][k] + mean * total
-        half = 0.0
-        if 1 < n < total:
-            sd = statistics.stdev(xs)
-            half = 1.96 * sd / math.sqrt(n) * math.sqrt((total - n) / (total - 1)) * total
-        out[k] = {"estimate": est, "low": est - half, "high": est + half,
-                  "per_type_mean": mean}
+        est, var = run["once"][k], 0.0
+        for g, names in groups.items():
+            xs = [by_name[x][k] for x in picked.get(g, ()) if x in by_name]
+            big, n = len(names), len(xs)
+            if not big:
+                continue
+            if not n:
+                raise ValueError("stratum %r has no replayed type" % g)
+            est += big * statistics.fmean(xs)
+            if 1 < n < big:
+                var += big * big * statistics.variance(xs) / n * (big - n) / (big - 1)
+        half = 1.96 * math.sqrt(var)
+        out[k] = {"estimate": est, "low": est - half, "high": est + half}
     return out

@@ -154,25 +154,36 @@ class Names(unittest.TestCase):
 
 
 class Extrapolation(unittest.TestCase):
-    def test_estimate_and_interval(self):
+    def test_estimate_per_stratum(self):
+        groups = {"found": ["f%02d" % i for i in range(90)],
+                  "missing": ["m%02d" % i for i in range(10)]}
+        picked = {"found": ["f01", "f02"], "missing": ["m01", "m02"]}
         run = {"once": {"wall_s": 1.0, "requests": 4, "bytes_in": 100},
-               "per_type": [{"wall_s": 0.5, "requests": 3, "bytes_in": 10},
-                            {"wall_s": 1.5, "requests": 3, "bytes_in": 30}]}
-        e = qpp.extrapolate(run, 100)
-        self.assertAlmostEqual(e["wall_s"]["estimate"], 1.0 + 1.0 * 100)
-        self.assertEqual(e["requests"]["estimate"], 4 + 300)
+               "per_type": [{"name": "f01", "wall_s": 0.5, "requests": 3, "bytes_in": 10},
+                            {"name": "f02", "wall_s": 1.5, "requests": 3, "bytes_in": 30},
+                            {"name": "m01", "wall_s": 0.2, "requests": 1, "bytes_in": 1},
+                            {"name": "m02", "wall_s": 0.2, "requests": 1, "bytes_in": 1}]}
+        e = qpp.extrapolate(run, groups, picked)
+        self.assertAlmostEqual(e["wall_s"]["estimate"], 1.0 + 90 * 1.0 + 10 * 0.2)
+        self.assertEqual(e["requests"]["estimate"], 4 + 90 * 3 + 10 * 1)
         self.assertEqual(e["requests"]["low"], e["requests"]["high"])
         self.assertLess(e["wall_s"]["low"], e["wall_s"]["estimate"])
-        full = qpp.extrapolate(run, 2)      # every type replayed: no interval
+        # every type replayed: no interval
+        whole = {"found": ["f01", "f02"], "missing": ["m01", "m02"]}
+        full = qpp.extrapolate(run, whole, whole)
         self.assertEqual(full["wall_s"]["low"], full["wall_s"]["high"])
 
-    def test_sample_is_fixed_and_sorted(self):
+    def test_sample_is_fixed_sorted_and_stratified(self):
         names = ["t%03d" % i for i in range(300)]
-        a = qpp.sample(names, 40, 24)
-        self.assertEqual(a, qpp.sample(names, 40, 24))
-        self.assertEqual(a, sorted(a))
-        self.assertEqual(len(set(a)), 40)
-        self.assertEqual(qpp.sample(names, 0, 24), names)
+        groups = qpp.strata(names, set(names[:290]))
+        self.assertEqual(len(groups["missing"]), 10)
+        a = qpp.sample(groups, 40, 24)
+        self.assertEqual(a, qpp.sample(groups, 40, 24))
+        self.assertEqual(sum(len(v) for v in a.values()), 40)
+        self.assertEqual(len(a["missing"]), 2)      # 40 x 10/300 is 1: at least 2
+        for v in a.values():
+            self.assertEqual(v, sorted(set(v)))
+        self.assertEqual(qpp.sample(groups, 0, 24), groups)
 
 
 if __name__ == "__main__":
