@@ -659,6 +659,10 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
+def times(x):
+    return "-" if x is None else ("%.0f×" % x if x >= 10 else "%.2g×" % x)
+
+
 def qp_rows(p):
     rows = []
     for key, client in (("np051", "neuprint-python 0.5.1"),
@@ -679,10 +683,10 @@ def qp_rows(p):
                if p["sampled"] < p["types"] else "every type replayed")
         rows.append("| QuickPage 56a65d8's pattern, %s (%s) | %.0f | %.0f | %.0f | %s; "
                     "sample: %.1f s, %d requests, partner queries %d sent, %d refused; "
-                    "%s× quickpaged's cold run |" %
+                    "%s quickpaged's cold run |" %
                     (client, p["scale"], e["wall_s"]["estimate"], e["requests"]["estimate"],
                      e["bytes_in"]["estimate"] / 1e6, est, smp["wall_s"], smp["requests"],
-                     sent, refused, fmt(v.get("vs_cold"))))
+                     sent, refused, times(v.get("vs_cold"))))
     return rows
 
 
