@@ -702,7 +702,7 @@ def write_doc(r):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="demo scale, N=3, under 3 minutes")
+    ap.add_argument("--quick", action="store_true", help="demo scale, N=3, ~6 minutes")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
