@@ -35,11 +35,12 @@ class FakeWire(qpp.Wire):
     """Answers by kind; records what would go out."""
 
     def __init__(self, bodies, partners_ok=False, counts=("pre", "post"), rois=None,
-                 versions=False):
+                 versions=False, keys=KEYS):
         super().__init__("https://127.0.0.1:1", None, "t", versions)
         self.trace = []
         self.bodies = bodies            # type name -> [bodyId, ...]
         self.partners_ok = partners_ok
+        self.keys = keys
         self.counts = list(counts)
         self.rois = rois or {"SMP(R)": {c: 50 for c in counts}, "AB(L)": {"pre": 3}}
 
@@ -59,7 +60,7 @@ class FakeWire(qpp.Wire):
         if kind == "keys":
             if "neuronProperties" in cypher:
                 return {"columns": ["n.neuronProperties"], "data": [[None]]}
-            return {"columns": ["neuron_fields"], "data": [[k] for k in KEYS]}
+            return {"columns": ["neuron_fields"], "data": [[k] for k in self.keys]}
         if kind == "neurons":
             name = re.search(r"n\.type = '([^']*)'", cypher).group(1)
             cols = ["bodyId", "type", "roiInfo"] + self.counts
@@ -79,13 +80,21 @@ def kinds(wire):
 
 
 class Golden(unittest.TestCase):
-    def test_first_two_types_as_quickpage_sent_them(self):
-        with open(os.path.join(HERE, "qp_pattern_golden.json")) as f:
+    """The fake answers take their :Neuron keys (in reverse, plus two ROI
+    flags) and count columns from the captured fetch_neurons text, their
+    body ids from the captured partner queries."""
+
+    def check(self, path):
+        with open(os.path.join(HERE, path)) as f:
             g = json.load(f)
-        ups = [json.loads(b)["cypher"] for m, p, b in g["requests"] if b and "upstream" in b]
+        texts = [json.loads(b)["cypher"] for m, p, b in g["requests"] if b]
+        ups = [t for t in texts if "(upstream:Neuron)" in t]
         ids = [json.loads(re.search(r"IN (\[[0-9, ]*\])", u).group(1)) for u in ups]
         self.assertEqual(len(ids), len(g["names"]))
-        wire = FakeWire(dict(zip(g["names"], ids)))
+        cols = re.findall(r"n\.(\S+) as \1", next(t for t in texts if "RETURN n.bodyId" in t))
+        wire = FakeWire(dict(zip(g["names"], ids)),
+                        counts=[c for c in qpp.COUNT_COLS if c in cols],
+                        keys=cols[::-1] + ["AB(L)", "CX"])
         qp = qpp.QuickPage(wire, "cns")
         qp.connect()
         for n in g["names"]:
@@ -94,6 +103,12 @@ class Golden(unittest.TestCase):
         self.assertEqual(len(wire.trace), len(want))
         for i, (got, exp) in enumerate(zip(wire.trace, want)):
             self.assertEqual(got, exp, "request %d differs" % i)
+
+    def test_first_two_types_as_quickpage_sent_them(self):
+        self.check("qp_pattern_golden.json")
+
+    def test_with_core_columns_the_parent_lookup_too(self):
+        self.check("qp_pattern_golden_core.json")
 
 
 class Branches(unittest.TestCase):
