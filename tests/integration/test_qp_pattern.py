@@ -35,12 +35,13 @@ class FakeWire(qpp.Wire):
     """Answers by kind; records what would go out."""
 
     def __init__(self, bodies, partners_ok=False, counts=("pre", "post"), rois=None,
-                 versions=False, keys=KEYS):
+                 versions=False, keys=KEYS, primary=PRIMARY, hierarchy=HIERARCHY):
         super().__init__("https://127.0.0.1:1", None, "t", versions)
         self.trace = []
         self.bodies = bodies            # type name -> [bodyId, ...]
         self.partners_ok = partners_ok
         self.keys = keys
+        self.primary, self.hierarchy = primary, hierarchy
         self.counts = list(counts)
         self.rois = rois or {"SMP(R)": {c: 50 for c in counts}, "AB(L)": {"pre": 3}}
 
@@ -55,8 +56,8 @@ class FakeWire(qpp.Wire):
         if kind in ("meta", "hierarchy", "parent"):
             return {"columns": ["meta", "roiInfo", "roiHierarchy", "neuroglancerInfo",
                                 "neuroglancerMeta", "statusDefinitions"],
-                    "data": [[{"dataset": "male-cns", "primaryRois": PRIMARY},
-                              ROI_INFO, HIERARCHY, {}, [], {}]]}
+                    "data": [[{"dataset": "male-cns", "primaryRois": self.primary},
+                              ROI_INFO, self.hierarchy, {}, [], {}]]}
         if kind == "keys":
             if "neuronProperties" in cypher:
                 return {"columns": ["n.neuronProperties"], "data": [[None]]}
@@ -140,6 +141,18 @@ class Branches(unittest.TestCase):
         w = FakeWire({"T": [1]}, counts=("pre", "post", "downstream", "upstream"),
                      rois={"AB(L)": {"pre": 5, "post": 5}})
         self.assertEqual(self.run_types(w, ["T"]), ["neurons", "upstream", "hierarchy"])
+
+    def test_parent_lookup_needs_a_roi_over_the_threshold(self):
+        # 70 primary ROIs with equal shares: 1.43 % each, under 1.5 %
+        many = ["R%02d(R)" % i for i in range(70)]
+        h = {"name": "male-cns", "children": [{"name": r} for r in many]}
+        counts = ("pre", "post", "downstream", "upstream")
+        for extra, want in ((0, ["neurons", "upstream", "hierarchy"]),
+                            (10, ["neurons", "upstream", "hierarchy", "parent"])):
+            rois = {r: {c: 10 for c in counts} for r in many}
+            rois[many[0]] = {c: 10 + extra for c in counts}      # 2.8 % with 20
+            w = FakeWire({"T": [1]}, counts=counts, rois=rois, primary=many, hierarchy=h)
+            self.assertEqual(self.run_types(w, ["T"]), want)
 
     def test_meta_and_keys_fetched_once(self):
         w = FakeWire({"A": [1], "B": [2]})
