@@ -178,8 +178,8 @@ def scenario_baseline(work, scale, runs, batched):
 
 
 # QuickPage's pattern: types replayed (a fixed seeded sample, then
-# extrapolated: at 3-4 sequential round trips and ~0.8 MB a type, every
-# type would take ~15 min at demo and hours at cns).
+# extrapolated: at 3-5 sequential round trips and ~0.8-1.6 MB a type,
+# every type takes 11-16 minutes at demo and hours at cns).
 QP_SAMPLE = {"demo": 40, "cns": 100}
 QP_SEED = 24
 
@@ -709,7 +709,7 @@ def main():
     ap.add_argument("--qp-sample", type=int, metavar="N",
                     help="quickpage-pattern: types replayed (default %s; 0: all)"
                     % ", ".join("%d at %s" % (v, k) for k, v in QP_SAMPLE.items()))
-    ap.add_argument("--only", help="run just these scenarios (e.g. neuview, or cold,cache: cache needs cold); implies --no-doc")
+    ap.add_argument("--only", help="run just these scenarios (e.g. neuview, or cold,cache: cache needs cold; quickpage-pattern takes its ratio from cold); implies --no-doc")
     a = ap.parse_args()
     scale = "demo" if a.quick else "cns"
     r = {"quick_mode": a.quick, "runs": a.runs, "machine": machine()}
