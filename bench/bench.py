@@ -21,10 +21,12 @@ BUILD = os.path.join(ROOT, "build-bench")
 os.environ["QUICKPAGED"] = os.path.join(BUILD, "daemon", "quickpaged")
 os.environ["QPCTL"] = os.path.join(BUILD, "client", "qpctl")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import harness as h  # noqa: E402
 import daemon_harness as dh  # noqa: E402
 import res_harness as rh  # noqa: E402
 import hostile_harness as hh  # noqa: E402
+import qp_pattern as qpp  # noqa: E402
 
 TARGETS = {
     "cold_vs_floor": ("cold cns wall / floor_s", "<=", 1.5),
@@ -172,6 +174,51 @@ def scenario_baseline(work, scale, runs, batched):
     for k in ("wall_s", "requests", "bytes_in"):
         res[k] = stats([r[k] for r in res["runs"]])
     res["speedup"] = res["wall_s"]["median"] / batched["wall_s"]["median"]
+    return res
+
+
+# QuickPage's pattern: types replayed (a fixed seeded sample, then
+# extrapolated: at 3-5 sequential round trips and ~0.8-1.6 MB a type,
+# every type takes 11-16 minutes at demo and hours at cns).
+QP_SAMPLE = {"demo": 40, "cns": 100}
+QP_SEED = 24
+
+
+def scenario_qppattern(work, scale, n, cold, newer):
+    """Issue 24: QuickPage 56a65d8's create-index replayed against the
+    emulator (bench/qp_pattern.py): neuprint-python 0.5.1 as QuickPage's
+    lock pins it and, with NEWER, the same with the GET /api/version that
+    0.5.2 and later send before every custom query. Each on an emulator of
+    its own, as cold runs are. A sample of N types (0: all), extrapolated
+    to every type; the ratio is to quickpaged's cold run of the site."""
+    out = site(work, scale)
+    names = qpp.type_names(out)
+    res = {"scale": scale, "types": len(names), "seed": QP_SEED,
+           "quickpage": "floesche/neuView 56a65d8"}
+    for key, versions in [("np051", False)] + ([("np052", True)] if newer else []):
+        with h.Emulator(work, scale) as emu:
+            if "strata" not in res:
+                groups = qpp.strata(names, qpp.dataset_types(emu.url, emu.ca, emu.token,
+                                                             emu.dataset))
+                picked = qpp.sample(groups, n, QP_SEED)
+                res["strata"] = {g: len(v) for g, v in groups.items()}
+                res["sampled"] = sum(len(v) for v in picked.values())
+                res["sampled_strata"] = {g: len(v) for g, v in picked.items()}
+            run = qpp.replay(emu.url, emu.ca, emu.token, emu.dataset,
+                             sorted(x for v in picked.values() for x in v), versions)
+        est = qpp.extrapolate(run, groups, picked)
+        r = {"sample": {k: run[k] for k in ("wall_s", "requests", "bytes_in", "once",
+                                           "by_kind", "reconnects")},
+             "per_type": [[p["name"], round(p["wall_s"], 4), p["requests"], p["bytes_in"]]
+                          for p in run["per_type"]],
+             "estimate": est}
+        if cold:
+            r["vs_cold"] = est["wall_s"]["estimate"] / cold["wall_s"]["median"]
+            r["vs_cold_requests"] = est["requests"]["estimate"] / cold["requests"]["median"]
+        res[key] = r
+    if cold:
+        res["cold_wall_s"] = cold["wall_s"]["median"]
+        res["cold_requests"] = cold["requests"]["median"]
     return res
 
 
@@ -544,6 +591,9 @@ def markdown(r):
                      (b["scale"], fmt(b["wall_s"]), fmt(b["requests"]),
                       fmt({k: v / 1e6 for k, v in b["bytes_in"].items() if k != "n"}),
                       b["speedup"], b["identical_to_batched"]))
+    p = r.get("quickpage-pattern")
+    if p:
+        lines += qp_rows(p)
     q = r.get("quick")
     if q:
         lines.append("| quick (cns page set, %d pages) | %s | 0 | 0 | scan %s s |" %
@@ -609,6 +659,37 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
+def times(x):
+    return "-" if x is None else ("%.0f×" % x if x >= 10 else "%.2g×" % x)
+
+
+def qp_rows(p):
+    rows = []
+    for key, client in (("np051", "neuprint-python 0.5.1"),
+                        ("np052", "0.5.1 + GET /api/version per query (0.5.2+)")):
+        v = p.get(key)
+        if not v:
+            continue
+        e, smp = v["estimate"], v["sample"]
+        refused = sum(n for k in ("upstream", "downstream")
+                      for st, n in smp["by_kind"].get(k, {}).get("status", {}).items()
+                      if st != "200")
+        sent = sum(smp["by_kind"].get(k, {}).get("requests", 0)
+                   for k in ("upstream", "downstream"))
+        est = ("extrapolated from %d of %d types (seed %d; %d of the %d that name a type), "
+               "95 %% interval %.0f–%.0f s"
+               % (p["sampled"], p["types"], p["seed"], p["sampled_strata"]["found"],
+                  p["strata"]["found"], e["wall_s"]["low"], e["wall_s"]["high"])
+               if p["sampled"] < p["types"] else "every type replayed")
+        rows.append("| QuickPage 56a65d8's pattern, %s (%s) | %.0f | %.0f | %.0f | %s; "
+                    "sample: %.1f s, %d requests, partner queries %d sent, %d refused; "
+                    "%s quickpaged's cold run |" %
+                    (client, p["scale"], e["wall_s"]["estimate"], e["requests"]["estimate"],
+                     e["bytes_in"]["estimate"] / 1e6, est, smp["wall_s"], smp["requests"],
+                     sent, refused, times(v.get("vs_cold"))))
+    return rows
+
+
 def write_doc(r):
     path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
     begin, end = "<!-- results -->", "<!-- /results -->"
@@ -621,17 +702,23 @@ def write_doc(r):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="demo scale, N=3, under 3 minutes")
+    ap.add_argument("--quick", action="store_true", help="demo scale, N=3, ~6 minutes")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
-    ap.add_argument("--only", help="run just these scenarios (e.g. neuview, or cold,cache: cache needs cold); implies --no-doc")
+    ap.add_argument("--qp-sample", type=int, metavar="N",
+                    help="quickpage-pattern: types replayed (default %s; 0: all)"
+                    % ", ".join("%d at %s" % (v, k) for k, v in QP_SAMPLE.items()))
+    ap.add_argument("--only", help="run just these scenarios (e.g. neuview, or cold,cache: cache needs cold; quickpage-pattern takes its ratio from cold); implies --no-doc")
     a = ap.parse_args()
     scale = "demo" if a.quick else "cns"
     r = {"quick_mode": a.quick, "runs": a.runs, "machine": machine()}
     work = tempfile.mkdtemp(prefix="qp-bench-")
     steps = [("cold", lambda: scenario_cold(work, scale, a.runs)),
              ("baseline", lambda: scenario_baseline(work, scale, a.runs, r["cold"])),
+             ("quickpage-pattern", lambda: scenario_qppattern(
+                 work, scale, QP_SAMPLE[scale] if a.qp_sample is None else a.qp_sample,
+                 r.get("cold"), newer=not a.quick)),
              ("quick", lambda: scenario_quick(work, 1 if a.quick else a.runs)),
              ("faults", lambda: scenario_faults(work, scale, 1 if a.quick else a.runs,
                                                 r["cold"]["reference"])),
