@@ -242,6 +242,8 @@ const PLANTS = [
   ['a COUNT { } subquery (Cypher 5)', 'cypher5', (t) => t.replace('count(n)', 'COUNT { (n)--() }')],
   ['an unknown property key', 'schema', (t) => t.replace('n.type = t', 'n.tpye = t')],
   ['a bad escape', 'literal', (t) => t.replace("'LC10a'", "'LC\\q10a'")],
+  // valid as sent (an unknown label), a syntax error once rewritten
+  ['a label the rewrite breaks (:NeuronX)', 'syntax', (t) => t.replace('(n:Neuron)', '(n:NeuronX)')],
   ['an unknown APOC function', 'function', (t) => t.replace('apoc.convert.fromJsonMap(', 'apoc.convert.fromJsonMapp(')],
   ['a function called with too many arguments', 'semantic', (t) => t.replace('keys(ri)', 'keys(ri, ri)')],
 ];
