@@ -143,7 +143,10 @@ function checkText(text, dataset, full) {
   const problems = [];
   const bad = (kind, msg) => problems.push({ kind, msg });
   const st = ls.parserWrapper.parse(text).statementsParsing;
-  if (st.length !== 1) bad('syntax', `${st.length} statements, not 1`);
+  if (st.length !== 1) {
+    bad('syntax', `${st.length} statements, not 1`);
+    return { problems, literals: [] };
+  }
   const s = st[0];
   // The parser's own count: this version of the package leaves
   // syntaxErrors empty and words the errors in lintCypherQuery.
@@ -205,7 +208,9 @@ function checkAll(text, datasets, fullAt) {
     r.problems.forEach((p) => problems.push({ ...p, msg: `rewritten for ${ds}: ${p.msg}` }));
     if (JSON.stringify(r.literals) !== JSON.stringify(sent.literals)) {
       const j = r.literals.findIndex((v, k) => v !== sent.literals[k]);
-      problems.push({ kind: 'rewrite-literal', msg: `rewritten for ${ds}: literal ${JSON.stringify(sent.literals[j])} became ${JSON.stringify(r.literals[j])}` });
+      const what = j < 0 ? `${sent.literals.length} literals became ${r.literals.length}`
+        : `literal ${JSON.stringify(sent.literals[j])} became ${JSON.stringify(r.literals[j])}`;
+      problems.push({ kind: 'rewrite-literal', msg: `rewritten for ${ds}: ${what}` });
     }
   });
   return { problems, literals: sent.literals };
@@ -241,6 +246,7 @@ const PLANTS = [
   ['an unescaped :Neuron in a literal', 'label-literal', (t) => t.replace('\\u003ANeuron', ':Neuron')],
   ['a COUNT { } subquery (Cypher 5)', 'cypher5', (t) => t.replace('count(n)', 'COUNT { (n)--() }')],
   ['an unknown property key', 'schema', (t) => t.replace('n.type = t', 'n.tpye = t')],
+  ['two statements', 'syntax', (t) => `${t}; ${t}`],
   ['a bad escape', 'literal', (t) => t.replace("'LC10a'", "'LC\\q10a'")],
   // valid as sent (an unknown label), a syntax error once rewritten
   ['a label the rewrite breaks (:NeuronX)', 'syntax', (t) => t.replace('(n:Neuron)', '(n:NeuronX)')],
