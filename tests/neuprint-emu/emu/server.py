@@ -44,6 +44,7 @@ ADMIN_ROUTES = {
     "/emu/stats": ("GET",),
     "/emu/stats/reset": ("POST",),
     "/emu/config": ("GET", "POST"),
+    "/emu/queries": ("GET", "POST"),
 }
 
 # neuPrintHTTP 1.9.2 (storage/neuprintbolt): every database error is
@@ -408,6 +409,12 @@ class App:
         self.memo = memo_cls() if memo_cls is not None else None
         self.pacer = Pacer(self.cfg)
         self.stats = Stats()
+        # POST /emu/queries {"record": true}: every distinct query text
+        # posted from then on, with its dataset and the text as run (after
+        # the label rewrite), for checks by another Cypher front end
+        # (tests/cypher); off by default: a long run would hold them all.
+        self.recording = False
+        self.recorded = {}
         self._floor = None
         self._floor_lock = threading.Lock()
         self._cfg_lock = threading.Lock()
@@ -442,6 +449,24 @@ class App:
                 self.cypher.execute(self.ds, text, memo=self.memo)
         self.memo.hits = self.memo.misses = 0
         return len(texts)
+
+    def record_query(self, text, ds_name, run_text):
+        with self.stats.lock:
+            self.recorded.setdefault((text, ds_name), run_text)
+
+    def queries_doc(self):
+        with self.stats.lock:
+            return {"recording": self.recording,
+                    "queries": [{"cypher": t, "dataset": d, "run": r}
+                                for (t, d), r in self.recorded.items()]}
+
+    def set_recording(self, d):
+        if set(d) != {"record"} or not isinstance(d["record"], bool):
+            raise ValueError('a JSON object {"record": true|false} is needed')
+        with self.stats.lock:
+            self.recording = d["record"]
+            self.recorded = {}
+        return {"recording": d["record"]}
 
     def update_config(self, d):
         with self._cfg_lock:
@@ -806,6 +831,8 @@ class Handler(BaseHTTPRequestHandler):
             return _Reply(404, _err("dataset %s not found" % (ds_name,)))
         text = req["cypher"]
         run_text = rewrite_labels(text, ds_name) if v19 else text
+        if app.recording:
+            app.record_query(text, ds_name, run_text)
         try:
             shape = app.cypher.shape_of(text)
         except Exception:
@@ -942,12 +969,16 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/emu/stats/reset":
             app.reset_stats()
             return _Reply(200, go_json({"reset": True}))
+        if path == "/emu/queries" and method == "GET":
+            return _Reply(200, go_json(app.queries_doc()))
         if method == "GET":
             return _Reply(200, go_json(app.cfg.as_dict()))
         try:
             d = json.loads((body or b"").decode("utf-8"))
             if not isinstance(d, dict):
                 raise ValueError("a JSON object is needed")
+            if path == "/emu/queries":
+                return _Reply(200, go_json(app.set_recording(d)))
             return _Reply(200, go_json(app.update_config(d)))
         except (ValueError, UnicodeDecodeError) as e:
             return _Reply(400, _err(str(e)))

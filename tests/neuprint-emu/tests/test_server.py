@@ -546,6 +546,31 @@ class TestAdmin(Base):
                          (3, 5, ["500", "reset"], 9.0))
         self.assertEqual(self.emu.admin("GET", "/emu/config")[1], d)
 
+    def test_queries(self):
+        """/emu/queries records each distinct text posted while on, with the
+        text as run after the label rewrite; off, nothing."""
+        self.emu.config(latency_ms=0)
+        self.emu.query(SCAN)
+        self.assertEqual(self.emu.admin("GET", "/emu/queries")[1],
+                         {"recording": False, "queries": []})
+        self.assertEqual(self.emu.admin("POST", "/emu/queries", {"record": True}),
+                         (200, {"recording": True}))
+        for q in (META, SCAN, META):
+            self.assertEqual(self.emu.query(q).status, 200)
+        st, d = self.emu.admin("GET", "/emu/queries")
+        self.assertEqual(st, 200)
+        self.assertTrue(d["recording"])
+        self.assertEqual([(x["cypher"], x["dataset"]) for x in d["queries"]],
+                         [(META, "cns"), (SCAN, "cns")])
+        self.assertEqual(d["queries"][1]["run"], SCAN)     # this server is 1.7: no rewrite
+        st, e = self.emu.admin("POST", "/emu/queries", {"record": "yes"})
+        self.assertEqual(st, 400)
+        self.assertIn("record", e["error"])
+        self.assertEqual(self.emu.admin("POST", "/emu/queries", {"record": False}),
+                         (200, {"recording": False}))
+        self.emu.query(SCAN)
+        self.assertEqual(self.emu.admin("GET", "/emu/queries")[1]["queries"], [])
+
     def test_stats(self):
         self.emu.config(latency_ms=0)
         before = self.emu.stats()
@@ -855,6 +880,18 @@ class TestV19(unittest.TestCase):
         self.assertEqual(d2["data"], d["data"])
         st, d3 = self.q(text.replace(":Neuron", ":`hemibrain_Neuron`"))
         self.assertEqual(d3["data"], [[0]])           # another dataset's label: no nodes
+
+    def test_recorded_run_text(self):
+        """/emu/queries gives the text as run: after the 1.9 rewrite."""
+        text = "MATCH (n:Neuron) WHERE n.type = 'T4a' RETURN count(n) AS c"
+        self.e.admin("POST", "/emu/queries", {"record": True})
+        try:
+            self.q(text)
+            st, d = self.e.admin("GET", "/emu/queries")
+        finally:
+            self.e.admin("POST", "/emu/queries", {"record": False})
+        self.assertEqual(d["queries"], [{"cypher": text, "dataset": DS, "run":
+                                         text.replace(":Neuron", ":`male-cns_Neuron`")}])
 
     def test_rewrite_corrupts_literals(self):
         # plain text replacement reaches into string literals
