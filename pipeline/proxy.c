@@ -19,7 +19,7 @@
 #include "xmalloc.h"
 
 /* Earlier wins; an empty value counts as unset (as in curl). */
-static const char *const proxy_vars[] = {
+const char *const proxy_vars[PROXY_NVARS] = {
 	"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
 };
 static const char *const no_proxy_vars[] = { "no_proxy", "NO_PROXY" };
@@ -127,7 +127,7 @@ proxy_from_env(struct proxy *p, char *err, size_t errlen)
 	p->no_var = first_set(no_proxy_vars, 2, &v);
 	if (p->no_var != NULL)
 		p->no_proxy = xstrdup(v);
-	p->var = first_set(proxy_vars, 4, &v);
+	p->var = first_set(proxy_vars, PROXY_NVARS, &v);
 	if (p->var == NULL)
 		return 0;
 	p->url = xstrdup(v);

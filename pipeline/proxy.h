@@ -13,6 +13,10 @@
 
 #include <stddef.h>
 
+/* The variables that may name the proxy, in order; they may hold a password. */
+#define PROXY_NVARS	4
+extern const char *const proxy_vars[PROXY_NVARS];
+
 struct proxy {
 	char		*url;		/* as given, for libcurl; NULL: none */
 	char		*shown;		/* scheme://host[:port], no credentials */

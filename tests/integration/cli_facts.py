@@ -124,7 +124,7 @@ def environment():
     proxy = _strip_comments(_read("pipeline/proxy.c"))
     for table in ("proxy_vars", "no_proxy_vars"):
         out |= set(re.findall(r'"(\w+)"', _block(
-            proxy, r"\b%s\[\] = \{" % table, r"\};", table)))
+            proxy, r"\b%s\[[A-Z_]*\] = \{" % table, r"\};", table)))
     return {v for v in out if not v.startswith("QP_TEST_")}
 
 

@@ -25,7 +25,9 @@ import harness
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
 PROXY_USER = "alice"
-PROXY_PASSWORD = "pr0xy-pw-7e11"     # never in a message or a log of ours
+# Holds the token mark: the daemon's token scan (/proc/PID/environ, logs,
+# job store, replies) guards the proxy's password too.
+PROXY_PASSWORD = "pw-%s-proxy" % harness.TOKEN_MARK
 PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
               "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")
 UNTOUCHED = " (the previous index, if any, is untouched)"
