@@ -583,13 +583,18 @@ secs_since(uint64_t t0)
 	return (double)(uv_hrtime() - t0) / 1e9;
 }
 
-/* Whether TEXT holds P's user or password. */
+static int
+holds(const char *text, const char *secret)
+{
+	return secret != NULL && *secret != '\0' && strstr(text, secret) != NULL;
+}
+
+/* Whether TEXT holds P's user or password, plain or as Basic sends them. */
 static int
 holds_credentials(const struct proxy *p, const char *text)
 {
-	return p != NULL && ((p->user != NULL && *p->user != '\0' &&
-	    strstr(text, p->user) != NULL) || (p->password != NULL &&
-	    *p->password != '\0' && strstr(text, p->password) != NULL));
+	return p != NULL && (holds(text, p->user) ||
+	    holds(text, p->password) || holds(text, p->basic));
 }
 
 /*

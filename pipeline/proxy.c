@@ -77,6 +77,38 @@ known_scheme(const char *s)
 	return 0;
 }
 
+/*
+ * base64("USER:PASSWORD"), the Proxy-Authorization: Basic value: a proxy
+ * that echoes the request in its answer must not bring it into a message.
+ */
+static char *
+basic_credentials(const char *user, const char *password)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *plain, *out;
+	size_t len, i, o = 0;
+	unsigned v;
+
+	plain = xasprintf("%s:%s", user, password ? password : "");
+	len = strlen(plain);
+	out = xmalloc((len + 2) / 3 * 4 + 1);
+	for (i = 0; i < len; i += 3) {
+		v = (unsigned char)plain[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned char)plain[i + 1] << 8;
+		if (i + 2 < len)
+			v |= (unsigned char)plain[i + 2];
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		out[o++] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? b64[v & 63] : '=';
+	}
+	out[o] = '\0';
+	wipe_free(plain);
+	return out;
+}
+
 /* P->url parsed: the shown form and the credentials. */
 static int
 parse_proxy(struct proxy *p, char *err, size_t errlen)
@@ -107,6 +139,8 @@ parse_proxy(struct proxy *p, char *err, size_t errlen)
 	    port ? port : "");
 	p->user = url_part(h, CURLUPART_USER, CURLU_URLDECODE);
 	p->password = url_part(h, CURLUPART_PASSWORD, CURLU_URLDECODE);
+	if (p->user != NULL)
+		p->basic = basic_credentials(p->user, p->password);
 	rc = 0;
 out:
 	curl_url_cleanup(h);
@@ -142,6 +176,7 @@ proxy_free(struct proxy *p)
 	wipe_free(p->url);
 	wipe_free(p->user);
 	wipe_free(p->password);
+	wipe_free(p->basic);
 	free(p->shown);
 	free(p->no_proxy);
 	memset(p, 0, sizeof(*p));

@@ -23,6 +23,7 @@ struct proxy {
 	const char	*var;		/* the variable it came from */
 	char		*user;		/* decoded, for scrubbing messages; NULL: none */
 	char		*password;
+	char		*basic;		/* base64(user:password), as sent; NULL: none */
 	char		*no_proxy;	/* NULL: none */
 	const char	*no_var;
 };

@@ -91,15 +91,19 @@ test_precedence(void **state)
 static void
 test_shown(void **state)
 {
-	static const struct { const char *in, *shown, *user, *pass; } t[] = {
-		{ "http://proxy.lab:3128", "http://proxy.lab:3128", NULL, NULL },
-		{ "proxy.lab:3128", "http://proxy.lab:3128", NULL, NULL },
-		{ "http://proxy.lab", "http://proxy.lab", NULL, NULL },
-		{ "http://alice:s%40cret@proxy.lab:3128/", "http://proxy.lab:3128",
-		    "alice", "s@cret" },
-		{ "socks5h://bob@10.0.0.1:1080", "socks5h://10.0.0.1:1080", "bob",
+	static const struct {
+		const char *in, *shown, *user, *pass, *basic;
+	} t[] = {
+		{ "http://proxy.lab:3128", "http://proxy.lab:3128", NULL, NULL,
 		    NULL },
-		{ "https://[fd00::1]:8443", "https://[fd00::1]:8443", NULL, NULL },
+		{ "proxy.lab:3128", "http://proxy.lab:3128", NULL, NULL, NULL },
+		{ "http://proxy.lab", "http://proxy.lab", NULL, NULL, NULL },
+		{ "http://alice:s%40cret@proxy.lab:3128/", "http://proxy.lab:3128",
+		    "alice", "s@cret", "YWxpY2U6c0BjcmV0" },
+		{ "socks5h://bob@10.0.0.1:1080", "socks5h://10.0.0.1:1080", "bob",
+		    NULL, "Ym9iOg==" },
+		{ "https://[fd00::1]:8443", "https://[fd00::1]:8443", NULL, NULL,
+		    NULL },
 	};
 	struct proxy p;
 	char err[256];
@@ -119,6 +123,11 @@ test_shown(void **state)
 			assert_string_equal(p.password, t[i].pass);
 		else
 			assert_null(p.password);
+		/* What Basic sends, scrubbed from messages as the plain form. */
+		if (t[i].basic)
+			assert_string_equal(p.basic, t[i].basic);
+		else
+			assert_null(p.basic);
 		proxy_free(&p);
 	}
 }
