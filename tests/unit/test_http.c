@@ -721,6 +721,7 @@ test_proxy_tunnel(void **state)
 	assert_int_equal(proxy_log_count(line), 1);
 	teardown(&x);
 	unset_proxy_env();
+	cur = NULL;	/* X goes out of scope */
 }
 
 /* POST to https://HOST/echo through the proxy; the record in X->rec[0]
@@ -787,6 +788,7 @@ test_proxy_refusals(void **state)
 		teardown(&x);
 		unset_proxy_env();
 	}
+	cur = NULL;	/* X goes out of scope */
 }
 
 static void
@@ -810,6 +812,7 @@ test_proxy_not_there(void **state)
 	assert_null(strstr(x.rec[0].error, "alice"));
 	teardown(&x);
 	unset_proxy_env();
+	cur = NULL;	/* X goes out of scope */
 }
 
 int
