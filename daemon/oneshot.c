@@ -132,12 +132,14 @@ oneshot_run(const struct oneshot_opts *o)
 		return 2;
 	}
 	/* Before any work: a proxy URL that cannot be used is the user's to fix. */
-	if (!o->quick && (rc = proxy_from_env(&px, err, sizeof(err))) < 0) {
-		fprintf(stderr, "quickpaged: %s\n", err);
-		cfg_site_free(site);
-		return 2;
+	if (!o->quick) {
+		if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+			fprintf(stderr, "quickpaged: %s\n", err);
+			cfg_site_free(site);
+			return 2;
+		}
+		proxy_free(&px);
 	}
-	proxy_free(&px);
 	uv_loop_init(&loop);
 	if (!o->quick && (rc = siteup_new(&loop, site, &up)) < 0) {
 		fprintf(stderr, "quickpaged: cannot set up HTTP: %s\n",
