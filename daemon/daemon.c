@@ -24,6 +24,7 @@
 #include "jobstore.h"
 #include "log.h"
 #include "metfile.h"
+#include "proxy.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
@@ -241,6 +242,28 @@ walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/*
+ * The proxy from the environment (systemd: Environment= in a drop-in),
+ * said once at start, so that a unit that lacks it shows; one that
+ * cannot be used stops the start, as a bad setting does.
+ */
+static int
+check_proxy(void)
+{
+	struct proxy px;
+	char err[256];
+
+	if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+		fprintf(stderr, "quickpaged: %s\n", err);
+		return -EINVAL;
+	}
+	if (px.url != NULL)
+		log_info("daemon.proxy", "proxy=%s from=%s no_proxy=%s",
+		    px.shown, px.var, px.no_proxy ? px.no_proxy : "");
+	proxy_free(&px);
+	return 0;
+}
+
 int
 daemon_run(const char *file)
 {
@@ -254,6 +277,10 @@ daemon_run(const char *file)
 	}
 	log_init(d.set->log_level);
 	check_sites(d.set);
+	if (check_proxy() < 0) {
+		settings_free(d.set);
+		return 2;
+	}
 	/* A client that hangs up must not kill us on write. */
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&d.loop);

@@ -17,6 +17,7 @@
 #include "qp_build.h"
 #include "daemon.h"
 #include "oneshot.h"
+#include "proxy.h"
 #include "templates.h"
 #include "xmalloc.h"
 
@@ -85,6 +86,9 @@ main(int argc, char **argv)
 	xmalloc_install();
 	hide_env("NEUPRINT_TOKEN");
 	hide_env("NEUPRINT_APPLICATION_CREDENTIALS");
+	/* A proxy's URL may hold its password. */
+	for (c = 0; c < PROXY_NVARS; c++)
+		hide_env(proxy_vars[c]);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':

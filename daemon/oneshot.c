@@ -18,6 +18,7 @@
 #include "dotenv.h"
 #include "job.h"
 #include "oneshot.h"
+#include "proxy.h"
 #include "siteup.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -149,6 +150,7 @@ oneshot_run(const struct oneshot_opts *o)
 {
 	struct cfg_site *site = NULL;
 	struct upstream *up = NULL;
+	struct proxy px;
 	struct job_opts jo = { 0 };
 	struct run r = { 0 };
 	const char *const *fail;
@@ -167,6 +169,15 @@ oneshot_run(const struct oneshot_opts *o)
 	    sizeof(err))) < 0) {
 		fprintf(stderr, "quickpaged: %s\n", err);
 		return 2;
+	}
+	/* Before any work: a proxy URL that cannot be used is the user's to fix. */
+	if (!o->quick) {
+		if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+			fprintf(stderr, "quickpaged: %s\n", err);
+			cfg_site_free(site);
+			return 2;
+		}
+		proxy_free(&px);
 	}
 	uv_loop_init(&loop);
 	if (!o->quick && (rc = siteup_new(&loop, site, &up)) < 0) {

@@ -559,7 +559,7 @@ static void
 batch_done(struct batch *b)
 {
 	struct fetch *f = b->f;
-	char msg[400];
+	char msg[512];
 	int rc;
 
 	TAILQ_REMOVE(&f->out, b, entry);
@@ -807,7 +807,7 @@ static double
 on_types(void *arg, const struct up_result *r)
 {
 	struct fetch *f = arg;
-	char msg[400];
+	char msg[512];
 
 	f->types_q = NULL;
 	if (f->finished)

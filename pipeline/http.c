@@ -17,6 +17,12 @@
  * is wiped before it is freed. Error text comes from curl's error code
  * and CURLOPT_ERRORBUFFER, which never hold request headers; it is still
  * checked for the token before it is handed out.
+ *
+ * The proxy: proxy.c reads the environment once per client and decides
+ * for each request; libcurl is told the outcome (CURLOPT_PROXY, "" for
+ * none, and CURLOPT_NOPROXY "" so that it does not decide again), so a
+ * message can name the proxy that was used. libcurl reports a refused
+ * CONNECT as a receive error; CURLINFO_HTTP_CONNECTCODE tells it apart.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -35,6 +41,7 @@
 #include "buf.h"
 #include "fio.h"
 #include "http.h"
+#include "proxy.h"
 #include "xmalloc.h"
 
 enum req_state {
@@ -55,9 +62,12 @@ struct http_req {
 	struct buf		 body;
 	int			 too_big;
 	double			 retry_after;
+	const struct proxy	*px;	/* the client's, or NULL: direct */
+	char			 target[128];	/* host:port, for CONNECT messages */
+	char			 reason[96];	/* the last status line's code and text */
 	struct http_response	 res;
 	char			 errbuf[CURL_ERROR_SIZE];
-	char			 errtext[CURL_ERROR_SIZE + 64];
+	char			 errtext[CURL_ERROR_SIZE + 512];
 };
 
 TAILQ_HEAD(req_list, http_req);
@@ -76,6 +86,7 @@ struct http_client {
 	uv_timer_t		 timer;
 	struct http_opts	 opts;
 	char			*ca_file;
+	struct proxy		 px;	/* from the environment */
 	struct req_list		 active;
 	struct req_list		 done;
 	LIST_HEAD(, http_sock)	 socks;
@@ -102,6 +113,7 @@ static void
 client_free(struct http_client *c)
 {
 	free(c->ca_file);
+	proxy_free(&c->px);
 	free(c);
 	curl_global_cleanup();
 }
@@ -229,10 +241,17 @@ http_client_new(uv_loop_t *loop, const struct http_opts *o,
     struct http_client **out)
 {
 	struct http_client *c;
+	char err[256];
 
 	if (xmalloc_curl_init() < 0)
 		return -EIO;
 	c = xcalloc(1, sizeof(*c));
+	/* The front ends checked it already (proxy_from_env) and said why. */
+	if (proxy_from_env(&c->px, err, sizeof(err)) < 0) {
+		free(c);
+		curl_global_cleanup();
+		return -EINVAL;
+	}
 	c->loop = loop;
 	if (o != NULL)
 		c->opts = *o;
@@ -302,6 +321,30 @@ parse_retry_after(const char *v, size_t len)
 	return s > 0 ? s : 0;
 }
 
+/*
+ * "407 Proxy Authentication Required" from a status line: what a proxy
+ * that refuses CONNECT said. Its text is the proxy's: printable ASCII
+ * only, cut short.
+ */
+static void
+keep_reason(struct http_req *r, const char *p, size_t len)
+{
+	const char *sp = memchr(p, ' ', len);
+	size_t i, n = 0;
+
+	r->reason[0] = '\0';
+	if (sp == NULL)
+		return;
+	len -= (size_t)(sp + 1 - p);
+	p = sp + 1;
+	for (i = 0; i < len && n + 1 < sizeof(r->reason); i++) {
+		if (p[i] == '\r' || p[i] == '\n')
+			break;
+		r->reason[n++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+	}
+	r->reason[n] = '\0';
+}
+
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -310,9 +353,10 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n, k = sizeof(name) - 1;
 
 	/* A new status line (after a 100 Continue, say): forget the last. */
-	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		r->retry_after = -1;
-	else if (len > k && strncasecmp(p, name, k) == 0) {
+		keep_reason(r, p, len);
+	} else if (len > k && strncasecmp(p, name, k) == 0) {
 		p += k;
 		len -= k;
 		while (len > 0 && (*p == ' ' || *p == '\t')) {
@@ -399,6 +443,10 @@ setup_easy(struct http_req *r, const char *url, const char *body, size_t len)
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
 	SET(CURLOPT_PRIVATE, r);
+	/* proxy_for decided: libcurl neither reads the environment nor
+	 * applies no_proxy again. */
+	SET(CURLOPT_PROXY, r->px != NULL ? r->px->url : "");
+	SET(CURLOPT_NOPROXY, "");
 	if (fio_active(&r->c->io)) {
 		SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
 		SET(CURLOPT_OPENSOCKETDATA, r->c);
@@ -413,6 +461,25 @@ setup_easy(struct http_req *r, const char *url, const char *body, size_t len)
 	}
 #undef SET
 	return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
+/* host:port of URL (https://...), without any user part. */
+static void
+set_target(struct http_req *r, const char *url)
+{
+	const char *a = url + 8, *at, *host;
+	size_t len = strcspn(a, "/?#");
+	int port;
+
+	if ((at = memchr(a, '@', len)) != NULL) {
+		len -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	/* After an IPv6 literal's ']', or anywhere in a name or IPv4. */
+	host = len > 0 && a[0] == '[' ? memchr(a, ']', len) : a;
+	port = host != NULL && memchr(host, ':', len - (size_t)(host - a));
+	snprintf(r->target, sizeof(r->target), "%.*s%s", (int)len, a,
+	    port ? "" : ":443");
 }
 
 static void
@@ -444,6 +511,8 @@ http_post(struct http_client *c, const char *url, const char *token,
 	r->cb = cb;
 	r->arg = arg;
 	r->retry_after = -1;
+	r->px = proxy_for(&c->px, url);
+	set_target(r, url);
 	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
 	r->easy = curl_easy_init();
 	make_headers(r, token);
@@ -514,6 +583,47 @@ secs_since(uint64_t t0)
 	return (double)(uv_hrtime() - t0) / 1e9;
 }
 
+static int
+holds(const char *text, const char *secret)
+{
+	return secret != NULL && *secret != '\0' && strstr(text, secret) != NULL;
+}
+
+/* Whether TEXT holds P's user or password, plain or as Basic sends them. */
+static int
+holds_credentials(const struct proxy *p, const char *text)
+{
+	return p != NULL && (holds(text, p->user) ||
+	    holds(text, p->password) || holds(text, p->basic));
+}
+
+/*
+ * The proxy answered CONNECT with STATUS: one line naming it (without
+ * credentials), what it said, and what to do when that is plain.
+ */
+static void
+proxy_refused(struct http_req *r, long status)
+{
+	const struct proxy *p = r->px;
+	const char *said = r->reason, *hint = "";
+	char code[16];
+
+	snprintf(code, sizeof(code), "%ld", status);
+	/* The status line's text, or the code alone if it is not that line's. */
+	if (strncmp(said, code, strlen(code)) != 0 ||
+	    holds_credentials(p, said))
+		said = code;
+	if (status == 407 || status == 401)
+		hint = p->user != NULL ? ": it refused the user and password "
+		    "given in " : ": it wants a user and password, given as "
+		    "http://USER:PASSWORD@HOST:PORT in ";
+	else if (status == 403)
+		hint = ": its rules refuse this client or destination";
+	snprintf(r->errtext, sizeof(r->errtext), "proxy %s (from %s) "
+	    "answered CONNECT %s with %s%s%s", p->shown, p->var, r->target,
+	    said, hint, status == 407 || status == 401 ? p->var : "");
+}
+
 /* Fill R->res from the finished transfer while the easy handle lives. */
 static void
 finish(struct http_req *r, CURLcode rc, const char *token_hdr)
@@ -525,6 +635,7 @@ finish(struct http_req *r, CURLcode rc, const char *token_hdr)
 	const char *msg;
 
 	res->fail = r->too_big ? HTTP_ERR_TOO_BIG : classify(rc);
+	res->proxy = r->px != NULL ? r->px->shown : NULL;
 	res->retry_after_s = r->retry_after;
 	res->elapsed_s = secs_since(r->t0);
 	if (curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &v) == CURLE_OK)
@@ -556,13 +667,27 @@ finish(struct http_req *r, CURLcode rc, const char *token_hdr)
 		snprintf(r->errtext, sizeof(r->errtext),
 		    "response body larger than %zu bytes", c->opts.max_body_bytes);
 		res->error = r->errtext;
+	} else if (r->px != NULL && curl_easy_getinfo(r->easy,
+	    CURLINFO_HTTP_CONNECTCODE, &n) == CURLE_OK && n != 0 &&
+	    n / 100 != 2) {
+		res->fail = HTTP_ERR_PROXY;
+		res->proxy_status = n;
+		res->proxy_auth = r->px->user != NULL;
+		proxy_refused(r, n);
+		res->error = r->errtext;
 	} else {
 		msg = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(rc);
-		/* Belt and braces: never hand out text holding the token. */
-		if (token_hdr != NULL && strstr(msg, token_hdr) != NULL)
+		/* Belt and braces: never hand out text holding a secret. */
+		if ((token_hdr != NULL && strstr(msg, token_hdr) != NULL) ||
+		    holds_credentials(r->px, msg))
 			msg = curl_easy_strerror(rc);
-		snprintf(r->errtext, sizeof(r->errtext), "%s (curl %d)", msg,
-		    (int)rc);
+		if (r->px != NULL)
+			snprintf(r->errtext, sizeof(r->errtext), "%s (curl %d, "
+			    "through the proxy %s from %s)", msg, (int)rc,
+			    r->px->shown, r->px->var);
+		else
+			snprintf(r->errtext, sizeof(r->errtext), "%s (curl %d)",
+			    msg, (int)rc);
 		res->error = r->errtext;
 	}
 	res->body = "";

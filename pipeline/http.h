@@ -2,6 +2,8 @@
  * http: HTTPS POSTs on a libuv loop through libcurl's multi_socket
  * interface (uv_poll per socket, one uv_timer; no threads). Connections
  * are reused. The bearer token goes into a header and nowhere else.
+ * Requests go through the environment's proxy (proxy.h), read once when
+ * the client is made.
  */
 #ifndef QP_HTTP_H
 #define QP_HTTP_H
@@ -29,6 +31,7 @@ enum http_fail {
 	HTTP_ERR_TIMEOUT,	/* connect, total or low-speed time-out */
 	HTTP_ERR_RESET,		/* connection reset or closed mid-response */
 	HTTP_ERR_TOO_BIG,	/* the answer passed max_body_bytes: not read on */
+	HTTP_ERR_PROXY,		/* the proxy answered CONNECT with no tunnel */
 	HTTP_ERR_OTHER,
 };
 
@@ -41,10 +44,14 @@ struct http_response {
 	double		 elapsed_s;	/* submit to completion */
 	double		 ttfb_s;	/* to first response byte */
 	const char	*error;		/* human text when fail != HTTP_OK (no secrets) */
+	long		 proxy_status;	/* HTTP_ERR_PROXY: the proxy's answer to CONNECT */
+	int		 proxy_auth;	/* HTTP_ERR_PROXY: credentials were sent to it */
+	const char	*proxy;		/* the proxy used, no credentials; NULL: none */
 };
 
 typedef void (*http_cb)(void *arg, const struct http_response *res);
 
+/* -EINVAL: the environment's proxy URL cannot be used (proxy_from_env). */
 int	 http_client_new(uv_loop_t *loop, const struct http_opts *o,
 	    struct http_client **out);
 /*

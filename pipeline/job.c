@@ -837,14 +837,15 @@ static double
 on_meta(void *arg, const struct up_result *r)
 {
 	struct job *j = arg;
-	char err[300];
+	char err[512];
 
 	j->meta_q = NULL;
 	if (j->ending)
 		return 0;
 	if (r->status != UP_OK) {
 		snprintf(err, sizeof(err), "%s: %s", r->status == UP_AUTH ||
-		    r->status == UP_NOT_FOUND ? up_status_text(r->status) :
+		    r->status == UP_NOT_FOUND || r->status == UP_PROXY ?
+		    up_status_text(r->status) :
 		    "reading the dataset's metadata failed", r->error);
 		end(j, up_status_errno(r->status), err);
 		return 0;

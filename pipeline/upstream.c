@@ -42,7 +42,7 @@ struct up_query {
 	double		 sent_at;	/* clock seconds; the last attempt */
 	int		 held;		/* waited for an identical query once */
 	enum up_status	 status;	/* DONE: the outcome to deliver */
-	char		 error[300];	/* the last attempt's failure */
+	char		 error[512];	/* the last attempt's failure */
 };
 
 TAILQ_HEAD(up_queue, up_query);
@@ -416,6 +416,20 @@ classify_transport(const struct up_attempt *a, struct up_verdict *v)
 		v->retry = 0;
 		v->status = UP_UNAVAILABLE;
 		break;
+	case HTTP_ERR_PROXY:
+		/*
+		 * No tunnel, so nothing reached neuPrint. A proxy's 5xx (it
+		 * could not reach the server, or is overloaded) is a failure
+		 * to connect like any other; its 4xx (407 credentials, 403
+		 * its rules) says the same to every retry.
+		 */
+		if (a->proxy_status >= 500) {
+			v->cause = UP_C_CONNECT;
+			break;
+		}
+		v->retry = 0;
+		v->status = UP_PROXY;
+		break;
 	default:
 		v->cause = UP_C_RESET;
 		break;
@@ -520,6 +534,8 @@ up_status_text(enum up_status s)
 		return "neuPrint refused access";
 	case UP_NOT_FOUND:
 		return "neuPrint does not know the dataset";
+	case UP_PROXY:
+		return "the proxy refused the tunnel to neuPrint";
 	default:
 		return "neuPrint is unavailable";
 	}
@@ -537,6 +553,8 @@ up_status_errno(enum up_status s)
 		return -EACCES;
 	case UP_NOT_FOUND:
 		return -ENOENT;
+	case UP_PROXY:
+		return -ECONNREFUSED;
 	default:
 		return -EHOSTUNREACH;
 	}
@@ -647,7 +665,8 @@ http_done(void *arg, const struct http_response *r)
 {
 	struct up_query *q = arg;
 	struct upstream *u = q->u;
-	struct up_attempt at = { .fail = r->fail, .status = r->status };
+	struct up_attempt at = { .fail = r->fail, .status = r->status,
+	    .proxy_status = r->proxy_status };
 	struct up_verdict v;
 	struct lim_answer ans = { .rtt_s = r->elapsed_s, .kind = q->kind };
 	struct cy_result res;

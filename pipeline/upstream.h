@@ -127,6 +127,7 @@ enum up_status {
 	UP_QUERY_ERROR,		/* split the batch: bad query, a time-out, 413 */
 	UP_AUTH,		/* 401 / 403: the token is refused */
 	UP_NOT_FOUND,		/* 404: dataset unknown */
+	UP_PROXY,		/* the HTTPS proxy refused the tunnel (4xx to CONNECT) */
 	UP_UNAVAILABLE,		/* retries exhausted, server unreachable, TLS,
 				   or the request could not be sent */
 };
@@ -151,6 +152,7 @@ struct up_attempt {
 	int		 body_rc;	/* 200: cy_parse's result */
 	const char	*message;	/* the server's error text; NULL: none */
 	int		 started;	/* the answer had begun to arrive */
+	long		 proxy_status;	/* HTTP_ERR_PROXY: the proxy's answer */
 };
 
 /* What the attempt means for the query, its retries and the limiter. */

@@ -15,6 +15,9 @@ From the code:
 - the site config's keys: pipeline/config.c's table of known keys (every
   non-mapping entry: the neuprint/output/html keys read and every
   quickpaged: key).
+- quickpaged's environment: every getenv("X") and hide_env("X") in daemon/
+  and pipeline/, the variables in pipeline/proxy.c's tables, and libuv's
+  UV_THREADPOOL_SIZE; not the test hooks (QP_TEST_*).
 
 From a man page: the "entries" of a section, i.e. the lines at column 0
 that start with a bold word (scdoc `*word*`), each followed by its
@@ -114,6 +117,20 @@ def site_keys():
 
 
 # ---- man pages ----
+
+def environment():
+    out = {"UV_THREADPOOL_SIZE"}    # libuv reads it; we document it
+    for d in ("daemon", "pipeline"):
+        for f in sorted(os.listdir(os.path.join(ROOT, d))):
+            if f.endswith(".c"):
+                text = _strip_comments(_read(os.path.join(d, f)))
+                out |= set(re.findall(r'\b(?:getenv|hide_env)\("(\w+)"\)', text))
+    proxy = _strip_comments(_read("pipeline/proxy.c"))
+    for table in ("proxy_vars", "no_proxy_vars"):
+        out |= set(re.findall(r'"(\w+)"', _block(
+            proxy, r"\b%s\[[A-Z_]*\] = \{" % table, r"\};", table)))
+    return {v for v in out if not v.startswith("QP_TEST_")}
+
 
 def man_sections(page):
     """{SECTION: [entry head line, ...]} of man/PAGE.scd."""

@@ -56,6 +56,11 @@ ent = cf.documented("quickpaged.yaml.5", ["SITE CONFIGURATION"])
 same("site config keys", "quickpaged.yaml(5)", cf.site_keys(),
      {ws[0] for _, _, ws in ent if ws})
 
+# quickpaged(8)'s ENVIRONMENT: every variable it reads, and only those.
+ent = cf.documented("quickpaged.8", ["ENVIRONMENT"])
+same("environment variables", "quickpaged(8)", cf.environment(),
+     {w for _, _, ws in ent for w in ws})
+
 # The usage texts name only accepted options.
 for name, env, accepted in (("quickpaged", "QUICKPAGED", cf.quickpaged_options()),
                             ("qpctl", "QPCTL", cf.qpctl_options())):

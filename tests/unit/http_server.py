@@ -5,8 +5,18 @@ usage: http_server.py DIR TOKEN
 
 Makes a throwaway CA and a server certificate for 127.0.0.1 in DIR (plus
 an unrelated CA, other-ca.pem, for the wrong-CA test), listens on a free
-port of 127.0.0.1 and prints "PORT <n>" once it accepts connections. It
-exits when its stdin closes or on SIGTERM.
+port of 127.0.0.1 and prints "PORT <n>" once it accepts connections, then
+"PROXY <m>": a plain HTTP proxy that only does CONNECT (below). It exits
+when its stdin closes or on SIGTERM.
+
+The proxy appends "CONNECT <target>[ auth]" to DIR/proxy.log for every
+request ("auth": it carried Proxy-Authorization), then by target host:
+  deny407.test     407 Proxy Authentication Required
+  deny403.test     403 Filtered
+  down502.test     502 Bad Gateway
+  leaky.test       403 with the request's Proxy-Authorization in the text
+  127.0.0.1:<n>    200, then a tunnel to the HTTPS server
+  anything else    403 Forbidden
 
 POST routes:
   /echo            200 {"body": ..., "content_type": ..., "accept": ...}
@@ -22,7 +32,9 @@ import email.utils
 import http.server
 import json
 import os
+import selectors
 import socket
+import socketserver
 import ssl
 import struct
 import subprocess
@@ -137,6 +149,67 @@ class Server(http.server.ThreadingHTTPServer):
         pass
 
 
+class ProxyHandler(socketserver.StreamRequestHandler):
+    ANSWERS = {"deny407.test": "407 Proxy Authentication Required",
+               "deny403.test": "403 Filtered",
+               "down502.test": "502 Bad Gateway"}
+
+    def handle(self):
+        line = self.rfile.readline(8192).decode("latin-1").split()
+        auth = None
+        while True:
+            h = self.rfile.readline(8192)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            if name.strip().lower() == "proxy-authorization":
+                auth = value.strip()
+        if len(line) != 3 or line[0] != "CONNECT":
+            return self.answer("405 Only CONNECT")
+        target = line[1]
+        with open(PROXY_LOG, "a") as f:
+            f.write("CONNECT %s%s\n" % (target, " auth" if auth else ""))
+        host = target.rpartition(":")[0]
+        if host in self.ANSWERS:
+            return self.answer(self.ANSWERS[host])
+        if host == "leaky.test":
+            return self.answer("403 Denied for %s" % auth)
+        if target != "127.0.0.1:%d" % PORT:
+            return self.answer("403 Forbidden")
+        up = socket.create_connection(("127.0.0.1", PORT))
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        self.relay(self.connection, up)
+
+    def answer(self, status):
+        self.wfile.write(("HTTP/1.1 %s\r\nContent-Length: 0\r\n\r\n" %
+                          status).encode("latin-1"))
+
+    @staticmethod
+    def relay(a, b):
+        sel = selectors.DefaultSelector()
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        try:
+            while True:
+                for key, _ in sel.select():
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            pass
+        finally:
+            b.close()
+
+
+class Proxy(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 def watch_stdin():
     sys.stdin.buffer.read()
     os._exit(0)
@@ -149,5 +222,9 @@ if __name__ == "__main__":
     CTX.load_cert_chain(f"{directory}/server.pem", f"{directory}/server.key")
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=watch_stdin, daemon=True).start()
-    print(f"PORT {server.server_address[1]}", flush=True)
+    PORT = server.server_address[1]
+    PROXY_LOG = f"{directory}/proxy.log"
+    proxy = Proxy(("127.0.0.1", 0), ProxyHandler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    print(f"PORT {PORT}\nPROXY {proxy.server_address[1]}", flush=True)
     server.serve_forever()

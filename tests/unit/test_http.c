@@ -37,6 +37,7 @@ static struct {
 	pid_t	 pid;
 	int	 in_fd;		/* its stdin: closing it stops it */
 	int	 port;
+	int	 proxy_port;	/* its CONNECT-only proxy */
 	char	 dir[64];
 	char	 ca[128], other_ca[128];
 } srv;
@@ -49,6 +50,9 @@ struct rec {
 	char	*body;
 	char	*error;
 	double	 retry_after, elapsed, ttfb;
+	long	 proxy_status;
+	int	 proxy_auth;
+	char	*proxy;
 };
 
 struct ctx {
@@ -110,7 +114,9 @@ server_start(void **state)
 	if ((f = fdopen(out[0], "r")) == NULL)
 		return -1;
 	if (fgets(line, sizeof(line), f) == NULL ||
-	    sscanf(line, "PORT %d", &srv.port) != 1) {
+	    sscanf(line, "PORT %d", &srv.port) != 1 ||
+	    fgets(line, sizeof(line), f) == NULL ||
+	    sscanf(line, "PROXY %d", &srv.proxy_port) != 1) {
 		fclose(f);
 		return -1;
 	}
@@ -162,6 +168,7 @@ teardown(struct ctx *x)
 	for (i = 0; i < NREC; i++) {
 		free(x->rec[i].body);
 		free(x->rec[i].error);
+		free(x->rec[i].proxy);
 	}
 }
 
@@ -185,6 +192,10 @@ record(struct rec *r, const struct http_response *res)
 	assert_non_null(res->body);
 	assert_int_equal(strlen(res->body), res->len);
 	r->body = xstrdup(res->body);
+	r->proxy_status = res->proxy_status;
+	r->proxy_auth = res->proxy_auth;
+	if (res->proxy != NULL)
+		r->proxy = xstrdup(res->proxy);
 	if (res->fail != HTTP_OK) {
 		assert_non_null(res->error);
 		/* The token must never show up in error text. */
@@ -626,6 +637,184 @@ test_close_from_callback(void **state)
 	}
 }
 
+/* ---- through a proxy (proxy.c reads the environment per client) ---- */
+
+static void
+unset_proxy_env(void)
+{
+	static const char *const v[] = {
+		"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+		"no_proxy", "NO_PROXY",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		unsetenv(v[i]);
+}
+
+/* Each proxy test starts from none, even after one that failed half-way. */
+static int
+no_proxy_env(void **state)
+{
+	(void)state;
+	unset_proxy_env();
+	return 0;
+}
+
+static void
+set_proxy(const char *userinfo)
+{
+	char u[128];
+
+	snprintf(u, sizeof(u), "http://%s127.0.0.1:%d", userinfo,
+	    srv.proxy_port);
+	setenv("https_proxy", u, 1);
+}
+
+/* How many lines of the proxy's log are LINE. */
+static int
+proxy_log_count(const char *line)
+{
+	char path[128], buf[256];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/proxy.log", srv.dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		n += strcmp(buf, line) == 0;
+	}
+	fclose(f);
+	return n;
+}
+
+static void
+test_proxy_tunnel(void **state)
+{
+	struct ctx x;
+	char line[64], shown[64];
+
+	(void)state;
+	cur = &x;
+	snprintf(line, sizeof(line), "CONNECT 127.0.0.1:%d", srv.port);
+	snprintf(shown, sizeof(shown), "http://127.0.0.1:%d", srv.proxy_port);
+	set_proxy("");
+	setup(&x, NULL);
+	post(&x, "/echo", TOKEN, 0, NULL);
+	run_until(&x, 1);
+	/* TLS end to end to the server, through one tunnel. */
+	assert_int_equal(x.rec[0].fail, HTTP_OK);
+	assert_int_equal(x.rec[0].status, 200);
+	assert_non_null(strstr(x.rec[0].body, "\"accept\": \"application/json\""));
+	assert_string_equal(x.rec[0].proxy, shown);
+	assert_int_equal(proxy_log_count(line), 1);
+	teardown(&x);
+	/* no_proxy naming the server: direct, the proxy sees nothing. */
+	setenv("no_proxy", "localhost, 127.0.0.1", 1);
+	setup(&x, NULL);
+	post(&x, "/echo", TOKEN, 0, NULL);
+	run_until(&x, 1);
+	assert_int_equal(x.rec[0].status, 200);
+	assert_null(x.rec[0].proxy);
+	assert_int_equal(proxy_log_count(line), 1);
+	teardown(&x);
+	unset_proxy_env();
+	cur = NULL;	/* X goes out of scope */
+}
+
+/* POST to https://HOST/echo through the proxy; the record in X->rec[0]
+ * (teardown after). */
+static void
+post_host(struct ctx *x, const char *host)
+{
+	char u[128];
+
+	snprintf(u, sizeof(u), "https://%s/echo", host);
+	setup(x, NULL);
+	assert_int_equal(http_post(x->c, u, TOKEN, "{}", 2, on_rec, &x->rec[0],
+	    NULL), 0);
+	run_until(x, 1);
+	assert_int_equal(x->rec[0].fail, HTTP_ERR_PROXY);
+	assert_int_equal(x->rec[0].status, 0);
+}
+
+/* One line naming the proxy (never its password) and what it answered. */
+static void
+test_proxy_refusals(void **state)
+{
+	static const struct {
+		const char *userinfo, *host, *said, *hint, *logged;
+		long status;
+	} t[] = {
+		{ "", "deny407.test", "407 Proxy Authentication Required",
+		    ": it wants a user and password, given as "
+		    "http://USER:PASSWORD@HOST:PORT in https_proxy",
+		    "CONNECT deny407.test:443", 407 },
+		{ "alice:pw-5ecret@", "deny407.test:8443",
+		    "407 Proxy Authentication Required",
+		    ": it refused the user and password given in https_proxy",
+		    "CONNECT deny407.test:8443 auth", 407 },
+		{ "", "deny403.test", "403 Filtered",
+		    ": its rules refuse this client or destination",
+		    "CONNECT deny403.test:443", 403 },
+		{ "", "down502.test", "502 Bad Gateway", "",
+		    "CONNECT down502.test:443", 502 },
+		/* What the proxy said holds the password: its code alone. */
+		{ "alice:pw-5ecret@", "leaky.test", "403",
+		    ": its rules refuse this client or destination",
+		    "CONNECT leaky.test:443 auth", 403 },
+	};
+	struct ctx x;
+	char want[512], target[64];
+	size_t i;
+
+	(void)state;
+	cur = &x;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		set_proxy(t[i].userinfo);
+		post_host(&x, t[i].host);
+		snprintf(target, sizeof(target), "%s%s", t[i].host,
+		    strchr(t[i].host, ':') ? "" : ":443");
+		snprintf(want, sizeof(want), "proxy http://127.0.0.1:%d (from "
+		    "https_proxy) answered CONNECT %s with %s%s",
+		    srv.proxy_port, target, t[i].said, t[i].hint);
+		assert_string_equal(x.rec[0].error, want);
+		assert_int_equal(x.rec[0].proxy_status, t[i].status);
+		assert_int_equal(x.rec[0].proxy_auth, t[i].userinfo[0] != '\0');
+		assert_null(strstr(x.rec[0].error, "alice"));
+		assert_int_equal(proxy_log_count(t[i].logged), 1);
+		teardown(&x);
+		unset_proxy_env();
+	}
+	cur = NULL;	/* X goes out of scope */
+}
+
+static void
+test_proxy_not_there(void **state)
+{
+	struct ctx x;
+	char u[128], want[128];
+	int port = free_port();
+
+	(void)state;
+	cur = &x;
+	snprintf(u, sizeof(u), "http://alice:pw-5ecret@127.0.0.1:%d", port);
+	setenv("HTTPS_PROXY", u, 1);
+	setup(&x, NULL);
+	post(&x, "/echo", TOKEN, 0, NULL);
+	run_until(&x, 1);
+	assert_int_equal(x.rec[0].fail, HTTP_ERR_CONNECT);
+	snprintf(want, sizeof(want), "(curl 7, through the proxy "
+	    "http://127.0.0.1:%d from HTTPS_PROXY)", port);
+	assert_non_null(strstr(x.rec[0].error, want));
+	assert_null(strstr(x.rec[0].error, "alice"));
+	teardown(&x);
+	unset_proxy_env();
+	cur = NULL;	/* X goes out of scope */
+}
+
 int
 main(void)
 {
@@ -645,8 +834,13 @@ main(void)
 		cmocka_unit_test(test_cancel_from_callback),
 		cmocka_unit_test(test_close_in_flight),
 		cmocka_unit_test(test_close_from_callback),
+		cmocka_unit_test_setup(test_proxy_tunnel, no_proxy_env),
+		cmocka_unit_test_setup(test_proxy_refusals, no_proxy_env),
+		cmocka_unit_test_setup(test_proxy_not_there, no_proxy_env),
 	};
 
+	/* Only the proxy tests have a proxy, whatever the caller's environment. */
+	unset_proxy_env();
 	signal(SIGPIPE, SIG_IGN);
 	xmalloc_install();	/* allocate as the daemon does */
 	return cmocka_run_group_tests(tests, server_start, server_stop);

@@ -554,47 +554,58 @@ test_classify(void **state)
 		enum up_status	 status;
 		int		 timeout, hold, too_large;
 	} t[] = {
-		{ { 0, HTTP_OK, 200, 0, NULL, 1 }, 0, 0, LIM_OK, UP_OK, 0, 0, 0 },
-		{ { 0, HTTP_OK, 200, -EBADMSG, "x", 1 }, 1, UP_C_BADBODY, LIM_ERROR, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 200, -EPROTO, "x", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
-		{ { 0, HTTP_OK, 200, -EPROTO, "timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
-		{ { 0, HTTP_OK, 200, -EPROTO, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_OK, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EBADMSG, "x", 1, 0 }, 1, UP_C_BADBODY, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "x", 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, "timed out", 1, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 200, -EPROTO, TRANSIENT19, 1, 0 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
 		/* 400: by the database's words */
-		{ { 0, HTTP_OK, 400, 0, "bad", 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, SYNTAX19, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, TXTIMEOUT19, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, "transaction timed out", 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, TRANSIENT19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, DEADLOCK19, 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, "Neo.TransientError.General.X: y", 1 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, TIMEOUT_EXPERIENCED, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, POOL17, 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 400, 0, "timed out waiting for a lock", 1 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "bad", 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, SYNTAX19, 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TXTIMEOUT19, 1, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "transaction timed out", 1, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TRANSIENT19, 1, 0 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, DEADLOCK19, 1, 0 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "Neo.TransientError.General.X: y", 1, 0 }, 1, UP_C_TRANSIENT, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, TIMEOUT_EXPERIENCED, 1, 0 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, POOL17, 1, 0 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 400, 0, "timed out waiting for a lock", 1, 0 }, 1, UP_C_BUSY, LIM_OVERLOAD, 0, 0, 0, 0 },
 		/* DatasetGateway and the dataset */
-		{ { 0, HTTP_OK, 401, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
-		{ { 0, HTTP_OK, 403, 0, NULL, 1 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
-		{ { 0, HTTP_OK, 404, 0, NULL, 1 }, 0, 0, LIM_OK, UP_NOT_FOUND, 0, 0, 0 },
-		{ { 0, HTTP_OK, 502, 0, "auth service unavailable", 1 }, 1, UP_C_AUTHSVC, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 401, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 403, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_AUTH, 0, 0, 0 },
+		{ { 0, HTTP_OK, 404, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_NOT_FOUND, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "auth service unavailable", 1, 0 }, 1, UP_C_AUTHSVC, LIM_ERROR, 0, 0, 0, 0 },
 		/* a front proxy */
-		{ { 0, HTTP_OK, 413, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
-		{ { 0, HTTP_OK, 418, 0, NULL, 1 }, 0, 0, LIM_OK, UP_UNAVAILABLE, 0, 0, 0 },
-		{ { 0, HTTP_OK, 429, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 503, 0, NULL, 1 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 502, 0, NULL, 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 502, 0, "bad gateway", 1 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
-		{ { 0, HTTP_OK, 504, 0, NULL, 1 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
-		{ { 0, HTTP_OK, 500, 0, NULL, 1 }, 1, UP_C_5XX, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 413, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
+		{ { 0, HTTP_OK, 418, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { 0, HTTP_OK, 429, 0, NULL, 1, 0 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 503, 0, NULL, 1, 0 }, 1, UP_C_OVERLOAD, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, NULL, 1, 0 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 502, 0, "bad gateway", 1, 0 }, 1, UP_C_5XX, LIM_OVERLOAD, 0, 0, 0, 0 },
+		{ { 0, HTTP_OK, 504, 0, NULL, 1, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_OK, 500, 0, NULL, 1, 0 }, 1, UP_C_5XX, LIM_ERROR, 0, 0, 0, 0 },
 		/* transport */
-		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
-		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 1 }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0, 0, 0, 0 },
-		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL, 0 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
-		{ { 0, HTTP_ERR_RESET, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
-		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
-		{ { 0, HTTP_ERR_TLS, 0, 0, NULL, 0 }, 0, 0, LIM_ERROR, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 0, 0 }, 0, 0, LIM_TIMEOUT, UP_QUERY_ERROR, 1, 1, 0 },
+		{ { 0, HTTP_ERR_TIMEOUT, 0, 0, NULL, 1, 0 }, 1, UP_C_TIMEOUT, LIM_TIMEOUT, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_CONNECT, 0, 0, NULL, 0, 0 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_RESET, 0, 0, NULL, 0, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_OTHER, 0, 0, NULL, 0, 0 }, 1, UP_C_RESET, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_TLS, 0, 0, NULL, 0, 0 }, 0, 0, LIM_ERROR, UP_UNAVAILABLE, 0, 0, 0 },
 		/* an answer past max_answer_bytes: split, do not resend */
-		{ { 0, HTTP_ERR_TOO_BIG, 0, 0, NULL, 1 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
-		{ { -EINVAL, 0, 0, 0, NULL, 0 }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE, 0, 0, 0 },
+		{ { 0, HTTP_ERR_TOO_BIG, 0, 0, NULL, 1, 0 }, 0, 0, LIM_OK, UP_QUERY_ERROR, 0, 0, 1 },
+		{ { -EINVAL, 0, 0, 0, NULL, 0, 0 }, 0, 0, LIM_DROPPED, UP_UNAVAILABLE, 0, 0, 0 },
+		/*
+		 * The HTTPS proxy answered CONNECT: nothing reached neuPrint.
+		 * Its refusals are final, its 5xx a failure to connect.
+		 */
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 407 }, 0, 0, LIM_ERROR, UP_PROXY, 0, 0, 0 },
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 401 }, 0, 0, LIM_ERROR, UP_PROXY, 0, 0, 0 },
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 403 }, 0, 0, LIM_ERROR, UP_PROXY, 0, 0, 0 },
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 502 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 500 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
+		/* a proxy's 504 to CONNECT: no tunnel, so no query to hold */
+		{ { 0, HTTP_ERR_PROXY, 0, 0, NULL, 0, 504 }, 1, UP_C_CONNECT, LIM_ERROR, 0, 0, 0, 0 },
 	};
 	struct up_verdict v;
 	size_t i;
@@ -617,6 +628,9 @@ test_classify(void **state)
 	assert_int_equal(up_status_errno(UP_AUTH), -EACCES);
 	assert_int_equal(up_status_errno(UP_NOT_FOUND), -ENOENT);
 	assert_int_equal(up_status_errno(UP_UNAVAILABLE), -EHOSTUNREACH);
+	assert_int_equal(up_status_errno(UP_PROXY), -ECONNREFUSED);
+	assert_string_equal(up_status_text(UP_PROXY),
+	    "the proxy refused the tunnel to neuPrint");
 	assert_string_equal(up_status_text(UP_AUTH), "neuPrint refused access");
 	assert_string_equal(up_cause_name(UP_C_TRANSIENT), "transient");
 	assert_string_equal(up_cause_name(UP_C_BUSY), "busy");
