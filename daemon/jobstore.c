@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,7 +55,8 @@ struct js {
 	unsigned	 pending;	/* loop only: callbacks still to run */
 };
 
-static const char schema_v1[] =
+/* A new file: the schema as it is now (JS_SCHEMA_VERSION). */
+static const char schema[] =
     "CREATE TABLE jobs ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " site TEXT NOT NULL,"
@@ -71,18 +73,22 @@ static const char schema_v1[] =
     " total INTEGER NOT NULL DEFAULT 0,"
     " attempt INTEGER NOT NULL DEFAULT 0,"
     " summary TEXT,"
-    " error TEXT);"
+    " error TEXT,"
+    /* where a client's config came from (jobs.c's JSON), or NULL */
+    " origin TEXT);"
     "CREATE INDEX jobs_state ON jobs(state);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
 
 /*
- * 2: where a client's config came from (its working directory, its
- * --output-dir: JSON, jobs.c's business), which a restart needs to
- * resolve the config's relative paths as the first run did.
+ * A file of an older quickpaged, from version N to N + 1 (upgrade[N]).
+ * 1 -> 2 (quickpage 0.2): where a client's config came from (its working
+ * directory, its --output-dir), which a restart needs to resolve the
+ * config's relative paths as the first run did.
  */
-static const char schema_v2[] =
-    "ALTER TABLE jobs ADD COLUMN origin TEXT;"
-    "PRAGMA user_version = 2;";
+static const char *const upgrade[JS_SCHEMA_VERSION] = {
+	[1] = "ALTER TABLE jobs ADD COLUMN origin TEXT;"
+	    "PRAGMA user_version = 2;",
+};
 
 #define COLS "id, site, output_dir, quick, uid, state, created, started, " \
 	"finished, stage, done, total, attempt, summary, error, config, origin"
@@ -134,13 +140,13 @@ step(sqlite3 *db, const char *sql, char *err, size_t errlen)
 }
 
 /*
- * Bring the schema to JS_SCHEMA_VERSION, a step at a time: a file of an
- * older quickpaged is upgraded in place and keeps its jobs.
+ * Bring the schema to JS_SCHEMA_VERSION: a new file gets it whole; one of
+ * an older quickpaged is upgraded in place, a step at a time, and keeps
+ * its jobs.
  */
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	static const char *const steps[] = { schema_v1, schema_v2 };
 	int v = user_version(db), rc;
 
 	if (v < 0)
@@ -151,11 +157,13 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 		    "move the database away", v, JS_SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	_Static_assert(sizeof(steps) / sizeof(steps[0]) == JS_SCHEMA_VERSION,
-	    "one step per schema version");
-	for (; v < JS_SCHEMA_VERSION; v++)
-		if ((rc = step(db, steps[v], err, errlen)) < 0)
+	if (v == 0)
+		return step(db, schema, err, errlen);
+	for (; v < JS_SCHEMA_VERSION; v++) {
+		assert(upgrade[v] != NULL);	/* a step for every old version */
+		if ((rc = step(db, upgrade[v], err, errlen)) < 0)
 			return rc;
+	}
 	return 0;
 }
 
