@@ -332,24 +332,20 @@ check_client_paths(const struct acc_who *who, struct cfg_site *site,
 }
 
 /*
- * A client's working directory, as its user could enter it: relative
- * paths in its config resolve against it (as QuickPage's and neuView's
- * do against theirs), then each is checked like any other path.
+ * A client's working directory: relative paths in its config resolve
+ * against it (as QuickPage's and neuView's do against theirs). It is not
+ * itself checked as the user: nothing is opened there, and each path
+ * resolved against it is checked like any other (check_client_paths), so
+ * a config of absolute paths works from wherever qpctl runs.
  */
 static int
-check_cwd(const struct acc_who *who, const char *cwd, enum proto_err *code,
-    char *err, size_t errlen)
+check_cwd(const char *cwd, enum proto_err *code, char *err, size_t errlen)
 {
-	if (cwd == NULL)
+	if (cwd == NULL || cwd[0] == '/')
 		return 0;
-	if (cwd[0] != '/') {
-		*code = PROTO_E_INVALID;
-		snprintf(err, errlen, "\"cwd\" '%.200s' is not an absolute "
-		    "path", cwd);
-		return -EINVAL;
-	}
-	return as_user(who, "working directory", cwd, X_OK, 1, code, err,
-	    errlen);
+	*code = PROTO_E_INVALID;
+	snprintf(err, errlen, "\"cwd\" '%.200s' is not an absolute path", cwd);
+	return -EINVAL;
 }
 
 /* Read the site: by name as the daemon's, a client's text as F says. */
@@ -405,8 +401,7 @@ prepare(struct jobs *js, const char *name, const char *text, size_t len,
 	int rc;
 
 	*out = NULL;
-	if (name == NULL && (rc = check_cwd(who, f->cwd, code, err,
-	    errlen)) < 0)
+	if (name == NULL && (rc = check_cwd(f->cwd, code, err, errlen)) < 0)
 		return rc;
 	if ((rc = load_site(js, name, text, len, f, &site, code, err,
 	    errlen)) < 0)

@@ -299,6 +299,10 @@ class TestOtherUsers(Base):
         os.chown(cls.att, *NOBODY)
         cls.qpctl_dir = tempfile.mkdtemp(prefix="qp-nobody-")
         os.chmod(cls.qpctl_dir, 0o711)
+        # qpctl runs where the attacker may not enter (as from a checkout
+        # in root's 0700 home): a config of absolute paths must not care.
+        cls.closed = os.path.join(cls.qpctl_dir, "closed")
+        os.mkdir(cls.closed, 0o700)
         cls.qpctl = os.path.join(cls.qpctl_dir, "qpctl")
         shutil.copy(dh.QPCTL, cls.qpctl)
         os.chmod(cls.qpctl, 0o755)
@@ -312,7 +316,7 @@ class TestOtherUsers(Base):
     def setUp(self):
         need_root(self)
 
-    def submit_as_nobody(self, name, out, ca=None, tpl=None, wait=True):
+    def submit_as_nobody(self, name, out, ca=None, tpl=None, wait=True, cwd=None):
         cfg = harness.write_config(os.path.join(self.att, name + ".yaml"), self.emu.url, out,
                                    ca=ca or os.path.join(self.att, "ca.pem"),
                                    template_dir=tpl)
@@ -320,7 +324,8 @@ class TestOtherUsers(Base):
         args = ["--socket", self.d.socket, "--json", "submit", "create-index", "--config", cfg]
         r = dh.subprocess.run([self.qpctl] + args + (["--wait"] if wait else []),
                               stdout=dh.subprocess.PIPE, stderr=dh.subprocess.PIPE,
-                              text=True, timeout=120, preexec_fn=hh._as(*NOBODY))
+                              text=True, timeout=120, preexec_fn=hh._as(*NOBODY),
+                              cwd=cwd or self.closed)
         self.d.replies += [r.stdout, r.stderr]
         return r
 
@@ -336,6 +341,18 @@ class TestOtherUsers(Base):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with open(os.path.join(self.a_site, "index.html")) as f:
             self.assertIn("attacker's own", f.read())
+
+    def test_relative_paths_as_the_user(self):
+        """Relative paths resolve against qpctl's working directory, and
+        each resolved path is checked as the user: the attacker's own
+        from its directory, the victim's refused, named as resolved."""
+        r = self.submit_as_nobody("rel-own", "site", ca="ca.pem", cwd=self.att)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.submit_as_nobody("rel-victim", "../victim/site", ca="ca.pem",
+                                  cwd=self.att)
+        self.refused(r, "output directory",
+                     os.path.realpath(os.path.join(self.att, "../victim/site")),
+                     "user 65534 may not")
 
     def test_other_users_output_dir(self):
         before = harness.tree_digest(self.v_site)
