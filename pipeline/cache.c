@@ -129,9 +129,28 @@ be32(const unsigned char *p)
 }
 
 /*
+ * Whether PATH-wal holds frames: then pages newer than the main file's
+ * live there, and a checkpoint in flight (another connection's) writes
+ * page 1, with the new page count, before the pages after it.
+ */
+static int
+wal_busy(const char *path)
+{
+	struct stat sb;
+	char *wal = xasprintf("%s-wal", path);
+	int busy = stat(wal, &sb) == 0 && sb.st_size > 0;
+
+	free(wal);
+	return busy;
+}
+
+/*
  * What is wrong with the file at PATH as a SQLite database, from its
  * header alone: "" when nothing (or when it is absent or empty: a new
- * file), else why.
+ * file), else why. The page count is believed only while no WAL holds
+ * frames: beside a live WAL the file may be shorter for a moment (seen
+ * with two jobs of one cache at once), and a crash's WAL is replayed by
+ * SQLite itself.
  */
 static void
 check_header(const char *path, char *why, size_t len)
@@ -161,7 +180,7 @@ check_header(const char *path, char *why, size_t len)
 	pages = be32(h + 28);
 	/* The page count is valid when the change counters agree. */
 	if (be32(h + 24) == be32(h + 92) &&
-	    (uint64_t)sb.st_size < (uint64_t)psz * pages)
+	    (uint64_t)sb.st_size < (uint64_t)psz * pages && !wal_busy(path))
 		snprintf(why, len, "truncated (%lld of %llu bytes)",
 		    (long long)sb.st_size, (unsigned long long)psz * pages);
 }
