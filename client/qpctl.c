@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "qp_build.h"
-#include "dotenv.h"
+#include "base/dotenv.h"
 #include "progress.h"
 #include "protocol.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 enum { EX_OK, EX_FAILED, EX_USAGE, EX_UNREACHABLE, EX_CANCELLED };
 

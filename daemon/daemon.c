@@ -24,7 +24,7 @@
 #include "jobstore.h"
 #include "log.h"
 #include "metfile.h"
-#include "proxy.h"
+#include "neuprint/proxy.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
@@ -167,7 +167,7 @@ on_hup(uv_signal_t *s, int signum)
 	if (strcmp(n->state_dir, d->set->state_dir) != 0)
 		log_warn("settings.not_applied", "key=state_dir msg=%s",
 		    "state_dir changes only at the next start");
-	log_set_level(n->log_level);
+	log_set_level((enum log_level)n->log_level);
 	check_sites(n);
 	jobs_configure(d->jobs, n);
 	srv_configure(d->srv, n);
@@ -275,7 +275,7 @@ daemon_run(const char *file)
 		fprintf(stderr, "quickpaged: %s\n", err);
 		return 2;
 	}
-	log_init(d.set->log_level);
+	log_init((enum log_level)d.set->log_level);
 	check_sites(d.set);
 	if (check_proxy() < 0) {
 		settings_free(d.set);

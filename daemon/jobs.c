@@ -24,17 +24,17 @@
 
 #include <cjson/cJSON.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "config.h"
 #include "job.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "qp_build.h"
-#include "render.h"
+#include "render/render.h"
 #include "siteup.h"
-#include "upstream.h"
-#include "xmalloc.h"
+#include "neuprint/upstream.h"
+#include "base/xmalloc.h"
 
 #define PROGRESS_MS	250	/* watchers see this often */
 #define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
@@ -1264,7 +1264,8 @@ jobs_stats(struct jobs *js, cJSON *o)
 	if (js_counts(js->store, c) == 0) {
 		st = cJSON_AddObjectToObject(o, "stored");
 		for (i = 0; i < PROTO_NSTATES; i++)
-			cJSON_AddNumberToObject(st, proto_state_name(i),
+			cJSON_AddNumberToObject(st,
+			    proto_state_name((enum proto_state)i),
 			    (double)c[i]);
 	}
 	a = cJSON_AddArrayToObject(o, "servers");

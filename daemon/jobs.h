@@ -22,7 +22,7 @@
 #include <uv.h>
 
 #include "access.h"
-#include "buf.h"
+#include "base/buf.h"
 #include "jobstore.h"
 #include "protocol.h"
 #include "settings.h"

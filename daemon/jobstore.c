@@ -23,7 +23,7 @@
 #include <sqlite3.h>
 
 #include "jobstore.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 enum js_kind { JS_INSERT, JS_UPDATE, JS_PRUNE, JS_SYNC };
 

@@ -17,9 +17,9 @@
 #include "qp_build.h"
 #include "daemon.h"
 #include "oneshot.h"
-#include "proxy.h"
-#include "templates.h"
-#include "xmalloc.h"
+#include "neuprint/proxy.h"
+#include "render/templates.h"
+#include "base/xmalloc.h"
 
 extern char **environ;
 

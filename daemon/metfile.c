@@ -14,8 +14,8 @@
 
 #include "log.h"
 #include "metfile.h"
-#include "outdir.h"
-#include "xmalloc.h"
+#include "render/outdir.h"
+#include "base/xmalloc.h"
 
 struct mf {
 	uv_loop_t	*loop;

@@ -12,7 +12,7 @@
 
 #include <uv.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define MF_PERIOD_MS	15000
 

@@ -6,8 +6,8 @@
 
 #include "metrics.h"
 #include "prom.h"
-#include "upstream.h"
-#include "xmalloc.h"
+#include "neuprint/upstream.h"
+#include "base/xmalloc.h"
 
 #define NS	"quickpaged_"
 
@@ -287,7 +287,7 @@ work_families(struct buf *b, const struct met *m)
 	for (i = 0; i < m->nsites; i++)
 		for (c = 0; c < UP_NCAUSES; c++)
 			two(b, NS "retries_total", "site", m->sites[i].name,
-			    "cause", up_cause_name(c),
+			    "cause", up_cause_name((enum up_cause)c),
 			    (double)m->sites[i].retries[c]);
 }
 

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "job.h"
 #include "protocol.h"
 

@@ -15,13 +15,13 @@
 #include <uv.h>
 
 #include "config.h"
-#include "dotenv.h"
+#include "base/dotenv.h"
 #include "job.h"
 #include "oneshot.h"
-#include "proxy.h"
+#include "neuprint/proxy.h"
 #include "siteup.h"
-#include "upstream.h"
-#include "xmalloc.h"
+#include "neuprint/upstream.h"
+#include "base/xmalloc.h"
 
 struct run {
 	struct job	*job;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dbl.h"
+#include "base/dbl.h"
 #include "prom.h"
 
 /* Escape \ and newline, and " too when QUOTE (label values). */

@@ -7,7 +7,7 @@
 #ifndef QP_PROM_H
 #define QP_PROM_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* "# HELP NAME HELP\n# TYPE NAME TYPE\n"; HELP is escaped (\\, \n). */
 void	 prom_family(struct buf *b, const char *name, const char *type,

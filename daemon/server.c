@@ -20,16 +20,16 @@
 #include <unistd.h>
 
 #include "qp_build.h"
-#include "cache.h"
+#include "store/cache.h"
 #include "access.h"
-#include "cachework.h"
+#include "store/cachework.h"
 #include "config.h"
 #include "job.h"
 #include "log.h"
 #include "protocol.h"
 #include "sd.h"
 #include "server.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
 #define BUF_MAX		(PROTO_MAX_LINE + READ_CHUNK + 1)	/* a request and a read */

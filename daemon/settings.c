@@ -17,7 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "settings.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 /* The file as libcyaml fills it; everything optional. */
 struct raw {

@@ -21,7 +21,7 @@
 #include <yaml.h>
 
 #include "config.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 /* The document as libcyaml loads it; absent optional fields are 0/NULL. */
 struct raw_neuprint { char *server, *dataset, *token; };

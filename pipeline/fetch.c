@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cypher.h"
+#include "base/buf.h"
+#include "neuprint/cypher.h"
 #include "fetch.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 /* scan_candidates spells out stems with at most this many '_' (scan.h). */
 #define FETCH_MAX_UNDERSCORES	20
@@ -136,6 +136,13 @@ cmp_cand(const void *a, const void *b)
 {
 	return strcmp(((const struct cand *)a)->name,
 	    ((const struct cand *)b)->name);
+}
+
+/* bsearch's: KEY is a name. */
+static int
+cmp_name_cand(const void *key, const void *b)
+{
+	return strcmp(key, ((const struct cand *)b)->name);
 }
 
 static int
@@ -306,12 +313,12 @@ hand_on(struct batch *b)
 static struct ts_acc *
 acc_for(struct batch *b, const char *type)
 {
-	struct cand key = { .name = (char *)type }, *c;
+	struct cand *c;
 	size_t k;
 
 	if (type == NULL)
 		return NULL;
-	c = bsearch(&key, b->cands, b->ncands, sizeof(*c), cmp_cand);
+	c = bsearch(type, b->cands, b->ncands, sizeof(*c), cmp_name_cand);
 	if (c == NULL)
 		return NULL;	/* not asked for: ignore */
 	k = (size_t)(c - b->cands);
@@ -382,7 +389,7 @@ row_fields(struct ts_row *t, const cJSON *row, const int *c)
 	t->first[TS_DIMORPHISM] = cy_str(row, c[5]);
 	t->first[TS_SYNONYMS] = cy_str(row, c[6]);
 	for (k = 0; k < TS_NLISTS; k++)
-		t->list[k] = cJSON_GetArrayItem(row, c[NROW_STRS + k]);
+		t->list[k] = cJSON_GetArrayItem(row, c[NROW_STRS + (size_t)k]);
 }
 
 /* NT: the consensusNt column's name, "nt" in CELLS, "consensusNt" in TYPE. */

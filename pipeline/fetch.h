@@ -15,10 +15,10 @@
 
 #include <stddef.h>
 
-#include "roi.h"
-#include "scan.h"
-#include "typeset.h"
-#include "upstream.h"
+#include "index/roi.h"
+#include "index/scan.h"
+#include "index/typeset.h"
+#include "neuprint/upstream.h"
 
 enum fetch_strategy { FETCH_BATCHED, FETCH_PER_TYPE };
 

@@ -36,17 +36,17 @@
 #include <cjson/cJSON.h>
 
 #include "qp_build.h"
-#include "limiter.h"
-#include "cache.h"
-#include "cachework.h"
-#include "cypher.h"
-#include "fio.h"
+#include "neuprint/limiter.h"
+#include "store/cache.h"
+#include "store/cachework.h"
+#include "neuprint/cypher.h"
+#include "base/fio.h"
 #include "job.h"
-#include "render.h"
-#include "render_neuview.h"
-#include "roi.h"
-#include "scan.h"
-#include "xmalloc.h"
+#include "render/render.h"
+#include "render/render_neuview.h"
+#include "index/roi.h"
+#include "index/scan.h"
+#include "base/xmalloc.h"
 
 struct ready {
 	STAILQ_ENTRY(ready) entry;
@@ -63,7 +63,6 @@ struct render_work {
 	struct render_opts ro;
 	char		*strs[8];	/* the worker's copies of ro's strings */
 	enum scan_layout layout;	/* which render module writes */
-	unsigned	 delay_ms;	/* test hook, see render_delay_ms() */
 	struct fio	 io;		/* the file seam, QP_TEST_IO_FAULT */
 	int		 rc;
 	char		 err[512];
@@ -101,7 +100,7 @@ struct job {
 	double		 stage_at[JOB_NSTAGES];	/* job seconds at each start */
 	double		 trace_t0;	/* up_clock() at start */
 
-	const char	**failures;
+	char		**failures;
 	size_t		 nfailures;
 	char		**dups;		/* pages not linked (ts_merge_names) */
 	size_t		 ntypes;	/* records in types once merged */
@@ -220,26 +219,6 @@ roi_batch(struct job *j, struct fetch_batch *b, int cached)
 	}
 }
 
-/*
- * TEST HOOK, never set in production: QP_TEST_RENDER_DELAY_MS makes the
- * worker sleep that long before it renders, so a test can hold a job in
- * the render stage and watch the loop go on meanwhile
- * (tests/integration/test_daemon.py, TestRenderOffLoop). Read on the loop,
- * where nothing calls setenv.
- */
-static unsigned
-render_delay_ms(void)
-{
-	const char *v = getenv("QP_TEST_RENDER_DELAY_MS");
-	unsigned long n;
-	char *end;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	n = strtoul(v, &end, 10);
-	return *end == '\0' && n <= 600000 ? (unsigned)n : 0;
-}
-
 static char *
 own(struct render_work *w, int i, const char *s)
 {
@@ -261,14 +240,8 @@ static void
 render_work(uv_work_t *req)
 {
 	struct render_work *w = req->data;
-	struct timespec ts;
 
-	if (w->delay_ms) {
-		ts.tv_sec = w->delay_ms / 1000;
-		ts.tv_nsec = (long)(w->delay_ms % 1000) * 1000000L;
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	fio_hold(&w->io, FIO_HOLD_RENDER);
 	if (w->layout == SCAN_LAYOUT_NEUVIEW)
 		w->rc = render_neuview_all(w->types, w->n, &w->ro, w->err,
 		    sizeof(w->err));
@@ -353,7 +326,6 @@ render_stage(struct job *j)
 	w->ro.generated_at = time(NULL);
 	w->ro.quick = j->o.quick;
 	w->ro.out_dir_nofollow = j->o.out_dir_resolved;
-	w->delay_ms = render_delay_ms();
 	/* A malformed test hook is none (the test sees its fault not come). */
 	(void)fio_from_env(&w->io);
 	w->ro.io = &w->io;
@@ -1095,7 +1067,7 @@ job_destroy(struct job *j)
 	scan_free(&j->scan);
 	roi_meta_free(j->meta);
 	for (i = 0; i < j->nfailures; i++)
-		free((char *)j->failures[i]);
+		free(j->failures[i]);
 	free(j->failures);
 	for (i = 0; i < j->s.duplicates; i++)
 		free(j->dups[i]);
@@ -1119,7 +1091,7 @@ job_duplicates(const struct job *j, const char *const **out)
 size_t
 job_failures(const struct job *j, const char *const **out)
 {
-	*out = j->failures;
+	*out = (const char *const *)j->failures;
 	return j->nfailures;
 }
 
@@ -1212,7 +1184,7 @@ job_summary_json(const struct job *j)
 	cJSON_AddNumberToObject(o, "retries", (double)up_retries(&s->q));
 	st = cJSON_AddObjectToObject(o, "retries_by_cause");
 	for (i = 0; i < UP_NCAUSES; i++)
-		cJSON_AddNumberToObject(st, up_cause_name(i),
+		cJSON_AddNumberToObject(st, up_cause_name((enum up_cause)i),
 		    (double)s->q.retries[i]);
 	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
 	cJSON_AddNumberToObject(o, "timeouts", (double)s->q.timeouts);
@@ -1221,10 +1193,12 @@ job_summary_json(const struct job *j)
 	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
 	st = cJSON_AddObjectToObject(o, "stage_s");
 	for (i = JOB_SCAN; i < JOB_DONE; i++)
-		cJSON_AddNumberToObject(st, job_stage_name(i), s->stage_s[i]);
+		cJSON_AddNumberToObject(st, job_stage_name((enum job_stage)i),
+		    s->stage_s[i]);
 	st = cJSON_AddObjectToObject(o, "stage_start_s");
 	for (i = JOB_SCAN; i < JOB_DONE; i++)
-		cJSON_AddNumberToObject(st, job_stage_name(i), j->stage_at[i]);
+		cJSON_AddNumberToObject(st, job_stage_name((enum job_stage)i),
+		    j->stage_at[i]);
 	add_trace(o, j);
 	add_rtts(o, j);
 	st = cJSON_AddArrayToObject(o, "failures");

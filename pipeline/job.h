@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "fetch.h"
-#include "upstream.h"
+#include "neuprint/upstream.h"
 
 enum job_stage {
 	JOB_QUEUED, JOB_SCAN, JOB_META, JOB_FETCH, JOB_ROI, JOB_RENDER, JOB_DONE,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "protocol.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 static const char *const op_names[PROTO_NOPS] = {
 	"ping", "submit", "status", "list", "cancel", "watch", "stats",

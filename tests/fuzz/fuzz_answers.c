@@ -19,10 +19,10 @@
 
 #include "fakenp.h"
 #include "fetch.h"
-#include "roi.h"
-#include "scan.h"
-#include "typeset.h"
-#include "xmalloc.h"
+#include "index/roi.h"
+#include "index/scan.h"
+#include "index/typeset.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

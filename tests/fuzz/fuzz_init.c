@@ -5,7 +5,7 @@
  */
 #include <stdlib.h>
 
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cypher.h"
-#include "roi.h"
-#include "xmalloc.h"
+#include "neuprint/cypher.h"
+#include "index/roi.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

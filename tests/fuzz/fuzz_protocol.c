@@ -11,7 +11,7 @@
 
 #include "progress.h"
 #include "protocol.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scan.h"
-#include "xmalloc.h"
+#include "index/scan.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

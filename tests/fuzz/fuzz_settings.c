@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "settings.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

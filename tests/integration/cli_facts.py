@@ -16,7 +16,7 @@ From the code:
   non-mapping entry: the neuprint/output/html keys read and every
   quickpaged: key).
 - quickpaged's environment: every getenv("X") and hide_env("X") in daemon/
-  and pipeline/, the variables in pipeline/proxy.c's tables, and libuv's
+  and pipeline/, the variables in pipeline/neuprint/proxy.c's tables, and libuv's
   UV_THREADPOOL_SIZE; not the test hooks (QP_TEST_*).
 
 From a man page: the "entries" of a section, i.e. the lines at column 0
@@ -125,7 +125,7 @@ def environment():
             if f.endswith(".c"):
                 text = _strip_comments(_read(os.path.join(d, f)))
                 out |= set(re.findall(r'\b(?:getenv|hide_env)\("(\w+)"\)', text))
-    proxy = _strip_comments(_read("pipeline/proxy.c"))
+    proxy = _strip_comments(_read("pipeline/neuprint/proxy.c"))
     for table in ("proxy_vars", "no_proxy_vars"):
         out |= set(re.findall(r'"(\w+)"', _block(
             proxy, r"\b%s\[[A-Z_]*\] = \{" % table, r"\};", table)))

@@ -1,6 +1,6 @@
 """Failure torture, full disks and symlink swaps (issue 17, items 2, 3, 5).
 
-The file seam QP_TEST_IO_FAULT (pipeline/fio.h) fails the N-th file
+The file seam QP_TEST_IO_FAULT (pipeline/base/fio.h) fails the N-th file
 operation of the render, for every N of a tiny create-index job in both
 layouts, until a run meets no fault (and the N-th socket of its HTTP
 client, which the upstream retries): each failed run exits 1 with one line

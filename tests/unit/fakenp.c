@@ -10,8 +10,8 @@
 #include <cjson/cJSON.h>
 
 #include "fakenp.h"
-#include "limiter.h"
-#include "xmalloc.h"
+#include "neuprint/limiter.h"
+#include "base/xmalloc.h"
 
 /* ---- scheduler ---- */
 
@@ -610,8 +610,8 @@ rois_answer(const struct fnp *n, char **names, size_t k)
 			r = row(data);
 			add_str(r, names[i]);
 			add_str(r, fnp_primary[j]);
-			add_num(r, (j + 1.0) * m);
-			add_num(r, (j + 2.0) * m);
+			add_num(r, ((double)j + 1.0) * m);
+			add_num(r, ((double)j + 2.0) * m);
 		}
 	}
 	return print(o);

@@ -17,9 +17,9 @@
 
 #include <stddef.h>
 
-#include "clock.h"
-#include "http.h"
-#include "upstream.h"
+#include "neuprint/clock.h"
+#include "neuprint/http.h"
+#include "neuprint/upstream.h"
 
 /* ---- scheduler ---- */
 

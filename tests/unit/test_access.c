@@ -50,6 +50,8 @@ teardown(void **state)
 	return 0;
 }
 
+#define NOGROUP	((gid_t)-1)	/* who(): no supplementary group */
+
 static struct acc_who
 who(long uid, long gid, gid_t extra)
 {
@@ -58,7 +60,7 @@ who(long uid, long gid, gid_t extra)
 	memset(&w, 0, sizeof(w));
 	w.uid = uid;
 	w.gid = gid;
-	if (extra != (gid_t)-1)
+	if (extra != NOGROUP)
 		w.groups[w.ngroups++] = extra;
 	return w;
 }
@@ -85,21 +87,21 @@ test_classes(void **state)
 		me = 4242;
 	}
 	assert_int_equal(chmod(file, 0640), 0);
-	assert_int_equal(check(who(me, OTHER, -1), file, R_OK | W_OK, 0), 0);
-	assert_int_equal(check(who(OTHER, mygid, -1), file, R_OK, 0), 0);
-	assert_int_equal(check(who(OTHER, mygid, -1), file, W_OK, 0), -EACCES);
+	assert_int_equal(check(who(me, OTHER, NOGROUP), file, R_OK | W_OK, 0), 0);
+	assert_int_equal(check(who(OTHER, mygid, NOGROUP), file, R_OK, 0), 0);
+	assert_int_equal(check(who(OTHER, mygid, NOGROUP), file, W_OK, 0), -EACCES);
 	/* a supplementary group counts like the primary one */
 	assert_int_equal(check(who(OTHER, OTHER, (gid_t)mygid), file, R_OK, 0), 0);
-	assert_int_equal(check(who(OTHER, OTHER, -1), file, R_OK, 0), -EACCES);
+	assert_int_equal(check(who(OTHER, OTHER, NOGROUP), file, R_OK, 0), -EACCES);
 	/* the group class decides alone: other's bits do not help a member */
 	assert_int_equal(chmod(file, 0604), 0);
-	assert_int_equal(check(who(OTHER, mygid, -1), file, R_OK, 0), -EACCES);
-	assert_int_equal(check(who(OTHER, OTHER, -1), file, R_OK, 0), 0);
+	assert_int_equal(check(who(OTHER, mygid, NOGROUP), file, R_OK, 0), -EACCES);
+	assert_int_equal(check(who(OTHER, OTHER, NOGROUP), file, R_OK, 0), 0);
 	/* nor the owner's */
 	assert_int_equal(chmod(file, 0044), 0);
-	assert_int_equal(check(who(me, mygid, -1), file, R_OK, 0), -EACCES);
+	assert_int_equal(check(who(me, mygid, NOGROUP), file, R_OK, 0), -EACCES);
 	/* root may */
-	assert_int_equal(check(who(0, 0, -1), file, R_OK | W_OK, 0), 0);
+	assert_int_equal(check(who(0, 0, NOGROUP), file, R_OK | W_OK, 0), 0);
 	assert_int_equal(chmod(file, 0644), 0);
 }
 
@@ -107,7 +109,7 @@ static void
 test_parents_and_types(void **state)
 {
 	char err[512] = "";
-	struct acc_who w = who(OTHER, OTHER, -1);
+	struct acc_who w = who(OTHER, OTHER, NOGROUP);
 
 	(void)state;
 	assert_int_equal(check(w, file, R_OK, 0), 0);

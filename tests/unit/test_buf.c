@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "base/xmalloc.h"
 
 /*
  * Under ASan an impossible allocation returns NULL, as glibc's does,

@@ -20,8 +20,8 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "cache.h"
-#include "xmalloc.h"
+#include "store/cache.h"
+#include "base/xmalloc.h"
 
 static const char *hierarchy =
     "{\"name\": \"CNS\", \"children\": [{\"name\": \"ME(R)\"}, "

@@ -21,9 +21,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "config.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 #include "yamlgen.h"
 
 /* A JWT-shaped token; no error message may ever contain any part of it. */
@@ -550,7 +550,7 @@ test_token_credentials_json(void **state)
 		"{\"token\": \"\", \"x\": \"" TOKEN2 "\"}",
 		"{\"token\": \"" TOKEN2 "\"",	/* not JSON */
 		"[{\"token\": \"" TOKEN2 "\"}]",
-		"user:" TOKEN2,
+		("user:" TOKEN2),
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(setenv("NEUPRINT_APPLICATION_CREDENTIALS",

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "cypher.h"
-#include "xmalloc.h"
+#include "neuprint/cypher.h"
+#include "base/xmalloc.h"
 
 static char *
 slurp(const char *path)

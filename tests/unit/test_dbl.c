@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "dbl.h"
+#include "base/dbl.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 

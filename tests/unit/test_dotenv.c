@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "dotenv.h"
-#include "xmalloc.h"
+#include "base/dotenv.h"
+#include "base/xmalloc.h"
 
 static char path[] = "/tmp/qp-dotenv-XXXXXX";
 

@@ -16,9 +16,9 @@
 
 #include "fakenp.h"
 #include "fetch.h"
-#include "roi.h"
-#include "scan.h"
-#include "xmalloc.h"
+#include "index/roi.h"
+#include "index/scan.h"
+#include "base/xmalloc.h"
 
 struct got {
 	size_t		 nstems;

@@ -23,8 +23,8 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "http.h"
-#include "xmalloc.h"
+#include "neuprint/http.h"
+#include "base/xmalloc.h"
 
 #ifndef QP_TEST_SRCDIR
 #define QP_TEST_SRCDIR "."
@@ -347,7 +347,7 @@ test_concurrent(void **state)
 		assert_true(x.rec[i].elapsed >= 0.3);
 	}
 	/* In parallel, not one after another (that would be 6 s). */
-	assert_true((uv_hrtime() - t0) / 1e9 < 3);
+	assert_true((double)(uv_hrtime() - t0) / 1e9 < 3);
 	teardown(&x);
 }
 

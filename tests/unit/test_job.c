@@ -23,7 +23,7 @@
 #include "config.h"
 #include "fakenp.h"
 #include "job.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 struct rig {
 	uv_loop_t	 loop;

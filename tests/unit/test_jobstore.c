@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "jobstore.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 static char dir[] = "/tmp/qp-js-XXXXXX";
 

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "limiter.h"
-#include "xmalloc.h"
+#include "neuprint/limiter.h"
+#include "base/xmalloc.h"
 
 /* Deterministic noise: xorshift64. */
 static uint64_t rng = 88172645463325252ULL;
@@ -467,7 +467,8 @@ test_follows_capacity_sized(void **state)
 		s->slots = slots[i];
 		r[i].lo = r[i].hi = lim_limit(l);
 		/* 60 s a phase, judged after the first 5 s of it */
-		run_until(s, l, &now, 60.0 * i + 5, 60.0 * (i + 1), &r[i]);
+		run_until(s, l, &now, 60.0 * (double)i + 5, 60.0 * (double)(i + 1),
+		    &r[i]);
 		print_message("slots %u: mean limit %.1f, range %u..%u\n",
 		    slots[i], r[i].mean, r[i].lo, r[i].hi);
 	}

@@ -11,7 +11,7 @@
 
 #include "metrics.h"
 #include "prom.h"
-#include "upstream.h"
+#include "neuprint/upstream.h"
 
 static void
 test_prom_escaping(void **state)

@@ -25,10 +25,10 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "fio.h"
-#include "outdir.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "base/fio.h"
+#include "render/outdir.h"
+#include "base/xmalloc.h"
 
 /* ---- helpers ---- */
 
@@ -91,11 +91,11 @@ assert_text(const char *dir, const char *name, const char *want)
 static void
 spit(const char *dir, const char *name, const char *text)
 {
-	char path[4096];
+	char *path = xasprintf("%s/%s", dir, name);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	assert_non_null(f = fopen(path, "w"));
+	free(path);
 	fputs(text, f);
 	assert_int_equal(fclose(f), 0);
 }

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "protocol.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 static void
 test_names(void **state)
@@ -18,11 +18,12 @@ test_names(void **state)
 
 	(void)state;
 	for (i = 0; i < PROTO_NOPS; i++)
-		assert_int_equal(proto_op_parse(proto_op_name(i)), i);
+		assert_int_equal(proto_op_parse(proto_op_name((enum proto_op)i)), i);
 	for (i = 0; i < PROTO_NERRS; i++)
-		assert_int_equal(proto_err_parse(proto_err_name(i)), i);
+		assert_int_equal(proto_err_parse(proto_err_name((enum proto_err)i)), i);
 	for (i = 0; i < PROTO_NSTATES; i++)
-		assert_int_equal(proto_state_parse(proto_state_name(i)), i);
+		assert_int_equal(proto_state_parse(
+		    proto_state_name((enum proto_state)i)), i);
 	assert_int_equal(proto_op_parse("reboot"), -1);
 	assert_int_equal(proto_op_parse(NULL), -1);
 }

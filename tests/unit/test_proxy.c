@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "proxy.h"
+#include "neuprint/proxy.h"
 
 static const char *const all_vars[] = {
 	"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "http_proxy",

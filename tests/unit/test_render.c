@@ -29,11 +29,11 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "buf.h"
-#include "render.h"
-#include "render_neuview.h"
-#include "tpl.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "render/render.h"
+#include "render/render_neuview.h"
+#include "render/tpl.h"
+#include "base/xmalloc.h"
 
 #define TPL_DIR	QP_TEST_SRCDIR "/data/templates"
 #define BIG	INT64_C(9007199254740993)	/* 2^53 + 1: not a double */
@@ -86,7 +86,7 @@ static double
 fx_pct(size_t i, size_t k, int post)
 {
 	/* Values that need all 17 digits to read back. */
-	return 100.0 * (double)(k + 1 + post) / (3.0 + (double)i);
+	return 100.0 * ((double)(k + 1) + post) / (3.0 + (double)i);
 }
 
 static void
@@ -526,14 +526,16 @@ have_node(void)
 static int
 run_node(const char *out, size_t n)
 {
-	char num[24];
+	char num[24], *dir = xstrdup(out);
 	char *argv[] = { "node", QP_TEST_SRCDIR "/tests/unit/render_check.js",
-	    (char *)out, num, NULL };
+	    dir, num, NULL };
 	pid_t pid;
-	int st;
+	int st, rc;
 
 	snprintf(num, sizeof(num), "%zu", n);
-	if (posix_spawnp(&pid, "node", NULL, NULL, argv, environ) != 0)
+	rc = posix_spawnp(&pid, "node", NULL, NULL, argv, environ);
+	free(dir);
+	if (rc != 0)
 		return -1;
 	while (waitpid(pid, &st, 0) < 0)
 		assert_int_equal(errno, EINTR);

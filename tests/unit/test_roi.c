@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "roi.h"
-#include "xmalloc.h"
+#include "index/roi.h"
+#include "base/xmalloc.h"
 
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
 

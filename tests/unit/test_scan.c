@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "scan.h"
-#include "xmalloc.h"
+#include "index/scan.h"
+#include "base/xmalloc.h"
 
 static void
 touch(const char *dir, const char *name)

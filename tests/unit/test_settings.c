@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "settings.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 #include "yamlgen.h"
 
 static char err[512];

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "typeset.h"
-#include "xmalloc.h"
+#include "index/typeset.h"
+#include "base/xmalloc.h"
 
 static const char *hierarchy =
     "{\"name\": \"CNS\", \"children\": [{\"name\": \"OL(R)\", "

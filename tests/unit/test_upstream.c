@@ -15,9 +15,9 @@
 #include <cmocka.h>
 
 #include "fakenp.h"
-#include "limiter.h"
-#include "upstream.h"
-#include "xmalloc.h"
+#include "neuprint/limiter.h"
+#include "neuprint/upstream.h"
+#include "base/xmalloc.h"
 
 #define ROWS	"{\"columns\": [\"n\"], \"data\": [[1], [2]]}"
 

@@ -6,7 +6,7 @@
 #ifndef QP_TEST_YAMLGEN_H
 #define QP_TEST_YAMLGEN_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 /*
  * "Billion laughs": anchors a0 .. a(LEVELS-1), one a line, a0 a list of

@@ -3,13 +3,13 @@
 A discrete-event model of tests/neuprint-emu's server (capacity slots,
 a FIFO queue of QUEUE, 503 with Retry-After past it, capacity changed at
 given times) with an always-backlogged client that asks the limiter for
-every send, as pipeline/upstream.c does, and releases every answer
+every send, as pipeline/neuprint/upstream.c does, and releases every answer
 with its size, as fetch does. Query costs are lognormal with the spreads
 measured for the TestConverge and TestCapacityChange workloads
 (docs/concurrency.md). Both checks of those tests are scored with the
 tests' own thresholds, over N seeds.
 
-    tools/limsim/run [LIMITER.c]     (default pipeline/limiter.c)
+    tools/limsim/run [LIMITER.c]     (default pipeline/neuprint/limiter.c)
     N=40 NQ=295 V=1 (per seed) LONG=1 (phases 10 s / 10 s) LAT=0 (network s)
     WORK=0.1 (log SD of the size's error) NOWORK=1 (no sizes)
     SD=0.71 (step costs' log SD) Q=16 (step queue)   in the environment
