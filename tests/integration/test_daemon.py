@@ -500,7 +500,7 @@ class TestDurability(DaemonCase):
 class TestRenderOffLoop(unittest.TestCase):
     """Two jobs on one daemon and one upstream: A renders while B's queries
     are in flight. The render is held for RENDER_DELAY_MS by the test hook
-    QP_TEST_RENDER_DELAY_MS (pipeline/job.c), so the overlap is certain, not
+    QP_TEST_RENDER_DELAY_MS (pipeline/base/fio.h), so the overlap is certain, not
     a race; B's round trips during it must stay near the emulator's latency.
     With render on the loop thread the answers B got meanwhile wait for the
     loop, and their round trips grow to the delay (checked by hand: see
