@@ -24,10 +24,10 @@
 #include "jobstore.h"
 #include "log.h"
 #include "metfile.h"
-#include "neuprint/proxy.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
+#include "siteup.h"
 
 struct daemon {
 	uv_loop_t	 loop;
@@ -247,20 +247,23 @@ walk_close(uv_handle_t *h, void *arg)
  * said once at start, so that a unit that lacks it shows; one that
  * cannot be used stops the start, as a bad setting does.
  */
+static void
+say_proxy(void *arg, const char *shown, const char *var, const char *no_proxy)
+{
+	(void)arg;
+	log_info("daemon.proxy", "proxy=%s from=%s no_proxy=%s", shown, var,
+	    no_proxy);
+}
+
 static int
 check_proxy(void)
 {
-	struct proxy px;
 	char err[256];
 
-	if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+	if (siteup_proxy_check(say_proxy, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "quickpaged: %s\n", err);
 		return -EINVAL;
 	}
-	if (px.url != NULL)
-		log_info("daemon.proxy", "proxy=%s from=%s no_proxy=%s",
-		    px.shown, px.var, px.no_proxy ? px.no_proxy : "");
-	proxy_free(&px);
 	return 0;
 }
 

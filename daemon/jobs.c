@@ -31,24 +31,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "qp_build.h"
-#include "render/render.h"
 #include "siteup.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
 #define PROGRESS_MS	250	/* watchers see this often */
 #define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
 #define PRUNE_MS	(3600 * 1000)
 #define SEED_JOBS	1000	/* records read at start for each site's last success */
-
-/* One neuPrint server (URL + CA) and the jobs using it. */
-struct sup {
-	LIST_ENTRY(sup)	 entry;
-	char		*server;
-	char		*ca;
-	struct upstream	*up;
-	unsigned	 refs;
-};
 
 struct jobs_watch {
 	LIST_ENTRY(jobs_watch) entry;
@@ -65,7 +54,7 @@ struct djob {
 	char		*config;	/* client-sent text, or NULL */
 	char		*origin;	/* where it came from (origin_json), or NULL */
 	struct cfg_site	*site;
-	struct sup	*sup;
+	struct siteup	*sup;		/* its server's shared upstream, while running */
 	struct job	*job;		/* while running */
 	int		 rc;		/* the pipeline's result */
 	int		 cache;		/* enum job_cache; a restart: use */
@@ -87,7 +76,7 @@ struct jobs {
 	TAILQ_HEAD(djobq, djob) active;
 	struct djobq	 retiring;	/* ended, final write not yet back */
 	STAILQ_HEAD(, djob) dead;
-	LIST_HEAD(, sup) sups;
+	struct siteup_pool *sups;	/* the shared upstreams (siteup.h) */
 	unsigned	 nrunning;
 	uv_idle_t	 reap;
 	uv_timer_t	 tick;
@@ -116,50 +105,7 @@ now_s(void)
 
 static void schedule(struct jobs *js);
 
-/* ---- output directories and access ---- */
-
-/* PATH lies under ROOT, both resolved: component-wise, not string prefix. */
-static int
-under(const char *path, const char *root)
-{
-	size_t n = strlen(root);
-
-	if (n == 1 && root[0] == '/')
-		return 1;
-	return strncmp(path, root, n) == 0 && (path[n] == '/' ||
-	    path[n] == '\0');
-}
-
-/* Resolve PATH and check it lies under an allowed root. */
-static int
-check_path(const struct settings *set, const char *what, const char *path,
-    char *resolved, enum proto_err *code, char *err, size_t errlen)
-{
-	char root[PATH_MAX];
-	size_t i;
-
-	if (path[0] != '/') {
-		*code = PROTO_E_REFUSED;
-		snprintf(err, errlen, "%s '%s' is relative; the daemon takes "
-		    "absolute paths only", what, path);
-		return -EPERM;
-	}
-	if (realpath(path, resolved) == NULL) {
-		*code = PROTO_E_BAD_CONFIG;
-		snprintf(err, errlen, "%s '%s': %s", what, path,
-		    strerror(errno));
-		return -errno;
-	}
-	for (i = 0; i < set->nroots; i++)
-		if (realpath(set->roots[i], root) != NULL &&
-		    under(resolved, root))
-			return 0;
-	*code = PROTO_E_REFUSED;
-	snprintf(err, errlen, "%s '%s' (resolved: %s) is not under the "
-	    "daemon's allowed_output_roots; ask the administrator to add its "
-	    "parent directory there", what, path, resolved);
-	return -EPERM;
-}
+/* ---- a client's config: its origin and token ---- */
 
 /*
  * Whether the token is written in the config TEXT. A client's config may
@@ -174,19 +120,6 @@ own_token(const struct cfg_site *site, const char *text, size_t len)
 	    site->token, strlen(site->token)) != NULL;
 }
 
-/* cfg_origin's getenv over the NEUPRINT_* variables a client sent. */
-static const char *
-client_env(void *arg, const char *name)
-{
-	const struct jobs_from *f = arg;
-
-	if (strcmp(name, "NEUPRINT_TOKEN") == 0)
-		return f->token;
-	if (strcmp(name, "NEUPRINT_APPLICATION_CREDENTIALS") == 0)
-		return f->credentials;
-	return NULL;
-}
-
 /*
  * What a restart needs to read a client's config as its first run did,
  * as JSON for the store: the working directory, --output-dir, and
@@ -194,7 +127,7 @@ client_env(void *arg, const char *name)
  * daemon does not keep: such a job cannot resume).
  */
 static char *
-origin_json(const struct jobs_from *f, int env_token)
+origin_json(const struct admit_from *f, int env_token)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *txt;
@@ -216,7 +149,7 @@ origin_json(const struct jobs_from *f, int env_token)
  * deletes.
  */
 static void
-origin_parse(const char *text, struct jobs_from *f, int *env_token,
+origin_parse(const char *text, struct admit_from *f, int *env_token,
     cJSON **doc)
 {
 	memset(f, 0, sizeof(*f));
@@ -260,229 +193,6 @@ redact(char **text, const char *token)
 	*text = b.data;
 }
 
-static void
-replace_str(char **dst, const char *src)
-{
-	free(*dst);
-	*dst = xstrdup(src);
-}
-
-/*
- * WHO may do MODE to PATH (resolved), WHAT in messages: else refused. The
- * daemon opens a client's paths only as that client could.
- */
-static int
-as_user(const struct acc_who *who, const char *what, const char *path,
-    int mode, int is_dir, enum proto_err *code, char *err, size_t errlen)
-{
-	char why[PATH_MAX + 64];
-	int rc;
-
-	why[0] = '\0';
-	if ((rc = acc_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
-		return 0;
-	*code = PROTO_E_REFUSED;
-	snprintf(err, errlen, "%s: %s; the daemon reads and writes only what "
-	    "the submitting user could", what, why[0] ? why : strerror(-rc));
-	return rc;
-}
-
-/* A client's template_dir (resolved): the directory and each file in it. */
-static int
-check_templates(const struct acc_who *who, const char *dir,
-    enum proto_err *code, char *err, size_t errlen)
-{
-	char p[PATH_MAX];
-	size_t i;
-	int rc;
-
-	if ((rc = as_user(who, "template_dir", dir, R_OK | X_OK, 1, code, err,
-	    errlen)) < 0)
-		return rc;
-	for (i = 0; i < RENDER_NTPL; i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, render_tpl_names[i]);
-		if ((rc = as_user(who, "template_dir", p, R_OK, 0, code, err,
-		    errlen)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/*
- * A client's config: each path it names, resolved, as its user could
- * use it. Its templates are then opened with no symlink in their path.
- */
-static int
-check_client_paths(const struct acc_who *who, struct cfg_site *site,
-    enum proto_err *code, char *err, size_t errlen)
-{
-	int rc;
-
-	if ((rc = as_user(who, "output directory", site->output_dir,
-	    R_OK | W_OK | X_OK, 1, code, err, errlen)) < 0)
-		return rc;
-	if (site->ca_file && (rc = as_user(who, "ca_file", site->ca_file, R_OK,
-	    0, code, err, errlen)) < 0)
-		return rc;
-	if (site->template_dir && (rc = check_templates(who,
-	    site->template_dir, code, err, errlen)) < 0)
-		return rc;
-	site->strict_paths = 1;
-	return 0;
-}
-
-/*
- * A client's working directory: relative paths in its config resolve
- * against it (as QuickPage's and neuView's do against theirs). It is not
- * itself checked as the user: nothing is opened there, and each path
- * resolved against it is checked like any other (check_client_paths), so
- * a config of absolute paths works from wherever qpctl runs.
- */
-static int
-check_cwd(const char *cwd, enum proto_err *code, char *err, size_t errlen)
-{
-	if (cwd == NULL || cwd[0] == '/')
-		return 0;
-	*code = PROTO_E_INVALID;
-	snprintf(err, errlen, "\"cwd\" '%.200s' is not an absolute path", cwd);
-	return -EINVAL;
-}
-
-/* Read the site: by name as the daemon's, a client's text as F says. */
-static int
-load_site(struct jobs *js, const char *name, const char *text, size_t len,
-    const struct jobs_from *f, struct cfg_site **site, enum proto_err *code,
-    char *err, size_t errlen)
-{
-	struct cfg_origin o = {
-		.cwd = f->cwd, .no_cwd = "the client sent no working directory",
-		.getenv = client_env, .env_arg = (void *)(uintptr_t)f,
-		.output_dir = f->output_dir,
-	};
-	char cerr[512];
-	int rc;
-
-	if (name != NULL && f->output_dir != NULL) {
-		*code = PROTO_E_INVALID;
-		snprintf(err, errlen, "site '%s' writes where the daemon's "
-		    "settings say; --output-dir goes with --config", name);
-		return -EINVAL;
-	}
-	if (name != NULL)
-		rc = settings_site_load(js->set, name, site, cerr,
-		    sizeof(cerr));
-	else
-		rc = cfg_site_parse("client config", text, len, &o, site, cerr,
-		    sizeof(cerr));
-	if (rc == -ENOENT && name != NULL && settings_site(js->set, name) ==
-	    NULL) {
-		*code = PROTO_E_NOT_FOUND;
-		snprintf(err, errlen, "%s", cerr);
-		return rc;
-	}
-	if (rc < 0) {
-		*code = PROTO_E_BAD_CONFIG;
-		snprintf(err, errlen, "the site config does not load: %s", cerr);
-	}
-	return rc;
-}
-
-/*
- * Load the site (by name or text), resolve and check its paths; a
- * client's config also as its user WHO, from where F says.
- */
-static int
-prepare(struct jobs *js, const char *name, const char *text, size_t len,
-    const struct jobs_from *f, const struct acc_who *who,
-    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], p[PATH_MAX];
-	struct cfg_site *site = NULL;
-	int rc;
-
-	*out = NULL;
-	if (name == NULL && (rc = check_cwd(f->cwd, code, err, errlen)) < 0)
-		return rc;
-	if ((rc = load_site(js, name, text, len, f, &site, code, err,
-	    errlen)) < 0)
-		return rc;
-	if ((rc = check_path(js->set, "output directory", site->output_dir,
-	    dir, code, err, errlen)) < 0)
-		goto fail;
-	replace_str(&site->output_dir, dir);
-	/* The daemon never opens a path a client names outside the roots. */
-	if (name == NULL && site->ca_file) {
-		if ((rc = check_path(js->set, "ca_file", site->ca_file, p, code,
-		    err, errlen)) < 0)
-			goto fail;
-		replace_str(&site->ca_file, p);
-	}
-	if (name == NULL && site->template_dir) {
-		if ((rc = check_path(js->set, "template_dir",
-		    site->template_dir, p, code, err, errlen)) < 0)
-			goto fail;
-		replace_str(&site->template_dir, p);
-	}
-	if (name == NULL && (rc = check_client_paths(who, site, code, err,
-	    errlen)) < 0)
-		goto fail;
-	*out = site;
-	return 0;
-fail:
-	cfg_site_free(site);
-	return rc;
-}
-
-static int
-may_cancel(const struct djob *j, long uid)
-{
-	return uid == j->rec.uid || uid == 0 || uid == (long)getuid();
-}
-
-/* ---- shared upstreams ---- */
-
-static int
-sup_get(struct jobs *js, const struct cfg_site *site, struct sup **out)
-{
-	const char *ca = site->ca_file ? site->ca_file : "";
-	struct sup *s;
-	int rc;
-
-	LIST_FOREACH(s, &js->sups, entry)
-		if (strcmp(s->server, site->server) == 0 &&
-		    strcmp(s->ca, ca) == 0) {
-			s->refs++;
-			*out = s;
-			return 0;
-		}
-	s = xcalloc(1, sizeof(*s));
-	/* The first job's timeouts and limits set the server's. */
-	if ((rc = siteup_new(js->loop, site, &s->up)) < 0) {
-		free(s);
-		return rc;
-	}
-	s->server = xstrdup(site->server);
-	s->ca = xstrdup(ca);
-	s->refs = 1;
-	LIST_INSERT_HEAD(&js->sups, s, entry);
-	*out = s;
-	return 0;
-}
-
-/* The last job of a server gone, its connections go too (idle memory). */
-static void
-sup_put(struct jobs *js, struct sup *s)
-{
-	if (s == NULL || --s->refs > 0)
-		return;
-	met_server_idle(js->met, s->server, up_limit(s->up));
-	LIST_REMOVE(s, entry);
-	upstream_free(s->up);
-	free(s->server);
-	free(s->ca);
-	free(s);
-}
-
 /* ---- records ---- */
 
 static void on_stored(void *arg, int rc, int64_t id, const char *error);
@@ -511,6 +221,7 @@ static void
 maybe_free(struct jobs *js)
 {
 	if (js->freeing && js->closing == 0 && js->writes == 0) {
+		siteup_pool_free(js->sups);
 		met_free(js->met);
 		free(js);
 	}
@@ -520,6 +231,7 @@ static void
 snapshot(struct djob *j)
 {
 	const struct job_summary *s;
+	struct siteup_load l;
 	double el;
 
 	if (j->job == NULL)
@@ -530,8 +242,9 @@ snapshot(struct djob *j)
 	j->rec.done = s->done;
 	j->rec.total = s->stems;
 	if (j->sup) {
-		j->rec.in_flight = up_in_flight(j->sup->up);
-		j->rec.limit = up_limit(j->sup->up);
+		siteup_load(j->sup, &l);
+		j->rec.in_flight = l.in_flight;
+		j->rec.limit = l.limit;
 	}
 	el = (double)(uv_hrtime() - j->t_start) / 1e9;
 	j->rec.eta_s = s->done > 0 && s->stems >= s->done ?
@@ -579,7 +292,7 @@ djob_free(struct djob *j)
 		free(w);
 	}
 	job_free(j->job);
-	sup_put(j->js, j->sup);
+	siteup_put(j->js->sups, j->sup);
 	cfg_site_free(j->site);
 	proto_job_clear(&j->rec);
 	free(j->sitename);
@@ -591,9 +304,13 @@ djob_free(struct djob *j)
 static void
 account_to(struct met *m, const struct djob *j)
 {
-	if (j->job != NULL)
-		met_add_work(m, j->rec.site, j->sup ? j->sup->server : NULL,
-		    job_summary(j->job));
+	struct siteup_load l = { 0 };
+
+	if (j->job == NULL)
+		return;
+	if (j->sup)
+		siteup_load(j->sup, &l);
+	met_add_work(m, j->rec.site, l.server, job_summary(j->job));
 }
 
 /* The work of J's pipeline, before it goes, joins the counters. */
@@ -633,7 +350,7 @@ retire(struct jobs *js, struct djob *j, enum proto_state st,
 	account(js, j);
 	job_free(j->job);
 	j->job = NULL;
-	sup_put(js, j->sup);
+	siteup_put(js->sups, j->sup);
 	j->sup = NULL;
 	met_job_ended(js->met, j->rec.site, st, j->rec.finished);
 	changed(js);
@@ -739,7 +456,7 @@ end_running(struct jobs *js, struct djob *j)
 		account(js, j);
 		job_free(j->job);
 		j->job = NULL;
-		sup_put(js, j->sup);
+		siteup_put(js->sups, j->sup);
 		j->sup = NULL;
 		changed(js);
 		return;
@@ -820,14 +537,15 @@ start(struct jobs *js, struct djob *j)
 	char msg[256];
 	int rc;
 
-	if (!j->rec.quick && (rc = sup_get(js, j->site, &j->sup)) < 0) {
+	if (!j->rec.quick && (rc = siteup_get(js->sups, j->site,
+	    &j->sup)) < 0) {
 		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",
 		    j->site->server, strerror(-rc));
 		retire(js, j, PROTO_FAILED, msg);
 		return;
 	}
 	jo.site = j->site;
-	jo.up = j->sup ? j->sup->up : NULL;
+	jo.up = j->sup ? siteup_upstream(j->sup) : NULL;
 	jo.quick = j->rec.quick;
 	jo.strategy = FETCH_BATCHED;
 	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
@@ -1025,7 +743,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j = djob_new(js, s->site, s->config, s->config_len);
 	if (s->who == NULL)
 		acc_who_user(s->uid, &who);
-	if ((rc = prepare(js, s->site, s->config, s->config_len, &s->from,
+	if ((rc = admit_site(js->set, s->site, s->config, s->config_len, &s->from,
 	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		djob_free(j);
 		return rc;
@@ -1070,7 +788,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
     const char *origin)
 {
 	struct jobs *js = arg;
-	struct jobs_from from;
+	struct admit_from from;
 	enum proto_err code;
 	struct acc_who who;
 	struct djob *j;
@@ -1100,7 +818,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	}
 	/* The submitter's groups as the group database has them now. */
 	acc_who_user(r->uid, &who);
-	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
+	rc = admit_site(js->set, j->sitename, config, config ? strlen(config) : 0,
 	    &from, &who, &j->site, &code, err, sizeof(err));
 	cJSON_Delete(doc);
 	if (rc < 0) {
@@ -1169,7 +887,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		    "jobs", (long long)id);
 		return -ENOENT;
 	}
-	if (!may_cancel(j, uid)) {
+	if (!admit_may_cancel(uid, j->rec.uid)) {
 		*code = PROTO_E_FORBIDDEN;
 		snprintf(err, errlen, "job %lld was submitted by uid %ld; only "
 		    "that user, root or the daemon's user may cancel it",
@@ -1244,9 +962,10 @@ jobs_stats(struct jobs *js, cJSON *o)
 {
 	uint64_t c[PROTO_NSTATES];
 	cJSON *a, *u, *st;
-	struct sup *s;
+	struct siteup_load *l;
 	struct djob *j;
 	unsigned queued = 0;
+	size_t k, n;
 	int i;
 
 	TAILQ_FOREACH(j, &js->active, entry)
@@ -1269,15 +988,17 @@ jobs_stats(struct jobs *js, cJSON *o)
 			    (double)c[i]);
 	}
 	a = cJSON_AddArrayToObject(o, "servers");
-	LIST_FOREACH(s, &js->sups, entry) {
+	n = siteup_loads(js->sups, &l);
+	for (k = 0; k < n; k++) {
 		u = cJSON_CreateObject();
-		cJSON_AddStringToObject(u, "server", s->server);
-		cJSON_AddNumberToObject(u, "jobs", s->refs);
-		cJSON_AddNumberToObject(u, "limit", up_limit(s->up));
-		cJSON_AddNumberToObject(u, "in_flight", up_in_flight(s->up));
-		cJSON_AddNumberToObject(u, "queued", (double)up_queued(s->up));
+		cJSON_AddStringToObject(u, "server", l[k].server);
+		cJSON_AddNumberToObject(u, "jobs", l[k].users);
+		cJSON_AddNumberToObject(u, "limit", l[k].limit);
+		cJSON_AddNumberToObject(u, "in_flight", l[k].in_flight);
+		cJSON_AddNumberToObject(u, "queued", (double)l[k].queued);
 		cJSON_AddItemToArray(a, u);
 	}
+	free(l);
 	a = cJSON_AddArrayToObject(o, "sites");
 	for (i = 0; i < (int)js->set->nsites; i++)
 		cJSON_AddItemToArray(a,
@@ -1290,9 +1011,9 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	struct met_server_live *sv;
 	struct met_live lv = { 0 };
 	struct met *m = met_copy(js->met);
+	struct siteup_load *l;
 	struct djob *j;
-	struct sup *s;
-	size_t i, n = 0;
+	size_t i, n;
 
 	TAILQ_FOREACH(j, &js->active, entry) {
 		if (j->job == NULL)
@@ -1302,15 +1023,12 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	/* Named sites show zeros before their first job. */
 	for (i = 0; i < js->set->nsites; i++)
 		met_add_site(m, js->set->sites[i].name);
-	LIST_FOREACH(s, &js->sups, entry)
-		n++;
+	n = siteup_loads(js->sups, &l);
 	sv = xcalloc(n + 1, sizeof(*sv));
-	n = 0;
-	LIST_FOREACH(s, &js->sups, entry)
-		sv[n++] = (struct met_server_live){ .server = s->server,
-		    .jobs = s->refs, .limit = up_limit(s->up),
-		    .in_flight = up_in_flight(s->up),
-		    .queued = up_queued(s->up) };
+	for (i = 0; i < n; i++)
+		sv[i] = (struct met_server_live){ .server = l[i].server,
+		    .jobs = l[i].users, .limit = l[i].limit,
+		    .in_flight = l[i].in_flight, .queued = l[i].queued };
 	lv.version = QP_VERSION;
 	lv.start_time = js->started;
 	lv.running = js->nrunning;
@@ -1318,6 +1036,7 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	lv.nservers = n;
 	met_render(m, &lv, out);
 	free(sv);
+	free(l);
 	met_free(m);
 }
 
@@ -1378,6 +1097,15 @@ on_pruned(void *arg, int rc, int64_t n, const char *error)
 	maybe_free(js);
 }
 
+/* A server's last job let go of it: its limit stays in the metrics. */
+static void
+on_server_idle(void *arg, const char *server, unsigned limit)
+{
+	struct jobs *js = arg;
+
+	met_server_idle(js->met, server, limit);
+}
+
 static void
 on_prune(uv_timer_t *t)
 {
@@ -1405,7 +1133,7 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	TAILQ_INIT(&js->active);
 	TAILQ_INIT(&js->retiring);
 	STAILQ_INIT(&js->dead);
-	LIST_INIT(&js->sups);
+	siteup_pool_new(loop, on_server_idle, js, &js->sups);
 	uv_idle_init(loop, &js->reap);
 	uv_timer_init(loop, &js->tick);
 	uv_timer_init(loop, &js->prune);

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 
 #include "log.h"
 #include "metfile.h"
-#include "render/outdir.h"
+#include "siteup.h"
 #include "base/xmalloc.h"
 
 struct mf {
@@ -52,21 +51,8 @@ struct mf_work {
 static int
 write_file(struct mf_work *w)
 {
-	char *dir;
-	struct od *od;
-	int rc;
-
-	dir = xstrdup(w->path);
-	rc = od_open(&od, dirname(dir), 0, NULL, w->what, sizeof(w->what));
-	free(dir);
-	if (rc < 0)
-		return rc;
-	od_set_mode(od, 0644);
-	if ((rc = od_stage(od, strrchr(w->path, '/') + 1, w->text, w->len,
-	    w->what, sizeof(w->what))) == 0)
-		rc = od_commit(od, w->what, sizeof(w->what));
-	od_free(od);
-	return rc;
+	return siteup_replace_file(w->path, w->text, w->len, 0644, w->what,
+	    sizeof(w->what));
 }
 
 static void

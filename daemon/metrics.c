@@ -6,7 +6,6 @@
 
 #include "metrics.h"
 #include "prom.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
 #define NS	"quickpaged_"

@@ -18,9 +18,7 @@
 #include "base/dotenv.h"
 #include "job.h"
 #include "oneshot.h"
-#include "neuprint/proxy.h"
 #include "siteup.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
 struct run {
@@ -150,7 +148,6 @@ oneshot_run(const struct oneshot_opts *o)
 {
 	struct cfg_site *site = NULL;
 	struct upstream *up = NULL;
-	struct proxy px;
 	struct job_opts jo = { 0 };
 	struct run r = { 0 };
 	const char *const *fail;
@@ -172,12 +169,11 @@ oneshot_run(const struct oneshot_opts *o)
 	}
 	/* Before any work: a proxy URL that cannot be used is the user's to fix. */
 	if (!o->quick) {
-		if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+		if (siteup_proxy_check(NULL, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "quickpaged: %s\n", err);
 			cfg_site_free(site);
 			return 2;
 		}
-		proxy_free(&px);
 	}
 	uv_loop_init(&loop);
 	if (!o->quick && (rc = siteup_new(&loop, site, &up)) < 0) {

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "access.h"
+#include "admit.h"
 
 static char dir[64], sub[96], file[128], link_[128];
 
