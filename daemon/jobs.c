@@ -1,15 +1,6 @@
 /*
- * jobs: see jobs.h.
- *
- * A job's pipeline callback comes from inside the pipeline's own idle step,
- * so the bookkeeping that frees the job and its upstream waits for our own
- * idle step ("reap"): nothing is freed while it is on the stack.
- *
- * Store writes are asynchronous (jobstore.h). A job whose end is written
- * but not yet committed waits on the RETIRING list, still found by id, and
- * is reported (watchers' "end", a cancel's answer) and freed once its last
- * write is back (settle). A new submission is on no list until its insert
- * is committed: before that it has no id, and nobody was told of it.
+ * jobs: see jobs.h. The records clients ask for: submit (admitted by
+ * admit.h), cancel, get, list, watch, recover, stats; jobrun.c runs them.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -26,7 +17,7 @@
 
 #include "base/buf.h"
 #include "config.h"
-#include "job.h"
+#include "jobrun.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,76 +25,8 @@
 #include "siteup.h"
 #include "base/xmalloc.h"
 
-#define PROGRESS_MS	250	/* watchers see this often */
-#define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
 #define PRUNE_MS	(3600 * 1000)
 #define SEED_JOBS	1000	/* records read at start for each site's last success */
-
-struct jobs_watch {
-	LIST_ENTRY(jobs_watch) entry;
-	jobs_watch_cb	 cb;
-	void		*arg;
-};
-
-struct djob {
-	TAILQ_ENTRY(djob) entry;	/* active, in id order */
-	STAILQ_ENTRY(djob) reap;
-	struct jobs	*js;
-	struct proto_job rec;
-	char		*sitename;	/* NULL for a client-sent config */
-	char		*config;	/* client-sent text, or NULL */
-	char		*origin;	/* where it came from (origin_json), or NULL */
-	struct cfg_site	*site;
-	struct siteup	*sup;		/* its server's shared upstream, while running */
-	struct job	*job;		/* while running */
-	int		 rc;		/* the pipeline's result */
-	int		 cache;		/* enum job_cache; a restart: use */
-	int		 requeue;	/* cancelled by shutdown: run again */
-	int		 retiring;	/* on js->retiring: final state written */
-	int		 kept;		/* its final write failed: kept to tell */
-	unsigned	 writes;	/* store writes not yet back */
-	jobs_reply_cb	 reply;		/* a submit or cancel awaiting commit */
-	void		*reply_arg;
-	unsigned	 ticks;
-	uint64_t	 t_start;	/* uv_hrtime at start */
-	LIST_HEAD(, jobs_watch) watchers;
-};
-
-struct jobs {
-	uv_loop_t	*loop;
-	struct js	*store;
-	const struct settings *set;
-	TAILQ_HEAD(djobq, djob) active;
-	struct djobq	 retiring;	/* ended, final write not yet back */
-	STAILQ_HEAD(, djob) dead;
-	struct siteup_pool *sups;	/* the shared upstreams (siteup.h) */
-	unsigned	 nrunning;
-	uv_idle_t	 reap;
-	uv_timer_t	 tick;
-	uv_timer_t	 prune;
-	int		 stopping;
-	int		 closing;	/* handles still to close */
-	int		 freeing;	/* jobs_free() ran; free once all is back */
-	unsigned	 writes;	/* store writes whose callbacks are due */
-	void		(*stop_cb)(void *);
-	void		*stop_arg;
-	double		 started;
-	uint64_t	 started_total, finished_total;
-	struct met	*met;		/* counters since the start (metrics.h) */
-	void		(*ended_cb)(void *);	/* a job ended: metrics changed */
-	void		*ended_arg;
-};
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void schedule(struct jobs *js);
 
 /* ---- a client's config: its origin and token ---- */
 
@@ -192,419 +115,7 @@ redact(char **text, const char *token)
 	free(*text);
 	*text = b.data;
 }
-
-/* ---- records ---- */
-
-static void on_stored(void *arg, int rc, int64_t id, const char *error);
-
-/* Queue J's record for the store; on_stored() hears back. */
-static void
-store(struct jobs *js, struct djob *j)
-{
-	js->writes++;
-	j->writes++;
-	js_update(js->store, &j->rec, on_stored, js);
-}
-
-/* The store lost a write: the log and the job's own record say so. */
-static void
-store_failed(struct djob *j, int64_t id, const char *error)
-{
-	log_err("store.write_failed", "job=%lld error=%s", (long long)id,
-	    error ? error : "?");
-	if (j != NULL && j->rec.error[0] == '\0')
-		snprintf(j->rec.error, sizeof(j->rec.error), "the job store did "
-		    "not take this record: %s", error ? error : "?");
-}
-
-static void
-maybe_free(struct jobs *js)
-{
-	if (js->freeing && js->closing == 0 && js->writes == 0) {
-		siteup_pool_free(js->sups);
-		met_free(js->met);
-		free(js);
-	}
-}
-
-static void
-snapshot(struct djob *j)
-{
-	const struct job_summary *s;
-	struct siteup_load l;
-	double el;
-
-	if (j->job == NULL)
-		return;
-	s = job_summary(j->job);
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
-	    job_stage_name(s->stage));
-	j->rec.done = s->done;
-	j->rec.total = s->stems;
-	if (j->sup) {
-		siteup_load(j->sup, &l);
-		j->rec.in_flight = l.in_flight;
-		j->rec.limit = l.limit;
-	}
-	el = (double)(uv_hrtime() - j->t_start) / 1e9;
-	j->rec.eta_s = s->done > 0 && s->stems >= s->done ?
-	    el * (double)(s->stems - s->done) / (double)s->done : -1;
-}
-
-static void
-notify(struct djob *j, int final)
-{
-	struct jobs_watch *w, *tmp;
-
-	for (w = LIST_FIRST(&j->watchers); w != NULL; w = tmp) {
-		tmp = LIST_NEXT(w, entry);
-		if (final)
-			LIST_REMOVE(w, entry);
-		w->cb(w->arg, &j->rec, final);
-		if (final)
-			free(w);
-	}
-}
-
-static char *
-summary_text(const struct djob *j)
-{
-	cJSON *o = job_summary_json(j->job);
-	char *txt, *out;
-
-	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	out = xstrdup(txt);
-	cJSON_free(txt);
-	return out;
-}
-
-static struct djob *find(struct jobs *js, int64_t id);
-
-static void
-djob_free(struct djob *j)
-{
-	struct jobs_watch *w;
-
-	while ((w = LIST_FIRST(&j->watchers)) != NULL) {
-		LIST_REMOVE(w, entry);
-		free(w);
-	}
-	job_free(j->job);
-	siteup_put(j->js->sups, j->sup);
-	cfg_site_free(j->site);
-	proto_job_clear(&j->rec);
-	free(j->sitename);
-	free(j->config);
-	free(j->origin);
-	free(j);
-}
-
-static void
-account_to(struct met *m, const struct djob *j)
-{
-	struct siteup_load l = { 0 };
-
-	if (j->job == NULL)
-		return;
-	if (j->sup)
-		siteup_load(j->sup, &l);
-	met_add_work(m, j->rec.site, l.server, job_summary(j->job));
-}
-
-/* The work of J's pipeline, before it goes, joins the counters. */
-static void
-account(struct jobs *js, struct djob *j)
-{
-	account_to(js->met, j);
-}
-
-static void
-changed(struct jobs *js)
-{
-	if (js->ended_cb != NULL)
-		js->ended_cb(js->ended_arg);
-}
-
-/*
- * Leave the active list with a final state: written now, reported and
- * freed by settle() once the store has it.
- */
-static void
-retire(struct jobs *js, struct djob *j, enum proto_state st,
-    const char *error)
-{
-	j->rec.state = st;
-	j->rec.finished = now_s();
-	j->rec.eta_s = -1;
-	/* ERROR may be rec.error itself (end_running): an overlapping
-	 * snprintf wrote "" there, and every failed job lost its reason. */
-	if (error && error != j->rec.error)
-		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
-	store(js, j);
-	js->finished_total++;
-	TAILQ_REMOVE(&js->active, j, entry);
-	TAILQ_INSERT_TAIL(&js->retiring, j, entry);
-	j->retiring = 1;
-	account(js, j);
-	job_free(j->job);
-	j->job = NULL;
-	siteup_put(js->sups, j->sup);
-	j->sup = NULL;
-	met_job_ended(js->met, j->rec.site, st, j->rec.finished);
-	changed(js);
-}
-
-/*
- * The job's end: failures at warning, so `journalctl -p warning` shows
- * them; figures of the run for a success.
- */
-static void
-log_end(const struct djob *j)
-{
-	double dur = j->rec.started > 0 ? j->rec.finished - j->rec.started : 0;
-
-	if (j->rec.state == PROTO_FAILED)
-		log_warn("job.end", "job=%lld site=%s state=%s stage=%s "
-		    "attempt=%u duration_s=%.3f error=%s", (long long)j->rec.id,
-		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
-		    j->rec.attempt, dur, j->rec.error);
-	else
-		log_info("job.end", "job=%lld site=%s state=%s stage=%s "
-		    "attempt=%u duration_s=%.3f entries=%llu", (long long)j->rec.id,
-		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
-		    j->rec.attempt, dur, (unsigned long long)j->rec.total);
-}
-
-/* J's final write is back (RC): report the end, answer a cancel, free. */
-static void
-settle(struct jobs *js, struct djob *j, int rc, const char *error)
-{
-	jobs_reply_cb cb = j->reply;
-	char msg[512];
-
-	j->reply = NULL;
-	log_end(j);
-	notify(j, 1);
-	if (rc < 0) {
-		/* The store still has the old state (a restart runs the job
-		 * again); keep the record, which says so, for status. */
-		j->kept = 1;
-		snprintf(msg, sizeof(msg), "the job store did not record this: "
-		    "%s", error ? error : "?");
-		if (cb)
-			cb(j->reply_arg, &j->rec, PROTO_E_INTERNAL, msg);
-		return;
-	}
-	if (cb)
-		cb(j->reply_arg, &j->rec, 0, NULL);
-	TAILQ_REMOVE(&js->retiring, j, entry);
-	djob_free(j);
-}
-
-static void
-on_stored(void *arg, int rc, int64_t id, const char *error)
-{
-	struct jobs *js = arg;
-	struct djob *j = js->freeing ? NULL : find(js, id);
-
-	js->writes--;
-	if (rc < 0)
-		store_failed(j, id, error);
-	if (j != NULL && --j->writes == 0 && j->retiring && !j->kept)
-		settle(js, j, rc, error);
-	maybe_free(js);
-}
-
-/* ---- running ---- */
-
-static void on_reap(uv_idle_t *);
-
-static void
-on_job_done(void *arg, struct job *pj, int rc, const char *error)
-{
-	struct djob *j = arg;
-
-	(void)pj;
-	j->rc = rc;
-	if (error)
-		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
-	STAILQ_INSERT_TAIL(&j->js->dead, j, reap);
-	uv_idle_start(&j->js->reap, on_reap);
-}
-
-static void
-end_running(struct jobs *js, struct djob *j)
-{
-	snapshot(j);
-	js->nrunning--;
-	/* A render that was under way when the stop came finished: keep its
-	 * result rather than run the job again. */
-	if (j->requeue && j->rc != 0) {
-		/* Stopped by shutdown: queued again, run again next start. */
-		log_info("job.requeued", "job=%lld site=%s stage=%s msg=%s",
-		    (long long)j->rec.id, j->rec.site, j->rec.stage,
-		    "stopped by the daemon's stop; runs again at the next "
-		    "start");
-		j->rec.state = PROTO_QUEUED;
-		j->rec.started = 0;
-		j->rec.error[0] = '\0';
-		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
-		    job_stage_name(JOB_QUEUED));
-		store(js, j);
-		account(js, j);
-		job_free(j->job);
-		j->job = NULL;
-		siteup_put(js->sups, j->sup);
-		j->sup = NULL;
-		changed(js);
-		return;
-	}
-	if (job_summary(j->job)->cache_warning[0])
-		log_warn("job.cache_warning", "job=%lld site=%s warning=%s",
-		    (long long)j->rec.id, j->rec.site,
-		    job_summary(j->job)->cache_warning);
-	free(j->rec.summary);
-	j->rec.summary = j->rc == 0 ? summary_text(j) : NULL;
-	if (j->rc == 0) {
-		j->rec.error[0] = '\0';
-		retire(js, j, PROTO_SUCCEEDED, NULL);
-	} else if (j->rc == -ECANCELED)
-		retire(js, j, PROTO_CANCELLED, NULL);
-	else
-		retire(js, j, PROTO_FAILED, j->rec.error[0] ? j->rec.error :
-		    "failed");
-}
-
-static void
-on_reap(uv_idle_t *h)
-{
-	struct jobs *js = h->data;
-	struct djob *j;
-
-	while ((j = STAILQ_FIRST(&js->dead)) != NULL) {
-		STAILQ_REMOVE_HEAD(&js->dead, reap);
-		end_running(js, j);
-	}
-	uv_idle_stop(h);
-	if (js->stopping) {
-		if (js->nrunning == 0 && js->stop_cb) {
-			void (*cb)(void *) = js->stop_cb;
-
-			js->stop_cb = NULL;
-			cb(js->stop_arg);
-		}
-		return;
-	}
-	schedule(js);
-}
-
-static void
-on_tick(uv_timer_t *t)
-{
-	struct jobs *js = t->data;
-	struct djob *j;
-
-	TAILQ_FOREACH(j, &js->active, entry) {
-		if (j->job == NULL)
-			continue;
-		snapshot(j);
-		notify(j, 0);
-		if (++j->ticks % SAVE_EVERY == 0)
-			store(js, j);
-	}
-	if (js->nrunning == 0)
-		uv_timer_stop(t);
-}
-
-static int
-output_busy(struct jobs *js, const struct djob *j)
-{
-	struct djob *o;
-
-	TAILQ_FOREACH(o, &js->active, entry)
-		if (o != j && o->job != NULL &&
-		    strcmp(o->rec.output_dir, j->rec.output_dir) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-start(struct jobs *js, struct djob *j)
-{
-	struct job_opts jo = { 0 };
-	char msg[256];
-	int rc;
-
-	if (!j->rec.quick && (rc = siteup_get(js->sups, j->site,
-	    &j->sup)) < 0) {
-		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",
-		    j->site->server, strerror(-rc));
-		retire(js, j, PROTO_FAILED, msg);
-		return;
-	}
-	jo.site = j->site;
-	jo.up = j->sup ? siteup_upstream(j->sup) : NULL;
-	jo.quick = j->rec.quick;
-	jo.strategy = FETCH_BATCHED;
-	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
-	jo.cache_dir = js->set->cache_dir;
-	jo.cache = (enum job_cache)j->cache;
-	jo.out_dir_resolved = 1;	/* check_path's realpath */
-	j->rec.state = PROTO_RUNNING;
-	j->rec.started = now_s();
-	j->rec.attempt++;
-	j->rec.error[0] = '\0';
-	j->t_start = uv_hrtime();
-	j->rc = 0;
-	store(js, j);
-	job_start(js->loop, &jo, on_job_done, j, &j->job);
-	js->nrunning++;
-	js->started_total++;
-	snapshot(j);
-	log_info("job.running", "job=%lld site=%s attempt=%u output=%s",
-	    (long long)j->rec.id, j->rec.site, j->rec.attempt,
-	    j->rec.output_dir);
-	notify(j, 0);
-	if (!uv_is_active((uv_handle_t *)&js->tick))
-		uv_timer_start(&js->tick, on_tick, PROGRESS_MS, PROGRESS_MS);
-}
-
-static void
-schedule(struct jobs *js)
-{
-	struct djob *j, *tmp;
-
-	if (js->stopping)
-		return;
-	for (j = TAILQ_FIRST(&js->active); j != NULL; j = tmp) {
-		tmp = TAILQ_NEXT(j, entry);
-		if (js->nrunning >= js->set->max_parallel_jobs)
-			break;
-		if (j->job == NULL && j->rec.state == PROTO_QUEUED &&
-		    !output_busy(js, j))
-			start(js, j);
-	}
-}
-
 /* ---- queueing ---- */
-
-/* An active job, or one whose end the store has not yet confirmed. */
-static struct djob *
-find(struct jobs *js, int64_t id)
-{
-	struct djob *j;
-
-	TAILQ_FOREACH(j, &js->active, entry)
-		if (j->rec.id == id)
-			return j;
-	TAILQ_FOREACH(j, &js->retiring, entry)
-		if (j->rec.id == id)
-			return j;
-	return NULL;
-}
-
 /* A queued job this submission would duplicate. */
 static int
 same_token(const struct cfg_site *a, const struct cfg_site *b)
@@ -686,8 +197,8 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 		snprintf(msg, sizeof(msg), "cannot write to the job store: %s",
 		    error);
 		cb(cb_arg, NULL, PROTO_E_INTERNAL, msg);
-		djob_free(j);
-		maybe_free(js);
+		jr_djob_free(j);
+		jr_maybe_free(js);
 		return;
 	}
 	j->rec.id = id;
@@ -698,16 +209,16 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 		    j->rec.output_dir, "the daemon stops; runs at the next "
 		    "start");
 		rec = j->rec;
-		djob_free(j);
+		jr_djob_free(j);
 		cb(cb_arg, &rec, 0, NULL);
-		maybe_free(js);
+		jr_maybe_free(js);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
 	log_info("job.queued", "job=%lld site=%s uid=%ld output=%s",
 	    (long long)id, j->rec.site, j->rec.uid, j->rec.output_dir);
-	schedule(js);
-	snapshot(j);
+	jr_schedule(js);
+	jr_snapshot(j);
 	rec = j->rec;
 	rec.summary = NULL;
 	cb(cb_arg, &rec, 0, NULL);
@@ -745,7 +256,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		acc_who_user(s->uid, &who);
 	if ((rc = admit_site(js->set, s->site, s->config, s->config_len, &s->from,
 	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
-		djob_free(j);
+		jr_djob_free(j);
 		return rc;
 	}
 	if (j->config)
@@ -758,7 +269,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		*code = PROTO_E_BAD_CONFIG;
 		snprintf(err, errlen, "%s", j->site->no_token ?
 		    j->site->no_token : "no neuPrint token");
-		djob_free(j);
+		jr_djob_free(j);
 		return -EINVAL;
 	}
 	label(j);
@@ -766,14 +277,14 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j->cache = s->cache;
 	j->rec.uid = s->uid;
 	if ((same = find_same(js, j)) != NULL) {
-		djob_free(j);
-		snapshot(same);
+		jr_djob_free(j);
+		jr_snapshot(same);
 		*out = same->rec;
 		out->summary = NULL;
 		return 0;
 	}
 	j->rec.state = PROTO_QUEUED;
-	j->rec.created = now_s();
+	j->rec.created = jr_now();
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	j->reply = cb;
@@ -811,7 +322,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	if (config && !r->quick && (env_token ||
 	    strstr(config, TOKEN_GONE) != NULL)) {
 		cJSON_Delete(doc);
-		retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
+		jr_retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
 		    "daemon keeps no client's token on disk; submit the job "
 		    "again");
 		return 0;
@@ -826,10 +337,10 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 
 		snprintf(msg, sizeof(msg), "cannot resume after a restart: %s",
 		    err);
-		retire(js, j, PROTO_FAILED, msg);
+		jr_retire(js, j, PROTO_FAILED, msg);
 		return 0;
 	}
-	store(js, j);
+	jr_store(js, j);
 	log_info("job.resumed", "job=%lld site=%s attempt=%u",
 	    (long long)r->id, r->site, r->attempt);
 	return 0;
@@ -857,7 +368,7 @@ jobs_recover(struct jobs *js)
 	if ((rc = js_list(js->store, SEED_JOBS, seed_one, js)) < 0 ||
 	    (rc = js_unfinished(js->store, recover_one, js)) < 0)
 		return rc;
-	schedule(js);
+	jr_schedule(js);
 	return 0;
 }
 
@@ -866,7 +377,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
     void *arg, struct proto_job *out, enum proto_err *code, char *err,
     size_t errlen)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 
 	if (j != NULL && j->retiring) {
 		*code = PROTO_E_FINISHED;
@@ -902,7 +413,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		return 0;
 	}
 	/* Answered once the store has it (settle). */
-	retire(js, j, PROTO_CANCELLED, NULL);
+	jr_retire(js, j, PROTO_CANCELLED, NULL);
 	j->reply = cb;
 	j->reply_arg = arg;
 	return 1;
@@ -911,11 +422,11 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 int
 jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 
 	if (j == NULL)
 		return js_get(js->store, id, out);
-	snapshot(j);
+	jr_snapshot(j);
 	*out = j->rec;
 	/* An ended job not yet confirmed by the store has its summary. */
 	out->summary = j->rec.summary ? xstrdup(j->rec.summary) : NULL;
@@ -932,12 +443,12 @@ list_one(void *arg, const struct proto_job *r, const char *config,
     const char *origin)
 {
 	struct listing *l = arg;
-	struct djob *j = find(l->js, r->id);
+	struct djob *j = jr_find(l->js, r->id);
 
 	(void)config;
 	(void)origin;
 	if (j != NULL)
-		snapshot(j);
+		jr_snapshot(j);
 	cJSON_AddItemToArray(l->a, proto_job_json(j ? &j->rec : r));
 	return 0;
 }
@@ -951,7 +462,7 @@ jobs_list(struct jobs *js, size_t limit, int active, cJSON *a)
 	if (!active)
 		return js_list(js->store, limit, list_one, &l);
 	TAILQ_FOREACH_REVERSE(j, &js->active, djobq, entry) {
-		snapshot(j);
+		jr_snapshot(j);
 		cJSON_AddItemToArray(a, proto_job_json(&j->rec));
 	}
 	return 0;
@@ -971,7 +482,7 @@ jobs_stats(struct jobs *js, cJSON *o)
 	TAILQ_FOREACH(j, &js->active, entry)
 		if (j->job == NULL)
 			queued++;
-	cJSON_AddNumberToObject(o, "uptime_s", now_s() - js->started);
+	cJSON_AddNumberToObject(o, "uptime_s", jr_now() - js->started);
 	cJSON_AddNumberToObject(o, "queued", queued);
 	cJSON_AddNumberToObject(o, "running", js->nrunning);
 	cJSON_AddNumberToObject(o, "max_parallel_jobs",
@@ -1018,7 +529,7 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	TAILQ_FOREACH(j, &js->active, entry) {
 		if (j->job == NULL)
 			lv.queued++;
-		account_to(m, j);
+		jr_account_to(m, j);
 	}
 	/* Named sites show zeros before their first job. */
 	for (i = 0; i < js->set->nsites; i++)
@@ -1051,7 +562,7 @@ int
 jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
     struct jobs_watch **out)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 	struct proto_job r;
 	struct jobs_watch *w;
 
@@ -1094,7 +605,7 @@ on_pruned(void *arg, int rc, int64_t n, const char *error)
 	else if (n > 0 && !js->freeing)
 		log_info("store.pruned", "records=%lld history_days=%u",
 		    (long long)n, js->set->history_days);
-	maybe_free(js);
+	jr_maybe_free(js);
 }
 
 /* A server's last job let go of it: its limit stays in the metrics. */
@@ -1114,7 +625,7 @@ on_prune(uv_timer_t *t)
 	if (js->set->history_days == 0)
 		return;
 	js->writes++;
-	js_prune(js->store, now_s() - 86400.0 * js->set->history_days,
+	js_prune(js->store, jr_now() - 86400.0 * js->set->history_days,
 	    on_pruned, js);
 }
 
@@ -1128,7 +639,7 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	js->loop = loop;
 	js->store = store;
 	js->set = set;
-	js->started = now_s();
+	js->started = jr_now();
 	met_new(&js->met);
 	TAILQ_INIT(&js->active);
 	TAILQ_INIT(&js->retiring);
@@ -1147,7 +658,7 @@ void
 jobs_configure(struct jobs *js, const struct settings *set)
 {
 	js->set = set;
-	schedule(js);
+	jr_schedule(js);
 }
 
 void
@@ -1164,7 +675,7 @@ jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
 			job_cancel(j->job);
 		}
 	/* Nothing running: report from the reap step, not from here. */
-	uv_idle_start(&js->reap, on_reap);
+	jr_reap_soon(js);
 }
 
 static void
@@ -1173,7 +684,7 @@ on_closed(uv_handle_t *h)
 	struct jobs *js = h->data;
 
 	js->closing--;
-	maybe_free(js);
+	jr_maybe_free(js);
 }
 
 void
@@ -1193,7 +704,7 @@ jobs_free(struct jobs *js)
 			    j->rec.site, j->rec.stage, "did not stop in time; "
 			    "runs again at the next start");
 		}
-		djob_free(j);
+		jr_djob_free(j);
 	}
 	while ((j = TAILQ_FIRST(&js->retiring)) != NULL) {
 		TAILQ_REMOVE(&js->retiring, j, entry);
@@ -1201,7 +712,7 @@ jobs_free(struct jobs *js)
 			j->reply(j->reply_arg, &j->rec, PROTO_E_STOPPING, "the "
 			    "daemon stopped before the job store confirmed "
 			    "this");
-		djob_free(j);
+		jr_djob_free(j);
 	}
 	/* The handles live in JS, and store callbacks get JS: free it once
 	 * the handles are closed and the writes are back (maybe_free). */
