@@ -84,6 +84,8 @@ finish(void *arg)
 
 	if (d->stopped)
 		return;
+	/* Reached from the stop (all jobs stopped), the grace timer or a
+	 * failed start: each frees what exists, once. */
 	d->stopped = 1;
 	srv_free(d->srv);
 	d->srv = NULL;
@@ -115,6 +117,8 @@ on_stop(uv_signal_t *s, int signum)
 
 	if (d->stopping)
 		return;
+	/* Signals run only once start() succeeded; finish() closes them. */
+	assert(!d->stopped && d->jobs != NULL && d->srv != NULL);
 	d->stopping = 1;
 	log_info("daemon.stopping", "signal=%s", signum == SIGTERM ?
 	    "SIGTERM" : "SIGINT");
@@ -157,6 +161,8 @@ on_hup(uv_signal_t *s, int signum)
 	(void)signum;
 	if (d->stopping)
 		return;
+	/* Signals run only once start() succeeded; finish() closes them. */
+	assert(!d->stopped && d->jobs != NULL && d->mf != NULL);
 	sd_notify_state("RELOADING=1");
 	if (settings_load(d->file, &n, err, sizeof(err)) < 0) {
 		log_err("settings.reload_failed", "error=%s msg=%s", err,

@@ -46,6 +46,7 @@ static void on_stored(void *arg, int rc, int64_t id, const char *error);
 void
 jr_store(struct jobs *js, struct djob *j)
 {
+	assert(j->rec.id > 0);	/* stored once its insert came back */
 	js->writes++;
 	j->writes++;
 	js_update(js->store, &j->rec, on_stored, js);
@@ -66,6 +67,8 @@ void
 jr_maybe_free(struct jobs *js)
 {
 	if (js->freeing && js->closing == 0 && js->writes == 0) {
+		/* jobs_free emptied both lists; a late insert is freed at once */
+		assert(TAILQ_EMPTY(&js->active) && TAILQ_EMPTY(&js->retiring));
 		siteup_pool_free(js->sups);
 		met_free(js->met);
 		free(js);
@@ -109,6 +112,8 @@ notify(struct djob *j, int final)
 		if (final)
 			free(w);
 	}
+	/* The end is told once: every watch is gone after it. */
+	assert(!final || LIST_EMPTY(&j->watchers));
 }
 
 static char *
@@ -119,6 +124,7 @@ summary_text(const struct djob *j)
 
 	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
 	txt = cJSON_PrintUnformatted(o);
+	assert(txt != NULL);
 	cJSON_Delete(o);
 	out = xstrdup(txt);
 	cJSON_free(txt);
@@ -178,6 +184,9 @@ void
 jr_retire(struct jobs *js, struct djob *j, enum proto_state st,
     const char *error)
 {
+	assert(!j->retiring);	/* a job ends once */
+	assert(st == PROTO_SUCCEEDED || st == PROTO_FAILED ||
+	    st == PROTO_CANCELLED);	/* an end is final */
 	j->rec.state = st;
 	j->rec.finished = jr_now();
 	j->rec.eta_s = -1;
@@ -227,6 +236,10 @@ settle(struct jobs *js, struct djob *j, int rc, const char *error)
 	jobs_reply_cb cb = j->reply;
 	char msg[512];
 
+	/* Its last write back after its end, and told once: a kept job is
+	 * never settled again. */
+	assert(j->retiring && !j->kept && j->writes == 0);
+	assert(j->job == NULL && j->sup == NULL);	/* retire let them go */
 	j->reply = NULL;
 	log_end(j);
 	notify(j, 1);
@@ -252,9 +265,12 @@ on_stored(void *arg, int rc, int64_t id, const char *error)
 	struct jobs *js = arg;
 	struct djob *j = js->freeing ? NULL : jr_find(js, id);
 
+	assert(js->writes > 0);	/* each write is answered once */
 	js->writes--;
 	if (rc < 0)
 		store_failed(j, id, error);
+	/* An active or retiring job's writes are all still out. */
+	assert(j == NULL || j->writes > 0);
 	if (j != NULL && --j->writes == 0 && j->retiring && !j->kept)
 		settle(js, j, rc, error);
 	jr_maybe_free(js);
@@ -269,7 +285,9 @@ on_job_done(void *arg, struct job *pj, int rc, const char *error)
 {
 	struct djob *j = arg;
 
-	(void)pj;
+	/* Once, for the job we started, never before job_start returned. */
+	assert(pj != NULL && pj == j->job);
+	assert(j->rec.state == PROTO_RUNNING);
 	j->rc = rc;
 	if (error)
 		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
@@ -280,6 +298,8 @@ on_job_done(void *arg, struct job *pj, int rc, const char *error)
 static void
 end_running(struct jobs *js, struct djob *j)
 {
+	assert(j->job != NULL && j->rec.state == PROTO_RUNNING);	/* reaped once */
+	assert(js->nrunning > 0);	/* it was counted at its start */
 	jr_snapshot(j);
 	js->nrunning--;
 	/* A render that was under way when the stop came finished: keep its
@@ -386,6 +406,10 @@ start(struct jobs *js, struct djob *j)
 	char msg[256];
 	int rc;
 
+	assert(!js->stopping);	/* a stop starts nothing */
+	/* schedule starts none past the limit, and only a queued job */
+	assert(js->nrunning < js->set->max_parallel_jobs);
+	assert(j->job == NULL && j->sup == NULL && j->rec.state == PROTO_QUEUED);
 	if (!j->rec.quick && (rc = siteup_get(js->sups, j->site,
 	    &j->sup)) < 0) {
 		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",
@@ -400,7 +424,7 @@ start(struct jobs *js, struct djob *j)
 	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
 	jo.cache_dir = js->set->cache_dir;
 	jo.cache = (enum job_cache)j->cache;
-	jo.out_dir_resolved = 1;	/* check_path's realpath */
+	jo.out_dir_resolved = 1;	/* admit_path's realpath */
 	j->rec.state = PROTO_RUNNING;
 	j->rec.started = jr_now();
 	j->rec.attempt++;
@@ -409,6 +433,7 @@ start(struct jobs *js, struct djob *j)
 	j->rc = 0;
 	jr_store(js, j);
 	job_start(js->loop, &jo, on_job_done, j, &j->job);
+	assert(j->job != NULL);	/* job.h: *OUT set before it returns */
 	js->nrunning++;
 	js->started_total++;
 	jr_snapshot(j);

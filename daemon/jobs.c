@@ -5,6 +5,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -103,6 +104,7 @@ redact(char **text, const char *token)
 	struct buf b = { 0 };
 	const char *p = *text, *q;
 
+	assert(p != NULL);	/* only a client's text is redacted */
 	if (tl == 0)
 		return;
 	while ((q = strstr(p, token)) != NULL) {
@@ -156,6 +158,7 @@ find_same(struct jobs *js, const struct djob *n)
 static void
 label(struct djob *j)
 {
+	assert(j->site != NULL);	/* admitted first */
 	if (j->sitename)
 		snprintf(j->rec.site, sizeof(j->rec.site), "%s", j->sitename);
 	else
@@ -170,6 +173,7 @@ djob_new(struct jobs *js, const char *name, const char *text, size_t len)
 {
 	struct djob *j = xcalloc(1, sizeof(*j));
 
+	assert((name == NULL) != (text == NULL));	/* a site or a client's text */
 	j->js = js;
 	LIST_INIT(&j->watchers);
 	j->rec.eta_s = -1;
@@ -189,6 +193,9 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 	struct proto_job rec;
 	char msg[512];
 
+	/* The insert is answered once, to the submission still waiting. */
+	assert(js->writes > 0 && cb != NULL);
+	assert(j->rec.id == 0);	/* no id before the store gave one */
 	js->writes--;
 	j->reply = NULL;
 	if (rc < 0) {
@@ -307,6 +314,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	char err[512];
 	int rc, env_token;
 
+	assert(r->id > 0);	/* a stored record has its id */
 	j = djob_new(js, config ? NULL : r->site, config,
 	    config ? strlen(config) : 0);
 	j->origin = origin ? xstrdup(origin) : NULL;
@@ -412,7 +420,9 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		job_cancel(j->job);
 		return 0;
 	}
-	/* Answered once the store has it (settle). */
+	/* Answered once the store has it (settle). A queued job's own
+	 * submission was answered when it was queued. */
+	assert(j->reply == NULL);
 	jr_retire(js, j, PROTO_CANCELLED, NULL);
 	j->reply = cb;
 	j->reply_arg = arg;
@@ -599,6 +609,7 @@ on_pruned(void *arg, int rc, int64_t n, const char *error)
 {
 	struct jobs *js = arg;
 
+	assert(js->writes > 0);	/* on_prune counted it */
 	js->writes--;
 	if (rc < 0)
 		log_err("store.prune_failed", "error=%s", error);
@@ -657,6 +668,7 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 void
 jobs_configure(struct jobs *js, const struct settings *set)
 {
+	assert(set != NULL);	/* a reload that fails keeps the old ones */
 	js->set = set;
 	jr_schedule(js);
 }
@@ -666,6 +678,7 @@ jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
 {
 	struct djob *j;
 
+	assert(!js->stopping && !js->freeing);	/* the daemon stops once */
 	js->stopping = 1;
 	js->stop_cb = cb;
 	js->stop_arg = arg;
@@ -683,6 +696,7 @@ on_closed(uv_handle_t *h)
 {
 	struct jobs *js = h->data;
 
+	assert(js->freeing && js->closing > 0);	/* three handles, closed once */
 	js->closing--;
 	jr_maybe_free(js);
 }
@@ -694,6 +708,7 @@ jobs_free(struct jobs *js)
 
 	if (js == NULL)
 		return;
+	assert(!js->freeing);	/* freed once */
 	while ((j = TAILQ_FIRST(&js->active)) != NULL) {
 		TAILQ_REMOVE(&js->active, j, entry);
 		if (j->job != NULL && j->requeue) {

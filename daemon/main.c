@@ -7,6 +7,7 @@
  *   quickpaged --config FILE
  *     runs the job daemon in the foreground (docs/daemon.md).
  */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ hide_env(const char *name)
 {
 	size_t n = strlen(name);
 	char **e, *copy = NULL;
+
+	/* A variable's name, from our own lists: never empty, never a '=' */
+	assert(n > 0 && strchr(name, '=') == NULL);
 
 	for (e = environ; *e != NULL; e++) {
 		if (strncmp(*e, name, n) != 0 || (*e)[n] != '=')

@@ -3,6 +3,7 @@
  * write is out marks the file dirty and the write's callback starts the
  * next one, so the last text always lands and writes never pile up.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,6 +74,8 @@ work_done(uv_work_t *req, int status)
 	struct mf_work *w = req->data;
 	struct mf *f = w->f;
 
+	/* One write at a time: the one out is this one. */
+	assert(f->out == w);
 	if (status < 0 && w->rc == 0)
 		w->rc = status;
 	f->out = NULL;
@@ -113,6 +116,7 @@ queue_write(struct mf *f, char *text, size_t len)
 		free(text);
 		return;
 	}
+	assert(f->out == NULL);	/* one write at a time */
 	w = xcalloc(1, sizeof(*w));
 	w->f = f;
 	w->req.data = w;
@@ -172,6 +176,7 @@ mf_new(uv_loop_t *loop, const char *path, mf_render_cb cb, void *arg,
 {
 	struct mf *f = xcalloc(1, sizeof(*f));
 
+	assert(cb != NULL);	/* the text comes from it */
 	f->loop = loop;
 	f->render = cb;
 	f->arg = arg;
@@ -213,6 +218,7 @@ on_closed(uv_handle_t *h)
 {
 	struct mf *f = h->data;
 
+	assert(f->freeing && f->closing > 0);	/* two handles, closed once */
 	f->closing--;
 	maybe_free(f);
 }
@@ -222,6 +228,8 @@ maybe_free(struct mf *f)
 {
 	if (!f->freeing || f->closing > 0 || f->out != NULL)
 		return;
+	/* The last text went out when the write before it came back. */
+	assert(f->pending == NULL);
 	free(f->path);
 	free(f->last);
 	free(f);
@@ -234,6 +242,7 @@ mf_free(struct mf *f)
 
 	if (f == NULL)
 		return;
+	assert(!f->freeing);	/* freed once */
 	/* The last text (no job running, the final counts) lands too. */
 	if (f->path != NULL && f->out != NULL) {
 		f->dirty = 0;
