@@ -42,7 +42,8 @@ acc_who_peer(int fd, struct acc_who *w)
 		return errno == ERANGE ? 0 : -errno;
 	}
 	w->ngroups = len / sizeof(gid_t);
-	assert(w->ngroups <= ACC_GROUPS_MAX);	/* the kernel filled at most LEN */
+	/* the kernel filled at most LEN */
+	assert(w->ngroups <= ACC_GROUPS_MAX);
 	for (i = 0; i < w->ngroups; i++)
 		if (w->groups[i] == (gid_t)-1)
 			w->ngroups = i;
@@ -176,7 +177,8 @@ admit_path(const struct settings *set, const char *what, const char *path,
 	char root[PATH_MAX];
 	size_t i;
 
-	assert(set != NULL && path != NULL);	/* a loaded config names its paths */
+	/* a loaded config names its paths */
+	assert(set != NULL && path != NULL);
 	if (path[0] != '/') {
 		*code = PROTO_E_REFUSED;
 		snprintf(err, errlen, "%s '%s' is relative; the daemon takes "
@@ -368,7 +370,8 @@ admit_site(const struct settings *set, const char *name, const char *text,
 	/* A site or a text, never both nor neither (jobs_submit refuses
 	 * that; a resumed job has one of them). */
 	assert((name == NULL) != (text == NULL));
-	assert(name != NULL || who != NULL);	/* a client's config has its user */
+	/* a client's config comes with its user */
+	assert(name != NULL || who != NULL);
 	*out = NULL;
 	if (name == NULL && (rc = check_cwd(f->cwd, code, err, errlen)) < 0)
 		return rc;

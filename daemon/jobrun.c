@@ -239,7 +239,8 @@ settle(struct jobs *js, struct djob *j, int rc, const char *error)
 	/* Its last write back after its end, and told once: a kept job is
 	 * never settled again. */
 	assert(j->retiring && !j->kept && j->writes == 0);
-	assert(j->job == NULL && j->sup == NULL);	/* retire let them go */
+	/* retire let them go */
+	assert(j->job == NULL && j->sup == NULL);
 	j->reply = NULL;
 	log_end(j);
 	notify(j, 1);
@@ -298,7 +299,8 @@ on_job_done(void *arg, struct job *pj, int rc, const char *error)
 static void
 end_running(struct jobs *js, struct djob *j)
 {
-	assert(j->job != NULL && j->rec.state == PROTO_RUNNING);	/* reaped once */
+	/* reaped once */
+	assert(j->job != NULL && j->rec.state == PROTO_RUNNING);
 	assert(js->nrunning > 0);	/* it was counted at its start */
 	jr_snapshot(j);
 	js->nrunning--;
@@ -409,7 +411,8 @@ start(struct jobs *js, struct djob *j)
 	assert(!js->stopping);	/* a stop starts nothing */
 	/* schedule starts none past the limit, and only a queued job */
 	assert(js->nrunning < js->set->max_parallel_jobs);
-	assert(j->job == NULL && j->sup == NULL && j->rec.state == PROTO_QUEUED);
+	assert(j->job == NULL && j->sup == NULL &&
+	    j->rec.state == PROTO_QUEUED);
 	if (!j->rec.quick && (rc = siteup_get(js->sups, j->site,
 	    &j->sup)) < 0) {
 		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",

@@ -261,8 +261,8 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j = djob_new(js, s->site, s->config, s->config_len);
 	if (s->who == NULL)
 		acc_who_user(s->uid, &who);
-	if ((rc = admit_site(js->set, s->site, s->config, s->config_len, &s->from,
-	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
+	if ((rc = admit_site(js->set, s->site, s->config, s->config_len,
+	    &s->from, s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		jr_djob_free(j);
 		return rc;
 	}
@@ -337,8 +337,8 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	}
 	/* The submitter's groups as the group database has them now. */
 	acc_who_user(r->uid, &who);
-	rc = admit_site(js->set, j->sitename, config, config ? strlen(config) : 0,
-	    &from, &who, &j->site, &code, err, sizeof(err));
+	rc = admit_site(js->set, j->sitename, config,
+	    config ? strlen(config) : 0, &from, &who, &j->site, &code, err, sizeof(err));
 	cJSON_Delete(doc);
 	if (rc < 0) {
 		char msg[600];
@@ -678,7 +678,8 @@ jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
 {
 	struct djob *j;
 
-	assert(!js->stopping && !js->freeing);	/* the daemon stops once */
+	/* the daemon stops once */
+	assert(!js->stopping && !js->freeing);
 	js->stopping = 1;
 	js->stop_cb = cb;
 	js->stop_arg = arg;
@@ -696,7 +697,8 @@ on_closed(uv_handle_t *h)
 {
 	struct jobs *js = h->data;
 
-	assert(js->freeing && js->closing > 0);	/* three handles, closed once */
+	/* three handles, closed once */
+	assert(js->freeing && js->closing > 0);
 	js->closing--;
 	jr_maybe_free(js);
 }

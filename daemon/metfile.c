@@ -218,7 +218,8 @@ on_closed(uv_handle_t *h)
 {
 	struct mf *f = h->data;
 
-	assert(f->freeing && f->closing > 0);	/* two handles, closed once */
+	/* two handles, closed once */
+	assert(f->freeing && f->closing > 0);
 	f->closing--;
 	maybe_free(f);
 }

@@ -52,7 +52,8 @@ siteup_new(uv_loop_t *loop, const struct cfg_site *site, struct upstream **up)
 {
 	struct upstream_opts uo;
 
-	assert(site != NULL && site->server != NULL);	/* a loaded config names one */
+	/* a loaded config names its server */
+	assert(site != NULL && site->server != NULL);
 	siteup_opts(site, &uo);
 	return upstream_new(loop, &uo, up);
 }
@@ -208,7 +209,8 @@ siteup_replace_file(const char *path, const void *data, size_t len,
 	struct od *od;
 	int rc;
 
-	assert(path[0] == '/');	/* absolute: it has a directory and a name */
+	/* absolute: it has a directory and a name */
+	assert(path[0] == '/');
 	dir = xstrdup(path);
 	rc = od_open(&od, dirname(dir), 0, NULL, err, errlen);
 	free(dir);

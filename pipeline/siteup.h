@@ -36,7 +36,7 @@ struct siteup;		/* one server (URL + CA) and the jobs using it */
 
 /* One shared upstream's figures now (stats, metrics, a job's progress). */
 struct siteup_load {
-	const char	*server;	/* the URL; lives as long as the siteup */
+	const char	*server;	/* the URL, while the siteup lives */
 	unsigned	 users;		/* jobs holding it */
 	unsigned	 limit, in_flight;
 	size_t		 queued;
@@ -67,7 +67,8 @@ void	 siteup_load(const struct siteup *s, struct siteup_load *l);
  * Every server's load, newest first, in *OUT (caller frees; never NULL,
  * one spare slot): their count.
  */
-size_t	 siteup_loads(const struct siteup_pool *p, struct siteup_load **out);
+size_t	 siteup_loads(const struct siteup_pool *p,
+	    struct siteup_load **out);
 
 /* ---- the environment's proxy ---- */
 
@@ -83,12 +84,15 @@ typedef void (*siteup_proxy_cb)(void *arg, const char *shown,
  */
 int	 siteup_proxy_check(siteup_proxy_cb cb, void *arg, char *err,
 	    size_t errlen);
-/* The I-th variable that may name a proxy (proxy_vars), NULL past the last. */
+/* The I-th variable that may name a proxy (proxy_vars), NULL past it. */
 const char *siteup_proxy_var(size_t i);
 
 /* ---- templates ---- */
 
-/* The I-th file a template_dir must hold (render_tpl_names), NULL past the last. */
+/*
+ * The I-th file a template_dir must hold (render_tpl_names), NULL past
+ * the last.
+ */
 const char *siteup_tpl_name(size_t i);
 /* SHA-256 (hex) of the built-in templates (tpl_builtin_digest). */
 const char *siteup_tpl_digest(void);
