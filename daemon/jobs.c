@@ -3,16 +3,12 @@
  * admit.h), cancel, get, list, watch, recover, stats; jobrun.c runs them.
  */
 #include <sys/queue.h>
-#include <sys/stat.h>
 
 #include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
