@@ -24,10 +24,10 @@
 #include "jobstore.h"
 #include "log.h"
 #include "metfile.h"
-#include "neuprint/proxy.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
+#include "siteup.h"
 
 struct daemon {
 	uv_loop_t	 loop;
@@ -84,6 +84,8 @@ finish(void *arg)
 
 	if (d->stopped)
 		return;
+	/* Reached from the stop (all jobs stopped), the grace timer or a
+	 * failed start: each frees what exists, once. */
 	d->stopped = 1;
 	srv_free(d->srv);
 	d->srv = NULL;
@@ -115,6 +117,8 @@ on_stop(uv_signal_t *s, int signum)
 
 	if (d->stopping)
 		return;
+	/* Signals run only once start() succeeded; finish() closes them. */
+	assert(!d->stopped && d->jobs != NULL && d->srv != NULL);
 	d->stopping = 1;
 	log_info("daemon.stopping", "signal=%s", signum == SIGTERM ?
 	    "SIGTERM" : "SIGINT");
@@ -157,6 +161,8 @@ on_hup(uv_signal_t *s, int signum)
 	(void)signum;
 	if (d->stopping)
 		return;
+	/* Signals run only once start() succeeded; finish() closes them. */
+	assert(!d->stopped && d->jobs != NULL && d->mf != NULL);
 	sd_notify_state("RELOADING=1");
 	if (settings_load(d->file, &n, err, sizeof(err)) < 0) {
 		log_err("settings.reload_failed", "error=%s msg=%s", err,
@@ -247,20 +253,23 @@ walk_close(uv_handle_t *h, void *arg)
  * said once at start, so that a unit that lacks it shows; one that
  * cannot be used stops the start, as a bad setting does.
  */
+static void
+say_proxy(void *arg, const char *shown, const char *var, const char *no_proxy)
+{
+	(void)arg;
+	log_info("daemon.proxy", "proxy=%s from=%s no_proxy=%s", shown, var,
+	    no_proxy);
+}
+
 static int
 check_proxy(void)
 {
-	struct proxy px;
 	char err[256];
 
-	if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+	if (siteup_proxy_check(say_proxy, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "quickpaged: %s\n", err);
 		return -EINVAL;
 	}
-	if (px.url != NULL)
-		log_info("daemon.proxy", "proxy=%s from=%s no_proxy=%s",
-		    px.shown, px.var, px.no_proxy ? px.no_proxy : "");
-	proxy_free(&px);
 	return 0;
 }
 

@@ -1,165 +1,31 @@
 /*
- * jobs: see jobs.h.
- *
- * A job's pipeline callback comes from inside the pipeline's own idle step,
- * so the bookkeeping that frees the job and its upstream waits for our own
- * idle step ("reap"): nothing is freed while it is on the stack.
- *
- * Store writes are asynchronous (jobstore.h). A job whose end is written
- * but not yet committed waits on the RETIRING list, still found by id, and
- * is reported (watchers' "end", a cancel's answer) and freed once its last
- * write is back (settle). A new submission is on no list until its insert
- * is committed: before that it has no id, and nobody was told of it.
+ * jobs: see jobs.h. The records clients ask for: submit (admitted by
+ * admit.h), cancel, get, list, watch, recover, stats; jobrun.c runs them.
  */
 #include <sys/queue.h>
-#include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "base/buf.h"
 #include "config.h"
-#include "job.h"
+#include "jobrun.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "qp_build.h"
-#include "render/render.h"
 #include "siteup.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
-#define PROGRESS_MS	250	/* watchers see this often */
-#define SAVE_EVERY	8	/* progress ticks between store writes (2 s) */
 #define PRUNE_MS	(3600 * 1000)
 #define SEED_JOBS	1000	/* records read at start for each site's last success */
 
-/* One neuPrint server (URL + CA) and the jobs using it. */
-struct sup {
-	LIST_ENTRY(sup)	 entry;
-	char		*server;
-	char		*ca;
-	struct upstream	*up;
-	unsigned	 refs;
-};
-
-struct jobs_watch {
-	LIST_ENTRY(jobs_watch) entry;
-	jobs_watch_cb	 cb;
-	void		*arg;
-};
-
-struct djob {
-	TAILQ_ENTRY(djob) entry;	/* active, in id order */
-	STAILQ_ENTRY(djob) reap;
-	struct jobs	*js;
-	struct proto_job rec;
-	char		*sitename;	/* NULL for a client-sent config */
-	char		*config;	/* client-sent text, or NULL */
-	char		*origin;	/* where it came from (origin_json), or NULL */
-	struct cfg_site	*site;
-	struct sup	*sup;
-	struct job	*job;		/* while running */
-	int		 rc;		/* the pipeline's result */
-	int		 cache;		/* enum job_cache; a restart: use */
-	int		 requeue;	/* cancelled by shutdown: run again */
-	int		 retiring;	/* on js->retiring: final state written */
-	int		 kept;		/* its final write failed: kept to tell */
-	unsigned	 writes;	/* store writes not yet back */
-	jobs_reply_cb	 reply;		/* a submit or cancel awaiting commit */
-	void		*reply_arg;
-	unsigned	 ticks;
-	uint64_t	 t_start;	/* uv_hrtime at start */
-	LIST_HEAD(, jobs_watch) watchers;
-};
-
-struct jobs {
-	uv_loop_t	*loop;
-	struct js	*store;
-	const struct settings *set;
-	TAILQ_HEAD(djobq, djob) active;
-	struct djobq	 retiring;	/* ended, final write not yet back */
-	STAILQ_HEAD(, djob) dead;
-	LIST_HEAD(, sup) sups;
-	unsigned	 nrunning;
-	uv_idle_t	 reap;
-	uv_timer_t	 tick;
-	uv_timer_t	 prune;
-	int		 stopping;
-	int		 closing;	/* handles still to close */
-	int		 freeing;	/* jobs_free() ran; free once all is back */
-	unsigned	 writes;	/* store writes whose callbacks are due */
-	void		(*stop_cb)(void *);
-	void		*stop_arg;
-	double		 started;
-	uint64_t	 started_total, finished_total;
-	struct met	*met;		/* counters since the start (metrics.h) */
-	void		(*ended_cb)(void *);	/* a job ended: metrics changed */
-	void		*ended_arg;
-};
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void schedule(struct jobs *js);
-
-/* ---- output directories and access ---- */
-
-/* PATH lies under ROOT, both resolved: component-wise, not string prefix. */
-static int
-under(const char *path, const char *root)
-{
-	size_t n = strlen(root);
-
-	if (n == 1 && root[0] == '/')
-		return 1;
-	return strncmp(path, root, n) == 0 && (path[n] == '/' ||
-	    path[n] == '\0');
-}
-
-/* Resolve PATH and check it lies under an allowed root. */
-static int
-check_path(const struct settings *set, const char *what, const char *path,
-    char *resolved, enum proto_err *code, char *err, size_t errlen)
-{
-	char root[PATH_MAX];
-	size_t i;
-
-	if (path[0] != '/') {
-		*code = PROTO_E_REFUSED;
-		snprintf(err, errlen, "%s '%s' is relative; the daemon takes "
-		    "absolute paths only", what, path);
-		return -EPERM;
-	}
-	if (realpath(path, resolved) == NULL) {
-		*code = PROTO_E_BAD_CONFIG;
-		snprintf(err, errlen, "%s '%s': %s", what, path,
-		    strerror(errno));
-		return -errno;
-	}
-	for (i = 0; i < set->nroots; i++)
-		if (realpath(set->roots[i], root) != NULL &&
-		    under(resolved, root))
-			return 0;
-	*code = PROTO_E_REFUSED;
-	snprintf(err, errlen, "%s '%s' (resolved: %s) is not under the "
-	    "daemon's allowed_output_roots; ask the administrator to add its "
-	    "parent directory there", what, path, resolved);
-	return -EPERM;
-}
+/* ---- a client's config: its origin and token ---- */
 
 /*
  * Whether the token is written in the config TEXT. A client's config may
@@ -174,19 +40,6 @@ own_token(const struct cfg_site *site, const char *text, size_t len)
 	    site->token, strlen(site->token)) != NULL;
 }
 
-/* cfg_origin's getenv over the NEUPRINT_* variables a client sent. */
-static const char *
-client_env(void *arg, const char *name)
-{
-	const struct jobs_from *f = arg;
-
-	if (strcmp(name, "NEUPRINT_TOKEN") == 0)
-		return f->token;
-	if (strcmp(name, "NEUPRINT_APPLICATION_CREDENTIALS") == 0)
-		return f->credentials;
-	return NULL;
-}
-
 /*
  * What a restart needs to read a client's config as its first run did,
  * as JSON for the store: the working directory, --output-dir, and
@@ -194,7 +47,7 @@ client_env(void *arg, const char *name)
  * daemon does not keep: such a job cannot resume).
  */
 static char *
-origin_json(const struct jobs_from *f, int env_token)
+origin_json(const struct admit_from *f, int env_token)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *txt;
@@ -216,7 +69,7 @@ origin_json(const struct jobs_from *f, int env_token)
  * deletes.
  */
 static void
-origin_parse(const char *text, struct jobs_from *f, int *env_token,
+origin_parse(const char *text, struct admit_from *f, int *env_token,
     cJSON **doc)
 {
 	memset(f, 0, sizeof(*f));
@@ -247,6 +100,7 @@ redact(char **text, const char *token)
 	struct buf b = { 0 };
 	const char *p = *text, *q;
 
+	assert(p != NULL);	/* only a client's text is redacted */
 	if (tl == 0)
 		return;
 	while ((q = strstr(p, token)) != NULL) {
@@ -259,634 +113,7 @@ redact(char **text, const char *token)
 	free(*text);
 	*text = b.data;
 }
-
-static void
-replace_str(char **dst, const char *src)
-{
-	free(*dst);
-	*dst = xstrdup(src);
-}
-
-/*
- * WHO may do MODE to PATH (resolved), WHAT in messages: else refused. The
- * daemon opens a client's paths only as that client could.
- */
-static int
-as_user(const struct acc_who *who, const char *what, const char *path,
-    int mode, int is_dir, enum proto_err *code, char *err, size_t errlen)
-{
-	char why[PATH_MAX + 64];
-	int rc;
-
-	why[0] = '\0';
-	if ((rc = acc_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
-		return 0;
-	*code = PROTO_E_REFUSED;
-	snprintf(err, errlen, "%s: %s; the daemon reads and writes only what "
-	    "the submitting user could", what, why[0] ? why : strerror(-rc));
-	return rc;
-}
-
-/* A client's template_dir (resolved): the directory and each file in it. */
-static int
-check_templates(const struct acc_who *who, const char *dir,
-    enum proto_err *code, char *err, size_t errlen)
-{
-	char p[PATH_MAX];
-	size_t i;
-	int rc;
-
-	if ((rc = as_user(who, "template_dir", dir, R_OK | X_OK, 1, code, err,
-	    errlen)) < 0)
-		return rc;
-	for (i = 0; i < RENDER_NTPL; i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, render_tpl_names[i]);
-		if ((rc = as_user(who, "template_dir", p, R_OK, 0, code, err,
-		    errlen)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/*
- * A client's config: each path it names, resolved, as its user could
- * use it. Its templates are then opened with no symlink in their path.
- */
-static int
-check_client_paths(const struct acc_who *who, struct cfg_site *site,
-    enum proto_err *code, char *err, size_t errlen)
-{
-	int rc;
-
-	if ((rc = as_user(who, "output directory", site->output_dir,
-	    R_OK | W_OK | X_OK, 1, code, err, errlen)) < 0)
-		return rc;
-	if (site->ca_file && (rc = as_user(who, "ca_file", site->ca_file, R_OK,
-	    0, code, err, errlen)) < 0)
-		return rc;
-	if (site->template_dir && (rc = check_templates(who,
-	    site->template_dir, code, err, errlen)) < 0)
-		return rc;
-	site->strict_paths = 1;
-	return 0;
-}
-
-/*
- * A client's working directory: relative paths in its config resolve
- * against it (as QuickPage's and neuView's do against theirs). It is not
- * itself checked as the user: nothing is opened there, and each path
- * resolved against it is checked like any other (check_client_paths), so
- * a config of absolute paths works from wherever qpctl runs.
- */
-static int
-check_cwd(const char *cwd, enum proto_err *code, char *err, size_t errlen)
-{
-	if (cwd == NULL || cwd[0] == '/')
-		return 0;
-	*code = PROTO_E_INVALID;
-	snprintf(err, errlen, "\"cwd\" '%.200s' is not an absolute path", cwd);
-	return -EINVAL;
-}
-
-/* Read the site: by name as the daemon's, a client's text as F says. */
-static int
-load_site(struct jobs *js, const char *name, const char *text, size_t len,
-    const struct jobs_from *f, struct cfg_site **site, enum proto_err *code,
-    char *err, size_t errlen)
-{
-	struct cfg_origin o = {
-		.cwd = f->cwd, .no_cwd = "the client sent no working directory",
-		.getenv = client_env, .env_arg = (void *)(uintptr_t)f,
-		.output_dir = f->output_dir,
-	};
-	char cerr[512];
-	int rc;
-
-	if (name != NULL && f->output_dir != NULL) {
-		*code = PROTO_E_INVALID;
-		snprintf(err, errlen, "site '%s' writes where the daemon's "
-		    "settings say; --output-dir goes with --config", name);
-		return -EINVAL;
-	}
-	if (name != NULL)
-		rc = settings_site_load(js->set, name, site, cerr,
-		    sizeof(cerr));
-	else
-		rc = cfg_site_parse("client config", text, len, &o, site, cerr,
-		    sizeof(cerr));
-	if (rc == -ENOENT && name != NULL && settings_site(js->set, name) ==
-	    NULL) {
-		*code = PROTO_E_NOT_FOUND;
-		snprintf(err, errlen, "%s", cerr);
-		return rc;
-	}
-	if (rc < 0) {
-		*code = PROTO_E_BAD_CONFIG;
-		snprintf(err, errlen, "the site config does not load: %s", cerr);
-	}
-	return rc;
-}
-
-/*
- * Load the site (by name or text), resolve and check its paths; a
- * client's config also as its user WHO, from where F says.
- */
-static int
-prepare(struct jobs *js, const char *name, const char *text, size_t len,
-    const struct jobs_from *f, const struct acc_who *who,
-    struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], p[PATH_MAX];
-	struct cfg_site *site = NULL;
-	int rc;
-
-	*out = NULL;
-	if (name == NULL && (rc = check_cwd(f->cwd, code, err, errlen)) < 0)
-		return rc;
-	if ((rc = load_site(js, name, text, len, f, &site, code, err,
-	    errlen)) < 0)
-		return rc;
-	if ((rc = check_path(js->set, "output directory", site->output_dir,
-	    dir, code, err, errlen)) < 0)
-		goto fail;
-	replace_str(&site->output_dir, dir);
-	/* The daemon never opens a path a client names outside the roots. */
-	if (name == NULL && site->ca_file) {
-		if ((rc = check_path(js->set, "ca_file", site->ca_file, p, code,
-		    err, errlen)) < 0)
-			goto fail;
-		replace_str(&site->ca_file, p);
-	}
-	if (name == NULL && site->template_dir) {
-		if ((rc = check_path(js->set, "template_dir",
-		    site->template_dir, p, code, err, errlen)) < 0)
-			goto fail;
-		replace_str(&site->template_dir, p);
-	}
-	if (name == NULL && (rc = check_client_paths(who, site, code, err,
-	    errlen)) < 0)
-		goto fail;
-	*out = site;
-	return 0;
-fail:
-	cfg_site_free(site);
-	return rc;
-}
-
-static int
-may_cancel(const struct djob *j, long uid)
-{
-	return uid == j->rec.uid || uid == 0 || uid == (long)getuid();
-}
-
-/* ---- shared upstreams ---- */
-
-static int
-sup_get(struct jobs *js, const struct cfg_site *site, struct sup **out)
-{
-	const char *ca = site->ca_file ? site->ca_file : "";
-	struct sup *s;
-	int rc;
-
-	LIST_FOREACH(s, &js->sups, entry)
-		if (strcmp(s->server, site->server) == 0 &&
-		    strcmp(s->ca, ca) == 0) {
-			s->refs++;
-			*out = s;
-			return 0;
-		}
-	s = xcalloc(1, sizeof(*s));
-	/* The first job's timeouts and limits set the server's. */
-	if ((rc = siteup_new(js->loop, site, &s->up)) < 0) {
-		free(s);
-		return rc;
-	}
-	s->server = xstrdup(site->server);
-	s->ca = xstrdup(ca);
-	s->refs = 1;
-	LIST_INSERT_HEAD(&js->sups, s, entry);
-	*out = s;
-	return 0;
-}
-
-/* The last job of a server gone, its connections go too (idle memory). */
-static void
-sup_put(struct jobs *js, struct sup *s)
-{
-	if (s == NULL || --s->refs > 0)
-		return;
-	met_server_idle(js->met, s->server, up_limit(s->up));
-	LIST_REMOVE(s, entry);
-	upstream_free(s->up);
-	free(s->server);
-	free(s->ca);
-	free(s);
-}
-
-/* ---- records ---- */
-
-static void on_stored(void *arg, int rc, int64_t id, const char *error);
-
-/* Queue J's record for the store; on_stored() hears back. */
-static void
-store(struct jobs *js, struct djob *j)
-{
-	js->writes++;
-	j->writes++;
-	js_update(js->store, &j->rec, on_stored, js);
-}
-
-/* The store lost a write: the log and the job's own record say so. */
-static void
-store_failed(struct djob *j, int64_t id, const char *error)
-{
-	log_err("store.write_failed", "job=%lld error=%s", (long long)id,
-	    error ? error : "?");
-	if (j != NULL && j->rec.error[0] == '\0')
-		snprintf(j->rec.error, sizeof(j->rec.error), "the job store did "
-		    "not take this record: %s", error ? error : "?");
-}
-
-static void
-maybe_free(struct jobs *js)
-{
-	if (js->freeing && js->closing == 0 && js->writes == 0) {
-		met_free(js->met);
-		free(js);
-	}
-}
-
-static void
-snapshot(struct djob *j)
-{
-	const struct job_summary *s;
-	double el;
-
-	if (j->job == NULL)
-		return;
-	s = job_summary(j->job);
-	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
-	    job_stage_name(s->stage));
-	j->rec.done = s->done;
-	j->rec.total = s->stems;
-	if (j->sup) {
-		j->rec.in_flight = up_in_flight(j->sup->up);
-		j->rec.limit = up_limit(j->sup->up);
-	}
-	el = (double)(uv_hrtime() - j->t_start) / 1e9;
-	j->rec.eta_s = s->done > 0 && s->stems >= s->done ?
-	    el * (double)(s->stems - s->done) / (double)s->done : -1;
-}
-
-static void
-notify(struct djob *j, int final)
-{
-	struct jobs_watch *w, *tmp;
-
-	for (w = LIST_FIRST(&j->watchers); w != NULL; w = tmp) {
-		tmp = LIST_NEXT(w, entry);
-		if (final)
-			LIST_REMOVE(w, entry);
-		w->cb(w->arg, &j->rec, final);
-		if (final)
-			free(w);
-	}
-}
-
-static char *
-summary_text(const struct djob *j)
-{
-	cJSON *o = job_summary_json(j->job);
-	char *txt, *out;
-
-	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
-	txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	out = xstrdup(txt);
-	cJSON_free(txt);
-	return out;
-}
-
-static struct djob *find(struct jobs *js, int64_t id);
-
-static void
-djob_free(struct djob *j)
-{
-	struct jobs_watch *w;
-
-	while ((w = LIST_FIRST(&j->watchers)) != NULL) {
-		LIST_REMOVE(w, entry);
-		free(w);
-	}
-	job_free(j->job);
-	sup_put(j->js, j->sup);
-	cfg_site_free(j->site);
-	proto_job_clear(&j->rec);
-	free(j->sitename);
-	free(j->config);
-	free(j->origin);
-	free(j);
-}
-
-static void
-account_to(struct met *m, const struct djob *j)
-{
-	if (j->job != NULL)
-		met_add_work(m, j->rec.site, j->sup ? j->sup->server : NULL,
-		    job_summary(j->job));
-}
-
-/* The work of J's pipeline, before it goes, joins the counters. */
-static void
-account(struct jobs *js, struct djob *j)
-{
-	account_to(js->met, j);
-}
-
-static void
-changed(struct jobs *js)
-{
-	if (js->ended_cb != NULL)
-		js->ended_cb(js->ended_arg);
-}
-
-/*
- * Leave the active list with a final state: written now, reported and
- * freed by settle() once the store has it.
- */
-static void
-retire(struct jobs *js, struct djob *j, enum proto_state st,
-    const char *error)
-{
-	j->rec.state = st;
-	j->rec.finished = now_s();
-	j->rec.eta_s = -1;
-	/* ERROR may be rec.error itself (end_running): an overlapping
-	 * snprintf wrote "" there, and every failed job lost its reason. */
-	if (error && error != j->rec.error)
-		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
-	store(js, j);
-	js->finished_total++;
-	TAILQ_REMOVE(&js->active, j, entry);
-	TAILQ_INSERT_TAIL(&js->retiring, j, entry);
-	j->retiring = 1;
-	account(js, j);
-	job_free(j->job);
-	j->job = NULL;
-	sup_put(js, j->sup);
-	j->sup = NULL;
-	met_job_ended(js->met, j->rec.site, st, j->rec.finished);
-	changed(js);
-}
-
-/*
- * The job's end: failures at warning, so `journalctl -p warning` shows
- * them; figures of the run for a success.
- */
-static void
-log_end(const struct djob *j)
-{
-	double dur = j->rec.started > 0 ? j->rec.finished - j->rec.started : 0;
-
-	if (j->rec.state == PROTO_FAILED)
-		log_warn("job.end", "job=%lld site=%s state=%s stage=%s "
-		    "attempt=%u duration_s=%.3f error=%s", (long long)j->rec.id,
-		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
-		    j->rec.attempt, dur, j->rec.error);
-	else
-		log_info("job.end", "job=%lld site=%s state=%s stage=%s "
-		    "attempt=%u duration_s=%.3f entries=%llu", (long long)j->rec.id,
-		    j->rec.site, proto_state_name(j->rec.state), j->rec.stage,
-		    j->rec.attempt, dur, (unsigned long long)j->rec.total);
-}
-
-/* J's final write is back (RC): report the end, answer a cancel, free. */
-static void
-settle(struct jobs *js, struct djob *j, int rc, const char *error)
-{
-	jobs_reply_cb cb = j->reply;
-	char msg[512];
-
-	j->reply = NULL;
-	log_end(j);
-	notify(j, 1);
-	if (rc < 0) {
-		/* The store still has the old state (a restart runs the job
-		 * again); keep the record, which says so, for status. */
-		j->kept = 1;
-		snprintf(msg, sizeof(msg), "the job store did not record this: "
-		    "%s", error ? error : "?");
-		if (cb)
-			cb(j->reply_arg, &j->rec, PROTO_E_INTERNAL, msg);
-		return;
-	}
-	if (cb)
-		cb(j->reply_arg, &j->rec, 0, NULL);
-	TAILQ_REMOVE(&js->retiring, j, entry);
-	djob_free(j);
-}
-
-static void
-on_stored(void *arg, int rc, int64_t id, const char *error)
-{
-	struct jobs *js = arg;
-	struct djob *j = js->freeing ? NULL : find(js, id);
-
-	js->writes--;
-	if (rc < 0)
-		store_failed(j, id, error);
-	if (j != NULL && --j->writes == 0 && j->retiring && !j->kept)
-		settle(js, j, rc, error);
-	maybe_free(js);
-}
-
-/* ---- running ---- */
-
-static void on_reap(uv_idle_t *);
-
-static void
-on_job_done(void *arg, struct job *pj, int rc, const char *error)
-{
-	struct djob *j = arg;
-
-	(void)pj;
-	j->rc = rc;
-	if (error)
-		snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
-	STAILQ_INSERT_TAIL(&j->js->dead, j, reap);
-	uv_idle_start(&j->js->reap, on_reap);
-}
-
-static void
-end_running(struct jobs *js, struct djob *j)
-{
-	snapshot(j);
-	js->nrunning--;
-	/* A render that was under way when the stop came finished: keep its
-	 * result rather than run the job again. */
-	if (j->requeue && j->rc != 0) {
-		/* Stopped by shutdown: queued again, run again next start. */
-		log_info("job.requeued", "job=%lld site=%s stage=%s msg=%s",
-		    (long long)j->rec.id, j->rec.site, j->rec.stage,
-		    "stopped by the daemon's stop; runs again at the next "
-		    "start");
-		j->rec.state = PROTO_QUEUED;
-		j->rec.started = 0;
-		j->rec.error[0] = '\0';
-		snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
-		    job_stage_name(JOB_QUEUED));
-		store(js, j);
-		account(js, j);
-		job_free(j->job);
-		j->job = NULL;
-		sup_put(js, j->sup);
-		j->sup = NULL;
-		changed(js);
-		return;
-	}
-	if (job_summary(j->job)->cache_warning[0])
-		log_warn("job.cache_warning", "job=%lld site=%s warning=%s",
-		    (long long)j->rec.id, j->rec.site,
-		    job_summary(j->job)->cache_warning);
-	free(j->rec.summary);
-	j->rec.summary = j->rc == 0 ? summary_text(j) : NULL;
-	if (j->rc == 0) {
-		j->rec.error[0] = '\0';
-		retire(js, j, PROTO_SUCCEEDED, NULL);
-	} else if (j->rc == -ECANCELED)
-		retire(js, j, PROTO_CANCELLED, NULL);
-	else
-		retire(js, j, PROTO_FAILED, j->rec.error[0] ? j->rec.error :
-		    "failed");
-}
-
-static void
-on_reap(uv_idle_t *h)
-{
-	struct jobs *js = h->data;
-	struct djob *j;
-
-	while ((j = STAILQ_FIRST(&js->dead)) != NULL) {
-		STAILQ_REMOVE_HEAD(&js->dead, reap);
-		end_running(js, j);
-	}
-	uv_idle_stop(h);
-	if (js->stopping) {
-		if (js->nrunning == 0 && js->stop_cb) {
-			void (*cb)(void *) = js->stop_cb;
-
-			js->stop_cb = NULL;
-			cb(js->stop_arg);
-		}
-		return;
-	}
-	schedule(js);
-}
-
-static void
-on_tick(uv_timer_t *t)
-{
-	struct jobs *js = t->data;
-	struct djob *j;
-
-	TAILQ_FOREACH(j, &js->active, entry) {
-		if (j->job == NULL)
-			continue;
-		snapshot(j);
-		notify(j, 0);
-		if (++j->ticks % SAVE_EVERY == 0)
-			store(js, j);
-	}
-	if (js->nrunning == 0)
-		uv_timer_stop(t);
-}
-
-static int
-output_busy(struct jobs *js, const struct djob *j)
-{
-	struct djob *o;
-
-	TAILQ_FOREACH(o, &js->active, entry)
-		if (o != j && o->job != NULL &&
-		    strcmp(o->rec.output_dir, j->rec.output_dir) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-start(struct jobs *js, struct djob *j)
-{
-	struct job_opts jo = { 0 };
-	char msg[256];
-	int rc;
-
-	if (!j->rec.quick && (rc = sup_get(js, j->site, &j->sup)) < 0) {
-		snprintf(msg, sizeof(msg), "cannot set up HTTP for %s: %s",
-		    j->site->server, strerror(-rc));
-		retire(js, j, PROTO_FAILED, msg);
-		return;
-	}
-	jo.site = j->site;
-	jo.up = j->sup ? j->sup->up : NULL;
-	jo.quick = j->rec.quick;
-	jo.strategy = FETCH_BATCHED;
-	/* The daemon's cache_dir: a client's config cannot point elsewhere. */
-	jo.cache_dir = js->set->cache_dir;
-	jo.cache = (enum job_cache)j->cache;
-	jo.out_dir_resolved = 1;	/* check_path's realpath */
-	j->rec.state = PROTO_RUNNING;
-	j->rec.started = now_s();
-	j->rec.attempt++;
-	j->rec.error[0] = '\0';
-	j->t_start = uv_hrtime();
-	j->rc = 0;
-	store(js, j);
-	job_start(js->loop, &jo, on_job_done, j, &j->job);
-	js->nrunning++;
-	js->started_total++;
-	snapshot(j);
-	log_info("job.running", "job=%lld site=%s attempt=%u output=%s",
-	    (long long)j->rec.id, j->rec.site, j->rec.attempt,
-	    j->rec.output_dir);
-	notify(j, 0);
-	if (!uv_is_active((uv_handle_t *)&js->tick))
-		uv_timer_start(&js->tick, on_tick, PROGRESS_MS, PROGRESS_MS);
-}
-
-static void
-schedule(struct jobs *js)
-{
-	struct djob *j, *tmp;
-
-	if (js->stopping)
-		return;
-	for (j = TAILQ_FIRST(&js->active); j != NULL; j = tmp) {
-		tmp = TAILQ_NEXT(j, entry);
-		if (js->nrunning >= js->set->max_parallel_jobs)
-			break;
-		if (j->job == NULL && j->rec.state == PROTO_QUEUED &&
-		    !output_busy(js, j))
-			start(js, j);
-	}
-}
-
 /* ---- queueing ---- */
-
-/* An active job, or one whose end the store has not yet confirmed. */
-static struct djob *
-find(struct jobs *js, int64_t id)
-{
-	struct djob *j;
-
-	TAILQ_FOREACH(j, &js->active, entry)
-		if (j->rec.id == id)
-			return j;
-	TAILQ_FOREACH(j, &js->retiring, entry)
-		if (j->rec.id == id)
-			return j;
-	return NULL;
-}
-
 /* A queued job this submission would duplicate. */
 static int
 same_token(const struct cfg_site *a, const struct cfg_site *b)
@@ -927,6 +154,7 @@ find_same(struct jobs *js, const struct djob *n)
 static void
 label(struct djob *j)
 {
+	assert(j->site != NULL);	/* admitted first */
 	if (j->sitename)
 		snprintf(j->rec.site, sizeof(j->rec.site), "%s", j->sitename);
 	else
@@ -941,6 +169,7 @@ djob_new(struct jobs *js, const char *name, const char *text, size_t len)
 {
 	struct djob *j = xcalloc(1, sizeof(*j));
 
+	assert((name == NULL) != (text == NULL));	/* a site or a client's text */
 	j->js = js;
 	LIST_INIT(&j->watchers);
 	j->rec.eta_s = -1;
@@ -960,6 +189,9 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 	struct proto_job rec;
 	char msg[512];
 
+	/* The insert is answered once, to the submission still waiting. */
+	assert(js->writes > 0 && cb != NULL);
+	assert(j->rec.id == 0);	/* no id before the store gave one */
 	js->writes--;
 	j->reply = NULL;
 	if (rc < 0) {
@@ -968,8 +200,8 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 		snprintf(msg, sizeof(msg), "cannot write to the job store: %s",
 		    error);
 		cb(cb_arg, NULL, PROTO_E_INTERNAL, msg);
-		djob_free(j);
-		maybe_free(js);
+		jr_djob_free(j);
+		jr_maybe_free(js);
 		return;
 	}
 	j->rec.id = id;
@@ -980,16 +212,16 @@ on_inserted(void *arg, int rc, int64_t id, const char *error)
 		    j->rec.output_dir, "the daemon stops; runs at the next "
 		    "start");
 		rec = j->rec;
-		djob_free(j);
+		jr_djob_free(j);
 		cb(cb_arg, &rec, 0, NULL);
-		maybe_free(js);
+		jr_maybe_free(js);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&js->active, j, entry);
 	log_info("job.queued", "job=%lld site=%s uid=%ld output=%s",
 	    (long long)id, j->rec.site, j->rec.uid, j->rec.output_dir);
-	schedule(js);
-	snapshot(j);
+	jr_schedule(js);
+	jr_snapshot(j);
 	rec = j->rec;
 	rec.summary = NULL;
 	cb(cb_arg, &rec, 0, NULL);
@@ -1025,9 +257,9 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j = djob_new(js, s->site, s->config, s->config_len);
 	if (s->who == NULL)
 		acc_who_user(s->uid, &who);
-	if ((rc = prepare(js, s->site, s->config, s->config_len, &s->from,
-	    s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
-		djob_free(j);
+	if ((rc = admit_site(js->set, s->site, s->config, s->config_len,
+	    &s->from, s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
+		jr_djob_free(j);
 		return rc;
 	}
 	if (j->config)
@@ -1040,7 +272,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 		*code = PROTO_E_BAD_CONFIG;
 		snprintf(err, errlen, "%s", j->site->no_token ?
 		    j->site->no_token : "no neuPrint token");
-		djob_free(j);
+		jr_djob_free(j);
 		return -EINVAL;
 	}
 	label(j);
@@ -1048,14 +280,14 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j->cache = s->cache;
 	j->rec.uid = s->uid;
 	if ((same = find_same(js, j)) != NULL) {
-		djob_free(j);
-		snapshot(same);
+		jr_djob_free(j);
+		jr_snapshot(same);
 		*out = same->rec;
 		out->summary = NULL;
 		return 0;
 	}
 	j->rec.state = PROTO_QUEUED;
-	j->rec.created = now_s();
+	j->rec.created = jr_now();
 	snprintf(j->rec.stage, sizeof(j->rec.stage), "%s",
 	    job_stage_name(JOB_QUEUED));
 	j->reply = cb;
@@ -1070,7 +302,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
     const char *origin)
 {
 	struct jobs *js = arg;
-	struct jobs_from from;
+	struct admit_from from;
 	enum proto_err code;
 	struct acc_who who;
 	struct djob *j;
@@ -1078,6 +310,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	char err[512];
 	int rc, env_token;
 
+	assert(r->id > 0);	/* a stored record has its id */
 	j = djob_new(js, config ? NULL : r->site, config,
 	    config ? strlen(config) : 0);
 	j->origin = origin ? xstrdup(origin) : NULL;
@@ -1093,25 +326,25 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	if (config && !r->quick && (env_token ||
 	    strstr(config, TOKEN_GONE) != NULL)) {
 		cJSON_Delete(doc);
-		retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
+		jr_retire(js, j, PROTO_FAILED, "cannot resume after a restart: the "
 		    "daemon keeps no client's token on disk; submit the job "
 		    "again");
 		return 0;
 	}
 	/* The submitter's groups as the group database has them now. */
 	acc_who_user(r->uid, &who);
-	rc = prepare(js, j->sitename, config, config ? strlen(config) : 0,
-	    &from, &who, &j->site, &code, err, sizeof(err));
+	rc = admit_site(js->set, j->sitename, config,
+	    config ? strlen(config) : 0, &from, &who, &j->site, &code, err, sizeof(err));
 	cJSON_Delete(doc);
 	if (rc < 0) {
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "cannot resume after a restart: %s",
 		    err);
-		retire(js, j, PROTO_FAILED, msg);
+		jr_retire(js, j, PROTO_FAILED, msg);
 		return 0;
 	}
-	store(js, j);
+	jr_store(js, j);
 	log_info("job.resumed", "job=%lld site=%s attempt=%u",
 	    (long long)r->id, r->site, r->attempt);
 	return 0;
@@ -1139,7 +372,7 @@ jobs_recover(struct jobs *js)
 	if ((rc = js_list(js->store, SEED_JOBS, seed_one, js)) < 0 ||
 	    (rc = js_unfinished(js->store, recover_one, js)) < 0)
 		return rc;
-	schedule(js);
+	jr_schedule(js);
 	return 0;
 }
 
@@ -1148,7 +381,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
     void *arg, struct proto_job *out, enum proto_err *code, char *err,
     size_t errlen)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 
 	if (j != NULL && j->retiring) {
 		*code = PROTO_E_FINISHED;
@@ -1169,7 +402,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		    "jobs", (long long)id);
 		return -ENOENT;
 	}
-	if (!may_cancel(j, uid)) {
+	if (!admit_may_cancel(uid, j->rec.uid)) {
 		*code = PROTO_E_FORBIDDEN;
 		snprintf(err, errlen, "job %lld was submitted by uid %ld; only "
 		    "that user, root or the daemon's user may cancel it",
@@ -1183,8 +416,10 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		job_cancel(j->job);
 		return 0;
 	}
-	/* Answered once the store has it (settle). */
-	retire(js, j, PROTO_CANCELLED, NULL);
+	/* Answered once the store has it (settle). A queued job's own
+	 * submission was answered when it was queued. */
+	assert(j->reply == NULL);
+	jr_retire(js, j, PROTO_CANCELLED, NULL);
 	j->reply = cb;
 	j->reply_arg = arg;
 	return 1;
@@ -1193,11 +428,11 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 int
 jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 
 	if (j == NULL)
 		return js_get(js->store, id, out);
-	snapshot(j);
+	jr_snapshot(j);
 	*out = j->rec;
 	/* An ended job not yet confirmed by the store has its summary. */
 	out->summary = j->rec.summary ? xstrdup(j->rec.summary) : NULL;
@@ -1214,12 +449,12 @@ list_one(void *arg, const struct proto_job *r, const char *config,
     const char *origin)
 {
 	struct listing *l = arg;
-	struct djob *j = find(l->js, r->id);
+	struct djob *j = jr_find(l->js, r->id);
 
 	(void)config;
 	(void)origin;
 	if (j != NULL)
-		snapshot(j);
+		jr_snapshot(j);
 	cJSON_AddItemToArray(l->a, proto_job_json(j ? &j->rec : r));
 	return 0;
 }
@@ -1233,7 +468,7 @@ jobs_list(struct jobs *js, size_t limit, int active, cJSON *a)
 	if (!active)
 		return js_list(js->store, limit, list_one, &l);
 	TAILQ_FOREACH_REVERSE(j, &js->active, djobq, entry) {
-		snapshot(j);
+		jr_snapshot(j);
 		cJSON_AddItemToArray(a, proto_job_json(&j->rec));
 	}
 	return 0;
@@ -1244,15 +479,16 @@ jobs_stats(struct jobs *js, cJSON *o)
 {
 	uint64_t c[PROTO_NSTATES];
 	cJSON *a, *u, *st;
-	struct sup *s;
+	struct siteup_load *l;
 	struct djob *j;
 	unsigned queued = 0;
+	size_t k, n;
 	int i;
 
 	TAILQ_FOREACH(j, &js->active, entry)
 		if (j->job == NULL)
 			queued++;
-	cJSON_AddNumberToObject(o, "uptime_s", now_s() - js->started);
+	cJSON_AddNumberToObject(o, "uptime_s", jr_now() - js->started);
 	cJSON_AddNumberToObject(o, "queued", queued);
 	cJSON_AddNumberToObject(o, "running", js->nrunning);
 	cJSON_AddNumberToObject(o, "max_parallel_jobs",
@@ -1269,15 +505,17 @@ jobs_stats(struct jobs *js, cJSON *o)
 			    (double)c[i]);
 	}
 	a = cJSON_AddArrayToObject(o, "servers");
-	LIST_FOREACH(s, &js->sups, entry) {
+	n = siteup_loads(js->sups, &l);
+	for (k = 0; k < n; k++) {
 		u = cJSON_CreateObject();
-		cJSON_AddStringToObject(u, "server", s->server);
-		cJSON_AddNumberToObject(u, "jobs", s->refs);
-		cJSON_AddNumberToObject(u, "limit", up_limit(s->up));
-		cJSON_AddNumberToObject(u, "in_flight", up_in_flight(s->up));
-		cJSON_AddNumberToObject(u, "queued", (double)up_queued(s->up));
+		cJSON_AddStringToObject(u, "server", l[k].server);
+		cJSON_AddNumberToObject(u, "jobs", l[k].users);
+		cJSON_AddNumberToObject(u, "limit", l[k].limit);
+		cJSON_AddNumberToObject(u, "in_flight", l[k].in_flight);
+		cJSON_AddNumberToObject(u, "queued", (double)l[k].queued);
 		cJSON_AddItemToArray(a, u);
 	}
+	free(l);
 	a = cJSON_AddArrayToObject(o, "sites");
 	for (i = 0; i < (int)js->set->nsites; i++)
 		cJSON_AddItemToArray(a,
@@ -1290,27 +528,24 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	struct met_server_live *sv;
 	struct met_live lv = { 0 };
 	struct met *m = met_copy(js->met);
+	struct siteup_load *l;
 	struct djob *j;
-	struct sup *s;
-	size_t i, n = 0;
+	size_t i, n;
 
 	TAILQ_FOREACH(j, &js->active, entry) {
 		if (j->job == NULL)
 			lv.queued++;
-		account_to(m, j);
+		jr_account_to(m, j);
 	}
 	/* Named sites show zeros before their first job. */
 	for (i = 0; i < js->set->nsites; i++)
 		met_add_site(m, js->set->sites[i].name);
-	LIST_FOREACH(s, &js->sups, entry)
-		n++;
+	n = siteup_loads(js->sups, &l);
 	sv = xcalloc(n + 1, sizeof(*sv));
-	n = 0;
-	LIST_FOREACH(s, &js->sups, entry)
-		sv[n++] = (struct met_server_live){ .server = s->server,
-		    .jobs = s->refs, .limit = up_limit(s->up),
-		    .in_flight = up_in_flight(s->up),
-		    .queued = up_queued(s->up) };
+	for (i = 0; i < n; i++)
+		sv[i] = (struct met_server_live){ .server = l[i].server,
+		    .jobs = l[i].users, .limit = l[i].limit,
+		    .in_flight = l[i].in_flight, .queued = l[i].queued };
 	lv.version = QP_VERSION;
 	lv.start_time = js->started;
 	lv.running = js->nrunning;
@@ -1318,6 +553,7 @@ jobs_metrics(struct jobs *js, struct buf *out)
 	lv.nservers = n;
 	met_render(m, &lv, out);
 	free(sv);
+	free(l);
 	met_free(m);
 }
 
@@ -1332,7 +568,7 @@ int
 jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
     struct jobs_watch **out)
 {
-	struct djob *j = find(js, id);
+	struct djob *j = jr_find(js, id);
 	struct proto_job r;
 	struct jobs_watch *w;
 
@@ -1369,13 +605,23 @@ on_pruned(void *arg, int rc, int64_t n, const char *error)
 {
 	struct jobs *js = arg;
 
+	assert(js->writes > 0);	/* on_prune counted it */
 	js->writes--;
 	if (rc < 0)
 		log_err("store.prune_failed", "error=%s", error);
 	else if (n > 0 && !js->freeing)
 		log_info("store.pruned", "records=%lld history_days=%u",
 		    (long long)n, js->set->history_days);
-	maybe_free(js);
+	jr_maybe_free(js);
+}
+
+/* A server's last job let go of it: its limit stays in the metrics. */
+static void
+on_server_idle(void *arg, const char *server, unsigned limit)
+{
+	struct jobs *js = arg;
+
+	met_server_idle(js->met, server, limit);
 }
 
 static void
@@ -1386,7 +632,7 @@ on_prune(uv_timer_t *t)
 	if (js->set->history_days == 0)
 		return;
 	js->writes++;
-	js_prune(js->store, now_s() - 86400.0 * js->set->history_days,
+	js_prune(js->store, jr_now() - 86400.0 * js->set->history_days,
 	    on_pruned, js);
 }
 
@@ -1400,12 +646,12 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 	js->loop = loop;
 	js->store = store;
 	js->set = set;
-	js->started = now_s();
+	js->started = jr_now();
 	met_new(&js->met);
 	TAILQ_INIT(&js->active);
 	TAILQ_INIT(&js->retiring);
 	STAILQ_INIT(&js->dead);
-	LIST_INIT(&js->sups);
+	siteup_pool_new(loop, on_server_idle, js, &js->sups);
 	uv_idle_init(loop, &js->reap);
 	uv_timer_init(loop, &js->tick);
 	uv_timer_init(loop, &js->prune);
@@ -1418,8 +664,9 @@ jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
 void
 jobs_configure(struct jobs *js, const struct settings *set)
 {
+	assert(set != NULL);	/* a reload that fails keeps the old ones */
 	js->set = set;
-	schedule(js);
+	jr_schedule(js);
 }
 
 void
@@ -1427,6 +674,8 @@ jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
 {
 	struct djob *j;
 
+	/* the daemon stops once */
+	assert(!js->stopping && !js->freeing);
 	js->stopping = 1;
 	js->stop_cb = cb;
 	js->stop_arg = arg;
@@ -1436,7 +685,7 @@ jobs_stop(struct jobs *js, void (*cb)(void *), void *arg)
 			job_cancel(j->job);
 		}
 	/* Nothing running: report from the reap step, not from here. */
-	uv_idle_start(&js->reap, on_reap);
+	jr_reap_soon(js);
 }
 
 static void
@@ -1444,8 +693,10 @@ on_closed(uv_handle_t *h)
 {
 	struct jobs *js = h->data;
 
+	/* three handles, closed once */
+	assert(js->freeing && js->closing > 0);
 	js->closing--;
-	maybe_free(js);
+	jr_maybe_free(js);
 }
 
 void
@@ -1455,6 +706,7 @@ jobs_free(struct jobs *js)
 
 	if (js == NULL)
 		return;
+	assert(!js->freeing);	/* freed once */
 	while ((j = TAILQ_FIRST(&js->active)) != NULL) {
 		TAILQ_REMOVE(&js->active, j, entry);
 		if (j->job != NULL && j->requeue) {
@@ -1465,7 +717,7 @@ jobs_free(struct jobs *js)
 			    j->rec.site, j->rec.stage, "did not stop in time; "
 			    "runs again at the next start");
 		}
-		djob_free(j);
+		jr_djob_free(j);
 	}
 	while ((j = TAILQ_FIRST(&js->retiring)) != NULL) {
 		TAILQ_REMOVE(&js->retiring, j, entry);
@@ -1473,7 +725,7 @@ jobs_free(struct jobs *js)
 			j->reply(j->reply_arg, &j->rec, PROTO_E_STOPPING, "the "
 			    "daemon stopped before the job store confirmed "
 			    "this");
-		djob_free(j);
+		jr_djob_free(j);
 	}
 	/* The handles live in JS, and store callbacks get JS: free it once
 	 * the handles are closed and the writes are back (maybe_free). */

@@ -21,7 +21,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "access.h"
+#include "admit.h"
 #include "base/buf.h"
 #include "jobstore.h"
 #include "protocol.h"
@@ -30,24 +30,11 @@
 struct jobs;
 struct jobs_watch;
 
-/*
- * Where a client's config comes from, beside its text: the client's
- * working directory (its relative paths resolve there), neuView's
- * --output-dir, and the client's NEUPRINT_* variables (its token when
- * the text names none). Each may be NULL.
- */
-struct jobs_from {
-	const char	*cwd;
-	const char	*output_dir;
-	const char	*token;		/* NEUPRINT_TOKEN */
-	const char	*credentials;	/* NEUPRINT_APPLICATION_CREDENTIALS */
-};
-
 struct jobs_submit {
 	const char	*site;		/* a site name, or NULL */
 	const char	*config;	/* or a config's text */
 	size_t		 config_len;
-	struct jobs_from from;
+	struct admit_from from;	/* where it comes from (admit.h) */
 	int		 quick;
 	int		 cache;		/* enum job_cache: use, refresh, off */
 	long		 uid;		/* the submitter */

@@ -7,6 +7,7 @@
  *   quickpaged --config FILE
  *     runs the job daemon in the foreground (docs/daemon.md).
  */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,7 @@
 #include "qp_build.h"
 #include "daemon.h"
 #include "oneshot.h"
-#include "neuprint/proxy.h"
-#include "render/templates.h"
+#include "siteup.h"
 #include "base/xmalloc.h"
 
 extern char **environ;
@@ -34,6 +34,9 @@ hide_env(const char *name)
 {
 	size_t n = strlen(name);
 	char **e, *copy = NULL;
+
+	/* A variable's name, from our own lists: never empty, never a '=' */
+	assert(n > 0 && strchr(name, '=') == NULL);
 
 	for (e = environ; *e != NULL; e++) {
 		if (strncmp(*e, name, n) != 0 || (*e)[n] != '=')
@@ -80,15 +83,16 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct oneshot_opts o = { 0 };
-	const char *run = NULL;
+	const char *run = NULL, *var;
+	size_t i;
 	int c, status, oneshot_only = 0;
 
 	xmalloc_install();
 	hide_env("NEUPRINT_TOKEN");
 	hide_env("NEUPRINT_APPLICATION_CREDENTIALS");
 	/* A proxy's URL may hold its password. */
-	for (c = 0; c < PROXY_NVARS; c++)
-		hide_env(proxy_vars[c]);
+	for (i = 0; (var = siteup_proxy_var(i)) != NULL; i++)
+		hide_env(var);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -138,7 +142,7 @@ main(int argc, char **argv)
 		case 'V':
 			/* The digest tells which page a binary writes. */
 			printf("quickpaged %s\ntemplates sha256:%s\n",
-			    QP_VERSION, tpl_builtin_digest);
+			    QP_VERSION, siteup_tpl_digest());
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -3,9 +3,9 @@
  * write is out marks the file dirty and the write's callback starts the
  * next one, so the last text always lands and writes never pile up.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 
 #include "log.h"
 #include "metfile.h"
-#include "render/outdir.h"
+#include "siteup.h"
 #include "base/xmalloc.h"
 
 struct mf {
@@ -52,21 +52,8 @@ struct mf_work {
 static int
 write_file(struct mf_work *w)
 {
-	char *dir;
-	struct od *od;
-	int rc;
-
-	dir = xstrdup(w->path);
-	rc = od_open(&od, dirname(dir), 0, NULL, w->what, sizeof(w->what));
-	free(dir);
-	if (rc < 0)
-		return rc;
-	od_set_mode(od, 0644);
-	if ((rc = od_stage(od, strrchr(w->path, '/') + 1, w->text, w->len,
-	    w->what, sizeof(w->what))) == 0)
-		rc = od_commit(od, w->what, sizeof(w->what));
-	od_free(od);
-	return rc;
+	return siteup_replace_file(w->path, w->text, w->len, 0644, w->what,
+	    sizeof(w->what));
 }
 
 static void
@@ -87,6 +74,8 @@ work_done(uv_work_t *req, int status)
 	struct mf_work *w = req->data;
 	struct mf *f = w->f;
 
+	/* One write at a time: the one out is this one. */
+	assert(f->out == w);
 	if (status < 0 && w->rc == 0)
 		w->rc = status;
 	f->out = NULL;
@@ -127,6 +116,7 @@ queue_write(struct mf *f, char *text, size_t len)
 		free(text);
 		return;
 	}
+	assert(f->out == NULL);	/* one write at a time */
 	w = xcalloc(1, sizeof(*w));
 	w->f = f;
 	w->req.data = w;
@@ -186,6 +176,7 @@ mf_new(uv_loop_t *loop, const char *path, mf_render_cb cb, void *arg,
 {
 	struct mf *f = xcalloc(1, sizeof(*f));
 
+	assert(cb != NULL);	/* the text comes from it */
 	f->loop = loop;
 	f->render = cb;
 	f->arg = arg;
@@ -227,6 +218,8 @@ on_closed(uv_handle_t *h)
 {
 	struct mf *f = h->data;
 
+	/* two handles, closed once */
+	assert(f->freeing && f->closing > 0);
 	f->closing--;
 	maybe_free(f);
 }
@@ -236,6 +229,8 @@ maybe_free(struct mf *f)
 {
 	if (!f->freeing || f->closing > 0 || f->out != NULL)
 		return;
+	/* The last text went out when the write before it came back. */
+	assert(f->pending == NULL);
 	free(f->path);
 	free(f->last);
 	free(f);
@@ -248,6 +243,7 @@ mf_free(struct mf *f)
 
 	if (f == NULL)
 		return;
+	assert(!f->freeing);	/* freed once */
 	/* The last text (no job running, the final counts) lands too. */
 	if (f->path != NULL && f->out != NULL) {
 		f->dirty = 0;

@@ -1,4 +1,5 @@
 /* metrics: see metrics.h. */
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,6 @@
 
 #include "metrics.h"
 #include "prom.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
 #define NS	"quickpaged_"
@@ -83,6 +83,9 @@ site(struct met *m, const char *name)
 {
 	size_t i;
 
+	assert(name != NULL);	/* every job has its site's label */
+	/* past MET_MAX_SITES names, only "other" is added */
+	assert(m->nsites <= MET_MAX_SITES + 1);
 	for (i = 0; i < m->nsites; i++)
 		if (strcmp(m->sites[i].name, name) == 0)
 			return &m->sites[i];
@@ -136,6 +139,8 @@ met_add_work(struct met *m, const char *sitename, const char *url,
 	struct msite *t = site(m, sitename);
 	struct mserver *v;
 	int i;
+
+	assert(s != NULL);	/* a running job's summary */
 
 	t->queries += s->q.queries;
 	t->requests += s->q.attempts;
@@ -317,6 +322,7 @@ histogram(struct buf *b, const struct mserver *v)
 	unsigned i;
 
 	for (i = 0; i <= UP_RTT_BUCKETS; i++) {
+		assert(cum + v->hist[i] >= cum);	/* counts only grow */
 		cum += v->hist[i];
 		if (i < UP_RTT_BUCKETS)
 			snprintf(le, sizeof(le), "%g", up_rtt_bound(i));

@@ -3,6 +3,7 @@
  * The summary goes to stdout; its last line is the index path, so scripts
  * can take `tail -n1`. Failures are one line on stderr.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,9 +19,7 @@
 #include "base/dotenv.h"
 #include "job.h"
 #include "oneshot.h"
-#include "neuprint/proxy.h"
 #include "siteup.h"
-#include "neuprint/upstream.h"
 #include "base/xmalloc.h"
 
 struct run {
@@ -35,7 +34,8 @@ on_done(void *arg, struct job *j, int rc, const char *error)
 {
 	struct run *r = arg;
 
-	(void)j;
+	/* Once, never before job_start returned (job.h), for our job. */
+	assert(!r->done && j == r->job);
 	r->rc = rc;
 	r->done = 1;
 	if (error)
@@ -90,6 +90,7 @@ print_json(const struct job *j)
 	/* cJSON allocates by xmalloc (xmalloc_install): never NULL. */
 	char *txt = cJSON_PrintUnformatted(o);
 
+	assert(txt != NULL);
 	printf("%s\n", txt);
 	cJSON_free(txt);
 	cJSON_Delete(o);
@@ -150,7 +151,6 @@ oneshot_run(const struct oneshot_opts *o)
 {
 	struct cfg_site *site = NULL;
 	struct upstream *up = NULL;
-	struct proxy px;
 	struct job_opts jo = { 0 };
 	struct run r = { 0 };
 	const char *const *fail;
@@ -172,12 +172,11 @@ oneshot_run(const struct oneshot_opts *o)
 	}
 	/* Before any work: a proxy URL that cannot be used is the user's to fix. */
 	if (!o->quick) {
-		if (proxy_from_env(&px, err, sizeof(err)) < 0) {
+		if (siteup_proxy_check(NULL, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "quickpaged: %s\n", err);
 			cfg_site_free(site);
 			return 2;
 		}
-		proxy_free(&px);
 	}
 	uv_loop_init(&loop);
 	if (!o->quick && (rc = siteup_new(&loop, site, &up)) < 0) {
@@ -200,7 +199,10 @@ oneshot_run(const struct oneshot_opts *o)
 	sigint.data = sigterm.data = &r;
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	/* Quick runs without an upstream; every other job has one. */
+	assert(o->quick ? up == NULL : up != NULL);
 	job_start(&loop, &jo, on_done, &r, &r.job);
+	assert(r.job != NULL);	/* job.h: *OUT set before it returns */
 	while (!r.done && uv_run(&loop, UV_RUN_ONCE))
 		;
 	uv_signal_stop(&sigint);
