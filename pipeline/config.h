@@ -87,22 +87,5 @@ int	 cfg_site_parse(const char *name, const char *yaml, size_t len,
 	    const struct cfg_origin *origin, struct cfg_site **out, char *err,
 	    size_t errlen);
 void	 cfg_site_free(struct cfg_site *site);
-/*
- * The limits any YAML document we read keeps (site configs, the daemon's
- * settings): flow nesting at most 64 deep, at most 100,000 values with
- * every alias expanded. 0, or -EINVAL with "NAME:LINE: the document is
- * ..." in err. Syntax errors pass: the loader reports them.
- */
-int	 cfg_yaml_check(const char *name, const char *text, size_t len,
-	    char *err, size_t errlen);
-/*
- * Read a YAML file whole (site configs, the daemon's settings), refusing
- * one past 16 MiB, the size no config of ours comes near: 0 with *TEXT
- * (NUL-terminated, caller frees) and *LEN, or a negative errno with
- * "FILE: what" in err (WHAT names the kind in the size refusal).
- */
-#define CFG_MAX_FILE_BYTES	(1u << 24)
-int	 cfg_read_file(const char *file, const char *what, char **text,
-	    size_t *len, char *err, size_t errlen);
 
 #endif

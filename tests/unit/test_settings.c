@@ -81,7 +81,7 @@ test_refusals(void **state)
 /*
  * Found with the config fuzz harness (the settings are read by the same
  * libraries): aliases of aliases and deep nesting are refused before
- * libcyaml or libyaml's loader sees them (cfg_yaml_check).
+ * libcyaml or libyaml's loader sees them (yf_check).
  */
 static void
 test_yaml_limits(void **state)
