@@ -589,23 +589,23 @@ set_choices(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 {
 	const char *l = q ? q->layout : NULL, *r = q ? q->rules : NULL;
 
-	s->layout = CFG_LAYOUT_AUTO;
+	s->layout = SCAN_LAYOUT_AUTO;
 	if (l == NULL || strcmp(l, "auto") == 0)
 		;
 	else if (strcmp(l, "quickpage") == 0)
-		s->layout = CFG_LAYOUT_QUICKPAGE;
+		s->layout = SCAN_LAYOUT_QUICKPAGE;
 	else if (strcmp(l, "neuview") == 0)
-		s->layout = CFG_LAYOUT_NEUVIEW;
+		s->layout = SCAN_LAYOUT_NEUVIEW;
 	else
 		return fail_key(w, "quickpaged.layout", "must be auto, "
 		    "neuview or quickpage (have \"%s\")", l);
-	s->rules = CFG_RULES_DEFAULT;
+	s->rules = ROI_RULES_DEFAULT;
 	if (r == NULL)
 		;
 	else if (strcmp(r, "quickpage") == 0)
-		s->rules = CFG_RULES_QUICKPAGE;
+		s->rules = ROI_RULES_QUICKPAGE;
 	else if (strcmp(r, "neuview") == 0)
-		s->rules = CFG_RULES_NEUVIEW;
+		s->rules = ROI_RULES_NEUVIEW;
 	else
 		return fail_key(w, "quickpaged.rules", "must be neuview or "
 		    "quickpage (have \"%s\")", r);

@@ -7,15 +7,14 @@
 
 #include <stddef.h>
 
+#include "index/roi.h"
+#include "index/scan.h"
+
 struct cfg_concurrency {
 	unsigned	 min;		/* default 1 */
 	unsigned	 initial;	/* default 8 */
 	unsigned	 max;		/* default 64 */
 };
-
-enum cfg_layout { CFG_LAYOUT_AUTO, CFG_LAYOUT_QUICKPAGE, CFG_LAYOUT_NEUVIEW };
-/* DEFAULT: the layout's own (quickpage for flat sites, neuview for neuView's). */
-enum cfg_rules { CFG_RULES_DEFAULT, CFG_RULES_QUICKPAGE, CFG_RULES_NEUVIEW };
 
 struct cfg_site {
 	char		*server;	/* "https://host[:port]", scheme added if absent, no trailing '/' */
@@ -30,8 +29,8 @@ struct cfg_site {
 	int		 strict_paths;	/* the daemon's, for a client's config:
 					   templates opened with no symlink in the path */
 	char		*cache_dir;	/* quickpaged.cache_dir; NULL: the runner's default */
-	enum cfg_layout	 layout;	/* quickpaged.layout, default auto */
-	enum cfg_rules	 rules;		/* quickpaged.rules */
+	enum scan_layout layout;	/* quickpaged.layout, default auto */
+	enum roi_ruleset rules;		/* quickpaged.rules, default DEFAULT */
 	double		 roi_threshold_pct;	/* default 1.5 */
 	unsigned	 batch_size;	/* stems per batch, default 200 */
 	unsigned	 max_candidates_underscores;	/* default 8 (3^8 spellings) */

@@ -423,28 +423,10 @@ roi_meta_set_rules(struct roi_meta *m, const struct roi_rules *r)
 	m->rules = *r;
 }
 
-const struct roi_rules *
-roi_meta_rules(const struct roi_meta *m)
-{
-	return &m->rules;
-}
-
 const char *
 roi_rules_name(enum roi_ruleset set)
 {
 	return set == ROI_RULES_NEUVIEW ? "neuview" : "quickpage";
-}
-
-int
-roi_rules_parse(const char *name, enum roi_ruleset *set)
-{
-	if (strcmp(name, "quickpage") == 0)
-		*set = ROI_RULES_QUICKPAGE;
-	else if (strcmp(name, "neuview") == 0)
-		*set = ROI_RULES_NEUVIEW;
-	else
-		return -EINVAL;
-	return 0;
 }
 
 size_t
