@@ -4,6 +4,7 @@
  * is read with libyaml's event parser (libcyaml's own base) in a second
  * pass, which also gives its errors a line number.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -85,6 +86,8 @@ dup_or(const char *s, const char *def)
 static void
 add_site(struct settings *s, const char *name, const char *path)
 {
+	/* read_sites_map checked both, and that NAME is new */
+	assert(path[0] == '/' && settings_site(s, name) == NULL);
 	s->sites = xreallocarray(s->sites, s->nsites + 1, sizeof(*s->sites));
 	s->sites[s->nsites].name = xstrdup(name);
 	s->sites[s->nsites].config = xstrdup(path);
@@ -212,6 +215,9 @@ check_roots(const char *file, struct settings *s, char *err, size_t errlen)
 {
 	size_t i;
 
+	/* from_raw gave every path its default */
+	assert(s->socket != NULL && s->state_dir != NULL &&
+	    s->cache_dir != NULL);
 	for (i = 0; i < s->nroots; i++)
 		if (s->roots[i][0] != '/') {
 			snprintf(err, errlen, "%s: key 'allowed_output_roots"
@@ -258,6 +264,7 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 		    "error, warning, info, debug", file, r->log_level);
 		return -EINVAL;
 	}
+	assert(lv >= 0);	/* log_level_parse's refusal is handled above */
 	s->log_level = lv;
 	s->socket = dup_or(r->socket, "/run/quickpaged/quickpaged.sock");
 	s->socket_group = r->socket_group ? xstrdup(r->socket_group) : NULL;
@@ -299,6 +306,7 @@ settings_parse(const char *file, const char *text, size_t len,
 		rc = read_sites(text, len, file, s, err, errlen);
 	if (rc < 0 && err[0] == '\0')
 		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+	assert(rc == 0 || err[0] != '\0');	/* a refusal has its message */
 	if (rc < 0)
 		settings_free(s);
 	else

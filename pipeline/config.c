@@ -213,6 +213,7 @@ fail_got(struct walk *w, const yaml_node_t *v, const char *path,
 	const char *s = (const char *)v->data.scalar.value;
 	int q = quotable(s, 24, 0);
 
+	assert(v->type == YAML_SCALAR_NODE);	/* numbers are checked as scalars */
 	return fail_at(w, &v->start_mark, path, "%s, got %s%s%s", expected,
 	    q ? "'" : "", q ? s : "a longer text", q ? "'" : "");
 }
@@ -232,6 +233,8 @@ check_uint(struct walk *w, yaml_node_t *v, const char *path)
 	char *end;
 	unsigned long n;
 
+	assert(v->type == YAML_SCALAR_NODE);	/* check_value saw to it */
+
 	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) || quoted(v))
 		return fail_got(w, v, path,
 		    "expected a whole number >= 0 (unquoted)");
@@ -250,9 +253,9 @@ check_float(struct walk *w, yaml_node_t *v, const char *path)
 {
 	const char *s = (const char *)v->data.scalar.value;
 	char *end;
-
 	double d;
 
+	assert(v->type == YAML_SCALAR_NODE);	/* check_value saw to it */
 	errno = 0;
 	d = strtod(s, &end);
 	if (*s == '\0' || *end != '\0' || errno || !isfinite(d) || quoted(v))
@@ -265,6 +268,7 @@ static int walk_map(struct walk *, yaml_node_t *, const char *, int);
 static int
 check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 {
+	assert(k >= 0 && (size_t)k < NKNOWN);	/* known_index found it */
 	switch (known[k].kind) {
 	case K_MAP:
 		if (is_null(v))
@@ -289,6 +293,7 @@ check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 			    "expected a number");
 		return check_float(w, v, path);
 	}
+	assert(!"a kind of known[] without its check");
 	return 0;
 }
 
@@ -320,6 +325,7 @@ walk_map(struct walk *w, yaml_node_t *map, const char *prefix, int strict)
 		if (w->line[k])
 			return fail_at(w, &key->start_mark, path,
 			    "given twice (first on line %d)", w->line[k]);
+		assert(w->col[k] == 0);	/* a key's place is set once */
 		w->line[k] = (int)key->start_mark.line + 1;
 		w->col[k] = (int)key->start_mark.column + 1;
 		if ((rc = check_value(w, k, val, path)) < 0)
@@ -386,7 +392,8 @@ present(const struct walk *w, const char *path)
 {
 	int k = known_index(path);
 
-	return k >= 0 && w->line[k] != 0;
+	assert(k >= 0);		/* only keys of known[] are asked for */
+	return w->line[k] != 0;
 }
 
 /* neuprint-python's variable holds the token, or JSON {"token": ...}. */
@@ -469,6 +476,8 @@ set_server(struct walk *w, struct cfg_site *s, const char *v)
 		return fail_key(w, "neuprint.server", "unsupported scheme in "
 		    "'%.80s'", v);
 	s->server = xasprintf("%s%s", strstr(v, "://") ? "" : "https://", v);
+	/* any other scheme was refused above */
+	assert(strncmp(s->server, "https://", 8) == 0);
 	n = strlen(s->server);
 	while (n > 8 && s->server[n - 1] == '/')
 		s->server[--n] = '\0';
@@ -628,6 +637,8 @@ build(struct walk *w, const struct raw *r, const struct cfg_origin *o,
 	s->dataset = xstrdup(np->dataset);
 	if ((rc = resolve_token(w, s, np->token, o)) < 0)
 		return rc;
+	/* config.h: a token, or no_token saying why there is none */
+	assert((s->token == NULL) != (s->no_token == NULL));
 	if (o->output_dir != NULL)
 		rc = set_path(w, &s->output_dir, o->output_dir, o,
 		    "--output-dir");

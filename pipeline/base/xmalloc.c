@@ -1,6 +1,7 @@
 /*
  * xmalloc: allocation that cannot fail, see xmalloc.h.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,6 +87,7 @@ xasprintf(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		oom(strlen(fmt));
+	assert(p != NULL);	/* vasprintf sets it when it succeeds */
 	return p;
 }
 

@@ -20,7 +20,10 @@
 static void *
 sq_malloc(int n)
 {
-	char *p = xmalloc((size_t)n + SQ_HDR);
+	char *p;
+
+	assert(n >= 0);		/* SQLite asks for sizes it checked */
+	p = xmalloc((size_t)n + SQ_HDR);
 
 	*(size_t *)p = (size_t)n;
 	return p + SQ_HDR;
@@ -38,6 +41,7 @@ sq_realloc(void *p, int n)
 {
 	char *q = p ? (char *)p - SQ_HDR : NULL;
 
+	assert(n >= 0);		/* SQLite asks for sizes it checked */
 	q = xrealloc(q, (size_t)n + SQ_HDR);
 	*(size_t *)q = (size_t)n;
 	return q + SQ_HDR;

@@ -90,6 +90,7 @@ struct ychk {
 static size_t
 ychk_define(struct ychk *c, const unsigned char *name, size_t size)
 {
+	assert(name != NULL);	/* only events with an anchor define one */
 	c->a = xreallocarray(c->a, c->na + 1, sizeof(*c->a));
 	c->a[c->na].name = xstrdup((const char *)name);
 	c->a[c->na].size = size;
@@ -190,6 +191,7 @@ yf_check(const char *name, const char *text, size_t len, char *err,
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&p);
+	assert(c.depth >= 0 && c.depth <= YF_MAX_DEPTH);	/* see ychk_event */
 	for (i = 0; i < c.na; i++)
 		free(c.a[i].name);
 	free(c.a);
