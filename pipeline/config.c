@@ -293,7 +293,7 @@ check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 			    "expected a number");
 		return check_float(w, v, path);
 	}
-	assert(!"a kind of known[] without its check");
+	assert(0 && "a kind of known[] without its check");
 	return 0;
 }
 
