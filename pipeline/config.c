@@ -213,7 +213,7 @@ fail_got(struct walk *w, const yaml_node_t *v, const char *path,
 	const char *s = (const char *)v->data.scalar.value;
 	int q = quotable(s, 24, 0);
 
-	assert(v->type == YAML_SCALAR_NODE);	/* numbers are checked as scalars */
+	assert(v->type == YAML_SCALAR_NODE);	/* numbers are scalars */
 	return fail_at(w, &v->start_mark, path, "%s, got %s%s%s", expected,
 	    q ? "'" : "", q ? s : "a longer text", q ? "'" : "");
 }

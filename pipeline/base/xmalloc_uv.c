@@ -16,6 +16,7 @@ xmalloc_install_uv(void)
 	int rc;
 
 	rc = uv_replace_allocator(xmalloc, xrealloc, xcalloc, free);
-	assert(rc == 0);	/* only fails once the loop allocated: called first */
+	/* only fails once the loop allocated: called first thing */
+	assert(rc == 0);
 	(void)rc;
 }

@@ -48,7 +48,8 @@ yf_read_file(const char *file, const char *what, char **text, size_t *len,
 		yf_free_text(t, l);
 		return rc;
 	}
-	assert(t != NULL && l < cap);	/* each read leaves a byte for the NUL */
+	/* each read leaves a byte for the NUL */
+	assert(t != NULL && l < cap);
 	t[l] = '\0';
 	*text = t;
 	*len = l;
@@ -143,7 +144,7 @@ ychk_event(struct ychk *c, const yaml_event_t *ev, const char **what)
 			*what = "nested more than 64 levels deep";
 			return -1;
 		}
-		assert(c->depth < YF_MAX_DEPTH);	/* refused at the limit */
+		assert(c->depth < YF_MAX_DEPTH);	/* refused at it */
 		c->depth++;
 		c->start[c->depth] = c->nodes++;
 		c->open[c->depth] = anchor ? ychk_define(c, anchor, 0) : 0;
@@ -191,7 +192,7 @@ yf_check(const char *name, const char *text, size_t len, char *err,
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&p);
-	assert(c.depth >= 0 && c.depth <= YF_MAX_DEPTH);	/* see ychk_event */
+	assert(c.depth >= 0 && c.depth <= YF_MAX_DEPTH);	/* ychk_event */
 	for (i = 0; i < c.na; i++)
 		free(c.a[i].name);
 	free(c.a);

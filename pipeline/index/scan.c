@@ -486,6 +486,6 @@ scan_resolve(const char *stem, const char *const *found, size_t n)
 		if (best == NULL || strcmp(found[i], best) < 0)
 			best = found[i];
 	}
-	assert(n == 0 || best != NULL);	/* one of FOUND wins when there is one */
+	assert(n == 0 || best != NULL);	/* one of FOUND wins */
 	return best;
 }
