@@ -731,7 +731,7 @@ main(int argc, char **argv)
 	struct conn c;
 	int ch, rc, k, status;
 
-	xmalloc_install();
+	xmalloc_install_cjson();	/* of the hooked libraries, qpctl uses cJSON alone */
 	while ((ch = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1)
 		switch (ch) {
 		case 's': path = optarg; break;

@@ -62,8 +62,6 @@ void	 js_update(struct js *s, const struct proto_job *j, js_cb cb,
 	    void *arg);
 /* Delete finished jobs that ended before BEFORE. */
 void	 js_prune(struct js *s, double before, js_cb cb, void *arg);
-/* CB runs once everything queued before it is committed. */
-void	 js_sync(struct js *s, js_cb cb, void *arg);
 
 /* -ENOENT when there is no such job. OUT's summary must be cleared. */
 int	 js_get(struct js *s, int64_t id, struct proto_job *out);
@@ -77,5 +75,12 @@ int	 js_list(struct js *s, size_t limit, js_each_cb cb, void *arg);
 int	 js_unfinished(struct js *s, js_each_cb cb, void *arg);
 /* Jobs per state, for stats. */
 int	 js_counts(struct js *s, uint64_t counts[PROTO_NSTATES]);
+
+/*
+ * Test seams: exported for tests/unit/test_jobstore.c, called by nothing
+ * in the daemon.
+ * js_sync: CB runs once everything queued before it is committed.
+ */
+void	 js_sync(struct js *s, js_cb cb, void *arg);
 
 #endif

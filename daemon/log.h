@@ -40,14 +40,19 @@ const char *log_level_name(enum log_level level);
  */
 void	 log_event(enum log_level level, const char *event, const char *fields,
 	    ...) __attribute__((format(printf, 3, 4)));
-/* One line as log_event would write it, without the "<N>" (for tests). */
-size_t	 log_format(char *out, size_t len, enum log_level level,
-	    const char *event, const char *fields, ...)
-	    __attribute__((format(printf, 5, 6)));
 
 #define log_err(...)	log_event(LOG_L_ERR, __VA_ARGS__)
 #define log_warn(...)	log_event(LOG_L_WARN, __VA_ARGS__)
 #define log_info(...)	log_event(LOG_L_INFO, __VA_ARGS__)
 #define log_debug(...)	log_event(LOG_L_DEBUG, __VA_ARGS__)
+
+/*
+ * Test seams: exported for tests/unit/test_log.c, called by nothing in
+ * the daemon.
+ * log_format: one line as log_event would write it, without the "<N>".
+ */
+size_t	 log_format(char *out, size_t len, enum log_level level,
+	    const char *event, const char *fields, ...)
+	    __attribute__((format(printf, 5, 6)));
 
 #endif

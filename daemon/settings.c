@@ -4,9 +4,8 @@
  * is read with libyaml's event parser (libcyaml's own base) in a second
  * pass, which also gives its errors a line number.
  */
+#include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "settings.h"
 #include "base/xmalloc.h"
+#include "base/yamlfile.h"
 
 /* The file as libcyaml fills it; everything optional. */
 struct raw {
@@ -44,6 +44,12 @@ static const cyaml_schema_value_t str_schema = {
 #define OPT_STR(key, field) \
 	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, \
 	    struct raw, field, 1, 4095)
+/* A number, kept as a pointer so that absent and 0 differ. */
+#define OPT_UINT(k, field) \
+	{ .key = k, .value = { .type = CYAML_UINT, \
+	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, \
+	    .data_size = sizeof(unsigned) }, \
+	    .data_offset = offsetof(struct raw, field) }
 
 static const cyaml_schema_field_t raw_fields[] = {
 	OPT_STR("socket", socket),
@@ -56,86 +62,18 @@ static const cyaml_schema_field_t raw_fields[] = {
 	CYAML_FIELD_SEQUENCE("allowed_output_roots",
 	    CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw, roots,
 	    &str_schema, 0, 256),
-	{ .key = "max_parallel_jobs", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, max_parallel_jobs) },
-	{ .key = "history_days", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, history_days) },
-	{ .key = "idle_timeout_ms", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, idle_timeout_ms) },
-	{ .key = "stop_grace_s", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, stop_grace_s) },
-	{ .key = "max_clients", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, max_clients) },
-	{ .key = "max_clients_per_user", .value = { .type = CYAML_UINT,
-	    .flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
-	    .data_size = sizeof(unsigned) },
-	    .data_offset = offsetof(struct raw, max_clients_per_user) },
+	OPT_UINT("max_parallel_jobs", max_parallel_jobs),
+	OPT_UINT("history_days", history_days),
+	OPT_UINT("idle_timeout_ms", idle_timeout_ms),
+	OPT_UINT("stop_grace_s", stop_grace_s),
+	OPT_UINT("max_clients", max_clients),
+	OPT_UINT("max_clients_per_user", max_clients_per_user),
 	CYAML_FIELD_END
 };
 
 static const cyaml_schema_value_t raw_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, raw_fields),
 };
-
-/* libcyaml reports through a log callback; keep its messages. */
-struct cylog {
-	char	 text[1024];
-	size_t	 len;
-};
-
-/* libcyaml passes a printf format: clang checks the vsnprintf on it. */
-static void
-cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-static void
-cy_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
-{
-	struct cylog *l = ctx;
-	char line[512], *p;
-	size_t n;
-	int k;
-
-	if (level < CYAML_LOG_ERROR)
-		return;
-	if ((k = vsnprintf(line, sizeof(line), fmt, ap)) <= 0)
-		return;
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (strncmp(line, "Load: ", 6) == 0)
-		memmove(line, line + 6, n - 5);
-	/* libcyaml's "Backtrace:" header adds nothing on one line. */
-	p = line + strspn(line, " ");
-	if (*p == '\0' || strcmp(p, "Backtrace:") == 0)
-		return;
-	k = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s%s",
-	    l->len ? " " : "", p);
-	if (k > 0 && l->len + (size_t)k < sizeof(l->text))
-		l->len += (size_t)k;
-}
-
-static const cyaml_config_t *
-cy_config(struct cylog *l, cyaml_config_t *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->log_fn = cy_log;
-	c->log_ctx = l;
-	c->mem_fn = xmalloc_cyaml;
-	c->log_level = CYAML_LOG_ERROR;
-	c->flags = CYAML_CFG_DEFAULT;
-	return c;
-}
 
 static char *
 dup_or(const char *s, const char *def)
@@ -146,6 +84,8 @@ dup_or(const char *s, const char *def)
 static void
 add_site(struct settings *s, const char *name, const char *path)
 {
+	/* read_sites_map checked both, and that NAME is new */
+	assert(path[0] == '/' && settings_site(s, name) == NULL);
 	s->sites = xreallocarray(s->sites, s->nsites + 1, sizeof(*s->sites));
 	s->sites[s->nsites].name = xstrdup(name);
 	s->sites[s->nsites].config = xstrdup(path);
@@ -187,7 +127,7 @@ read_sites_map(yaml_parser_t *p, const char *file, struct settings *s,
 	int rc = 0;
 
 	for (;;) {
-		if (!yaml_parser_parse(p, &k))
+		if (yf_next(p, &k) < 0)
 			return -EINVAL;
 		if (k.type == YAML_MAPPING_END_EVENT) {
 			yaml_event_delete(&k);
@@ -200,7 +140,7 @@ read_sites_map(yaml_parser_t *p, const char *file, struct settings *s,
 			return rc;
 		}
 		name = (const char *)k.data.scalar.value;
-		if (!yaml_parser_parse(p, &v)) {
+		if (yf_next(p, &v) < 0) {
 			yaml_event_delete(&k);
 			return -EINVAL;
 		}
@@ -223,33 +163,6 @@ read_sites_map(yaml_parser_t *p, const char *file, struct settings *s,
 	}
 }
 
-/* Skip one value whose first event is EV (already read). */
-static int
-skip_value(yaml_parser_t *p, yaml_event_t *ev)
-{
-	int depth = 0;
-	yaml_event_t e;
-
-	if (ev->type != YAML_MAPPING_START_EVENT &&
-	    ev->type != YAML_SEQUENCE_START_EVENT)
-		return 0;
-	depth = 1;
-	while (depth > 0) {
-		if (!yaml_parser_parse(p, &e))
-			return -EINVAL;
-		if (e.type == YAML_MAPPING_START_EVENT ||
-		    e.type == YAML_SEQUENCE_START_EVENT)
-			depth++;
-		else if (e.type == YAML_MAPPING_END_EVENT ||
-		    e.type == YAML_SEQUENCE_END_EVENT)
-			depth--;
-		else if (e.type == YAML_STREAM_END_EVENT)
-			depth = 0;
-		yaml_event_delete(&e);
-	}
-	return 0;
-}
-
 /* Walk the top-level mapping to `sites:`. libcyaml has already checked syntax. */
 static int
 read_sites(const char *text, size_t len, const char *file, struct settings *s,
@@ -259,13 +172,10 @@ read_sites(const char *text, size_t len, const char *file, struct settings *s,
 	yaml_event_t ev, v;
 	int depth = 0, rc = 0, done = 0, is_sites;
 
-	yaml_parser_initialize(&p);
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	yf_parser_open(&p, text, len);
 	while (!done && rc == 0) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = -EINVAL;
+		if ((rc = yf_next(&p, &ev)) < 0)
 			break;
-		}
 		if (ev.type == YAML_STREAM_END_EVENT)
 			done = 1;
 		else if (ev.type == YAML_MAPPING_START_EVENT && depth == 0)
@@ -273,9 +183,8 @@ read_sites(const char *text, size_t len, const char *file, struct settings *s,
 		else if (ev.type == YAML_SCALAR_EVENT && depth == 1) {
 			is_sites = strcmp((char *)ev.data.scalar.value,
 			    "sites") == 0;
-			if (!yaml_parser_parse(&p, &v)) {
+			if ((rc = yf_next(&p, &v)) < 0) {
 				yaml_event_delete(&ev);
-				rc = -EINVAL;
 				break;
 			}
 			if (is_sites && v.type == YAML_MAPPING_START_EVENT)
@@ -285,7 +194,7 @@ read_sites(const char *text, size_t len, const char *file, struct settings *s,
 				rc = site_error(file, &v, NULL, "must map "
 				    "site names to config paths", err, errlen);
 			else
-				rc = skip_value(&p, &v);
+				rc = yf_skip_value(&p, &v);
 			yaml_event_delete(&v);
 		} else if (ev.type == YAML_MAPPING_END_EVENT && depth == 1)
 			done = 1;
@@ -304,6 +213,9 @@ check_roots(const char *file, struct settings *s, char *err, size_t errlen)
 {
 	size_t i;
 
+	/* from_raw gave every path its default */
+	assert(s->socket != NULL && s->state_dir != NULL &&
+	    s->cache_dir != NULL);
 	for (i = 0; i < s->nroots; i++)
 		if (s->roots[i][0] != '/') {
 			snprintf(err, errlen, "%s: key 'allowed_output_roots"
@@ -350,6 +262,7 @@ from_raw(const char *file, const struct raw *r, struct settings *s,
 		    "error, warning, info, debug", file, r->log_level);
 		return -EINVAL;
 	}
+	assert(lv >= 0);	/* log_level_parse's refusal is handled above */
 	s->log_level = lv;
 	s->socket = dup_or(r->socket, "/run/quickpaged/quickpaged.sock");
 	s->socket_group = r->socket_group ? xstrdup(r->socket_group) : NULL;
@@ -372,41 +285,31 @@ int
 settings_parse(const char *file, const char *text, size_t len,
     struct settings **out, char *err, size_t errlen)
 {
-	struct cylog l = { .len = 0 };
+	static const struct raw empty;
 	struct settings *s;
 	struct raw *r = NULL;
-	cyaml_config_t cc;
-	cyaml_err_t e;
 	int rc;
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((rc = cfg_yaml_check(file, text, len, err, errlen)) < 0)
+	if ((rc = yf_check(file, text, len, err, errlen)) < 0 ||
+	    (rc = yf_cyaml_load(file, text, len, &raw_schema,
+	    CYAML_CFG_DEFAULT, YF_LOG_ALL, (cyaml_data_t **)&r, err,
+	    errlen)) < 0)
 		return rc;
-	e = cyaml_load_data((const uint8_t *)text, len, cy_config(&l, &cc),
-	    &raw_schema, (cyaml_data_t **)&r, NULL);
-	if (e != CYAML_OK) {
-		snprintf(err, errlen, "%s: %s", file, l.len ? l.text :
-		    cyaml_strerror(e));
-		return -EINVAL;
-	}
 	s = xcalloc(1, sizeof(*s));
-	if (r != NULL)
-		rc = from_raw(file, r, s, err, errlen);
-	else {
-		struct raw empty = { 0 };
-
-		rc = from_raw(file, &empty, s, err, errlen);
-	}
+	/* An empty document: every default. */
+	rc = from_raw(file, r != NULL ? r : &empty, s, err, errlen);
 	if (rc == 0)
 		rc = read_sites(text, len, file, s, err, errlen);
 	if (rc < 0 && err[0] == '\0')
 		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+	assert(rc == 0 || err[0] != '\0');	/* a refusal has its message */
 	if (rc < 0)
 		settings_free(s);
 	else
 		*out = s;
-	cyaml_free(&cc, &raw_schema, r, 0);
+	yf_cyaml_free(&raw_schema, r);
 	return rc;
 }
 
@@ -420,11 +323,11 @@ settings_load(const char *file, struct settings **out, char *err,
 
 	*out = NULL;
 	err[0] = '\0';
-	if ((rc = cfg_read_file(file, "a settings file", &text, &len, err,
+	if ((rc = yf_read_file(file, "a settings file", &text, &len, err,
 	    errlen)) < 0)
 		return rc;
 	rc = settings_parse(file, text, len, out, err, errlen);
-	free(text);
+	yf_free_text(text, len);
 	return rc;
 }
 

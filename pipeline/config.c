@@ -7,6 +7,7 @@
  */
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -22,6 +23,7 @@
 
 #include "config.h"
 #include "base/xmalloc.h"
+#include "base/yamlfile.h"
 
 /* The document as libcyaml loads it; absent optional fields are 0/NULL. */
 struct raw_neuprint { char *server, *dataset, *token; };
@@ -98,31 +100,6 @@ static const cyaml_schema_field_t top_fields[] = {
 static const cyaml_schema_value_t top_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, top_fields),
 };
-
-/* Messages from libcyaml go into the caller's buffer, not to stderr. */
-struct logbuf {
-	char	 text[256];
-};
-
-/* libcyaml passes a printf format: clang checks the vsnprintf on it. */
-static void
-log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-    __attribute__((format(printf, 3, 0)));
-
-static void
-log_to_buf(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-{
-	struct logbuf *lb = ctx;
-	char line[256];
-	size_t n;
-
-	if (level < CYAML_LOG_ERROR || lb->text[0])
-		return;		/* the first error says most */
-	vsnprintf(line, sizeof(line), fmt, args);
-	n = strcspn(line, "\n");
-	line[n] = '\0';
-	snprintf(lb->text, sizeof(lb->text), "%s", line);
-}
 
 /* ---- the libyaml walk: kinds, numbers, our section's keys, positions ---- */
 
@@ -228,6 +205,27 @@ fail_at(struct walk *w, const yaml_mark_t *m, const char *path, const char *fmt,
 	return -EINVAL;
 }
 
+/* EXPECTED, and the scalar V got, quoted when it may be (quotable). */
+static int
+fail_got(struct walk *w, const yaml_node_t *v, const char *path,
+    const char *expected)
+{
+	const char *s = (const char *)v->data.scalar.value;
+	int q = quotable(s, 24, 0);
+
+	assert(v->type == YAML_SCALAR_NODE);	/* numbers are scalars */
+	return fail_at(w, &v->start_mark, path, "%s, got %s%s%s", expected,
+	    q ? "'" : "", q ? s : "a longer text", q ? "'" : "");
+}
+
+/* A quoted scalar: numbers are written unquoted (the messages say so). */
+static int
+quoted(const yaml_node_t *v)
+{
+	return v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+}
+
 static int
 check_uint(struct walk *w, yaml_node_t *v, const char *path)
 {
@@ -235,14 +233,11 @@ check_uint(struct walk *w, yaml_node_t *v, const char *path)
 	char *end;
 	unsigned long n;
 
-	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) ||
-	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
-		return fail_at(w, &v->start_mark, path,
-		    "expected a whole number >= 0 (unquoted), got %s%s%s",
-		    quotable(s, 24, 0) ? "'" : "",
-		    quotable(s, 24, 0) ? s : "a longer text",
-		    quotable(s, 24, 0) ? "'" : "");
+	assert(v->type == YAML_SCALAR_NODE);	/* check_value saw to it */
+
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) || quoted(v))
+		return fail_got(w, v, path,
+		    "expected a whole number >= 0 (unquoted)");
 	if (s[0] == '0' && s[1] != '\0')	/* libcyaml: octal */
 		return fail_at(w, &v->start_mark, path,
 		    "write the number without leading zeros, got '%s'", s);
@@ -258,19 +253,13 @@ check_float(struct walk *w, yaml_node_t *v, const char *path)
 {
 	const char *s = (const char *)v->data.scalar.value;
 	char *end;
-
 	double d;
 
+	assert(v->type == YAML_SCALAR_NODE);	/* check_value saw to it */
 	errno = 0;
 	d = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno || !isfinite(d) ||
-	    v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-	    v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
-		return fail_at(w, &v->start_mark, path,
-		    "expected a number (unquoted), got %s%s%s",
-		    quotable(s, 24, 0) ? "'" : "",
-		    quotable(s, 24, 0) ? s : "a longer text",
-		    quotable(s, 24, 0) ? "'" : "");
+	if (*s == '\0' || *end != '\0' || errno || !isfinite(d) || quoted(v))
+		return fail_got(w, v, path, "expected a number (unquoted)");
 	return 0;
 }
 
@@ -279,6 +268,7 @@ static int walk_map(struct walk *, yaml_node_t *, const char *, int);
 static int
 check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 {
+	assert(k >= 0 && (size_t)k < NKNOWN);	/* known_index found it */
 	switch (known[k].kind) {
 	case K_MAP:
 		if (is_null(v))
@@ -303,6 +293,7 @@ check_value(struct walk *w, int k, yaml_node_t *v, const char *path)
 			    "expected a number");
 		return check_float(w, v, path);
 	}
+	assert(0 && "a kind of known[] without its check");
 	return 0;
 }
 
@@ -334,148 +325,13 @@ walk_map(struct walk *w, yaml_node_t *map, const char *prefix, int strict)
 		if (w->line[k])
 			return fail_at(w, &key->start_mark, path,
 			    "given twice (first on line %d)", w->line[k]);
+		assert(w->col[k] == 0);	/* a key's place is set once */
 		w->line[k] = (int)key->start_mark.line + 1;
 		w->col[k] = (int)key->start_mark.column + 1;
 		if ((rc = check_value(w, k, val, path)) < 0)
 			return rc;
 	}
 	return 0;
-}
-
-/* ---- limits on any YAML document, before libyaml's loader and libcyaml ---- */
-
-/*
- * A few hundred bytes of YAML can cost the reader without bound: libyaml's
- * scanner takes time quadratic in the flow nesting depth ("[[[[..."; 20,000
- * levels took 12 s), and libcyaml replays an anchor's events at each alias,
- * so aliases of aliases ("billion laughs") stand for billions of nodes, all
- * allocated. Configs come from clients over the socket. Both found with
- * the config fuzz harness (tests/fuzz). One event pass, stopped at the
- * first breach, bounds both; no real config comes near.
- */
-#define CFG_YAML_MAX_DEPTH	64
-#define CFG_YAML_MAX_NODES	100000
-
-struct ychk_anchor {
-	char	*name;
-	size_t	 size;		/* nodes once expanded; 0 while still open */
-};
-
-struct ychk {
-	struct ychk_anchor *a;
-	size_t	 na;
-	size_t	 open[CFG_YAML_MAX_DEPTH + 1];	/* per level: anchor + 1, 0 none */
-	size_t	 start[CFG_YAML_MAX_DEPTH + 1];	/* nodes when the level began */
-	int	 depth;
-	size_t	 nodes;		/* so far, aliases expanded */
-};
-
-static size_t
-ychk_define(struct ychk *c, const unsigned char *name, size_t size)
-{
-	c->a = xreallocarray(c->a, c->na + 1, sizeof(*c->a));
-	c->a[c->na].name = xstrdup((const char *)name);
-	c->a[c->na].size = size;
-	return ++c->na;		/* index + 1 */
-}
-
-/* The latest anchor NAME (YAML lets a name be reused), or NULL. */
-static struct ychk_anchor *
-ychk_find(struct ychk *c, const unsigned char *name)
-{
-	size_t i;
-
-	for (i = c->na; i-- > 0; )
-		if (strcmp(c->a[i].name, (const char *)name) == 0)
-			return &c->a[i];
-	return NULL;
-}
-
-/* One event: 0, 1 at the stream's end, or a message in WHAT. */
-static int
-ychk_event(struct ychk *c, const yaml_event_t *ev, const char **what)
-{
-	const unsigned char *anchor = NULL;
-	struct ychk_anchor *a;
-
-	switch (ev->type) {
-	case YAML_STREAM_END_EVENT:
-		return 1;
-	case YAML_SCALAR_EVENT:
-		c->nodes++;
-		if (ev->data.scalar.anchor != NULL)
-			ychk_define(c, ev->data.scalar.anchor, 1);
-		break;
-	case YAML_ALIAS_EVENT:
-		/* Unknown anchors are the loader's to report, with a place. */
-		if ((a = ychk_find(c, ev->data.alias.anchor)) == NULL)
-			c->nodes++;
-		else if (a->size == 0) {
-			*what = "an alias refers to the anchor it is inside of";
-			return -1;
-		} else
-			c->nodes += a->size;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->type == YAML_SEQUENCE_START_EVENT ?
-		    ev->data.sequence_start.anchor :
-		    ev->data.mapping_start.anchor;
-		if (c->depth == CFG_YAML_MAX_DEPTH) {
-			*what = "nested more than 64 levels deep";
-			return -1;
-		}
-		c->depth++;
-		c->start[c->depth] = c->nodes++;
-		c->open[c->depth] = anchor ? ychk_define(c, anchor, 0) : 0;
-		break;
-	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		if (c->depth > 0 && c->open[c->depth] != 0)
-			c->a[c->open[c->depth] - 1].size =
-			    c->nodes - c->start[c->depth];
-		if (c->depth > 0)
-			c->depth--;
-		break;
-	default:
-		break;
-	}
-	if (c->nodes > CFG_YAML_MAX_NODES) {
-		*what = "more than 100000 values once its aliases are expanded";
-		return -1;
-	}
-	return 0;
-}
-
-int
-cfg_yaml_check(const char *name, const char *text, size_t len, char *err,
-    size_t errlen)
-{
-	struct ychk c = { .na = 0 };
-	const char *what = NULL;
-	yaml_parser_t p;
-	yaml_event_t ev;
-	size_t i, line = 0;
-	int rc = 0;
-
-	yaml_parser_initialize(&p);
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (rc == 0) {
-		/* Syntax errors are the loaders' to report: stop quietly. */
-		if (!yaml_parser_parse(&p, &ev))
-			break;
-		rc = ychk_event(&c, &ev, &what);
-		line = ev.start_mark.line + 1;
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	for (i = 0; i < c.na; i++)
-		free(c.a[i].name);
-	free(c.a);
-	if (rc >= 0)
-		return 0;
-	snprintf(err, errlen, "%s:%zu: the document is %s", name, line, what);
-	return -EINVAL;
 }
 
 static int
@@ -485,8 +341,7 @@ walk_document(struct walk *w, const char *text, size_t len)
 	yaml_node_t *root;
 	int rc;
 
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	yf_parser_open(&parser, text, len);
 	if (!yaml_parser_load(&parser, &w->doc)) {
 		snprintf(w->err, w->errlen, "%s:%zu:%zu: %s %s", w->name,
 		    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
@@ -537,7 +392,8 @@ present(const struct walk *w, const char *path)
 {
 	int k = known_index(path);
 
-	return k >= 0 && w->line[k] != 0;
+	assert(k >= 0);		/* only keys of known[] are asked for */
+	return w->line[k] != 0;
 }
 
 /* neuprint-python's variable holds the token, or JSON {"token": ...}. */
@@ -620,6 +476,8 @@ set_server(struct walk *w, struct cfg_site *s, const char *v)
 		return fail_key(w, "neuprint.server", "unsupported scheme in "
 		    "'%.80s'", v);
 	s->server = xasprintf("%s%s", strstr(v, "://") ? "" : "https://", v);
+	/* any other scheme was refused above */
+	assert(strncmp(s->server, "https://", 8) == 0);
 	n = strlen(s->server);
 	while (n > 8 && s->server[n - 1] == '/')
 		s->server[--n] = '\0';
@@ -740,23 +598,23 @@ set_choices(struct walk *w, struct cfg_site *s, const struct raw_qp *q)
 {
 	const char *l = q ? q->layout : NULL, *r = q ? q->rules : NULL;
 
-	s->layout = CFG_LAYOUT_AUTO;
+	s->layout = SCAN_LAYOUT_AUTO;
 	if (l == NULL || strcmp(l, "auto") == 0)
 		;
 	else if (strcmp(l, "quickpage") == 0)
-		s->layout = CFG_LAYOUT_QUICKPAGE;
+		s->layout = SCAN_LAYOUT_QUICKPAGE;
 	else if (strcmp(l, "neuview") == 0)
-		s->layout = CFG_LAYOUT_NEUVIEW;
+		s->layout = SCAN_LAYOUT_NEUVIEW;
 	else
 		return fail_key(w, "quickpaged.layout", "must be auto, "
 		    "neuview or quickpage (have \"%s\")", l);
-	s->rules = CFG_RULES_DEFAULT;
+	s->rules = ROI_RULES_DEFAULT;
 	if (r == NULL)
 		;
 	else if (strcmp(r, "quickpage") == 0)
-		s->rules = CFG_RULES_QUICKPAGE;
+		s->rules = ROI_RULES_QUICKPAGE;
 	else if (strcmp(r, "neuview") == 0)
-		s->rules = CFG_RULES_NEUVIEW;
+		s->rules = ROI_RULES_NEUVIEW;
 	else
 		return fail_key(w, "quickpaged.rules", "must be neuview or "
 		    "quickpage (have \"%s\")", r);
@@ -779,6 +637,8 @@ build(struct walk *w, const struct raw *r, const struct cfg_origin *o,
 	s->dataset = xstrdup(np->dataset);
 	if ((rc = resolve_token(w, s, np->token, o)) < 0)
 		return rc;
+	/* config.h: a token, or no_token saying why there is none */
+	assert((s->token == NULL) != (s->no_token == NULL));
 	if (o->output_dir != NULL)
 		rc = set_path(w, &s->output_dir, o->output_dir, o,
 		    "--output-dir");
@@ -811,35 +671,26 @@ parse(const char *name, const char *text, size_t len,
     const struct cfg_origin *o, struct cfg_site **out, char *err,
     size_t errlen)
 {
-	struct logbuf lb = { "" };
-	cyaml_config_t cc = {
-		.log_fn = log_to_buf, .log_ctx = &lb, .mem_fn = xmalloc_cyaml,
-		.log_level = CYAML_LOG_ERROR,
-		.flags = CYAML_CFG_IGNORE_UNKNOWN_KEYS,
-	};
 	struct walk w = { .name = name, .err = err, .errlen = errlen };
 	struct raw *r = NULL;
 	struct cfg_site *s;
-	cyaml_err_t ce;
 	int rc;
 
 	*out = NULL;
-	if ((rc = cfg_yaml_check(name, text, len, err, errlen)) < 0 ||
-	    (rc = walk_document(&w, text, len)) < 0)
+	if ((rc = yf_check(name, text, len, err, errlen)) < 0 ||
+	    (rc = walk_document(&w, text, len)) < 0 ||
+	    (rc = yf_cyaml_load(name, text, len, &top_schema,
+	    CYAML_CFG_IGNORE_UNKNOWN_KEYS, YF_LOG_FIRST, (cyaml_data_t **)&r,
+	    err, errlen)) < 0)
 		return rc;
-	ce = cyaml_load_data((const uint8_t *)text, len, &cc, &top_schema,
-	    (cyaml_data_t **)&r, NULL);
-	if (ce != CYAML_OK) {
-		snprintf(err, errlen, "%s: %s", name, lb.text[0] ? lb.text :
-		    cyaml_strerror(ce));
-		return -EINVAL;
-	}
+	/* the walk refused any document that is not a mapping */
+	assert(r != NULL);
 	s = xcalloc(1, sizeof(*s));
 	if ((rc = build(&w, r, o, s)) < 0) {
 		cfg_site_free(s);
 		s = NULL;
 	}
-	cyaml_free(&cc, &top_schema, r, 0);
+	yf_cyaml_free(&top_schema, r);
 	*out = s;
 	return rc;
 }
@@ -872,46 +723,6 @@ cfg_site_parse(const char *name, const char *yaml, size_t len,
 }
 
 int
-cfg_read_file(const char *file, const char *what, char **text, size_t *len,
-    char *err, size_t errlen)
-{
-	char *t = NULL;
-	size_t n, l = 0, cap = 0;
-	FILE *f;
-	int rc;
-
-	*text = NULL;
-	*len = 0;
-	if ((f = fopen(file, "r")) == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
-		return rc;
-	}
-	do {
-		if (l + 4096 > cap)
-			t = xrealloc(t, cap = cap ? cap * 2 : 8192);
-		n = fread(t + l, 1, cap - l - 1, f);
-		l += n;
-	} while (n > 0 && l < CFG_MAX_FILE_BYTES);
-	rc = ferror(f) ? -EIO : l >= CFG_MAX_FILE_BYTES ? -EFBIG : 0;
-	fclose(f);
-	if (rc < 0) {
-		if (rc == -EFBIG)
-			snprintf(err, errlen, "%s: larger than 16 MiB: not %s",
-			    file, what);
-		else
-			snprintf(err, errlen, "%s: %s", file, strerror(-rc));
-		explicit_bzero(t, l);	/* it may hold a token */
-		free(t);
-		return rc;
-	}
-	t[l] = '\0';
-	*text = t;
-	*len = l;
-	return 0;
-}
-
-int
 cfg_site_load(const char *file, const struct cfg_origin *origin,
     struct cfg_site **out, char *err, size_t errlen)
 {
@@ -920,12 +731,11 @@ cfg_site_load(const char *file, const struct cfg_origin *origin,
 	int rc;
 
 	*out = NULL;
-	if ((rc = cfg_read_file(file, "a config", &text, &len, err,
+	if ((rc = yf_read_file(file, "a config", &text, &len, err,
 	    errlen)) < 0)
 		return rc;
 	rc = cfg_site_parse(file, text, len, origin, out, err, errlen);
-	explicit_bzero(text, len);	/* it may hold the token */
-	free(text);
+	yf_free_text(text, len);	/* it may hold the token */
 	return rc;
 }
 

@@ -7,15 +7,14 @@
 
 #include <stddef.h>
 
+#include "index/roi.h"
+#include "index/scan.h"
+
 struct cfg_concurrency {
 	unsigned	 min;		/* default 1 */
 	unsigned	 initial;	/* default 8 */
 	unsigned	 max;		/* default 64 */
 };
-
-enum cfg_layout { CFG_LAYOUT_AUTO, CFG_LAYOUT_QUICKPAGE, CFG_LAYOUT_NEUVIEW };
-/* DEFAULT: the layout's own (quickpage for flat sites, neuview for neuView's). */
-enum cfg_rules { CFG_RULES_DEFAULT, CFG_RULES_QUICKPAGE, CFG_RULES_NEUVIEW };
 
 struct cfg_site {
 	char		*server;	/* "https://host[:port]", scheme added if absent, no trailing '/' */
@@ -30,8 +29,8 @@ struct cfg_site {
 	int		 strict_paths;	/* the daemon's, for a client's config:
 					   templates opened with no symlink in the path */
 	char		*cache_dir;	/* quickpaged.cache_dir; NULL: the runner's default */
-	enum cfg_layout	 layout;	/* quickpaged.layout, default auto */
-	enum cfg_rules	 rules;		/* quickpaged.rules */
+	enum scan_layout layout;	/* quickpaged.layout, default auto */
+	enum roi_ruleset rules;		/* quickpaged.rules, default DEFAULT */
 	double		 roi_threshold_pct;	/* default 1.5 */
 	unsigned	 batch_size;	/* stems per batch, default 200 */
 	unsigned	 max_candidates_underscores;	/* default 8 (3^8 spellings) */
@@ -87,22 +86,5 @@ int	 cfg_site_parse(const char *name, const char *yaml, size_t len,
 	    const struct cfg_origin *origin, struct cfg_site **out, char *err,
 	    size_t errlen);
 void	 cfg_site_free(struct cfg_site *site);
-/*
- * The limits any YAML document we read keeps (site configs, the daemon's
- * settings): flow nesting at most 64 deep, at most 100,000 values with
- * every alias expanded. 0, or -EINVAL with "NAME:LINE: the document is
- * ..." in err. Syntax errors pass: the loader reports them.
- */
-int	 cfg_yaml_check(const char *name, const char *text, size_t len,
-	    char *err, size_t errlen);
-/*
- * Read a YAML file whole (site configs, the daemon's settings), refusing
- * one past 16 MiB, the size no config of ours comes near: 0 with *TEXT
- * (NUL-terminated, caller frees) and *LEN, or a negative errno with
- * "FILE: what" in err (WHAT names the kind in the size refusal).
- */
-#define CFG_MAX_FILE_BYTES	(1u << 24)
-int	 cfg_read_file(const char *file, const char *what, char **text,
-	    size_t *len, char *err, size_t errlen);
 
 #endif

@@ -886,8 +886,8 @@ take_scan(struct job *j, struct scan_work *w)
 	memset(&w->scan, 0, sizeof(w->scan));
 	j->scanned = 1;
 	/* Each layout has its default rule set; quickpaged.rules overrides. */
-	j->rules.set = j->o.site->rules == CFG_RULES_NEUVIEW ||
-	    (j->o.site->rules == CFG_RULES_DEFAULT &&
+	j->rules.set = j->o.site->rules == ROI_RULES_NEUVIEW ||
+	    (j->o.site->rules == ROI_RULES_DEFAULT &&
 	    j->scan.layout == SCAN_LAYOUT_NEUVIEW) ? ROI_RULES_NEUVIEW :
 	    ROI_RULES_QUICKPAGE;
 	j->s.pages = j->scan.nfiles;
@@ -942,9 +942,7 @@ start_scan(struct job *j)
 	w->req.data = w;
 	w->j = j;
 	w->dir = xstrdup(site->output_dir);
-	w->layout = site->layout == CFG_LAYOUT_NEUVIEW ? SCAN_LAYOUT_NEUVIEW :
-	    site->layout == CFG_LAYOUT_QUICKPAGE ? SCAN_LAYOUT_QUICKPAGE :
-	    SCAN_LAYOUT_AUTO;
+	w->layout = site->layout;
 	if ((rc = uv_queue_work(j->loop, &w->req, scan_work,
 	    scan_done)) < 0) {
 		scan_work_free(w);

@@ -1,6 +1,7 @@
 /*
  * xmalloc: allocation that cannot fail, see xmalloc.h.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,8 +9,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
-#include <uv.h>
 
 #include "base/xmalloc.h"
 
@@ -88,80 +87,17 @@ xasprintf(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		oom(strlen(fmt));
+	assert(p != NULL);	/* vasprintf sets it when it succeeds */
 	return p;
 }
 
-/*
- * SQLite's allocator interface: it asks for sizes back, so each block
- * carries its size in front (16 bytes keep the block's alignment).
- */
-#define SQ_HDR	16
-
-static void *
-sq_malloc(int n)
-{
-	char *p = xmalloc((size_t)n + SQ_HDR);
-
-	*(size_t *)p = (size_t)n;
-	return p + SQ_HDR;
-}
-
-static void
-sq_free(void *p)
-{
-	if (p)
-		free((char *)p - SQ_HDR);
-}
-
-static void *
-sq_realloc(void *p, int n)
-{
-	char *q = p ? (char *)p - SQ_HDR : NULL;
-
-	q = xrealloc(q, (size_t)n + SQ_HDR);
-	*(size_t *)q = (size_t)n;
-	return q + SQ_HDR;
-}
-
-static int
-sq_size(void *p)
-{
-	return p ? (int)*(size_t *)((char *)p - SQ_HDR) : 0;
-}
-
-static int
-sq_roundup(int n)
-{
-	return (n + 7) & ~7;
-}
-
-static int
-sq_init(void *arg)
-{
-	(void)arg;
-	return SQLITE_OK;
-}
-
-static void
-sq_shutdown(void *arg)
-{
-	(void)arg;
-}
-
+/* cJSON's only hook: what qpctl, which loads nothing else of ours, needs. */
 void
-xmalloc_install(void)
+xmalloc_install_cjson(void)
 {
-	static const sqlite3_mem_methods sq = {
-		sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup,
-		sq_init, sq_shutdown, NULL,
-	};
 	cJSON_Hooks hooks = { xmalloc, free };
 
 	cJSON_InitHooks(&hooks);
-	if (uv_replace_allocator(xmalloc, xrealloc, xcalloc, free) != 0)
-		oom(0);		/* only fails once the loop allocated */
-	if (sqlite3_config(SQLITE_CONFIG_MALLOC, &sq) != SQLITE_OK)
-		oom(0);		/* only fails after sqlite3_initialize */
 }
 
 void *

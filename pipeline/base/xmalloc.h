@@ -3,8 +3,8 @@
  * without memory: a failed allocation prints one line naming its size and
  * aborts, as chrony's Malloc() does. Every allocation in quickpage goes
  * through these, and the libraries' allocators point here (cJSON, libuv
- * and SQLite by xmalloc_install, libcurl by xmalloc_curl_init, libcyaml by
- * xmalloc_cyaml), so no caller has an ENOMEM branch to get wrong and none
+ * and SQLite by xmalloc_install_*, libcurl by xmalloc_curl_init, libcyaml
+ * by xmalloc_cyaml), so no caller has an ENOMEM branch to get wrong and none
  * is left untested. libyaml alone has no allocator hook: when it runs
  * out, the file it reads is reported as bad YAML.
  */
@@ -36,14 +36,32 @@ char	*xasprintf(const char *fmt, ...) XMALLOC_FN
 	    __attribute__((format(printf, 1, 2)));
 
 /*
- * Route cJSON's, libuv's and SQLite's allocations through the policy. Call
- * once, first thing in main(), before any of them is used.
+ * Route a library's allocations through the policy. Call each once, first
+ * thing in main(), before the library is used. One per library, each in
+ * its own file, so a program loads only the libraries it uses: qpctl
+ * installs cJSON's alone (xmalloc.c); libuv's is in xmalloc_uv.c, SQLite's
+ * in xmalloc_sqlite.c (the qpxmalloc_libs library, which qpctl does not
+ * link).
  */
-void	 xmalloc_install(void);
+void	 xmalloc_install_cjson(void);
+void	 xmalloc_install_uv(void);
+void	 xmalloc_install_sqlite(void);
+/*
+ * The daemon's set: cJSON, libuv and SQLite (libcurl's is per client,
+ * libcyaml's per call, below). quickpaged's main calls it, and so does
+ * every test that allocates as the daemon does.
+ */
+static inline void
+xmalloc_install(void)
+{
+	xmalloc_install_cjson();
+	xmalloc_install_uv();
+	xmalloc_install_sqlite();
+}
 /*
  * curl_global_init with the policy's allocator: 0 or -EIO. libcurl counts
  * its inits, so this may run each time a client is made (http.c does).
- * It is in xmalloc_curl.c: qpctl, which links this library but not
+ * It is in xmalloc_curl.c: qpctl, which links xmalloc.c but not
  * libcurl, must not load libcurl and its dozens of libraries to start.
  */
 int	 xmalloc_curl_init(void);

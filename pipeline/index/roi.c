@@ -6,6 +6,7 @@
  * names, the parent of every primary ROI) is computed once in roi_meta_new,
  * so roi_summarize costs one pass over the primary ROIs of one type.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ struct strmap {
 	const char **key;
 	size_t	*val;
 	size_t	 mask;
+	size_t	 used;		/* keys in it */
 };
 
 struct roi_meta {
@@ -78,6 +80,7 @@ strmap_init(struct strmap *m, size_t n)
 	m->key = xcalloc(cap, sizeof(*m->key));
 	m->val = xcalloc(cap, sizeof(*m->val));
 	m->mask = cap - 1;
+	m->used = 0;
 }
 
 static void
@@ -92,8 +95,11 @@ strmap_free(struct strmap *m)
 static size_t
 strmap_slot(const struct strmap *m, const char *key)
 {
-	size_t i = (size_t)hash_str(key) & m->mask;
+	size_t i;
 
+	/* a free slot ends every probe: init sized the map past twice N */
+	assert(m->key != NULL && m->used <= m->mask);
+	i = (size_t)hash_str(key) & m->mask;
 	while (m->key[i] != NULL && strcmp(m->key[i], key) != 0)
 		i = (i + 1) & m->mask;
 	return i;
@@ -122,8 +128,10 @@ strmap_put_new(struct strmap *m, const char *key, size_t val)
 
 	if (m->key[i] != NULL)
 		return 0;
+	assert(m->used < m->mask);	/* the map has room (see init) */
 	m->key[i] = key;
 	m->val[i] = val;
+	m->used++;
 	return 1;
 }
 
@@ -178,6 +186,8 @@ roi_clean_name(const char *raw)
 static void
 walk_add(struct walk *w, const char *raw, size_t parent)
 {
+	/* depth first: a node's parent was added before it */
+	assert(parent == ROI_NO_PARENT || parent < w->n);
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 64;
 		w->v = xreallocarray(w->v, w->cap, sizeof(*w->v));
@@ -335,6 +345,7 @@ meta_primary(struct roi_meta *m, const char *const *primary, size_t n)
 		strmap_put_new(&m->index, m->primary[m->n], m->n);
 		m->n++;
 	}
+	assert(m->n <= n);	/* the first of each name only */
 }
 
 int
@@ -420,31 +431,17 @@ roi_meta_free(struct roi_meta *m)
 void
 roi_meta_set_rules(struct roi_meta *m, const struct roi_rules *r)
 {
+	/* DEFAULT is a config's: the job resolved it by the layout */
+	assert(r->set == ROI_RULES_QUICKPAGE || r->set == ROI_RULES_NEUVIEW);
 	m->rules = *r;
-}
-
-const struct roi_rules *
-roi_meta_rules(const struct roi_meta *m)
-{
-	return &m->rules;
 }
 
 const char *
 roi_rules_name(enum roi_ruleset set)
 {
+	/* DEFAULT is a config's: the job resolved it by the layout */
+	assert(set == ROI_RULES_QUICKPAGE || set == ROI_RULES_NEUVIEW);
 	return set == ROI_RULES_NEUVIEW ? "neuview" : "quickpage";
-}
-
-int
-roi_rules_parse(const char *name, enum roi_ruleset *set)
-{
-	if (strcmp(name, "quickpage") == 0)
-		*set = ROI_RULES_QUICKPAGE;
-	else if (strcmp(name, "neuview") == 0)
-		*set = ROI_RULES_NEUVIEW;
-	else
-		return -EINVAL;
-	return 0;
 }
 
 size_t
@@ -466,6 +463,7 @@ roi_primary_index(const struct roi_meta *m, const char *name)
 
 	if (m == NULL || name == NULL || !strmap_get(&m->index, name, &v))
 		return -1;
+	assert(v < m->n && v <= INT32_MAX);	/* roi_meta_new refuses more */
 	return (int)v;
 }
 
@@ -557,9 +555,12 @@ rank_cmp(const void *x, const void *y, void *arg)
 {
 	const struct rank *r = arg;
 	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int64_t si = roi_count_add(r->a->pre[i], r->a->post[i]);
-	int64_t sj = roi_count_add(r->a->pre[j], r->a->post[j]);
+	int64_t si, sj;
 
+	/* only ROIs both the sums and the meta have are ranked */
+	assert(i < r->a->n && j < r->a->n && i < r->m->n && j < r->m->n);
+	si = roi_count_add(r->a->pre[i], r->a->post[i]);
+	sj = roi_count_add(r->a->pre[j], r->a->post[j]);
 	if (si != sj)
 		return si > sj ? -1 : 1;
 	return strcmp(r->m->primary[i], r->m->primary[j]);
@@ -627,6 +628,8 @@ summary_keep(const struct roi_meta *m, const struct roi_acc *a,
 		if (out->n++ == 0)
 			*first = k;
 	}
+	/* an entry per ranked ROI at most; quickpage's capped */
+	assert(out->n <= n && (nv || out->n <= ROI_SUMMARY_MAX));
 }
 
 /* neuView: every distinct parent of a kept ROI, sorted. */
@@ -644,6 +647,7 @@ summary_parents_nv(const struct roi_meta *m, struct roi_summary *out)
 			continue;
 		out->parents[n++] = out->parents[i];
 	}
+	assert(n <= out->n);	/* distinct parents of the kept ROIs */
 	for (j = 0; j < n; j++)
 		out->parents[j] = xstrdup(out->parents[j]);
 	out->nparents = n;
@@ -662,6 +666,8 @@ roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
 		roi_summary_empty(out);
 		return;
 	}
+	/* DEFAULT never reaches the meta (roi_meta_set_rules) */
+	assert(m->rules.set != ROI_RULES_DEFAULT);
 	memset(out, 0, sizeof(*out));
 	order = xcalloc(np ? np : 1, sizeof(*order));
 	/* An ROI with no synapses has 0 % and is never kept: skip ranking it. */
@@ -675,6 +681,7 @@ roi_summarize(const struct roi_meta *m, const struct roi_acc *a,
 		summary_parents_nv(m, out);
 		return;
 	}
+	assert(out->n == 0 || first < m->n);	/* summary_keep set it */
 	out->parent = xstrdup(out->n ? m->parent[first] : "");
 	out->parents = xcalloc(1, sizeof(*out->parents));
 	if (out->parent[0] != '\0')

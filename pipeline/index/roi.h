@@ -18,9 +18,13 @@ struct roi_meta;		/* opaque */
 /*
  * The rule sets of docs/create-index.md. quickpage: display names, at most
  * ROI_SUMMARY_MAX, the first kept ROI's parent. neuview: neuView's cleaned
- * names, no cap, every distinct parent.
+ * names, no cap, every distinct parent. DEFAULT is a site config's
+ * (quickpaged.rules absent): the layout's own, quickpage for flat sites,
+ * neuview for neuView's; the job resolves it once the scan found the
+ * layout, and no roi_ function takes it. Last, so that a zeroed struct
+ * roi_rules stays quickpage's.
  */
-enum roi_ruleset { ROI_RULES_QUICKPAGE, ROI_RULES_NEUVIEW };
+enum roi_ruleset { ROI_RULES_QUICKPAGE, ROI_RULES_NEUVIEW, ROI_RULES_DEFAULT };
 
 struct roi_rules {
 	enum roi_ruleset set;
@@ -44,10 +48,8 @@ int	 roi_meta_parse(const struct cy_result *r, struct roi_meta **out,
 void	 roi_meta_free(struct roi_meta *m);
 /* Rules for every later roi_summarize (default quickpage, 1.5 %). */
 void	 roi_meta_set_rules(struct roi_meta *m, const struct roi_rules *r);
-const struct roi_rules *roi_meta_rules(const struct roi_meta *m);
-/* "quickpage" / "neuview"; parse gives -EINVAL for any other name. */
+/* "quickpage" / "neuview". */
 const char *roi_rules_name(enum roi_ruleset set);
-int	 roi_rules_parse(const char *name, enum roi_ruleset *set);
 size_t	 roi_nprimary(const struct roi_meta *m);
 const char *roi_primary_name(const struct roi_meta *m, size_t i);
 /* Index of a primary ROI, -1 if NAME is not primary. O(1) average. */

@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +54,10 @@ is_page_name(const char *name, size_t len, int all)
 static void
 split_name(const char *name, size_t len, size_t *stemlen, int *side)
 {
-	size_t base = len - 5;
+	size_t base;
 
+	assert(len > 5);	/* a page name: is_page_name said so */
+	base = len - 5;
 	*stemlen = base;
 	*side = SIDE_BOTH;
 	if (base < 3 || name[base - 2] != '_')
@@ -121,6 +124,9 @@ pagev_add(struct pagev *pv, const char *name, size_t len)
 	p = &pv->v[pv->n];
 	p->name = xstrndup(name, len);
 	split_name(name, len, &p->stemlen, &p->side);
+	/* the lazy stem is never empty, the side in range */
+	assert(p->stemlen > 0 && p->stemlen < len);
+	assert(p->side >= SIDE_BOTH && p->side < SIDE_COUNT);
 	p->key = prefix_key(name, p->stemlen);
 	pv->n++;
 }
@@ -192,6 +198,7 @@ sort_pages(struct page *v, size_t n)
 		src = dst;
 		dst = t;
 	}
+	assert(src == v || src == tmp);	/* the passes swap the two */
 	if (src != v)
 		memcpy(v, src, n * sizeof(*v));
 	free(tmp);
@@ -252,11 +259,18 @@ group_pages(struct pagev *pv, struct scan_result *out)
 		p = &pv->v[i];
 		if (s == NULL || slen != p->stemlen ||
 		    memcmp(s->stem, p->name, slen) != 0) {
+			/* a stem per page at most: the array holds them */
+			assert(out->nstems < pv->n);
 			s = &out->stems[out->nstems];
 			s->stem = xstrndup(p->name, p->stemlen);
 			slen = p->stemlen;
 			out->nstems++;
 		}
+		/*
+		 * The names are distinct (a directory's), and a name is its
+		 * stem and side: no side of a stem is seen twice.
+		 */
+		assert(s->file[p->side] == NULL);
 		s->file[p->side] = p->name;
 		p->name = NULL;
 		out->nfiles++;
@@ -359,6 +373,7 @@ scan_site(const char *dir, enum scan_layout layout, struct scan_result *out,
 		free(types);
 		return scan_dir(dir, out, err, errlen);
 	}
+	assert(layout == SCAN_LAYOUT_NEUVIEW);	/* AUTO resolved above */
 	rc = scan_read(types, 1, out, err, errlen);
 	free(types);
 	out->layout = SCAN_LAYOUT_NEUVIEW;
@@ -435,6 +450,7 @@ scan_candidates(const char *stem, unsigned max_underscores, char ***out,
 			return -E2BIG;
 		pos[k++] = i;
 	}
+	assert(k <= SCAN_HARD_MAX_UNDERSCORES);	/* refused past it above */
 	for (i = 0; i < k; i++)
 		total *= 3;
 	v = xcalloc(total, sizeof(*v));
@@ -470,5 +486,6 @@ scan_resolve(const char *stem, const char *const *found, size_t n)
 		if (best == NULL || strcmp(found[i], best) < 0)
 			best = found[i];
 	}
+	assert(n == 0 || best != NULL);	/* one of FOUND wins */
 	return best;
 }

@@ -3,6 +3,7 @@
  * rows fetch parses (per candidate type name); ts_finish turns the winner's
  * accumulator into the final record render reads.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -249,6 +250,7 @@ list_add(struct ts_acc *a, int k, const cJSON *v)
 	const cJSON *e;
 	char *s;
 
+	assert(k >= 0 && k < TS_NLISTS);
 	if (v == NULL)
 		return;
 	if (cJSON_IsArray(v)) {
@@ -270,6 +272,8 @@ ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 {
 	int s = side_props(ad, r), i;
 
+	/* a side, never the total: each neuron counts once per tally */
+	assert(s > TS_TOTAL && s < TS_NCOUNTS);
 	a->seen = 1;
 	/* Counts are the server's: summed without overflow (roi_count_add). */
 	a->count[TS_TOTAL] = roi_count_add(a->count[TS_TOTAL], r->cells);
@@ -277,6 +281,7 @@ ts_acc_add_cells(struct ts_acc *a, enum ts_adapter ad, const struct ts_row *r)
 	a->count_inst[TS_TOTAL] = roi_count_add(a->count_inst[TS_TOTAL],
 	    r->cells);
 	i = side_instance(ad, r->instance);
+	assert(i > TS_TOTAL && i < TS_NCOUNTS);	/* a side, as above */
 	a->count_inst[i] = roi_count_add(a->count_inst[i], r->cells);
 	if (r->root_side != NULL || r->soma_side != NULL)
 		a->side_prop = 1;
@@ -372,6 +377,7 @@ ts_summarize(struct ts_type *t, const struct ts_acc *winner,
 	const char *nt;
 	int i;
 
+	assert(winner != NULL);	/* ts_finish handles none: unmatched */
 	memset(t, 0, sizeof(*t));
 	t->name = xstrdup(winner->name);
 	t->matched = 1;
@@ -434,6 +440,7 @@ ts_winner(const char *stem, struct ts_acc *const *accs, size_t n)
 		if (names[i] == w)
 			win = accs[i];
 	free(names);
+	assert(win != NULL);	/* scan_resolve picks one of the N names */
 	return win;
 }
 
@@ -549,6 +556,7 @@ ts_merge_names(struct ts_type *v, size_t n, char ***dropped,
 		merge_pages(&v[k - 1], &v[i], dropped, ndropped);
 		ts_type_free(&v[i]);
 	}
+	assert(k <= n);		/* records are only merged away */
 	for (i = k; i < n; i++)
 		memset(&v[i], 0, sizeof(v[i]));
 	return k;

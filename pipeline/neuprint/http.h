@@ -70,7 +70,11 @@ int	 http_post(struct http_client *c, const char *url, const char *token,
 /* Drop a request; its callback never runs. */
 void	 http_cancel(struct http_req *r);
 
-/* Counters for the job summary. */
+/*
+ * Test seams: exported for tests/unit/test_http.c, read by nothing in the
+ * pipeline.
+ * http_get_stats: the client's counters.
+ */
 struct http_stats {
 	unsigned long	 requests;
 	unsigned long	 connections;	/* new connections opened */

@@ -317,8 +317,8 @@ test_full_quickpage_config(void **state)
 	assert_string_equal(s->template_dir, "/etc/quickpage/templates");
 	assert_int_equal(s->batch_size, 150);
 	assert_int_equal(s->max_candidates_underscores, 4);
-	assert_int_equal(s->layout, CFG_LAYOUT_NEUVIEW);
-	assert_int_equal(s->rules, CFG_RULES_QUICKPAGE);
+	assert_int_equal(s->layout, SCAN_LAYOUT_NEUVIEW);
+	assert_int_equal(s->rules, ROI_RULES_QUICKPAGE);
 	assert_true(s->roi_threshold_pct == 2.5);
 	assert_int_equal(s->concurrency.min, 2);
 	assert_int_equal(s->concurrency.initial, 12);
@@ -370,8 +370,8 @@ test_defaults(void **state)
 	assert_null(s->template_dir);
 	assert_int_equal(s->batch_size, 200);
 	assert_int_equal(s->max_candidates_underscores, 8);
-	assert_int_equal(s->layout, CFG_LAYOUT_AUTO);
-	assert_int_equal(s->rules, CFG_RULES_DEFAULT);
+	assert_int_equal(s->layout, SCAN_LAYOUT_AUTO);
+	assert_int_equal(s->rules, ROI_RULES_DEFAULT);
 	assert_true(s->roi_threshold_pct == 1.5);
 	assert_int_equal(s->concurrency.min, 1);
 	assert_int_equal(s->concurrency.initial, 8);
@@ -724,8 +724,8 @@ test_neuview_configs(void **state)
 	want = path_join(dir, "output");
 	assert_string_equal(s->output_dir, want);
 	free(want);
-	assert_int_equal(s->layout, CFG_LAYOUT_AUTO);
-	assert_int_equal(s->rules, CFG_RULES_DEFAULT);
+	assert_int_equal(s->layout, SCAN_LAYOUT_AUTO);
+	assert_int_equal(s->rules, ROI_RULES_DEFAULT);
 	assert_null(s->token);
 	assert_contains(s->no_token, "NEUPRINT_TOKEN");
 	cfg_site_free(s);

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -81,7 +83,7 @@ test_refusals(void **state)
 /*
  * Found with the config fuzz harness (the settings are read by the same
  * libraries): aliases of aliases and deep nesting are refused before
- * libcyaml or libyaml's loader sees them (cfg_yaml_check).
+ * libcyaml or libyaml's loader sees them (yf_check).
  */
 static void
 test_yaml_limits(void **state)
@@ -98,6 +100,38 @@ test_yaml_limits(void **state)
 	buf_free(&b);
 }
 
+/*
+ * The file read whole (base/yamlfile, the site config's reader too): a
+ * missing one named with its errno, one past 16 MiB refused unread.
+ */
+static void
+test_load_file(void **state)
+{
+	char path[] = "/tmp/qp_settings_XXXXXX";
+	struct settings *s = (struct settings *)1;
+	int fd;
+
+	(void)state;
+	assert_int_equal(settings_load("/nonexistent/s.yaml", &s, err,
+	    sizeof(err)), -ENOENT);
+	assert_null(s);
+	assert_string_equal(err, "/nonexistent/s.yaml: No such file or "
+	    "directory");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, "max_clients: 3\n", 15), 15);
+	s = NULL;
+	assert_int_equal(settings_load(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(s->max_clients, 3);
+	settings_free(s);
+	assert_int_equal(ftruncate(fd, (1 << 24) + 1), 0);
+	assert_int_equal(settings_load(path, &s, err, sizeof(err)), -EFBIG);
+	assert_null(s);
+	assert_non_null(strstr(err, ": larger than 16 MiB: not a settings "
+	    "file"));
+	close(fd);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -105,6 +139,7 @@ main(void)
 		cmocka_unit_test(test_defaults_and_keys),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_yaml_limits),
+		cmocka_unit_test(test_load_file),
 	};
 
 	xmalloc_install();

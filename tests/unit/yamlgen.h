@@ -1,7 +1,7 @@
 /*
  * yamlgen: YAML documents that attack a parser, for the tests of the two
  * readers of YAML from outside (test_config, test_settings), both bounded
- * by cfg_yaml_check.
+ * by yf_check.
  */
 #ifndef QP_TEST_YAMLGEN_H
 #define QP_TEST_YAMLGEN_H
