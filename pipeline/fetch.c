@@ -103,25 +103,6 @@ batch_free(struct batch *b)
 	free(b);
 }
 
-void
-fetch_batch_free(struct fetch_batch *fb)
-{
-	size_t i, j;
-
-	if (fb == NULL)
-		return;
-	for (i = 0; i < fb->n; i++) {
-		for (j = 0; j < fb->stems[i].naccs; j++) {
-			ts_acc_free(fb->stems[i].accs[j]);
-			free(fb->stems[i].accs[j]);
-		}
-		free(fb->stems[i].accs);
-		free(fb->stems[i].error);
-	}
-	free(fb->stems);
-	free(fb);
-}
-
 static void
 fail_job(struct fetch *f, int rc, const char *error)
 {
