@@ -44,6 +44,7 @@
 void
 w_put(struct render_w *w, const void *p, size_t n)
 {
+	assert(w->rc <= 0);	/* 0, or the first failure: a negative errno */
 	if (w->rc == 0)
 		buf_append(&w->b, p, n);
 }
@@ -64,6 +65,7 @@ w_printf(struct render_w *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	w->rc = buf_vprintf(&w->b, fmt, ap);
 	va_end(ap);
+	assert(w->rc <= 0);	/* a failure sticks as a negative errno */
 }
 
 /* SEP "KEY": (a JSON key of ours, needing no escapes), without printf. */
@@ -89,6 +91,7 @@ w_int(struct render_w *w, int64_t v)
 	} while (u);
 	if (v < 0)
 		*--p = '-';
+	assert(p >= tmp);	/* 20 digits and a sign fit in 24 */
 	w_put(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
@@ -97,8 +100,10 @@ void
 w_double(struct render_w *w, double d)
 {
 	char tmp[DBL_FMT_MAX];
+	size_t n = dbl_fmt(tmp, d);
 
-	w_put(w, tmp, dbl_fmt(tmp, d));
+	assert(n < sizeof(tmp));	/* dbl_fmt's bound */
+	w_put(w, tmp, n);
 }
 
 /*
@@ -170,6 +175,7 @@ w_json(struct render_w *w, const char *s, int js)
 			w_puts(w, "\\ufffd");
 			p++;
 		} else {
+			assert(n >= 2 && n <= 4);	/* a multi-byte sequence */
 			if (cp == 0x2028 || cp == 0x2029)
 				w_printf(w, "\\u%04" PRIx32, cp);
 			else
@@ -230,6 +236,7 @@ render_fail(char *err, size_t errlen, const char *dir, const char *name,
 
 	if (e <= 0)
 		e = EIO;
+	assert(e > 0);	/* so the caller gets a negative errno */
 	if (err != NULL && errlen > 0) {
 		render_path(path, sizeof(path), dir, name);
 		snprintf(err, errlen, "%s: %s: %s", path, op,
@@ -292,6 +299,7 @@ render_load(const char *dir, const char *name, int no_symlinks,
 	close(fd);
 	if (rc == 0 && out->data == NULL)
 		buf_append(out, "", 0);	/* empty file: still a string */
+	assert(rc < 0 || out->data != NULL);	/* a loaded template is a string */
 	return rc;
 }
 
@@ -305,6 +313,7 @@ render_subst(struct render_w *w, const char *tpl, const char *dir,
 
 	if (w->rc != 0)
 		return w->rc;
+	assert(tpl != NULL);	/* the loaders make every template a string */
 	render_path(path, sizeof(path), dir, name);
 	return tpl_fill(&w->b, tpl, path, v, nv, err, errlen);
 }
@@ -435,6 +444,9 @@ render_types_json(struct render_w *w, const struct ts_type *const *v,
 {
 	size_t i, k = 0;
 
+	/* Sorted by name (the layouts sort): the lists come out sorted too. */
+	for (i = 1; i < n; i++)
+		assert(strcmp(v[i - 1]->name, v[i]->name) <= 0);
 	w_puts(w, "{\"version\": 2, \"layout\": ");
 	w_json(w, o->layout ? o->layout : "quickpage", 0);
 	w_puts(w, ", \"rules\": ");
@@ -581,6 +593,9 @@ render_tpl_load(struct render_tpl *t, const char *override, int no_symlinks,
 	if (render_contains(&t->css, "</style"))
 		return render_fail(err, errlen, t->dir, "index.css",
 		    "contains </style, cannot be inlined", EINVAL);
+	/* Every text of the set is a string, an empty file's too. */
+	assert(t->index.data != NULL && t->css.data != NULL &&
+	    t->js.data != NULL && t->search.data != NULL);
 	return 0;
 }
 
@@ -602,6 +617,7 @@ int
 render_emit(struct render_w *w, int rc, struct od *od, const char *dir,
     const char *rel, char *err, size_t errlen)
 {
+	assert(rc <= 0 && od != NULL);	/* the directory opened before writes */
 	if (rc < 0 && err != NULL && errlen > 0 && err[0] != '\0')
 		return rc;
 	if (rc < 0)
@@ -618,6 +634,7 @@ render_types_json_stage(const struct ts_type *const *v, size_t n,
 	char when[32];
 	int rc;
 
+	assert(od != NULL);	/* the layout opened its directory first */
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	render_iso8601(when, sizeof(when), o->generated_at);

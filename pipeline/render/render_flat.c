@@ -165,6 +165,7 @@ render_strs_build(struct render_strs *s, const struct ts_type *const *v,
 		for (k = 0; k < v[i]->roi.n; k++)
 			s->v[s->n++] = v[i]->roi.e[k].name;
 	}
+	assert(s->n <= cap);	/* counted above */
 	if (s->n == 0)
 		return;
 	qsort(s->v, s->n, sizeof(*s->v), render_cmp_str);
@@ -182,6 +183,8 @@ render_strs_idx(const struct render_strs *s, const char *str)
 	if (str == NULL || s->n == 0)
 		return -1;
 	hit = bsearch(&str, s->v, s->n, sizeof(*s->v), render_cmp_str);
+	/* Rows look up only what render_strs_build took from them. */
+	assert(hit != NULL);
 	return hit ? (int64_t)(hit - s->v) : -1;
 }
 
@@ -302,7 +305,7 @@ render_groups(struct render_w *data, struct render_w *plain,
     size_t *ngroups)
 {
 	struct render_strs s;
-	size_t i, j, k, gi;
+	size_t i, j, k, gi, ng, rows = 0;
 
 	render_strs_build(&s, g, n);
 	/* About 110 bytes a row of data, 90 of links: no doublings. */
@@ -332,6 +335,7 @@ render_groups(struct render_w *data, struct render_w *plain,
 			render_plain_row(plain, g[k]);
 		w_puts(plain, "</ul></section>\n");
 	}
+	ng = gi;
 	w_puts(data, "],\"r\":[");
 	for (i = 0, gi = 0; i < n; i = j, gi++) {
 		for (j = i + 1; j < n && render_same_group(g[i], g[j]); j++)
@@ -339,8 +343,11 @@ render_groups(struct render_w *data, struct render_w *plain,
 		for (k = i; k < j; k++) {
 			w_puts(data, k ? ",\n" : "\n");
 			render_data_row(data, &s, g[k], gi, quick);
+			rows++;
 		}
 	}
+	/* Both passes cut the same groups, and every type is one row. */
+	assert(gi == ng && rows == n);
 	w_puts(data, "]}");
 	free(s.v);
 	*ngroups = gi;
@@ -363,6 +370,7 @@ render_tag_options(struct render_w *w, const struct ts_type *const *v,
 	for (i = 0, nt = 0; i < n; i++)
 		for (k = 0; k < v[i]->roi.n; k++)
 			tags[nt++] = v[i]->roi.e[k].name;
+	assert(nt > 0);	/* counted above: the same entries */
 	qsort(tags, nt, sizeof(*tags), render_cmp_str);
 	for (i = 0; i < nt; i++) {
 		if (i > 0 && strcmp(tags[i], tags[i - 1]) == 0)
@@ -538,6 +546,7 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 	if ((rc = od_open(&od, o->out_dir, o->out_dir_nofollow, o->io, err,
 	    errlen)) < 0)
 		return rc;
+	assert(od != NULL);	/* opened before anything is written */
 	if ((rc = od_check(od, render_outputs_list,
 	    sizeof(render_outputs_list) / sizeof(*render_outputs_list), err,
 	    errlen)) < 0) {
@@ -571,6 +580,7 @@ render_outputs(const struct render_tpl *tpl, const struct ts_type *const *v,
 		    "static/js/neuron-search.js", err, errlen);
 	}
 	par_wait(&par);
+	assert(ij.rc <= 0);	/* joined: 0 or a negative errno */
 	if (rc == 0 && ij.rc < 0 && ij.err[0] != '\0' && err != NULL &&
 	    errlen > 0)
 		snprintf(err, errlen, "%s", ij.err);
