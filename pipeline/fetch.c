@@ -4,6 +4,7 @@
  */
 #include <sys/queue.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "base/buf.h"
 #include "neuprint/cypher.h"
 #include "fetch.h"
+#include "fetchrows.h"
 #include "base/xmalloc.h"
 
 /* scan_candidates spells out stems with at most this many '_' (scan.h). */
@@ -40,19 +42,14 @@ struct batch {
 	struct ts_acc	**acc;		/* per cand, made on its first row */
 	struct up_query	*q[2];
 	int		 pending;
-	double		 neurons;	/* counted by CELLS (or per-type) rows */
+	struct fr_sink	 rows;		/* where its answers go, its neurons */
 	enum up_status	 fail;		/* UP_OK while nothing failed */
 	int		 too_large;	/* the failure was a 413 */
+	int		 handed;	/* hand_on ran: its rows are the ROI stage's */
 	char		*error;
 };
 
 TAILQ_HEAD(batch_list, batch);
-
-/* A type name and the stem the file rule gives it. */
-struct named {
-	char	*stem;
-	char	*type;
-};
 
 struct fetch {
 	struct fetch_opts o;
@@ -62,7 +59,7 @@ struct fetch {
 	size_t		 next_stem;	/* first stem not yet in a batch */
 	struct batch_list todo;		/* halves of split batches, to send */
 	struct batch_list out;		/* sent, rows not all in */
-	struct named	*types;		/* from the TYPES query, by stem */
+	struct fr_named	*types;		/* from the TYPES query, by stem */
 	size_t		 ntypes;
 	struct up_query	*types_q;
 	int		 need_types;	/* nothing goes before the type list */
@@ -80,6 +77,7 @@ struct fetch {
 
 static void	pump(struct fetch *);
 static int	want_types(struct fetch *);
+static struct ts_acc *acc_for(void *, const char *);
 
 #define DEFAULT_MAX_QUERY	(256 * 1024)
 
@@ -103,25 +101,6 @@ batch_free(struct batch *b)
 	free(b);
 }
 
-void
-fetch_batch_free(struct fetch_batch *fb)
-{
-	size_t i, j;
-
-	if (fb == NULL)
-		return;
-	for (i = 0; i < fb->n; i++) {
-		for (j = 0; j < fb->stems[i].naccs; j++) {
-			ts_acc_free(fb->stems[i].accs[j]);
-			free(fb->stems[i].accs[j]);
-		}
-		free(fb->stems[i].accs);
-		free(fb->stems[i].error);
-	}
-	free(fb->stems);
-	free(fb);
-}
-
 static void
 fail_job(struct fetch *f, int rc, const char *error)
 {
@@ -143,15 +122,6 @@ static int
 cmp_name_cand(const void *key, const void *b)
 {
 	return strcmp(key, ((const struct cand *)b)->name);
-}
-
-static int
-cmp_named(const void *a, const void *b)
-{
-	const struct named *x = a, *y = b;
-	int c = strcmp(x->stem, y->stem);
-
-	return c ? c : strcmp(x->type, y->type);
 }
 
 /* The types of the TYPES list whose stem is STEM: [*first, *first + n). */
@@ -192,6 +162,7 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 	const char **found;
 	char **v, *key;
 	size_t first, n, i, k = 0;
+	int rc;
 
 	/* neuPrint's names are JSON strings: a stem that is not UTF-8 is no type. */
 	if (!cy_utf8_valid(stem))
@@ -218,7 +189,9 @@ add_stem_cands(struct fetch *f, struct batch *b, size_t *cap, size_t slot)
 	 * Cannot fail: fetch_start sends every stem with more underscores than
 	 * max_underscores (at most FETCH_MAX_UNDERSCORES) to the type list.
 	 */
-	if (scan_candidates(stem, f->o.max_underscores, &v, &n) < 0)
+	rc = scan_candidates(stem, f->o.max_underscores, &v, &n);
+	assert(rc == 0);
+	if (rc < 0)
 		return;
 	for (i = 0; i < n; i++)
 		add_cand(b, cap, v[i], slot);
@@ -271,6 +244,10 @@ batch_new(struct fetch *f, const size_t *stems, size_t n)
 		qsort(b->cands, b->ncands, sizeof(*b->cands), cmp_cand);
 	distinct_cands(b);
 	b->acc = xcalloc(b->ncands ? b->ncands : 1, sizeof(*b->acc));
+	b->rows.acc = acc_for;
+	b->rows.arg = b;
+	b->rows.dataset = f->o.dataset;
+	b->rows.meta = f->o.meta;
 	return b;
 }
 
@@ -289,6 +266,8 @@ hand_on(struct batch *b)
 	struct fetch_batch *fb;
 	size_t i, k;
 
+	assert(!b->handed);	/* a batch's rows go on once */
+	b->handed = 1;
 	fb = xcalloc(1, sizeof(*fb));
 	fb->stems = xcalloc(b->n, sizeof(*fb->stems));
 	fb->n = b->n;
@@ -304,15 +283,19 @@ hand_on(struct batch *b)
 	for (k = 0; k < b->ncands; k++) {
 		if (b->acc[k] == NULL)
 			continue;
+		assert(b->cands[k].slot < b->n);	/* a slot of this batch */
 		give_acc(&fb->stems[b->cands[k].slot], b->acc[k]);
 		b->acc[k] = NULL;
 	}
+	assert(!f->finished);	/* nothing is handed on after on_done */
 	f->on_batch(f->arg, fb);
 }
 
+/* The batch's fr_sink.acc: the accumulator of a name it asked for. */
 static struct ts_acc *
-acc_for(struct batch *b, const char *type)
+acc_for(void *arg, const char *type)
 {
+	struct batch *b = arg;
 	struct cand *c;
 	size_t k;
 
@@ -322,188 +305,12 @@ acc_for(struct batch *b, const char *type)
 	if (c == NULL)
 		return NULL;	/* not asked for: ignore */
 	k = (size_t)(c - b->cands);
+	assert(k < b->ncands);	/* bsearch found it in the array */
 	if (b->acc[k] == NULL) {
 		b->acc[k] = xcalloc(1, sizeof(**b->acc));
 		ts_acc_init(b->acc[k], type, b->f->o.meta);
 	}
 	return b->acc[k];
-}
-
-/* Column indexes, looked up once per answer; -1 when absent. */
-static int
-columns(const struct cy_result *r, const char *const *names, int *col, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if ((col[i] = cy_column(r, names[i])) < 0)
-			return -EBADMSG;
-	return 0;
-}
-
-/*
- * A count cell (count, sum, n.pre): an exact integer >= 0. Neo4j's count()
- * and sum() never give null, so anything else is a malformed answer, and
- * MSG names the query, the column and the row. NULL_OK: a neuron's own
- * property may be absent (then 0).
- */
-static int
-count(const cJSON *row, int col, const char *query, const char *name,
-    size_t i, int null_ok, int64_t *v, char *msg, size_t len)
-{
-	const cJSON *c = cJSON_GetArrayItem(row, col);
-	char *text;
-	int ok;
-
-	*v = cy_int(row, col, &ok);
-	if (ok && *v >= 0)
-		return 0;
-	*v = 0;
-	if (null_ok && cJSON_IsNull(c))
-		return 0;
-	text = c ? cJSON_PrintUnformatted(c) : NULL;
-	snprintf(msg, len, "malformed %s answer: column \"%s\" of row %zu is "
-	    "not a count (%.40s)", query, name, i + 1, text ? text : "missing");
-	cJSON_free(text);
-	return -EBADMSG;
-}
-
-/* CELLS and TYPE columns after the counts, in struct ts_row's order. */
-static const char *const row_strs[] = { "rootSide", "side", "instance",
-    "nt", "pnt", "dimorphism", "synonyms" };
-static const char *const row_lists[TS_NLISTS] = { "superclass", "class",
-    "subclass", "flywireType", "somaNeuromere", "trumanHl" };
-#define NROW_STRS	(sizeof(row_strs) / sizeof(*row_strs))
-
-/* The string and list cells of a CELLS or TYPE row; C: their columns. */
-static void
-row_fields(struct ts_row *t, const cJSON *row, const int *c)
-{
-	int k;
-
-	t->root_side = cy_str(row, c[0]);
-	t->side = cy_str(row, c[1]);
-	t->instance = cy_str(row, c[2]);
-	t->first[TS_CONSENSUS_NT] = cy_str(row, c[3]);
-	t->first[TS_PREDICTED_NT] = cy_str(row, c[4]);
-	t->first[TS_DIMORPHISM] = cy_str(row, c[5]);
-	t->first[TS_SYNONYMS] = cy_str(row, c[6]);
-	for (k = 0; k < TS_NLISTS; k++)
-		t->list[k] = cJSON_GetArrayItem(row, c[NROW_STRS + (size_t)k]);
-}
-
-/* NT: the consensusNt column's name, "nt" in CELLS, "consensusNt" in TYPE. */
-static int
-row_columns(const struct cy_result *r, const char *nt, int *c)
-{
-	const char *names[NROW_STRS];
-
-	memcpy(names, row_strs, sizeof(names));
-	names[3] = nt;
-	if (columns(r, names, c, (int)NROW_STRS) < 0 ||
-	    columns(r, row_lists, c + NROW_STRS, TS_NLISTS) < 0)
-		return -EBADMSG;
-	return 0;
-}
-
-static int
-take_cells(struct batch *b, const struct cy_result *r, char *msg, size_t len)
-{
-	static const char *const names[] = { "type", "somaSide", "cells",
-	    "pre", "post", "first" };
-	enum ts_adapter ad = ts_adapter_for(b->f->o.dataset);
-	int c[6], f[NROW_STRS + TS_NLISTS];
-	int64_t n[4];
-	size_t i;
-	int k;
-
-	if (columns(r, names, c, 6) < 0 || row_columns(r, "nt", f) < 0)
-		return -EBADMSG;
-	for (i = 0; i < r->nrows; i++) {
-		const cJSON *row = cy_row(r, i);
-		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
-		struct ts_row t = { 0 };
-
-		for (k = 0; k < 4; k++)
-			if (count(row, c[2 + k], "CELLS", names[2 + k], i, 0,
-			    &n[k], msg, len) < 0)
-				return -EBADMSG;
-		b->neurons += (double)n[0];	/* the batch's cost, for the limiter */
-		if (a == NULL)
-			continue;
-		row_fields(&t, row, f);
-		t.soma_side = cy_str(row, c[1]);
-		t.cells = n[0];
-		t.pre = n[1];
-		t.post = n[2];
-		t.first_body = n[3];
-		ts_acc_add_cells(a, ad, &t);
-	}
-	return 0;
-}
-
-static int
-take_rois(struct batch *b, const struct cy_result *r, char *msg, size_t len)
-{
-	static const char *const names[] = { "type", "roi", "pre", "post" };
-	int c[4];
-	int64_t pre, post;
-	size_t i;
-
-	if (columns(r, names, c, 4) < 0)
-		return -EBADMSG;
-	for (i = 0; i < r->nrows; i++) {
-		const cJSON *row = cy_row(r, i);
-		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
-
-		if (count(row, c[2], "ROIS", "pre", i, 0, &pre, msg, len) < 0 ||
-		    count(row, c[3], "ROIS", "post", i, 0, &post, msg, len) < 0)
-			return -EBADMSG;
-		if (a != NULL)
-			ts_acc_add_roi(a, b->f->o.meta, cy_str(row, c[1]), pre,
-			    post);
-	}
-	return 0;
-}
-
-static int
-take_neurons(struct batch *b, const struct cy_result *r, char *msg, size_t len)
-{
-	static const char *const names[] = { "type", "somaSide", "bodyId",
-	    "consensusNt", "pre", "post", "roiInfo" };
-	enum ts_adapter ad = ts_adapter_for(b->f->o.dataset);
-	int c[7], f[NROW_STRS + TS_NLISTS], rc;
-	int64_t pre, post, body;
-	size_t i;
-
-	if (columns(r, names, c, 7) < 0 ||
-	    row_columns(r, "consensusNt", f) < 0)
-		return -EBADMSG;
-	for (i = 0; i < r->nrows; i++) {
-		const cJSON *row = cy_row(r, i);
-		struct ts_acc *a = acc_for(b, cy_str(row, c[0]));
-		struct ts_row t = { 0 };
-
-		if (count(row, c[4], "TYPE", "pre", i, 1, &pre, msg, len) < 0 ||
-		    count(row, c[5], "TYPE", "post", i, 1, &post, msg, len) < 0 ||
-		    count(row, c[2], "TYPE", "bodyId", i, 0, &body, msg,
-		    len) < 0)
-			return -EBADMSG;
-		b->neurons++;
-		if (a == NULL)
-			continue;
-		row_fields(&t, row, f);
-		t.soma_side = cy_str(row, c[1]);
-		t.cells = 1;
-		t.pre = pre;
-		t.post = post;
-		t.first_body = body;
-		rc = ts_acc_add_neuron(a, ad, b->f->o.meta, &t,
-		    cy_str(row, c[6]));
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
 }
 
 static void
@@ -528,6 +335,8 @@ reroute(struct fetch *f, size_t stem)
 
 	f->overflow[stem] = 1;
 	if (!f->have_types) {
+		/* One slot per stem: a stem is rerouted once (overflow set). */
+		assert(f->nwaiting < f->o.scan->nstems);
 		f->waiting[f->nwaiting++] = stem;
 		if (f->types_q == NULL && want_types(f) < 0)
 			fail_job(f, -EILSEQ, "the dataset name is not valid UTF-8");
@@ -569,6 +378,9 @@ batch_done(struct batch *b)
 	char msg[512];
 	int rc;
 
+	/* Every query of B is back (its hold included), none still out. */
+	assert(b->pending == 0 && b->q[0] == NULL && b->q[1] == NULL);
+	assert(f->p.batches_out > 0);	/* B was counted out by send_batch */
 	TAILQ_REMOVE(&f->out, b, entry);
 	f->p.batches_out--;
 	if (f->finished) {
@@ -596,7 +408,7 @@ batch_done(struct batch *b)
 	pump(f);
 }
 
-typedef int (*take_fn)(struct batch *, const struct cy_result *, char *,
+typedef int (*take_fn)(struct fr_sink *, const struct cy_result *, char *,
     size_t);
 
 /*
@@ -610,11 +422,13 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 	char msg[200] = "";
 	double neurons;
 
+	/* Its query's callback runs once, and never after a cancel. */
+	assert(b->q[idx] != NULL && b->pending > 0);
 	b->q[idx] = NULL;
 	b->pending--;
 	if (r->status == UP_OK) {
 		/* A malformed answer fails the batch: split, as a 400 does. */
-		if (b->fail == UP_OK && take(b, r->rows, msg, sizeof(msg)) < 0)
+		if (b->fail == UP_OK && take(&b->rows, r->rows, msg, sizeof(msg)) < 0)
 			note_failure(b, UP_QUERY_ERROR, msg[0] ? msg :
 			    "answer lacks the expected columns");
 	} else {
@@ -622,7 +436,7 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 		if (r->too_large && b->fail == r->status)
 			b->too_large = 1;
 	}
-	neurons = b->neurons;
+	neurons = b->rows.neurons;
 	if (b->pending == 0)
 		batch_done(b);
 	return neurons;
@@ -631,19 +445,19 @@ answer(struct batch *b, int idx, const struct up_result *r, take_fn take)
 static double
 on_cells(void *arg, const struct up_result *r)
 {
-	return answer(arg, 0, r, take_cells);
+	return answer(arg, 0, r, fr_cells);
 }
 
 static double
 on_rois(void *arg, const struct up_result *r)
 {
-	return answer(arg, 1, r, take_rois);
+	return answer(arg, 1, r, fr_rois);
 }
 
 static double
 on_neurons(void *arg, const struct up_result *r)
 {
-	return answer(arg, 0, r, take_neurons);
+	return answer(arg, 0, r, fr_neurons);
 }
 
 static int
@@ -652,6 +466,7 @@ submit(struct batch *b, int idx, enum cy_shape shape, up_cb cb)
 	struct fetch *f = b->f;
 	int rc;
 
+	assert(b->q[idx] == NULL);	/* one query per slot at a time */
 	buf_reset(&f->body);
 	if ((rc = cy_request_body(&f->body, f->text.data, f->o.dataset)) < 0)
 		return rc;
@@ -724,6 +539,7 @@ next_batch(struct fetch *f)
 	if (f->next_stem >= s->nstems)
 		return NULL;
 	n = f->o.strategy == FETCH_PER_TYPE ? 1 : f->o.batch_size;
+	assert(n > 0);	/* fetch_start gives batch_size its default */
 	idx = xreallocarray(NULL, n, sizeof(*idx));
 	/*
 	 * Overflow stems wait for the type list; the rest go now, as many as
@@ -765,32 +581,12 @@ pump(struct fetch *f)
 	}
 	if (!f->finished && f->p.batches_out == 0 && TAILQ_EMPTY(&f->todo) &&
 	    f->next_stem >= f->o.scan->nstems && f->types_q == NULL) {
+		/* No stem is left waiting for the type list. */
+		assert(f->nwaiting == 0);
+		assert(TAILQ_EMPTY(&f->out));	/* batches_out counts them */
 		f->finished = 1;
 		f->on_done(f->arg, 0, NULL);
 	}
-}
-
-static int
-take_types(struct fetch *f, const struct cy_result *r)
-{
-	int col = cy_column(r, "type");
-	size_t i;
-
-	if (col < 0)
-		return -EBADMSG;
-	f->types = xcalloc(r->nrows ? r->nrows : 1, sizeof(*f->types));
-	for (i = 0; i < r->nrows; i++) {
-		const char *t = cy_str(cy_row(r, i), col);
-		struct named *n = &f->types[f->ntypes];
-
-		if (t == NULL)
-			continue;
-		n->type = xstrdup(t);
-		n->stem = scan_stem_of(t);	/* never NULL: xstrdup */
-		f->ntypes++;
-	}
-	qsort(f->types, f->ntypes, sizeof(*f->types), cmp_named);
-	return 0;
 }
 
 /* The overflow stems, now resolvable from the type list, as batches. */
@@ -800,6 +596,7 @@ queue_waiting(struct fetch *f)
 	struct batch *b;
 	size_t i, n;
 
+	assert(f->have_types);	/* what they wait for is in */
 	for (i = 0; i < f->nwaiting; i += n) {
 		n = f->nwaiting - i < f->o.batch_size ? f->nwaiting - i :
 		    f->o.batch_size;
@@ -816,6 +613,8 @@ on_types(void *arg, const struct up_result *r)
 	struct fetch *f = arg;
 	char msg[512];
 
+	assert(f->types_q != NULL);	/* asked once; no answer after a cancel */
+	assert(!f->have_types);	/* the type list comes once */
 	f->types_q = NULL;
 	if (f->finished)
 		return 0;
@@ -826,7 +625,7 @@ on_types(void *arg, const struct up_result *r)
 		fail_job(f, up_status_errno(r->status), msg);
 		return 0;
 	}
-	if (take_types(f, r->rows) < 0) {
+	if (fr_types(r->rows, &f->types, &f->ntypes) < 0) {
 		fail_job(f, -EBADMSG, "the type list answer is malformed");
 		return 0;
 	}
@@ -921,6 +720,7 @@ want_types(struct fetch *f)
 {
 	int rc;
 
+	assert(f->types_q == NULL && !f->have_types);	/* asked once */
 	buf_reset(&f->text);
 	buf_reset(&f->body);
 	cy_types_query(&f->text);

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "index/batch.h"
 #include "index/roi.h"
 #include "index/scan.h"
 #include "index/typeset.h"
@@ -37,19 +38,6 @@ struct fetch_opts {
 	const unsigned char	*skip;
 };
 
-/* The rows of one stem: an accumulator per candidate type that had rows. */
-struct fetch_stem {
-	size_t		 stem;		/* index into scan->stems */
-	struct ts_acc	**accs;
-	size_t		 naccs;
-	char		*error;		/* the stem's queries failed */
-};
-
-struct fetch_batch {
-	struct fetch_stem *stems;
-	size_t		 n;
-};
-
 struct fetch_progress {
 	size_t		 batches_out;	/* sent, rows not all in */
 	size_t		 splits;
@@ -57,7 +45,7 @@ struct fetch_progress {
 
 struct fetch;
 
-/* The callee owns B (fetch_batch_free). */
+/* The callee owns B (fetch_batch_free, index/batch.h). */
 typedef void (*fetch_batch_cb)(void *arg, struct fetch_batch *b);
 /* RC 0: every stem was handed on; < 0: the job cannot go on (ERROR says why). */
 typedef void (*fetch_done_cb)(void *arg, int rc, const char *error);
@@ -72,6 +60,5 @@ int	 fetch_start(const struct fetch_opts *o, fetch_batch_cb on_batch,
 /* Stop: cancels queries; no callback runs afterwards. Frees F. */
 void	 fetch_free(struct fetch *f);
 void	 fetch_get_progress(const struct fetch *f, struct fetch_progress *p);
-void	 fetch_batch_free(struct fetch_batch *b);
 
 #endif

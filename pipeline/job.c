@@ -242,12 +242,8 @@ render_work(uv_work_t *req)
 	struct render_work *w = req->data;
 
 	fio_hold(&w->io, FIO_HOLD_RENDER);
-	if (w->layout == SCAN_LAYOUT_NEUVIEW)
-		w->rc = render_neuview_all(w->types, w->n, &w->ro, w->err,
-		    sizeof(w->err));
-	else
-		w->rc = render_all(w->types, w->n, &w->ro, w->err,
-		    sizeof(w->err));
+	w->rc = render_run(w->layout, w->types, w->n, &w->ro, w->err,
+	    sizeof(w->err));
 }
 
 static void job_destroy(struct job *j);

@@ -8,6 +8,7 @@
  */
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -209,6 +210,7 @@ nv_query(const char *s)
 		}
 	}
 	*q = '\0';
+	assert((size_t)(q - o) <= 3 * strlen(s));	/* the bound allocated */
 	return o;
 }
 
@@ -226,6 +228,7 @@ nv_thousands(char *dst, size_t len, int64_t n)
 			dst[k++] = ',';
 		dst[k++] = d[i];
 	}
+	assert(k < len);	/* room for the NUL kept in the loop */
 	dst[k] = '\0';
 }
 
@@ -370,6 +373,7 @@ nv_js_safe(const char *json)
 		} else
 			o[k++] = json[i];
 	}
+	assert(k <= 6 * n);	/* at most six bytes for each one in */
 	o[k] = '\0';
 	return o;
 }
@@ -415,6 +419,8 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	size_t i;
 	int rc;
 
+	/* The home page is committed last (docs/output.md). */
+	assert(strcmp(nv_pages[NV_NPAGES - 1][1], "index.html") == 0);
 	memset(&lj, 0, sizeof(lj));
 	for (i = 0; i < n; i++)
 		v[i] = &types[i];
@@ -424,6 +430,7 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	    (rc = od_check(od, nv_outputs, sizeof(nv_outputs) /
 	    sizeof(*nv_outputs), err, errlen)) < 0)
 		goto out;
+	assert(od != NULL);	/* opened and checked before anything is written */
 	lj.v = v;
 	lj.n = n;
 	lj.o = o;
@@ -432,6 +439,7 @@ render_neuview_all(const struct ts_type *types, size_t n,
 	json = cJSON_PrintUnformatted(data);
 	pretty = cJSON_Print(data);
 	cJSON_Delete(data);
+	assert(json != NULL && pretty != NULL);	/* xmalloc'd: never NULL */
 	safe = nv_js_safe(pretty);
 	/* A template missing or broken is a build error: nothing written. */
 	if ((rc = nv_js(&js, safe, n, o->generated_at, err, errlen)) < 0)
@@ -449,6 +457,8 @@ render_neuview_all(const struct ts_type *types, size_t n,
 		goto out;
 	/* The type list before the home page, which is committed last. */
 	par_wait(&par);
+	/* A failed build leaves the list empty (render_typelist.h). */
+	assert(lj.rc == 0 || (lj.tl.page == NULL && lj.tl.js == NULL));
 	if ((rc = lj.rc) < 0 && err != NULL && errlen > 0)
 		snprintf(err, errlen, "%s", lj.err);
 	if (rc == 0)

@@ -17,6 +17,7 @@
  *   names, 13 soma neuromeres, 14 hemilineages, 15 ROIs as flat
  *   [string, pre per mille, post per mille, ...], 16 parents.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ tl_add(struct tl_strs *s, const char *str)
 		s->cap = s->cap ? 2 * s->cap : 256;
 		s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
 	}
+	assert(s->n < s->cap);	/* grown above */
 	s->v[s->n++] = str;
 }
 
@@ -93,6 +95,7 @@ tl_idx(const struct tl_strs *s, const char *str)
 	if (str == NULL)
 		return -1;
 	hit = bsearch(&str, s->v, s->n, sizeof(*s->v), tl_cmp);
+	assert(hit != NULL);	/* tl_collect took every string rows name */
 	return hit ? (double)(hit - s->v) : -1;
 }
 
@@ -345,6 +348,7 @@ render_typelist_build(const struct ts_type *const *v, size_t n,
 	}
 	buf_append(&b, "", 0);
 	out->js = buf_steal(&b);
+	assert(out->page != NULL && out->js != NULL);	/* both, or neither */
 	return 0;
 }
 
@@ -354,6 +358,8 @@ render_typelist_put(const struct render_typelist *tl, struct od *od,
 {
 	int rc;
 
+	/* Built (render_typelist_build succeeded), into an open directory. */
+	assert(tl->page != NULL && tl->js != NULL && od != NULL);
 	if ((rc = od_mkdir(od, "static", err, errlen)) == 0 &&
 	    (rc = od_mkdir(od, "static/js", err, errlen)) == 0 &&
 	    (rc = od_stage(od, "static/js/neuron-search.js", tl->js,

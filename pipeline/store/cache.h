@@ -63,7 +63,7 @@ int	 cache_open(const char *dir, unsigned flags, struct cache **out,
 	    char *note, size_t notelen, char *err, size_t errlen);
 void	 cache_close(struct cache *c);
 
-/* One stored stem: its name and its encoded entry (cache_encode). */
+/* One stored stem: its name and its encoded entry (store/cachecodec.h). */
 typedef int (*cache_each_cb)(void *arg, const char *stem, const void *data,
 	    size_t len);
 /*
@@ -123,19 +123,5 @@ int	 cache_stats(struct cache *c, const char *server, const char *dataset,
 /* Drop every version (of SERVER and DATASET when given); *N: entries gone. */
 int	 cache_clear(struct cache *c, const char *server, const char *dataset,
 	    uint64_t *n, char *err, size_t errlen);
-
-/*
- * An entry: the N accumulators, as a compact byte string appended to B.
- * Its checksum is stored beside it by cache_store.
- */
-void	 cache_encode(struct buf *b, struct ts_acc *const *accs, size_t n);
-/*
- * Decode an entry into *ACCS (N of them, each as ts_acc_init makes it for
- * NPRIMARY primary ROIs; free each with ts_acc_free, then the array).
- * Needs no roi_meta, so a worker can decode while the job goes on.
- * -EBADMSG when the bytes are not a well-formed entry of that width.
- */
-int	 cache_decode(const void *data, size_t len, size_t nprimary,
-	    struct ts_acc ***accs, size_t *n);
 
 #endif

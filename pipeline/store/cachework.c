@@ -4,6 +4,7 @@
  * copies of the key and the stem names); the loop touches it again only
  * in the after-callback.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "store/cachecodec.h"
 #include "store/cachework.h"
 #include "base/xmalloc.h"
 
@@ -120,6 +122,7 @@ cw_meta_text(const struct cy_result *r)
 	cJSON *a = cJSON_CreateArray(), *p = cJSON_CreateArray();
 	char *txt;
 
+	assert(r->nrows == 1);	/* roi_meta_parse accepted it: one row */
 	/* The strings roi_meta_parse takes, in its order: equal answers,
 	 * equal texts. */
 	list = cJSON_GetArrayItem(row, cy_column(r, "primaryRois"));
@@ -130,6 +133,7 @@ cw_meta_text(const struct cy_result *r)
 	cJSON_AddItemToArray(a, p);
 	cJSON_AddItemToArray(a, cJSON_CreateString(hier ? hier : "{}"));
 	txt = cJSON_PrintUnformatted(a);	/* xmalloc'd: never NULL */
+	assert(txt != NULL);
 	cJSON_Delete(a);
 	return txt;
 }
@@ -194,6 +198,7 @@ add_record(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
 	struct cw_record *rec;
 	size_t i;
 
+	assert(g->m != NULL && g->b->n == 0);	/* records, not the batch */
 	if (res->nrecords == g->cap) {
 		g->cap = g->cap ? g->cap * 2 : 256;
 		res->records = xreallocarray(res->records, g->cap,
@@ -217,6 +222,8 @@ add_stem(struct gather *g, size_t idx, struct ts_acc **accs, size_t n)
 {
 	struct fetch_stem *s;
 
+	/* The batch, not records. */
+	assert(g->m == NULL && g->r->res->nrecords == 0);
 	if (g->b->n == g->cap) {
 		g->cap = g->cap ? g->cap * 2 : 256;
 		g->b->stems = xreallocarray(g->b->stems, g->cap,
@@ -245,6 +252,7 @@ take(void *arg, const char *stem, const void *data, size_t len)
 	if (hit == NULL)
 		return 0;	/* a page that went: its type drops out */
 	idx = (size_t)(hit - r->stems);
+	assert(idx < r->nstems);	/* bsearch found it in the array */
 	if (res->have[idx])
 		return 0;
 	if (cache_decode(data, len, r->key.nprimary, &accs, &n) < 0) {
@@ -331,6 +339,8 @@ after(uv_work_t *w, int status)
 	if (r->kind == CW_LOAD) {
 		res = r->res;
 		r->res = NULL;
+		/* Made by cw_load, handed on here once, with its callback. */
+		assert(res != NULL && r->load_cb != NULL);
 		if (status < 0 && res->rc == 0) {
 			res->rc = status;
 			snprintf(res->err, sizeof(res->err), "cache: %s",
@@ -338,6 +348,9 @@ after(uv_work_t *w, int status)
 		}
 		r->load_cb(r->arg, res);
 	} else if (r->kind == CW_ADMIN) {
+		assert(r->admin_cb != NULL);	/* cw_admin set it */
+		/* Work that ran and succeeded made its result. */
+		assert(status < 0 || r->rc < 0 || r->result != NULL);
 		if (status < 0 && r->rc == 0) {
 			r->rc = status;
 			snprintf(r->err, sizeof(r->err), "cache: %s",
@@ -348,6 +361,7 @@ after(uv_work_t *w, int status)
 		if (r->rc == 0)
 			r->result = NULL;	/* the callee's */
 	} else {
+		assert(r->kind == CW_STORE && r->store_cb != NULL);
 		if (status < 0 && r->rc == 0) {
 			r->rc = status;
 			snprintf(r->err, sizeof(r->err), "cache: %s",
@@ -402,11 +416,13 @@ cw_entries_add(struct cw_entries *e, const char *stem,
 {
 	struct buf b = BUF_INIT;
 
+	assert(e != NULL && stem != NULL);	/* cw_entries_new made E */
 	if (e->n == e->cap) {
 		e->cap = e->cap ? e->cap * 2 : 256;
 		e->v = xreallocarray(e->v, e->cap, sizeof(*e->v));
 		e->own = xreallocarray(e->own, e->cap, sizeof(*e->own));
 	}
+	assert(e->n < e->cap);	/* grown above */
 	cache_encode(&b, accs, n);
 	e->v[e->n].len = b.len;
 	e->v[e->n].stem = e->own[e->n].stem = xstrdup(stem);
@@ -442,6 +458,7 @@ store_work(uv_work_t *w)
 	struct cw_req *r = w->data;
 	struct cache *c;
 
+	assert(r->e != NULL);	/* cw_store made one when it had none */
 	r->rc = cache_open(r->dir, r->checked ? 0 : CACHE_OPEN_CHECK, &c,
 	    r->note, sizeof(r->note), r->err, sizeof(r->err));
 	if (r->rc < 0)
@@ -459,6 +476,7 @@ cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
 	struct cw_req *r = req_new(dir, k, CW_STORE);
 	int rc;
 
+	assert(run != NULL && run->mode != NULL);	/* the run is noted */
 	r->e = e ? e : cw_entries_new();
 	r->run = *run;
 	r->run.mode = r->mode = xstrdup(run->mode);
@@ -526,6 +544,8 @@ cw_admin(uv_loop_t *loop, const char *dir, int clear, const char *server,
 void
 cw_abandon(struct cw_req *r)
 {
-	if (r)
+	if (r) {
+		assert(!r->abandoned);	/* the job forgets R when it abandons it */
 		r->abandoned = 1;
+	}
 }

@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #include "store/cache.h"
-#include "fetch.h"
+#include "index/batch.h"
 #include "index/scan.h"
 
 struct cw_req;

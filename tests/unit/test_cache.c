@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "store/cache.h"
+#include "store/cachecodec.h"
 #include "base/xmalloc.h"
 
 static const char *hierarchy =

@@ -31,6 +31,7 @@
 
 #include "base/buf.h"
 #include "render/render.h"
+#include "render/render_flat.h"
 #include "render/render_neuview.h"
 #include "render/tpl.h"
 #include "base/xmalloc.h"
@@ -288,10 +289,11 @@ static void
 render_ok(const struct ts_type *t, size_t n, const struct render_opts *o)
 {
 	char err[512] = "";
-	int rc = render_all(t, n, o, err, sizeof(err));
+	/* Through the dispatch, as the job calls it. */
+	int rc = render_run(SCAN_LAYOUT_QUICKPAGE, t, n, o, err, sizeof(err));
 
 	if (rc != 0)
-		fail_msg("render_all: %d %s", rc, err);
+		fail_msg("render_run: %d %s", rc, err);
 }
 
 /* ---- types.json ---- */
@@ -765,10 +767,10 @@ static void
 nv_ok(const struct ts_type *t, size_t n, const struct render_opts *o)
 {
 	char err[512] = "";
-	int rc = render_neuview_all(t, n, o, err, sizeof(err));
+	int rc = render_run(SCAN_LAYOUT_NEUVIEW, t, n, o, err, sizeof(err));
 
 	if (rc != 0)
-		fail_msg("render_neuview_all: %d %s", rc, err);
+		fail_msg("render_run (neuview): %d %s", rc, err);
 }
 
 /* N with a ',' every three digits, built digit by digit from the right. */
@@ -965,7 +967,7 @@ test_missing_template(void **state)
 
 	(void)state;
 	o.template_dir = "/nonexistent/qp-templates";
-	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -ENOENT);
+	assert_int_equal(render_flat_all(NULL, 0, &o, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/qp-templates/index.html"));
 	assert_non_null(strstr(err, "open template"));
 	/* Nothing written before the templates were all there. */
@@ -984,7 +986,7 @@ test_bad_placeholder(void **state)
 	copy_templates(tpl);
 	spit(tpl, "index.html", "<p>{{ not one }} {{}} {{x</p>{{nope}}\n");
 	o.template_dir = tpl;
-	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
+	assert_int_equal(render_flat_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "index.html: unknown placeholder {{nope}}"));
 	/* A custom template with only known names works. */
 	spit(tpl, "index.html", "<p>{{ x }} {{dataset}}</p>{{groups}}\n");
@@ -996,7 +998,7 @@ test_bad_placeholder(void **state)
 	}
 	/* index.js must not be able to end its <script>. */
 	spit(tpl, "index.js", "var a = '</SCRIPT>';\n");
-	assert_int_equal(render_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
+	assert_int_equal(render_flat_all(NULL, 0, &o, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "index.js"));
 	rm_rf(tpl);
 	rm_rf(out);
@@ -1272,7 +1274,7 @@ test_scale(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	print_message("render_all, %zu types (3 files, fsync included): "
+	print_message("render_flat_all, %zu types (3 files, fsync included): "
 	    "%.1f ms\n", n, ms);
 	/* Only catches quadratic work: valgrind and ASan runs are slow. */
 	assert_true(ms < 20000);
