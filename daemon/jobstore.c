@@ -39,6 +39,7 @@ struct js_op {
 	int		 rc;
 	int64_t		 n;
 	char		 err[256];
+	unsigned long	 seq;		/* its place in the order of calls */
 };
 
 STAILQ_HEAD(js_ops, js_op);
@@ -53,6 +54,7 @@ struct js {
 	struct js_ops	 todo, done;	/* under MU */
 	int		 quit;		/* under MU */
 	unsigned	 pending;	/* loop only: callbacks still to run */
+	unsigned long	 queued, called;	/* loop only: ops so far, callbacks */
 };
 
 /* A new file: the schema as it is now (JS_SCHEMA_VERSION). */
@@ -100,6 +102,7 @@ static const char *const upgrade[JS_SCHEMA_VERSION] = {
 static int
 db_error(sqlite3 *db, char *err, size_t errlen, const char *what)
 {
+	assert(db != NULL);	/* see above */
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
 	return -EIO;
 }
@@ -245,6 +248,7 @@ js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
 	uv_async_init(loop, &s->async, on_async);
 	s->async.data = s;
 	uv_unref((uv_handle_t *)&s->async);	/* no write out: no reason to run */
+	assert(s->db != NULL && s->wdb != NULL);	/* the loop's and the writer's */
 	*out = s;
 	return 0;
 fail:
@@ -281,6 +285,7 @@ js_close(struct js *s)
 	uv_cond_signal(&s->cv);
 	uv_mutex_unlock(&s->mu);
 	uv_thread_join(&s->thread);	/* it commits what is queued first */
+	assert(STAILQ_EMPTY(&s->todo));	/* the writer left nothing unwritten */
 	while ((op = STAILQ_FIRST(&s->done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&s->done, entry);
 		op_free(op);
@@ -419,6 +424,7 @@ w_exec(sqlite3 *db, struct js_op *op)
 		op->rc = 0;
 		break;
 	}
+	assert(op->rc <= 0);	/* 0 or a negative errno, ERR set with it */
 }
 
 static void
@@ -458,6 +464,10 @@ on_async(uv_async_t *h)
 	uv_mutex_unlock(&s->mu);
 	while ((op = STAILQ_FIRST(&done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&done, entry);
+		assert(s->pending > 0);	/* each op was counted in queue() */
+		/* Callbacks run once each, in the order the calls came. */
+		assert(op->seq == s->called);
+		s->called++;
 		if (--s->pending == 0)
 			uv_unref((uv_handle_t *)&s->async);
 		op->cb(op->arg, op->rc, op->n, op->rc < 0 ? op->err : NULL);
@@ -468,8 +478,10 @@ on_async(uv_async_t *h)
 static void
 queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
 {
+	assert(cb != NULL);	/* on_async calls it */
 	op->cb = cb;
 	op->arg = arg;
+	op->seq = s->queued++;
 	if (s->pending++ == 0)
 		uv_ref((uv_handle_t *)&s->async);
 	uv_mutex_lock(&s->mu);
@@ -497,6 +509,7 @@ js_insert(struct js *s, const struct proto_job *j, const char *config,
 {
 	struct js_op *op = op_new(JS_INSERT, j);
 
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
 	op->config = config ? xstrdup(config) : NULL;
 	op->origin = origin ? xstrdup(origin) : NULL;
 	queue(s, op, cb, arg);
@@ -505,6 +518,7 @@ js_insert(struct js *s, const struct proto_job *j, const char *config,
 void
 js_update(struct js *s, const struct proto_job *j, js_cb cb, void *arg)
 {
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
 	queue(s, op_new(JS_UPDATE, j), cb, arg);
 }
 
@@ -547,6 +561,7 @@ row_job(sqlite3_stmt *st, struct proto_job *j)
 	j->uid = (long)sqlite3_column_int64(st, 4);
 	k = proto_state_parse((const char *)sqlite3_column_text(st, 5));
 	j->state = k < 0 ? PROTO_FAILED : (enum proto_state)k;
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a bad text reads FAILED */
 	j->created = sqlite3_column_double(st, 6);
 	j->started = sqlite3_column_double(st, 7);
 	j->finished = sqlite3_column_double(st, 8);
