@@ -55,7 +55,12 @@ struct js {
 	int		 quit;		/* under MU */
 	unsigned	 pending;	/* loop only: callbacks still to run */
 	unsigned long	 queued, called;	/* loop only: ops so far, callbacks */
+	uv_thread_t	 loop;		/* the loop's thread, which made S */
 };
+
+/* The caller is on the loop's thread: RDB and the callbacks are its. */
+#define ON_LOOP(s)	uv_thread_equal(&(uv_thread_t){ uv_thread_self() }, \
+			    &(s)->loop)
 
 /* A new file: the schema as it is now (JS_SCHEMA_VERSION). */
 static const char schema[] =
@@ -227,6 +232,7 @@ js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
 	if ((rc = create_private(path, err, errlen)) < 0)
 		return rc;
 	s = xcalloc(1, sizeof(*s));
+	s->loop = uv_thread_self();
 	STAILQ_INIT(&s->todo);
 	STAILQ_INIT(&s->done);
 	/* The writer may wait for a lock (another process reading); a read
@@ -459,6 +465,7 @@ on_async(uv_async_t *h)
 	struct js_ops done = STAILQ_HEAD_INITIALIZER(done);
 	struct js_op *op;
 
+	assert(ON_LOOP(s));	/* callbacks run on the loop */
 	uv_mutex_lock(&s->mu);
 	STAILQ_CONCAT(&done, &s->done);
 	uv_mutex_unlock(&s->mu);
@@ -478,7 +485,7 @@ on_async(uv_async_t *h)
 static void
 queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
 {
-	assert(cb != NULL);	/* on_async calls it */
+	assert(cb != NULL && ON_LOOP(s));	/* on_async calls it, on the loop */
 	op->cb = cb;
 	op->arg = arg;
 	op->seq = s->queued++;
@@ -581,6 +588,7 @@ js_get(struct js *s, int64_t id, struct proto_job *out)
 	sqlite3_stmt *st;
 	int rc;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE id = ?",
 	    -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -617,6 +625,7 @@ js_list(struct js *s, size_t limit, js_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs ORDER BY id "
 	    "DESC LIMIT ?", -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -629,6 +638,7 @@ js_unfinished(struct js *s, js_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE state "
 	    "IN ('queued', 'running') ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -641,6 +651,7 @@ js_counts(struct js *s, uint64_t counts[PROTO_NSTATES])
 	sqlite3_stmt *st;
 	int k;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	memset(counts, 0, PROTO_NSTATES * sizeof(counts[0]));
 	if (sqlite3_prepare_v2(s->db, "SELECT state, count(*) FROM jobs GROUP "
 	    "BY state", -1, &st, NULL) != SQLITE_OK)

@@ -606,6 +606,7 @@ run_done(void *arg)
 	struct upstream *u = arg;
 	struct up_query *q;
 
+	assert(!u->dispatching);	/* from the loop, not from inside a call */
 	/* A callback may cancel others on the list: take one at a time. */
 	while ((q = TAILQ_FIRST(&u->done)) != NULL) {
 		assert(q->state == Q_DONE);	/* the done list holds DONE only */
