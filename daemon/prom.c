@@ -63,7 +63,8 @@ prom_sample(struct buf *b, const char *name, const struct buf *labels,
 	assert(strspn(name, PROM_NAME_CHARS) == strlen(name) && *name != '\0');
 	/* A label set is built by prom_label: NUL-terminated, no newline. */
 	assert(labels == NULL || labels->len == 0 ||
-	    memchr(labels->data, '\n', labels->len) == NULL);
+	    (labels->data[labels->len] == '\0' &&
+	    memchr(labels->data, '\n', labels->len) == NULL));
 	buf_puts(b, name);
 	if (labels != NULL && labels->len > 0)
 		buf_printf(b, "{%s}", labels->data);
