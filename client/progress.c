@@ -1,4 +1,5 @@
 /* progress: see progress.h. */
+#include <assert.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,9 @@ progress_format(const struct proto_job *j, char *buf, size_t len)
 {
 	char e[32];
 
+	/* J comes from proto_job_parse: a known state, NUL-terminated text. */
+	assert((unsigned)j->state < PROTO_NSTATES && len > 0);
+	assert(memchr(j->stage, '\0', sizeof(j->stage)) != NULL);
 	if (j->state == PROTO_QUEUED) {
 		snprintf(buf, len, "job %lld %s: queued", (long long)j->id,
 		    j->site);
@@ -63,6 +67,7 @@ progress_format(const struct proto_job *j, char *buf, size_t len)
 void
 progress_clear(struct progress *p)
 {
+	assert(p->tty || !p->drawn);	/* a live line only on a terminal */
 	if (p->tty && p->drawn) {
 		fputs("\r\033[K", p->f);
 		fflush(p->f);
@@ -77,6 +82,7 @@ progress_update(struct progress *p, const struct proto_job *j)
 	int changed = strcmp(p->stage, j->stage) != 0;
 	char line[512];
 
+	assert(p->f != NULL);	/* progress_init ran */
 	if (!changed && now - p->last < (p->tty ? TTY_EVERY : PLAIN_EVERY))
 		return;
 	snprintf(p->stage, sizeof(p->stage), "%s", j->stage);

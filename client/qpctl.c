@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -129,6 +130,7 @@ conn_send(struct conn *c, cJSON *msg)
 		}
 		off += (size_t)n;
 	}
+	assert(off == len);	/* send never reports more than asked */
 	free(line);
 	return 0;
 }
@@ -143,6 +145,7 @@ conn_recv(struct conn *c, cJSON **out)
 	int rc;
 
 	for (;;) {
+		assert(c->len <= c->cap);	/* recv reads into the room left */
 		if (c->len && (nl = memchr(c->buf, '\n', c->len)) != NULL) {
 			k = (size_t)(nl - c->buf);
 			if (json_out)
@@ -214,6 +217,7 @@ call(struct conn *c, cJSON *req, cJSON **out)
 			    strerror(-rc));
 		return EX_UNREACHABLE;
 	}
+	assert(*out != NULL);	/* a reply parsed */
 	if (!proto_bool(*out, "ok", 0)) {
 		rc = report_error(*out);
 		cJSON_Delete(*out);
@@ -296,6 +300,7 @@ print_job(const struct proto_job *j)
 	printf("  state:     %s\n", proto_state_name(j->state));
 	if (j->state == PROTO_RUNNING) {
 		progress_format(j, line, sizeof(line));
+		assert(strchr(line, ':') != NULL);	/* "job N SITE: ..." */
 		printf("  progress:  %s\n", strchr(line, ':') + 2);
 	}
 	printf("  output:    %s\n", j->output_dir);
@@ -390,6 +395,7 @@ read_file(const char *path, size_t *len)
 		fclose(f);
 		return NULL;
 	}
+	assert(st.st_size >= 0);	/* a size fstat gave */
 	text = xcalloc(1, (size_t)st.st_size + 1);
 	if ((*len = fread(text, 1, (size_t)st.st_size, f)) !=
 	    (size_t)st.st_size) {
@@ -476,6 +482,8 @@ submit_args(int argc, char **argv, struct submit *a)
 	/* QuickPage and neuView read ./config.yaml when not told. */
 	if (a->site == NULL && a->config == NULL)
 		a->config = "config.yaml";
+	/* A site or a config, never both: cmd_submit sends one of them. */
+	assert((a->site == NULL) != (a->config == NULL));
 	return 0;
 }
 
@@ -632,6 +640,8 @@ print_list(const cJSON *r)
 		line[0] = '\0';
 		if (j.state == PROTO_RUNNING)
 			progress_format(&j, line, sizeof(line));
+		/* A running job's line is "job N SITE: ...". */
+		assert(j.state != PROTO_RUNNING || strchr(line, ':') != NULL);
 		printf("%-6lld %-10s %-20s %-19s %s\n", (long long)j.id,
 		    proto_state_name(j.state), j.site, c, j.state ==
 		    PROTO_RUNNING ? strchr(line, ':') + 2 : j.error);
@@ -749,6 +759,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	assert(k < PROTO_NOPS);	/* proto_op_parse's */
 	if (path == NULL || path[0] == '\0')
 		path = PROTO_DEFAULT_SOCKET;
 	if ((rc = conn_open(&c, path)) < 0)

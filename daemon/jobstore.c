@@ -39,6 +39,7 @@ struct js_op {
 	int		 rc;
 	int64_t		 n;
 	char		 err[256];
+	unsigned long	 seq;		/* its place in the order of calls */
 };
 
 STAILQ_HEAD(js_ops, js_op);
@@ -53,7 +54,13 @@ struct js {
 	struct js_ops	 todo, done;	/* under MU */
 	int		 quit;		/* under MU */
 	unsigned	 pending;	/* loop only: callbacks still to run */
+	unsigned long	 queued, called;	/* loop only: ops so far, callbacks */
+	uv_thread_t	 loop;		/* the loop's thread, which made S */
 };
+
+/* The caller is on the loop's thread: RDB and the callbacks are its. */
+#define ON_LOOP(s)	uv_thread_equal(&(uv_thread_t){ uv_thread_self() }, \
+			    &(s)->loop)
 
 /* A new file: the schema as it is now (JS_SCHEMA_VERSION). */
 static const char schema[] =
@@ -100,6 +107,7 @@ static const char *const upgrade[JS_SCHEMA_VERSION] = {
 static int
 db_error(sqlite3 *db, char *err, size_t errlen, const char *what)
 {
+	assert(db != NULL);	/* see above */
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
 	return -EIO;
 }
@@ -224,6 +232,7 @@ js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
 	if ((rc = create_private(path, err, errlen)) < 0)
 		return rc;
 	s = xcalloc(1, sizeof(*s));
+	s->loop = uv_thread_self();
 	STAILQ_INIT(&s->todo);
 	STAILQ_INIT(&s->done);
 	/* The writer may wait for a lock (another process reading); a read
@@ -245,6 +254,7 @@ js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
 	uv_async_init(loop, &s->async, on_async);
 	s->async.data = s;
 	uv_unref((uv_handle_t *)&s->async);	/* no write out: no reason to run */
+	assert(s->db != NULL && s->wdb != NULL);	/* the loop's and the writer's */
 	*out = s;
 	return 0;
 fail:
@@ -281,6 +291,7 @@ js_close(struct js *s)
 	uv_cond_signal(&s->cv);
 	uv_mutex_unlock(&s->mu);
 	uv_thread_join(&s->thread);	/* it commits what is queued first */
+	assert(STAILQ_EMPTY(&s->todo));	/* the writer left nothing unwritten */
 	while ((op = STAILQ_FIRST(&s->done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&s->done, entry);
 		op_free(op);
@@ -419,6 +430,7 @@ w_exec(sqlite3 *db, struct js_op *op)
 		op->rc = 0;
 		break;
 	}
+	assert(op->rc <= 0);	/* 0 or a negative errno, ERR set with it */
 }
 
 static void
@@ -453,11 +465,16 @@ on_async(uv_async_t *h)
 	struct js_ops done = STAILQ_HEAD_INITIALIZER(done);
 	struct js_op *op;
 
+	assert(ON_LOOP(s));	/* callbacks run on the loop */
 	uv_mutex_lock(&s->mu);
 	STAILQ_CONCAT(&done, &s->done);
 	uv_mutex_unlock(&s->mu);
 	while ((op = STAILQ_FIRST(&done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&done, entry);
+		assert(s->pending > 0);	/* each op was counted in queue() */
+		/* Callbacks run once each, in the order the calls came. */
+		assert(op->seq == s->called);
+		s->called++;
 		if (--s->pending == 0)
 			uv_unref((uv_handle_t *)&s->async);
 		op->cb(op->arg, op->rc, op->n, op->rc < 0 ? op->err : NULL);
@@ -468,8 +485,10 @@ on_async(uv_async_t *h)
 static void
 queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
 {
+	assert(cb != NULL && ON_LOOP(s));	/* on_async calls it, on the loop */
 	op->cb = cb;
 	op->arg = arg;
+	op->seq = s->queued++;
 	if (s->pending++ == 0)
 		uv_ref((uv_handle_t *)&s->async);
 	uv_mutex_lock(&s->mu);
@@ -497,6 +516,7 @@ js_insert(struct js *s, const struct proto_job *j, const char *config,
 {
 	struct js_op *op = op_new(JS_INSERT, j);
 
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
 	op->config = config ? xstrdup(config) : NULL;
 	op->origin = origin ? xstrdup(origin) : NULL;
 	queue(s, op, cb, arg);
@@ -505,6 +525,7 @@ js_insert(struct js *s, const struct proto_job *j, const char *config,
 void
 js_update(struct js *s, const struct proto_job *j, js_cb cb, void *arg)
 {
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
 	queue(s, op_new(JS_UPDATE, j), cb, arg);
 }
 
@@ -547,6 +568,7 @@ row_job(sqlite3_stmt *st, struct proto_job *j)
 	j->uid = (long)sqlite3_column_int64(st, 4);
 	k = proto_state_parse((const char *)sqlite3_column_text(st, 5));
 	j->state = k < 0 ? PROTO_FAILED : (enum proto_state)k;
+	assert((unsigned)j->state < PROTO_NSTATES);	/* a bad text reads FAILED */
 	j->created = sqlite3_column_double(st, 6);
 	j->started = sqlite3_column_double(st, 7);
 	j->finished = sqlite3_column_double(st, 8);
@@ -566,6 +588,7 @@ js_get(struct js *s, int64_t id, struct proto_job *out)
 	sqlite3_stmt *st;
 	int rc;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE id = ?",
 	    -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -602,6 +625,7 @@ js_list(struct js *s, size_t limit, js_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs ORDER BY id "
 	    "DESC LIMIT ?", -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -614,6 +638,7 @@ js_unfinished(struct js *s, js_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE state "
 	    "IN ('queued', 'running') ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
@@ -626,6 +651,7 @@ js_counts(struct js *s, uint64_t counts[PROTO_NSTATES])
 	sqlite3_stmt *st;
 	int k;
 
+	assert(ON_LOOP(s));	/* RDB is the loop's */
 	memset(counts, 0, PROTO_NSTATES * sizeof(counts[0]));
 	if (sqlite3_prepare_v2(s->db, "SELECT state, count(*) FROM jobs GROUP "
 	    "BY state", -1, &st, NULL) != SQLITE_OK)

@@ -7,6 +7,7 @@
  */
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +43,7 @@ stderr_is_journal(void)
 void
 log_init(enum log_level level)
 {
+	assert(level >= LOG_L_ERR && level <= LOG_L_DEBUG);	/* parsed */
 	log_level = level;
 	log_journal = stderr_is_journal();
 }
@@ -49,6 +51,7 @@ log_init(enum log_level level)
 void
 log_set_level(enum log_level level)
 {
+	assert(level >= LOG_L_ERR && level <= LOG_L_DEBUG);	/* parsed */
 	log_level = level;
 }
 
@@ -101,6 +104,7 @@ put(struct line *l, const char *s, size_t n)
 	}
 	memcpy(l->p + l->len, s, n);
 	l->len += n;
+	assert(l->len <= l->limit);	/* TRUNCATED and '\n' still fit */
 }
 
 static int
@@ -140,6 +144,7 @@ put_value(struct line *l, const char *v, size_t n)
 
 	for (i = 0; i < n && !q; i++)
 		q = !plain((unsigned char)v[i]);
+	assert(l->len <= l->limit);	/* put and put_value keep it */
 	if (!q) {
 		if (l->len + n > l->limit) {	/* a bare value cuts anywhere */
 			n = l->limit - l->len;
@@ -159,6 +164,7 @@ put_value(struct line *l, const char *v, size_t n)
 	}
 	l->limit++;
 	l->p[l->len++] = '"';
+	assert(l->len <= l->limit);	/* the closing quote always fits */
 }
 
 static void
@@ -266,6 +272,9 @@ put_fields(struct line *l, const char *fields, va_list *ap)
 			f++;
 		if (*f != '=' || f == k)
 			bad_format(fields);
+		/* KEY is [a-z0-9_] (log.h): it never needs quoting. */
+		assert(strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") >=
+		    (size_t)(f - k));
 		/* A key goes only with room for at least "" after it. */
 		if (l->len + (size_t)(f - k) + 4 > l->limit) {
 			l->full = 1;
@@ -285,6 +294,7 @@ put_fields(struct line *l, const char *fields, va_list *ap)
 				convert(&f, ap, fields, val + vlen,
 				    sizeof(val) - vlen);
 				vlen += strlen(val + vlen);
+				assert(vlen < sizeof(val));	/* snprintf's NUL */
 			} else if (vlen + 1 < sizeof(val))
 				val[vlen++] = *f++;
 			else
@@ -317,6 +327,9 @@ vformat(char *out, size_t len, const char *prefix, enum log_level level,
 		memcpy(out + l.len, TRUNCATED, sizeof(TRUNCATED) - 1);
 		l.len += sizeof(TRUNCATED) - 1;
 	}
+	assert(l.len + 2 <= len);	/* '\n' and the NUL fit: limit kept room */
+	/* A line is always one line: values are escaped, keys are plain. */
+	assert(memchr(out, '\n', l.len) == NULL);
 	out[l.len++] = '\n';
 	out[l.len] = '\0';
 	return l.len;
@@ -350,6 +363,7 @@ log_event(enum log_level level, const char *event, const char *fields, ...)
 	va_start(ap, fields);
 	n = vformat(line, sizeof(line), prefix, level, event, fields, &ap);
 	va_end(ap);
+	assert(n > 0 && n < sizeof(line));	/* LOG_LINE_MAX holds any frame */
 	/* One write per line keeps lines whole when others share stderr. */
 	do
 		w = write(STDERR_FILENO, line, n);

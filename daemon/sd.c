@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@ sd_notify_state(const char *state)
 	n = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sa.sun_path))
 		return -EINVAL;
+	assert(n < sizeof(sa.sun_path));	/* checked: the address fits */
 	memcpy(sa.sun_path, path, n);
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0';	/* abstract namespace */
@@ -59,5 +61,6 @@ sd_listen_count(void)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
+	assert(n >= 0 && n <= 64);	/* anything else counted as none */
 	return (int)n;
 }

@@ -1,4 +1,5 @@
 /* protocol: message building and parsing, see protocol.h. */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,9 +31,11 @@ lookup(const char *const *names, int n, const char *name)
 
 	if (name == NULL)
 		return -1;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		assert(names[i] != NULL);	/* every enum value has its name */
 		if (strcmp(names[i], name) == 0)
 			return i;
+	}
 	return -1;
 }
 
@@ -81,6 +84,7 @@ header(long id)
 {
 	cJSON *o = cJSON_CreateObject();
 
+	assert(o != NULL);	/* never NULL (protocol.h) */
 	cJSON_AddNumberToObject(o, "v", PROTO_VERSION);
 	cJSON_AddNumberToObject(o, "id", (double)id);
 	return o;
@@ -111,6 +115,7 @@ proto_error(long id, enum proto_err code, const char *message)
 
 	cJSON_AddFalseToObject(o, "ok");
 	e = cJSON_AddObjectToObject(o, "error");
+	assert(e != NULL);	/* likewise */
 	cJSON_AddStringToObject(e, "code", proto_err_name(code));
 	cJSON_AddStringToObject(e, "message", message ? message : "");
 	return o;
@@ -129,7 +134,12 @@ char *
 proto_encode(const cJSON *msg, size_t *len)
 {
 	char *txt = cJSON_PrintUnformatted(msg), *line;
-	size_t n = strlen(txt);
+	size_t n;
+
+	assert(txt != NULL);	/* xmalloc: never NULL */
+	n = strlen(txt);
+	/* One line: unformatted, and cJSON escapes control characters. */
+	assert(memchr(txt, '\n', n) == NULL);
 
 	/* Room for the newline; the caller frees with free(), not cJSON_free. */
 	line = xmalloc(n + 2);
@@ -225,6 +235,7 @@ proto_parse_request(const char *line, size_t len, cJSON **out,
 		cJSON_Delete(o);
 		return unknown_op(code, err, errlen);
 	}
+	assert(k < PROTO_NOPS && cJSON_IsObject(o));	/* parse_object's */
 	*op = (enum proto_op)k;
 	*out = o;
 	return 0;
@@ -292,6 +303,9 @@ proto_job_json(const struct proto_job *j)
 {
 	cJSON *o = cJSON_CreateObject(), *s;
 
+	/* Records come from proto_job_parse, the store or the daemon: states
+	 * they have all checked. */
+	assert(o != NULL && (unsigned)j->state < PROTO_NSTATES);
 	cJSON_AddNumberToObject(o, "job_id", (double)j->id);
 	cJSON_AddStringToObject(o, "kind", "create-index");
 	cJSON_AddStringToObject(o, "site", j->site);
@@ -327,6 +341,7 @@ proto_job_parse(const cJSON *o, struct proto_job *j)
 	    "state"))) < 0 || proto_int(o, "job_id", -1) < 0)
 		return -EBADMSG;
 	j->id = proto_int(o, "job_id", 0);
+	assert(j->id >= 0 && st < PROTO_NSTATES);	/* checked just above */
 	j->state = (enum proto_state)st;
 	copy(j->site, sizeof(j->site), proto_str(o, "site"));
 	copy(j->output_dir, sizeof(j->output_dir), proto_str(o, "output_dir"));

@@ -1,4 +1,5 @@
 /* buf: a growable byte buffer, always NUL-terminated. */
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@ buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
 
+	/* len < cap whenever there is memory: room for the NUL. */
+	assert(b->data == NULL ? b->len == 0 && b->cap == 0 : b->len < b->cap);
 	/* Past SIZE_MAX asks for SIZE_MAX, which xrealloc cannot get: abort. */
 	need = extra > SIZE_MAX - b->len - 1 ? SIZE_MAX : b->len + extra + 1;
 	if (need <= b->cap)
@@ -22,6 +25,7 @@ buf_reserve(struct buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	assert(b->cap >= need);		/* EXTRA bytes and the NUL fit */
 }
 
 /* buf_append when B must grow first. */
@@ -29,6 +33,7 @@ void
 buf_append_grow(struct buf *b, const void *p, size_t n)
 {
 	buf_reserve(b, n);
+	assert(b->data != NULL && b->len + n < b->cap);	/* reserved */
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -59,8 +64,10 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	if (n < 0)
 		return -EINVAL;	/* a conversion the format cannot do */
 	buf_reserve(b, (size_t)n);
+	assert(b->len + (size_t)n < b->cap);	/* the text and its NUL fit */
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
+	assert(b->data[b->len] == '\0');	/* always NUL-terminated */
 	return 0;
 }
 
@@ -79,6 +86,8 @@ buf_printf(struct buf *b, const char *fmt, ...)
 void
 buf_reset(struct buf *b)
 {
+	/* No memory means nothing in it: data is NULL only with cap 0. */
+	assert(b->data != NULL || (b->len == 0 && b->cap == 0));
 	b->len = 0;
 	if (b->data)
 		b->data[0] = '\0';
@@ -89,6 +98,7 @@ buf_steal(struct buf *b)
 {
 	char *p = b->data;
 
+	assert(p == NULL || p[b->len] == '\0');	/* handed out as a string */
 	if (p == NULL)
 		p = xcalloc(1, 1);
 	b->data = NULL;

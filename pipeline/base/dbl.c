@@ -9,6 +9,7 @@
  * the decimal lies inside d's rounding interval, ties going to the even
  * mantissa (as strtod does). No floating-point operation decides a digit.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ dbl_fmt_libc(char *dst, double d)
 		memcpy(dst + n, ".0", 3);
 		n += 2;
 	}
+	assert(n > 0 && n < DBL_FMT_MAX);	/* %.17g and ".0" fit, with the NUL */
 	return (size_t)n;
 }
 
@@ -59,6 +61,8 @@ dbl_cmp(uint64_t n, int u, uint64_t m, int k)
 {
 	u128 a = (u128)n << k, b = (u128)m * dbl_pow10(u);
 
+	/* Both products fit 128 bits only inside the fast range (dbl.c). */
+	assert(u >= 0 && u <= 20 && k >= 3 && k <= 68);
 	return a < b ? -1 : a > b;
 }
 
@@ -73,6 +77,8 @@ dbl_round(uint64_t m, int k, int p, int x0, uint64_t *n, int *x)
 	u128 lo = dbl_pow10(p - 1), hi = lo * 10, v, q, r, half;
 	int s;
 
+	/* d = m / 2^k, m a normal double's 53-bit mantissa, 3 <= k <= 66. */
+	assert(m >> 52 == 1 && k >= 3 && k <= 66);
 	for (;;) {
 		s = p - 1 - x0;
 		if (s < 0 || s > 20)
@@ -94,6 +100,7 @@ dbl_round(uint64_t m, int k, int p, int x0, uint64_t *n, int *x)
 		q /= 10;
 		x0++;
 	}
+	assert(q >= lo && q < hi);	/* exactly P digits, after any carry */
 	*n = (uint64_t)q;
 	*x = x0;
 	return 0;
@@ -125,6 +132,8 @@ dbl_put(char *dst, uint64_t n, int p, int x)
 	size_t len = 0;
 	int i, last;
 
+	/* %g prints fixed-point here; the digits fit dig[] and DST. */
+	assert(p >= 15 && p <= 17 && x >= -4 && x < p);
 	for (i = p - 1; i >= 0; i--) {
 		dig[i] = (char)('0' + n % 10);
 		n /= 10;
@@ -151,6 +160,7 @@ dbl_put(char *dst, uint64_t n, int p, int x)
 		}
 	}
 	dst[len] = '\0';
+	assert(len < DBL_FMT_MAX);	/* the caller's buffer holds it */
 	return len;
 }
 

@@ -1,4 +1,5 @@
 /* dotenv: see dotenv.h. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ skip_blanks(const char *p)
 static char *
 value(const char *p)
 {
-	char *v = xmalloc(strlen(p) + 1), *o = v;
+	size_t n = strlen(p);
+	char *v = xmalloc(n + 1), *o = v;
 	char q = *p;
 
 	if (q == '\'' || q == '"') {
@@ -31,6 +33,7 @@ value(const char *p)
 			} else
 				*o++ = *p;
 		}
+		assert((size_t)(o - v) <= n);	/* unquoting only shortens */
 		*o = '\0';
 		return v;
 	}
@@ -41,6 +44,7 @@ value(const char *p)
 	}
 	while (o > v && (o[-1] == ' ' || o[-1] == '\t'))
 		o--;
+	assert((size_t)(o - v) <= n);	/* a plain value is a prefix of P */
 	*o = '\0';
 	return v;
 }
@@ -54,6 +58,7 @@ dotenv_get(const char *file, const char *name)
 	const char *p;
 	FILE *f;
 
+	assert(n > 0);		/* a NAME: "" would match every line */
 	if ((f = fopen(file, "r")) == NULL)
 		return NULL;
 	while (fgets(line, sizeof(line), f) != NULL) {

@@ -5,6 +5,7 @@
 
 #include <linux/openat2.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -106,6 +107,8 @@ fio_parse(struct fio *io, const char *spec)
 	else if (colon != NULL)
 		rc = fio_parse_action(io, colon + 1);
 	free(s);
+	/* A parsed fault counts one kind of operation, or every one. */
+	assert(rc < 0 || (io->only >= -1 && io->only < FIO_NOPS));
 	return rc;
 }
 
@@ -141,6 +144,9 @@ fio_from_env(struct fio *io)
 		memcpy(io->hold_ms, holds, sizeof(holds));
 		return -EINVAL;
 	}
+	/* A fault names its N-th operation, 1-based; a failure its errno. */
+	assert(io->action == FIO_NONE || io->at >= 1);
+	assert(io->action != FIO_FAIL || io->err > 0);
 	return 0;
 }
 
@@ -149,6 +155,7 @@ fio_sleep(unsigned ms)
 {
 	struct timespec ts;
 
+	assert(ms <= 600000);	/* pauses and holds are capped when read */
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -158,6 +165,7 @@ fio_sleep(unsigned ms)
 void
 fio_hold(const struct fio *io, enum fio_hold h)
 {
+	assert((unsigned)h < FIO_NHOLDS);	/* one of the enum's holds */
 	if (io != NULL && io->hold_ms[h] > 0)
 		fio_sleep(io->hold_ms[h]);
 }
@@ -174,6 +182,7 @@ fio_step(struct fio *io, enum fio_op op)
 		return 0;
 	switch (io->action) {
 	case FIO_FAIL:
+		assert(io->err > 0);	/* fio_parse_action set a real errno */
 		errno = io->err;
 		return -1;
 	case FIO_KILL:

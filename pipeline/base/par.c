@@ -1,4 +1,5 @@
 /* par: one function on a second thread (par.h). */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "base/par.h"
@@ -6,6 +7,7 @@
 void
 par_run(struct par *p, void (*fn)(void *), void *arg)
 {
+	assert(p != NULL && fn != NULL);	/* a function to run, once */
 	p->threaded = uv_thread_create(&p->thread, fn, arg) == 0;
 	if (!p->threaded)
 		fn(arg);

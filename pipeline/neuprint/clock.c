@@ -1,4 +1,5 @@
 /* clock: see clock.h. */
+#include <assert.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ uv_clk_fire(uv_timer_t *t)
 {
 	struct uvt *u = t->data;
 
+	assert(!uv_is_closing((uv_handle_t *)t));	/* never after free */
 	u->cb(u->arg);
 }
 
@@ -49,6 +51,7 @@ uv_clk_timer_start(void *ctx, void *timer, double delay_s)
 	double ms = ceil(delay_s * 1000.0);
 
 	(void)ctx;
+	assert(!uv_is_closing((uv_handle_t *)&u->t));	/* not started after free */
 	/* libuv runs a 0 ms timer on the next turn of the loop, not now. */
 	uv_timer_start(&u->t, uv_clk_fire, ms > 0 ? (uint64_t)ms : 0, 0);
 }
@@ -76,6 +79,7 @@ uv_clk_timer_free(void *ctx, void *timer)
 	(void)ctx;
 	if (u == NULL)
 		return;
+	assert(!uv_is_closing((uv_handle_t *)&u->t));	/* a timer is freed once */
 	uv_timer_stop(&u->t);
 	uv_close((uv_handle_t *)&u->t, uv_clk_closed);
 }
@@ -101,12 +105,14 @@ clk_now(const struct clk *c)
 void *
 clk_timer_new(const struct clk *c, clk_cb cb, void *arg)
 {
+	assert(cb != NULL);	/* a started timer fires into it */
 	return c->ops->timer_new(c->ctx, cb, arg);
 }
 
 void
 clk_timer_start(const struct clk *c, void *timer, double delay_s)
 {
+	assert(timer != NULL);	/* made by clk_timer_new, which cannot fail */
 	c->ops->timer_start(c->ctx, timer, delay_s);
 }
 

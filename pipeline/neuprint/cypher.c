@@ -2,6 +2,7 @@
  * cypher: the text of every query we send (docs/queries.md), literal
  * escaping, and parsing of neuPrint's {"columns", "data"} answers.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -187,9 +188,11 @@ cy_request_body(struct buf *b, const char *cypher, const char *dataset)
 		return -EILSEQ;
 	/* cJSON allocates by xmalloc (xmalloc_install): none of these is NULL. */
 	o = cJSON_CreateObject();
+	assert(o != NULL);	/* xmalloc: never NULL (above) */
 	cJSON_AddStringToObject(o, "cypher", cypher);
 	cJSON_AddStringToObject(o, "dataset", dataset);
 	s = cJSON_PrintUnformatted(o);
+	assert(s != NULL);	/* likewise */
 	cJSON_Delete(o);
 	buf_puts(b, s);
 	cJSON_free(s);
@@ -204,6 +207,7 @@ snippet(char *dst, size_t dstlen, const char *p, size_t len)
 
 	for (i = 0; i < len && i < CY_SNIPPET && j + 1 < dstlen; i++)
 		dst[j++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.';
+	assert(j <= CY_SNIPPET && (dstlen == 0 || j < dstlen));	/* fits DST */
 	if (dstlen > 0)
 		dst[j] = '\0';
 }
@@ -293,6 +297,7 @@ check_shape(struct cy_result *res, char *err, size_t errlen)
 			    "expected %zu", i, cJSON_GetArraySize(row), ncols);
 		res->rows[i++] = row;
 	}
+	assert(i == res->nrows);	/* every row has its pointer: cy_row is O(1) */
 	res->ncols = ncols;
 	return 0;
 }
@@ -329,6 +334,7 @@ cy_parse(const char *body, size_t len, struct cy_result *res, char *err,
 	/* Go encodes an empty slice as null: that is zero rows. */
 	if (!cJSON_IsArray(res->data) && !cJSON_IsNull(res->data))
 		return bad(res, err, errlen, "answer has no \"data\" list");
+	assert(res->root != NULL && cJSON_IsArray(res->columns));	/* checked */
 	return check_shape(res, err, errlen);
 }
 
@@ -357,6 +363,7 @@ cy_column(const struct cy_result *res, const char *name)
 const cJSON *
 cy_row(const struct cy_result *res, size_t i)
 {
+	assert(res->nrows == 0 || res->rows != NULL);	/* nrows row pointers */
 	return i < res->nrows ? res->rows[i] : NULL;
 }
 

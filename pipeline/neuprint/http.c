@@ -27,6 +27,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,6 +113,8 @@ free_headers(struct curl_slist *h)
 static void
 client_free(struct http_client *c)
 {
+	/* Freed once, by the last close callback, after http_client_close. */
+	assert(c->closing && c->closes_pending == 0);
 	free(c->ca_file);
 	proxy_free(&c->px);
 	free(c);
@@ -121,6 +124,7 @@ client_free(struct http_client *c)
 static void
 on_handle_closed(struct http_client *c)
 {
+	assert(c->closes_pending > 0);	/* one per uv_close */
 	if (--c->closes_pending == 0 && c->closing)
 		client_free(c);
 }
@@ -156,6 +160,7 @@ on_poll(uv_poll_t *h, int status, int events)
 	struct http_client *c = s->c;
 	int flags = 0, running;
 
+	assert(!c->closing);	/* http_client_close closed every poll */
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	if (events & UV_READABLE)
@@ -211,6 +216,7 @@ on_timer(uv_timer_t *t)
 	struct http_client *c = t->data;
 	int running;
 
+	assert(!c->closing);	/* stopped, and never re-armed, on close */
 	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_multi_info(c);
 }
@@ -288,11 +294,13 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	size_t max = r->c->opts.max_body_bytes;
 
+	assert(r->state == REQ_ACTIVE);	/* curl writes only while it runs R */
 	if (max > 0 && len > max - r->body.len) {
 		r->too_big = 1;
 		return 0;	/* curl fails the transfer: CURLE_WRITE_ERROR */
 	}
 	buf_append(&r->body, p, len);
+	assert(max == 0 || r->body.len <= max);	/* memory stays bounded */
 	return len;
 }
 
@@ -390,6 +398,7 @@ make_headers(struct http_req *r, const char *token)
 	r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json");
 	/* No 100-continue round trip. */
 	r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+	assert(r->hdrs != NULL);	/* curl_slist_append cannot fail (above) */
 	if (token == NULL || *token == '\0')
 		return;
 	buf_puts(&auth, "Authorization: Bearer ");
@@ -471,6 +480,7 @@ set_target(struct http_req *r, const char *url)
 	size_t len = strcspn(a, "/?#");
 	int port;
 
+	assert(strncasecmp(url, "https://", 8) == 0);	/* http_post checked */
 	if ((at = memchr(a, '@', len)) != NULL) {
 		len -= (size_t)(at + 1 - a);
 		a = at + 1;
@@ -515,6 +525,7 @@ http_post(struct http_client *c, const char *url, const char *token,
 	set_target(r, url);
 	/* libcurl allocates by xmalloc: NULL only for want of memory, an abort. */
 	r->easy = curl_easy_init();
+	assert(r->easy != NULL);	/* see just above */
 	make_headers(r, token);
 	if ((rc = setup_easy(r, url, body, len)) < 0)
 		goto fail;
@@ -608,6 +619,7 @@ proxy_refused(struct http_req *r, long status)
 	const char *said = r->reason, *hint = "";
 	char code[16];
 
+	assert(p != NULL);	/* a CONNECT refused: only through a proxy */
 	snprintf(code, sizeof(code), "%ld", status);
 	/* The status line's text, or the code alone if it is not that line's. */
 	if (strncmp(said, code, strlen(code)) != 0 ||
@@ -634,6 +646,7 @@ finish(struct http_req *r, CURLcode rc, const char *token_hdr)
 	long n = 0;
 	const char *msg;
 
+	assert(r->state == REQ_ACTIVE && r->easy != NULL);	/* finished once */
 	res->fail = r->too_big ? HTTP_ERR_TOO_BIG : classify(rc);
 	res->proxy = r->px != NULL ? r->px->shown : NULL;
 	res->retry_after_s = r->retry_after;
@@ -710,6 +723,7 @@ token_of(const struct http_req *r)
 static void
 detach(struct http_req *r)
 {
+	assert(r->easy != NULL);	/* taken out of curl once */
 	curl_multi_remove_handle(r->c->multi, r->easy);
 	curl_easy_cleanup(r->easy);
 	r->easy = NULL;
@@ -720,6 +734,8 @@ detach(struct http_req *r)
 static void
 run_callback(struct http_client *c, struct http_req *r)
 {
+	/* CB runs exactly once, and R counts as in flight until it does. */
+	assert(r->state != REQ_CALLING && c->stats.in_flight > 0);
 	c->stats.in_flight--;
 	r->state = REQ_CALLING;
 	r->cb(r->arg, &r->res);
@@ -744,6 +760,7 @@ check_multi_info(struct http_client *c)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
 		r = (struct http_req *)priv;
+		assert(r != NULL && r->state == REQ_ACTIVE);	/* done once */
 		finish(r, m->data.result, token_of(r));
 		detach(r);
 		TAILQ_REMOVE(&c->active, r, entry);
@@ -775,6 +792,7 @@ http_cancel(struct http_req *r)
 	case REQ_CALLING:
 		return;		/* freed when its callback returns */
 	}
+	assert(c->stats.in_flight > 0);	/* R was counted in http_post */
 	c->stats.in_flight--;
 	req_free(r);
 }
@@ -818,6 +836,9 @@ http_client_close(struct http_client *c)
 	uv_timer_stop(&c->timer);
 	cancel_all(c, &c->active);
 	cancel_all(c, &c->done);
+	/* Every callback ran, and none could post again (closing). */
+	assert(TAILQ_EMPTY(&c->active) && TAILQ_EMPTY(&c->done));
+	assert(c->stats.in_flight == 0 && LIST_EMPTY(&c->socks));
 	curl_multi_cleanup(c->multi);
 	c->multi = NULL;
 	/* Whichever close callback runs last frees C. */

@@ -24,6 +24,7 @@
  * docs/concurrency.md has the reasoning and the measurements. No clock of
  * its own: every call gets NOW, so tests can drive it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -111,6 +112,7 @@ effective(const struct limiter *l)
 
 	if (l->probe)
 		v /= 2;
+	assert(l->min >= 1 && l->min <= l->max);	/* lim_new refused others */
 	return clampu(v, l->min, l->max);
 }
 
@@ -128,6 +130,7 @@ trace(struct limiter *l, double now)
 		    (TRACE_KEEP - 1) * sizeof(l->trace[0]));
 		l->ntrace = TRACE_KEEP - 1;
 	}
+	assert(l->ntrace < TRACE_CAP);	/* room made above */
 	s = &l->trace[l->ntrace++];
 	s->t = now - l->t0;
 	s->limit = lim;
@@ -142,6 +145,8 @@ set_limit(struct limiter *l, double v, double now)
 		v = l->min;
 	if (v > l->max)
 		v = l->max;
+	/* The limit never leaves [min, max], so never goes below 1. */
+	assert(v >= l->min && v <= l->max && l->min >= 1);
 	l->limit = v;
 	trace(l, now);
 }
@@ -178,6 +183,7 @@ cmpd(const void *a, const void *b)
 static double
 median(double *v, unsigned n)
 {
+	assert(n > 0);		/* a window closes only on answers */
 	qsort(v, n, sizeof(*v), cmpd);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
@@ -296,6 +302,8 @@ late(struct limiter *l, double e, double rtt, double now)
 {
 	double q, since = l->win_start, load = fmax(l->win_peak, 1);
 
+	/* expect_late zeroes nlate; a full set ends in a verdict or a reset. */
+	assert(l->nlate < WIN_MIN);
 	l->late_excess[l->nlate] = e;
 	l->late_rtt[l->nlate++] = rtt;
 	if (l->nlate < WIN_MIN)
@@ -324,6 +332,7 @@ window_close(struct limiter *l, double now)
 	double load = fmax(l->win_peak, 1);
 	int probe = l->probe, sized, high;
 
+	assert(l->nsamp > 0 && l->nsamp <= WIN_MAX && l->nsized <= l->nsamp);
 	e = median(l->excess, l->nsamp);
 	r = fmax(median(l->rtt, l->nsamp), 1e-6);
 	track(&l->base, e, probe);
@@ -373,6 +382,7 @@ lim_new(unsigned min, unsigned initial, unsigned max, double now,
 	l->late_start = INFINITY;
 	l->nwin = PROBE_EVERY - 1;	/* the first floors may be measured overloaded */
 	window_start(l, 0, now);
+	assert(l->limit >= 1);		/* min >= 1: the limit never goes below 1 */
 	*out = l;
 	return 0;
 }
@@ -393,6 +403,8 @@ lim_acquire(struct limiter *l, double now)
 	l->in_flight++;
 	if (l->in_flight > l->win_peak)
 		l->win_peak = l->in_flight;
+	/* A slot is taken only under the limit, and the limit is <= max. */
+	assert(l->in_flight <= l->max);
 	return 1;
 }
 
@@ -420,6 +432,8 @@ answered(struct limiter *l, const struct lim_answer *a, double rtt, double now)
 			late(l, e, rtt, now);
 		return;
 	}
+	/* A window closes at WIN_MAX answers at the latest (below). */
+	assert(l->nsamp < WIN_MAX);
 	l->excess[l->nsamp] = e;
 	l->rtt[l->nsamp++] = rtt;
 	l->nsized += sized != 0;
@@ -433,6 +447,8 @@ lim_release(struct limiter *l, enum lim_outcome o,
 {
 	double sent, rtt_s = a && a->rtt_s >= 0 ? a->rtt_s : 0;	/* NaN too */
 
+	/* Every release gives back a slot lim_acquire took: never negative. */
+	assert(l->in_flight > 0);
 	if (l->in_flight > 0)
 		l->in_flight--;
 	sent = now - rtt_s;
@@ -460,6 +476,7 @@ lim_pause(struct limiter *l, double seconds, double now)
 		return;
 	if (seconds > PAUSE_MAX)
 		seconds = PAUSE_MAX;
+	assert(seconds > 0 && seconds <= PAUSE_MAX);	/* capped, NaN refused */
 	until = now + seconds;
 	if (until > l->pause_until)
 		l->pause_until = until;
@@ -488,6 +505,7 @@ lim_trace(const struct limiter *l, const struct lim_sample **out)
 {
 	size_t n = l->ntrace < TRACE_KEEP ? l->ntrace : TRACE_KEEP;
 
+	assert(l->ntrace <= TRACE_CAP);	/* the buffer stays contiguous */
 	*out = l->trace + l->ntrace - n;
 	return n;
 }

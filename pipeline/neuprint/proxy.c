@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,7 @@ basic_credentials(const char *user, const char *password)
 		out[o++] = i + 1 < len ? b64[v >> 6 & 63] : '=';
 		out[o++] = i + 2 < len ? b64[v & 63] : '=';
 	}
+	assert(o == (len + 2) / 3 * 4);	/* four characters per three bytes */
 	out[o] = '\0';
 	wipe_free(plain);
 	return out;
@@ -117,6 +119,7 @@ parse_proxy(struct proxy *p, char *err, size_t errlen)
 	char *url, *scheme = NULL, *host = NULL, *port = NULL;
 	int rc = -EINVAL;
 
+	assert(p->url != NULL && p->var != NULL);	/* proxy_from_env found one */
 	/* No scheme is http://, as for curl (the URL API would say https). */
 	url = strstr(p->url, "://") ? xstrdup(p->url) :
 	    xasprintf("http://%s", p->url);
@@ -167,6 +170,10 @@ proxy_from_env(struct proxy *p, char *err, size_t errlen)
 	p->url = xstrdup(v);
 	if ((rc = parse_proxy(p, err, errlen)) < 0)
 		proxy_free(p);
+	/* A proxy in use always has its shown form: messages use only it. */
+	assert(rc < 0 || p->shown != NULL);
+	/* The Basic value exactly when there are credentials to scrub. */
+	assert(rc < 0 || (p->user != NULL) == (p->basic != NULL));
 	return rc;
 }
 
@@ -193,6 +200,7 @@ in_net(const unsigned char *addr, const unsigned char *net, unsigned bits,
 
 	if (bits > n * 8)
 		return 0;
+	assert(whole + (rest != 0) <= n);	/* ADDR and NET hold N bytes */
 	if (memcmp(addr, net, whole) != 0)
 		return 0;
 	if (rest == 0)
@@ -210,6 +218,7 @@ match_addr(int family, const unsigned char *addr, const char *tok, size_t len)
 	unsigned long bits;
 	size_t n = family == AF_INET ? 4 : 16;
 
+	assert(family == AF_INET || family == AF_INET6);	/* proxy_bypass's */
 	if (len >= sizeof(buf))
 		return 0;
 	memcpy(buf, tok, len);
@@ -308,5 +317,6 @@ proxy_for(const struct proxy *p, const char *url)
 		use = NULL;
 	curl_free(host);
 	curl_url_cleanup(h);
+	assert(use == NULL || use->shown != NULL);	/* a proxy that can be named */
 	return use;
 }

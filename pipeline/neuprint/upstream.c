@@ -11,6 +11,7 @@
  */
 #include <sys/queue.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -185,6 +186,7 @@ fail:
 static void
 query_free(struct up_query *q)
 {
+	assert(q->req == NULL);		/* the transport holds it no more */
 	/* The token is a credential: do not leave it in freed memory. */
 	explicit_bzero(q->token, strlen(q->token));
 	free(q->token);
@@ -249,6 +251,7 @@ upstream_free(struct upstream *u)
 		up_cancel(q);
 	while ((q = TAILQ_FIRST(&u->done)) != NULL)
 		up_cancel(q);
+	assert(lim_in_flight(u->lim) == 0);	/* each slot was a FLYING query */
 	while (!TAILQ_EMPTY(&u->holds))
 		hold_free(u, TAILQ_FIRST(&u->holds));
 	clk_timer_free(&u->clk, u->timer);
@@ -267,6 +270,7 @@ up_submit(struct upstream *u, const char *token, const char *body,
 {
 	struct up_query *q;
 
+	assert(!u->closing && cb != NULL && kind < LIM_KINDS);	/* upstream.h */
 	q = xcalloc(1, sizeof(*q));
 	q->u = u;
 	q->state = Q_QUEUED;
@@ -296,6 +300,7 @@ up_cancel(struct up_query *q)
 	case Q_IN_CB:
 		return;		/* freed when its callback returns */
 	case Q_FLYING:
+		assert(q->req != NULL);		/* the transport's, while FLYING */
 		u->tr.cancel(u->tr.ctx, q->req);
 		q->req = NULL;
 		TAILQ_REMOVE(&u->flying, q, entry);
@@ -520,6 +525,7 @@ up_classify(const struct up_attempt *a, struct up_verdict *v)
 		classify_db(a->message, v);
 	} else
 		v->status = UP_OK;
+	assert(!(v->retry && v->hold));	/* what may still run is not resent */
 }
 
 const char *
@@ -569,6 +575,8 @@ complete(struct up_query *q, enum up_status s, struct cy_result *rows,
 {
 	double work;
 
+	/* A query is answered once: never from IN_CB, never after a cancel. */
+	assert(q->state == Q_FLYING || q->state == Q_DONE);
 	if (s != UP_OK && q->st)
 		q->st->failed++;
 	q->state = Q_IN_CB;
@@ -585,6 +593,7 @@ defer_failure(struct up_query *q, enum up_status s)
 {
 	struct upstream *u = q->u;
 
+	assert(q->state == Q_QUEUED);	/* its send failed: it never flew */
 	q->state = Q_DONE;
 	q->status = s;
 	TAILQ_INSERT_TAIL(&u->done, q, entry);
@@ -597,8 +606,10 @@ run_done(void *arg)
 	struct upstream *u = arg;
 	struct up_query *q;
 
+	assert(!u->dispatching);	/* from the loop, not from inside a call */
 	/* A callback may cancel others on the list: take one at a time. */
 	while ((q = TAILQ_FIRST(&u->done)) != NULL) {
+		assert(q->state == Q_DONE);	/* the done list holds DONE only */
 		TAILQ_REMOVE(&u->done, q, entry);
 		complete(q, q->status, NULL, NULL, q->error);
 	}
@@ -610,6 +621,7 @@ schedule_retry(struct up_query *q, enum up_cause cause, double retry_after)
 	struct upstream *u = q->u;
 	double d;
 
+	assert(q->state == Q_FLYING && q->attempt >= 1);	/* after an answer */
 	d = u->o.backoff_base_s * pow(2, q->attempt - 1);
 	if (d > u->o.backoff_max_s)
 		d = u->o.backoff_max_s;
@@ -672,6 +684,8 @@ http_done(void *arg, const struct http_response *r)
 	struct cy_result res;
 	char msg[256] = "";
 
+	/* The transport answers once, from the loop, never after a cancel. */
+	assert(q->state == Q_FLYING && q->req != NULL && !u->dispatching);
 	q->req = NULL;
 	TAILQ_REMOVE(&u->flying, q, entry);
 	if (q->st)
@@ -743,6 +757,7 @@ send_query(struct up_query *q)
 	struct upstream *u = q->u;
 	int rc;
 
+	assert(q->state == Q_QUEUED && q->req == NULL);	/* off the waiting list */
 	q->attempt++;
 	q->sent_at = now_s(u);
 	rc = u->tr.post(u->tr.ctx, u->url, q->token, q->body, q->len,
@@ -756,6 +771,7 @@ send_query(struct up_query *q)
 	}
 	if (q->st)
 		q->st->attempts++;
+	assert(q->req != NULL);		/* a sent request has the transport's handle */
 	q->state = Q_FLYING;
 	TAILQ_INSERT_TAIL(&u->flying, q, entry);
 	return 0;
@@ -799,6 +815,7 @@ dispatch(struct upstream *u)
 	now = now_s(u);
 	for (q = TAILQ_FIRST(&u->waiting); q != NULL; q = next) {
 		next = TAILQ_NEXT(q, entry);
+		assert(q->state == Q_QUEUED);	/* a query is in exactly one list */
 		if (q->not_before > now)
 			continue;
 		if (!TAILQ_EMPTY(&u->holds) &&
