@@ -64,7 +64,8 @@ dotenv_get(const char *file, const char *name)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		len = strlen(line);
 		if (rest || (len == sizeof(line) - 1 && line[len - 1] != '\n')) {
-			rest = line[len - 1] != '\n';
+			/* A chunk that starts with a NUL reads as empty. */
+			rest = len > 0 && line[len - 1] != '\n';
 			continue;
 		}
 		p = skip_blanks(line);

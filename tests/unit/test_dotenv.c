@@ -93,6 +93,34 @@ test_long_line(void **state)
 	free(text);
 }
 
+/*
+ * A NUL right after a chunk of a long line: fgets gives a chunk that reads
+ * as empty, and the reader once looked at the byte before its buffer
+ * (ASan: stack-buffer-underflow). The lines after it still count.
+ */
+static void
+test_nul_after_long_line(void **state)
+{
+	static const char tail[] = "\0\nNEUPRINT_TOKEN=t\n";
+	size_t n = 8192 - 1;
+	char *text = xmalloc(n + sizeof(tail));
+	FILE *f;
+	char *v;
+
+	(void)state;
+	memset(text, 'x', n);
+	memcpy(text + n, tail, sizeof(tail) - 1);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(text, 1, n + sizeof(tail) - 1, f),
+	    n + sizeof(tail) - 1);
+	assert_int_equal(fclose(f), 0);
+	v = dotenv_get(path, "NEUPRINT_TOKEN");
+	assert_non_null(v);
+	assert_string_equal(v, "t");
+	free(v);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -100,6 +128,7 @@ main(void)
 		cmocka_unit_test(test_forms),
 		cmocka_unit_test(test_not_there),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_nul_after_long_line),
 	};
 	int fd, rc;
 
