@@ -45,7 +45,7 @@ eta(double s, char *buf, size_t len)
 }
 
 void
-progress_format(const struct proto_job *j, char *buf, size_t len)
+progress_state(const struct proto_job *j, char *buf, size_t len)
 {
 	char e[32];
 
@@ -53,15 +53,22 @@ progress_format(const struct proto_job *j, char *buf, size_t len)
 	assert((unsigned)j->state < PROTO_NSTATES && len > 0);
 	assert(memchr(j->stage, '\0', sizeof(j->stage)) != NULL);
 	if (j->state == PROTO_QUEUED) {
-		snprintf(buf, len, "job %lld %s: queued", (long long)j->id,
-		    j->site);
+		snprintf(buf, len, "queued");
 		return;
 	}
 	eta(j->eta_s, e, sizeof(e));
-	snprintf(buf, len, "job %lld %s: %s %llu/%llu, %u in flight, limit %u, "
-	    "ETA %s", (long long)j->id, j->site, j->stage,
-	    (unsigned long long)j->done, (unsigned long long)j->total,
-	    j->in_flight, j->limit, e);
+	snprintf(buf, len, "%s %llu/%llu, %u in flight, limit %u, ETA %s",
+	    j->stage, (unsigned long long)j->done,
+	    (unsigned long long)j->total, j->in_flight, j->limit, e);
+}
+
+void
+progress_format(const struct proto_job *j, char *buf, size_t len)
+{
+	char st[160];
+
+	progress_state(j, st, sizeof(st));
+	snprintf(buf, len, "job %lld %s: %s", (long long)j->id, j->site, st);
 }
 
 void

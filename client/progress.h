@@ -22,7 +22,9 @@ void	 progress_init(struct progress *p, FILE *f);
 void	 progress_update(struct progress *p, const struct proto_job *j);
 /* Clear the live line (before other output). */
 void	 progress_clear(struct progress *p);
-/* One line describing J: "fetch 120/400, 8 in flight, limit 16, ETA 3s". */
+/* Where J stands: "fetch 120/400, 8 in flight, limit 16, ETA 3s", "queued". */
+void	 progress_state(const struct proto_job *j, char *buf, size_t len);
+/* One line describing J: "job 7 cns: " and its progress_state. */
 void	 progress_format(const struct proto_job *j, char *buf, size_t len);
 
 #endif

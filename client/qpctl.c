@@ -299,9 +299,8 @@ print_job(const struct proto_job *j)
 	    j->quick ? " --quick" : "");
 	printf("  state:     %s\n", proto_state_name(j->state));
 	if (j->state == PROTO_RUNNING) {
-		progress_format(j, line, sizeof(line));
-		assert(strchr(line, ':') != NULL);	/* "job N SITE: ..." */
-		printf("  progress:  %s\n", strchr(line, ':') + 2);
+		progress_state(j, line, sizeof(line));
+		printf("  progress:  %s\n", line);
 	}
 	printf("  output:    %s\n", j->output_dir);
 	printf("  submitter: uid %ld\n", j->uid);
@@ -639,12 +638,10 @@ print_list(const cJSON *r)
 		fmt_time(j.created, c, sizeof(c));
 		line[0] = '\0';
 		if (j.state == PROTO_RUNNING)
-			progress_format(&j, line, sizeof(line));
-		/* A running job's line is "job N SITE: ...". */
-		assert(j.state != PROTO_RUNNING || strchr(line, ':') != NULL);
+			progress_state(&j, line, sizeof(line));
 		printf("%-6lld %-10s %-20s %-19s %s\n", (long long)j.id,
 		    proto_state_name(j.state), j.site, c, j.state ==
-		    PROTO_RUNNING ? strchr(line, ':') + 2 : j.error);
+		    PROTO_RUNNING ? line : j.error);
 		proto_job_clear(&j);
 	}
 }

@@ -50,6 +50,37 @@ test_eta(void **state)
 }
 
 /*
+ * A site named after a client's config ("config:DATASET") has a colon of
+ * its own: qpctl status and list once cut the progress there and showed
+ * "ns: fetch ..." (they now print progress_state, not a cut line).
+ */
+static void
+test_state_apart_from_site(void **state)
+{
+	struct proto_job j;
+	char b[200];
+
+	(void)state;
+	memset(&j, 0, sizeof(j));
+	j.id = 3;
+	snprintf(j.site, sizeof(j.site), "config:cns");
+	snprintf(j.stage, sizeof(j.stage), "fetch");
+	j.state = PROTO_RUNNING;
+	j.done = 1;
+	j.total = 2;
+	j.limit = 4;
+	j.eta_s = 5;
+	progress_state(&j, b, sizeof(b));
+	assert_string_equal(b, "fetch 1/2, 0 in flight, limit 4, ETA 5s");
+	progress_format(&j, b, sizeof(b));
+	assert_string_equal(b, "job 3 config:cns: fetch 1/2, 0 in flight, "
+	    "limit 4, ETA 5s");
+	j.state = PROTO_QUEUED;
+	progress_state(&j, b, sizeof(b));
+	assert_string_equal(b, "queued");
+}
+
+/*
  * Found with the protocol fuzz harness on a crafted input
  * (tests/fuzz/corpus/protocol/eta-huge): a reply with "eta_s": 1e300 made
  * the ETA's (int) conversion undefined (UBSan aborted qpctl). An estimate
@@ -73,6 +104,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_apart_from_site),
 		cmocka_unit_test(test_eta),
 		cmocka_unit_test(test_eta_huge),
 	};
