@@ -527,8 +527,11 @@ on_cache(void *arg, enum jc_event ev, struct jc_served *sv)
 		assert(j->out == W_PRELOAD);
 		set_out(j, W_NONE);
 		break;
-	case JC_SERVED:
-		assert(j->out == W_PRELOAD || j->out == W_LOAD);
+	case JC_RELOAD:		/* the load out is now by the key */
+		assert(j->out == W_LOAD);
+		break;
+	case JC_SERVED:		/* jc_start() made the preload W_LOAD */
+		assert(j->out == W_LOAD);
 		set_out(j, W_NONE);
 		served(j, sv);
 		break;

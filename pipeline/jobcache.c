@@ -11,6 +11,8 @@
  * index.
  */
 #include <assert.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +274,8 @@ on_preloaded(void *arg, struct cw_loaded *res)
 	}
 	if (after_preload(c, res, &sv) == 0)
 		c->cb(c->arg, JC_SERVED, &sv);
+	else
+		c->cb(c->arg, JC_RELOAD, NULL);	/* the stats moved */
 }
 
 int

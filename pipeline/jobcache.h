@@ -32,6 +32,7 @@ struct jc;
 
 enum jc_event {
 	JC_PRELOADED,	/* the preload came back before jc_start: kept */
+	JC_RELOAD,	/* it came after, another version: a load by key out */
 	JC_SERVED,	/* the load is over: SV says what it served */
 	JC_STORED,	/* the store is over; jc_stats says how it went */
 };
@@ -90,7 +91,8 @@ void	 jc_free(struct jc *c);
 void	 jc_take_meta(struct jc *c, const struct cy_result *r);
 /*
  * While META is out, load the version used last. 1: the load is out
- * (CB gets JC_PRELOADED, or JC_SERVED once jc_start ran); 0: none.
+ * (CB gets JC_PRELOADED, or once jc_start ran JC_SERVED, or JC_RELOAD
+ * and later JC_SERVED); 0: none.
  */
 int	 jc_preload(struct jc *c, const struct jc_view *v);
 /*
