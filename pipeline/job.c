@@ -778,6 +778,7 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 		end(j, rc, "cannot start the scan");
 	else
 		set_state(j, JOB_S_SCANNING);
+	assert(j->state != JOB_S_ENDED);	/* CB never before this returns */
 }
 
 /*

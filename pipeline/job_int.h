@@ -20,6 +20,7 @@
 #include "index/scan.h"
 #include "index/typeset.h"
 
+/* A batch in the ROI queue, drained at the idle step. */
 struct ready {
 	STAILQ_ENTRY(ready) entry;
 	struct fetch_batch *b;
@@ -28,7 +29,7 @@ struct ready {
 
 /*
  * The job's life, in the order it is lived: a move only ever goes down
- * this list (set_state asserts it with the table below). The reported
+ * this list (set_state() in job.c asserts it, with its table of moves). The reported
  * stages (enum job_stage) are coarser and run beside it.
  */
 enum job_state {
