@@ -428,6 +428,75 @@ test_refused_before_scan(void **state)
 	rig_free(&r);
 }
 
+/* Run the job until its render runs (held QP_TEST_RENDER_DELAY_MS). */
+static void
+run_to_render(struct rig *r)
+{
+	int k;
+
+	for (k = 0; k < 100000 && !r->done &&
+	    job_summary(r->job)->stage != JOB_RENDER; k++) {
+		uv_run(&r->loop, UV_RUN_NOWAIT);
+		if (job_summary(r->job)->stage != JOB_RENDER)
+			(void)sim_step(r->sim);
+	}
+	assert_int_equal(r->done, 0);
+	assert_int_equal(job_summary(r->job)->stage, JOB_RENDER);
+	usleep(100000);	/* the pool's thread takes it up, into the hold */
+}
+
+/*
+ * Cancelled while the render runs: it runs to its end, and its result
+ * (the index in place) is the job's, not "cancelled".
+ */
+static void
+test_cancel_during_render(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 10, 10, NULL);
+	setenv("QP_TEST_RENDER_DELAY_MS", "200", 1);	/* read at the render */
+	start(&r);
+	run_to_render(&r);
+	unsetenv("QP_TEST_RENDER_DELAY_MS");
+	job_cancel(r.job);
+	job_cancel(r.job);	/* twice: the same */
+	rig_run(&r);
+	/* Under way (the usual case), or not yet taken up on a slow box. */
+	if (r.rc == 0)
+		assert_true(exists(r.dir, "index.html"));
+	else
+		assert_int_equal(r.rc, -ECANCELED);
+	assert_non_null(strstr(r.life, "fetched>rendering rendering>ending "
+	    "ending>ended "));
+	rig_free(&r);
+}
+
+/*
+ * job_free() while the render runs: the render ends, then frees the job
+ * (the orphan); the callback never runs.
+ */
+static void
+test_free_during_render(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 10, 10, NULL);
+	setenv("QP_TEST_RENDER_DELAY_MS", "200", 1);	/* read at the render */
+	start(&r);
+	run_to_render(&r);
+	unsetenv("QP_TEST_RENDER_DELAY_MS");
+	job_free(r.job);
+	r.job = NULL;
+	uv_run(&r.loop, UV_RUN_DEFAULT);	/* the render's end, the close */
+	assert_int_equal(r.done, 0);
+	assert_non_null(strstr(r.life, "fetched>rendering "));
+	assert_null(strstr(r.life, "ending"));
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -438,6 +507,8 @@ main(void)
 		cmocka_unit_test(test_meta_before_scan),
 		cmocka_unit_test(test_refused_before_scan),
 		cmocka_unit_test(test_free_during_scan),
+		cmocka_unit_test(test_cancel_during_render),
+		cmocka_unit_test(test_free_during_render),
 	};
 
 	/* One pool thread, before the pool starts: hold_pool() needs it. */
