@@ -104,7 +104,7 @@ static const char *const state_names[JOB_S_N] = {
 static void
 set_state(struct job *j, enum job_state to)
 {
-	assert(to < JOB_S_N);
+	assert(to < JOB_S_N);			/* a state of the list */
 	assert(moves[j->state] & TO(to));	/* a legal move */
 	assert(to > j->state);			/* a life never goes back */
 	/* job_free's move is not told: the caller may be tearing ARG down. */
@@ -272,7 +272,7 @@ render_stage(struct job *j)
 	int rc;
 
 	assert(j->state == JOB_S_FETCHED);	/* every stem is through ROI */
-	assert(STAILQ_EMPTY(&j->ready));
+	assert(STAILQ_EMPTY(&j->ready));	/* step() drained the queue */
 	enter(j, JOB_RENDER);
 	qsort(j->types, j->scan.nstems, sizeof(*j->types), ts_cmp_name);
 	j->ntypes = ts_merge_names(j->types, j->scan.nstems, &j->dups,
