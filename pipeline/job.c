@@ -20,13 +20,16 @@
  * pages is tens of milliseconds of disk work), after META has gone out:
  * the round trip and the scan overlap. The worker owns its struct
  * scan_work, the job takes the result in scan_done(), and META's answer
- * waits for it (meta_ok) if it comes first, since the rule set, and so
- * everything after META, depends on the layout the scan finds.
+ * waits for it (JOB_S_META_IN) if it comes first, since the rule set, and
+ * so everything after META, depends on the layout the scan finds.
+ *
+ * The job's life is one enum job_state, changed only by set_state(),
+ * which holds the table of legal moves; what it has out on the pool is
+ * one enum job_worker, changed only by set_out(). The cache's part
+ * (jobcache.h) reports back through on_cache().
  */
-#include <sys/queue.h>
-
+#include <assert.h>
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,23 +39,14 @@
 #include <cjson/cJSON.h>
 
 #include "qp_build.h"
-#include "neuprint/limiter.h"
-#include "store/cache.h"
-#include "store/cachework.h"
 #include "neuprint/cypher.h"
 #include "base/fio.h"
-#include "job.h"
+#include "job_int.h"
 #include "render/render.h"
 #include "render/render_neuview.h"
 #include "index/roi.h"
 #include "index/scan.h"
 #include "base/xmalloc.h"
-
-struct ready {
-	STAILQ_ENTRY(ready) entry;
-	struct fetch_batch *b;
-	int		 cached;	/* served by the cache: not stored again */
-};
 
 /* One render on the thread pool; see the ownership rule above. */
 struct render_work {
@@ -79,70 +73,64 @@ struct scan_work {
 	char		 err[512];
 };
 
-struct job {
-	uv_loop_t	*loop;
-	struct job_opts	 o;
-	job_done_cb	 cb;
-	void		*arg;
-	struct job_summary s;
-	struct scan_result scan;
-	struct ts_type	*types;		/* one per stem, filled by the ROI stage */
-	struct roi_meta	*meta;
-	struct roi_rules rules;		/* quickpaged.rules, or the layout's */
-	char		 uuid[128];	/* Meta.uuid, "" if none */
-	char		*meta_text;	/* META's answer, cw_meta_text */
-	struct up_query	*meta_q;
-	struct fetch	*fetch;
-	int		 fetch_done;
-	STAILQ_HEAD(, ready) ready;
-	uv_idle_t	*idle;
-	uint64_t	 t0, stage_t0;
-	double		 stage_at[JOB_NSTAGES];	/* job seconds at each start */
-	double		 trace_t0;	/* up_clock() at start */
+#define TO(s)	(1u << (s))
 
-	char		**failures;
-	size_t		 nfailures;
-	char		**dups;		/* pages not linked (ts_merge_names) */
-	size_t		 ntypes;	/* records in types once merged */
-	struct render_work *render;	/* while the worker renders */
-	struct scan_work *scanning;	/* while the worker scans */
-	int		 scanned;	/* j->scan, j->types and the rules are set */
-	int		 meta_ok;	/* META is in and taken */
-	/* The persistent cache, see start_cache() */
-	int		 caching;	/* this run reads or writes it */
-	unsigned char	*have;		/* per stem: the cache served it */
-	struct cw_entries *learned;	/* fetched stems, to store */
-	struct cw_req	*cw;		/* a load or store out */
-	int		 storing;	/* the index is written, the store out */
-	char		*cache_dir;	/* j->o.cache_dir, our copy */
-	char		*cache_srv;	/* the key's server (cache_server) */
-	int		 loaded;	/* the load opened and checked the file */
-	uint64_t	 cw_t0;		/* uv_hrtime when the load or store went */
-	int		 preloading;	/* the load of the latest version is out */
-	int		 meta_in;	/* META came while it was */
-	struct cw_loaded *pre;		/* it came before META did */
-	int		 orphan;	/* job_free() came during a worker's turn */
-	int		 end_rc;	/* set: the job ends at the next step */
-	int		 ending;
-	int		 ended;
-	char		 error[512];
+/* The legal moves, from each state. */
+static const unsigned moves[JOB_S_N] = {
+	[JOB_S_NEW] = TO(JOB_S_SCANNING) | TO(JOB_S_ENDING),
+	[JOB_S_SCANNING] = TO(JOB_S_META_IN) | TO(JOB_S_META) |
+	    TO(JOB_S_FETCHED) | TO(JOB_S_ENDING) | TO(JOB_S_ORPHAN),
+	[JOB_S_META_IN] = TO(JOB_S_LOADING) | TO(JOB_S_FETCHING) |
+	    TO(JOB_S_ENDING) | TO(JOB_S_ORPHAN),
+	[JOB_S_META] = TO(JOB_S_LOADING) | TO(JOB_S_FETCHING) |
+	    TO(JOB_S_ENDING),
+	[JOB_S_LOADING] = TO(JOB_S_FETCHING) | TO(JOB_S_ENDING),
+	[JOB_S_FETCHING] = TO(JOB_S_FETCHED) | TO(JOB_S_ENDING),
+	[JOB_S_FETCHED] = TO(JOB_S_RENDERING) | TO(JOB_S_ENDING),
+	[JOB_S_RENDERING] = TO(JOB_S_STORING) | TO(JOB_S_ENDING) |
+	    TO(JOB_S_ORPHAN),
+	[JOB_S_STORING] = TO(JOB_S_ENDING),
+	[JOB_S_ENDING] = TO(JOB_S_ENDED) | TO(JOB_S_ORPHAN),
+	[JOB_S_ENDED] = 0,
+	[JOB_S_ORPHAN] = 0,
 };
 
-static const char *const stage_names[JOB_NSTAGES] = {
-	"queued", "scan", "meta", "fetch", "roi", "render", "done",
+static const char *const state_names[JOB_S_N] = {
+	"new", "scanning", "meta_in", "meta", "loading", "fetching",
+	"fetched", "rendering", "storing", "ending", "ended", "orphan",
 };
 
-const char *
-job_stage_name(enum job_stage s)
+/* The one place the job's life moves; the daemon's debug log sees it. */
+static void
+set_state(struct job *j, enum job_state to)
 {
-	return s < JOB_NSTAGES ? stage_names[s] : "?";
+	assert(to < JOB_S_N);			/* a state of the list */
+	assert(moves[j->state] & TO(to));	/* a legal move */
+	assert(to > j->state);			/* a life never goes back */
+	/* job_free's move is not told: the caller may be tearing ARG down. */
+	if (j->o.debug && to != JOB_S_ORPHAN)
+		j->o.debug(j->arg, state_names[j->state], state_names[to]);
+	j->state = to;
 }
 
+/* The one place a worker goes out or comes back. */
+static void
+set_out(struct job *j, enum job_worker w)
+{
+	/* One at a time: out from none, back to none; the preload may
+	 * become the load the job waits for. */
+	assert(w == W_NONE || j->out == W_NONE ||
+	    (j->out == W_PRELOAD && w == W_LOAD));
+	j->out = w;
+}
+
+/* The reported stage. */
 static void
 enter(struct job *j, enum job_stage s)
 {
 	uint64_t now = uv_hrtime();
 
+	assert(s > j->s.stage);		/* a stage never goes back */
 	if (j->s.stage != JOB_ROI)	/* ROI time is CPU, counted in step() */
 		j->s.stage_s[j->s.stage] += (double)(now - j->stage_t0) / 1e9;
 	j->stage_t0 = now;
@@ -155,6 +143,8 @@ static void step(uv_idle_t *);
 static void
 wake(struct job *j)
 {
+	/* Nothing wakes a job that ended or was freed. */
+	assert(j->state != JOB_S_ENDED && j->state != JOB_S_ORPHAN);
 	uv_idle_start(j->idle, step);
 }
 
@@ -162,61 +152,32 @@ wake(struct job *j)
 static void
 end(struct job *j, int rc, const char *msg)
 {
-	if (j->ending)
+	/* No callback reaches a job past its end or its free. */
+	assert(j->state != JOB_S_ENDED && j->state != JOB_S_ORPHAN);
+	assert(j->out != W_RENDER);	/* render_done() decides, not a cancel */
+	if (j->state == JOB_S_ENDING)
 		return;
-	j->ending = 1;
+	set_state(j, JOB_S_ENDING);
 	j->end_rc = rc;
 	if (msg)
 		snprintf(j->error, sizeof(j->error), "%s", msg);
 	wake(j);
 }
 
+/* The summary's cache fields, after each word from or to the cache. */
 static void
-add_failure(struct job *j, const char *name, const char *error)
+sync_cache(struct job *j)
 {
-	j->failures = xreallocarray(j->failures, j->nfailures + 1,
-	    sizeof(*j->failures));
-	j->failures[j->nfailures++] = xasprintf("%s: %s", name, error);
-}
+	const struct jc_stats *c = jc_stats(j->jc);
 
-/* ROI stage for one stem: pick the type the stem stands for, summarize. */
-static void
-roi_stem(struct job *j, const struct fetch_stem *fs)
-{
-	const struct scan_stem *st = &j->scan.stems[fs->stem];
-	struct ts_type *t = &j->types[fs->stem];
-	const struct ts_acc *win;
-
-	if (fs->error) {
-		j->s.failed++;
-		ts_unmatched(t, st, fs->error);
-		add_failure(j, st->stem, fs->error);
-		return;
-	}
-	if ((win = ts_winner(st->stem, fs->accs, fs->naccs)) == NULL) {
-		j->s.unmatched++;
-		ts_unmatched(t, st, NULL);
-		return;
-	}
-	j->s.types++;
-	ts_finish(t, st, win, j->meta, ts_adapter_for(j->o.site->dataset));
-}
-
-static void
-roi_batch(struct job *j, struct fetch_batch *b, int cached)
-{
-	const struct fetch_stem *fs;
-	size_t i;
-
-	for (i = 0; i < b->n; i++) {
-		fs = &b->stems[i];
-		roi_stem(j, fs);
-		j->s.done++;
-		/* What fetch learned, for the next run; failures are not. */
-		if (j->learned && !cached && fs->error == NULL)
-			cw_entries_add(j->learned, j->scan.stems[fs->stem].stem,
-			    fs->accs, fs->naccs);
-	}
+	j->s.cache_mode = c->mode;
+	j->s.cache_hits = c->hits;
+	j->s.cache_misses = c->misses;
+	j->s.cache_stored = c->stored;
+	j->s.cache_load_s = c->load_s;
+	j->s.cache_store_s = c->store_s;
+	snprintf(j->s.cache_warning, sizeof(j->s.cache_warning), "%s",
+	    c->warning);
 }
 
 static char *
@@ -247,7 +208,23 @@ render_work(uv_work_t *req)
 }
 
 static void job_destroy(struct job *j);
-static int store_cache(struct job *j);
+
+/*
+ * The index is written: the cache stores what this run fetched. 0:
+ * nothing to wait for; else on_cache() ends the job.
+ */
+static int
+store(struct job *j)
+{
+	int out = jc_store(j->jc);
+
+	sync_cache(j);
+	if (out) {
+		set_state(j, JOB_S_STORING);
+		set_out(j, W_STORE);
+	}
+	return out;
+}
 
 /*
  * Back on the loop. A render that ran decides the outcome even if a cancel
@@ -260,29 +237,28 @@ render_done(uv_work_t *req, int status)
 	struct render_work *w = req->data;
 	struct job *j = w->j;
 
-	j->render = NULL;
-	if (j->orphan) {
+	assert(j->out == W_RENDER && j->work == req);	/* the one sent */
+	set_out(j, W_NONE);
+	j->work = NULL;
+	if (j->state == JOB_S_ORPHAN) {
 		render_work_free(w);
-		if (j->scanning == NULL)
-			job_destroy(j);
+		job_destroy(j);
 		return;
 	}
+	assert(j->state == JOB_S_RENDERING);	/* a cancel waited for us */
 	if (status == UV_ECANCELED) {
-		end(j, -ECANCELED, "cancelled");	/* ending already */
+		end(j, -ECANCELED, "cancelled");
+	} else if (w->rc < 0) {
+		end(j, w->rc, w->err);
 	} else {
-		j->ending = 0;	/* the render's result replaces a cancel */
-		if (w->rc < 0)
-			end(j, w->rc, w->err);
-		else {
-			/* Both layouts write their home page last. */
-			snprintf(j->s.index_path, sizeof(j->s.index_path),
-			    "%s/index.html", j->o.site->output_dir);
-			if (store_cache(j) < 0)
-				end(j, 0, NULL);
-		}
+		/* Both layouts write their home page last. */
+		snprintf(j->s.index_path, sizeof(j->s.index_path),
+		    "%s/index.html", j->o.site->output_dir);
+		if (!store(j))
+			end(j, 0, NULL);
 	}
 	render_work_free(w);
-	wake(j);	/* end() does not when a cancel set ending */
+	wake(j);
 }
 
 static int
@@ -291,6 +267,8 @@ render_stage(struct job *j)
 	struct render_work *w;
 	int rc;
 
+	assert(j->state == JOB_S_FETCHED);	/* every stem is through ROI */
+	assert(STAILQ_EMPTY(&j->ready));	/* step() drained the queue */
 	enter(j, JOB_RENDER);
 	qsort(j->types, j->scan.nstems, sizeof(*j->types), ts_cmp_name);
 	j->ntypes = ts_merge_names(j->types, j->scan.nstems, &j->dups,
@@ -331,38 +309,18 @@ render_stage(struct job *j)
 		end(j, rc, "cannot start the render stage");
 		return rc;
 	}
-	j->render = w;
+	set_state(j, JOB_S_RENDERING);
+	set_out(j, W_RENDER);
+	j->work = &w->req;
 	return 0;
-}
-
-/*
- * A few failed types still make a useful index (they are listed); past
- * max_failed_fraction the server is not answering for the dataset and the
- * previous index is better than a hollow one.
- */
-static int
-too_many_failed(struct job *j)
-{
-	char msg[512];
-	double frac;
-
-	if (j->s.failed == 0 || j->s.stems == 0)
-		return 0;
-	frac = (double)j->s.failed / (double)j->s.stems;
-	if (frac <= j->o.site->max_failed_fraction)
-		return 0;
-	snprintf(msg, sizeof(msg), "%zu of %zu types failed (more than "
-	    "max_failed_fraction %.3g); first: %s", j->s.failed, j->s.stems,
-	    j->o.site->max_failed_fraction,
-	    j->nfailures ? j->failures[0] : "?");
-	end(j, -EIO, msg);
-	return 1;
 }
 
 static void
 finish(struct job *j)
 {
-	j->ended = 1;
+	/* step() waited for the scan, the render and the store. */
+	assert(j->out == W_NONE || j->out == W_PRELOAD || j->out == W_LOAD);
+	set_state(j, JOB_S_ENDED);	/* a job ends once: the table */
 	uv_idle_stop(j->idle);
 	if (j->fetch) {
 		fetch_free(j->fetch);
@@ -372,10 +330,8 @@ finish(struct job *j)
 		up_cancel(j->meta_q);
 		j->meta_q = NULL;
 	}
-	if (j->cw) {	/* a load the job no longer waits for */
-		cw_abandon(j->cw);
-		j->cw = NULL;
-	}
+	jc_abandon(j->jc);	/* a load the job no longer waits for */
+	set_out(j, W_NONE);
 	enter(j, JOB_DONE);
 	j->s.wall_s = (double)(uv_hrtime() - j->t0) / 1e9;
 	j->cb(j->arg, j, j->end_rc, j->end_rc ? j->error : NULL);
@@ -386,21 +342,22 @@ step(uv_idle_t *h)
 {
 	struct job *j = h->data;
 	struct ready *r;
+	char msg[512];
 	uint64_t t;
 
-	if (j->render || j->storing || j->scanning) {
-		/* render_done(), on_stored(), scan_done() wake us */
+	if (j->out == W_SCAN || j->out == W_RENDER || j->out == W_STORE) {
+		/* scan_done(), render_done(), on_cache() wake us */
 		uv_idle_stop(h);
 		return;
 	}
-	if (j->ending) {
+	if (j->state == JOB_S_ENDING) {
 		finish(j);
 		return;
 	}
 	t = uv_hrtime();
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
-		roi_batch(j, r->b, r->cached);
+		job_roi_batch(j, r->b, r->cached);
 		fetch_batch_free(r->b);
 		free(r);
 	}
@@ -411,7 +368,7 @@ step(uv_idle_t *h)
 		fetch_get_progress(j->fetch, &p);
 		j->s.splits = p.splits;
 	}
-	if (!j->fetch_done) {
+	if (j->state != JOB_S_FETCHED) {
 		uv_idle_stop(h);
 		return;
 	}
@@ -421,8 +378,10 @@ step(uv_idle_t *h)
 	}
 	if (j->s.stage == JOB_FETCH || j->s.stage == JOB_SCAN)
 		enter(j, JOB_ROI);
-	if (too_many_failed(j))
+	if (job_too_many_failed(j, msg, sizeof(msg))) {
+		end(j, -EIO, msg);
 		return;
+	}
 	if (render_stage(j) == 0)
 		uv_idle_stop(h);
 }
@@ -433,6 +392,8 @@ on_batch(void *arg, struct fetch_batch *b)
 	struct job *j = arg;
 	struct ready *r;
 
+	/* The fetch is out only while fetching; finish() frees it. */
+	assert(j->state == JOB_S_FETCHING || j->state == JOB_S_ENDING);
 	r = xmalloc(sizeof(*r));
 	r->b = b;
 	r->cached = 0;
@@ -449,7 +410,9 @@ on_fetch_done(void *arg, int rc, const char *error)
 		end(j, rc, error);
 		return;
 	}
-	j->fetch_done = 1;
+	if (j->state == JOB_S_ENDING)	/* the next step finishes it */
+		return;
+	set_state(j, JOB_S_FETCHED);
 	wake(j);
 }
 
@@ -459,7 +422,9 @@ start_fetch(struct job *j)
 	struct fetch_opts fo = { 0 };
 	int rc;
 
+	assert(j->fetch == NULL);	/* the fetch goes once */
 	enter(j, JOB_FETCH);
+	set_state(j, JOB_S_FETCHING);	/* before: its callbacks may come now */
 	fo.up = j->o.up;
 	fo.token = j->o.site->token;
 	fo.dataset = j->o.site->dataset;
@@ -470,7 +435,7 @@ start_fetch(struct job *j)
 	fo.max_query_bytes = j->o.site->max_query_bytes;
 	fo.strategy = j->o.strategy;
 	fo.stats = &j->s.q;
-	fo.skip = j->have;
+	fo.skip = jc_have(j->jc);
 	if ((rc = fetch_start(&fo, on_batch, on_fetch_done, j, &j->fetch)) < 0)
 		end(j, rc, "cannot start the fetch stage");
 }
@@ -484,6 +449,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	const char *uuid, *edit;
 	int rc;
 
+	assert(j->meta == NULL);	/* META is taken once */
 	if (r->nrows != 1 || cu < 0) {
 		snprintf(err, errlen, "the dataset's Meta node is missing or "
 		    "lacks primaryRois/roiHierarchy/uuid");
@@ -491,7 +457,7 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	}
 	rc = roi_meta_parse(r, &j->meta, err, errlen);
 	if (rc == 0)	/* what the cache's ROI stage is keyed by (cw_roi) */
-		j->meta_text = cw_meta_text(r);
+		jc_take_meta(j->jc, r);
 	row = cy_row(r, 0);
 	/*
 	 * uuid stays when only annotations (types, NT) change; lastDatabaseEdit
@@ -509,296 +475,89 @@ take_meta(struct job *j, const struct cy_result *r, char *err, size_t errlen)
 	return rc;
 }
 
-/* ---- the persistent cache (cache.h, cachework.h) ---- */
+/* ---- the persistent cache's part (jobcache.h) ---- */
 
+/* What the cache's load runs with: the scan, the rules, the version. */
 static void
-cache_warn(struct job *j, const char *what, const char *detail)
+cache_view(const struct job *j, struct jc_view *v)
 {
-	size_t n = strlen(j->s.cache_warning);
-
-	snprintf(j->s.cache_warning + n, sizeof(j->s.cache_warning) - n,
-	    "%s%s%s%s", n ? "; " : "", what, detail ? ": " : "",
-	    detail ? detail : "");
+	v->scan = &j->scan;
+	v->types = j->types;
+	v->rules = j->rules;
+	v->uuid = j->uuid;
+	v->edit = j->s.last_database_edit;
+	v->nprimary = j->meta ? (unsigned)roi_nprimary(j->meta) : 0;
 }
 
+/* The cache served SV: its records are in place, its batch goes to ROI. */
 static void
-cache_key(const struct job *j, struct cache_key *k)
-{
-	k->server = j->cache_srv;
-	k->dataset = j->o.site->dataset;
-	k->uuid = j->uuid;
-	k->edit = j->s.last_database_edit;
-	k->generation = CY_QUERY_GENERATION;
-	k->nprimary = (unsigned)roi_nprimary(j->meta);
-}
-
-/*
- * The records the load's ROI stage made (cw_roi) go in place: the same
- * as roi_batch would have made of the batch, files added from the scan.
- */
-static void
-take_records(struct job *j, struct cw_loaded *res)
-{
-	const struct scan_stem *st;
-	struct cw_record *rec;
-	size_t i;
-
-	for (i = 0; i < res->nrecords; i++) {
-		rec = &res->records[i];
-		st = &j->scan.stems[rec->stem];
-		if (rec->matched) {
-			j->types[rec->stem] = rec->t;
-			memset(&rec->t, 0, sizeof(rec->t));	/* moved */
-			ts_add_files(&j->types[rec->stem], st);
-			j->s.types++;
-		} else {
-			ts_unmatched(&j->types[rec->stem], st, NULL);
-			j->s.unmatched++;
-		}
-		j->s.done++;
-	}
-}
-
-/* Serve what the cache holds for this version, then fetch the rest. */
-static void
-use_load(struct job *j, struct cw_loaded *res)
+served(struct job *j, struct jc_served *sv)
 {
 	struct ready *r;
-	char msg[64];
 
-	if (res->note[0])
-		cache_warn(j, res->note, NULL);
-	if (res->rc < 0) {
-		/* No cache this run (e.g. a full disk), never a failed index. */
-		cache_warn(j, "cache unavailable, running without it",
-		    res->err);
-		j->caching = 0;
-		j->s.cache_mode = "off";
-		cw_entries_free(j->learned);
-		j->learned = NULL;
-	}
-	if (res->bad) {
-		snprintf(msg, sizeof(msg), "%zu damaged cache entries "
-		    "ignored", res->bad);
-		cache_warn(j, msg, NULL);
-	}
-	j->have = res->have;
-	res->have = NULL;
-	j->loaded = res->rc == 0;
-	j->s.cache_hits = res->hits;
-	j->s.cache_misses = j->scan.nstems - res->hits;
-	if (res->records)
-		take_records(j, res);
-	if (res->batch) {
+	j->s.types += sv->types;
+	j->s.unmatched += sv->unmatched;
+	j->s.done += sv->types + sv->unmatched;
+	if (sv->batch) {
 		r = xcalloc(1, sizeof(*r));
-		r->b = res->batch;
-		res->batch = NULL;
+		r->b = sv->batch;
+		sv->batch = NULL;
 		r->cached = 1;
 		STAILQ_INSERT_TAIL(&j->ready, r, entry);
 		wake(j);
 	}
-	cw_loaded_free(res);
-	if (!j->ending)
+	if (j->state != JOB_S_ENDING)
 		start_fetch(j);
 }
 
-/* The cache may serve this job: batched, with a cache, not --no-cache. */
-static int
-cache_wanted(const struct job *j)
-{
-	return j->o.cache_dir != NULL && j->o.cache != JOB_CACHE_OFF &&
-	    j->o.strategy == FETCH_BATCHED;
-}
-
-static void keyed_load(struct job *j);
-
-/* The cache's ROI stage, with META's text or (NULL) the stored one's. */
 static void
-roi_opts(const struct job *j, const char *meta, struct cw_roi *roi)
-{
-	roi->rules = j->rules;
-	roi->ad = ts_adapter_for(j->o.site->dataset);
-	roi->meta = meta;
-}
-
-/*
- * META and the load of the latest version are both in. The version META
- * gave: serve it, with the records the load made if they were made by
- * the same META (else load it again: rare, the hierarchy changed with
- * the version staying). None stored for the dataset (or no cache):
- * nothing to serve. Another: that one may still be stored too (two jobs
- * at once), so ask for it by its key.
- */
-static void
-after_preload(struct job *j, struct cw_loaded *res)
-{
-	int same = res->found && strcmp(res->uuid, j->uuid) == 0 &&
-	    strcmp(res->edit, j->s.last_database_edit) == 0 &&
-	    res->nprimary == roi_nprimary(j->meta);
-
-	if (res->rc < 0 || !res->found || (same && (res->records == NULL ||
-	    strcmp(res->meta, j->meta_text) == 0))) {
-		use_load(j, res);
-		return;
-	}
-	cw_loaded_free(res);
-	keyed_load(j);
-}
-
-static void
-on_loaded(void *arg, struct cw_loaded *res)
+on_cache(void *arg, enum jc_event ev, struct jc_served *sv)
 {
 	struct job *j = arg;
 
-	j->cw = NULL;
-	j->s.cache_load_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
-	if (!j->preloading) {
-		use_load(j, res);
-		return;
-	}
-	j->preloading = 0;
-	if (!j->meta_in) {
-		j->pre = res;	/* on_meta goes on */
-		return;
-	}
-	after_preload(j, res);
-}
-
-/*
- * While META is out, load the version used last: most nights it is the
- * one META will give, and the load then costs no time of its own.
- */
-static void
-preload(struct job *j)
-{
-	struct cache_key k = { 0 };
-	struct cw_roi roi;
-
-	if (!cache_wanted(j) || j->o.cache == JOB_CACHE_REFRESH)
-		return;
-	k.server = j->cache_srv;
-	k.dataset = j->o.site->dataset;
-	k.generation = CY_QUERY_GENERATION;
-	roi_opts(j, NULL, &roi);
-	j->cw_t0 = uv_hrtime();
-	if (cw_load(j->loop, j->o.cache_dir, &k, &j->scan, &roi, on_loaded, j,
-	    &j->cw) == 0)
-		j->preloading = 1;
-}
-
-static void
-keyed_load(struct job *j)
-{
-	struct cache_key k;
-	struct cw_roi roi;
-	int rc;
-
-	cache_key(j, &k);
-	roi_opts(j, j->meta_text, &roi);
-	j->cw_t0 = uv_hrtime();
-	if ((rc = cw_load(j->loop, j->o.cache_dir, &k, &j->scan, &roi,
-	    on_loaded, j, &j->cw)) < 0) {
-		cache_warn(j, "cache unavailable", uv_strerror(rc));
-		start_fetch(j);
+	/* jc_abandon() and jc_free() silence it: never past the end. */
+	assert(j->state != JOB_S_ENDED && j->state != JOB_S_ORPHAN);
+	sync_cache(j);
+	switch (ev) {
+	case JC_PRELOADED:	/* kept for after_meta() */
+		assert(j->out == W_PRELOAD);
+		set_out(j, W_NONE);
+		break;
+	case JC_RELOAD:		/* the load out is now by the key */
+		assert(j->out == W_LOAD);
+		break;
+	case JC_SERVED:		/* jc_start() made the preload W_LOAD */
+		assert(j->out == W_LOAD);
+		set_out(j, W_NONE);
+		served(j, sv);
+		break;
+	case JC_STORED:
+		assert(j->out == W_STORE && j->state == JOB_S_STORING);
+		set_out(j, W_NONE);
+		end(j, 0, NULL);
+		wake(j);
+		break;
 	}
 }
 
-/*
- * After META: use the cache when the job may and the dataset has a
- * version to key it by; on_loaded or after_preload go on to fetch.
- */
-static void
-start_cache(struct job *j)
-{
-	struct cw_loaded *pre = j->pre;
-
-	j->pre = NULL;
-	if (!cache_wanted(j) || j->uuid[0] == '\0') {
-		cw_loaded_free(pre);	/* and a preload still out is abandoned */
-		cw_abandon(j->cw);
-		j->cw = NULL;
-		j->preloading = 0;
-		start_fetch(j);
-		return;
-	}
-	j->caching = 1;
-	j->learned = cw_entries_new();
-	j->s.cache_misses = j->scan.nstems;
-	if (j->o.cache == JOB_CACHE_REFRESH) {
-		j->s.cache_mode = "refresh";
-		start_fetch(j);
-		return;
-	}
-	j->s.cache_mode = "use";
-	if (j->preloading)
-		j->meta_in = 1;		/* on_loaded goes on */
-	else if (pre)
-		after_preload(j, pre);
-	else
-		keyed_load(j);
-}
-
-static void
-on_stored(void *arg, int rc, const char *err, const char *note)
-{
-	struct job *j = arg;
-
-	j->cw = NULL;
-	j->storing = 0;
-	j->s.cache_store_s = (double)(uv_hrtime() - j->cw_t0) / 1e9;
-	if (note)
-		cache_warn(j, note, NULL);
-	if (rc < 0) {
-		cache_warn(j, rc == -ENOSPC ? "cache not written (disk full); "
-		    "the index is fine" : "cache not written; the index is fine",
-		    err);
-		j->s.cache_stored = 0;
-	}
-	end(j, 0, NULL);
-	wake(j);
-}
-
-/*
- * The index is written: store what this run fetched, note the run and
- * drop the dataset's older versions (only now, so a failed run keeps
- * them). 0: the store is out and on_stored ends the job.
- */
-static int
-store_cache(struct job *j)
-{
-	struct cache_run run = { 0 };
-	struct cache_key k;
-	struct cw_entries *e;
-	int rc;
-
-	if (!j->caching)
-		return -1;
-	cache_key(j, &k);
-	run.mode = j->s.cache_mode;
-	run.hits = j->s.cache_hits;
-	run.misses = j->s.cache_misses;
-	run.meta = j->meta_text;
-	/* The request owns the entries from here on, even if it fails. */
-	e = j->learned;
-	j->learned = NULL;
-	j->s.cache_stored = cw_entries_count(e);
-	j->cw_t0 = uv_hrtime();
-	if ((rc = cw_store(j->loop, j->o.cache_dir, &k, e, &run, CW_PRUNE |
-	    (j->loaded ? CW_CHECKED : 0), on_stored, j, &j->cw)) < 0) {
-		cache_warn(j, "cache not written", uv_strerror(rc));
-		j->s.cache_stored = 0;
-		return rc;
-	}
-	j->storing = 1;
-	return 0;
-}
-
-/* META and the scan are both in: the rules are known, go on to the cache. */
+/* META and the scan are both in: the rules are known, the cache's turn. */
 static void
 after_meta(struct job *j)
 {
+	struct jc_served sv;
+	struct jc_view v;
+
 	roi_meta_set_rules(j->meta, &j->rules);
-	start_cache(j);
+	cache_view(j, &v);
+	if (jc_start(j->jc, &v, &sv)) {
+		sync_cache(j);
+		set_state(j, JOB_S_LOADING);	/* on_cache() goes on */
+		set_out(j, W_LOAD);
+		return;
+	}
+	sync_cache(j);
+	set_out(j, W_NONE);	/* a preload still out was let go */
+	served(j, &sv);
 }
 
 static double
@@ -808,8 +567,10 @@ on_meta(void *arg, const struct up_result *r)
 	char err[512];
 
 	j->meta_q = NULL;
-	if (j->ending)
+	if (j->state == JOB_S_ENDING || j->state == JOB_S_ORPHAN)
 		return 0;
+	/* META goes once, at the start; finish() cancels it. */
+	assert(j->state == JOB_S_SCANNING || j->state == JOB_S_META);
 	if (r->status != UP_OK) {
 		snprintf(err, sizeof(err), "%s: %s", r->status == UP_AUTH ||
 		    r->status == UP_NOT_FOUND || r->status == UP_PROXY ?
@@ -822,8 +583,9 @@ on_meta(void *arg, const struct up_result *r)
 		end(j, -EBADMSG, err);
 		return 0;
 	}
-	j->meta_ok = 1;
-	if (j->scanned)		/* else scan_done() goes on */
+	if (j->state == JOB_S_SCANNING)
+		set_state(j, JOB_S_META_IN);	/* scan_done() goes on */
+	else
 		after_meta(j);
 	return 0;
 }
@@ -853,7 +615,7 @@ quick_entries(struct job *j)
 		ts_unmatched(&j->types[i], &j->scan.stems[i], NULL);
 		j->s.done++;
 	}
-	j->fetch_done = 1;
+	set_state(j, JOB_S_FETCHED);
 }
 
 /* On a pool thread: touches only W. */
@@ -878,9 +640,11 @@ scan_work_free(struct scan_work *w)
 static void
 take_scan(struct job *j, struct scan_work *w)
 {
+	struct jc_view v;
+
+	assert(j->types == NULL);	/* the scan is taken once */
 	j->scan = w->scan;
 	memset(&w->scan, 0, sizeof(w->scan));
-	j->scanned = 1;
 	/* Each layout has its default rule set; quickpaged.rules overrides. */
 	j->rules.set = j->o.site->rules == ROI_RULES_NEUVIEW ||
 	    (j->o.site->rules == ROI_RULES_DEFAULT &&
@@ -895,12 +659,19 @@ take_scan(struct job *j, struct scan_work *w)
 		wake(j);
 		return;
 	}
-	if (j->meta_ok) {	/* META came first (a slow disk) */
+	if (j->state == JOB_S_META_IN) {	/* META came first (a slow disk) */
 		after_meta(j);
 		return;
 	}
 	enter(j, JOB_META);
-	preload(j);
+	set_state(j, JOB_S_META);
+	/*
+	 * While META is out, load the version used last: most nights it is
+	 * the one META will give, and the load then costs no time of its own.
+	 */
+	cache_view(j, &v);
+	if (jc_preload(j->jc, &v))
+		set_out(j, W_PRELOAD);
 }
 
 /* Back on the loop, as render_done() is for the render. */
@@ -910,18 +681,19 @@ scan_done(uv_work_t *req, int status)
 	struct scan_work *w = req->data;
 	struct job *j = w->j;
 
-	j->scanning = NULL;
-	if (j->orphan) {
+	assert(j->out == W_SCAN && j->work == req);	/* the one sent */
+	set_out(j, W_NONE);
+	j->work = NULL;
+	if (j->state == JOB_S_ORPHAN) {
 		scan_work_free(w);
-		if (j->render == NULL)
-			job_destroy(j);
+		job_destroy(j);
 		return;
 	}
-	if (status == UV_ECANCELED)
-		end(j, -ECANCELED, "cancelled");	/* ending already */
+	if (status == UV_ECANCELED)	/* only job_cancel, after end() */
+		assert(j->state == JOB_S_ENDING);
 	else if (w->rc < 0)
 		end(j, w->rc, w->err);
-	else if (!j->ending)
+	else if (j->state != JOB_S_ENDING)
 		take_scan(j, w);
 	scan_work_free(w);
 	wake(j);
@@ -944,7 +716,8 @@ start_scan(struct job *j)
 		scan_work_free(w);
 		return rc;
 	}
-	j->scanning = w;
+	set_out(j, W_SCAN);
+	j->work = &w->req;
 	return 0;
 }
 
@@ -952,15 +725,13 @@ void
 job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
     void *arg, struct job **out)
 {
+	struct jc_opts co = { 0 };
 	struct job *j;
 	int rc;
 
 	j = xcalloc(1, sizeof(*j));
 	j->loop = loop;
 	j->o = *o;
-	/* Ours: the daemon's settings (and so the path) may be reloaded. */
-	j->o.cache_dir = j->cache_dir = o->cache_dir ? xstrdup(o->cache_dir) :
-	    NULL;
 	j->cb = cb;
 	j->arg = arg;
 	STAILQ_INIT(&j->ready);
@@ -971,11 +742,21 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	uv_idle_init(loop, j->idle);
 	j->idle->data = j;
 	*out = j;
-	if (j->cache_dir)
-		j->cache_srv = cache_server(o->site->server, o->site->ca_file);
+	/* The cache may serve this job: batched, with a cache, not --no-cache. */
+	co.loop = loop;
+	co.dir = o->cache_dir;	/* copied: the daemon's settings may be reloaded */
+	co.wanted = o->cache != JOB_CACHE_OFF && o->strategy == FETCH_BATCHED;
+	co.refresh = o->cache == JOB_CACHE_REFRESH;
+	co.server = o->site->server;
+	co.ca_file = o->site->ca_file;
+	co.dataset = o->site->dataset;
+	co.cb = on_cache;
+	co.arg = j;
+	j->jc = jc_new(&co);
+	j->o.cache_dir = NULL;	/* the jc's copy is the one */
+	sync_cache(j);
 
 	j->rules.threshold_pct = o->site->roi_threshold_pct;
-	j->s.cache_mode = "off";
 	enter(j, JOB_SCAN);
 	if (!o->quick && o->site->token == NULL) {
 		end(j, -EINVAL, o->site->no_token ? o->site->no_token :
@@ -989,6 +770,9 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 	}
 	if ((rc = start_scan(j)) < 0)
 		end(j, rc, "cannot start the scan");
+	else
+		set_state(j, JOB_S_SCANNING);
+	assert(j->state != JOB_S_ENDED);	/* CB never before this returns */
 }
 
 /*
@@ -998,13 +782,19 @@ job_start(uv_loop_t *loop, const struct job_opts *o, job_done_cb cb,
 void
 job_cancel(struct job *j)
 {
-	if (j->ended || j->storing)	/* the index is written: it stands */
+	assert(j->state != JOB_S_ORPHAN);	/* not after job_free() */
+	switch (j->state) {
+	case JOB_S_ENDED:
+	case JOB_S_STORING:	/* the index is written: it stands */
 		return;
-	end(j, -ECANCELED, "cancelled");
-	if (j->render)
-		uv_cancel((uv_req_t *)&j->render->req);
-	if (j->scanning)
-		uv_cancel((uv_req_t *)&j->scanning->req);
+	case JOB_S_RENDERING:	/* render_done() decides */
+		uv_cancel((uv_req_t *)j->work);
+		return;
+	default:
+		end(j, -ECANCELED, "cancelled");
+		if (j->out == W_SCAN)
+			uv_cancel((uv_req_t *)j->work);
+	}
 }
 
 static void
@@ -1018,14 +808,12 @@ job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
-	if (j->render || j->scanning) {
+	assert(j->state != JOB_S_ORPHAN);	/* freed once */
+	if (j->out == W_SCAN || j->out == W_RENDER) {
 		/* A worker is out: render_done() or scan_done() frees it. */
-		j->orphan = 1;
+		set_state(j, JOB_S_ORPHAN);
 		uv_idle_stop(j->idle);
-		if (j->render)
-			uv_cancel((uv_req_t *)&j->render->req);
-		if (j->scanning)
-			uv_cancel((uv_req_t *)&j->scanning->req);
+		uv_cancel((uv_req_t *)j->work);
 		return;
 	}
 	job_destroy(j);
@@ -1037,17 +825,13 @@ job_destroy(struct job *j)
 	struct ready *r;
 	size_t i;
 
+	/* No record is freed while a worker holds it. */
+	assert(j->out != W_SCAN && j->out != W_RENDER);
 	if (j->fetch)
 		fetch_free(j->fetch);
 	if (j->meta_q)
 		up_cancel(j->meta_q);
-	cw_abandon(j->cw);
-	cw_entries_free(j->learned);
-	free(j->have);
-	free(j->cache_dir);
-	free(j->cache_srv);
-	free(j->meta_text);
-	cw_loaded_free(j->pre);
+	jc_free(j->jc);		/* a load or store out goes on alone */
 	while ((r = STAILQ_FIRST(&j->ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->ready, entry);
 		fetch_batch_free(r->b);
@@ -1067,157 +851,4 @@ job_destroy(struct job *j)
 		free(j->dups[i]);
 	free(j->dups);
 	free(j);
-}
-
-const struct job_summary *
-job_summary(const struct job *j)
-{
-	return &j->s;
-}
-
-size_t
-job_duplicates(const struct job *j, const char *const **out)
-{
-	*out = (const char *const *)j->dups;
-	return j->s.duplicates;
-}
-
-size_t
-job_failures(const struct job *j, const char *const **out)
-{
-	*out = (const char *const *)j->failures;
-	return j->nfailures;
-}
-
-/* The server's limit from this job's start on, in job seconds. */
-static void
-add_trace(cJSON *o, const struct job *j)
-{
-	const struct lim_sample *v;
-	cJSON *a, *p;
-	size_t i, n;
-	unsigned before = 0;
-
-	a = cJSON_AddArrayToObject(o, "limit_trace");
-	if (j->o.up == NULL)
-		return;
-	n = lim_trace(up_limiter(j->o.up), &v);
-	for (i = 0; i < n; i++) {
-		if (v[i].t < j->trace_t0) {
-			before = v[i].limit;
-			continue;
-		}
-		if (before) {	/* the limit the job started with */
-			p = cJSON_CreateArray();
-			cJSON_AddItemToArray(p, cJSON_CreateNumber(0));
-			cJSON_AddItemToArray(p, cJSON_CreateNumber(before));
-			cJSON_AddItemToArray(a, p);
-			before = 0;
-		}
-		p = cJSON_CreateArray();
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].t - j->trace_t0));
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(v[i].limit));
-		cJSON_AddItemToArray(a, p);
-	}
-	if (before) {
-		p = cJSON_CreateArray();
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(0));
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(before));
-		cJSON_AddItemToArray(a, p);
-	}
-}
-
-/*
- * The round trips of this job's last answers, oldest first, as [[s, rtt],
- * ...] in job seconds; "up_t0" puts job seconds on the server's clock,
- * which every job of the server shares.
- */
-static void
-add_rtts(cJSON *o, const struct job *j)
-{
-	const struct up_stats *q = &j->s.q;
-	unsigned long i, first;
-	cJSON *a, *p;
-
-	cJSON_AddNumberToObject(o, "up_t0", j->trace_t0);
-	a = cJSON_AddArrayToObject(o, "rtt_samples");
-	first = q->nrtt > UP_RTT_SAMPLES ? q->nrtt - UP_RTT_SAMPLES : 0;
-	for (i = first; i < q->nrtt; i++) {
-		const struct up_rtt *r = &q->rtt[i % UP_RTT_SAMPLES];
-
-		/* to 0.1 ms: short numbers, the summary is stored per job */
-		p = cJSON_CreateArray();
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(
-		    round((r->t - j->trace_t0) * 1e4) / 1e4));
-		cJSON_AddItemToArray(p, cJSON_CreateNumber(
-		    round(r->rtt_s * 1e4) / 1e4));
-		cJSON_AddItemToArray(a, p);
-	}
-}
-
-cJSON *
-job_summary_json(const struct job *j)
-{
-	const struct job_summary *s = &j->s;
-	cJSON *o, *st;
-	size_t i;
-
-	o = cJSON_CreateObject();	/* xmalloc_install: never NULL */
-	cJSON_AddStringToObject(o, "dataset", j->o.site->dataset);
-	if (s->dataset_version[0])
-		cJSON_AddStringToObject(o, "dataset_version", s->dataset_version);
-	else
-		cJSON_AddNullToObject(o, "dataset_version");
-	cJSON_AddNumberToObject(o, "pages", (double)s->pages);
-	cJSON_AddNumberToObject(o, "entries", (double)s->stems);
-	cJSON_AddNumberToObject(o, "types", (double)s->types);
-	cJSON_AddNumberToObject(o, "unmatched", (double)s->unmatched);
-	cJSON_AddNumberToObject(o, "failed", (double)s->failed);
-	cJSON_AddNumberToObject(o, "queries", (double)s->q.queries);
-	cJSON_AddNumberToObject(o, "requests", (double)s->q.attempts);
-	cJSON_AddNumberToObject(o, "retries", (double)up_retries(&s->q));
-	st = cJSON_AddObjectToObject(o, "retries_by_cause");
-	for (i = 0; i < UP_NCAUSES; i++)
-		cJSON_AddNumberToObject(st, up_cause_name((enum up_cause)i),
-		    (double)s->q.retries[i]);
-	cJSON_AddNumberToObject(o, "splits", (double)s->splits);
-	cJSON_AddNumberToObject(o, "timeouts", (double)s->q.timeouts);
-	cJSON_AddNumberToObject(o, "held", (double)s->q.held);
-	cJSON_AddNumberToObject(o, "bytes_in", (double)s->q.bytes_in);
-	cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
-	st = cJSON_AddObjectToObject(o, "stage_s");
-	for (i = JOB_SCAN; i < JOB_DONE; i++)
-		cJSON_AddNumberToObject(st, job_stage_name((enum job_stage)i),
-		    s->stage_s[i]);
-	st = cJSON_AddObjectToObject(o, "stage_start_s");
-	for (i = JOB_SCAN; i < JOB_DONE; i++)
-		cJSON_AddNumberToObject(st, job_stage_name((enum job_stage)i),
-		    j->stage_at[i]);
-	add_trace(o, j);
-	add_rtts(o, j);
-	st = cJSON_AddArrayToObject(o, "failures");
-	for (i = 0; i < j->nfailures; i++)
-		cJSON_AddItemToArray(st, cJSON_CreateString(j->failures[i]));
-	st = cJSON_AddArrayToObject(o, "duplicate_pages");
-	for (i = 0; i < j->s.duplicates; i++)
-		cJSON_AddItemToArray(st, cJSON_CreateString(j->dups[i]));
-	cJSON_AddStringToObject(o, "index", s->index_path);
-	st = cJSON_AddObjectToObject(o, "cache");
-	cJSON_AddStringToObject(st, "mode", s->cache_mode ? s->cache_mode :
-	    "off");
-	cJSON_AddNumberToObject(st, "hits", (double)s->cache_hits);
-	cJSON_AddNumberToObject(st, "misses", (double)s->cache_misses);
-	cJSON_AddNumberToObject(st, "stored", (double)s->cache_stored);
-	cJSON_AddNumberToObject(st, "load_s", s->cache_load_s);
-	cJSON_AddNumberToObject(st, "store_s", s->cache_store_s);
-	/* The version the hits came from: the one this run was keyed by. */
-	if (s->cache_hits)
-		cJSON_AddStringToObject(st, "version", s->dataset_version);
-	else
-		cJSON_AddNullToObject(st, "version");
-	if (s->cache_warning[0])
-		cJSON_AddStringToObject(st, "warning", s->cache_warning);
-	else
-		cJSON_AddNullToObject(st, "warning");
-	return o;
 }

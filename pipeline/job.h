@@ -44,6 +44,13 @@ struct job_opts {
 	 * path either, so one swapped in meanwhile leads nowhere.
 	 */
 	int			 out_dir_resolved;
+	/*
+	 * The job's life as it moves, old -> new (state names), for a debug
+	 * log; NULL: not told. ARG is job_start's. Never called from
+	 * job_free().
+	 */
+	void			(*debug)(void *arg, const char *from,
+				    const char *to);
 };
 
 /* What a job did; read it any time, final once done. */

@@ -37,6 +37,7 @@ struct rig {
 	int		 done, rc;
 	char		 error[512];
 	size_t		 cancel_after;	/* job_cancel once this many queries went */
+	char		 life[512];	/* job_opts.debug: "from>to " each move */
 };
 
 static void
@@ -96,6 +97,15 @@ on_done(void *arg, struct job *j, int rc, const char *error)
 	r->done = 1;
 	r->rc = rc;
 	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+}
+
+static void
+on_debug(void *arg, const char *from, const char *to)
+{
+	struct rig *r = arg;
+	size_t n = strlen(r->life);
+
+	snprintf(r->life + n, sizeof(r->life) - n, "%s>%s ", from, to);
 }
 
 /* Loop events first (the job's idle step), then the next simulated event. */
@@ -177,6 +187,7 @@ start(struct rig *r)
 	o.site = &r->site;
 	o.up = r->up;
 	o.strategy = FETCH_BATCHED;
+	o.debug = on_debug;
 	job_start(&r->loop, &o, on_done, r, &r->job);
 	assert_int_equal(r->done, 0);
 }
@@ -234,6 +245,10 @@ test_index(void **state)
 	}
 	assert_true(found);
 	cJSON_Delete(t);
+	/* META or the scan first, as the pool goes; then one way on. */
+	assert_true(strncmp(r.life, "new>scanning ", 13) == 0);
+	assert_non_null(strstr(r.life, ">fetching fetching>fetched "
+	    "fetched>rendering rendering>ending ending>ended "));
 	rig_free(&r);
 }
 
@@ -265,6 +280,7 @@ test_refused(void **state)
 	    "no access to dataset sim");
 	assert_false(exists(r.dir, "index.html"));
 	assert_false(exists(r.dir, "types.json"));
+	assert_non_null(strstr(r.life, ">ending ending>ended "));
 	rig_free(&r);
 }
 
@@ -358,6 +374,35 @@ test_meta_before_scan(void **state)
 	assert_int_equal(s->unmatched, 1);
 	assert_string_equal(s->dataset_version, "sim-uuid@2024-01-01");
 	assert_true(exists(r.dir, "index.html"));
+	/* META waited for the scan; no cache: straight on to the fetch. */
+	assert_string_equal(r.life, "new>scanning scanning>meta_in "
+	    "meta_in>fetching fetching>fetched fetched>rendering "
+	    "rendering>ending ending>ended ");
+	uv_sem_destroy(&h.go);
+	rig_free(&r);
+}
+
+/*
+ * job_free() while the scan waits in the pool: the scan is cancelled,
+ * its end frees the job, the callback never runs and META is dropped.
+ */
+static void
+test_free_during_scan(void **state)
+{
+	struct rig r;
+	struct hold h;
+
+	(void)state;
+	rig_init(&r, 5, 5, NULL);
+	hold_pool(&r, &h);
+	start(&r);
+	job_free(r.job);
+	r.job = NULL;
+	uv_sem_post(&h.go);
+	uv_run(&r.loop, UV_RUN_DEFAULT);	/* the scan's end, the close */
+	assert_int_equal(r.done, 0);
+	assert_int_equal(up_in_flight(r.up), 0);
+	assert_string_equal(r.life, "new>scanning ");	/* orphan: not told */
 	uv_sem_destroy(&h.go);
 	rig_free(&r);
 }
@@ -383,6 +428,75 @@ test_refused_before_scan(void **state)
 	rig_free(&r);
 }
 
+/* Run the job until its render runs (held QP_TEST_RENDER_DELAY_MS). */
+static void
+run_to_render(struct rig *r)
+{
+	int k;
+
+	for (k = 0; k < 100000 && !r->done &&
+	    job_summary(r->job)->stage != JOB_RENDER; k++) {
+		uv_run(&r->loop, UV_RUN_NOWAIT);
+		if (job_summary(r->job)->stage != JOB_RENDER)
+			(void)sim_step(r->sim);
+	}
+	assert_int_equal(r->done, 0);
+	assert_int_equal(job_summary(r->job)->stage, JOB_RENDER);
+	usleep(100000);	/* the pool's thread takes it up, into the hold */
+}
+
+/*
+ * Cancelled while the render runs: it runs to its end, and its result
+ * (the index in place) is the job's, not "cancelled".
+ */
+static void
+test_cancel_during_render(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 10, 10, NULL);
+	setenv("QP_TEST_RENDER_DELAY_MS", "200", 1);	/* read at the render */
+	start(&r);
+	run_to_render(&r);
+	unsetenv("QP_TEST_RENDER_DELAY_MS");
+	job_cancel(r.job);
+	job_cancel(r.job);	/* twice: the same */
+	rig_run(&r);
+	/* Under way (the usual case), or not yet taken up on a slow box. */
+	if (r.rc == 0)
+		assert_true(exists(r.dir, "index.html"));
+	else
+		assert_int_equal(r.rc, -ECANCELED);
+	assert_non_null(strstr(r.life, "fetched>rendering rendering>ending "
+	    "ending>ended "));
+	rig_free(&r);
+}
+
+/*
+ * job_free() while the render runs: the render ends, then frees the job
+ * (the orphan); the callback never runs.
+ */
+static void
+test_free_during_render(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, 10, 10, NULL);
+	setenv("QP_TEST_RENDER_DELAY_MS", "200", 1);	/* read at the render */
+	start(&r);
+	run_to_render(&r);
+	unsetenv("QP_TEST_RENDER_DELAY_MS");
+	job_free(r.job);
+	r.job = NULL;
+	uv_run(&r.loop, UV_RUN_DEFAULT);	/* the render's end, the close */
+	assert_int_equal(r.done, 0);
+	assert_non_null(strstr(r.life, "fetched>rendering "));
+	assert_null(strstr(r.life, "ending"));
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -392,6 +506,9 @@ main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_meta_before_scan),
 		cmocka_unit_test(test_refused_before_scan),
+		cmocka_unit_test(test_free_during_scan),
+		cmocka_unit_test(test_cancel_during_render),
+		cmocka_unit_test(test_free_during_render),
 	};
 
 	/* One pool thread, before the pool starts: hold_pool() needs it. */
