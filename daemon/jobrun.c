@@ -401,6 +401,16 @@ output_busy(struct jobs *js, const struct djob *j)
 	return 0;
 }
 
+/* A job's life, old -> new, at debug level (job_opts.debug). */
+static void
+on_job_debug(void *arg, const char *from, const char *to)
+{
+	struct djob *j = arg;
+
+	log_debug("job.state", "job=%lld from=%s to=%s",
+	    (long long)j->rec.id, from, to);
+}
+
 static void
 start(struct jobs *js, struct djob *j)
 {
@@ -428,6 +438,7 @@ start(struct jobs *js, struct djob *j)
 	jo.cache_dir = js->set->cache_dir;
 	jo.cache = (enum job_cache)j->cache;
 	jo.out_dir_resolved = 1;	/* admit_path's realpath */
+	jo.debug = on_job_debug;
 	j->rec.state = PROTO_RUNNING;
 	j->rec.started = jr_now();
 	j->rec.attempt++;

@@ -43,7 +43,6 @@
 #include "base/fio.h"
 #include "job_int.h"
 #include "render/render.h"
-#include "render/render_neuview.h"
 #include "index/roi.h"
 #include "index/scan.h"
 #include "base/xmalloc.h"
