@@ -44,6 +44,19 @@ job_reply(long id, const struct proto_job *j, int merged)
 	return r;
 }
 
+/* The client's user (sess_who). */
+static long
+uid(const struct sess *s)
+{
+	return sess_who(s)->uid;
+}
+
+static void
+send_error(struct sess *s, long id, enum proto_err code, const char *msg)
+{
+	sess_send(s, proto_error(id, code, msg));
+}
+
 static void
 reply_job(struct sess *s, long id, const struct proto_job *j, int merged)
 {
@@ -60,7 +73,7 @@ op_ping(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	cJSON_AddStringToObject(r, "version", QP_VERSION);
 	cJSON_AddNumberToObject(r, "protocol", PROTO_VERSION);
 	cJSON_AddNumberToObject(r, "pid", getpid());
-	cJSON_AddNumberToObject(r, "uid", (double)sess_uid(s));
+	cJSON_AddNumberToObject(r, "uid", (double)uid(s));
 	sess_send(s, r);
 }
 
@@ -103,7 +116,7 @@ op_submit(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	/* create-list is neuView's name for the same job. */
 	if (kind != NULL && strcmp(kind, "create-index") != 0 &&
 	    strcmp(kind, "create-list") != 0) {
-		sess_error(s, id, PROTO_E_INVALID, "the only job kind is "
+		send_error(s, id, PROTO_E_INVALID, "the only job kind is "
 		    "create-index (or neuView's name for it, create-list)");
 		return;
 	}
@@ -125,16 +138,16 @@ op_submit(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	else if (strcmp(cache, "off") == 0)
 		sub.cache = JOB_CACHE_OFF;
 	else {
-		sess_error(s, id, PROTO_E_INVALID, "\"cache\" is \"use\", "
+		send_error(s, id, PROTO_E_INVALID, "\"cache\" is \"use\", "
 		    "\"refresh\" or \"off\"");
 		return;
 	}
-	sub.uid = sess_uid(s);
+	sub.uid = uid(s);
 	sub.who = sess_who(s);
 	rc = jobs_submit(js, &sub, on_submitted, s, &j, &code, err,
 	    sizeof(err));
 	if (rc < 0)
-		sess_error(s, id, code, err);
+		send_error(s, id, code, err);
 	else if (rc == 0)
 		reply_job(s, id, &j, 1);	/* merged with a queued job */
 	else
@@ -147,7 +160,7 @@ job_id(struct sess *s, long id, const cJSON *req)
 	int64_t j = proto_int(req, "job_id", -1);
 
 	if (j <= 0)
-		sess_error(s, id, PROTO_E_INVALID, "\"job_id\" must be a "
+		send_error(s, id, PROTO_E_INVALID, "\"job_id\" must be a "
 		    "positive integer");
 	return j;
 }
@@ -160,7 +173,7 @@ send_jobs(struct jobs *js, struct sess *s, long id, size_t limit, int active)
 	a = cJSON_AddArrayToObject(r, "jobs");
 	if (jobs_list(js, limit, active, a) < 0) {
 		cJSON_Delete(r);
-		sess_error(s, id, PROTO_E_INTERNAL, "cannot read the job store");
+		send_error(s, id, PROTO_E_INTERNAL, "cannot read the job store");
 		return;
 	}
 	sess_send(s, r);
@@ -182,7 +195,7 @@ op_status(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	if (jobs_get(js, n, &j) < 0) {
 		snprintf(msg, sizeof(msg), "no job %lld; `qpctl list` shows the "
 		    "jobs", (long long)n);
-		sess_error(s, id, PROTO_E_NOT_FOUND, msg);
+		send_error(s, id, PROTO_E_NOT_FOUND, msg);
 		return;
 	}
 	reply_job(s, id, &j, -1);
@@ -210,13 +223,13 @@ op_cancel(struct jobs *js, struct sess *s, long id, const cJSON *req)
 
 	if ((n = job_id(s, id, req)) <= 0)
 		return;
-	rc = jobs_cancel(js, n, sess_uid(s), on_cancelled, s, &j, &code, err,
+	rc = jobs_cancel(js, n, uid(s), on_cancelled, s, &j, &code, err,
 	    sizeof(err));
 	if (rc < 0) {
-		sess_error(s, id, code, err);
+		send_error(s, id, code, err);
 		return;
 	}
-	log_info("job.cancel", "job=%lld uid=%ld", (long long)n, sess_uid(s));
+	log_info("job.cancel", "job=%lld uid=%ld", (long long)n, uid(s));
 	if (rc == 0)
 		reply_job(s, id, &j, -1);
 	else
@@ -248,7 +261,7 @@ on_watch(void *arg, const struct proto_job *j, int final)
 	struct watch *w = sess_watching(s);
 	cJSON *e;
 
-	assert(w != NULL);	/* a watch's callback never runs after unwatch */
+	assert(w != NULL);	/* never called after unwatch */
 	if (!final && sess_behind(s))
 		return;		/* a later snapshot will do */
 	e = proto_event(w->req, final ? "end" : "progress");
@@ -273,12 +286,12 @@ op_watch(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	if ((n = job_id(s, id, req)) <= 0)
 		return;
 	if (sess_watching(s)) {
-		sess_error(s, id, PROTO_E_INVALID, "this connection already "
+		send_error(s, id, PROTO_E_INVALID, "this connection already "
 		    "watches a job; open another");
 		return;
 	}
 	if (jobs_get(js, n, &j) < 0) {
-		sess_error(s, id, PROTO_E_NOT_FOUND, "no such job");
+		send_error(s, id, PROTO_E_NOT_FOUND, "no such job");
 		return;
 	}
 	reply_job(s, id, &j, -1);
@@ -333,11 +346,11 @@ op_stats(struct jobs *js, struct sess *s, long id, const cJSON *req)
 		return;
 	}
 	if (format != NULL && strcmp(format, "json") != 0) {
-		sess_error(s, id, PROTO_E_INVALID, "\"format\" is \"json\" "
+		send_error(s, id, PROTO_E_INVALID, "\"format\" is \"json\" "
 		    "(the default) or \"prometheus\"");
 		return;
 	}
-	srv_counts(sess_srv(s), &c);
+	sess_counts(s, &c);
 	r = proto_reply(id);
 	o = cJSON_AddObjectToObject(r, "stats");
 	cJSON_AddStringToObject(o, "version", QP_VERSION);
@@ -379,7 +392,7 @@ on_cache_done(void *arg, int rc, cJSON *result, const char *err)
 static void
 op_cache(struct jobs *js, struct sess *s, long id, const cJSON *req)
 {
-	const struct settings *set = srv_settings(sess_srv(s));
+	const struct settings *set = sess_settings(s);
 	const char *action = proto_str(req, "action");
 	const char *name = proto_str(req, "site");
 	struct cfg_site *site = NULL;
@@ -390,35 +403,35 @@ op_cache(struct jobs *js, struct sess *s, long id, const cJSON *req)
 	(void)js;
 	if (action == NULL || (strcmp(action, "stats") != 0 &&
 	    strcmp(action, "clear") != 0)) {
-		sess_error(s, id, PROTO_E_INVALID, "\"action\" is \"stats\" "
+		send_error(s, id, PROTO_E_INVALID, "\"action\" is \"stats\" "
 		    "or \"clear\"");
 		return;
 	}
 	clear = strcmp(action, "clear") == 0;
 	/* admit: privileged */
-	if (clear && sess_uid(s) != 0 && sess_uid(s) != (long)getuid()) {
-		sess_error(s, id, PROTO_E_FORBIDDEN, "only root or the daemon's "
+	if (clear && uid(s) != 0 && uid(s) != (long)getuid()) {
+		send_error(s, id, PROTO_E_FORBIDDEN, "only root or the daemon's "
 		    "user may clear the cache");
 		return;
 	}
 	if (name != NULL && settings_site_load(set, name, &site, err,
 	    sizeof(err)) < 0) {
-		sess_error(s, id, settings_site(set, name) ?
+		send_error(s, id, settings_site(set, name) ?
 		    PROTO_E_BAD_CONFIG : PROTO_E_NOT_FOUND, err);
 		return;
 	}
 	srvkey = site ? cw_server(site->server, site->ca_file) : NULL;
-	rc = cw_admin(srv_loop(sess_srv(s)), set->cache_dir, clear, srvkey,
+	rc = cw_admin(sess_loop(s), set->cache_dir, clear, srvkey,
 	    site ? site->dataset : NULL, on_cache_done, s, &cr);
 	free(srvkey);
 	cfg_site_free(site);
 	if (rc < 0) {
-		sess_error(s, id, PROTO_E_INTERNAL, uv_strerror(rc));
+		send_error(s, id, PROTO_E_INTERNAL, uv_strerror(rc));
 		return;
 	}
 	if (clear)
 		log_info("cache.cleared", "site=%s uid=%ld", name ? name :
-		    "*", sess_uid(s));
+		    "*", uid(s));
 	sess_wait(s, id);
 }
 

@@ -1,23 +1,12 @@
 /*
- * server: see server.h.
- *
- * A session's life is one state (enum sess_state), changed only in
- * sess_enter, which checks the move and keeps what follows from the state:
- * reading on while READING, in the backlog while QUEUED, counted against
- * the limits while live.
- *
- * A request whose answer is promised (sess_wait) leaves the session
- * WAITING: it reads nothing more and handles no further request until the
- * answer is sent, so replies keep the order of requests; a session closed
- * meanwhile stays allocated until the answer comes (and is dropped).
+ * server: see server.h. A session's life is one state (enum sess_state),
+ * changed only in sess_enter, which checks the move and keeps what goes
+ * with the state: reading while READING, in the backlog while QUEUED,
+ * counted against the limits while live.
  */
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <assert.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +14,8 @@
 
 #include "log.h"
 #include "protocol.h"
-#include "sd.h"
 #include "server.h"
-#include "sockfile.h"
+#include "sock.h"
 #include "base/xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
@@ -49,23 +37,20 @@ enum sess_state {
 	SESS_QUEUED,	/* whole requests wait in srv->backlog for a turn */
 	SESS_HANDLING,	/* its turn: the handler runs on its requests */
 	SESS_WAITING,	/* an answer is due (sess_wait): nothing is read */
-	SESS_HELD,	/* the peer shut its side, all answered; a watch holds it */
+	SESS_HELD,	/* peer gone, all answered; a watch holds it */
 	SESS_ENDING,	/* no more reading; flushing its replies (LINGER_MS) */
 	SESS_CLOSING,	/* its handles close; freed once closed, none due */
 	SESS_NSTATES
 };
 
-static const char *const state_names[SESS_NSTATES] = {
-	[SESS_NEW] = "new", [SESS_READING] = "reading",
-	[SESS_QUEUED] = "queued", [SESS_HANDLING] = "handling",
-	[SESS_WAITING] = "waiting", [SESS_HELD] = "held",
-	[SESS_ENDING] = "ending", [SESS_CLOSING] = "closing",
-};
+static const char *const state_names[SESS_NSTATES] = { "new", "reading",
+	"queued", "handling", "waiting", "held", "ending", "closing" };
 
 #define B(st)	(1u << (st))
 #define LIVE	(B(SESS_READING) | B(SESS_QUEUED) | B(SESS_HANDLING) | \
 		    B(SESS_WAITING) | B(SESS_HELD))
 #define OUT	(B(SESS_ENDING) | B(SESS_CLOSING))
+#define ENDED(s)	((s)->state >= SESS_ENDING)	/* on its way out */
 
 /* The moves sess_enter allows, by the state left. */
 static const unsigned legal[SESS_NSTATES] = {
@@ -98,15 +83,14 @@ struct sess {
 	char		*buf;
 	size_t		 len, cap;
 	size_t		 scanned;	/* buf[0, scanned) holds no newline */
-	long		 uid, gid, pid;
-	struct acc_who	 who;		/* uid and groups, for a client's paths */
+	struct sock_peer peer;		/* its uid, pid and groups */
 	void		*watch;		/* the watch holding it, or NULL */
 	sess_unwatch_cb	 unwatch;
-	int		 eof;		/* the peer shut its side: answer, then end */
+	int		 eof;		/* the peer shut its side */
 	int		 due;		/* an answer is promised (sess_wait) */
 	long		 due_id;	/* its request id */
 	int		 open;		/* handles not yet closed */
-	int		 shutting;	/* its uv_shutdown has not called back */
+	int		 shutting;	/* uv_shutdown not called back yet */
 	unsigned	 writes;	/* uv_writes not yet called back */
 };
 
@@ -178,7 +162,7 @@ sess_enter(struct sess *s, enum sess_state to)
 	enum sess_state from = s->state;
 
 	assert(legal[from] & B(to));	/* a move the table allows */
-	log_debug("client.state", "pid=%ld from=%s to=%s", s->pid,
+	log_debug("client.state", "pid=%ld from=%s to=%s", s->peer.pid,
 	    state_names[from], state_names[to]);
 	if (from == SESS_READING)
 		uv_read_stop((uv_stream_t *)&s->pipe);
@@ -201,16 +185,12 @@ sess_enter(struct sess *s, enum sess_state to)
 /* ---- the server's end ---- */
 
 static void
-srv_release(struct srv *v)
-{
-	free(v->path);
-	free(v);
-}
-
-static void
 on_turn_closed(uv_handle_t *h)
 {
-	srv_release(h->data);
+	struct srv *v = h->data;
+
+	free(v->path);
+	free(v);
 }
 
 /* Once it is freed, no longer listens and has no session: the turn goes. */
@@ -321,8 +301,9 @@ sess_send(struct sess *s, cJSON *msg)
 		return;
 	}
 	if (queued(s) + len > WQ_MAX) {
-		log_warn("client.dropped", "pid=%ld uid=%ld msg=%s", s->pid,
-		    s->uid, "the client does not read its replies");
+		log_warn("client.dropped", "pid=%ld uid=%ld msg=%s",
+		    s->peer.pid, s->peer.uid, "the client does not read its "
+		    "replies");
 		free(line);
 		sess_close(s);
 		return;
@@ -337,12 +318,6 @@ sess_send(struct sess *s, cJSON *msg)
 		return;
 	}
 	s->writes++;
-}
-
-void
-sess_error(struct sess *s, long id, enum proto_err code, const char *msg)
-{
-	sess_send(s, proto_error(id, code, msg));
 }
 
 int
@@ -374,7 +349,7 @@ on_linger(uv_timer_t *t)
 static void
 sess_end(struct sess *s)
 {
-	if (s->state == SESS_ENDING || s->state == SESS_CLOSING)
+	if (ENDED(s))
 		return;
 	sess_enter(s, SESS_ENDING);
 	sess_unhold(s, 0);
@@ -390,9 +365,9 @@ sess_end(struct sess *s)
 static void
 sess_reject(struct sess *s, long id, enum proto_err code, const char *msg)
 {
-	log_debug("client.rejected", "pid=%ld code=%s error=%s", s->pid,
+	log_debug("client.rejected", "pid=%ld code=%s error=%s", s->peer.pid,
 	    proto_err_name(code), msg);
-	sess_error(s, id, code, msg);
+	sess_send(s, proto_error(id, code, msg));
 	sess_end(s);
 }
 
@@ -403,7 +378,7 @@ on_idle(uv_timer_t *t)
 {
 	struct sess *s = t->data;
 
-	assert(s->state != SESS_CLOSING);	/* a closing timer never fires */
+	assert(s->state != SESS_CLOSING);	/* a closed timer is still */
 	sess_reject(s, 0, PROTO_E_TIMEOUT, s->len ? "the request was not "
 	    "finished in time (no newline)" : "idle for too long");
 }
@@ -411,7 +386,7 @@ on_idle(uv_timer_t *t)
 static void
 arm_idle(struct sess *s)
 {
-	if (s->state == SESS_ENDING || s->state == SESS_CLOSING)
+	if (ENDED(s))
 		return;
 	if (s->watch || s->state == SESS_WAITING)
 		uv_timer_stop(&s->timer);	/* silent for a reason */
@@ -460,7 +435,7 @@ check_tail(struct sess *s)
 static void
 read_on(struct sess *s)
 {
-	if (s->state == SESS_ENDING || s->state == SESS_CLOSING || s->due)
+	if (ENDED(s) || s->due)
 		return;
 	if (has_line(s)) {
 		sess_enter(s, SESS_QUEUED);
@@ -486,7 +461,7 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	struct sess *s = st->data;
 
 	(void)b;
-	assert(s->state == SESS_READING);	/* reading stops with the state */
+	assert(s->state == SESS_READING);	/* stopped with the state */
 	if (n == UV_EOF) {
 		/*
 		 * The peer shut its side (or closed): what it asked is still
@@ -536,7 +511,7 @@ handle_line(struct sess *s, const char *line, size_t len)
 		sess_reject(s, id, code, err);
 		return;
 	}
-	assert(v->handling == NULL);	/* one request at a time, never nested */
+	assert(v->handling == NULL);	/* one at a time, never nested */
 	v->handling = s;
 	v->handle(v->handle_arg, s, id, op, req);
 	v->handling = NULL;
@@ -554,14 +529,14 @@ drain(struct sess *s, unsigned max)
 	unsigned n = 0;
 	char *nl;
 
-	assert(max > 0 && max <= TURN_MAX);	/* a turn's budget, never spent */
+	assert(max > 0 && max <= TURN_MAX);	/* a share, never spent */
 	while (s->state == SESS_HANDLING && n < max && s->len > from &&
 	    (nl = memchr(s->buf + from, '\n', s->len - from)) != NULL) {
 		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
 		off = from = (size_t)(nl - s->buf) + 1;
 		n++;
 	}
-	if (s->state == SESS_ENDING || s->state == SESS_CLOSING)
+	if (ENDED(s))
 		return n;
 	memmove(s->buf, s->buf + off, s->len - off);
 	s->len -= off;
@@ -598,24 +573,6 @@ turn_count(struct turn_use *u, size_t *nu, long uid, unsigned *spare)
 
 /* ---- accepting ---- */
 
-static void
-peer_creds(struct sess *s)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	uv_os_fd_t fd;
-
-	s->uid = s->gid = s->pid = -1;
-	if (uv_fileno((uv_handle_t *)&s->pipe, &fd) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
-		s->uid = (long)cr.uid;
-		s->gid = (long)cr.gid;
-		s->pid = (long)cr.pid;
-		if (acc_who_peer(fd, &s->who) < 0)
-			s->uid = -1;	/* half known is unknown */
-	}
-}
-
 /*
  * S's user already has max_clients_per_user sessions open: one user's
  * flood cannot take every slot. Root and the daemon's own user are not
@@ -628,10 +585,10 @@ over_user_limit(const struct srv *v, const struct sess *s)
 	const struct sess *o;
 	unsigned n = 0;
 
-	if (s->uid == 0 || s->uid == (long)getuid())
+	if (s->peer.uid == 0 || s->peer.uid == (long)getuid())
 		return 0;
 	LIST_FOREACH(o, &v->sessions, entry)
-		if ((LIVE & B(o->state)) && o->uid == s->uid)
+		if ((LIVE & B(o->state)) && o->peer.uid == s->peer.uid)
 			n++;
 	return n >= v->set->max_clients_per_user;
 }
@@ -657,7 +614,7 @@ accept_one(struct srv *v)
 		sess_close(s);
 		return;
 	}
-	peer_creds(s);
+	sock_peer(&s->pipe, &s->peer);
 	v->accepted++;
 	/* Refused ones close at once and count for neither limit. */
 	if (v->nlive >= v->set->max_clients) {
@@ -670,12 +627,12 @@ accept_one(struct srv *v)
 		v->rejected++;
 		snprintf(msg, sizeof(msg), "too many connections from uid %ld "
 		    "(max_clients_per_user is %u); close some and try again",
-		    s->uid, v->set->max_clients_per_user);
+		    s->peer.uid, v->set->max_clients_per_user);
 		sess_reject(s, 0, PROTO_E_BUSY, msg);
 		return;
 	}
 	/* A peer with no credentials cannot be told apart: refuse it. */
-	if (s->uid < 0) {
+	if (s->peer.uid < 0) {
 		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
 		return;
 	}
@@ -708,8 +665,8 @@ on_turn(uv_idle_t *h)
 		n++;
 	/* Those queued now, once each; one served may queue again. */
 	while (n-- > 0 && (s = TAILQ_FIRST(&v->backlog)) != NULL) {
-		assert(s->state == SESS_QUEUED);	/* the backlog is the queued */
-		used = turn_count(use, &nu, s->uid, &spare);
+		assert(s->state == SESS_QUEUED);	/* the backlog: the queued */
+		used = turn_count(use, &nu, s->peer.uid, &spare);
 		assert(*used <= TURN_MAX);	/* a share is never overspent */
 		if (*used == TURN_MAX) {
 			TAILQ_REMOVE(&v->backlog, s, turn);
@@ -751,22 +708,10 @@ on_connection(uv_stream_t *l, int status)
 
 /* ---- what the handler calls ---- */
 
-struct srv *
-sess_srv(const struct sess *s)
-{
-	return s->srv;
-}
-
-long
-sess_uid(const struct sess *s)
-{
-	return s->uid;
-}
-
 const struct acc_who *
 sess_who(const struct sess *s)
 {
-	return &s->who;
+	return &s->peer.who;
 }
 
 void
@@ -810,7 +755,7 @@ sess_watch(struct sess *s, void *watch, sess_unwatch_cb unwatch)
 {
 	assert(watch != NULL && unwatch != NULL);
 	assert(s->watch == NULL);	/* one watch per session */
-	if (s->state == SESS_ENDING || s->state == SESS_CLOSING) {
+	if (ENDED(s)) {
 		unwatch(s, watch, 0);	/* nobody left to tell */
 		return;
 	}
@@ -834,7 +779,7 @@ sess_watch_end(struct sess *s, cJSON *last)
 	s->unwatch = NULL;
 	arm_idle(s);
 	sess_send(s, last);
-	if (s->eof && s->state != SESS_ENDING && s->state != SESS_CLOSING)
+	if (s->eof && !ENDED(s))
 		sess_end(s);	/* half-closed: that was the last thing due */
 }
 
@@ -845,7 +790,7 @@ srv_open(uv_loop_t *loop, const struct settings *set, srv_handler handle,
     void *arg, struct srv **out, char *err, size_t errlen)
 {
 	struct srv *v;
-	int rc, n;
+	int rc;
 
 	assert(handle != NULL);	/* every request goes to it */
 	*out = NULL;
@@ -863,19 +808,8 @@ srv_open(uv_loop_t *loop, const struct settings *set, srv_handler handle,
 	uv_pipe_init(loop, &v->listener, 0);
 	v->listener.data = v;
 	v->listening = 1;
-	n = sd_listen_count();
-	if (n > 0) {
-		if (n > 1)
-			log_warn("socket.activation", "fds=%d msg=%s", n,
-			    "systemd passed more than one socket; using the "
-			    "first");
-		rc = uv_pipe_open(&v->listener, SD_LISTEN_FDS_START);
-		if (rc < 0)
-			snprintf(err, errlen, "cannot use the socket systemd "
-			    "passed: %s", uv_strerror(rc));
-	} else
-		rc = sockfile_bind(&v->listener, set->socket,
-		    set->socket_group, &v->bound, err, errlen);
+	rc = sock_listen(&v->listener, set->socket, set->socket_group,
+	    &v->bound, err, errlen);
 	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, LISTEN_BACKLOG,
 	    on_connection)) < 0)
 		snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
@@ -897,23 +831,23 @@ srv_configure(struct srv *v, const struct settings *set)
 }
 
 uv_loop_t *
-srv_loop(const struct srv *v)
+sess_loop(const struct sess *s)
 {
-	return v->loop;
+	return s->srv->loop;
 }
 
 const struct settings *
-srv_settings(const struct srv *v)
+sess_settings(const struct sess *s)
 {
-	return v->set;
+	return s->srv->set;
 }
 
 void
-srv_counts(const struct srv *v, struct srv_counts *c)
+sess_counts(const struct sess *s, struct srv_counts *c)
 {
-	c->live = v->nlive;
-	c->accepted = v->accepted;
-	c->rejected = v->rejected;
+	c->live = s->srv->nlive;
+	c->accepted = s->srv->accepted;
+	c->rejected = s->srv->rejected;
 }
 
 static void
@@ -948,7 +882,7 @@ srv_free(struct srv *v)
 	v->freeing = 1;
 	for (s = LIST_FIRST(&v->sessions); s != NULL; s = tmp) {
 		tmp = LIST_NEXT(s, entry);
-		sess_unhold(s, 1);	/* watchers hear that the daemon stops */
+		sess_unhold(s, 1);	/* watchers hear of the stop */
 		sess_end(s);
 	}
 	if (v->listening)

@@ -34,7 +34,7 @@ struct sess;
 /*
  * Request ID of session S, operation OP, parsed (REQ is borrowed for the
  * call). Called once per request, one request at a time, in the order a
- * session sent them; it answers now (sess_send, sess_error) or promises
+ * session sent them; it answers now (sess_send) or promises
  * the answer (sess_wait).
  */
 typedef void (*srv_handler)(void *arg, struct sess *s, long id,
@@ -63,23 +63,23 @@ struct jobs;
 int	 srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 	    struct srv **out, char *err, size_t errlen);
 
-uv_loop_t *srv_loop(const struct srv *v);
-/* The settings in force (srv_configure replaces them). */
-const struct settings *srv_settings(const struct srv *v);
+/* ---- a session, for the handler ---- */
 
-/* What `stats` reports of the connections. */
+uv_loop_t *sess_loop(const struct sess *s);
+/* The server's settings in force (srv_configure replaces them). */
+const struct settings *sess_settings(const struct sess *s);
+
+/* What `stats` reports of the server's connections. */
 struct srv_counts {
 	unsigned	 live;		/* open and not refused or closing */
 	unsigned long	 accepted, rejected;
 };
-void	 srv_counts(const struct srv *v, struct srv_counts *c);
+void	 sess_counts(const struct sess *s, struct srv_counts *c);
 
-/* ---- a session, for the handler ---- */
-
-struct srv *sess_srv(const struct sess *s);
-/* The peer's uid (never negative: a peer without one is refused). */
-long	 sess_uid(const struct sess *s);
-/* Its uid and groups, for the paths of a config it sends. */
+/*
+ * The peer's uid (never negative: a peer without one is refused) and
+ * groups, for the paths of a config it sends.
+ */
 const struct acc_who *sess_who(const struct sess *s);
 
 /*
@@ -87,8 +87,6 @@ const struct acc_who *sess_who(const struct sess *s);
  * that lets its queue grow past a bound is dropped (the session closes).
  */
 void	 sess_send(struct sess *s, cJSON *msg);
-void	 sess_error(struct sess *s, long id, enum proto_err code,
-	    const char *msg);
 /* The client is behind with its reading: skip what a later send repeats. */
 int	 sess_behind(const struct sess *s);
 

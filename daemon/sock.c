@@ -1,5 +1,5 @@
 /*
- * sockfile: see sockfile.h.
+ * sock: see sock.h.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sockfile.h"
+#include "log.h"
+#include "sd.h"
+#include "sock.h"
 
 /* A socket file nobody answers on is left from a crash: remove it. */
 static int
@@ -61,8 +63,8 @@ set_group(const char *path, const char *group, char *err, size_t errlen)
 	return 0;
 }
 
-int
-sockfile_bind(uv_pipe_t *p, const char *path, const char *group, int *made,
+static int
+bind_path(uv_pipe_t *p, const char *path, const char *group, int *made,
     char *err, size_t errlen)
 {
 	mode_t old;
@@ -91,4 +93,41 @@ sockfile_bind(uv_pipe_t *p, const char *path, const char *group, int *made,
 		return -errno;
 	}
 	return set_group(path, group, err, errlen);
+}
+
+int
+sock_listen(uv_pipe_t *p, const char *path, const char *group, int *made,
+    char *err, size_t errlen)
+{
+	int rc, n;
+
+	n = sd_listen_count();
+	if (n <= 0)
+		return bind_path(p, path, group, made, err, errlen);
+	if (n > 1)
+		log_warn("socket.activation", "fds=%d msg=%s", n,
+		    "systemd passed more than one socket; using the first");
+	rc = uv_pipe_open(p, SD_LISTEN_FDS_START);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot use the socket systemd passed: "
+		    "%s", uv_strerror(rc));
+	return rc;
+}
+
+void
+sock_peer(uv_pipe_t *p, struct sock_peer *out)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uv_os_fd_t fd;
+
+	out->uid = out->gid = out->pid = -1;
+	if (uv_fileno((uv_handle_t *)p, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+		out->uid = (long)cr.uid;
+		out->gid = (long)cr.gid;
+		out->pid = (long)cr.pid;
+		if (acc_who_peer(fd, &out->who) < 0)
+			out->uid = -1;	/* half known is unknown */
+	}
 }
