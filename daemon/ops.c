@@ -84,6 +84,7 @@ answer_job(struct sess *s, const struct proto_job *j, enum proto_err code,
 {
 	long id = sess_wait_id(s);
 
+	assert(err != NULL || j != NULL);	/* the job, or why not */
 	sess_answer(s, err != NULL ? proto_error(id, code, err) :
 	    job_reply(id, j, merged));
 }

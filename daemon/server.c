@@ -442,7 +442,7 @@ read_on(struct sess *s)
 		return;
 	}
 	check_tail(s);
-	if (s->state == SESS_ENDING)
+	if (ENDED(s))
 		return;
 	if (s->eof) {
 		if (s->watch == NULL)
@@ -600,6 +600,7 @@ accept_one(struct srv *v)
 	struct sess *s;
 	char msg[160];
 
+	assert(v->listening);	/* a closed listener accepts nothing */
 	v->accepts_turn++;
 	s = xcalloc(1, sizeof(*s));
 	s->srv = v;
@@ -675,6 +676,7 @@ on_turn(uv_idle_t *h)
 		}
 		sess_enter(s, SESS_HANDLING);
 		k = drain(s, TURN_MAX - *used);
+		assert(k <= TURN_MAX - *used);	/* drain keeps to the share */
 		*used += k;
 		if (k > 0)
 			arm_idle(s);
