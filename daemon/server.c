@@ -585,6 +585,7 @@ over_user_limit(const struct srv *v, const struct sess *s)
 	const struct sess *o;
 	unsigned n = 0;
 
+	/* admit: privileged */
 	if (s->peer.uid == 0 || s->peer.uid == (long)getuid())
 		return 0;
 	LIST_FOREACH(o, &v->sessions, entry)

@@ -25,7 +25,7 @@
 static uv_loop_t loop;
 static struct settings set;
 static struct srv *srv;
-static char dir[64], path[128];
+static char dir[64], path[96];	/* fits sun_path */
 
 static long ids[64];
 static size_t ncalls;
