@@ -1,34 +1,21 @@
 /*
- * server: see server.h.
- *
- * A submit, or the cancel of a queued job, is answered only once the job
- * store has committed it (jobs.h): the session is then "waiting". It reads
- * nothing more and handles no further request until the answer is sent,
- * so replies keep the order of requests; a session closed meanwhile stays
- * allocated until the answer comes (and is dropped).
+ * server: see server.h. A session's life is one state (enum sess_state),
+ * changed only in sess_enter, which checks the move and keeps what goes
+ * with the state: reading while READING, in the backlog while QUEUED,
+ * counted against the limits while live.
  */
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
-#include <errno.h>
-#include <grp.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "qp_build.h"
-#include "store/cache.h"
-#include "access.h"
-#include "store/cachework.h"
-#include "config.h"
-#include "job.h"
 #include "log.h"
 #include "protocol.h"
-#include "sd.h"
 #include "server.h"
+#include "sock.h"
 #include "base/xmalloc.h"
 
 #define READ_CHUNK	(64 * 1024)
@@ -36,39 +23,83 @@
 #define WQ_MAX		(1024 * 1024)	/* a reader this far behind is dropped */
 #define WQ_PROGRESS	(64 * 1024)	/* skip progress past this */
 #define LINGER_MS	2000		/* time to flush a last reply */
-#define LIST_MAX	1000
 #define TURN_MAX	4		/* requests per user per loop turn */
 #define LISTEN_BACKLOG	1024		/* a burst of connects waits here */
 #define ACCEPT_TURN	32		/* connections accepted per loop turn */
 
+/*
+ * What a session does now. Live states (READING to HELD) count against
+ * the connection limits; ENDING and CLOSING are its way out.
+ */
+enum sess_state {
+	SESS_NEW,	/* accepted, its peer not yet admitted */
+	SESS_READING,	/* reading requests, the idle timer running */
+	SESS_QUEUED,	/* whole requests wait in srv->backlog for a turn */
+	SESS_HANDLING,	/* its turn: the handler runs on its requests */
+	SESS_WAITING,	/* an answer is due (sess_wait): nothing is read */
+	SESS_HELD,	/* peer gone, all answered; a watch holds it */
+	SESS_ENDING,	/* no more reading; flushing its replies (LINGER_MS) */
+	SESS_CLOSING,	/* its handles close; freed once closed, none due */
+	SESS_NSTATES
+};
+
+static const char *const state_names[SESS_NSTATES] = { "new", "reading",
+	"queued", "handling", "waiting", "held", "ending", "closing" };
+
+#define B(st)	(1u << (st))
+#define LIVE	(B(SESS_READING) | B(SESS_QUEUED) | B(SESS_HANDLING) | \
+		    B(SESS_WAITING) | B(SESS_HELD))
+#define OUT	(B(SESS_ENDING) | B(SESS_CLOSING))
+#define ENDED(s)	((s)->state >= SESS_ENDING)	/* on its way out */
+
+/* The moves sess_enter allows, by the state left. */
+static const unsigned legal[SESS_NSTATES] = {
+	[SESS_NEW] = B(SESS_READING) | OUT,
+	[SESS_READING] = B(SESS_QUEUED) | B(SESS_HELD) | OUT,
+	[SESS_QUEUED] = B(SESS_HANDLING) | OUT,
+	[SESS_HANDLING] = B(SESS_READING) | B(SESS_QUEUED) | B(SESS_WAITING) |
+	    B(SESS_HELD) | OUT,
+	[SESS_WAITING] = B(SESS_READING) | B(SESS_QUEUED) | B(SESS_HELD) | OUT,
+	[SESS_HELD] = OUT,
+	[SESS_ENDING] = B(SESS_CLOSING),
+	[SESS_CLOSING] = 0,
+};
+
+/*
+ * Beside the state, facts that hold across several states: EOF (the peer
+ * shut its side) is learnt while reading and kept while the requests
+ * already read are answered; DUE (an answer promised) outlives the
+ * session's end, for the callback that brings it holds the session; a
+ * watch is kept while the session reads, waits or is held.
+ */
 struct sess {
 	LIST_ENTRY(sess) entry;
-	TAILQ_ENTRY(sess) turn;		/* in srv->backlog while backlogged */
+	TAILQ_ENTRY(sess) turn;		/* in srv->backlog while QUEUED */
 	struct srv	*srv;
+	enum sess_state	 state;		/* changed in sess_enter only */
 	uv_pipe_t	 pipe;
 	uv_timer_t	 timer;
 	uv_shutdown_t	 shut;
 	char		*buf;
 	size_t		 len, cap;
 	size_t		 scanned;	/* buf[0, scanned) holds no newline */
-	long		 uid, gid, pid;
-	struct acc_who	 who;		/* uid and groups, for a client's paths */
-	struct jobs_watch *watch;
-	long		 watch_req;	/* request id of the watch */
-	int		 ending;	/* no more reading; closing soon */
-	int		 live;		/* counted in srv->nlive (limits) */
-	int		 backlogged;	/* whole requests wait for a turn */
-	int		 eof;		/* the peer shut its side: answer, then end */
+	struct sock_peer peer;		/* its uid, pid and groups */
+	void		*watch;		/* the watch holding it, or NULL */
+	sess_unwatch_cb	 unwatch;
+	int		 eof;		/* the peer shut its side */
+	int		 due;		/* an answer is promised (sess_wait) */
+	long		 due_id;	/* its request id */
 	int		 open;		/* handles not yet closed */
-	int		 waiting;	/* for a jobs_reply_cb */
-	long		 wait_req;	/* its request id */
-	int		 wait_merged;	/* "merged" for the reply: 0, or -1 none */
+	int		 shutting;	/* uv_shutdown not called back yet */
+	unsigned	 writes;	/* uv_writes not yet called back */
 };
 
 struct srv {
 	uv_loop_t	*loop;
-	struct jobs	*jobs;
 	const struct settings *set;
+	srv_handler	 handle;
+	void		*handle_arg;
+	struct sess	*handling;	/* whose request the handler has now */
 	uv_pipe_t	 listener;
 	int		 listening;
 	int		 listener_closed;
@@ -76,10 +107,9 @@ struct srv {
 	char		*path;
 	LIST_HEAD(, sess) sessions;
 	unsigned	 nsessions;	/* allocated, closing ones too */
-	unsigned	 nlive;		/* accepted and not ending: the limits' count */
+	unsigned	 nlive;		/* sessions in a live state: the limits' count */
 	TAILQ_HEAD(sessq, sess) backlog;	/* round robin, TURN_MAX each */
 	uv_idle_t	 turn;
-	int		 turn_closed;
 	unsigned	 accepts_turn;	/* since the last turn */
 	int		 accept_deferred;	/* one waits in libuv for a turn */
 	int		 freeing;
@@ -88,620 +118,15 @@ struct srv {
 
 struct wreq {
 	uv_write_t	 req;
+	struct sess	*s;
 	char		*data;
 };
 
-static void sess_end(struct sess *s);
-static void sess_close(struct sess *s);
-static void maybe_free_srv(struct srv *v);
-static unsigned drain(struct sess *s, unsigned max);
-static int has_line(struct sess *s);
-static void queue_turn(struct sess *s);
-static void check_tail(struct sess *s);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+/* Reading and turns restart from a state change, which they make. */
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
-static void read_on(struct sess *s);
 static void on_turn(uv_idle_t *h);
-static void accept_one(struct srv *v);
 
-/* ---- writing ---- */
-
-static void
-on_write(uv_write_t *req, int status)
-{
-	struct wreq *w = (struct wreq *)req;
-
-	(void)status;
-	free(w->data);
-	free(w);
-}
-
-static size_t
-queued(const struct sess *s)
-{
-	return uv_stream_get_write_queue_size((const uv_stream_t *)&s->pipe);
-}
-
-/* Send MSG (consumed). A client that does not read is dropped. */
-static void
-sess_send(struct sess *s, cJSON *msg)
-{
-	struct wreq *w;
-	uv_buf_t b;
-	size_t len;
-	char *line;
-
-	line = proto_encode(msg, &len);
-	cJSON_Delete(msg);
-	if (uv_is_closing((uv_handle_t *)&s->pipe)) {
-		free(line);
-		return;
-	}
-	if (queued(s) + len > WQ_MAX) {
-		log_warn("client.dropped", "pid=%ld uid=%ld msg=%s", s->pid,
-		    s->uid, "the client does not read its replies");
-		free(line);
-		s->ending = 1;
-		sess_close(s);
-		return;
-	}
-	w = xmalloc(sizeof(*w));
-	w->data = line;
-	b = uv_buf_init(line, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_write) < 0) {
-		free(line);
-		free(w);
-	}
-}
-
-static void
-send_error(struct sess *s, long id, enum proto_err code, const char *msg)
-{
-	sess_send(s, proto_error(id, code, msg));
-}
-
-/* ---- closing ---- */
-
-/* Once its handles are closed and no answer is due. */
-static void
-sess_free(struct sess *s)
-{
-	struct srv *v = s->srv;
-
-	if (s->open > 0 || s->waiting)
-		return;
-	LIST_REMOVE(s, entry);
-	v->nsessions--;
-	free(s->buf);
-	free(s);
-	maybe_free_srv(v);
-}
-
-static void
-on_sess_closed(uv_handle_t *h)
-{
-	struct sess *s = h->data;
-
-	s->open--;
-	sess_free(s);
-}
-
-/* S no longer counts against the limits nor waits for a turn. */
-static void
-sess_retire(struct sess *s)
-{
-	if (s->live) {
-		s->live = 0;
-		s->srv->nlive--;
-	}
-	if (s->backlogged) {
-		s->backlogged = 0;
-		TAILQ_REMOVE(&s->srv->backlog, s, turn);
-	}
-}
-
-static void
-sess_close(struct sess *s)
-{
-	sess_retire(s);
-	if (s->watch) {
-		jobs_unwatch(s->watch);
-		s->watch = NULL;
-	}
-	if (!uv_is_closing((uv_handle_t *)&s->pipe))
-		uv_close((uv_handle_t *)&s->pipe, on_sess_closed);
-	if (!uv_is_closing((uv_handle_t *)&s->timer))
-		uv_close((uv_handle_t *)&s->timer, on_sess_closed);
-}
-
-static void
-on_shutdown(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	sess_close(req->data);
-}
-
-static void
-on_linger(uv_timer_t *t)
-{
-	sess_close(t->data);
-}
-
-/* Stop reading, flush what is queued, close (or give up after LINGER_MS). */
-static void
-sess_end(struct sess *s)
-{
-	if (s->ending)
-		return;
-	s->ending = 1;
-	sess_retire(s);
-	if (s->watch) {
-		jobs_unwatch(s->watch);
-		s->watch = NULL;
-	}
-	uv_read_stop((uv_stream_t *)&s->pipe);
-	uv_timer_start(&s->timer, on_linger, LINGER_MS, 0);
-	s->shut.data = s;
-	if (uv_is_closing((uv_handle_t *)&s->pipe) ||
-	    uv_shutdown(&s->shut, (uv_stream_t *)&s->pipe, on_shutdown) < 0)
-		sess_close(s);
-}
-
-/* A protocol violation: say what, then hang up. */
-static void
-sess_reject(struct sess *s, long id, enum proto_err code, const char *msg)
-{
-	log_debug("client.rejected", "pid=%ld code=%s error=%s", s->pid,
-	    proto_err_name(code), msg);
-	send_error(s, id, code, msg);
-	sess_end(s);
-}
-
-/* ---- idle time-out ---- */
-
-static void
-on_idle(uv_timer_t *t)
-{
-	struct sess *s = t->data;
-
-	sess_reject(s, 0, PROTO_E_TIMEOUT, s->len ? "the request was not "
-	    "finished in time (no newline)" : "idle for too long");
-}
-
-static void
-arm_idle(struct sess *s)
-{
-	if (s->ending)
-		return;
-	if (s->watch || s->waiting)
-		uv_timer_stop(&s->timer);	/* silent for a reason */
-	else
-		uv_timer_start(&s->timer, on_idle,
-		    s->srv->set->idle_timeout_ms, 0);
-}
-
-/*
- * After a request is answered and the buffer drained: read the next, or,
- * once the peer has shut its side, end when nothing more is due.
- */
-static void
-read_on(struct sess *s)
-{
-	if (s->ending || s->waiting)
-		return;
-	if (has_line(s)) {
-		queue_turn(s);	/* whole requests left: the next turn */
-		return;
-	}
-	check_tail(s);
-	if (s->ending)
-		return;
-	if (s->eof) {
-		if (s->watch == NULL)
-			sess_end(s);
-		return;
-	}
-	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-	arm_idle(s);
-}
-
-/* ---- operations ---- */
-
-static void
-reply_job(struct sess *s, long id, const struct proto_job *j, int merged)
-{
-	cJSON *r = proto_reply(id);
-
-	cJSON_AddItemToObject(r, "job", proto_job_json(j));
-	if (merged >= 0)
-		cJSON_AddBoolToObject(r, "merged", merged);
-	sess_send(s, r);
-}
-
-static void
-op_ping(struct sess *s, long id, const cJSON *req)
-{
-	cJSON *r = proto_reply(id);
-
-	(void)req;
-	cJSON_AddStringToObject(r, "version", QP_VERSION);
-	cJSON_AddNumberToObject(r, "protocol", PROTO_VERSION);
-	cJSON_AddNumberToObject(r, "pid", getpid());
-	cJSON_AddNumberToObject(r, "uid", (double)s->uid);
-	sess_send(s, r);
-}
-
-/* The store has answered: reply, then go on with the next request. */
-static void
-on_reply(void *arg, const struct proto_job *j, enum proto_err code,
-    const char *err)
-{
-	struct sess *s = arg;
-
-	s->waiting = 0;
-	if (s->open < 2 || uv_is_closing((uv_handle_t *)&s->pipe)) {
-		sess_free(s);	/* the client is gone: nobody to tell */
-		return;
-	}
-	if (err != NULL)
-		send_error(s, s->wait_req, code, err);
-	else
-		reply_job(s, s->wait_req, j, s->wait_merged);
-	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
-		return;
-	read_on(s);
-}
-
-static void
-wait_reply(struct sess *s, long id, int merged)
-{
-	s->waiting = 1;
-	s->wait_req = id;
-	s->wait_merged = merged;
-	uv_read_stop((uv_stream_t *)&s->pipe);
-	arm_idle(s);
-}
-
-static void
-op_submit(struct sess *s, long id, const cJSON *req)
-{
-	struct jobs_submit sub = { 0 };
-	const char *kind = proto_str(req, "kind"), *cache;
-	const cJSON *env;
-	struct proto_job j;
-	enum proto_err code;
-	char err[1024];
-	int rc;
-
-	/* create-list is neuView's name for the same job. */
-	if (kind != NULL && strcmp(kind, "create-index") != 0 &&
-	    strcmp(kind, "create-list") != 0) {
-		send_error(s, id, PROTO_E_INVALID, "the only job kind is "
-		    "create-index (or neuView's name for it, create-list)");
-		return;
-	}
-	sub.site = proto_str(req, "site");
-	sub.config = proto_str(req, "config");
-	sub.config_len = sub.config ? strlen(sub.config) : 0;
-	sub.from.cwd = proto_str(req, "cwd");
-	sub.from.output_dir = proto_str(req, "output_dir");
-	env = cJSON_GetObjectItemCaseSensitive(req, "env");
-	sub.from.token = proto_str(env, "NEUPRINT_TOKEN");
-	sub.from.credentials = proto_str(env,
-	    "NEUPRINT_APPLICATION_CREDENTIALS");
-	sub.quick = proto_bool(req, "quick", 0);
-	cache = proto_str(req, "cache");
-	if (cache == NULL || strcmp(cache, "use") == 0)
-		sub.cache = JOB_CACHE_USE;
-	else if (strcmp(cache, "refresh") == 0)
-		sub.cache = JOB_CACHE_REFRESH;
-	else if (strcmp(cache, "off") == 0)
-		sub.cache = JOB_CACHE_OFF;
-	else {
-		send_error(s, id, PROTO_E_INVALID, "\"cache\" is \"use\", "
-		    "\"refresh\" or \"off\"");
-		return;
-	}
-	sub.uid = s->uid;
-	sub.who = &s->who;
-	rc = jobs_submit(s->srv->jobs, &sub, on_reply, s, &j, &code, err,
-	    sizeof(err));
-	if (rc < 0)
-		send_error(s, id, code, err);
-	else if (rc == 0)
-		reply_job(s, id, &j, 1);	/* merged with a queued job */
-	else
-		wait_reply(s, id, 0);
-}
-
-static int64_t
-job_id(struct sess *s, long id, const cJSON *req)
-{
-	int64_t j = proto_int(req, "job_id", -1);
-
-	if (j <= 0)
-		send_error(s, id, PROTO_E_INVALID, "\"job_id\" must be a "
-		    "positive integer");
-	return j;
-}
-
-static void
-send_jobs(struct sess *s, long id, size_t limit, int active)
-{
-	cJSON *r = proto_reply(id), *a;
-
-	a = cJSON_AddArrayToObject(r, "jobs");
-	if (jobs_list(s->srv->jobs, limit, active, a) < 0) {
-		cJSON_Delete(r);
-		send_error(s, id, PROTO_E_INTERNAL, "cannot read the job store");
-		return;
-	}
-	sess_send(s, r);
-}
-
-static void
-op_status(struct sess *s, long id, const cJSON *req)
-{
-	struct proto_job j;
-	int64_t n;
-	char msg[128];
-
-	if (cJSON_GetObjectItemCaseSensitive(req, "job_id") == NULL) {
-		send_jobs(s, id, LIST_MAX, 1);
-		return;
-	}
-	if ((n = job_id(s, id, req)) <= 0)
-		return;
-	if (jobs_get(s->srv->jobs, n, &j) < 0) {
-		snprintf(msg, sizeof(msg), "no job %lld; `qpctl list` shows the "
-		    "jobs", (long long)n);
-		send_error(s, id, PROTO_E_NOT_FOUND, msg);
-		return;
-	}
-	reply_job(s, id, &j, -1);
-	proto_job_clear(&j);
-}
-
-static void
-op_list(struct sess *s, long id, const cJSON *req)
-{
-	int64_t limit = proto_int(req, "limit", 50);
-
-	if (limit <= 0 || limit > LIST_MAX)
-		limit = LIST_MAX;
-	send_jobs(s, id, (size_t)limit, 0);
-}
-
-static void
-op_cancel(struct sess *s, long id, const cJSON *req)
-{
-	struct proto_job j;
-	enum proto_err code;
-	char err[512];
-	int64_t n;
-	int rc;
-
-	if ((n = job_id(s, id, req)) <= 0)
-		return;
-	rc = jobs_cancel(s->srv->jobs, n, s->uid, on_reply, s, &j, &code, err,
-	    sizeof(err));
-	if (rc < 0) {
-		send_error(s, id, code, err);
-		return;
-	}
-	log_info("job.cancel", "job=%lld uid=%ld", (long long)n, s->uid);
-	if (rc == 0)
-		reply_job(s, id, &j, -1);
-	else
-		wait_reply(s, id, -1);
-}
-
-static void
-on_watch(void *arg, const struct proto_job *j, int final)
-{
-	struct sess *s = arg;
-	cJSON *e;
-
-	if (final) {
-		s->watch = NULL;
-		arm_idle(s);
-	} else if (queued(s) > WQ_PROGRESS)
-		return;		/* a later snapshot will do */
-	e = proto_event(s->watch_req, final ? "end" : "progress");
-	cJSON_AddItemToObject(e, "job", proto_job_json(j));
-	sess_send(s, e);
-	if (final && s->eof && !s->ending)
-		sess_end(s);	/* half-closed: that was the last thing due */
-}
-
-static void
-op_watch(struct sess *s, long id, const cJSON *req)
-{
-	struct proto_job j;
-	int64_t n;
-	cJSON *e;
-	int rc;
-
-	if ((n = job_id(s, id, req)) <= 0)
-		return;
-	if (s->watch) {
-		send_error(s, id, PROTO_E_INVALID, "this connection already "
-		    "watches a job; open another");
-		return;
-	}
-	if (jobs_get(s->srv->jobs, n, &j) < 0) {
-		send_error(s, id, PROTO_E_NOT_FOUND, "no such job");
-		return;
-	}
-	reply_job(s, id, &j, -1);
-	s->watch_req = id;
-	rc = jobs_watch(s->srv->jobs, n, on_watch, s, &s->watch);
-	if (rc == 1) {
-		e = proto_event(id, "end");
-		cJSON_AddItemToObject(e, "job", proto_job_json(&j));
-		sess_send(s, e);
-	}
-	proto_job_clear(&j);
-	arm_idle(s);
-}
-
-static long
-rss_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f;
-
-	if ((f = fopen("/proc/self/status", "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-static void
-op_stats(struct sess *s, long id, const cJSON *req)
-{
-	const char *format = proto_str(req, "format");
-	struct buf b = BUF_INIT;
-	cJSON *r, *o;
-
-	if (format != NULL && strcmp(format, "prometheus") == 0) {
-		/* The same text as the metrics_file (jobs_metrics). */
-		r = proto_reply(id);
-		jobs_metrics(s->srv->jobs, &b);
-		cJSON_AddStringToObject(r, "prometheus", b.data ? b.data : "");
-		buf_free(&b);
-		sess_send(s, r);
-		return;
-	}
-	if (format != NULL && strcmp(format, "json") != 0) {
-		send_error(s, id, PROTO_E_INVALID, "\"format\" is \"json\" "
-		    "(the default) or \"prometheus\"");
-		return;
-	}
-	r = proto_reply(id);
-	o = cJSON_AddObjectToObject(r, "stats");
-	cJSON_AddStringToObject(o, "version", QP_VERSION);
-	cJSON_AddNumberToObject(o, "pid", getpid());
-	cJSON_AddNumberToObject(o, "rss_kb", (double)rss_kb());
-	cJSON_AddNumberToObject(o, "connections", s->srv->nlive);
-	cJSON_AddNumberToObject(o, "connections_accepted",
-	    (double)s->srv->accepted);
-	cJSON_AddNumberToObject(o, "connections_rejected",
-	    (double)s->srv->rejected);
-	jobs_stats(s->srv->jobs, o);
-	sess_send(s, r);
-}
-
-/* The cache's answer (on the loop): reply, then read on, as on_reply. */
-static void
-on_cache_done(void *arg, int rc, cJSON *result, const char *err)
-{
-	struct sess *s = arg;
-	cJSON *r;
-
-	s->waiting = 0;
-	if (s->open < 2 || uv_is_closing((uv_handle_t *)&s->pipe)) {
-		cJSON_Delete(result);
-		sess_free(s);
-		return;
-	}
-	if (rc < 0)
-		send_error(s, s->wait_req, PROTO_E_INTERNAL, err);
-	else {
-		r = proto_reply(s->wait_req);
-		cJSON_AddItemToObject(r, "cache", result);
-		sess_send(s, r);
-	}
-	if (s->ending || uv_is_closing((uv_handle_t *)&s->pipe))
-		return;
-	read_on(s);
-}
-
-/*
- * {"action": "stats"|"clear", "site": NAME?}: the daemon's cache, all of
- * it or a site's dataset. Anyone may read the stats; only root and the
- * daemon's own user may clear. Opening (with its integrity check) and
- * clearing run on the thread pool.
- */
-static void
-op_cache(struct sess *s, long id, const cJSON *req)
-{
-	const char *action = proto_str(req, "action");
-	const char *name = proto_str(req, "site");
-	struct cfg_site *site = NULL;
-	struct cw_req *cr;
-	char err[600], *srvkey;
-	int clear, rc;
-
-	if (action == NULL || (strcmp(action, "stats") != 0 &&
-	    strcmp(action, "clear") != 0)) {
-		send_error(s, id, PROTO_E_INVALID, "\"action\" is \"stats\" "
-		    "or \"clear\"");
-		return;
-	}
-	clear = strcmp(action, "clear") == 0;
-	if (clear && s->uid != 0 && s->uid != (long)getuid()) {
-		send_error(s, id, PROTO_E_FORBIDDEN, "only root or the daemon's "
-		    "user may clear the cache");
-		return;
-	}
-	if (name != NULL && settings_site_load(s->srv->set, name, &site, err,
-	    sizeof(err)) < 0) {
-		send_error(s, id, settings_site(s->srv->set, name) ?
-		    PROTO_E_BAD_CONFIG : PROTO_E_NOT_FOUND, err);
-		return;
-	}
-	srvkey = site ? cache_server(site->server, site->ca_file) : NULL;
-	rc = cw_admin(s->srv->loop, s->srv->set->cache_dir, clear, srvkey,
-	    site ? site->dataset : NULL, on_cache_done, s, &cr);
-	free(srvkey);
-	cfg_site_free(site);
-	if (rc < 0) {
-		send_error(s, id, PROTO_E_INTERNAL, uv_strerror(rc));
-		return;
-	}
-	if (clear)
-		log_info("cache.cleared", "site=%s uid=%ld", name ? name :
-		    "*", s->uid);
-	wait_reply(s, id, -1);
-}
-
-static void (*const ops[PROTO_NOPS])(struct sess *, long, const cJSON *) = {
-	[PROTO_PING] = op_ping,
-	[PROTO_SUBMIT] = op_submit,
-	[PROTO_STATUS] = op_status,
-	[PROTO_LIST] = op_list,
-	[PROTO_CANCEL] = op_cancel,
-	[PROTO_WATCH] = op_watch,
-	[PROTO_STATS] = op_stats,
-	[PROTO_CACHE] = op_cache,
-};
-
-static void
-handle_line(struct sess *s, const char *line, size_t len)
-{
-	enum proto_err code;
-	enum proto_op op;
-	char err[256];
-	cJSON *req;
-	long id;
-
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (proto_parse_request(line, len, &req, &op, &id, &code, err,
-	    sizeof(err)) < 0) {
-		sess_reject(s, id, code, err);
-		return;
-	}
-	ops[op](s, id, req);
-	cJSON_Delete(req);
-}
-
-/* ---- reading ---- */
+/* ---- the session's state ---- */
 
 static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -710,6 +135,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	size_t want = s->len + READ_CHUNK;
 
 	(void)hint;
+	assert(s->state == SESS_READING);	/* reads only while reading */
 	if (want > s->cap) {
 		/* Doubling: a 1 MiB line costs a few copies, not sixteen;
 		 * never past what the longest request needs. */
@@ -725,31 +151,251 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 /*
- * Handle up to MAX whole lines in the buffer; keep the rest. Returns how
- * many requests were handled.
+ * The one place a session's state changes: the move must be legal, and
+ * what goes with a state follows it (reading, the backlog, the count of
+ * live sessions).
  */
-static unsigned
-drain(struct sess *s, unsigned max)
+static void
+sess_enter(struct sess *s, enum sess_state to)
 {
-	size_t off = 0, from = s->scanned;
-	unsigned n = 0;
-	char *nl;
+	struct srv *v = s->srv;
+	enum sess_state from = s->state;
 
-	while (!s->ending && !s->waiting && n < max && s->len > from &&
-	    (nl = memchr(s->buf + from, '\n', s->len - from)) != NULL) {
-		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
-		off = from = (size_t)(nl - s->buf) + 1;
-		n++;
+	assert(legal[from] & B(to));	/* a move the table allows */
+	log_debug("client.state", "pid=%ld from=%s to=%s", s->peer.pid,
+	    state_names[from], state_names[to]);
+	if (from == SESS_READING)
+		uv_read_stop((uv_stream_t *)&s->pipe);
+	if (from == SESS_QUEUED)
+		TAILQ_REMOVE(&v->backlog, s, turn);
+	if ((LIVE & B(from)) && !(LIVE & B(to))) {
+		assert(v->nlive > 0);	/* counted when it became live */
+		v->nlive--;
+	} else if (!(LIVE & B(from)) && (LIVE & B(to)))
+		v->nlive++;
+	s->state = to;
+	if (to == SESS_READING)
+		uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+	if (to == SESS_QUEUED) {
+		TAILQ_INSERT_TAIL(&v->backlog, s, turn);
+		uv_idle_start(&v->turn, on_turn);
 	}
-	if (s->ending)
-		return n;
-	memmove(s->buf, s->buf + off, s->len - off);
-	s->len -= off;
-	/* Stopped for want of a newline: the tail holds none (a request
-	 * arriving in pieces is searched once, not on every read). */
-	s->scanned = !s->waiting && n < max ? s->len : 0;
-	return n;
 }
+
+/* ---- the server's end ---- */
+
+static void
+on_turn_closed(uv_handle_t *h)
+{
+	struct srv *v = h->data;
+
+	free(v->path);
+	free(v);
+}
+
+/* Once it is freed, no longer listens and has no session: the turn goes. */
+static void
+maybe_free_srv(struct srv *v)
+{
+	if (!v->freeing || !v->listener_closed || v->nsessions > 0)
+		return;
+	assert(TAILQ_EMPTY(&v->backlog));	/* no session, none queued */
+	assert(v->nlive == 0);	/* every session left the live states */
+	if (!uv_is_closing((uv_handle_t *)&v->turn))
+		uv_close((uv_handle_t *)&v->turn, on_turn_closed);
+}
+
+/* ---- closing ---- */
+
+/* The watch lets go of S (if one holds it): its unwatch runs once. */
+static void
+sess_unhold(struct sess *s, int daemon_stops)
+{
+	sess_unwatch_cb cb = s->unwatch;
+	void *w = s->watch;
+
+	if (w == NULL)
+		return;
+	s->watch = NULL;
+	s->unwatch = NULL;
+	cb(s, w, daemon_stops);
+}
+
+/* Once its handles are closed and no answer is due. */
+static void
+sess_free(struct sess *s)
+{
+	struct srv *v = s->srv;
+
+	if (s->open > 0 || s->due)
+		return;
+	assert(s->state == SESS_CLOSING);	/* only a closed session goes */
+	assert(s->writes == 0);	/* libuv cancels writes before the close */
+	assert(!s->shutting);	/* and calls the shutdown back */
+	assert(s->watch == NULL);	/* closing let go of the watch */
+	assert(v->handling != s);	/* not under its own handler */
+	LIST_REMOVE(s, entry);
+	assert(v->nsessions > 0);
+	v->nsessions--;
+	free(s->buf);
+	free(s);
+	maybe_free_srv(v);
+}
+
+static void
+on_sess_closed(uv_handle_t *h)
+{
+	struct sess *s = h->data;
+
+	assert(s->open > 0);	/* two handles, each closes once */
+	s->open--;
+	sess_free(s);
+}
+
+static void
+sess_close(struct sess *s)
+{
+	if (s->state == SESS_CLOSING)
+		return;
+	sess_enter(s, SESS_CLOSING);
+	sess_unhold(s, 0);
+	/* CLOSING is the handles' closing: no other path closes them. */
+	assert(!uv_is_closing((uv_handle_t *)&s->pipe));
+	assert(!uv_is_closing((uv_handle_t *)&s->timer));
+	uv_close((uv_handle_t *)&s->pipe, on_sess_closed);
+	uv_close((uv_handle_t *)&s->timer, on_sess_closed);
+}
+
+/* ---- writing ---- */
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+
+	(void)status;
+	assert(w->s->writes > 0);	/* each write calls back once */
+	w->s->writes--;
+	free(w->data);
+	free(w);
+}
+
+static size_t
+queued(const struct sess *s)
+{
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&s->pipe);
+}
+
+void
+sess_send(struct sess *s, cJSON *msg)
+{
+	struct wreq *w;
+	uv_buf_t b;
+	size_t len;
+	char *line;
+
+	line = proto_encode(msg, &len);
+	cJSON_Delete(msg);
+	if (s->state == SESS_CLOSING) {
+		free(line);	/* no reply is queued on a closed session */
+		return;
+	}
+	if (queued(s) + len > WQ_MAX) {
+		log_warn("client.dropped", "pid=%ld uid=%ld msg=%s",
+		    s->peer.pid, s->peer.uid, "the client does not read its "
+		    "replies");
+		free(line);
+		sess_close(s);
+		return;
+	}
+	w = xmalloc(sizeof(*w));
+	w->s = s;
+	w->data = line;
+	b = uv_buf_init(line, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_write) < 0) {
+		free(line);
+		free(w);
+		return;
+	}
+	s->writes++;
+}
+
+int
+sess_behind(const struct sess *s)
+{
+	return queued(s) > WQ_PROGRESS;
+}
+
+/* ---- ending ---- */
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct sess *s = req->data;
+
+	(void)status;
+	assert(s->shutting);	/* one shutdown, one call back */
+	s->shutting = 0;
+	sess_close(s);
+}
+
+static void
+on_linger(uv_timer_t *t)
+{
+	sess_close(t->data);
+}
+
+/* Stop reading, flush what is queued, close (or give up after LINGER_MS). */
+static void
+sess_end(struct sess *s)
+{
+	if (ENDED(s))
+		return;
+	sess_enter(s, SESS_ENDING);
+	sess_unhold(s, 0);
+	uv_timer_start(&s->timer, on_linger, LINGER_MS, 0);
+	s->shut.data = s;
+	if (uv_shutdown(&s->shut, (uv_stream_t *)&s->pipe, on_shutdown) < 0)
+		sess_close(s);
+	else
+		s->shutting = 1;
+}
+
+/* A protocol violation: say what, then hang up. */
+static void
+sess_reject(struct sess *s, long id, enum proto_err code, const char *msg)
+{
+	log_debug("client.rejected", "pid=%ld code=%s error=%s", s->peer.pid,
+	    proto_err_name(code), msg);
+	sess_send(s, proto_error(id, code, msg));
+	sess_end(s);
+}
+
+/* ---- idle time-out ---- */
+
+static void
+on_idle(uv_timer_t *t)
+{
+	struct sess *s = t->data;
+
+	assert(s->state != SESS_CLOSING);	/* a closed timer is still */
+	sess_reject(s, 0, PROTO_E_TIMEOUT, s->len ? "the request was not "
+	    "finished in time (no newline)" : "idle for too long");
+}
+
+static void
+arm_idle(struct sess *s)
+{
+	if (ENDED(s))
+		return;
+	if (s->watch || s->state == SESS_WAITING)
+		uv_timer_stop(&s->timer);	/* silent for a reason */
+	else
+		uv_timer_start(&s->timer, on_idle,
+		    s->srv->set->idle_timeout_ms, 0);
+}
+
+/* ---- reading ---- */
 
 /* A whole request waits in the buffer. */
 static int
@@ -763,18 +409,6 @@ has_line(struct sess *s)
 	if (nl == NULL)
 		s->scanned = s->len;
 	return nl != NULL;
-}
-
-/* Requests are handled on a turn (on_turn), never straight from a read. */
-static void
-queue_turn(struct sess *s)
-{
-	uv_read_stop((uv_stream_t *)&s->pipe);
-	if (s->backlogged)
-		return;
-	s->backlogged = 1;
-	TAILQ_INSERT_TAIL(&s->srv->backlog, s, turn);
-	uv_idle_start(&s->srv->turn, on_turn);
 }
 
 /* A partial request only: bounded, and an idle session's buffer goes back. */
@@ -793,12 +427,41 @@ check_tail(struct sess *s)
 	}
 }
 
+/*
+ * After a request is answered and the buffer drained: read the next
+ * (whole requests left wait for the next turn), or, once the peer has
+ * shut its side, end when nothing more is due.
+ */
+static void
+read_on(struct sess *s)
+{
+	if (ENDED(s) || s->due)
+		return;
+	if (has_line(s)) {
+		sess_enter(s, SESS_QUEUED);
+		return;
+	}
+	check_tail(s);
+	if (ENDED(s))
+		return;
+	if (s->eof) {
+		if (s->watch == NULL)
+			sess_end(s);
+		else
+			sess_enter(s, SESS_HELD);
+		return;
+	}
+	sess_enter(s, SESS_READING);
+	arm_idle(s);
+}
+
 static void
 on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct sess *s = st->data;
 
 	(void)b;
+	assert(s->state == SESS_READING);	/* stopped with the state */
 	if (n == UV_EOF) {
 		/*
 		 * The peer shut its side (or closed): what it asked is still
@@ -806,8 +469,8 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		 * dropped.
 		 */
 		s->eof = 1;
-		uv_read_stop(st);
 		read_on(s);
+		assert(s->state != SESS_READING);	/* nothing more to read */
 		return;
 	}
 	if (n < 0) {
@@ -817,15 +480,70 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	if (n == 0)
 		return;
 	s->len += (size_t)n;
+	assert(s->len <= s->cap);	/* on_alloc's buffer held it */
 	/*
 	 * Only a whole request restarts the idle timer (on its turn): a
 	 * client sending a byte now and then (slowloris) is cut off like an
 	 * idle one.
 	 */
 	if (has_line(s))
-		queue_turn(s);
+		sess_enter(s, SESS_QUEUED);
 	else
 		check_tail(s);
+}
+
+/* ---- handling ---- */
+
+static void
+handle_line(struct sess *s, const char *line, size_t len)
+{
+	struct srv *v = s->srv;
+	enum proto_err code;
+	enum proto_op op;
+	char err[256];
+	cJSON *req;
+	long id;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (proto_parse_request(line, len, &req, &op, &id, &code, err,
+	    sizeof(err)) < 0) {
+		sess_reject(s, id, code, err);
+		return;
+	}
+	assert(v->handling == NULL);	/* one at a time, never nested */
+	v->handling = s;
+	v->handle(v->handle_arg, s, id, op, req);
+	v->handling = NULL;
+	cJSON_Delete(req);
+}
+
+/*
+ * Handle up to MAX whole lines in the buffer; keep the rest. Returns how
+ * many requests were handled.
+ */
+static unsigned
+drain(struct sess *s, unsigned max)
+{
+	size_t off = 0, from = s->scanned;
+	unsigned n = 0;
+	char *nl;
+
+	assert(max > 0 && max <= TURN_MAX);	/* a share, never spent */
+	while (s->state == SESS_HANDLING && n < max && s->len > from &&
+	    (nl = memchr(s->buf + from, '\n', s->len - from)) != NULL) {
+		handle_line(s, s->buf + off, (size_t)(nl - (s->buf + off)));
+		off = from = (size_t)(nl - s->buf) + 1;
+		n++;
+	}
+	if (ENDED(s))
+		return n;
+	memmove(s->buf, s->buf + off, s->len - off);
+	s->len -= off;
+	/* Stopped for want of a newline: the tail holds none (a request
+	 * arriving in pieces is searched once, not on every read). */
+	s->scanned = s->state != SESS_WAITING && n < max ? s->len : 0;
+	return n;
 }
 
 /* Requests handled for one user in this turn. */
@@ -853,6 +571,77 @@ turn_count(struct turn_use *u, size_t *nu, long uid, unsigned *spare)
 	return &u[(*nu)++].n;
 }
 
+/* ---- accepting ---- */
+
+/*
+ * S's user already has max_clients_per_user sessions open: one user's
+ * flood cannot take every slot. Root and the daemon's own user are not
+ * counted (they could stop the daemon anyway; the nightly job runs as
+ * the latter).
+ */
+static int
+over_user_limit(const struct srv *v, const struct sess *s)
+{
+	const struct sess *o;
+	unsigned n = 0;
+
+	/* admit: privileged */
+	if (s->peer.uid == 0 || s->peer.uid == (long)getuid())
+		return 0;
+	LIST_FOREACH(o, &v->sessions, entry)
+		if ((LIVE & B(o->state)) && o->peer.uid == s->peer.uid)
+			n++;
+	return n >= v->set->max_clients_per_user;
+}
+
+static void
+accept_one(struct srv *v)
+{
+	uv_stream_t *l = (uv_stream_t *)&v->listener;
+	struct sess *s;
+	char msg[160];
+
+	assert(v->listening);	/* a closed listener accepts nothing */
+	v->accepts_turn++;
+	s = xcalloc(1, sizeof(*s));
+	s->srv = v;
+	s->state = SESS_NEW;
+	uv_pipe_init(v->loop, &s->pipe, 0);
+	uv_timer_init(v->loop, &s->timer);
+	s->pipe.data = s->timer.data = s;
+	s->open = 2;
+	LIST_INSERT_HEAD(&v->sessions, s, entry);
+	v->nsessions++;
+	if (uv_accept(l, (uv_stream_t *)&s->pipe) < 0) {
+		sess_close(s);
+		return;
+	}
+	sock_peer(&s->pipe, &s->peer);
+	v->accepted++;
+	/* Refused ones close at once and count for neither limit. */
+	if (v->nlive >= v->set->max_clients) {
+		v->rejected++;
+		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
+		    "again shortly");
+		return;
+	}
+	if (over_user_limit(v, s)) {
+		v->rejected++;
+		snprintf(msg, sizeof(msg), "too many connections from uid %ld "
+		    "(max_clients_per_user is %u); close some and try again",
+		    s->peer.uid, v->set->max_clients_per_user);
+		sess_reject(s, 0, PROTO_E_BUSY, msg);
+		return;
+	}
+	/* A peer with no credentials cannot be told apart: refuse it. */
+	if (s->peer.uid < 0) {
+		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
+		return;
+	}
+	sess_enter(s, SESS_READING);
+	arm_idle(s);
+}
+
 /*
  * One turn of the loop: each user gets up to TURN_MAX requests, shared
  * by its sessions in turn, so a client (or a user with many connections)
@@ -878,14 +667,17 @@ on_turn(uv_idle_t *h)
 		n++;
 	/* Those queued now, once each; one served may queue again. */
 	while (n-- > 0 && (s = TAILQ_FIRST(&v->backlog)) != NULL) {
-		TAILQ_REMOVE(&v->backlog, s, turn);
-		used = turn_count(use, &nu, s->uid, &spare);
-		if (*used >= TURN_MAX) {
+		assert(s->state == SESS_QUEUED);	/* the backlog: the queued */
+		used = turn_count(use, &nu, s->peer.uid, &spare);
+		assert(*used <= TURN_MAX);	/* a share is never overspent */
+		if (*used == TURN_MAX) {
+			TAILQ_REMOVE(&v->backlog, s, turn);
 			TAILQ_INSERT_TAIL(&v->backlog, s, turn);
 			continue;	/* this user's share is spent */
 		}
-		s->backlogged = 0;
+		sess_enter(s, SESS_HANDLING);
 		k = drain(s, TURN_MAX - *used);
+		assert(k <= TURN_MAX - *used);	/* drain keeps to the share */
 		*used += k;
 		if (k > 0)
 			arm_idle(s);
@@ -893,92 +685,6 @@ on_turn(uv_idle_t *h)
 	}
 	if (TAILQ_EMPTY(&v->backlog) && !v->accept_deferred)
 		uv_idle_stop(h);
-}
-
-static void
-peer_creds(struct sess *s)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	uv_os_fd_t fd;
-
-	s->uid = s->gid = s->pid = -1;
-	if (uv_fileno((uv_handle_t *)&s->pipe, &fd) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
-		s->uid = (long)cr.uid;
-		s->gid = (long)cr.gid;
-		s->pid = (long)cr.pid;
-		if (acc_who_peer(fd, &s->who) < 0)
-			s->uid = -1;	/* half known is unknown */
-	}
-}
-
-/*
- * S's user already has max_clients_per_user sessions open: one user's
- * flood cannot take every slot. Root and the daemon's own user are not
- * counted (they could stop the daemon anyway; the nightly job runs as
- * the latter).
- */
-static int
-over_user_limit(const struct srv *v, const struct sess *s)
-{
-	const struct sess *o;
-	unsigned n = 0;
-
-	if (s->uid == 0 || s->uid == (long)getuid())
-		return 0;
-	LIST_FOREACH(o, &v->sessions, entry)
-		if (o->live && o->uid == s->uid)
-			n++;
-	return n >= v->set->max_clients_per_user;
-}
-
-static void
-accept_one(struct srv *v)
-{
-	uv_stream_t *l = (uv_stream_t *)&v->listener;
-	struct sess *s;
-	char msg[160];
-
-	v->accepts_turn++;
-	s = xcalloc(1, sizeof(*s));
-	s->srv = v;
-	uv_pipe_init(v->loop, &s->pipe, 0);
-	uv_timer_init(v->loop, &s->timer);
-	s->pipe.data = s->timer.data = s;
-	s->open = 2;
-	LIST_INSERT_HEAD(&v->sessions, s, entry);
-	v->nsessions++;
-	if (uv_accept(l, (uv_stream_t *)&s->pipe) < 0) {
-		sess_close(s);
-		return;
-	}
-	peer_creds(s);
-	v->accepted++;
-	/* Refused ones close at once and count for neither limit. */
-	if (v->nlive >= v->set->max_clients) {
-		v->rejected++;
-		sess_reject(s, 0, PROTO_E_BUSY, "too many connections; try "
-		    "again shortly");
-		return;
-	}
-	if (over_user_limit(v, s)) {
-		v->rejected++;
-		snprintf(msg, sizeof(msg), "too many connections from uid %ld "
-		    "(max_clients_per_user is %u); close some and try again",
-		    s->uid, v->set->max_clients_per_user);
-		sess_reject(s, 0, PROTO_E_BUSY, msg);
-		return;
-	}
-	/* A peer with no credentials cannot be told apart: refuse it. */
-	if (s->uid < 0) {
-		sess_reject(s, 0, PROTO_E_FORBIDDEN, "no peer credentials");
-		return;
-	}
-	s->live = 1;
-	v->nlive++;
-	uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-	arm_idle(s);
 }
 
 /*
@@ -1003,101 +709,100 @@ on_connection(uv_stream_t *l, int status)
 	accept_one(v);
 }
 
+/* ---- what the handler calls ---- */
+
+const struct acc_who *
+sess_who(const struct sess *s)
+{
+	return &s->peer.who;
+}
+
+void
+sess_wait(struct sess *s, long id)
+{
+	assert(s->srv->handling == s);	/* only a request's handler promises */
+	assert(!s->due);	/* a waiting session handles no request */
+	s->due = 1;
+	s->due_id = id;
+	/* A session the handler's own replies dropped waits closed. */
+	if (s->state == SESS_HANDLING) {
+		sess_enter(s, SESS_WAITING);
+		arm_idle(s);
+	}
+}
+
+long
+sess_wait_id(const struct sess *s)
+{
+	assert(s->due);	/* asked only for a promised answer */
+	return s->due_id;
+}
+
+void
+sess_answer(struct sess *s, cJSON *msg)
+{
+	assert(s->due);	/* promised, and answered once */
+	assert(s->srv->handling != s);	/* never before its handler returns */
+	s->due = 0;
+	if (s->state == SESS_CLOSING) {
+		cJSON_Delete(msg);
+		sess_free(s);	/* the client is gone: nobody to tell */
+		return;
+	}
+	sess_send(s, msg);
+	read_on(s);
+}
+
+void
+sess_watch(struct sess *s, void *watch, sess_unwatch_cb unwatch)
+{
+	assert(watch != NULL && unwatch != NULL);
+	assert(s->watch == NULL);	/* one watch per session */
+	if (ENDED(s)) {
+		unwatch(s, watch, 0);	/* nobody left to tell */
+		return;
+	}
+	s->watch = watch;
+	s->unwatch = unwatch;
+	arm_idle(s);
+}
+
+void *
+sess_watching(const struct sess *s)
+{
+	return s->watch;
+}
+
+void
+sess_watch_end(struct sess *s, cJSON *last)
+{
+	assert(s->watch != NULL);	/* a watch ends once, if it held S */
+	assert(s->state != SESS_CLOSING);	/* closing let go of it */
+	s->watch = NULL;
+	s->unwatch = NULL;
+	arm_idle(s);
+	sess_send(s, last);
+	if (s->eof && !ENDED(s))
+		sess_end(s);	/* half-closed: that was the last thing due */
+}
+
 /* ---- listening ---- */
 
-/* A socket file nobody answers on is left from a crash: remove it. */
-static int
-clear_stale(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; remove it "
-		    "or choose another 'socket'", path);
-		return -EEXIST;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (rc == 0) {
-		snprintf(err, errlen, "another daemon answers on %s; stop it "
-		    "first", path);
-		return -EADDRINUSE;
-	}
-	return unlink(path) < 0 ? -errno : 0;
-}
-
-static int
-set_group(const char *path, const char *group, char *err, size_t errlen)
-{
-	struct group *g;
-
-	if (group == NULL)
-		return 0;
-	if ((g = getgrnam(group)) == NULL) {
-		snprintf(err, errlen, "socket_group '%s' is not a group on this "
-		    "system", group);
-		return -ENOENT;
-	}
-	if (chown(path, (uid_t)-1, g->gr_gid) < 0) {
-		snprintf(err, errlen, "cannot give %s to group '%s': %s", path,
-		    group, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static int
-bind_path(struct srv *v, char *err, size_t errlen)
-{
-	const char *path = v->set->socket;
-	mode_t old;
-	int rc;
-
-	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		snprintf(err, errlen, "socket path %s is too long", path);
-		return -ENAMETOOLONG;
-	}
-	if ((rc = clear_stale(path, err, errlen)) < 0) {
-		if (err[0] == '\0')
-			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	/* Born 0660: no window in which others may connect. */
-	old = umask(0117);
-	rc = uv_pipe_bind(&v->listener, path);
-	umask(old);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot bind %s: %s", path, uv_strerror(rc));
-		return rc;
-	}
-	v->bound = 1;
-	if (chmod(path, 0660) < 0) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return set_group(path, v->set->socket_group, err, errlen);
-}
-
 int
-srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
-    struct srv **out, char *err, size_t errlen)
+srv_open(uv_loop_t *loop, const struct settings *set, srv_handler handle,
+    void *arg, struct srv **out, char *err, size_t errlen)
 {
 	struct srv *v;
-	int rc, n;
+	int rc;
 
+	assert(handle != NULL);	/* every request goes to it */
 	*out = NULL;
 	err[0] = '\0';
 	v = xcalloc(1, sizeof(*v));
 	v->loop = loop;
-	v->jobs = jobs;
 	v->set = set;
+	v->handle = handle;
+	v->handle_arg = arg;
 	LIST_INIT(&v->sessions);
 	TAILQ_INIT(&v->backlog);
 	uv_idle_init(loop, &v->turn);
@@ -1106,18 +811,8 @@ srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
 	uv_pipe_init(loop, &v->listener, 0);
 	v->listener.data = v;
 	v->listening = 1;
-	n = sd_listen_count();
-	if (n > 0) {
-		if (n > 1)
-			log_warn("socket.activation", "fds=%d msg=%s", n,
-			    "systemd passed more than one socket; using the "
-			    "first");
-		rc = uv_pipe_open(&v->listener, SD_LISTEN_FDS_START);
-		if (rc < 0)
-			snprintf(err, errlen, "cannot use the socket systemd "
-			    "passed: %s", uv_strerror(rc));
-	} else
-		rc = bind_path(v, err, errlen);
+	rc = sock_listen(&v->listener, set->socket, set->socket_group,
+	    &v->bound, err, errlen);
 	if (rc == 0 && (rc = uv_listen((uv_stream_t *)&v->listener, LISTEN_BACKLOG,
 	    on_connection)) < 0)
 		snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
@@ -1136,6 +831,26 @@ srv_configure(struct srv *v, const struct settings *set)
 		log_warn("settings.not_applied", "key=socket socket=%s msg=%s",
 		    set->socket, "the socket moves only at the next start");
 	v->set = set;
+}
+
+uv_loop_t *
+sess_loop(const struct sess *s)
+{
+	return s->srv->loop;
+}
+
+const struct settings *
+sess_settings(const struct sess *s)
+{
+	return s->srv->set;
+}
+
+void
+sess_counts(const struct sess *s, struct srv_counts *c)
+{
+	c->live = s->srv->nlive;
+	c->accepted = s->srv->accepted;
+	c->rejected = s->srv->rejected;
 }
 
 static void
@@ -1158,47 +873,19 @@ srv_stop_listening(struct srv *v)
 	uv_close((uv_handle_t *)&v->listener, on_listener_closed);
 }
 
-static void
-on_turn_closed(uv_handle_t *h)
-{
-	struct srv *v = h->data;
-
-	v->turn_closed = 1;
-	maybe_free_srv(v);
-}
-
-static void
-maybe_free_srv(struct srv *v)
-{
-	if (!v->freeing || !v->listener_closed || v->nsessions > 0)
-		return;
-	if (!v->turn_closed) {
-		if (!uv_is_closing((uv_handle_t *)&v->turn))
-			uv_close((uv_handle_t *)&v->turn, on_turn_closed);
-		return;
-	}
-	free(v->path);
-	free(v);
-}
-
 void
 srv_free(struct srv *v)
 {
 	struct sess *s, *tmp;
-	cJSON *e;
 
 	if (v == NULL)
 		return;
+	assert(!v->freeing);	/* freed once */
+	assert(v->handling == NULL);	/* not from inside a handler */
 	v->freeing = 1;
 	for (s = LIST_FIRST(&v->sessions); s != NULL; s = tmp) {
 		tmp = LIST_NEXT(s, entry);
-		if (s->watch) {
-			e = proto_event(s->watch_req, "stopping");
-			cJSON_AddStringToObject(e, "message", "the daemon is "
-			    "stopping; the job stays queued and runs again "
-			    "when it starts");
-			sess_send(s, e);
-		}
+		sess_unhold(s, 1);	/* watchers hear of the stop */
 		sess_end(s);
 	}
 	if (v->listening)

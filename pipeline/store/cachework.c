@@ -519,6 +519,12 @@ admin_work(uv_work_t *w)
 	cache_close(c);
 }
 
+char *
+cw_server(const char *url, const char *ca_file)
+{
+	return cache_server(url, ca_file);
+}
+
 int
 cw_admin(uv_loop_t *loop, const char *dir, int clear, const char *server,
     const char *dataset, cw_admin_cb cb, void *arg, struct cw_req **out)

@@ -115,6 +115,9 @@ int	 cw_store(uv_loop_t *loop, const char *dir, const struct cache_key *k,
  */
 typedef void (*cw_admin_cb)(void *arg, int rc, struct cJSON *result,
 	    const char *err);
+/* SERVER for cw_admin: a site's URL and CA file as the cache keys them
+ * (cache_server). Caller frees. */
+char	*cw_server(const char *url, const char *ca_file);
 int	 cw_admin(uv_loop_t *loop, const char *dir, int clear,
 	    const char *server, const char *dataset, cw_admin_cb cb, void *arg,
 	    struct cw_req **out);
