@@ -22,7 +22,7 @@
 #include "base/xmalloc.h"
 
 int
-acc_who_peer(int fd, struct acc_who *w)
+admit_who_peer(int fd, struct admit_who *w)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -43,7 +43,7 @@ acc_who_peer(int fd, struct acc_who *w)
 	}
 	w->ngroups = len / sizeof(gid_t);
 	/* the kernel filled at most LEN */
-	assert(w->ngroups <= ACC_GROUPS_MAX);
+	assert(w->ngroups <= ADMIT_GROUPS_MAX);
 	for (i = 0; i < w->ngroups; i++)
 		if (w->groups[i] == (gid_t)-1)
 			w->ngroups = i;
@@ -51,11 +51,11 @@ acc_who_peer(int fd, struct acc_who *w)
 }
 
 int
-acc_who_user(long uid, struct acc_who *w)
+admit_who_user(long uid, struct admit_who *w)
 {
 	struct passwd pw, *p = NULL;
 	char buf[4096];
-	int n = ACC_GROUPS_MAX;
+	int n = ADMIT_GROUPS_MAX;
 
 	memset(w, 0, sizeof(*w));
 	w->uid = uid;
@@ -67,13 +67,13 @@ acc_who_user(long uid, struct acc_who *w)
 	if (getgrouplist(p->pw_name, p->pw_gid, w->groups, &n) < 0)
 		n = 0;
 	/* getgrouplist never reports more than it was given room for */
-	assert(n >= 0 && n <= ACC_GROUPS_MAX);
+	assert(n >= 0 && n <= ADMIT_GROUPS_MAX);
 	w->ngroups = (size_t)n;
 	return 0;
 }
 
 static int
-in_group(const struct acc_who *w, gid_t g)
+in_group(const struct admit_who *w, gid_t g)
 {
 	size_t i;
 
@@ -87,7 +87,7 @@ in_group(const struct acc_who *w, gid_t g)
 
 /* The kernel's rule: the first class that matches decides, alone. */
 static int
-allowed(const struct acc_who *w, const struct stat *st, int mode)
+allowed(const struct admit_who *w, const struct stat *st, int mode)
 {
 	unsigned bits;
 
@@ -114,7 +114,7 @@ mode_words(int mode)
 }
 
 int
-acc_check(const struct acc_who *w, const char *path, int mode, int is_dir,
+admit_check(const struct admit_who *w, const char *path, int mode, int is_dir,
     char *err, size_t errlen)
 {
 	char p[PATH_MAX];
@@ -229,7 +229,7 @@ replace_str(char **dst, const char *src)
  * daemon opens a client's paths only as that client could.
  */
 static int
-as_user(const struct acc_who *who, const char *what, const char *path,
+as_user(const struct admit_who *who, const char *what, const char *path,
     int mode, int is_dir, enum proto_err *code, char *err, size_t errlen)
 {
 	char why[PATH_MAX + 64];
@@ -238,7 +238,7 @@ as_user(const struct acc_who *who, const char *what, const char *path,
 	assert(who != NULL);	/* a submission's, or looked up by uid */
 	assert(path[0] == '/');	/* resolved by admit_path first */
 	why[0] = '\0';
-	if ((rc = acc_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
+	if ((rc = admit_check(who, path, mode, is_dir, why, sizeof(why))) == 0)
 		return 0;
 	*code = PROTO_E_REFUSED;
 	snprintf(err, errlen, "%s: %s; the daemon reads and writes only what "
@@ -248,7 +248,7 @@ as_user(const struct acc_who *who, const char *what, const char *path,
 
 /* A client's template_dir (resolved): the directory and each file in it. */
 static int
-check_templates(const struct acc_who *who, const char *dir,
+check_templates(const struct admit_who *who, const char *dir,
     enum proto_err *code, char *err, size_t errlen)
 {
 	char p[PATH_MAX];
@@ -273,7 +273,7 @@ check_templates(const struct acc_who *who, const char *dir,
  * use it. Its templates are then opened with no symlink in their path.
  */
 static int
-check_client_paths(const struct acc_who *who, struct cfg_site *site,
+check_client_paths(const struct admit_who *who, struct cfg_site *site,
     enum proto_err *code, char *err, size_t errlen)
 {
 	int rc;
@@ -360,7 +360,7 @@ load_site(const struct settings *set, const char *name, const char *text,
  */
 int
 admit_site(const struct settings *set, const char *name, const char *text,
-    size_t len, const struct admit_from *f, const struct acc_who *who,
+    size_t len, const struct admit_from *f, const struct admit_who *who,
     struct cfg_site **out, enum proto_err *code, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], p[PATH_MAX];

@@ -29,11 +29,11 @@
 #include "protocol.h"
 #include "settings.h"
 
-#define ACC_GROUPS_MAX	256
+#define ADMIT_GROUPS_MAX	256
 
-struct acc_who {
+struct admit_who {
 	long		 uid, gid;
-	gid_t		 groups[ACC_GROUPS_MAX];	/* supplementary */
+	gid_t		 groups[ADMIT_GROUPS_MAX];	/* supplementary */
 	size_t		 ngroups;
 };
 
@@ -54,9 +54,9 @@ struct admit_from {
  * The peer of the connected Unix socket FD (SO_PEERCRED, SO_PEERGROUPS).
  * 0, or a negative errno.
  */
-int	 acc_who_peer(int fd, struct acc_who *w);
+int	 admit_who_peer(int fd, struct admit_who *w);
 /* User UID as the group database has them (a job resumed after a restart). */
-int	 acc_who_user(long uid, struct acc_who *w);
+int	 admit_who_user(long uid, struct admit_who *w);
 /*
  * 0 if W may reach the absolute path PATH and access it with MODE (R_OK,
  * W_OK, X_OK or'ed); else a negative errno (-EACCES: which component
@@ -64,7 +64,7 @@ int	 acc_who_user(long uid, struct acc_who *w);
  * a directory, else a regular file (a symlink as PATH itself is refused:
  * the caller passes resolved paths).
  */
-int	 acc_check(const struct acc_who *w, const char *path, int mode,
+int	 admit_check(const struct admit_who *w, const char *path, int mode,
 	    int is_dir, char *err, size_t errlen);
 
 /* Root or the daemon's own user: the one rule, written once. */
@@ -90,7 +90,7 @@ int	 admit_path(const struct settings *set, const char *what,
  */
 int	 admit_site(const struct settings *set, const char *name,
 	    const char *text, size_t len, const struct admit_from *f,
-	    const struct acc_who *who, struct cfg_site **out,
+	    const struct admit_who *who, struct cfg_site **out,
 	    enum proto_err *code, char *err, size_t errlen);
 
 #endif

@@ -24,6 +24,7 @@
 #include "jobstore.h"
 #include "log.h"
 #include "metfile.h"
+#include "ops.h"
 #include "sd.h"
 #include "server.h"
 #include "settings.h"
@@ -33,7 +34,7 @@ struct daemon {
 	uv_loop_t	 loop;
 	const char	*file;
 	struct settings	*set;
-	struct js	*store;
+	struct jobstore	*store;
 	struct jobs	*jobs;
 	struct srv	*srv;
 	struct mf	*mf;		/* metrics_file, NULL until started */
@@ -206,7 +207,7 @@ start(struct daemon *d)
 	make_dir(d->set->cache_dir, 0700);
 	if ((rc = lock_state(d)) < 0)
 		return rc;
-	if ((rc = js_open(&d->loop, d->set->state_dir, &d->store, err,
+	if ((rc = jst_open(&d->loop, d->set->state_dir, &d->store, err,
 	    sizeof(err))) < 0) {
 		log_err("store.open_failed", "error=%s", err);
 		return rc;
@@ -214,8 +215,8 @@ start(struct daemon *d)
 	jobs_new(&d->loop, d->store, d->set, &d->jobs);
 	mf_new(&d->loop, d->set->metrics_file, render_metrics, d->jobs, &d->mf);
 	jobs_on_ended(d->jobs, kick_metrics, d->mf);
-	if ((rc = srv_new(&d->loop, d->jobs, d->set, &d->srv, err,
-	    sizeof(err))) < 0) {
+	if ((rc = srv_open(&d->loop, d->set, ops_handle, d->jobs, &d->srv,
+	    err, sizeof(err))) < 0) {
 		log_err("socket.failed", "error=%s", err);
 		return rc;
 	}
@@ -305,7 +306,7 @@ daemon_run(const char *file)
 	}
 	/* Returns once the store has no write out and no render runs. */
 	uv_run(&d.loop, UV_RUN_DEFAULT);
-	js_close(d.store);
+	jst_close(d.store);
 	/* Anything a module forgot would keep uv_loop_close from succeeding. */
 	uv_walk(&d.loop, walk_close, NULL);
 	uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -49,7 +49,7 @@ jr_store(struct jobs *js, struct djob *j)
 	assert(j->rec.id > 0);	/* stored once its insert came back */
 	js->writes++;
 	j->writes++;
-	js_update(js->store, &j->rec, on_stored, js);
+	jst_update(js->store, &j->rec, on_stored, js);
 }
 
 /* The store lost a write: the log and the job's own record say so. */

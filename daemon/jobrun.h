@@ -55,7 +55,7 @@ struct djob {
 
 struct jobs {
 	uv_loop_t	*loop;
-	struct js	*store;
+	struct jobstore	*store;
 	const struct settings *set;
 	TAILQ_HEAD(djobq, djob) active;
 	struct djobq	 retiring;	/* ended, final write not yet back */

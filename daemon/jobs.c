@@ -233,7 +233,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
     size_t errlen)
 {
 	struct djob *j, *same;
-	struct acc_who who;
+	struct admit_who who;
 	int rc;
 
 	if (js->stopping) {
@@ -256,7 +256,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	}
 	j = djob_new(js, s->site, s->config, s->config_len);
 	if (s->who == NULL)
-		acc_who_user(s->uid, &who);
+		admit_who_user(s->uid, &who);
 	if ((rc = admit_site(js->set, s->site, s->config, s->config_len,
 	    &s->from, s->who ? s->who : &who, &j->site, code, err, errlen)) < 0) {
 		jr_djob_free(j);
@@ -293,7 +293,7 @@ jobs_submit(struct jobs *js, const struct jobs_submit *s, jobs_reply_cb cb,
 	j->reply = cb;
 	j->reply_arg = arg;
 	js->writes++;
-	js_insert(js->store, &j->rec, j->config, j->origin, on_inserted, j);
+	jst_insert(js->store, &j->rec, j->config, j->origin, on_inserted, j);
 	return 1;
 }
 
@@ -304,7 +304,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 	struct jobs *js = arg;
 	struct admit_from from;
 	enum proto_err code;
-	struct acc_who who;
+	struct admit_who who;
 	struct djob *j;
 	cJSON *doc;
 	char err[512];
@@ -332,7 +332,7 @@ recover_one(void *arg, const struct proto_job *r, const char *config,
 		return 0;
 	}
 	/* The submitter's groups as the group database has them now. */
-	acc_who_user(r->uid, &who);
+	admit_who_user(r->uid, &who);
 	rc = admit_site(js->set, j->sitename, config,
 	    config ? strlen(config) : 0, &from, &who, &j->site, &code, err, sizeof(err));
 	cJSON_Delete(doc);
@@ -369,8 +369,8 @@ jobs_recover(struct jobs *js)
 {
 	int rc;
 
-	if ((rc = js_list(js->store, SEED_JOBS, seed_one, js)) < 0 ||
-	    (rc = js_unfinished(js->store, recover_one, js)) < 0)
+	if ((rc = jst_list(js->store, SEED_JOBS, seed_one, js)) < 0 ||
+	    (rc = jst_unfinished(js->store, recover_one, js)) < 0)
 		return rc;
 	jr_schedule(js);
 	return 0;
@@ -390,7 +390,7 @@ jobs_cancel(struct jobs *js, int64_t id, long uid, jobs_reply_cb cb,
 		return -EALREADY;
 	}
 	if (j == NULL) {
-		if (js_get(js->store, id, out) == 0) {
+		if (jst_get(js->store, id, out) == 0) {
 			*code = PROTO_E_FINISHED;
 			snprintf(err, errlen, "job %lld has already ended (%s)",
 			    (long long)id, proto_state_name(out->state));
@@ -431,7 +431,7 @@ jobs_get(struct jobs *js, int64_t id, struct proto_job *out)
 	struct djob *j = jr_find(js, id);
 
 	if (j == NULL)
-		return js_get(js->store, id, out);
+		return jst_get(js->store, id, out);
 	jr_snapshot(j);
 	*out = j->rec;
 	/* An ended job not yet confirmed by the store has its summary. */
@@ -466,7 +466,7 @@ jobs_list(struct jobs *js, size_t limit, int active, cJSON *a)
 	struct djob *j;
 
 	if (!active)
-		return js_list(js->store, limit, list_one, &l);
+		return jst_list(js->store, limit, list_one, &l);
 	TAILQ_FOREACH_REVERSE(j, &js->active, djobq, entry) {
 		jr_snapshot(j);
 		cJSON_AddItemToArray(a, proto_job_json(&j->rec));
@@ -497,7 +497,7 @@ jobs_stats(struct jobs *js, cJSON *o)
 	    (double)js->started_total);
 	cJSON_AddNumberToObject(o, "finished_since_start",
 	    (double)js->finished_total);
-	if (js_counts(js->store, c) == 0) {
+	if (jst_counts(js->store, c) == 0) {
 		st = cJSON_AddObjectToObject(o, "stored");
 		for (i = 0; i < PROTO_NSTATES; i++)
 			cJSON_AddNumberToObject(st,
@@ -574,7 +574,7 @@ jobs_watch(struct jobs *js, int64_t id, jobs_watch_cb cb, void *arg,
 
 	*out = NULL;
 	if (j == NULL) {
-		if (js_get(js->store, id, &r) < 0)
+		if (jst_get(js->store, id, &r) < 0)
 			return -ENOENT;
 		proto_job_clear(&r);
 		return 1;
@@ -632,12 +632,12 @@ on_prune(uv_timer_t *t)
 	if (js->set->history_days == 0)
 		return;
 	js->writes++;
-	js_prune(js->store, jr_now() - 86400.0 * js->set->history_days,
+	jst_prune(js->store, jr_now() - 86400.0 * js->set->history_days,
 	    on_pruned, js);
 }
 
 void
-jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
+jobs_new(uv_loop_t *loop, struct jobstore *store, const struct settings *set,
     struct jobs **out)
 {
 	struct jobs *js;

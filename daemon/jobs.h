@@ -38,7 +38,7 @@ struct jobs_submit {
 	int		 quick;
 	int		 cache;		/* enum job_cache: use, refresh, off */
 	long		 uid;		/* the submitter */
-	const struct acc_who *who;	/* its credentials; NULL: uid's, looked up */
+	const struct admit_who *who;	/* its credentials; NULL: uid's, looked up */
 };
 
 /*
@@ -54,7 +54,7 @@ typedef void (*jobs_watch_cb)(void *arg, const struct proto_job *j,
 	    int final);
 
 /* SET is borrowed and must outlive the jobs or the next jobs_configure. */
-void	 jobs_new(uv_loop_t *loop, struct js *store, const struct settings *set,
+void	 jobs_new(uv_loop_t *loop, struct jobstore *store, const struct settings *set,
 	    struct jobs **out);
 void	 jobs_configure(struct jobs *js, const struct settings *set);
 /* Queue what the store says was queued or running (after a restart). */

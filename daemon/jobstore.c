@@ -1,7 +1,7 @@
 /*
  * jobstore: see jobstore.h.
  *
- * Threads: the loop queues struct js_op on TODO; the writer takes them one
+ * Threads: the loop queues struct jst_op on TODO; the writer takes them one
  * at a time, runs each on WDB, and puts it on DONE; the uv_async wakes the
  * loop, which runs the callbacks in order. The mutex guards TODO, DONE and
  * QUIT only; WDB belongs to the writer, RDB to the loop, the rest of an op
@@ -25,16 +25,16 @@
 #include "jobstore.h"
 #include "base/xmalloc.h"
 
-enum js_kind { JS_INSERT, JS_UPDATE, JS_PRUNE, JS_SYNC };
+enum jst_kind { JST_INSERT, JST_UPDATE, JST_PRUNE, JST_SYNC };
 
-struct js_op {
-	STAILQ_ENTRY(js_op) entry;
-	enum js_kind	 kind;
+struct jst_op {
+	STAILQ_ENTRY(jst_op) entry;
+	enum jst_kind	 kind;
 	struct proto_job rec;		/* its own copy (and summary) */
 	char		*config;
 	char		*origin;
 	double		 before;
-	js_cb		 cb;
+	jst_cb		 cb;
 	void		*arg;
 	int		 rc;
 	int64_t		 n;
@@ -42,16 +42,16 @@ struct js_op {
 	unsigned long	 seq;		/* its place in the order of calls */
 };
 
-STAILQ_HEAD(js_ops, js_op);
+STAILQ_HEAD(jst_ops, jst_op);
 
-struct js {
+struct jobstore {
 	sqlite3		*db;		/* the loop's: reads */
 	sqlite3		*wdb;		/* the writer's */
 	uv_async_t	 async;
 	uv_thread_t	 thread;
 	uv_mutex_t	 mu;
 	uv_cond_t	 cv;
-	struct js_ops	 todo, done;	/* under MU */
+	struct jst_ops	 todo, done;	/* under MU */
 	int		 quit;		/* under MU */
 	unsigned	 pending;	/* loop only: callbacks still to run */
 	unsigned long	 queued, called;	/* loop only: ops so far, callbacks */
@@ -62,7 +62,7 @@ struct js {
 #define ON_LOOP(s)	uv_thread_equal(&(uv_thread_t){ uv_thread_self() }, \
 			    &(s)->loop)
 
-/* A new file: the schema as it is now (JS_SCHEMA_VERSION). */
+/* A new file: the schema as it is now (JST_SCHEMA_VERSION). */
 static const char schema[] =
     "CREATE TABLE jobs ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -92,7 +92,7 @@ static const char schema[] =
  * directory, its --output-dir), which a restart needs to resolve the
  * config's relative paths as the first run did.
  */
-static const char *const upgrade[JS_SCHEMA_VERSION] = {
+static const char *const upgrade[JST_SCHEMA_VERSION] = {
 	[1] = "ALTER TABLE jobs ADD COLUMN origin TEXT;"
 	    "PRAGMA user_version = 2;",
 };
@@ -148,7 +148,7 @@ step(sqlite3 *db, const char *sql, char *err, size_t errlen)
 }
 
 /*
- * Bring the schema to JS_SCHEMA_VERSION: a new file gets it whole; one of
+ * Bring the schema to JST_SCHEMA_VERSION: a new file gets it whole; one of
  * an older quickpaged is upgraded in place, a step at a time, and keeps
  * its jobs.
  */
@@ -159,15 +159,15 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 
 	if (v < 0)
 		return db_error(db, err, errlen, "reading the schema version");
-	if (v > JS_SCHEMA_VERSION) {
+	if (v > JST_SCHEMA_VERSION) {
 		snprintf(err, errlen, "the job database has schema version %d, "
 		    "newer than this quickpaged (%d): run the newer version or "
-		    "move the database away", v, JS_SCHEMA_VERSION);
+		    "move the database away", v, JST_SCHEMA_VERSION);
 		return -EPROTO;
 	}
 	if (v == 0)
 		return step(db, schema, err, errlen);
-	for (; v < JS_SCHEMA_VERSION; v++) {
+	for (; v < JST_SCHEMA_VERSION; v++) {
 		assert(upgrade[v] != NULL);	/* a step for every old version */
 		if ((rc = step(db, upgrade[v], err, errlen)) < 0)
 			return rc;
@@ -218,11 +218,11 @@ static void writer(void *arg);
 static void on_async(uv_async_t *h);
 
 int
-js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
+jst_open(uv_loop_t *loop, const char *dir, struct jobstore **out, char *err,
     size_t errlen)
 {
 	char path[PATH_MAX];
-	struct js *s;
+	struct jobstore *s;
 	int rc;
 
 	*out = NULL;
@@ -265,7 +265,7 @@ fail:
 }
 
 static void
-op_free(struct js_op *op)
+op_free(struct jst_op *op)
 {
 	free(op->rec.summary);
 	free(op->config);
@@ -280,9 +280,9 @@ on_closed(uv_handle_t *h)
 }
 
 void
-js_close(struct js *s)
+jst_close(struct jobstore *s)
 {
-	struct js_op *op;
+	struct jst_op *op;
 
 	if (s == NULL)
 		return;
@@ -315,14 +315,14 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 /* ---- the writer thread ---- */
 
 static int
-w_fail(struct js_op *op, sqlite3 *db, const char *what)
+w_fail(struct jst_op *op, sqlite3 *db, const char *what)
 {
 	snprintf(op->err, sizeof(op->err), "%s: %s", what, sqlite3_errmsg(db));
 	return -EIO;
 }
 
 static int
-w_run(struct js_op *op, sqlite3 *db, sqlite3_stmt *st, const char *what)
+w_run(struct jst_op *op, sqlite3 *db, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
@@ -336,7 +336,7 @@ w_run(struct js_op *op, sqlite3 *db, sqlite3_stmt *st, const char *what)
 }
 
 static int
-w_insert(sqlite3 *db, struct js_op *op)
+w_insert(sqlite3 *db, struct jst_op *op)
 {
 	const struct proto_job *j = &op->rec;
 	sqlite3_stmt *st;
@@ -365,7 +365,7 @@ w_insert(sqlite3 *db, struct js_op *op)
 }
 
 static int
-w_update(sqlite3 *db, struct js_op *op)
+w_update(sqlite3 *db, struct jst_op *op)
 {
 	const struct proto_job *j = &op->rec;
 	sqlite3_stmt *st;
@@ -397,7 +397,7 @@ w_update(sqlite3 *db, struct js_op *op)
 }
 
 static int
-w_prune(sqlite3 *db, struct js_op *op)
+w_prune(sqlite3 *db, struct jst_op *op)
 {
 	sqlite3_stmt *st;
 
@@ -414,19 +414,19 @@ w_prune(sqlite3 *db, struct js_op *op)
 
 /* Each statement is its own transaction: committed (fsynced) on return. */
 static void
-w_exec(sqlite3 *db, struct js_op *op)
+w_exec(sqlite3 *db, struct jst_op *op)
 {
 	switch (op->kind) {
-	case JS_INSERT:
+	case JST_INSERT:
 		op->rc = w_insert(db, op);
 		break;
-	case JS_UPDATE:
+	case JST_UPDATE:
 		op->rc = w_update(db, op);
 		break;
-	case JS_PRUNE:
+	case JST_PRUNE:
 		op->rc = w_prune(db, op);
 		break;
-	case JS_SYNC:
+	case JST_SYNC:
 		op->rc = 0;
 		break;
 	}
@@ -436,8 +436,8 @@ w_exec(sqlite3 *db, struct js_op *op)
 static void
 writer(void *arg)
 {
-	struct js *s = arg;
-	struct js_op *op;
+	struct jobstore *s = arg;
+	struct jst_op *op;
 
 	uv_mutex_lock(&s->mu);
 	for (;;) {
@@ -461,9 +461,9 @@ writer(void *arg)
 static void
 on_async(uv_async_t *h)
 {
-	struct js *s = h->data;
-	struct js_ops done = STAILQ_HEAD_INITIALIZER(done);
-	struct js_op *op;
+	struct jobstore *s = h->data;
+	struct jst_ops done = STAILQ_HEAD_INITIALIZER(done);
+	struct jst_op *op;
 
 	assert(ON_LOOP(s));	/* callbacks run on the loop */
 	uv_mutex_lock(&s->mu);
@@ -483,7 +483,7 @@ on_async(uv_async_t *h)
 }
 
 static void
-queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
+queue(struct jobstore *s, struct jst_op *op, jst_cb cb, void *arg)
 {
 	assert(cb != NULL && ON_LOOP(s));	/* on_async calls it, on the loop */
 	op->cb = cb;
@@ -497,10 +497,10 @@ queue(struct js *s, struct js_op *op, js_cb cb, void *arg)
 	uv_mutex_unlock(&s->mu);
 }
 
-static struct js_op *
-op_new(enum js_kind kind, const struct proto_job *j)
+static struct jst_op *
+op_new(enum jst_kind kind, const struct proto_job *j)
 {
-	struct js_op *op = xcalloc(1, sizeof(*op));
+	struct jst_op *op = xcalloc(1, sizeof(*op));
 
 	op->kind = kind;
 	if (j != NULL) {
@@ -511,10 +511,10 @@ op_new(enum js_kind kind, const struct proto_job *j)
 }
 
 void
-js_insert(struct js *s, const struct proto_job *j, const char *config,
-    const char *origin, js_cb cb, void *arg)
+jst_insert(struct jobstore *s, const struct proto_job *j, const char *config,
+    const char *origin, jst_cb cb, void *arg)
 {
-	struct js_op *op = op_new(JS_INSERT, j);
+	struct jst_op *op = op_new(JST_INSERT, j);
 
 	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
 	op->config = config ? xstrdup(config) : NULL;
@@ -523,25 +523,25 @@ js_insert(struct js *s, const struct proto_job *j, const char *config,
 }
 
 void
-js_update(struct js *s, const struct proto_job *j, js_cb cb, void *arg)
+jst_update(struct jobstore *s, const struct proto_job *j, jst_cb cb, void *arg)
 {
 	assert((unsigned)j->state < PROTO_NSTATES);	/* a state the daemon set */
-	queue(s, op_new(JS_UPDATE, j), cb, arg);
+	queue(s, op_new(JST_UPDATE, j), cb, arg);
 }
 
 void
-js_prune(struct js *s, double before, js_cb cb, void *arg)
+jst_prune(struct jobstore *s, double before, jst_cb cb, void *arg)
 {
-	struct js_op *op = op_new(JS_PRUNE, NULL);
+	struct jst_op *op = op_new(JST_PRUNE, NULL);
 
 	op->before = before;
 	queue(s, op, cb, arg);
 }
 
 void
-js_sync(struct js *s, js_cb cb, void *arg)
+jst_sync(struct jobstore *s, jst_cb cb, void *arg)
 {
-	queue(s, op_new(JS_SYNC, NULL), cb, arg);
+	queue(s, op_new(JST_SYNC, NULL), cb, arg);
 }
 
 /* ---- reads, on the loop ---- */
@@ -583,7 +583,7 @@ row_job(sqlite3_stmt *st, struct proto_job *j)
 }
 
 int
-js_get(struct js *s, int64_t id, struct proto_job *out)
+jst_get(struct jobstore *s, int64_t id, struct proto_job *out)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -601,7 +601,7 @@ js_get(struct js *s, int64_t id, struct proto_job *out)
 }
 
 static int
-each(sqlite3_stmt *st, js_each_cb cb, void *arg)
+each(sqlite3_stmt *st, jst_each_cb cb, void *arg)
 {
 	struct proto_job j;
 	int rc, stop = 0;
@@ -621,7 +621,7 @@ each(sqlite3_stmt *st, js_each_cb cb, void *arg)
 }
 
 int
-js_list(struct js *s, size_t limit, js_each_cb cb, void *arg)
+jst_list(struct jobstore *s, size_t limit, jst_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
@@ -634,7 +634,7 @@ js_list(struct js *s, size_t limit, js_each_cb cb, void *arg)
 }
 
 int
-js_unfinished(struct js *s, js_each_cb cb, void *arg)
+jst_unfinished(struct jobstore *s, jst_each_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 
@@ -646,7 +646,7 @@ js_unfinished(struct js *s, js_each_cb cb, void *arg)
 }
 
 int
-js_counts(struct js *s, uint64_t counts[PROTO_NSTATES])
+jst_counts(struct jobstore *s, uint64_t counts[PROTO_NSTATES])
 {
 	sqlite3_stmt *st;
 	int k;

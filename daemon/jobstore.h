@@ -20,67 +20,67 @@
 
 #include "protocol.h"
 
-#define JS_SCHEMA_VERSION 2
+#define JST_SCHEMA_VERSION 2
 
-struct js;
+struct jobstore;
 
 /*
- * Writes (js_insert, js_update, js_prune) go to one writer thread with its
+ * Writes (jst_insert, jst_update, jst_prune) go to one writer thread with its
  * own connection and are committed one by one, in the order given, each
  * with its fsync (synchronous=FULL); CB runs on the loop once the write is
  * committed or has failed, never before the call returns, in the same order.
  * RC is 0 or a negative errno, ERROR a message (SQLite's) when RC < 0. N:
- * js_insert the new id, js_update the job's id, js_prune how many records
- * went, js_sync 0.
+ * jst_insert the new id, jst_update the job's id, jst_prune how many records
+ * went, jst_sync 0.
  *
- * Reads (js_get, js_list, js_unfinished, js_counts) run on the caller's
+ * Reads (jst_get, jst_list, jst_unfinished, jst_counts) run on the caller's
  * thread on a second connection: in WAL mode a reader neither waits for
  * the writer nor holds it up, and reads only pages, no fsync. They see
  * what is committed, not what is still queued.
  */
-typedef void (*js_cb)(void *arg, int rc, int64_t n, const char *error);
+typedef void (*jst_cb)(void *arg, int rc, int64_t n, const char *error);
 
 /*
  * Open or create DIR/jobs.db and start the writer; the loop keeps running
  * while writes are outstanding. Errors: negative errno, message in err.
  */
-int	 js_open(uv_loop_t *loop, const char *dir, struct js **out, char *err,
+int	 jst_open(uv_loop_t *loop, const char *dir, struct jobstore **out, char *err,
 	    size_t errlen);
 /*
  * Finish the queued writes (their callbacks do not run), stop the writer
  * and close; the loop must run once more to release the handle.
  */
-void	 js_close(struct js *s);
+void	 jst_close(struct jobstore *s);
 /*
  * Insert J (its id is ignored) with CONFIG and ORIGIN (either may be
  * NULL: texts the job runner gave and reads back); all are copied.
  */
-void	 js_insert(struct js *s, const struct proto_job *j, const char *config,
-	    const char *origin, js_cb cb, void *arg);
+void	 jst_insert(struct jobstore *s, const struct proto_job *j, const char *config,
+	    const char *origin, jst_cb cb, void *arg);
 /* Write J's state, times, progress, summary and error (copied). -ENOENT. */
-void	 js_update(struct js *s, const struct proto_job *j, js_cb cb,
+void	 jst_update(struct jobstore *s, const struct proto_job *j, jst_cb cb,
 	    void *arg);
 /* Delete finished jobs that ended before BEFORE. */
-void	 js_prune(struct js *s, double before, js_cb cb, void *arg);
+void	 jst_prune(struct jobstore *s, double before, jst_cb cb, void *arg);
 
 /* -ENOENT when there is no such job. OUT's summary must be cleared. */
-int	 js_get(struct js *s, int64_t id, struct proto_job *out);
+int	 jst_get(struct jobstore *s, int64_t id, struct proto_job *out);
 
 /* CB gets each job (and its config and origin texts or NULL); nonzero stops. */
-typedef int (*js_each_cb)(void *arg, const struct proto_job *j,
+typedef int (*jst_each_cb)(void *arg, const struct proto_job *j,
 	    const char *config, const char *origin);
 /* The LIMIT newest jobs, newest first. */
-int	 js_list(struct js *s, size_t limit, js_each_cb cb, void *arg);
+int	 jst_list(struct jobstore *s, size_t limit, jst_each_cb cb, void *arg);
 /* Queued and running jobs, oldest first: what a restart resumes. */
-int	 js_unfinished(struct js *s, js_each_cb cb, void *arg);
+int	 jst_unfinished(struct jobstore *s, jst_each_cb cb, void *arg);
 /* Jobs per state, for stats. */
-int	 js_counts(struct js *s, uint64_t counts[PROTO_NSTATES]);
+int	 jst_counts(struct jobstore *s, uint64_t counts[PROTO_NSTATES]);
 
 /*
  * Test seams: exported for tests/unit/test_jobstore.c, called by nothing
  * in the daemon.
- * js_sync: CB runs once everything queued before it is committed.
+ * jst_sync: CB runs once everything queued before it is committed.
  */
-void	 js_sync(struct js *s, js_cb cb, void *arg);
+void	 jst_sync(struct jobstore *s, jst_cb cb, void *arg);
 
 #endif

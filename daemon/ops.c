@@ -409,8 +409,7 @@ op_cache(struct jobs *js, struct sess *s, long id, const cJSON *req)
 		return;
 	}
 	clear = strcmp(action, "clear") == 0;
-	/* admit: privileged */
-	if (clear && uid(s) != 0 && uid(s) != (long)getuid()) {
+	if (clear && !admit_privileged(uid(s))) {
 		send_error(s, id, PROTO_E_FORBIDDEN, "only root or the daemon's "
 		    "user may clear the cache");
 		return;
@@ -455,11 +454,4 @@ ops_handle(void *arg, struct sess *s, long id, enum proto_op op,
 	/* proto_parse_request knows only the ops of this table. */
 	assert((unsigned)op < PROTO_NOPS && ops[op] != NULL);
 	ops[op](arg, s, id, req);
-}
-
-int
-srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
-    struct srv **out, char *err, size_t errlen)
-{
-	return srv_open(loop, set, ops_handle, jobs, out, err, errlen);
 }

@@ -585,8 +585,7 @@ over_user_limit(const struct srv *v, const struct sess *s)
 	const struct sess *o;
 	unsigned n = 0;
 
-	/* admit: privileged */
-	if (s->peer.uid == 0 || s->peer.uid == (long)getuid())
+	if (admit_privileged(s->peer.uid))	/* exempt from the limit */
 		return 0;
 	LIST_FOREACH(o, &v->sessions, entry)
 		if ((LIVE & B(o->state)) && o->peer.uid == s->peer.uid)
@@ -711,7 +710,7 @@ on_connection(uv_stream_t *l, int status)
 
 /* ---- what the handler calls ---- */
 
-const struct acc_who *
+const struct admit_who *
 sess_who(const struct sess *s)
 {
 	return &s->peer.who;

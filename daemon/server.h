@@ -24,7 +24,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "access.h"
+#include "admit.h"
 #include "protocol.h"
 #include "settings.h"
 
@@ -54,15 +54,6 @@ void	 srv_stop_listening(struct srv *v);
 /* Tell watchers the daemon stops, close every session; freed once closed. */
 void	 srv_free(struct srv *v);
 
-/*
- * Until daemon.c opens the server with ops_handle itself: srv_open with
- * the daemon's operations on JOBS (defined in ops.c). To be removed with
- * that one call.
- */
-struct jobs;
-int	 srv_new(uv_loop_t *loop, struct jobs *jobs, const struct settings *set,
-	    struct srv **out, char *err, size_t errlen);
-
 /* ---- a session, for the handler ---- */
 
 uv_loop_t *sess_loop(const struct sess *s);
@@ -80,7 +71,7 @@ void	 sess_counts(const struct sess *s, struct srv_counts *c);
  * The peer's uid (never negative: a peer without one is refused) and
  * groups, for the paths of a config it sends.
  */
-const struct acc_who *sess_who(const struct sess *s);
+const struct admit_who *sess_who(const struct sess *s);
 
 /*
  * Send MSG (taken). Nothing goes to a session already closing; a client

@@ -127,7 +127,7 @@ sock_peer(uv_pipe_t *p, struct sock_peer *out)
 		out->uid = (long)cr.uid;
 		out->gid = (long)cr.gid;
 		out->pid = (long)cr.pid;
-		if (acc_who_peer(fd, &out->who) < 0)
+		if (admit_who_peer(fd, &out->who) < 0)
 			out->uid = -1;	/* half known is unknown */
 	}
 }

@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-#include "access.h"
+#include "admit.h"
 
 /*
  * Open the pipe P on systemd's socket, else bind it to PATH, its group
@@ -26,7 +26,7 @@ int	 sock_listen(uv_pipe_t *p, const char *path, const char *group,
 
 struct sock_peer {
 	long		 uid, gid, pid;	/* uid -1: unknown, refuse it */
-	struct acc_who	 who;		/* uid and groups, for a client's paths */
+	struct admit_who	 who;		/* uid and groups, for a client's paths */
 };
 
 /* The peer of the connected pipe P; half known is unknown (uid -1). */

@@ -58,10 +58,10 @@ teardown(void **state)
 
 #define NO_EXTRA	((gid_t)-1)	/* who(): no supplementary group */
 
-static struct acc_who
+static struct admit_who
 who(long uid, long gid, gid_t extra)
 {
-	struct acc_who w;
+	struct admit_who w;
 
 	memset(&w, 0, sizeof(w));
 	w.uid = uid;
@@ -74,11 +74,11 @@ who(long uid, long gid, gid_t extra)
 #define OTHER	4242424L	/* no such user or group */
 
 static int
-check(struct acc_who w, const char *path, int mode, int is_dir)
+check(struct admit_who w, const char *path, int mode, int is_dir)
 {
 	char err[512] = "";
 
-	return acc_check(&w, path, mode, is_dir, err, sizeof(err));
+	return admit_check(&w, path, mode, is_dir, err, sizeof(err));
 }
 
 static void
@@ -115,12 +115,12 @@ static void
 test_parents_and_types(void **state)
 {
 	char err[512] = "";
-	struct acc_who w = who(OTHER, OTHER, NO_EXTRA);
+	struct admit_who w = who(OTHER, OTHER, NO_EXTRA);
 
 	(void)state;
 	assert_int_equal(check(w, file, R_OK, 0), 0);
 	assert_int_equal(chmod(sub, 0750), 0);
-	assert_int_equal(acc_check(&w, file, R_OK, 0, err, sizeof(err)),
+	assert_int_equal(admit_check(&w, file, R_OK, 0, err, sizeof(err)),
 	    -EACCES);
 	assert_non_null(strstr(err, "/sub: user 4242424 may not enter it"));
 	assert_int_equal(chmod(sub, 0755), 0);
@@ -131,7 +131,7 @@ test_parents_and_types(void **state)
 	assert_int_equal(check(w, sub, R_OK, 0), -EINVAL);
 	/* a symlink is never followed */
 	err[0] = '\0';
-	assert_int_equal(acc_check(&w, link_, R_OK, 0, err, sizeof(err)),
+	assert_int_equal(admit_check(&w, link_, R_OK, 0, err, sizeof(err)),
 	    -EINVAL);
 	assert_non_null(strstr(err, "is not a regular file"));
 	assert_int_equal(check(w, "relative/path", R_OK, 0), -EINVAL);
@@ -227,7 +227,7 @@ admit_client(const struct settings *set, const char *out, const char *tpl,
     const char *cwd, struct cfg_site **site, enum proto_err *code,
     char *err, size_t errlen)
 {
-	struct acc_who w = who(OTHER, OTHER, NO_EXTRA);
+	struct admit_who w = who(OTHER, OTHER, NO_EXTRA);
 	struct admit_from from = { .cwd = cwd };
 	char text[512];
 

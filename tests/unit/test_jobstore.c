@@ -127,13 +127,13 @@ wait_done(uv_loop_t *loop, struct done *d)
 }
 
 static int64_t
-insert(uv_loop_t *loop, struct js *s, const struct proto_job *j,
+insert(uv_loop_t *loop, struct jobstore *s, const struct proto_job *j,
     const char *config)
 {
 	struct done d = { 0 };
 
 	check_id = 0;
-	js_insert(s, j, config, config ? "{\"cwd\":\"/x\"}" : NULL, on_done,
+	jst_insert(s, j, config, config ? "{\"cwd\":\"/x\"}" : NULL, on_done,
 	    &d);
 	assert_int_equal(d.ran, 0);	/* never before the call returns */
 	wait_done(loop, &d);
@@ -143,12 +143,12 @@ insert(uv_loop_t *loop, struct js *s, const struct proto_job *j,
 }
 
 static int
-update(uv_loop_t *loop, struct js *s, const struct proto_job *j)
+update(uv_loop_t *loop, struct jobstore *s, const struct proto_job *j)
 {
 	struct done d = { 0 };
 
 	check_id = j->id;
-	js_update(s, j, on_done, &d);
+	jst_update(s, j, on_done, &d);
 	wait_done(loop, &d);
 	if (d.rc < 0)
 		assert_true(d.err[0] != '\0');	/* a failure says why */
@@ -156,21 +156,21 @@ update(uv_loop_t *loop, struct js *s, const struct proto_job *j)
 }
 
 static int64_t
-prune(uv_loop_t *loop, struct js *s, double before)
+prune(uv_loop_t *loop, struct jobstore *s, double before)
 {
 	struct done d = { 0 };
 
 	check_id = -1;
-	js_prune(s, before, on_done, &d);
+	jst_prune(s, before, on_done, &d);
 	wait_done(loop, &d);
 	assert_int_equal(d.rc, 0);
 	return d.n;
 }
 
 static void
-close_store(uv_loop_t *loop, struct js *s)
+close_store(uv_loop_t *loop, struct jobstore *s)
 {
-	js_close(s);
+	jst_close(s);
 	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
 }
 
@@ -197,12 +197,12 @@ test_records(void **state)
 	char err[256], path[256];
 	uint64_t counts[PROTO_NSTATES];
 	struct stat st;
-	struct js *s;
+	struct jobstore *s;
 	uv_loop_t loop;
 
 	(void)state;
 	uv_loop_init(&loop);
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -220,14 +220,14 @@ test_records(void **state)
 	close_store(&loop, s);
 
 	/* what a restart sees */
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), 0);
-	assert_int_equal(js_get(s, a.id, &got), 0);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(jst_get(s, a.id, &got), 0);
 	assert_int_equal(got.state, PROTO_RUNNING);
 	assert_string_equal(got.stage, "fetch");
 	assert_int_equal(got.done, 5);
 	assert_int_equal(got.attempt, 1);
 	proto_job_clear(&got);
-	assert_int_equal(js_unfinished(s, collect, &seen), 0);
+	assert_int_equal(jst_unfinished(s, collect, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_int_equal(seen.ids[0], a.id);
 	assert_string_equal(seen.configs[0], "-");
@@ -241,22 +241,22 @@ test_records(void **state)
 	b.summary = xstrdup("{\"entries\":9}");
 	assert_int_equal(update(&loop, s, &b), 0);
 	proto_job_clear(&b);
-	assert_int_equal(js_get(s, b.id, &got), 0);
+	assert_int_equal(jst_get(s, b.id, &got), 0);
 	assert_string_equal(got.summary, "{\"entries\":9}");
 	proto_job_clear(&got);
 	seen.n = 0;
-	assert_int_equal(js_list(s, 1, collect, &seen), 0);
+	assert_int_equal(jst_list(s, 1, collect, &seen), 0);
 	assert_int_equal(seen.n, 1);
 	assert_int_equal(seen.ids[0], b.id);
-	assert_int_equal(js_counts(s, counts), 0);
+	assert_int_equal(jst_counts(s, counts), 0);
 	assert_int_equal(counts[PROTO_RUNNING], 1);
 	assert_int_equal(counts[PROTO_SUCCEEDED], 1);
 
 	/* pruning keeps unfinished jobs and recent ones */
 	assert_int_equal(prune(&loop, s, 150), 0);
 	assert_int_equal(prune(&loop, s, 250), 1);
-	assert_int_equal(js_get(s, b.id, &got), -ENOENT);
-	assert_int_equal(js_get(s, a.id, &got), 0);
+	assert_int_equal(jst_get(s, b.id, &got), -ENOENT);
+	assert_int_equal(jst_get(s, a.id, &got), 0);
 	proto_job_clear(&got);
 	b.id = 999;
 	assert_int_equal(update(&loop, s, &b), -ENOENT);
@@ -275,14 +275,14 @@ test_order_and_errors(void **state)
 	struct done d[6] = { 0 };
 	struct proto_job a = job("a", PROTO_QUEUED, 0), got;
 	char err[256];
-	struct js *s;
+	struct jobstore *s;
 	uv_loop_t loop;
 	int i;
 
 	(void)state;
 	ncallbacks = 0;
 	uv_loop_init(&loop);
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), 0);
 	/* nothing out: the store does not keep the loop alive */
 	assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
 	a.id = insert(&loop, s, &a, NULL);
@@ -293,11 +293,11 @@ test_order_and_errors(void **state)
 			struct proto_job missing = a;
 
 			missing.id = a.id + 100;
-			js_update(s, &missing, on_done, &d[i]);
+			jst_update(s, &missing, on_done, &d[i]);
 		} else
-			js_update(s, &a, on_done, &d[i]);
+			jst_update(s, &a, on_done, &d[i]);
 	}
-	js_sync(s, on_done, &d[4]);
+	jst_sync(s, on_done, &d[4]);
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);	/* all back */
 	for (i = 0; i < 5; i++) {
 		assert_int_equal(d[i].ran, 1);
@@ -306,17 +306,17 @@ test_order_and_errors(void **state)
 	assert_int_equal(d[2].rc, -ENOENT);
 	assert_non_null(strstr(d[2].err, "no job"));
 	assert_int_equal(d[3].rc, 0);
-	assert_int_equal(js_get(s, a.id, &got), 0);
+	assert_int_equal(jst_get(s, a.id, &got), 0);
 	assert_int_equal(got.done, 4);		/* the last write won */
 	proto_job_clear(&got);
 
 	/* queued, then closed: the writes still commit (no callbacks) */
 	a.done = 77;
-	js_update(s, &a, on_done, &d[5]);
+	jst_update(s, &a, on_done, &d[5]);
 	close_store(&loop, s);
 	assert_int_equal(d[5].ran, 0);
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), 0);
-	assert_int_equal(js_get(s, a.id, &got), 0);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(jst_get(s, a.id, &got), 0);
 	assert_int_equal(got.done, 77);
 	proto_job_clear(&got);
 	close_store(&loop, s);
@@ -327,26 +327,26 @@ static void
 test_newer_schema_refused(void **state)
 {
 	char err[256], path[256];
-	struct js *s;
+	struct jobstore *s;
 	sqlite3 *db;
 	uv_loop_t loop;
 
 	(void)state;
 	uv_loop_init(&loop);
 	snprintf(path, sizeof(path), "%s/jobs.db", dir);
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), 0);
 	close_store(&loop, s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
 	    NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(js_open(&loop, dir, &s, err, sizeof(err)), -EPROTO);
+	assert_int_equal(jst_open(&loop, dir, &s, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "newer"));
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /*
- * A jobs.db of quickpaged 0.1.0 (schema 1, as its js_open made it, with a
+ * A jobs.db of quickpaged 0.1.0 (schema 1, as its jst_open made it, with a
  * queued job) is upgraded in place: the job is there to resume, and jobs
  * inserted after the upgrade keep their origin.
  */
@@ -369,7 +369,7 @@ test_schema1_upgraded(void **state)
 	struct proto_job b = job("b", PROTO_QUEUED, 0);
 	struct seen seen = { .n = 0 };
 	char err[256], path[256];
-	struct js *s;
+	struct jobstore *s;
 	sqlite3 *db;
 	uv_loop_t loop;
 
@@ -379,10 +379,10 @@ test_schema1_upgraded(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	if (js_open(&loop, dir, &s, err, sizeof(err)) != 0)
+	if (jst_open(&loop, dir, &s, err, sizeof(err)) != 0)
 		fail_msg("a schema-1 file refused: %s", err);
 	b.id = insert(&loop, s, &b, "neuprint: {b}");
-	assert_int_equal(js_unfinished(s, collect, &seen), 0);
+	assert_int_equal(jst_unfinished(s, collect, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.configs[0], "neuprint: {}");
 	assert_string_equal(seen.origins[0], "-");	/* 0.1.0 kept none */
