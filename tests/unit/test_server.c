@@ -113,10 +113,12 @@ cl_connect(void)
 static void
 cl_send(int fd, enum proto_op op, long id)
 {
+	cJSON *req = proto_request(op, id);
 	size_t len;
-	char *line = proto_encode(proto_request(op, id), &len);
+	char *line = proto_encode(req, &len);
 
 	assert_int_equal(write(fd, line, len), (ssize_t)len);
+	cJSON_Delete(req);
 	free(line);
 }
 
