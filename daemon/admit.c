@@ -205,7 +205,7 @@ admit_path(const struct settings *set, const char *what, const char *path,
 
 /* cfg_origin's getenv over the NEUPRINT_* variables a client sent. */
 static const char *
-client_env(void *arg, const char *name)
+client_env(const void *arg, const char *name)
 {
 	const struct admit_from *f = arg;
 
@@ -319,7 +319,7 @@ load_site(const struct settings *set, const char *name, const char *text,
 {
 	struct cfg_origin o = {
 		.cwd = f->cwd, .no_cwd = "the client sent no working directory",
-		.getenv = client_env, .env_arg = (void *)(uintptr_t)f,
+		.getenv = client_env, .env_arg = f,
 		.output_dir = f->output_dir,
 	};
 	char cerr[512];

@@ -415,7 +415,7 @@ token_from_credentials(const char *v)
 }
 
 const char *
-cfg_process_env(void *arg, const char *name)
+cfg_process_env(const void *arg, const char *name)
 {
 	(void)arg;
 	return getenv(name);

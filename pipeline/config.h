@@ -61,13 +61,13 @@ struct cfg_site {
 struct cfg_origin {
 	const char	*cwd;
 	const char	*no_cwd;	/* CWD NULL: why, for the refusal */
-	const char	*(*getenv)(void *arg, const char *name);
-	void		*env_arg;
+	const char	*(*getenv)(const void *arg, const char *name);
+	const void	*env_arg;
 	const char	*output_dir;
 };
 
 /* getenv(3) in cfg_origin's shape: the process's own environment. */
-const char *cfg_process_env(void *arg, const char *name);
+const char *cfg_process_env(const void *arg, const char *name);
 
 /*
  * Load FILE as ORIGIN says (NULL: the process's working directory and

@@ -1124,7 +1124,7 @@ test_load_resolves_relative(void **state)
 
 /* A client's config sees the client's variables, never this process's. */
 static const char *
-fake_env(void *arg, const char *name)
+fake_env(const void *arg, const char *name)
 {
 	return strcmp(name, "NEUPRINT_TOKEN") == 0 ? arg : NULL;
 }
@@ -1133,7 +1133,7 @@ static void
 test_origin_env(void **state)
 {
 	struct cfg_origin o = { .cwd = "/x", .getenv = fake_env,
-	    .env_arg = (void *)TOKEN2 };
+	    .env_arg = TOKEN2 };
 	struct cfg_site *s = NULL;
 	const char *text = "neuprint: {server: h, dataset: d}\n"
 	    "output: {directory: o}\n";
