@@ -294,8 +294,21 @@ class TestMetricsFileSetting(unittest.TestCase):
 
 class TestLogLines(ObserveCase):
     def lifecycle(self, evs, job_id):
-        mine = [e for e in evs if e.get("job") == str(job_id)]
+        mine = [e for e in evs if e.get("job") == str(job_id)
+                and e["event"] != "job.state"]
         return [e["event"] for e in mine], {e["event"]: e for e in mine}
+
+    def life(self, evs, job_id):
+        """The job's life at debug level (job.state): one unbroken chain
+        from new to ended."""
+        moves = [(e["from"], e["to"]) for e in evs
+                 if e.get("job") == str(job_id) and e["event"] == "job.state"]
+        self.assertTrue(moves, "no job.state lines at debug level")
+        self.assertEqual(moves[0][0], "new", moves)
+        self.assertEqual(moves[-1][1], "ended", moves)
+        for (_, to), (frm, _) in zip(moves, moves[1:]):
+            self.assertEqual(to, frm, moves)
+        return [m[1] for m in moves]
 
     def test_job_lifecycle_lines(self):
         r, j = self.run_job("a")
@@ -329,6 +342,8 @@ class TestLogLines(ObserveCase):
         self.assertIn("token", end["error"])
         self.assertEqual(end["stage"], bad["stage"])
         self.assertNotIn(harness.TOKEN, log)
+        self.assertIn("rendering", self.life(evs, j["job_id"]))
+        self.assertNotIn("rendering", self.life(evs, bad["job_id"]))
 
     def test_cancel_logged(self):
         sub = self.d.request({"op": "submit", "site": "a"})
@@ -345,6 +360,7 @@ class TestLogLines(ObserveCase):
             time.sleep(0.05)
         self.assertEqual(names, ["job.queued", "job.running", "job.cancel", "job.end"])
         self.assertEqual(by["job.cancel"]["uid"], str(os.getuid()))
+        self.life(events(self.d.log_text(), self.journal), jid)
 
 
 class TestLogLinesJournal(TestLogLines):
